@@ -1,0 +1,104 @@
+# modelswarm: hand-written Makefile; libraries found with pkg-config.
+#
+#   make              build ./modelswarm (installs missing build packages)
+#   make check        build, install test packages if missing, run all tests
+#   make demo         create, seed and fetch a generated repo on loopback
+#   make install      PREFIX=/usr/local DESTDIR=
+#   DEVELOPER=1       warnings are errors
+#   SANITIZE=address,undefined
+
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+
+CC ?= cc
+CXX ?= c++
+PKG_CONFIG ?= pkg-config
+PROVE ?= prove
+PKGS = libtorrent-rasterbar libuv libcurl jansson libsodium libcrypto
+
+OPT ?= -O2 -g
+CFLAGS ?= $(OPT)
+CXXFLAGS ?= $(OPT)
+# evaluated when a recipe runs, i.e. after build-deps has installed them
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+MS_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+MS_CXXFLAGS = -std=c++17 -Iinclude -MMD -MP
+ifdef DEVELOPER
+MS_CFLAGS += -Wall -Wextra -Werror -Wstrict-prototypes -Wvla -Wwrite-strings \
+	-Wmissing-prototypes -Wold-style-definition -Wno-unused-parameter
+MS_CXXFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
+endif
+ifdef SANITIZE
+SAN = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+MS_CFLAGS += $(SAN)
+MS_CXXFLAGS += $(SAN)
+LDFLAGS += $(SAN)
+endif
+
+LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
+	src/engine.c
+LIB_CXX = src/lt_shim.cpp
+CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
+	src/cmd/fetch.c
+UNIT = tests/unit/test-shim tests/unit/test-engine
+
+LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
+CMD_OBJ = $(CMD_C:src/%.c=build/%.o)
+ALL_OBJ = $(LIB_OBJ) $(CMD_OBJ) $(UNIT:tests/unit/%=build/unit/%.o)
+
+all: modelswarm
+
+modelswarm: $(CMD_OBJ) build/libms.a
+	$(CXX) $(LDFLAGS) -o $@ $(CMD_OBJ) build/libms.a $(PKG_LIBS) -lpthread
+
+build/libms.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/%.o: src/%.c | build-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MS_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/%.o: src/%.cpp | build-deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(MS_CXXFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/unit/%.o: tests/unit/%.c | build-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MS_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+tests/unit/%: build/unit/%.o build/libms.a
+	$(CXX) $(LDFLAGS) -o $@ $< build/libms.a $(PKG_LIBS) -lpthread
+
+# Install the Debian packages that are missing (build: libraries and
+# compilers; test: the real programs the tests drive).
+deps:
+	@sh tools/deps.sh build test
+
+build-deps:
+	@$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || sh tools/deps.sh build
+
+test-deps:
+	@sh tools/deps.sh test
+
+check: all $(UNIT) test-deps
+	$(PROVE) -j2 --timer $(UNIT) tests/t/t[0-9]*.sh
+
+test: check
+
+demo: all
+	@sh tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 modelswarm $(DESTDIR)$(BINDIR)/modelswarm
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+
+clean:
+	rm -rf build modelswarm $(UNIT) tests/trash.*
+
+.PHONY: all deps build-deps test-deps check test demo install clean
+
+-include $(ALL_OBJ:.o=.d)

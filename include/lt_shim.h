@@ -1,0 +1,343 @@
+/*
+ * lt_shim: a small C API over libtorrent-rasterbar.
+ *
+ * This is the only interface to libtorrent in modelswarm; src/lt_shim.cpp is
+ * the only C++ file and the only file that includes libtorrent headers.
+ *
+ * Rules:
+ *  - every handle is opaque; torrents are named by shim-issued ids (> 0),
+ *    never by pointers into libtorrent;
+ *  - every function catches every exception and returns an LTS_E* code
+ *    (negative) with a message in the caller's struct lts_error;
+ *  - there is no global state: everything hangs off an lts_session;
+ *  - alerts are copied into plain C structs owned by the session and valid
+ *    until the next lts_alerts_pop() or lts_session_free(); none is dropped
+ *    (the queue limit is raised, and if libtorrent still drops some, an
+ *    LTS_ALERT_DROPPED alert says so);
+ *  - each function says who frees what.
+ */
+#ifndef LT_SHIM_H
+#define LT_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum lts_errno {
+	LTS_OK = 0,
+	LTS_EINVAL = -1,     /* bad argument or malformed input */
+	LTS_ENOENT = -2,     /* unknown torrent id, missing file */
+	LTS_ENOMEM = -3,
+	LTS_EEXIST = -4,     /* torrent already in the session */
+	LTS_ELIBTORRENT = -5, /* libtorrent reported an error */
+	LTS_EIO = -6,
+	LTS_ENOMETA = -7,    /* torrent has no metadata yet */
+	LTS_EEXCEPTION = -8  /* unexpected C++ exception */
+};
+
+/* Filled by every function that can fail. Caller-owned. */
+struct lts_error {
+	int code;
+	char msg[512];
+};
+
+typedef struct lts_session lts_session;
+typedef struct lts_torrent lts_torrent;
+
+/* ---- session ---------------------------------------------------------- */
+
+/* A libtorrent setting by its libtorrent name, e.g. {"enable_dht","false"}.
+ * Booleans accept true/false/1/0, integers decimal. */
+struct lts_setting {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Create a session with the given settings applied on top of libtorrent's
+ * defaults. Returns NULL and fills err on failure (unknown setting name,
+ * bad value). The caller frees the session with lts_session_free().
+ */
+lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
+			     struct lts_error *err);
+
+/* Apply settings to a running session. Nothing is owned by the shim. */
+int lts_session_apply(lts_session *s, const struct lts_setting *settings,
+		      size_t n, struct lts_error *err);
+
+/*
+ * Install the function libtorrent calls, from one of its own threads, when
+ * the alert queue goes from empty to non-empty. It must only wake the
+ * owner's thread (e.g. uv_async_send) and must not call into the shim.
+ * Passing fn == NULL removes it.
+ */
+int lts_session_set_notify(lts_session *s, void (*fn)(void *), void *ud,
+			   struct lts_error *err);
+
+/*
+ * Destroy the session: removes the notify function first, then tears the
+ * session down (blocks until libtorrent's threads have stopped). Frees s and
+ * every alert and lts_torrent it still owns. s may be NULL.
+ */
+void lts_session_free(lts_session *s);
+
+/* ---- torrents in a session ------------------------------------------- */
+
+#define LTS_ADD_PAUSED      (1u << 0) /* add paused */
+#define LTS_ADD_SEED_MODE   (1u << 1) /* trust the files, check lazily */
+#define LTS_ADD_NO_ROOT     (1u << 2) /* map files to save_path/<path without
+					 the torrent name> */
+#define LTS_ADD_UPLOAD_ONLY (1u << 3) /* never download */
+
+struct lts_add_params {
+	/* exactly one of torrent / magnet, or resume data carrying metadata */
+	const void *torrent;       /* bencoded .torrent bytes */
+	size_t torrent_len;
+	const char *magnet;        /* magnet URI */
+	const void *resume;        /* bencoded resume data (optional) */
+	size_t resume_len;
+	const char *save_path;     /* directory files are stored under */
+	unsigned flags;            /* LTS_ADD_* */
+	const char *const *trackers;   /* extra tracker URLs */
+	size_t n_trackers;
+	const char *const *webseeds;   /* extra BEP 19 url seeds */
+	size_t n_webseeds;
+	/* optional: n_files entries, one per file of the torrent; file i is
+	 * stored at save_path/file_paths[i] (relative). Only with metadata. */
+	const char *const *file_paths;
+	size_t n_file_paths;
+};
+
+/*
+ * Add a torrent. On success stores the new torrent id in *id (ids are never
+ * reused within a session). Nothing passed in is retained: the shim copies
+ * what it needs.
+ */
+int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
+		    struct lts_error *err);
+
+/* Remove a torrent; with delete_files, also its files. Async: an
+ * LTS_ALERT_TORRENT_REMOVED alert follows. */
+int lts_torrent_remove(lts_session *s, int id, int delete_files,
+		       struct lts_error *err);
+
+int lts_torrent_pause(lts_session *s, int id, struct lts_error *err);
+int lts_torrent_resume(lts_session *s, int id, struct lts_error *err);
+/* Re-hash every piece on disk. */
+int lts_torrent_recheck(lts_session *s, int id, struct lts_error *err);
+
+enum lts_state {
+	LTS_STATE_UNKNOWN = 0,
+	LTS_STATE_CHECKING_FILES,
+	LTS_STATE_DOWNLOADING_METADATA,
+	LTS_STATE_DOWNLOADING,
+	LTS_STATE_FINISHED,
+	LTS_STATE_SEEDING,
+	LTS_STATE_CHECKING_RESUME_DATA
+};
+
+struct lts_status {
+	int state;            /* enum lts_state */
+	int paused;
+	int has_metadata;
+	int is_seeding;
+	int is_finished;      /* all wanted pieces downloaded and verified */
+	double progress;      /* 0..1 of wanted bytes */
+	int64_t total_size;   /* sum of file sizes (pad files excluded) */
+	int64_t total_wanted;
+	int64_t total_wanted_done;
+	int64_t payload_download;   /* since added in this session */
+	int64_t payload_upload;
+	int64_t all_time_download;  /* persisted through resume data */
+	int64_t all_time_upload;
+	int64_t failed_bytes;       /* bytes that failed the hash check */
+	int64_t redundant_bytes;
+	int64_t webseed_download;   /* payload from url seeds (estimate) */
+	int64_t peer_download;      /* payload from peers (the rest) */
+	int download_rate;          /* payload bytes/s */
+	int upload_rate;
+	int num_peers;              /* connected bittorrent peers */
+	int num_seeds;
+	int num_webseeds;           /* connected url seeds */
+	int num_pieces;
+	int pieces_done;
+	int hash_failures;          /* pieces that failed the hash check */
+	char error[256];            /* "" or the torrent's error */
+};
+
+/* Fill *st for torrent id. Caller owns st. */
+int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
+		       struct lts_error *err);
+
+/* Bytes downloaded of each file; fills out[0..n-1] for the first n files
+ * (pad files included, at their index). Returns the number of files, or a
+ * negative code. Caller owns out. */
+int lts_torrent_file_progress(lts_session *s, int id, int64_t *out, int n,
+			      struct lts_error *err);
+
+/* Priorities 0 (skip) .. 7 for the first n files. Nothing retained. */
+int lts_torrent_set_file_priorities(lts_session *s, int id, const int *prio,
+				    int n, struct lts_error *err);
+
+int lts_torrent_add_webseed(lts_session *s, int id, const char *url,
+			    struct lts_error *err);
+int lts_torrent_add_tracker(lts_session *s, int id, const char *url,
+			    int tier, struct lts_error *err);
+/* Dial a peer; host is a numeric IPv4/IPv6 address. */
+int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
+			     int port, struct lts_error *err);
+/* Ask for resume data; an LTS_ALERT_SAVE_RESUME(_FAILED) alert follows.
+ * With flush, the disk cache is flushed first. */
+int lts_torrent_save_resume(lts_session *s, int id, int flush,
+			    struct lts_error *err);
+
+/* Set per-torrent rate limits in bytes/s (0 = unlimited). */
+int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
+			   struct lts_error *err);
+
+/*
+ * A copy of the metadata of a torrent in the session, or NULL with
+ * LTS_ENOMETA if it has none yet. The caller frees it with
+ * lts_torrent_info_free().
+ */
+lts_torrent *lts_torrent_info_get(lts_session *s, int id,
+				  struct lts_error *err);
+
+/* ---- alerts ------------------------------------------------------------ */
+
+enum lts_alert_type {
+	LTS_ALERT_OTHER = 0,
+	LTS_ALERT_DROPPED,          /* libtorrent dropped alerts (queue full) */
+	LTS_ALERT_LISTEN_SUCCEEDED, /* address, port */
+	LTS_ALERT_LISTEN_FAILED,    /* address, port, message */
+	LTS_ALERT_TORRENT_ADDED,
+	LTS_ALERT_TORRENT_REMOVED,
+	LTS_ALERT_METADATA_RECEIVED,
+	LTS_ALERT_TORRENT_CHECKED,
+	LTS_ALERT_TORRENT_FINISHED,
+	LTS_ALERT_STATE_CHANGED,    /* value = new enum lts_state */
+	LTS_ALERT_HASH_FAILED,      /* piece */
+	LTS_ALERT_PIECE_FINISHED,   /* piece */
+	LTS_ALERT_PEER_BANNED,      /* address, port */
+	LTS_ALERT_PEER_ERROR,       /* address, port, message */
+	LTS_ALERT_PEER_CONNECTED,
+	LTS_ALERT_PEER_DISCONNECTED,
+	LTS_ALERT_TRACKER_ERROR,    /* url, message */
+	LTS_ALERT_TRACKER_REPLY,    /* url, value = number of peers */
+	LTS_ALERT_URL_SEED_ERROR,   /* url, message */
+	LTS_ALERT_FILE_ERROR,       /* file path in url, message, error */
+	LTS_ALERT_TORRENT_ERROR,    /* message, error */
+	LTS_ALERT_SAVE_RESUME,      /* data, data_len */
+	LTS_ALERT_SAVE_RESUME_FAILED,
+	LTS_ALERT_FILE_COMPLETED,   /* value = file index */
+	LTS_ALERT_TORRENT_PAUSED,
+	LTS_ALERT_TORRENT_RESUMED
+};
+
+struct lts_alert {
+	int type;              /* enum lts_alert_type */
+	int torrent;           /* torrent id, or 0 */
+	const char *what;      /* libtorrent's alert name */
+	const char *message;   /* human-readable message */
+	int error;             /* errno-like value, or 0 */
+	int errno_value;       /* error as a system errno when it is one */
+	int piece;             /* piece index or -1 */
+	int64_t value;         /* type-specific */
+	const char *address;   /* peer/listen address or "" */
+	int port;
+	const char *url;       /* tracker/webseed url, file path, or "" */
+	const unsigned char *data; /* resume data or NULL */
+	size_t data_len;
+};
+
+/*
+ * Take every pending alert. *out points to an array of *n alerts owned by
+ * the session, valid until the next call or lts_session_free(). Never
+ * drops: all alerts libtorrent queued are returned.
+ */
+int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
+		   struct lts_error *err);
+
+/* ---- metadata (parsed .torrent) --------------------------------------- */
+
+/* Parse .torrent bytes. Returns NULL and fills err if malformed. Caller
+ * frees with lts_torrent_info_free(). The buffer is not retained. */
+lts_torrent *lts_torrent_info_load(const void *buf, size_t len,
+				   struct lts_error *err);
+void lts_torrent_info_free(lts_torrent *t);
+
+struct lts_file_info {
+	const char *path;   /* full path, "name/dir/file"; owned by t */
+	int64_t size;
+	int64_t offset;     /* in the torrent's byte stream */
+	int pad;            /* a pad file (never stored) */
+	int symlink;        /* has the symlink attribute */
+	int executable;     /* has the executable attribute */
+	int hidden;
+	int has_root;       /* v2 pieces root present */
+	unsigned char root[32];
+};
+
+/* Information about a parsed torrent; strings owned by t. */
+const char *lts_torrent_info_name(const lts_torrent *t);
+int lts_torrent_info_num_files(const lts_torrent *t);
+int lts_torrent_info_file(const lts_torrent *t, int i,
+			  struct lts_file_info *out);
+int64_t lts_torrent_info_total_size(const lts_torrent *t);
+int lts_torrent_info_piece_length(const lts_torrent *t);
+int lts_torrent_info_num_pieces(const lts_torrent *t);
+/* 40/64 hex chars + NUL, or "" when the torrent has no v1/v2 hash. */
+const char *lts_torrent_info_hash_v1(const lts_torrent *t);
+const char *lts_torrent_info_hash_v2(const lts_torrent *t);
+/* Magnet URI; owned by t. */
+const char *lts_torrent_info_magnet(const lts_torrent *t);
+/* Bencoded torrent file; owned by t. */
+const unsigned char *lts_torrent_info_bytes(const lts_torrent *t,
+					    size_t *len);
+
+/* ---- creating torrents -------------------------------------------------- */
+
+#define LTS_CREATE_V1_ONLY (1u << 0)
+#define LTS_CREATE_V2_ONLY (1u << 1)
+
+struct lts_create_file {
+	const char *path;   /* relative to the directory, '/'-separated */
+	int64_t size;
+};
+
+struct lts_create_opts {
+	unsigned flags;                /* LTS_CREATE_* */
+	int piece_size;                /* 0: libtorrent's choice */
+	const char *name;              /* torrent name; NULL: directory name */
+	const char *const *webseeds;
+	size_t n_webseeds;
+	const char *const *trackers;   /* each in its own tier */
+	size_t n_trackers;
+	int threads;                   /* hashing threads; 0: all cores */
+	/* called on the calling thread as pieces are hashed */
+	void (*progress)(void *ud, int done, int total);
+	void *ud;
+};
+
+/*
+ * Hash the files of dir (files[] in order; the caller sorts them and
+ * checks they are regular files) and build a torrent: hybrid v1+v2 unless
+ * a flag says otherwise, no file attributes, no creation date, so the same
+ * inputs always give the same info-hash. On success *out is a malloc'd
+ * buffer of *len bytes that the caller frees with free().
+ */
+int lts_create(const char *dir, const struct lts_create_file *files,
+	       size_t n_files, const struct lts_create_opts *opts,
+	       unsigned char **out, size_t *len, struct lts_error *err);
+
+/* libtorrent's version string, static. */
+const char *lts_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * The torrent engine: one libtorrent session (through lt_shim) driven by a
+ * libuv loop.
+ *
+ * libtorrent's alert-notify callback only calls uv_async_send(); alerts are
+ * drained and dispatched on the loop thread. A timer drives status updates.
+ * SIGINT/SIGTERM are delivered to the owner through on_signal; the owner
+ * usually answers with ms_engine_shutdown(), which saves resume data for
+ * every torrent, then closes every handle so that the loop ends and
+ * uv_loop_close() succeeds.
+ *
+ * Only this module calls the shim; the lts_* structs from lt_shim.h are
+ * reused as plain data types.
+ */
+#ifndef MS_ENGINE_H
+#define MS_ENGINE_H
+
+#include <uv.h>
+
+#include "lt_shim.h"
+#include "modelswarm.h"
+
+struct ms_engine;
+
+struct ms_engine_events {
+	/* every alert, on the loop thread; the alert is valid during the call */
+	void (*on_alert)(struct ms_engine *e, const struct lts_alert *a, void *ud);
+	/* every tick_ms */
+	void (*on_tick)(struct ms_engine *e, void *ud);
+	/* SIGINT or SIGTERM arrived */
+	void (*on_signal)(struct ms_engine *e, int signum, void *ud);
+	/* the engine finished closing; e is freed right after this returns */
+	void (*on_closed)(void *ud);
+	void *ud;
+};
+
+struct ms_engine_opts {
+	const char *listen;   /* "ADDR:PORT[,...]" or NULL for the default */
+	int dht;              /* booleans */
+	int lsd;
+	int port_mapping;
+	int upload_limit;     /* session-wide bytes/s, 0 = unlimited */
+	int download_limit;
+	unsigned tick_ms;     /* 0: 1000 */
+	/* more libtorrent settings by name, applied last */
+	const struct lts_setting *settings;
+	size_t n_settings;
+};
+
+/* Create the engine on loop. *out is owned by the engine: it is freed after
+ * ms_engine_close()/ms_engine_shutdown() has closed every handle. */
+int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
+		  const struct ms_engine_opts *opts,
+		  const struct ms_engine_events *ev, struct ms_error *err);
+
+/* Ask every torrent for resume data (with a disk flush), deliver those
+ * alerts, then close (bounded by timeout_ms). Safe to call twice. */
+void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms);
+
+/* Close now: destroy the session, close every handle. */
+void ms_engine_close(struct ms_engine *e);
+
+int ms_engine_closing(const struct ms_engine *e);
+
+/* --- torrents (thin wrappers over the shim, errors as MS_E* codes) --- */
+int ms_engine_add(struct ms_engine *e, const struct lts_add_params *p, int *id,
+		  struct ms_error *err);
+int ms_engine_remove(struct ms_engine *e, int id, int delete_files,
+		     struct ms_error *err);
+int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
+		     struct ms_error *err);
+int ms_engine_file_progress(struct ms_engine *e, int id, int64_t *out, int n,
+			    struct ms_error *err);
+int ms_engine_set_file_priorities(struct ms_engine *e, int id, const int *prio,
+				  int n, struct ms_error *err);
+int ms_engine_connect_peer(struct ms_engine *e, int id, const char *host,
+			   int port, struct ms_error *err);
+int ms_engine_add_webseed(struct ms_engine *e, int id, const char *url,
+			  struct ms_error *err);
+int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
+			  struct ms_error *err);
+int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
+			  struct ms_error *err);
+int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
+			 struct ms_error *err);
+int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err);
+/* Metadata of a torrent in the session; free with ms_torrent_free(). */
+lts_torrent *ms_engine_torrent(struct ms_engine *e, int id,
+			       struct ms_error *err);
+
+/* --- torrent metadata without a session --- */
+
+/* Parse .torrent bytes; NULL + err on junk. Free with ms_torrent_free(). */
+lts_torrent *ms_torrent_load(const void *buf, size_t len, struct ms_error *err);
+void ms_torrent_free(lts_torrent *t);
+const char *ms_torrent_name(const lts_torrent *t);
+int ms_torrent_num_files(const lts_torrent *t);
+int ms_torrent_file(const lts_torrent *t, int i, struct lts_file_info *fi);
+int64_t ms_torrent_total_size(const lts_torrent *t);
+int ms_torrent_piece_length(const lts_torrent *t);
+int ms_torrent_num_pieces(const lts_torrent *t);
+const char *ms_torrent_hash_v1(const lts_torrent *t);
+const char *ms_torrent_hash_v2(const lts_torrent *t);
+const char *ms_torrent_magnet(const lts_torrent *t);
+/* The bencoded torrent, owned by t. */
+const unsigned char *ms_torrent_bytes(const lts_torrent *t, size_t *len);
+
+/* Build a torrent from files under dir (see lts_create()). *out is
+ * malloc'd; the caller frees it. */
+int ms_torrent_create(const char *dir, const struct lts_create_file *files,
+		      size_t n, const struct lts_create_opts *opts,
+		      unsigned char **out, size_t *len, struct ms_error *err);
+
+const char *ms_libtorrent_version(void);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * Small helpers shared by the modules and the tool: files, paths, sizes,
+ * the configuration file and the state directory.
+ */
+#ifndef MS_UTIL_H
+#define MS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_shim.h"
+#include "modelswarm.h"
+
+/* Read all of path into a malloc'd buffer (NUL-terminated, *len excludes
+ * the NUL). Files larger than cap are refused with MS_ETOOBIG. */
+int ms_read_file(const char *path, size_t cap, unsigned char **buf,
+		 size_t *len, struct ms_error *err);
+
+/* Write buf to path atomically: a temporary file in the same directory,
+ * fsync, rename. Never leaves a partial file at path. */
+int ms_write_file_atomic(const char *path, const void *buf, size_t len,
+			 int mode, struct ms_error *err);
+
+/* mkdir -p with mode 0755 for each missing component. */
+int ms_mkdir_p(const char *path, struct ms_error *err);
+
+/* Parse "1234", "10k", "2M", "1G" (powers of 1024) into bytes.
+ * Returns 0 or MS_EINVAL. */
+int ms_parse_size(const char *s, int64_t *out);
+
+/* Parse "HOST:PORT" or "[V6]:PORT". host is filled (NUL-terminated). */
+int ms_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+/* Human-readable byte count ("1.5 GiB") into buf. */
+const char *ms_fmt_bytes(char *buf, size_t len, double bytes);
+
+/* A regular file found by ms_tree_scan(). */
+struct ms_tree_file {
+	char *path;      /* relative, '/'-separated */
+	int64_t size;
+};
+
+struct ms_tree {
+	struct ms_tree_file *files;
+	size_t n;
+	int64_t total;
+};
+
+/* Every regular file under dir, sorted bytewise by relative path.
+ * Refuses symlinks and special files with a message naming them. */
+int ms_tree_scan(const char *dir, struct ms_tree *t, struct ms_error *err);
+void ms_tree_release(struct ms_tree *t);
+
+/* Configuration: $MODELSWARM_HOME/config, else
+ * $XDG_CONFIG_HOME/modelswarm/config, else ~/.config/modelswarm/config. */
+struct ms_config {
+	int dht, lsd, port_mapping;   /* default on */
+	char *listen;                 /* NULL: libtorrent's default */
+	char *path;                   /* the file read, or NULL */
+	/* libtorrent.NAME = VALUE lines */
+	struct lts_setting *settings;
+	size_t n_settings;
+};
+
+int ms_config_load(struct ms_config *c, struct ms_error *err);
+void ms_config_release(struct ms_config *c);
+
+/* $MODELSWARM_HOME/state, else $XDG_STATE_HOME/modelswarm, else
+ * ~/.local/state/modelswarm, into buf. */
+int ms_state_dir(char *buf, size_t len, struct ms_error *err);
+
+/* 64-bit FNV-1a, for naming state files. */
+uint64_t ms_fnv64(const void *data, size_t len, uint64_t seed);
+
+#endif

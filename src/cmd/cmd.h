@@ -1,0 +1,92 @@
+/*
+ * The tool: one file per subcommand, dispatched from the table in main.c.
+ * Only src/main.c and the files in src/cmd/ print to the terminal or decide the exit
+ * code. Exit codes: 0 ok, 1 verification failed / not found, 2 error,
+ * 129 usage error; 128+N when stopped by signal N.
+ */
+#ifndef MS_CMD_H
+#define MS_CMD_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "modelswarm.h"
+#include "ms_engine.h"
+#include "ms_util.h"
+
+#define EXIT_OK 0
+#define EXIT_VERIFY 1
+#define EXIT_ERROR 2
+#define EXIT_USAGE 129
+
+struct ms_ctx {
+	struct ms_config config;   /* loaded when the command has NEEDS_CONFIG */
+};
+
+int cmd_create(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_seed(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx);
+
+/* Print "error: <msg> (see 'modelswarm CMD -h')" and return 129. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print "error: <msg>" and return code. */
+int cmd_error(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cmd_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Translate a getopt_long '?' / ':' return into a usage error. */
+int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts);
+
+/* A growable list of strings borrowed from argv. */
+struct strlist {
+	const char **v;
+	size_t n, cap;
+};
+int strlist_push(struct strlist *l, const char *s);
+void strlist_release(struct strlist *l);
+
+/* Options shared by every networking command. */
+enum {
+	OPT_NO_DHT = 1000,
+	OPT_NO_LSD,
+	OPT_NO_PORT_MAPPING,
+	OPT_LISTEN,
+	OPT_TRACKER,
+	OPT_WEBSEED,
+	OPT_PEER,
+	OPT_UPLOAD_LIMIT,
+	OPT_DOWNLOAD_LIMIT,
+	OPT_CMD_BASE /* commands number their own options from here */
+};
+
+#define NET_LONGOPTS                                                    \
+	{ "no-dht", no_argument, NULL, OPT_NO_DHT },                    \
+	{ "no-lsd", no_argument, NULL, OPT_NO_LSD },                    \
+	{ "no-port-mapping", no_argument, NULL, OPT_NO_PORT_MAPPING },  \
+	{ "listen", required_argument, NULL, OPT_LISTEN }
+
+struct net_opts {
+	int no_dht, no_lsd, no_port_mapping;
+	const char *listen;
+};
+
+/* Handle one of the NET_LONGOPTS; returns 1 if handled, 0 if not ours,
+ * or 129 after printing a usage error. */
+int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);
+/* Engine options from the config file overridden by the command line. */
+void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
+		     struct ms_engine_opts *o);
+
+/* Parse a rate like "2M" (bytes/s) for --upload-limit. */
+int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);
+
+/* Read and parse a .torrent file (size-capped); prints the error. */
+int load_torrent_file(const char *path, lts_torrent **t);
+/* Print "listening on ADDR:PORT" for a listen alert. */
+void print_listen(FILE *out, const struct lts_alert *a);
+
+/* Is fd 2 a terminal? */
+int stderr_is_tty(void);
+
+#endif

@@ -1,0 +1,155 @@
+/* common.c: helpers shared by the subcommands */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'modelswarm %s -h')\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cmd_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+void cmd_warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts)
+{
+	const char *arg = argv[optind - 1];
+
+	(void)longopts;
+	if (optopt && !(arg && arg[0] == '-' && arg[1] == '-'))
+		return cmd_usage_error(cmd, "unknown option '-%c' or missing value",
+				       optopt);
+	return cmd_usage_error(cmd, "unknown option or missing value: '%s'",
+			       arg ? arg : "?");
+}
+
+int strlist_push(struct strlist *l, const char *s)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		const char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return MS_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	return 0;
+}
+
+void strlist_release(struct strlist *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_NO_DHT:
+		n->no_dht = 1;
+		return 1;
+	case OPT_NO_LSD:
+		n->no_lsd = 1;
+		return 1;
+	case OPT_NO_PORT_MAPPING:
+		n->no_port_mapping = 1;
+		return 1;
+	case OPT_LISTEN: {
+		char host[256];
+		int port;
+		if (ms_parse_hostport(arg, host, sizeof(host), &port))
+			return cmd_usage_error(cmd, "--listen needs ADDR:PORT, not '%s'",
+					       arg);
+		n->listen = arg;
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
+void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
+		     struct ms_engine_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->dht = ctx->config.dht && !n->no_dht;
+	o->lsd = ctx->config.lsd && !n->no_lsd;
+	o->port_mapping = ctx->config.port_mapping && !n->no_port_mapping;
+	o->listen = n->listen ? n->listen : ctx->config.listen;
+	o->settings = ctx->config.settings;
+	o->n_settings = ctx->config.n_settings;
+}
+
+int parse_rate(const char *cmd, const char *opt, const char *arg, int *out)
+{
+	int64_t v;
+
+	if (ms_parse_size(arg, &v) || v > 2147483647)
+		return cmd_usage_error(cmd, "%s needs a rate in bytes/s such as 2M, not '%s'",
+				       opt, arg);
+	*out = (int)v;
+	return 0;
+}
+
+int stderr_is_tty(void)
+{
+	return isatty(2);
+}
+
+int load_torrent_file(const char *path, lts_torrent **t)
+{
+	struct ms_error err;
+	unsigned char *buf;
+	size_t len;
+
+	*t = NULL;
+	if (ms_read_file(path, 64u << 20, &buf, &len, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	*t = ms_torrent_load(buf, len, &err);
+	free(buf);
+	if (!*t)
+		return cmd_error(EXIT_ERROR, "'%s' is not a valid torrent: %s", path,
+				 err.msg);
+	return 0;
+}
+
+void print_listen(FILE *out, const struct lts_alert *a)
+{
+	if (strchr(a->address, ':'))
+		fprintf(out, "listening on [%s]:%d\n", a->address, a->port);
+	else
+		fprintf(out, "listening on %s:%d\n", a->address, a->port);
+	fflush(out);
+}

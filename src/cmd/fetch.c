@@ -1,0 +1,599 @@
+/* fetch.c: modelswarm fetch (FILE.torrent | MAGNET) -o DIR */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "ms_progress.h"
+
+static const char fetch_usage[] =
+	"usage: modelswarm fetch (FILE.torrent | MAGNET) -o DIR [--peer HOST:PORT]...\n"
+	"                        [--tracker URL]... [--webseed URL]... [--listen ADDR:PORT]\n"
+	"                        [--upload-limit RATE] [--download-limit RATE]\n"
+	"                        [--no-dht] [--no-lsd] [--no-port-mapping]\n"
+	"\n"
+	"    -o, --output DIR      put the files under DIR (created if missing)\n"
+	"    --peer HOST:PORT      dial this peer (repeatable)\n"
+	"    --tracker URL         announce to this tracker too (repeatable)\n"
+	"    --webseed URL         download from this web seed too (repeatable)\n"
+	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
+	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
+	"    --download-limit RATE cap download, bytes/s\n"
+	"    --no-dht              no DHT\n"
+	"    --no-lsd              no local service discovery\n"
+	"    --no-port-mapping     no UPnP / NAT-PMP\n"
+	"    -h, --help            show this help\n";
+
+static const struct option fetch_opts[] = {
+	NET_LONGOPTS,
+	{ "output", required_argument, NULL, 'o' },
+	{ "peer", required_argument, NULL, OPT_PEER },
+	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "webseed", required_argument, NULL, OPT_WEBSEED },
+	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
+	{ "download-limit", required_argument, NULL, OPT_DOWNLOAD_LIMIT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* resume data is saved this often while downloading */
+#define RESUME_EVERY_MS 3000
+#define TICK_MS 500
+
+struct fetch {
+	const char *out;
+	char resume_path[PATH_MAX];
+	lts_torrent *meta;
+	int id;
+	struct strlist peers;
+	struct ms_progress prog;
+	struct timespec t0;
+	unsigned ticks;
+
+	int magnet;
+	int complete;
+	int exit_code;
+	int signum;
+	int hash_failures;
+	int banned;
+	char last_warning[512];
+
+	/* final figures, taken when complete */
+	struct lts_status final;
+	double seconds;
+};
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void warn_once(struct fetch *f, const char *fmt, const char *a,
+		      const char *b)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), fmt, a, b);
+	if (!strcmp(buf, f->last_warning))
+		return;
+	snprintf(f->last_warning, sizeof(f->last_warning), "%s", buf);
+	ms_progress_clear(&f->prog);
+	fprintf(stderr, "warning: %s\n", buf);
+}
+
+/* path of file i under the output directory (the torrent name stripped) */
+static int out_path(struct fetch *f, const struct lts_file_info *fi, char *buf,
+		    size_t len)
+{
+	const char *name = ms_torrent_name(f->meta);
+	size_t nl = strlen(name);
+	const char *rel = fi->path;
+
+	if (!(ms_torrent_num_files(f->meta) == 1 && !strcmp(fi->path, name)) &&
+	    !strncmp(rel, name, nl) && rel[nl] == '/')
+		rel += nl + 1;
+	if ((size_t)snprintf(buf, len, "%s/%s", f->out, rel) >= len)
+		return -1;
+	return 0;
+}
+
+/* libtorrent does not write empty files: create them */
+static int make_empty_files(struct fetch *f)
+{
+	int n = ms_torrent_num_files(f->meta);
+
+	for (int i = 0; i < n; i++) {
+		struct lts_file_info fi;
+		char path[PATH_MAX], dir[PATH_MAX];
+		struct ms_error err;
+		char *slash;
+		int fd;
+
+		if (ms_torrent_file(f->meta, i, &fi) || fi.pad || fi.size)
+			continue;
+		if (out_path(f, &fi, path, sizeof(path)))
+			return cmd_error(EXIT_ERROR, "path too long: '%s'", fi.path);
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			if (ms_mkdir_p(dir, &err))
+				return cmd_error(EXIT_ERROR, "%s", err.msg);
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return cmd_error(EXIT_ERROR, "cannot create '%s': %s", path,
+					 strerror(errno));
+		close(fd);
+	}
+	return 0;
+}
+
+/* remove empty directories under path, bottom-up; never touches files */
+static void prune_empty_dirs(const char *path, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 64 || !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		char child[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path,
+				     de->d_name) >= sizeof(child))
+			continue;
+		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+			prune_empty_dirs(child, depth + 1);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+static void finish_with(struct ms_engine *e, struct fetch *f, int code)
+{
+	ms_progress_clear(&f->prog);
+	if (!f->exit_code)
+		f->exit_code = code;
+	ms_engine_shutdown(e, 10000);
+}
+
+static void check_complete(struct ms_engine *e, struct fetch *f)
+{
+	struct lts_status st;
+	struct ms_error err;
+	int64_t *prog;
+	int n;
+
+	if (f->complete || f->exit_code || ms_engine_closing(e))
+		return;
+	if (ms_engine_status(e, f->id, &st, &err) || !st.has_metadata ||
+	    !f->meta || !(st.is_finished || st.is_seeding) ||
+	    st.total_wanted_done != st.total_wanted)
+		return;
+	/* every file must be whole, not just every piece */
+	n = ms_torrent_num_files(f->meta);
+	prog = calloc((size_t)n + 1, sizeof(*prog));
+	if (!prog) {
+		cmd_error(EXIT_ERROR, "out of memory");
+		finish_with(e, f, EXIT_ERROR);
+		return;
+	}
+	if (ms_engine_file_progress(e, f->id, prog, n, &err) < 0) {
+		free(prog);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct lts_file_info fi;
+		if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
+			continue;
+		if (prog[i] != fi.size) {
+			free(prog);
+			return;
+		}
+	}
+	free(prog);
+	if (make_empty_files(f)) {
+		finish_with(e, f, EXIT_ERROR);
+		return;
+	}
+	/* a magnet's files are mapped below DIR only once the metadata is
+	 * known; libtorrent may have made directories under DIR/NAME first */
+	if (f->magnet && ms_torrent_num_files(f->meta) > 1) {
+		char stale[PATH_MAX];
+		if ((size_t)snprintf(stale, sizeof(stale), "%s/%s", f->out,
+				     ms_torrent_name(f->meta)) < sizeof(stale))
+			prune_empty_dirs(stale, 0);
+	}
+	f->complete = 1;
+	f->final = st;
+	f->seconds = elapsed(&f->t0);
+	ms_progress_clear(&f->prog);
+	/* saves (then deletes) resume data with a disk flush, then closes */
+	ms_engine_shutdown(e, 10000);
+}
+
+static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	struct fetch *f = ud;
+	struct ms_error err;
+
+	if (a->torrent && a->torrent != f->id)
+		return;
+	switch (a->type) {
+	case LTS_ALERT_METADATA_RECEIVED:
+		if (!f->meta) {
+			f->meta = ms_engine_torrent(e, f->id, &err);
+			if (!f->meta) {
+				cmd_error(EXIT_ERROR, "%s", err.msg);
+				finish_with(e, f, EXIT_ERROR);
+				break;
+			}
+			ms_progress_clear(&f->prog);
+			fprintf(stderr, "got metadata for '%s': %d files\n",
+				ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
+		}
+		break;
+	case LTS_ALERT_TORRENT_FINISHED:
+	case LTS_ALERT_TORRENT_CHECKED:
+		check_complete(e, f);
+		break;
+	case LTS_ALERT_HASH_FAILED:
+		f->hash_failures++;
+		if (f->hash_failures <= 10) {
+			ms_progress_clear(&f->prog);
+			fprintf(stderr, "warning: piece %d failed the hash check\n",
+				a->piece);
+		}
+		break;
+	case LTS_ALERT_PEER_BANNED:
+		f->banned++;
+		ms_progress_clear(&f->prog);
+		fprintf(stderr, "warning: banned peer %s:%d: it sent data that "
+			"failed the hash check\n", a->address, a->port);
+		break;
+	case LTS_ALERT_TRACKER_ERROR:
+		warn_once(f, "tracker '%s': %s", a->url, a->message);
+		break;
+	case LTS_ALERT_URL_SEED_ERROR:
+		warn_once(f, "web seed '%s': %s", a->url, a->message);
+		break;
+	case LTS_ALERT_LISTEN_FAILED:
+		warn_once(f, "cannot listen on %s: %s", a->address, a->message);
+		break;
+	case LTS_ALERT_FILE_ERROR:
+	case LTS_ALERT_TORRENT_ERROR:
+		cmd_error(EXIT_ERROR, "%s", a->message);
+		finish_with(e, f, EXIT_ERROR);
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		if (f->complete) {
+			if (unlink(f->resume_path) < 0 && errno != ENOENT)
+				cmd_warning("cannot remove '%s': %s", f->resume_path,
+					    strerror(errno));
+		} else if (ms_write_file_atomic(f->resume_path, a->data,
+						a->data_len, 0600, &err)) {
+			cmd_warning("cannot save resume data: %s", err.msg);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void dial_peers(struct ms_engine *e, struct fetch *f)
+{
+	for (size_t i = 0; i < f->peers.n; i++) {
+		char host[256];
+		int port;
+		struct ms_error err;
+
+		if (ms_parse_hostport(f->peers.v[i], host, sizeof(host), &port))
+			continue;
+		if (ms_engine_connect_peer(e, f->id, host, port, &err))
+			warn_once(f, "cannot dial '%s': %s", f->peers.v[i], err.msg);
+	}
+}
+
+static void on_tick(struct ms_engine *e, void *ud)
+{
+	struct fetch *f = ud;
+	struct lts_status st;
+	struct ms_progress_snap snap;
+	struct ms_progress_file pf[64];
+	int64_t prog[64];
+	int npf = 0;
+
+	f->ticks++;
+	if (ms_engine_status(e, f->id, &st, NULL))
+		return;
+	check_complete(e, f);
+	if (f->complete || ms_engine_closing(e))
+		return;
+	if (f->ticks % (RESUME_EVERY_MS / TICK_MS) == 0 && st.has_metadata)
+		ms_engine_save_resume(e, f->id, 0, NULL);
+	/* peers given on the command line may not have been up yet */
+	if (f->ticks % 10 == 1 && st.num_peers < (int)f->peers.n)
+		dial_peers(e, f);
+
+	memset(&snap, 0, sizeof(snap));
+	switch (st.state) {
+	case LTS_STATE_CHECKING_FILES:
+	case LTS_STATE_CHECKING_RESUME_DATA:
+		snap.phase = "checking";
+		break;
+	case LTS_STATE_DOWNLOADING_METADATA:
+		snap.phase = "metadata";
+		break;
+	default:
+		snap.phase = "downloading";
+	}
+	snap.title = f->meta ? ms_torrent_name(f->meta) : "(magnet)";
+	snap.total = st.total_wanted;
+	snap.done = st.total_wanted_done;
+	snap.rate = st.download_rate;
+	snap.peers = st.num_peers;
+	snap.seeds = st.num_seeds;
+	snap.webseeds = st.num_webseeds;
+	snap.from_peers = st.peer_download;
+	snap.from_webseeds = st.webseed_download;
+	snap.hash_failures = f->hash_failures;
+	if (f->meta && f->prog.tty) {
+		int n = ms_torrent_num_files(f->meta);
+		if (n <= 64 && ms_engine_file_progress(e, f->id, prog, n, NULL) >= 0) {
+			for (int i = 0; i < n; i++) {
+				struct lts_file_info fi;
+				if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
+					continue;
+				pf[npf].name = fi.path;
+				pf[npf].size = fi.size;
+				pf[npf].done = prog[i];
+				npf++;
+			}
+		}
+	}
+	snap.files = pf;
+	snap.n_files = npf;
+	ms_progress_update(&f->prog, &snap);
+}
+
+static void on_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct fetch *f = ud;
+
+	if (!f->signum)
+		f->signum = signum;
+	ms_progress_clear(&f->prog);
+	ms_engine_shutdown(e, 10000);
+}
+
+static int resume_file(struct fetch *f, const char *identity)
+{
+	char state[PATH_MAX], dir[PATH_MAX], *real;
+	struct ms_error err;
+	uint64_t a, b;
+
+	if (ms_state_dir(state, sizeof(state), &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/resume", state) >= sizeof(dir))
+		return cmd_error(EXIT_ERROR, "state directory path too long");
+	if (ms_mkdir_p(dir, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	real = realpath(f->out, NULL);
+	if (!real)
+		return cmd_error(EXIT_ERROR, "cannot resolve '%s': %s", f->out,
+				 strerror(errno));
+	a = ms_fnv64(identity, strlen(identity), 0);
+	b = ms_fnv64(real, strlen(real), 0);
+	free(real);
+	if ((size_t)snprintf(f->resume_path, sizeof(f->resume_path),
+			     "%s/%016" PRIx64 "-%016" PRIx64 ".resume", dir, a,
+			     b) >= sizeof(f->resume_path))
+		return cmd_error(EXIT_ERROR, "state directory path too long");
+	return 0;
+}
+
+int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
+{
+	struct strlist trackers = { 0 }, webseeds = { 0 };
+	struct net_opts net = { 0 };
+	struct ms_engine_opts eo;
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct lts_add_params ap;
+	struct ms_engine *eng = NULL;
+	struct ms_error err;
+	struct fetch f;
+	unsigned char *resume = NULL;
+	size_t resume_len = 0;
+	const char *src, *identity;
+	uv_loop_t loop;
+	int c, r = EXIT_OK, upload = 0, download = 0, is_magnet;
+
+	memset(&f, 0, sizeof(f));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", fetch_opts, NULL)) != -1) {
+		int k = net_opt("fetch", &net, c, optarg);
+		if (k == EXIT_USAGE) {
+			r = k;
+			goto out;
+		}
+		if (k)
+			continue;
+		switch (c) {
+		case 'o':
+			f.out = optarg;
+			break;
+		case OPT_PEER: {
+			char host[256];
+			int port;
+			if (ms_parse_hostport(optarg, host, sizeof(host), &port) ||
+			    port == 0) {
+				r = cmd_usage_error("fetch", "--peer needs HOST:PORT, not '%s'",
+						    optarg);
+				goto out;
+			}
+			strlist_push(&f.peers, optarg);
+			break;
+		}
+		case OPT_TRACKER:
+			strlist_push(&trackers, optarg);
+			break;
+		case OPT_WEBSEED:
+			strlist_push(&webseeds, optarg);
+			break;
+		case OPT_UPLOAD_LIMIT:
+			if (parse_rate("fetch", "--upload-limit", optarg, &upload)) {
+				r = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case OPT_DOWNLOAD_LIMIT:
+			if (parse_rate("fetch", "--download-limit", optarg, &download)) {
+				r = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'h':
+			fputs(fetch_usage, stdout);
+			goto out;
+		default:
+			r = cmd_bad_option("fetch", argv, fetch_opts);
+			goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		r = cmd_usage_error("fetch", argc - optind < 1
+					     ? "need a torrent file or a magnet link"
+					     : "too many arguments");
+		goto out;
+	}
+	if (!f.out) {
+		r = cmd_usage_error("fetch", "no output directory given (-o DIR)");
+		goto out;
+	}
+	src = argv[optind];
+	is_magnet = f.magnet = !strncmp(src, "magnet:", 7);
+
+	/* validate everything before creating anything */
+	if (!is_magnet) {
+		if ((r = load_torrent_file(src, &f.meta)))
+			goto out;
+		identity = *ms_torrent_hash_v2(f.meta) ? ms_torrent_hash_v2(f.meta)
+						       : ms_torrent_hash_v1(f.meta);
+	} else {
+		identity = src;
+	}
+	if (ms_mkdir_p(f.out, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	if ((r = resume_file(&f, identity)))
+		goto out;
+	if (access(f.resume_path, F_OK) == 0 &&
+	    ms_read_file(f.resume_path, 256u << 20, &resume, &resume_len, &err)) {
+		cmd_warning("ignoring resume data: %s", err.msg);
+		resume = NULL;
+		resume_len = 0;
+	}
+
+	net_engine_opts(ctx, &net, &eo);
+	eo.upload_limit = upload;
+	eo.download_limit = download;
+	eo.tick_ms = TICK_MS;
+	ev.ud = &f;
+	ms_progress_init(&f.prog, stderr);
+	clock_gettime(CLOCK_MONOTONIC, &f.t0);
+	uv_loop_init(&loop);
+	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		uv_loop_close(&loop);
+		goto out;
+	}
+	memset(&ap, 0, sizeof(ap));
+	if (f.meta) {
+		size_t len;
+		ap.torrent = ms_torrent_bytes(f.meta, &len);
+		ap.torrent_len = len;
+	} else {
+		ap.magnet = src;
+	}
+	ap.resume = resume;
+	ap.resume_len = resume_len;
+	ap.save_path = f.out;
+	ap.flags = LTS_ADD_NO_ROOT;
+	ap.trackers = trackers.v;
+	ap.n_trackers = trackers.n;
+	ap.webseeds = webseeds.v;
+	ap.n_webseeds = webseeds.n;
+	r = ms_engine_add(eng, &ap, &f.id, &err);
+	if (r && resume) {
+		cmd_warning("ignoring resume data: %s", err.msg);
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(eng, &ap, &f.id, &err);
+	}
+	if (r) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		ms_engine_close(eng);
+	} else {
+		dial_peers(eng, &f);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop)) {
+		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+		goto out;
+	}
+	if (r)
+		goto out;
+	if (f.complete) {
+		char sz[32], rate[32];
+		double secs = f.seconds > 0.001 ? f.seconds : 0.001;
+		int nfiles = 0;
+		for (int i = 0; i < ms_torrent_num_files(f.meta); i++) {
+			struct lts_file_info fi;
+			if (!ms_torrent_file(f.meta, i, &fi) && !fi.pad)
+				nfiles++;
+		}
+		printf("fetched '%s' into '%s': %d files, %s\n",
+		       ms_torrent_name(f.meta), f.out, nfiles,
+		       ms_fmt_bytes(sz, sizeof(sz), (double)ms_torrent_total_size(f.meta)));
+		printf("downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
+		       " from peers, %" PRId64 " from webseeds, %d hash failures\n",
+		       f.final.payload_download, f.seconds,
+		       ms_fmt_bytes(rate, sizeof(rate),
+				    (double)f.final.payload_download / secs),
+		       f.final.peer_download, f.final.webseed_download,
+		       f.hash_failures);
+		r = EXIT_OK;
+	} else if (f.exit_code) {
+		r = f.exit_code;
+	} else if (f.signum) {
+		fprintf(stderr, "interrupted: progress saved; run the same command to resume\n");
+		r = 128 + f.signum;
+	} else {
+		r = cmd_error(EXIT_ERROR, "download ended before it was complete");
+	}
+out:
+	free(resume);
+	ms_torrent_free(f.meta);
+	strlist_release(&f.peers);
+	strlist_release(&trackers);
+	strlist_release(&webseeds);
+	return r;
+}

@@ -1,0 +1,237 @@
+/* seed.c: modelswarm seed FILE.torrent DIR */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+#include "ms_progress.h"
+
+static const char seed_usage[] =
+	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
+	"                       [--webseed URL]... [--upload-limit RATE]\n"
+	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
+	"\n"
+	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
+	"    --tracker URL         announce to this tracker too (repeatable)\n"
+	"    --webseed URL         add a web seed (repeatable)\n"
+	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
+	"    --no-dht              no DHT\n"
+	"    --no-lsd              no local service discovery\n"
+	"    --no-port-mapping     no UPnP / NAT-PMP\n"
+	"    -h, --help            show this help\n";
+
+static const struct option seed_opts[] = {
+	NET_LONGOPTS,
+	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "webseed", required_argument, NULL, OPT_WEBSEED },
+	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct seed {
+	const char *dir;
+	lts_torrent *meta;
+	int id;
+	int seeding;
+	int listening;
+	int exit_code;
+	int signum;
+	struct ms_progress prog;
+};
+
+static void fail_now(struct ms_engine *e, struct seed *s, int code)
+{
+	ms_progress_clear(&s->prog);
+	s->exit_code = code;
+	ms_engine_close(e);
+}
+
+static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	struct seed *s = ud;
+	struct lts_status st;
+	struct ms_error err;
+
+	switch (a->type) {
+	case LTS_ALERT_LISTEN_SUCCEEDED:
+		s->listening++;
+		print_listen(stdout, a);
+		break;
+	case LTS_ALERT_LISTEN_FAILED:
+		cmd_warning("cannot listen on %s:%d: %s", a->address, a->port,
+			    a->message);
+		break;
+	case LTS_ALERT_TORRENT_CHECKED:
+		if (a->torrent != s->id || s->seeding)
+			break;
+		if (ms_engine_status(e, s->id, &st, &err)) {
+			cmd_error(EXIT_ERROR, "%s", err.msg);
+			fail_now(e, s, EXIT_ERROR);
+			break;
+		}
+		ms_progress_clear(&s->prog);
+		if (!st.is_seeding) {
+			cmd_error(EXIT_VERIFY,
+				  "'%s' does not match the torrent: %d of %d pieces verified",
+				  s->dir, st.pieces_done, st.num_pieces);
+			fail_now(e, s, EXIT_VERIFY);
+			break;
+		}
+		if (!s->listening) {
+			cmd_error(EXIT_ERROR, "not listening on any address");
+			fail_now(e, s, EXIT_ERROR);
+			break;
+		}
+		s->seeding = 1;
+		printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
+		if (*ms_torrent_hash_v1(s->meta))
+			printf("infohash v1: %s\n", ms_torrent_hash_v1(s->meta));
+		if (*ms_torrent_hash_v2(s->meta))
+			printf("infohash v2: %s\n", ms_torrent_hash_v2(s->meta));
+		break;
+	case LTS_ALERT_TORRENT_ERROR:
+	case LTS_ALERT_FILE_ERROR:
+		if (a->torrent != s->id)
+			break;
+		cmd_error(EXIT_ERROR, "%s", a->message);
+		fail_now(e, s, EXIT_ERROR);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_tick(struct ms_engine *e, void *ud)
+{
+	struct seed *s = ud;
+	struct lts_status st;
+	struct ms_progress_snap snap;
+
+	if (s->seeding || ms_engine_status(e, s->id, &st, NULL))
+		return;
+	if (st.state != LTS_STATE_CHECKING_FILES &&
+	    st.state != LTS_STATE_CHECKING_RESUME_DATA)
+		return;
+	memset(&snap, 0, sizeof(snap));
+	snap.phase = "checking";
+	snap.title = ms_torrent_name(s->meta);
+	snap.total = st.num_pieces;
+	snap.done = st.pieces_done;
+	if (s->prog.tty)
+		ms_progress_update(&s->prog, &snap);
+}
+
+static void on_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct seed *s = ud;
+
+	s->signum = signum;
+	ms_progress_clear(&s->prog);
+	ms_engine_shutdown(e, 10000);
+}
+
+int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
+{
+	struct strlist trackers = { 0 }, webseeds = { 0 };
+	struct net_opts net = { 0 };
+	struct ms_engine_opts eo;
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct lts_add_params ap;
+	struct ms_engine *eng = NULL;
+	struct ms_error err;
+	struct seed s;
+	struct stat sb;
+	uv_loop_t loop;
+	int c, r = EXIT_OK, upload = 0;
+
+	memset(&s, 0, sizeof(s));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", seed_opts, NULL)) != -1) {
+		int k = net_opt("seed", &net, c, optarg);
+		if (k == EXIT_USAGE) {
+			r = k;
+			goto out;
+		}
+		if (k)
+			continue;
+		switch (c) {
+		case OPT_TRACKER:
+			strlist_push(&trackers, optarg);
+			break;
+		case OPT_WEBSEED:
+			strlist_push(&webseeds, optarg);
+			break;
+		case OPT_UPLOAD_LIMIT:
+			if (parse_rate("seed", "--upload-limit", optarg, &upload)) {
+				r = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'h':
+			fputs(seed_usage, stdout);
+			goto out;
+		default:
+			r = cmd_bad_option("seed", argv, seed_opts);
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		r = cmd_usage_error("seed", argc - optind < 2
+					    ? "need a torrent file and a directory"
+					    : "too many arguments");
+		goto out;
+	}
+	s.dir = argv[optind + 1];
+	if ((r = load_torrent_file(argv[optind], &s.meta)))
+		goto out;
+	if (stat(s.dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", s.dir);
+		goto out;
+	}
+
+	net_engine_opts(ctx, &net, &eo);
+	eo.upload_limit = upload;
+	eo.tick_ms = 500;
+	ev.ud = &s;
+	ms_progress_init(&s.prog, stderr);
+	uv_loop_init(&loop);
+	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		uv_loop_close(&loop);
+		goto out;
+	}
+	memset(&ap, 0, sizeof(ap));
+	{
+		size_t len;
+		ap.torrent = ms_torrent_bytes(s.meta, &len);
+		ap.torrent_len = len;
+	}
+	ap.save_path = s.dir;
+	ap.flags = LTS_ADD_NO_ROOT;
+	ap.trackers = trackers.v;
+	ap.n_trackers = trackers.n;
+	ap.webseeds = webseeds.v;
+	ap.n_webseeds = webseeds.n;
+	if (ms_engine_add(eng, &ap, &s.id, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		ms_engine_close(eng);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop)) {
+		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+		goto out;
+	}
+	if (!r)
+		r = s.exit_code;
+	if (!r && s.signum)
+		fprintf(stderr, "stopped by signal %d\n", s.signum);
+out:
+	ms_torrent_free(s.meta);
+	strlist_release(&trackers);
+	strlist_release(&webseeds);
+	return r;
+}

@@ -1,0 +1,156 @@
+/* config.c: the configuration file and the state directory */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms_util.h"
+
+static int home_path(char *buf, size_t len, const char *ms_sub,
+		     const char *xdg_var, const char *xdg_default,
+		     const char *leaf, struct ms_error *err)
+{
+	const char *v = getenv("MODELSWARM_HOME");
+	int n;
+
+	if (v && *v) {
+		n = snprintf(buf, len, "%s/%s", v, ms_sub);
+	} else if ((v = getenv(xdg_var)) && *v == '/') {
+		n = snprintf(buf, len, "%s/modelswarm%s%s", v, *leaf ? "/" : "", leaf);
+	} else {
+		const char *home = getenv("HOME");
+		if (!home || !*home)
+			return ms_error_set(err, MS_ENOENT,
+					    "HOME is not set; set MODELSWARM_HOME");
+		n = snprintf(buf, len, "%s/%s/modelswarm%s%s", home, xdg_default,
+			     *leaf ? "/" : "", leaf);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return ms_error_set(err, MS_EINVAL, "configuration path too long");
+	return 0;
+}
+
+int ms_state_dir(char *buf, size_t len, struct ms_error *err)
+{
+	return home_path(buf, len, "state", "XDG_STATE_HOME", ".local/state", "",
+			 err);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
+		*out = 0;
+		return 0;
+	}
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int ms_config_load(struct ms_config *c, struct ms_error *err)
+{
+	char path[PATH_MAX], line[1024];
+	FILE *f;
+	int lineno = 0, r = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->dht = c->lsd = c->port_mapping = 1;
+	r = home_path(path, sizeof(path), "config", "XDG_CONFIG_HOME", ".config",
+		      "config", err);
+	if (r)
+		return r;
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		return ms_error_set(err, MS_EIO, "cannot open '%s': %s", path,
+				    strerror(errno));
+	}
+	c->path = strdup(path);
+	while (fgets(line, sizeof(line), f)) {
+		char *eq, *key, *val;
+		int *flag = NULL;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			r = ms_error_set(err, MS_EINVAL, "%s:%d: line too long", path, lineno);
+			break;
+		}
+		key = trim(line);
+		if (!*key || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			r = ms_error_set(err, MS_EINVAL, "%s:%d: expected 'key = value'",
+					 path, lineno);
+			break;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		if (!strcmp(key, "dht"))
+			flag = &c->dht;
+		else if (!strcmp(key, "lsd"))
+			flag = &c->lsd;
+		else if (!strcmp(key, "port-mapping"))
+			flag = &c->port_mapping;
+		if (flag) {
+			if (parse_bool(val, flag)) {
+				r = ms_error_set(err, MS_EINVAL,
+						 "%s:%d: '%s' needs true or false",
+						 path, lineno, key);
+				break;
+			}
+		} else if (!strcmp(key, "listen")) {
+			free(c->listen);
+			c->listen = strdup(val);
+		} else if (!strncmp(key, "libtorrent.", 11) && key[11]) {
+			struct lts_setting *s = realloc(c->settings,
+				(c->n_settings + 1) * sizeof(*s));
+			if (!s) {
+				r = ms_error_set(err, MS_ENOMEM, "out of memory");
+				break;
+			}
+			c->settings = s;
+			s[c->n_settings].name = strdup(key + 11);
+			s[c->n_settings].value = strdup(val);
+			c->n_settings++;
+		} else {
+			r = ms_error_set(err, MS_EINVAL, "%s:%d: unknown key '%s'",
+					 path, lineno, key);
+			break;
+		}
+	}
+	fclose(f);
+	if (r)
+		ms_config_release(c);
+	return r;
+}
+
+void ms_config_release(struct ms_config *c)
+{
+	for (size_t i = 0; i < c->n_settings; i++) {
+		free((char *)c->settings[i].name);
+		free((char *)c->settings[i].value);
+	}
+	free(c->settings);
+	free(c->listen);
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,472 @@
+/*
+ * engine.c: one libtorrent session on one libuv loop.
+ *
+ * Threads: libtorrent calls notify_cb() from its own thread; that function
+ * only calls uv_async_send(). Everything else runs on the loop thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms_engine.h"
+
+struct ms_engine {
+	uv_loop_t *loop;
+	lts_session *ses;
+	uv_async_t async;
+	uv_timer_t tick;
+	uv_timer_t deadline;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	struct ms_engine_events ev;
+
+	int *ids;
+	size_t n_ids, cap_ids;
+
+	int pending_resume;
+	int shutting_down;
+	int dispatching;
+	int close_requested;
+	int closing;
+	int open_handles;
+};
+
+static int map_lts(int code)
+{
+	switch (code) {
+	case LTS_OK: return 0;
+	case LTS_EINVAL: return MS_EINVAL;
+	case LTS_ENOENT: return MS_ENOENT;
+	case LTS_ENOMEM: return MS_ENOMEM;
+	case LTS_EEXIST: return MS_EEXIST;
+	case LTS_EIO: return MS_EIO;
+	default: return MS_EENGINE;
+	}
+}
+
+static int fail(struct ms_error *err, const struct lts_error *le)
+{
+	return ms_error_set(err, map_lts(le->code), "%s", le->msg);
+}
+
+static void notify_cb(void *ud)
+{
+	struct ms_engine *e = ud;
+
+	uv_async_send(&e->async);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct ms_engine *e = h->data;
+
+	if (--e->open_handles > 0)
+		return;
+	if (e->ev.on_closed)
+		e->ev.on_closed(e->ev.ud);
+	free(e->ids);
+	free(e);
+}
+
+static void close_handle(struct ms_engine *e, uv_handle_t *h)
+{
+	if (!uv_is_closing(h)) {
+		h->data = e;
+		uv_close(h, on_handle_closed);
+	}
+}
+
+static void do_close(struct ms_engine *e)
+{
+	if (e->closing)
+		return;
+	e->closing = 1;
+	/* removes the notify function first, then stops libtorrent */
+	lts_session_free(e->ses);
+	e->ses = NULL;
+	close_handle(e, (uv_handle_t *)&e->tick);
+	close_handle(e, (uv_handle_t *)&e->deadline);
+	close_handle(e, (uv_handle_t *)&e->sigint);
+	close_handle(e, (uv_handle_t *)&e->sigterm);
+	close_handle(e, (uv_handle_t *)&e->async);
+}
+
+void ms_engine_close(struct ms_engine *e)
+{
+	if (e->dispatching)
+		e->close_requested = 1;
+	else
+		do_close(e);
+}
+
+int ms_engine_closing(const struct ms_engine *e)
+{
+	return e->closing || e->close_requested;
+}
+
+static void forget_id(struct ms_engine *e, int id)
+{
+	for (size_t i = 0; i < e->n_ids; i++) {
+		if (e->ids[i] == id) {
+			e->ids[i] = e->ids[--e->n_ids];
+			return;
+		}
+	}
+}
+
+static void drain(struct ms_engine *e)
+{
+	const struct lts_alert *al;
+	size_t n;
+	struct lts_error le;
+
+	if (e->closing || !e->ses)
+		return;
+	if (lts_alerts_pop(e->ses, &al, &n, &le)) {
+		fprintf(stderr, "warning: cannot read engine alerts: %s\n", le.msg);
+		return;
+	}
+	e->dispatching = 1;
+	for (size_t i = 0; i < n && !e->close_requested; i++) {
+		const struct lts_alert *a = &al[i];
+
+		if (e->ev.on_alert)
+			e->ev.on_alert(e, a, e->ev.ud);
+		if (a->type == LTS_ALERT_TORRENT_REMOVED)
+			forget_id(e, a->torrent);
+		if (e->shutting_down &&
+		    (a->type == LTS_ALERT_SAVE_RESUME ||
+		     a->type == LTS_ALERT_SAVE_RESUME_FAILED) &&
+		    --e->pending_resume <= 0)
+			e->close_requested = 1;
+	}
+	e->dispatching = 0;
+	if (e->close_requested)
+		do_close(e);
+}
+
+static void async_cb(uv_async_t *h)
+{
+	drain(h->data);
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+	struct ms_engine *e = h->data;
+
+	/* alerts first, so the tick sees the latest state */
+	drain(e);
+	if (e->closing || e->close_requested)
+		return;
+	if (e->ev.on_tick && !e->shutting_down)
+		e->ev.on_tick(e, e->ev.ud);
+	if (e->close_requested)
+		do_close(e);
+}
+
+static void deadline_cb(uv_timer_t *h)
+{
+	struct ms_engine *e = h->data;
+
+	fprintf(stderr, "warning: gave up waiting for resume data\n");
+	ms_engine_close(e);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct ms_engine *e = h->data;
+
+	if (e->ev.on_signal)
+		e->ev.on_signal(e, signum, e->ev.ud);
+	else
+		ms_engine_shutdown(e, 10000);
+}
+
+void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms)
+{
+	struct lts_error le;
+
+	if (e->closing || e->shutting_down)
+		return;
+	e->shutting_down = 1;
+	e->pending_resume = 0;
+	for (size_t i = 0; i < e->n_ids; i++)
+		if (!lts_torrent_save_resume(e->ses, e->ids[i], 1, &le))
+			e->pending_resume++;
+	if (!e->pending_resume) {
+		ms_engine_close(e);
+		return;
+	}
+	uv_timer_start(&e->deadline, deadline_cb, timeout_ms, 0);
+}
+
+int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
+		  const struct ms_engine_opts *opts,
+		  const struct ms_engine_events *ev, struct ms_error *err)
+{
+	struct lts_setting base[16];
+	struct lts_setting *all;
+	size_t n = 0;
+	char up[32], down[32];
+	struct lts_error le;
+	struct ms_engine *e;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	e->loop = loop;
+	if (ev)
+		e->ev = *ev;
+
+	snprintf(up, sizeof(up), "%d", opts->upload_limit);
+	snprintf(down, sizeof(down), "%d", opts->download_limit);
+	if (opts->listen)
+		base[n++] = (struct lts_setting){ "listen_interfaces", opts->listen };
+	base[n++] = (struct lts_setting){ "enable_dht", opts->dht ? "true" : "false" };
+	base[n++] = (struct lts_setting){ "enable_lsd", opts->lsd ? "true" : "false" };
+	base[n++] = (struct lts_setting){ "enable_upnp", opts->port_mapping ? "true" : "false" };
+	base[n++] = (struct lts_setting){ "enable_natpmp", opts->port_mapping ? "true" : "false" };
+	base[n++] = (struct lts_setting){ "upload_rate_limit", up };
+	base[n++] = (struct lts_setting){ "download_rate_limit", down };
+	base[n++] = (struct lts_setting){ "user_agent", "modelswarm/" MS_VERSION };
+	base[n++] = (struct lts_setting){ "peer_fingerprint", "-MS0100-" };
+	/* dial peers over TCP: uTP is much slower on fast links and loopback;
+	 * peers that dial us over uTP are still accepted */
+	base[n++] = (struct lts_setting){ "enable_outgoing_utp", "false" };
+	/* with DHT off, do not even resolve the bootstrap routers */
+	if (!opts->dht)
+		base[n++] = (struct lts_setting){ "dht_bootstrap_nodes", "" };
+
+	all = calloc(n + opts->n_settings, sizeof(*all));
+	if (!all) {
+		free(e);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
+	memcpy(all, base, n * sizeof(*all));
+	if (opts->n_settings)
+		memcpy(all + n, opts->settings, opts->n_settings * sizeof(*all));
+	e->ses = lts_session_new(all, n + opts->n_settings, &le);
+	free(all);
+	if (!e->ses) {
+		free(e);
+		return ms_error_set(err, map_lts(le.code),
+				    "cannot start the torrent session: %s", le.msg);
+	}
+
+	uv_async_init(loop, &e->async, async_cb);
+	uv_timer_init(loop, &e->tick);
+	uv_timer_init(loop, &e->deadline);
+	uv_signal_init(loop, &e->sigint);
+	uv_signal_init(loop, &e->sigterm);
+	e->async.data = e->tick.data = e->deadline.data = e;
+	e->sigint.data = e->sigterm.data = e;
+	e->open_handles = 5;
+	uv_unref((uv_handle_t *)&e->deadline);
+	uv_signal_start(&e->sigint, signal_cb, SIGINT);
+	uv_signal_start(&e->sigterm, signal_cb, SIGTERM);
+	uv_timer_start(&e->tick, tick_cb, opts->tick_ms ? opts->tick_ms : 1000,
+		       opts->tick_ms ? opts->tick_ms : 1000);
+
+	if (lts_session_set_notify(e->ses, notify_cb, e, &le)) {
+		do_close(e);
+		return ms_error_set(err, MS_EENGINE, "%s", le.msg);
+	}
+	/* alerts queued before the notify function was installed */
+	uv_async_send(&e->async);
+	*out = e;
+	return 0;
+}
+
+int ms_engine_add(struct ms_engine *e, const struct lts_add_params *p, int *id,
+		  struct ms_error *err)
+{
+	struct lts_error le;
+
+	if (e->closing)
+		return ms_error_set(err, MS_EINVAL, "engine is closing");
+	if (e->n_ids == e->cap_ids) {
+		size_t cap = e->cap_ids ? 2 * e->cap_ids : 8;
+		int *ids = realloc(e->ids, cap * sizeof(*ids));
+		if (!ids)
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+		e->ids = ids;
+		e->cap_ids = cap;
+	}
+	if (lts_torrent_add(e->ses, p, id, &le))
+		return fail(err, &le);
+	e->ids[e->n_ids++] = *id;
+	return 0;
+}
+
+#define WRAP(expr)                            \
+	do {                                  \
+		struct lts_error le;          \
+		if (e->closing)               \
+			return ms_error_set(err, MS_EINVAL, "engine is closing"); \
+		if ((expr) < 0)               \
+			return fail(err, &le); \
+		return 0;                     \
+	} while (0)
+
+int ms_engine_remove(struct ms_engine *e, int id, int delete_files,
+		     struct ms_error *err)
+{
+	WRAP(lts_torrent_remove(e->ses, id, delete_files, &le));
+}
+
+int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
+		     struct ms_error *err)
+{
+	WRAP(lts_torrent_status(e->ses, id, st, &le));
+}
+
+int ms_engine_file_progress(struct ms_engine *e, int id, int64_t *out, int n,
+			    struct ms_error *err)
+{
+	struct lts_error le;
+	int r;
+
+	if (e->closing)
+		return ms_error_set(err, MS_EINVAL, "engine is closing");
+	r = lts_torrent_file_progress(e->ses, id, out, n, &le);
+	if (r < 0)
+		return fail(err, &le);
+	return r;
+}
+
+int ms_engine_set_file_priorities(struct ms_engine *e, int id, const int *prio,
+				  int n, struct ms_error *err)
+{
+	WRAP(lts_torrent_set_file_priorities(e->ses, id, prio, n, &le));
+}
+
+int ms_engine_connect_peer(struct ms_engine *e, int id, const char *host,
+			   int port, struct ms_error *err)
+{
+	WRAP(lts_torrent_connect_peer(e->ses, id, host, port, &le));
+}
+
+int ms_engine_add_webseed(struct ms_engine *e, int id, const char *url,
+			  struct ms_error *err)
+{
+	WRAP(lts_torrent_add_webseed(e->ses, id, url, &le));
+}
+
+int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
+			  struct ms_error *err)
+{
+	WRAP(lts_torrent_add_tracker(e->ses, id, url, 0, &le));
+}
+
+int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
+			  struct ms_error *err)
+{
+	WRAP(lts_torrent_save_resume(e->ses, id, flush, &le));
+}
+
+int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
+			 struct ms_error *err)
+{
+	WRAP(lts_torrent_set_limits(e->ses, id, upload, download, &le));
+}
+
+int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err)
+{
+	WRAP(lts_torrent_recheck(e->ses, id, &le));
+}
+
+lts_torrent *ms_engine_torrent(struct ms_engine *e, int id, struct ms_error *err)
+{
+	struct lts_error le;
+	lts_torrent *t;
+
+	if (e->closing) {
+		ms_error_set(err, MS_EINVAL, "engine is closing");
+		return NULL;
+	}
+	t = lts_torrent_info_get(e->ses, id, &le);
+	if (!t)
+		fail(err, &le);
+	return t;
+}
+
+lts_torrent *ms_torrent_load(const void *buf, size_t len, struct ms_error *err)
+{
+	struct lts_error le;
+	lts_torrent *t = lts_torrent_info_load(buf, len, &le);
+
+	if (!t)
+		ms_error_set(err, MS_ETORRENT, "%s", le.msg);
+	return t;
+}
+
+void ms_torrent_free(lts_torrent *t)
+{
+	lts_torrent_info_free(t);
+}
+
+const char *ms_torrent_name(const lts_torrent *t)
+{
+	return lts_torrent_info_name(t);
+}
+
+int ms_torrent_num_files(const lts_torrent *t)
+{
+	return lts_torrent_info_num_files(t);
+}
+
+int ms_torrent_file(const lts_torrent *t, int i, struct lts_file_info *fi)
+{
+	return lts_torrent_info_file(t, i, fi) ? MS_ENOENT : 0;
+}
+
+int64_t ms_torrent_total_size(const lts_torrent *t)
+{
+	return lts_torrent_info_total_size(t);
+}
+
+int ms_torrent_piece_length(const lts_torrent *t)
+{
+	return lts_torrent_info_piece_length(t);
+}
+
+int ms_torrent_num_pieces(const lts_torrent *t)
+{
+	return lts_torrent_info_num_pieces(t);
+}
+
+const char *ms_torrent_hash_v1(const lts_torrent *t)
+{
+	return lts_torrent_info_hash_v1(t);
+}
+
+const char *ms_torrent_hash_v2(const lts_torrent *t)
+{
+	return lts_torrent_info_hash_v2(t);
+}
+
+const char *ms_torrent_magnet(const lts_torrent *t)
+{
+	return lts_torrent_info_magnet(t);
+}
+
+const unsigned char *ms_torrent_bytes(const lts_torrent *t, size_t *len)
+{
+	return lts_torrent_info_bytes(t, len);
+}
+
+int ms_torrent_create(const char *dir, const struct lts_create_file *files,
+		      size_t n, const struct lts_create_opts *opts,
+		      unsigned char **out, size_t *len, struct ms_error *err)
+{
+	struct lts_error le;
+
+	if (lts_create(dir, files, n, opts, out, len, &le))
+		return fail(err, &le);
+	return 0;
+}
+
+const char *ms_libtorrent_version(void)
+{
+	return lts_version();
+}

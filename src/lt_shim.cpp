@@ -1,0 +1,1098 @@
+// lt_shim.cpp: the C API over libtorrent-rasterbar (see include/lt_shim.h).
+//
+// The only C++ file in modelswarm. Every extern "C" function body is wrapped
+// in SHIM_TRY/SHIM_CATCH so no exception crosses into C.
+
+#include "lt_shim.h"
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/create_torrent.hpp>
+#include <libtorrent/error_code.hpp>
+#include <libtorrent/file_storage.hpp>
+#include <libtorrent/hex.hpp>
+#include <libtorrent/load_torrent.hpp>
+#include <libtorrent/magnet_uri.hpp>
+#include <libtorrent/read_resume_data.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/session_params.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+#include <libtorrent/version.hpp>
+#include <libtorrent/write_resume_data.hpp>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace lt = libtorrent;
+
+namespace {
+
+void set_err(struct lts_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void set_err(struct lts_error *err, int code, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	err->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+void clear_err(struct lts_error *err)
+{
+	if (err) {
+		err->code = 0;
+		err->msg[0] = '\0';
+	}
+}
+
+} // namespace
+
+#define SHIM_TRY try {
+#define SHIM_CATCH(ret)                                                       \
+	}                                                                     \
+	catch (std::bad_alloc const &)                                        \
+	{                                                                     \
+		set_err(err, LTS_ENOMEM, "out of memory");                    \
+		return ret;                                                   \
+	}                                                                     \
+	catch (lt::system_error const &e)                                     \
+	{                                                                     \
+		set_err(err, LTS_ELIBTORRENT, "%s", e.code().message().c_str()); \
+		return ret;                                                   \
+	}                                                                     \
+	catch (std::exception const &e)                                       \
+	{                                                                     \
+		set_err(err, LTS_EEXCEPTION, "%s", e.what());                 \
+		return ret;                                                   \
+	}                                                                     \
+	catch (...)                                                           \
+	{                                                                     \
+		set_err(err, LTS_EEXCEPTION, "unknown exception");            \
+		return ret;                                                   \
+	}
+
+struct torrent_entry {
+	lt::torrent_handle h;
+	lt::info_hash_t ih;
+	bool no_root = false;
+	int hash_failures = 0;
+	// web seed payload accounting: last total seen per connection and the
+	// total of connections that went away
+	std::map<std::string, std::int64_t> ws_last;
+	std::int64_t ws_gone = 0;
+};
+
+struct lts_session {
+	std::unique_ptr<lt::session> ses;
+	std::mutex notify_mu;
+	void (*notify_fn)(void *) = nullptr;
+	void *notify_ud = nullptr;
+
+	int next_id = 1;
+	std::map<int, torrent_entry> torrents;
+	std::map<lt::torrent_handle, int> by_handle;
+	std::map<lt::info_hash_t, int> by_hash;
+
+	// storage for the last batch of popped alerts
+	std::vector<lts_alert> alerts;
+	std::deque<std::string> strings;
+	std::deque<std::vector<char>> buffers;
+};
+
+struct lts_torrent {
+	std::shared_ptr<const lt::torrent_info> ti;
+	std::vector<char> bytes;
+	std::string name, v1, v2, magnet;
+	std::vector<std::string> paths;
+};
+
+namespace {
+
+int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) {
+		*out = false;
+		return 0;
+	}
+	return -1;
+}
+
+int fill_pack(lt::settings_pack &pack, const struct lts_setting *settings,
+	      size_t n, struct lts_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = settings[i].name, *value = settings[i].value;
+		if (!name || !value) {
+			set_err(err, LTS_EINVAL, "setting %zu has no name or value", i);
+			return LTS_EINVAL;
+		}
+		int idx = lt::setting_by_name(name);
+		if (idx < 0) {
+			set_err(err, LTS_EINVAL, "unknown setting '%s'", name);
+			return LTS_EINVAL;
+		}
+		switch (idx & lt::settings_pack::type_mask) {
+		case lt::settings_pack::string_type_base:
+			pack.set_str(idx, value);
+			break;
+		case lt::settings_pack::int_type_base: {
+			char *end;
+			errno = 0;
+			long long v = strtoll(value, &end, 0);
+			if (errno || end == value || *end || v < INT32_MIN ||
+			    v > INT32_MAX) {
+				set_err(err, LTS_EINVAL,
+					"setting '%s': '%s' is not an integer", name,
+					value);
+				return LTS_EINVAL;
+			}
+			pack.set_int(idx, static_cast<int>(v));
+			break;
+		}
+		case lt::settings_pack::bool_type_base: {
+			bool b;
+			if (parse_bool(value, &b)) {
+				set_err(err, LTS_EINVAL,
+					"setting '%s': '%s' is not a boolean", name,
+					value);
+				return LTS_EINVAL;
+			}
+			pack.set_bool(idx, b);
+			break;
+		}
+		default:
+			set_err(err, LTS_EINVAL, "setting '%s' has an unknown type", name);
+			return LTS_EINVAL;
+		}
+	}
+	return 0;
+}
+
+torrent_entry *find(lts_session *s, int id, struct lts_error *err)
+{
+	auto it = s->torrents.find(id);
+	if (it == s->torrents.end()) {
+		set_err(err, LTS_ENOENT, "no torrent with id %d", id);
+		return nullptr;
+	}
+	return &it->second;
+}
+
+int state_of(lt::torrent_status::state_t st)
+{
+	switch (st) {
+	case lt::torrent_status::checking_files: return LTS_STATE_CHECKING_FILES;
+	case lt::torrent_status::downloading_metadata: return LTS_STATE_DOWNLOADING_METADATA;
+	case lt::torrent_status::downloading: return LTS_STATE_DOWNLOADING;
+	case lt::torrent_status::finished: return LTS_STATE_FINISHED;
+	case lt::torrent_status::seeding: return LTS_STATE_SEEDING;
+	case lt::torrent_status::checking_resume_data: return LTS_STATE_CHECKING_RESUME_DATA;
+	default: return LTS_STATE_UNKNOWN;
+	}
+}
+
+std::string endpoint_str(lt::tcp::endpoint const &ep)
+{
+	lt::error_code ec;
+	return ep.address().to_string();
+}
+
+// Files of a torrent mapped to save_path/<path without the torrent name>.
+void strip_root(lt::torrent_handle const &h, lt::file_storage const &fs)
+{
+	if (fs.num_files() == 1 && fs.file_path(lt::file_index_t(0)) == fs.name())
+		return; // single-file torrent: keep its name
+	std::string prefix = fs.name() + "/";
+	for (lt::file_index_t i : fs.file_range()) {
+		if (fs.pad_file_at(i))
+			continue;
+		std::string p = fs.file_path(i);
+		if (p.compare(0, prefix.size(), prefix) == 0)
+			h.rename_file(i, p.substr(prefix.size()));
+	}
+}
+
+void strip_root_ti(lt::torrent_info &ti)
+{
+	lt::file_storage const &fs = ti.files();
+	if (fs.num_files() == 1 && fs.file_path(lt::file_index_t(0)) == fs.name())
+		return;
+	std::string prefix = fs.name() + "/";
+	for (lt::file_index_t i : fs.file_range()) {
+		if (fs.pad_file_at(i))
+			continue;
+		std::string p = fs.file_path(i);
+		if (p.compare(0, prefix.size(), prefix) == 0)
+			ti.rename_file(i, p.substr(prefix.size()));
+	}
+}
+
+std::string hex_of(lt::sha1_hash const &h)
+{
+	return lt::aux::to_hex(h);
+}
+
+std::string hex_of(lt::sha256_hash const &h)
+{
+	return lt::aux::to_hex(h);
+}
+
+lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
+		       std::vector<char> bytes)
+{
+	auto *t = new lts_torrent;
+	t->ti = std::move(ti);
+	t->bytes = std::move(bytes);
+	lt::file_storage const &fs = t->ti->orig_files();
+	t->name = fs.name();
+	lt::info_hash_t ih = t->ti->info_hashes();
+	t->v1 = ih.has_v1() ? hex_of(ih.v1) : "";
+	t->v2 = ih.has_v2() ? hex_of(ih.v2) : "";
+	t->magnet = lt::make_magnet_uri(*t->ti);
+	for (lt::file_index_t i : fs.file_range())
+		t->paths.push_back(fs.file_path(i));
+	return t;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *lts_version(void)
+{
+	return lt::version();
+}
+
+lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
+			     struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	lt::settings_pack pack;
+	pack.set_int(lt::settings_pack::alert_mask,
+		     static_cast<int>(lt::alert_category::error |
+				      lt::alert_category::peer |
+				      lt::alert_category::storage |
+				      lt::alert_category::tracker |
+				      lt::alert_category::connect |
+				      lt::alert_category::status |
+				      lt::alert_category::file_progress));
+	// we pop every alert on each wakeup; a large queue means none is lost
+	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
+	if (fill_pack(pack, settings, n, err))
+		return nullptr;
+	auto s = std::make_unique<lts_session>();
+	lt::session_params params(std::move(pack));
+	s->ses = std::make_unique<lt::session>(std::move(params));
+	return s.release();
+	SHIM_CATCH(nullptr)
+}
+
+int lts_session_apply(lts_session *s, const struct lts_setting *settings,
+		      size_t n, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	lt::settings_pack pack;
+	if (fill_pack(pack, settings, n, err))
+		return LTS_EINVAL;
+	s->ses->apply_settings(std::move(pack));
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_session_set_notify(lts_session *s, void (*fn)(void *), void *ud,
+			   struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	{
+		std::lock_guard<std::mutex> lock(s->notify_mu);
+		s->notify_fn = fn;
+		s->notify_ud = ud;
+	}
+	// The lambda reads the pointer under the mutex, so clearing it here
+	// guarantees fn is not called after this function returns.
+	s->ses->set_alert_notify([s] {
+		std::lock_guard<std::mutex> lock(s->notify_mu);
+		if (s->notify_fn)
+			s->notify_fn(s->notify_ud);
+	});
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+void lts_session_free(lts_session *s)
+{
+	if (!s)
+		return;
+	try {
+		{
+			std::lock_guard<std::mutex> lock(s->notify_mu);
+			s->notify_fn = nullptr;
+			s->notify_ud = nullptr;
+		}
+		s->ses->set_alert_notify([] {});
+		s->ses.reset();
+	} catch (...) {
+		// nothing sensible to report while tearing down
+	}
+	delete s;
+}
+
+int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
+		    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	lt::add_torrent_params atp;
+	lt::error_code ec;
+	if (p->resume && p->resume_len) {
+		atp = lt::read_resume_data(
+			{static_cast<const char *>(p->resume),
+			 static_cast<std::ptrdiff_t>(p->resume_len)},
+			ec);
+		if (ec) {
+			set_err(err, LTS_EINVAL, "bad resume data: %s",
+				ec.message().c_str());
+			return LTS_EINVAL;
+		}
+	}
+	if (p->torrent && p->torrent_len) {
+		auto ti = std::make_shared<lt::torrent_info>(
+			lt::span<char const>(static_cast<const char *>(p->torrent),
+					     static_cast<std::ptrdiff_t>(p->torrent_len)),
+			ec, lt::from_span);
+		if (ec) {
+			set_err(err, LTS_EINVAL, "invalid torrent: %s",
+				ec.message().c_str());
+			return LTS_EINVAL;
+		}
+		if (p->file_paths) {
+			if (p->n_file_paths != static_cast<size_t>(ti->num_files())) {
+				set_err(err, LTS_EINVAL,
+					"%zu file paths for a torrent of %d files",
+					p->n_file_paths, ti->num_files());
+				return LTS_EINVAL;
+			}
+			for (lt::file_index_t i : ti->files().file_range()) {
+				int k = static_cast<int>(i);
+				if (!ti->files().pad_file_at(i) && p->file_paths[k])
+					ti->rename_file(i, p->file_paths[k]);
+			}
+		} else if (p->flags & LTS_ADD_NO_ROOT) {
+			strip_root_ti(*ti);
+		}
+		if (atp.ti && atp.ti->info_hashes() != ti->info_hashes()) {
+			set_err(err, LTS_EINVAL,
+				"resume data is for another torrent");
+			return LTS_EINVAL;
+		}
+		atp.ti = std::move(ti);
+	} else if (p->magnet) {
+		lt::add_torrent_params m = lt::parse_magnet_uri(p->magnet, ec);
+		if (ec) {
+			set_err(err, LTS_EINVAL, "invalid magnet link: %s",
+				ec.message().c_str());
+			return LTS_EINVAL;
+		}
+		if (!atp.ti && !atp.info_hashes.has_v1() &&
+		    !atp.info_hashes.has_v2()) {
+			atp.info_hashes = m.info_hashes;
+			atp.name = m.name;
+		} else if (atp.info_hashes != m.info_hashes &&
+			   !(atp.ti && atp.ti->info_hashes() == m.info_hashes)) {
+			set_err(err, LTS_EINVAL,
+				"resume data is for another torrent");
+			return LTS_EINVAL;
+		}
+		for (auto &t : m.trackers)
+			atp.trackers.push_back(t);
+		for (auto &u : m.url_seeds)
+			atp.url_seeds.push_back(u);
+		for (auto &pe : m.peers)
+			atp.peers.push_back(pe);
+	} else if (!atp.ti && !atp.info_hashes.has_v1() &&
+		   !atp.info_hashes.has_v2()) {
+		set_err(err, LTS_EINVAL, "no torrent, magnet or resume data given");
+		return LTS_EINVAL;
+	}
+	if (!p->save_path) {
+		set_err(err, LTS_EINVAL, "no save path");
+		return LTS_EINVAL;
+	}
+	atp.save_path = p->save_path;
+	for (size_t i = 0; i < p->n_trackers; i++)
+		atp.trackers.push_back(p->trackers[i]);
+	for (size_t i = 0; i < p->n_webseeds; i++)
+		atp.url_seeds.push_back(p->webseeds[i]);
+	atp.flags &= ~lt::torrent_flags::auto_managed;
+	atp.flags &= ~lt::torrent_flags::paused;
+	atp.flags &= ~lt::torrent_flags::duplicate_is_error;
+	if (p->flags & LTS_ADD_PAUSED)
+		atp.flags |= lt::torrent_flags::paused;
+	if (p->flags & LTS_ADD_SEED_MODE)
+		atp.flags |= lt::torrent_flags::seed_mode;
+	if (p->flags & LTS_ADD_UPLOAD_ONLY)
+		atp.flags |= lt::torrent_flags::upload_mode;
+
+	lt::info_hash_t ih = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
+	if (s->by_hash.count(ih)) {
+		set_err(err, LTS_EEXIST, "torrent is already in the session");
+		return LTS_EEXIST;
+	}
+	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
+	if (ec) {
+		set_err(err, LTS_ELIBTORRENT, "cannot add torrent: %s",
+			ec.message().c_str());
+		return LTS_ELIBTORRENT;
+	}
+	int nid = s->next_id++;
+	torrent_entry &e = s->torrents[nid];
+	e.h = h;
+	e.ih = ih;
+	e.no_root = (p->flags & LTS_ADD_NO_ROOT) && !p->file_paths;
+	s->by_handle[h] = nid;
+	s->by_hash[ih] = nid;
+	*id = nid;
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_remove(lts_session *s, int id, int delete_files,
+		       struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	s->ses->remove_torrent(e->h, delete_files ? lt::session::delete_files
+						   : lt::remove_flags_t{});
+	// keep the id mapping until the removed alert has been translated
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+#define SIMPLE_OP(fname, call)                                               \
+	int fname(lts_session *s, int id, struct lts_error *err)             \
+	{                                                                    \
+		clear_err(err);                                              \
+		SHIM_TRY                                                     \
+		torrent_entry *e = find(s, id, err);                         \
+		if (!e)                                                      \
+			return LTS_ENOENT;                                   \
+		e->h.call;                                                   \
+		return 0;                                                    \
+		SHIM_CATCH(LTS_EEXCEPTION)                                   \
+	}
+
+SIMPLE_OP(lts_torrent_pause, pause(lt::torrent_handle::graceful_pause))
+SIMPLE_OP(lts_torrent_resume, resume())
+SIMPLE_OP(lts_torrent_recheck, force_recheck())
+
+int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
+		       struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	lt::torrent_status ts = e->h.status();
+	memset(st, 0, sizeof(*st));
+	st->state = state_of(ts.state);
+	st->paused = !!(ts.flags & lt::torrent_flags::paused);
+	st->has_metadata = ts.has_metadata;
+	st->is_seeding = ts.is_seeding;
+	st->is_finished = ts.is_finished;
+	st->progress = ts.progress;
+	st->total_wanted = ts.total_wanted;
+	st->total_wanted_done = ts.total_wanted_done;
+	st->payload_download = ts.total_payload_download;
+	st->payload_upload = ts.total_payload_upload;
+	st->all_time_download = ts.all_time_download;
+	st->all_time_upload = ts.all_time_upload;
+	st->failed_bytes = ts.total_failed_bytes;
+	st->redundant_bytes = ts.total_redundant_bytes;
+	st->download_rate = ts.download_payload_rate;
+	st->upload_rate = ts.upload_payload_rate;
+	st->num_pieces = ts.pieces.size();
+	st->pieces_done = ts.num_pieces;
+	st->num_seeds = ts.num_seeds;
+	st->hash_failures = e->hash_failures;
+	if (ts.has_metadata) {
+		auto ti = e->h.torrent_file();
+		if (ti)
+			st->total_size = ti->total_size() -
+				[&] {
+					std::int64_t pad = 0;
+					lt::file_storage const &fs = ti->files();
+					for (lt::file_index_t i : fs.file_range())
+						if (fs.pad_file_at(i))
+							pad += fs.file_size(i);
+					return pad;
+				}();
+	}
+	if (ts.errc)
+		snprintf(st->error, sizeof(st->error), "%s",
+			 ts.errc.message().c_str());
+
+	std::vector<lt::peer_info> peers;
+	e->h.get_peer_info(peers);
+	std::map<std::string, std::int64_t> seen;
+	for (auto const &pi : peers) {
+		bool web = pi.connection_type == lt::peer_info::web_seed ||
+			   pi.connection_type == lt::peer_info::http_seed;
+		if (!web) {
+			st->num_peers++;
+			continue;
+		}
+		st->num_webseeds++;
+		lt::error_code ec;
+		std::string key = pi.ip.address().to_string() + ":" +
+				  std::to_string(pi.ip.port());
+		seen[key] = pi.total_download;
+	}
+	// a connection whose counter went down (reconnected) or vanished
+	// keeps what it delivered so far
+	for (auto it = e->ws_last.begin(); it != e->ws_last.end();) {
+		auto now = seen.find(it->first);
+		if (now == seen.end() || now->second < it->second) {
+			e->ws_gone += it->second;
+			it = e->ws_last.erase(it);
+		} else {
+			++it;
+		}
+	}
+	std::int64_t web = e->ws_gone;
+	for (auto const &kv : seen) {
+		e->ws_last[kv.first] = kv.second;
+		web += kv.second;
+	}
+	if (web > st->payload_download)
+		web = st->payload_download;
+	st->webseed_download = web;
+	st->peer_download = st->payload_download - web;
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_file_progress(lts_session *s, int id, int64_t *out, int n,
+			      struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	std::vector<std::int64_t> fp = e->h.file_progress();
+	int total = static_cast<int>(fp.size());
+	for (int i = 0; i < n && i < total; i++)
+		out[i] = fp[i];
+	return total;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_set_file_priorities(lts_session *s, int id, const int *prio,
+				    int n, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	std::vector<lt::download_priority_t> v;
+	for (int i = 0; i < n; i++) {
+		if (prio[i] < 0 || prio[i] > 7) {
+			set_err(err, LTS_EINVAL, "file priority %d out of range",
+				prio[i]);
+			return LTS_EINVAL;
+		}
+		v.push_back(lt::download_priority_t(
+			static_cast<std::uint8_t>(prio[i])));
+	}
+	e->h.prioritize_files(v);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_add_webseed(lts_session *s, int id, const char *url,
+			    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	e->h.add_url_seed(url);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_add_tracker(lts_session *s, int id, const char *url, int tier,
+			    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	lt::announce_entry ae(url);
+	ae.tier = static_cast<std::uint8_t>(tier);
+	e->h.add_tracker(ae);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
+			     int port, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	lt::error_code ec;
+	lt::address a = lt::make_address(host, ec);
+	if (ec) {
+		set_err(err, LTS_EINVAL, "'%s' is not an IP address", host);
+		return LTS_EINVAL;
+	}
+	if (port <= 0 || port > 65535) {
+		set_err(err, LTS_EINVAL, "port %d out of range", port);
+		return LTS_EINVAL;
+	}
+	e->h.connect_peer(lt::tcp::endpoint(a, static_cast<std::uint16_t>(port)));
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_save_resume(lts_session *s, int id, int flush,
+			    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	lt::resume_data_flags_t f = lt::torrent_handle::save_info_dict;
+	if (flush)
+		f |= lt::torrent_handle::flush_disk_cache;
+	e->h.save_resume_data(f);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
+			   struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	e->h.set_upload_limit(upload > 0 ? upload : -1);
+	e->h.set_download_limit(download > 0 ? download : -1);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+lts_torrent *lts_torrent_info_get(lts_session *s, int id,
+				  struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return nullptr;
+	auto ti = e->h.torrent_file_with_hashes();
+	if (!ti || !ti->is_valid()) {
+		set_err(err, LTS_ENOMETA, "torrent has no metadata yet");
+		return nullptr;
+	}
+	lt::add_torrent_params atp;
+	atp.ti = std::const_pointer_cast<lt::torrent_info>(ti);
+	std::vector<char> bytes;
+	try {
+		bytes = lt::write_torrent_file_buf(atp, {});
+	} catch (lt::system_error const &) {
+		// v2 hashes not all known yet: metadata without a file
+	}
+	return wrap_info(ti, std::move(bytes));
+	SHIM_CATCH(nullptr)
+}
+
+int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
+		   struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	s->alerts.clear();
+	s->strings.clear();
+	s->buffers.clear();
+	std::vector<lt::alert *> v;
+	s->ses->pop_alerts(&v);
+	auto str = [s](std::string x) -> const char * {
+		s->strings.push_back(std::move(x));
+		return s->strings.back().c_str();
+	};
+	for (lt::alert *a : v) {
+		lts_alert c;
+		memset(&c, 0, sizeof(c));
+		c.type = LTS_ALERT_OTHER;
+		c.piece = -1;
+		c.what = a->what();
+		c.message = str(a->message());
+		c.address = "";
+		c.url = "";
+		lt::error_code ec;
+		auto const *ta = dynamic_cast<lt::torrent_alert const *>(a);
+		if (ta) {
+			auto it = s->by_handle.find(ta->handle);
+			if (it != s->by_handle.end())
+				c.torrent = it->second;
+		}
+		if (auto const *pa = dynamic_cast<lt::peer_alert const *>(a)) {
+			c.address = str(endpoint_str(pa->endpoint));
+			c.port = pa->endpoint.port();
+		}
+		if (lt::alert_cast<lt::alerts_dropped_alert>(a)) {
+			c.type = LTS_ALERT_DROPPED;
+		} else if (auto *x = lt::alert_cast<lt::listen_succeeded_alert>(a)) {
+			if (x->socket_type == lt::socket_type_t::tcp) {
+				c.type = LTS_ALERT_LISTEN_SUCCEEDED;
+				c.address = str(x->address.to_string());
+				c.port = x->port;
+			}
+		} else if (auto *x = lt::alert_cast<lt::listen_failed_alert>(a)) {
+			c.type = LTS_ALERT_LISTEN_FAILED;
+			c.address = str(x->address.to_string());
+			c.port = x->port;
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::add_torrent_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_ADDED;
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::torrent_removed_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_REMOVED;
+			auto it = s->by_hash.find(x->info_hashes);
+			if (it != s->by_hash.end()) {
+				c.torrent = it->second;
+				auto t = s->torrents.find(it->second);
+				if (t != s->torrents.end()) {
+					s->by_handle.erase(t->second.h);
+					s->torrents.erase(t);
+				}
+				s->by_hash.erase(it);
+			}
+		} else if (lt::alert_cast<lt::metadata_received_alert>(a)) {
+			c.type = LTS_ALERT_METADATA_RECEIVED;
+			auto t = s->torrents.find(c.torrent);
+			if (t != s->torrents.end() && t->second.no_root) {
+				auto ti = t->second.h.torrent_file();
+				if (ti)
+					strip_root(t->second.h, ti->files());
+			}
+		} else if (lt::alert_cast<lt::torrent_checked_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_CHECKED;
+		} else if (lt::alert_cast<lt::torrent_finished_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_FINISHED;
+		} else if (auto *x = lt::alert_cast<lt::state_changed_alert>(a)) {
+			c.type = LTS_ALERT_STATE_CHANGED;
+			c.value = state_of(x->state);
+		} else if (auto *x = lt::alert_cast<lt::hash_failed_alert>(a)) {
+			c.type = LTS_ALERT_HASH_FAILED;
+			c.piece = static_cast<int>(x->piece_index);
+			auto t = s->torrents.find(c.torrent);
+			if (t != s->torrents.end())
+				t->second.hash_failures++;
+		} else if (auto *x = lt::alert_cast<lt::piece_finished_alert>(a)) {
+			c.type = LTS_ALERT_PIECE_FINISHED;
+			c.piece = static_cast<int>(x->piece_index);
+		} else if (lt::alert_cast<lt::peer_ban_alert>(a)) {
+			c.type = LTS_ALERT_PEER_BANNED;
+		} else if (auto *x = lt::alert_cast<lt::peer_error_alert>(a)) {
+			c.type = LTS_ALERT_PEER_ERROR;
+			c.error = x->error.value();
+		} else if (lt::alert_cast<lt::peer_connect_alert>(a)) {
+			c.type = LTS_ALERT_PEER_CONNECTED;
+		} else if (auto *x = lt::alert_cast<lt::peer_disconnected_alert>(a)) {
+			c.type = LTS_ALERT_PEER_DISCONNECTED;
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::tracker_error_alert>(a)) {
+			c.type = LTS_ALERT_TRACKER_ERROR;
+			c.url = str(x->tracker_url());
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::tracker_reply_alert>(a)) {
+			c.type = LTS_ALERT_TRACKER_REPLY;
+			c.url = str(x->tracker_url());
+			c.value = x->num_peers;
+		} else if (auto *x = lt::alert_cast<lt::url_seed_alert>(a)) {
+			c.type = LTS_ALERT_URL_SEED_ERROR;
+			c.url = str(x->server_url());
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::file_error_alert>(a)) {
+			c.type = LTS_ALERT_FILE_ERROR;
+			c.url = str(x->filename());
+			c.error = x->error.value();
+			if (x->error.category() == lt::system_category() ||
+			    x->error.category() == lt::generic_category())
+				c.errno_value = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::torrent_error_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_ERROR;
+			c.url = str(x->filename());
+			c.error = x->error.value();
+			if (x->error.category() == lt::system_category() ||
+			    x->error.category() == lt::generic_category())
+				c.errno_value = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::save_resume_data_alert>(a)) {
+			c.type = LTS_ALERT_SAVE_RESUME;
+			s->buffers.push_back(lt::write_resume_data_buf(x->params));
+			auto const &b = s->buffers.back();
+			c.data = reinterpret_cast<const unsigned char *>(b.data());
+			c.data_len = b.size();
+		} else if (auto *x = lt::alert_cast<lt::save_resume_data_failed_alert>(a)) {
+			c.type = LTS_ALERT_SAVE_RESUME_FAILED;
+			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::file_completed_alert>(a)) {
+			c.type = LTS_ALERT_FILE_COMPLETED;
+			c.value = static_cast<int>(x->index);
+		} else if (lt::alert_cast<lt::torrent_paused_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_PAUSED;
+		} else if (lt::alert_cast<lt::torrent_resumed_alert>(a)) {
+			c.type = LTS_ALERT_TORRENT_RESUMED;
+		}
+		s->alerts.push_back(c);
+	}
+	*out = s->alerts.empty() ? nullptr : s->alerts.data();
+	*n = s->alerts.size();
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+lts_torrent *lts_torrent_info_load(const void *buf, size_t len,
+				   struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	if (!buf || !len) {
+		set_err(err, LTS_EINVAL, "empty torrent file");
+		return nullptr;
+	}
+	lt::error_code ec;
+	auto ti = std::make_shared<lt::torrent_info>(
+		lt::span<char const>(static_cast<const char *>(buf),
+				     static_cast<std::ptrdiff_t>(len)),
+		ec, lt::from_span);
+	if (ec) {
+		set_err(err, LTS_EINVAL, "%s", ec.message().c_str());
+		return nullptr;
+	}
+	const char *b = static_cast<const char *>(buf);
+	return wrap_info(ti, std::vector<char>(b, b + len));
+	SHIM_CATCH(nullptr)
+}
+
+void lts_torrent_info_free(lts_torrent *t)
+{
+	delete t;
+}
+
+const char *lts_torrent_info_name(const lts_torrent *t)
+{
+	return t->name.c_str();
+}
+
+int lts_torrent_info_num_files(const lts_torrent *t)
+{
+	return t->ti->orig_files().num_files();
+}
+
+int lts_torrent_info_file(const lts_torrent *t, int i, struct lts_file_info *out)
+{
+	lt::file_storage const &fs = t->ti->orig_files();
+	if (i < 0 || i >= fs.num_files())
+		return LTS_ENOENT;
+	lt::file_index_t fi(i);
+	memset(out, 0, sizeof(*out));
+	out->path = t->paths[static_cast<size_t>(i)].c_str();
+	out->size = fs.file_size(fi);
+	out->offset = fs.file_offset(fi);
+	out->pad = fs.pad_file_at(fi);
+	lt::file_flags_t fl = fs.file_flags(fi);
+	out->symlink = !!(fl & lt::file_storage::flag_symlink);
+	out->executable = !!(fl & lt::file_storage::flag_executable);
+	out->hidden = !!(fl & lt::file_storage::flag_hidden);
+	if (t->ti->info_hashes().has_v2() && fs.file_size(fi) > 0 &&
+	    !out->pad) {
+		lt::sha256_hash r = fs.root(fi);
+		if (!r.is_all_zeros()) {
+			out->has_root = 1;
+			memcpy(out->root, r.data(), 32);
+		}
+	}
+	return 0;
+}
+
+int64_t lts_torrent_info_total_size(const lts_torrent *t)
+{
+	lt::file_storage const &fs = t->ti->orig_files();
+	std::int64_t sum = 0;
+	for (lt::file_index_t i : fs.file_range())
+		if (!fs.pad_file_at(i))
+			sum += fs.file_size(i);
+	return sum;
+}
+
+int lts_torrent_info_piece_length(const lts_torrent *t)
+{
+	return t->ti->piece_length();
+}
+
+int lts_torrent_info_num_pieces(const lts_torrent *t)
+{
+	return t->ti->num_pieces();
+}
+
+const char *lts_torrent_info_hash_v1(const lts_torrent *t)
+{
+	return t->v1.c_str();
+}
+
+const char *lts_torrent_info_hash_v2(const lts_torrent *t)
+{
+	return t->v2.c_str();
+}
+
+const char *lts_torrent_info_magnet(const lts_torrent *t)
+{
+	return t->magnet.c_str();
+}
+
+const unsigned char *lts_torrent_info_bytes(const lts_torrent *t, size_t *len)
+{
+	*len = t->bytes.size();
+	return reinterpret_cast<const unsigned char *>(t->bytes.data());
+}
+
+int lts_create(const char *dir, const struct lts_create_file *files,
+	       size_t n_files, const struct lts_create_opts *opts,
+	       unsigned char **out, size_t *len, struct lts_error *err)
+{
+	clear_err(err);
+	*out = nullptr;
+	*len = 0;
+	SHIM_TRY
+	if ((opts->flags & LTS_CREATE_V1_ONLY) &&
+	    (opts->flags & LTS_CREATE_V2_ONLY)) {
+		set_err(err, LTS_EINVAL, "v1-only and v2-only exclude each other");
+		return LTS_EINVAL;
+	}
+	int ps = opts->piece_size;
+	if (ps != 0 && (ps < 16 * 1024 || (ps & (ps - 1)))) {
+		set_err(err, LTS_EINVAL,
+			"piece size %d is not a power of two of at least 16 KiB", ps);
+		return LTS_EINVAL;
+	}
+	if (n_files == 0) {
+		set_err(err, LTS_EINVAL, "'%s' has no files", dir);
+		return LTS_EINVAL;
+	}
+	char *real = realpath(dir, nullptr);
+	if (!real) {
+		set_err(err, LTS_EIO, "cannot resolve '%s': %s", dir, strerror(errno));
+		return LTS_EIO;
+	}
+	std::string rp(real);
+	free(real);
+	std::string parent, base;
+	size_t slash = rp.find_last_of('/');
+	if (rp == "/" || slash == std::string::npos) {
+		set_err(err, LTS_EINVAL, "cannot make a torrent of '/'");
+		return LTS_EINVAL;
+	}
+	parent = slash == 0 ? "/" : rp.substr(0, slash);
+	base = rp.substr(slash + 1);
+
+	lt::file_storage fs;
+	for (size_t i = 0; i < n_files; i++) {
+		if (files[i].size < 0) {
+			set_err(err, LTS_EINVAL, "negative size for '%s'", files[i].path);
+			return LTS_EINVAL;
+		}
+		fs.add_file(base + "/" + files[i].path, files[i].size);
+	}
+	lt::create_flags_t cf{};
+	if (opts->flags & LTS_CREATE_V1_ONLY)
+		cf |= lt::create_torrent::v1_only;
+	if (opts->flags & LTS_CREATE_V2_ONLY)
+		cf |= lt::create_torrent::v2_only;
+	lt::create_torrent ct(fs, ps, cf);
+	ct.set_creation_date(0);
+	for (size_t i = 0; i < opts->n_trackers; i++)
+		ct.add_tracker(opts->trackers[i], static_cast<int>(i));
+	for (size_t i = 0; i < opts->n_webseeds; i++)
+		ct.add_url_seed(opts->webseeds[i]);
+
+	lt::settings_pack sp;
+	int threads = opts->threads > 0
+			      ? opts->threads
+			      : static_cast<int>(std::thread::hardware_concurrency());
+	if (threads < 1)
+		threads = 1;
+	sp.set_int(lt::settings_pack::hashing_threads, threads);
+	int total = ct.num_pieces(), done = 0;
+	lt::error_code ec;
+	lt::set_piece_hashes(
+		ct, parent, sp,
+		[&](lt::piece_index_t) {
+			done++;
+			if (opts->progress)
+				opts->progress(opts->ud, done, total);
+		},
+		ec);
+	if (ec) {
+		set_err(err, LTS_EIO, "cannot hash '%s': %s", dir,
+			ec.message().c_str());
+		return LTS_EIO;
+	}
+	if (opts->name && *opts->name)
+		fs.set_name(opts->name);
+	std::vector<char> buf;
+	lt::bencode(std::back_inserter(buf), ct.generate());
+	unsigned char *m = static_cast<unsigned char *>(malloc(buf.size()));
+	if (!m) {
+		set_err(err, LTS_ENOMEM, "out of memory");
+		return LTS_ENOMEM;
+	}
+	memcpy(m, buf.data(), buf.size());
+	*out = m;
+	*len = buf.size();
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+} // extern "C"

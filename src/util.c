@@ -1,0 +1,224 @@
+/* util.c: files, paths, sizes, host:port */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ms_util.h"
+
+int ms_read_file(const char *path, size_t cap, unsigned char **buf,
+		 size_t *len, struct ms_error *err)
+{
+	struct stat st;
+	unsigned char *b;
+	size_t got = 0;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		close(fd);
+		if (!S_ISREG(st.st_mode))
+			return ms_error_set(err, MS_EINVAL, "'%s' is not a regular file", path);
+		return ms_error_set(err, MS_EIO, "cannot stat '%s': %s", path, strerror(e));
+	}
+	if ((uint64_t)st.st_size > cap) {
+		close(fd);
+		return ms_error_set(err, MS_ETOOBIG,
+				    "'%s' is too large (%lld bytes, at most %zu)",
+				    path, (long long)st.st_size, cap);
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		close(fd);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+			free(b);
+			close(fd);
+			return ms_error_set(err, MS_EIO, "cannot read '%s': %s",
+					    path, strerror(e));
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	return 0;
+}
+
+int ms_write_file_atomic(const char *path, const void *buf, size_t len,
+			 int mode, struct ms_error *err)
+{
+	char tmp[PATH_MAX];
+	const unsigned char *p = buf;
+	int fd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return ms_error_set(err, MS_EINVAL, "path too long: '%s'", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot create '%s': %s", tmp, strerror(errno));
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return ms_error_set(err, ms_error_from_errno(e), "cannot write '%s': %s",
+			    path, strerror(e));
+}
+
+int ms_mkdir_p(const char *path, struct ms_error *err)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return ms_error_set(err, MS_EINVAL, "bad directory name '%s'", path);
+	memcpy(buf, path, n + 1);
+	for (char *s = buf + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			struct stat st;
+			*s = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return ms_error_set(err, ms_error_from_errno(errno),
+						    "cannot create directory '%s': %s",
+						    buf, strerror(errno));
+			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+				return ms_error_set(err, MS_EEXIST,
+						    "'%s' exists and is not a directory", buf);
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+int ms_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return MS_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return MS_EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return MS_EINVAL;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return MS_EINVAL;
+	if (v > (unsigned long long)INT64_MAX >> shift)
+		return MS_EINVAL;
+	*out = (int64_t)(v << shift);
+	return 0;
+}
+
+int ms_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return MS_EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return MS_EINVAL;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return MS_EINVAL;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return MS_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+const char *ms_fmt_bytes(char *buf, size_t len, double b)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", b);
+	else
+		snprintf(buf, len, "%.1f %s", b, unit[u]);
+	return buf;
+}
+
+uint64_t ms_fnv64(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = seed ? seed : 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
