@@ -548,6 +548,10 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		ap.resume_len = 0;
 		r = ms_engine_add(eng, &ap, &f.id, &err);
 	}
+	/* per torrent too: session limits do not cover peers on the
+	 * local network */
+	if (!r && (upload || download))
+		r = ms_engine_set_limits(eng, f.id, upload, download, &err);
 	if (r) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);

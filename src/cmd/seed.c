@@ -216,7 +216,10 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 	ap.n_trackers = trackers.n;
 	ap.webseeds = webseeds.v;
 	ap.n_webseeds = webseeds.n;
-	if (ms_engine_add(eng, &ap, &s.id, &err)) {
+	/* per torrent too: session limits do not cover peers on the
+	 * local network */
+	if (ms_engine_add(eng, &ap, &s.id, &err) ||
+	    (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
 	}

@@ -55,6 +55,11 @@ test_run_atexit () {
 	set +e
 	eval "$test_atexit_cmds"
 	test_atexit_cmds=
+	# safety net: every process test_bg started, by its pid
+	for f in "$TRASH_DIRECTORY"/*.pid; do
+		test -f "$f" && test_kill "$(cat "$f")"
+	done
+	return 0
 }
 trap 'test_run_atexit' EXIT
 trap 'exit 143' TERM
@@ -71,9 +76,10 @@ test_expect_success () {
 		exit 1
 	fi
 	log="$TRASH_DIRECTORY/.test-$test_count.log"
-	(
+	# in this shell (as git does), so variables and test_atexit persist
+	{
 		eval "$2"
-	) >"$log" 2>&1 </dev/null
+	} >"$log" 2>&1 </dev/null
 	rc=$?
 	if test $rc -eq 0; then
 		echo "ok $test_count - $1"

@@ -1,0 +1,281 @@
+/* test-shim.c: the libtorrent C shim on its own, two sessions on 127.0.0.1 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lt_shim.h"
+#include "tap.h"
+
+static char tmp[256];
+
+static void write_file(const char *rel, size_t size, unsigned seed)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/src/%s", tmp, rel);
+	f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	for (size_t i = 0; i < size; i++)
+		fputc((int)((i * 2654435761u + seed) >> 13) & 0xff, f);
+	fclose(f);
+}
+
+static int files_equal(const char *a, const char *b)
+{
+	FILE *x = fopen(a, "rb"), *y = fopen(b, "rb");
+	int r = x && y;
+
+	while (r) {
+		int c = fgetc(x), d = fgetc(y);
+		if (c != d)
+			r = 0;
+		if (c == EOF || d == EOF)
+			break;
+	}
+	if (x)
+		fclose(x);
+	if (y)
+		fclose(y);
+	return r;
+}
+
+static const struct lts_create_file files[] = {
+	{ "a.bin", 300000 },
+	{ "empty", 0 },
+	{ "sub/b.bin", 70000 },
+};
+
+static unsigned char *make(unsigned flags, size_t *len, struct lts_error *err)
+{
+	struct lts_create_opts o;
+	unsigned char *buf = NULL;
+	char dir[512];
+
+	memset(&o, 0, sizeof(o));
+	o.flags = flags;
+	o.piece_size = 32768;
+	o.name = "unit";
+	snprintf(dir, sizeof(dir), "%s/src", tmp);
+	if (lts_create(dir, files, 3, &o, &buf, len, err))
+		return NULL;
+	return buf;
+}
+
+static const struct lts_setting quiet[] = {
+	{ "enable_dht", "false" },
+	{ "enable_lsd", "false" },
+	{ "enable_upnp", "false" },
+	{ "enable_natpmp", "false" },
+	{ "listen_interfaces", "127.0.0.1:0" },
+	{ "enable_outgoing_utp", "false" },
+	{ "dht_bootstrap_nodes", "" },
+};
+
+/* pop alerts until one of type t (for torrent id, 0 = any) arrives */
+static int wait_alert(lts_session *s, int type, int id, int secs,
+		      struct lts_alert *copy)
+{
+	time_t end = time(NULL) + secs;
+	struct lts_error err;
+
+	while (time(NULL) < end) {
+		const struct lts_alert *a;
+		size_t n;
+		if (lts_alerts_pop(s, &a, &n, &err))
+			return 0;
+		for (size_t i = 0; i < n; i++) {
+			if (a[i].type == type && (!id || a[i].torrent == id)) {
+				if (copy)
+					*copy = a[i];
+				return 1;
+			}
+		}
+		usleep(20000);
+	}
+	return 0;
+}
+
+int main(void)
+{
+	struct lts_error err;
+	unsigned char *hy, *hy2, *v1, *v2;
+	size_t hylen, hy2len, v1len, v2len;
+	lts_torrent *t;
+	lts_session *s, *leech;
+	int id, lid, port = 0;
+	char path[512];
+
+	snprintf(tmp, sizeof(tmp), "/tmp/ms-test-shim.XXXXXX");
+	if (!mkdtemp(tmp))
+		return 2;
+	snprintf(path, sizeof(path), "%s/src", tmp);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/src/sub", tmp);
+	mkdir(path, 0755);
+	write_file("a.bin", 300000, 1);
+	write_file("empty", 0, 2);
+	write_file("sub/b.bin", 70000, 3);
+
+	/* settings by name */
+	struct lts_setting bad[] = { { "no_such_setting", "1" } };
+	s = lts_session_new(bad, 1, &err);
+	ok(!s && err.code == LTS_EINVAL && strstr(err.msg, "no_such_setting"),
+	   "unknown setting is refused by name: %s", err.msg);
+	struct lts_setting badbool[] = { { "enable_dht", "maybe" } };
+	s = lts_session_new(badbool, 1, &err);
+	ok(!s && strstr(err.msg, "not a boolean"), "bad boolean is refused");
+
+	/* parsing */
+	t = lts_torrent_info_load("junk", 4, &err);
+	ok(!t && err.code == LTS_EINVAL && err.msg[0], "junk torrent refused: %s",
+	   err.msg);
+	t = lts_torrent_info_load(NULL, 0, &err);
+	ok(!t && err.code == LTS_EINVAL, "empty torrent refused");
+
+	/* creating */
+	hy = make(0, &hylen, &err);
+	ok(hy != NULL, "hybrid torrent created %s", hy ? "" : err.msg);
+	hy2 = make(0, &hy2len, &err);
+	ok(hy2 && hylen == hy2len && !memcmp(hy, hy2, hylen),
+	   "same inputs give the same bytes");
+	v1 = make(LTS_CREATE_V1_ONLY, &v1len, &err);
+	v2 = make(LTS_CREATE_V2_ONLY, &v2len, &err);
+	ok(v1 && v2, "v1-only and v2-only torrents created");
+	size_t dummy;
+	ok(make(LTS_CREATE_V1_ONLY | LTS_CREATE_V2_ONLY, &dummy, &err) == NULL &&
+	   err.code == LTS_EINVAL, "v1-only with v2-only is refused");
+	{
+		struct lts_create_opts o;
+		unsigned char *b;
+		size_t l;
+		memset(&o, 0, sizeof(o));
+		o.piece_size = 1000;
+		ok(lts_create(tmp, files, 3, &o, &b, &l, &err) == LTS_EINVAL &&
+		   strstr(err.msg, "power of two"), "bad piece size refused");
+	}
+
+	t = lts_torrent_info_load(hy, hylen, &err);
+	ok(t != NULL, "hybrid torrent parses");
+	ok(!strcmp(lts_torrent_info_name(t), "unit"), "name is the one asked for");
+	ok(strlen(lts_torrent_info_hash_v1(t)) == 40 &&
+	   strlen(lts_torrent_info_hash_v2(t)) == 64, "hybrid has v1 and v2 hashes");
+	ok(lts_torrent_info_total_size(t) == 370000, "total size excludes pad files");
+	{
+		int n = lts_torrent_info_num_files(t), pads = 0, real = 0, roots = 0;
+		int attrs = 0;
+		for (int i = 0; i < n; i++) {
+			struct lts_file_info fi;
+			lts_torrent_info_file(t, i, &fi);
+			if (fi.pad) {
+				pads++;
+				continue;
+			}
+			real++;
+			roots += fi.has_root;
+			attrs += fi.executable + fi.symlink + fi.hidden;
+		}
+		ok(real == 3 && pads >= 1, "3 files and pad files (%d)", pads);
+		ok(roots == 2, "every non-empty file has a v2 root");
+		ok(attrs == 0, "no file attributes");
+		struct lts_file_info fi;
+		lts_torrent_info_file(t, 0, &fi);
+		ok(!strcmp(fi.path, "unit/a.bin"), "files sorted, under the name: %s",
+		   fi.path);
+	}
+	lts_torrent_info_free(t);
+	t = lts_torrent_info_load(v1, v1len, &err);
+	ok(t && strlen(lts_torrent_info_hash_v1(t)) == 40 &&
+	   !*lts_torrent_info_hash_v2(t), "v1-only has only a v1 hash");
+	lts_torrent_info_free(t);
+	t = lts_torrent_info_load(v2, v2len, &err);
+	ok(t && !*lts_torrent_info_hash_v1(t) &&
+	   strlen(lts_torrent_info_hash_v2(t)) == 64, "v2-only has only a v2 hash");
+	lts_torrent_info_free(t);
+
+	/* a seeder session and a leecher session on 127.0.0.1 */
+	s = lts_session_new(quiet, sizeof(quiet) / sizeof(quiet[0]), &err);
+	ok(s != NULL, "session created");
+	struct lts_alert la;
+	ok(wait_alert(s, LTS_ALERT_LISTEN_SUCCEEDED, 0, 10, &la) && la.port > 0,
+	   "listen alert carries the port");
+	port = la.port;
+
+	struct lts_add_params ap;
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = hy;
+	ap.torrent_len = hylen;
+	snprintf(path, sizeof(path), "%s/src", tmp);
+	ap.save_path = path;
+	ap.flags = LTS_ADD_NO_ROOT;
+	id = 0;
+	int r = lts_torrent_add(s, &ap, &id, &err);
+	ok(r == 0 && id > 0, "torrent added, id %d", id);
+	ok(lts_torrent_add(s, &ap, &lid, &err) == LTS_EEXIST, "adding twice is refused");
+	ok(wait_alert(s, LTS_ALERT_TORRENT_CHECKED, id, 20, NULL), "checked");
+	struct lts_status st;
+	ok(lts_torrent_status(s, id, &st, &err) == 0 && st.is_seeding &&
+	   st.total_size == 370000, "seeding the files found through NO_ROOT");
+	ok(lts_torrent_status(s, 9999, &st, &err) == LTS_ENOENT, "unknown id: %s",
+	   err.msg);
+
+	leech = lts_session_new(quiet, sizeof(quiet) / sizeof(quiet[0]), &err);
+	snprintf(path, sizeof(path), "%s/dst", tmp);
+	mkdir(path, 0755);
+	ap.save_path = path;
+	ok(lts_torrent_add(leech, &ap, &lid, &err) == 0, "leecher added");
+	ok(lts_torrent_connect_peer(leech, lid, "127.0.0.1", port, &err) == 0,
+	   "dial the seeder");
+	ok(lts_torrent_connect_peer(leech, lid, "not-an-ip", port, &err) == LTS_EINVAL,
+	   "dialing a name is refused");
+	ok(wait_alert(leech, LTS_ALERT_TORRENT_FINISHED, lid, 60, NULL),
+	   "leecher finished");
+	{
+		char a[512], b[512];
+		snprintf(a, sizeof(a), "%s/src/a.bin", tmp);
+		snprintf(b, sizeof(b), "%s/dst/a.bin", tmp);
+		int same = files_equal(a, b);
+		snprintf(a, sizeof(a), "%s/src/sub/b.bin", tmp);
+		snprintf(b, sizeof(b), "%s/dst/sub/b.bin", tmp);
+		ok(same && files_equal(a, b), "leecher has the same bytes");
+	}
+	ok(lts_torrent_status(leech, lid, &st, &err) == 0 &&
+	   st.payload_download >= 370000 && st.peer_download == st.payload_download &&
+	   st.webseed_download == 0, "payload counted as from peers");
+	{
+		int64_t fp[8];
+		int n = lts_torrent_file_progress(leech, lid, fp, 8, &err);
+		ok(n >= 3 && fp[0] == 300000, "per-file progress");
+	}
+	ok(lts_torrent_save_resume(leech, lid, 1, &err) == 0, "save resume asked");
+	struct lts_alert ra;
+	ok(wait_alert(leech, LTS_ALERT_SAVE_RESUME, lid, 10, &ra) && ra.data_len > 0,
+	   "resume data delivered as bytes");
+	ok(lts_torrent_remove(leech, lid, 0, &err) == 0, "remove asked");
+	ok(wait_alert(leech, LTS_ALERT_TORRENT_REMOVED, lid, 10, NULL),
+	   "removed alert maps back to the id");
+	ok(lts_torrent_pause(leech, lid, &err) == LTS_ENOENT, "id gone after removal");
+
+	lts_session_free(leech);
+	lts_session_free(s);
+	free(hy);
+	free(hy2);
+	free(v1);
+	free(v2);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+		if (system(cmd))
+			diag("could not remove %s", tmp);
+	}
+	return tap_done();
+}
