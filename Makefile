@@ -57,6 +57,14 @@ modelswarm: $(CMD_OBJ) build/libms.a
 build/libms.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# rebuild everything when the compiler or flags change (e.g. SANITIZE=)
+FLAGS_ID = $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(MS_CFLAGS) $(MS_CXXFLAGS) $(LDFLAGS)
+build/.flags: FORCE
+	@mkdir -p build
+	@echo '$(FLAGS_ID)' | cmp -s - $@ || echo '$(FLAGS_ID)' >$@
+
+$(ALL_OBJ): build/.flags
+
 build/%.o: src/%.c | build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(MS_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -99,6 +107,8 @@ install: all
 clean:
 	rm -rf build modelswarm $(UNIT) tests/trash.*
 
-.PHONY: all deps build-deps test-deps check test demo install clean
+FORCE:
+
+.PHONY: FORCE all deps build-deps test-deps check test demo install clean
 
 -include $(ALL_OBJ:.o=.d)
