@@ -20,7 +20,7 @@ struct ms_progress_snap {
 	const char *title;        /* torrent name */
 	int64_t total;
 	int64_t done;
-	double rate;              /* bytes/s */
+	double rate;              /* bytes/s; < 0: measure from done */
 	int peers, seeds, webseeds;
 	int64_t from_peers, from_webseeds;
 	int hash_failures;
@@ -34,6 +34,10 @@ struct ms_progress {
 	int lines;            /* lines drawn last time (tty) */
 	double interval;      /* seconds between plain lines */
 	double last;          /* time of the last plain line */
+	/* recent (time, done) samples for the measured rate */
+	double sample_t[16];
+	int64_t sample_done[16];
+	int n_samples;
 };
 
 void ms_progress_init(struct ms_progress *p, FILE *out);

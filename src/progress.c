@@ -77,9 +77,41 @@ void ms_progress_clear(struct ms_progress *p)
 	fflush(p->out);
 }
 
-void ms_progress_update(struct ms_progress *p, const struct ms_progress_snap *s)
+/* the rate over the last few seconds of updates */
+static double measure_rate(struct ms_progress *p, int64_t done)
 {
+	double t = now_s();
+	int n = p->n_samples;
+
+	if (n && done < p->sample_done[n - 1])
+		n = 0; /* went backwards (recheck): start over */
+	if (n == 16) {
+		memmove(p->sample_t, p->sample_t + 1, 15 * sizeof(double));
+		memmove(p->sample_done, p->sample_done + 1, 15 * sizeof(int64_t));
+		n--;
+	}
+	p->sample_t[n] = t;
+	p->sample_done[n] = done;
+	p->n_samples = ++n;
+	for (int i = 0; i < n - 1; i++) {
+		if (t - p->sample_t[i] <= 4.0) {
+			double dt = t - p->sample_t[i];
+			return dt > 0.2 ? (double)(done - p->sample_done[i]) / dt : 0;
+		}
+	}
+	return 0;
+}
+
+void ms_progress_update(struct ms_progress *p, const struct ms_progress_snap *in)
+{
+	struct ms_progress_snap snap = *in;
+	const struct ms_progress_snap *s = &snap;
+
+	if (snap.rate < 0)
+		snap.rate = measure_rate(p, snap.done);
+
 	char done[32], total[32], rate[32], fp[32], fw[32], eta[32];
+
 	double frac = s->total > 0 ? (double)s->done / (double)s->total : 1.0;
 
 	ms_fmt_bytes(done, sizeof(done), (double)s->done);

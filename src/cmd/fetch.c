@@ -346,7 +346,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.title = f->meta ? ms_torrent_name(f->meta) : "(magnet)";
 	snap.total = st.total_wanted;
 	snap.done = st.total_wanted_done;
-	snap.rate = st.download_rate;
+	snap.rate = -1; /* measured by the display: libtorrent's lags */
 	snap.peers = st.num_peers;
 	snap.seeds = st.num_seeds;
 	snap.webseeds = st.num_webseeds;
@@ -360,7 +360,8 @@ static void on_tick(struct ms_engine *e, void *ud)
 				struct lts_file_info fi;
 				if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
 					continue;
-				pf[npf].name = fi.path;
+				const char *slash = strchr(fi.path, '/');
+				pf[npf].name = slash ? slash + 1 : fi.path;
 				pf[npf].size = fi.size;
 				pf[npf].done = prog[i];
 				npf++;
