@@ -25,7 +25,8 @@
 	XX(EHASH, "hash check failed")                           \
 	XX(EINTR, "interrupted")                                 \
 	XX(ETOOBIG, "too large")                                 \
-	XX(EPATH, "unsafe path")
+	XX(EPATH, "unsafe path")                                 \
+	XX(EBADSIG, "signature verification failed")
 
 enum ms_errno {
 	MS_OK = 0,
