@@ -333,6 +333,40 @@ int lts_create(const char *dir, const struct lts_create_file *files,
 	       size_t n_files, const struct lts_create_opts *opts,
 	       unsigned char **out, size_t *len, struct lts_error *err);
 
+/*
+ * Creating a torrent from hashes computed by the caller (one read of each
+ * file for every hash the caller needs): lay the files out (pad files,
+ * piece size), then set every v1 piece hash and every v2 piece-layer hash,
+ * then generate. The layout's file order may differ from files[]: use
+ * lts_creator_file() to map.
+ */
+typedef struct lts_creator lts_creator;
+
+/* NULL + err on failure; free with lts_creator_free(). opts->name is
+ * required; progress, threads and dir-related fields are ignored. */
+lts_creator *lts_creator_new(const struct lts_create_file *files, size_t n,
+			     const struct lts_create_opts *opts,
+			     struct lts_error *err);
+void lts_creator_free(lts_creator *c);
+int lts_creator_piece_length(const lts_creator *c);
+int lts_creator_num_pieces(const lts_creator *c);
+/* files in torrent order, pad files included; path is relative to the
+ * torrent's root (no name prefix); strings owned by c */
+int lts_creator_num_files(const lts_creator *c);
+int lts_creator_file(const lts_creator *c, int i, struct lts_file_info *out);
+int lts_creator_is_v1(const lts_creator *c);
+int lts_creator_is_v2(const lts_creator *c);
+/* v1: SHA-1 of piece `piece` of the whole stream (pad files are zeros) */
+int lts_creator_set_v1(lts_creator *c, int piece, const unsigned char h[20],
+		       struct lts_error *err);
+/* v2: for file `file` (torrent order), the root of the merkle subtree of
+ * its piece `piece` (files smaller than a piece: the file's root) */
+int lts_creator_set_v2(lts_creator *c, int file, int piece,
+		       const unsigned char h[32], struct lts_error *err);
+/* The torrent; *out malloc'd, the caller frees it with free(). */
+int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
+			 struct lts_error *err);
+
 /* libtorrent's version string, static. */
 const char *lts_version(void);
 

@@ -111,6 +111,38 @@ int ms_torrent_create(const char *dir, const struct lts_create_file *files,
 		      size_t n, const struct lts_create_opts *opts,
 		      unsigned char **out, size_t *len, struct ms_error *err);
 
+/* One file for ms_torrent_build(): in, then out. */
+struct ms_build_file {
+	const char *path;      /* relative, '/'-separated; the array is sorted
+				  bytewise by path */
+	int64_t size;
+	int want_git;          /* also compute the git blob sha1 */
+	uint8_t sha256[32];
+	uint8_t git_sha1[20];
+	uint8_t root[32];      /* v2 pieces root (if has_root) */
+	int has_root;
+};
+
+struct ms_build_opts {
+	unsigned flags;                /* LTS_CREATE_* */
+	int piece_size;                /* 0: automatic */
+	const char *name;              /* torrent name (required) */
+	const char *const *webseeds;
+	size_t n_webseeds;
+	const char *const *trackers;
+	size_t n_trackers;
+	int threads;                   /* 0: all cores */
+	void (*progress)(void *ud, int64_t done, int64_t total);
+	void *ud;
+};
+
+/* Read every file under dir once, computing its sha256 (and git blob sha1
+ * when asked) along with the torrent's v1/v2 hashes, on all cores; build
+ * the torrent (no attributes, no creation date). *out is malloc'd. */
+int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
+		     const struct ms_build_opts *opts, unsigned char **out,
+		     size_t *len, struct ms_error *err);
+
 const char *ms_libtorrent_version(void);
 
 #endif

@@ -42,15 +42,18 @@ struct hash_progress {
 	int last_pct;
 };
 
-static void on_hash(void *ud, int done, int total)
+static void on_hash(void *ud, int64_t done, int64_t total)
 {
 	struct hash_progress *hp = ud;
-	int pct = total ? (int)(100LL * done / total) : 100;
+	int pct = total ? (int)(100 * done / total) : 100;
+	char d[32], t[32];
 
 	if (!hp->tty || pct == hp->last_pct)
 		return;
 	hp->last_pct = pct;
-	fprintf(stderr, "\r\033[Khashing: %3d%% (%d/%d pieces)", pct, done, total);
+	fprintf(stderr, "\r\033[Khashing: %3d%% (%s of %s)", pct,
+		ms_fmt_bytes(d, sizeof(d), (double)done),
+		ms_fmt_bytes(t, sizeof(t), (double)total));
 	fflush(stderr);
 }
 
@@ -64,8 +67,8 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct strlist webseeds = { 0 }, trackers = { 0 };
 	const char *out = NULL, *name = NULL, *dir;
-	struct lts_create_opts co;
-	struct lts_create_file *files = NULL;
+	struct ms_build_opts co;
+	struct ms_build_file *files = NULL;
 	struct hash_progress hp = { stderr_is_tty(), -1 };
 	struct ms_tree tree;
 	struct ms_error err;
@@ -73,6 +76,7 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 	size_t len = 0;
 	int64_t piece = 0;
 	unsigned flags = 0;
+	char dirname_buf[256];
 	int c, r = EXIT_OK;
 	lts_torrent *t;
 
@@ -170,13 +174,29 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 	co.flags = flags;
 	co.piece_size = (int)piece;
 	co.name = name;
+	if (!co.name) {
+		/* the directory's own name, as it resolves */
+		char *real = realpath(dir, NULL);
+		const char *base;
+		if (!real) {
+			ms_tree_release(&tree);
+			r = cmd_error(EXIT_ERROR, "cannot resolve '%s': %s", dir,
+				      strerror(errno));
+			goto out;
+		}
+		base = strrchr(real, '/');
+		snprintf(dirname_buf, sizeof(dirname_buf), "%s",
+			 base && base[1] ? base + 1 : "torrent");
+		free(real);
+		co.name = dirname_buf;
+	}
 	co.webseeds = webseeds.v;
 	co.n_webseeds = webseeds.n;
 	co.trackers = trackers.v;
 	co.n_trackers = trackers.n;
 	co.progress = on_hash;
 	co.ud = &hp;
-	r = ms_torrent_create(dir, files, tree.n, &co, &buf, &len, &err);
+	r = ms_torrent_build(dir, files, tree.n, &co, &buf, &len, &err);
 	if (hp.tty)
 		fputs("\r\033[K", stderr);
 	if (r) {

@@ -1,0 +1,163 @@
+/* test-hash.c: our one-pass hashing builds the very torrent libtorrent's
+ * own hashing builds, and the right sha256 / git blob sha1 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "ms_engine.h"
+#include "ms_hash.h"
+#include "tap.h"
+
+static char tmp[128];
+
+static const struct { const char *path; int64_t size; } spec[] = {
+	{ "a-empty", 0 },
+	{ "b-one", 1 },
+	{ "c-block", 16384 },
+	{ "d-block-plus", 16385 },
+	{ "e-spans", 32768 * 3 + 5 },
+	{ "f/g", 70000 },
+	{ "f/h", 40000 },
+	{ "f-", 777 },        /* sorts before "f/" bytewise */
+	{ "z-piece", 32768 },
+};
+#define NF (sizeof(spec) / sizeof(spec[0]))
+
+static void make_files(void)
+{
+	char p[512];
+
+	for (size_t i = 0; i < NF; i++) {
+		FILE *f;
+		snprintf(p, sizeof(p), "%s/%s", tmp, spec[i].path);
+		if (strchr(spec[i].path, '/')) {
+			char d[512];
+			snprintf(d, sizeof(d), "%s/f", tmp);
+			mkdir(d, 0755);
+		}
+		f = fopen(p, "wb");
+		for (int64_t k = 0; k < spec[i].size; k++)
+			fputc((int)((k * 131 + i * 7 + (k >> 9)) & 0xff), f);
+		fclose(f);
+	}
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ms_build_file *)a)->path,
+		      ((const struct ms_build_file *)b)->path);
+}
+
+int main(void)
+{
+	struct ms_build_file bf[NF];
+	struct lts_create_file lf[NF];
+	struct ms_error err;
+	static const unsigned modes[] = { 0, LTS_CREATE_V1_ONLY, LTS_CREATE_V2_ONLY };
+	static const char *mname[] = { "hybrid", "v1", "v2" };
+	static const int pieces[] = { 16384, 32768, 65536, 0 };
+
+	snprintf(tmp, sizeof(tmp), "/tmp/ms-test-hash.XXXXXX");
+	if (!mkdtemp(tmp))
+		return 2;
+	make_files();
+	for (size_t i = 0; i < NF; i++) {
+		bf[i].path = spec[i].path;
+		bf[i].size = spec[i].size;
+		bf[i].want_git = 1;
+	}
+	qsort(bf, NF, sizeof(bf[0]), cmp);
+	for (size_t i = 0; i < NF; i++) {
+		lf[i].path = bf[i].path;
+		lf[i].size = bf[i].size;
+	}
+
+	for (size_t m = 0; m < 3; m++) {
+		for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+			struct lts_create_opts co;
+			struct ms_build_opts bo;
+			unsigned char *a = NULL, *b = NULL;
+			size_t al = 0, bl = 0;
+			int ra, rb;
+
+			memset(&co, 0, sizeof(co));
+			memset(&bo, 0, sizeof(bo));
+			co.flags = bo.flags = modes[m];
+			co.piece_size = bo.piece_size = pieces[p];
+			bo.name = strrchr(tmp, '/') + 1;
+			bo.threads = (int)(p % 3) + 1;
+			ra = ms_torrent_create(tmp, lf, NF, &co, &a, &al, &err);
+			rb = ms_torrent_build(tmp, bf, NF, &bo, &b, &bl, &err);
+			ok(ra == 0 && rb == 0 && al == bl && !memcmp(a, b, al),
+			   "%s, piece size %d, %d threads: same torrent as libtorrent's hashing%s%s",
+			   mname[m], pieces[p], bo.threads, rb ? ": " : "", rb ? err.msg : "");
+			free(a);
+			free(b);
+		}
+	}
+
+	/* flat sha256 and git blob sha1 of every file */
+	{
+		int good = 1;
+		char cmdline[600];
+		for (size_t i = 0; i < NF; i++) {
+			char path[512], hex[65], gitline[128] = "";
+			unsigned char *data;
+			size_t len;
+			uint8_t h[32];
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s", tmp, bf[i].path);
+			f = fopen(path, "rb");
+			data = malloc((size_t)bf[i].size + 1);
+			len = fread(data, 1, (size_t)bf[i].size, f);
+			fclose(f);
+			EVP_Digest(data, len, h, NULL, EVP_sha256(), NULL);
+			free(data);
+			if (memcmp(h, bf[i].sha256, 32))
+				good = 0;
+			snprintf(cmdline, sizeof(cmdline), "git hash-object '%s'", path);
+			f = popen(cmdline, "r");
+			if (!f || !fgets(gitline, sizeof(gitline), f))
+				good = 0;
+			if (f)
+				pclose(f);
+			ms_hex(bf[i].git_sha1, 20, hex);
+			if (strncmp(gitline, hex, 40)) {
+				diag("%s: git %s ours %s", bf[i].path, gitline, hex);
+				good = 0;
+			}
+		}
+		ok(good, "sha256 and git blob sha1 match openssl and git hash-object");
+	}
+	{
+		int roots = 1;
+		for (size_t i = 0; i < NF; i++)
+			if (bf[i].has_root != (bf[i].size > 0))
+				roots = 0;
+		ok(roots, "every non-empty file has a v2 root");
+	}
+
+	/* a file that changes size under us is an error that names it */
+	{
+		struct ms_build_opts bo;
+		unsigned char *b;
+		size_t bl;
+		memset(&bo, 0, sizeof(bo));
+		bo.name = "x";
+		bf[0].size += 10;
+		ok(ms_torrent_build(tmp, bf, NF, &bo, &b, &bl, &err) != 0 &&
+		   strstr(err.msg, bf[0].path), "size mismatch: %s", err.msg);
+		bf[0].size -= 10;
+	}
+	{
+		char cmdline[200];
+		snprintf(cmdline, sizeof(cmdline), "rm -rf '%s'", tmp);
+		if (system(cmdline))
+			diag("cannot remove %s", tmp);
+	}
+	return tap_done();
+}
