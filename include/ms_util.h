@@ -50,6 +50,11 @@ struct ms_tree {
  * Refuses symlinks and special files with a message naming them. */
 int ms_tree_scan(const char *dir, struct ms_tree *t, struct ms_error *err);
 void ms_tree_release(struct ms_tree *t);
+/* symlinks to regular files inside dir are followed (their target's size
+ * is listed); symlinks leading outside are refused */
+#define MS_TREE_FOLLOW_INSIDE (1u << 0)
+int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
+		       struct ms_error *err);
 
 /* Configuration: $MODELSWARM_HOME/config, else
  * $XDG_CONFIG_HOME/modelswarm/config, else ~/.config/modelswarm/config. */
@@ -68,6 +73,10 @@ void ms_config_release(struct ms_config *c);
 /* $MODELSWARM_HOME/state, else $XDG_STATE_HOME/modelswarm, else
  * ~/.local/state/modelswarm, into buf. */
 int ms_state_dir(char *buf, size_t len, struct ms_error *err);
+
+/* $MODELSWARM_HOME, else $XDG_CONFIG_HOME/modelswarm, else
+ * ~/.config/modelswarm, into buf. */
+int ms_config_dir(char *buf, size_t len, struct ms_error *err);
 
 /* 64-bit FNV-1a, for naming state files. */
 uint64_t ms_fnv64(const void *data, size_t len, uint64_t seed);

@@ -38,6 +38,20 @@ int ms_state_dir(char *buf, size_t len, struct ms_error *err)
 			 err);
 }
 
+int ms_config_dir(char *buf, size_t len, struct ms_error *err)
+{
+	const char *v = getenv("MODELSWARM_HOME");
+	int n;
+
+	if (v && *v)
+		n = snprintf(buf, len, "%s", v);
+	else
+		return home_path(buf, len, "", "XDG_CONFIG_HOME", ".config", "", err);
+	if (n < 0 || (size_t)n >= len)
+		return ms_error_set(err, MS_EINVAL, "configuration path too long");
+	return 0;
+}
+
 static int parse_bool(const char *v, int *out)
 {
 	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {

@@ -176,7 +176,7 @@ static void hash_file(struct pool *p, size_t idx, uint8_t *buf)
 	}
 
 	snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
-	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fail(p, ms_error_from_errno(errno), "cannot open '%s': %s", full,
 		     strerror(errno));

@@ -19,6 +19,10 @@ static const struct cmd_struct commands[] = {
 	{ "create", cmd_create, 0, "make a .torrent from a directory" },
 	{ "seed", cmd_seed, NEEDS_CONFIG, "check a directory against a torrent and seed it" },
 	{ "fetch", cmd_fetch, NEEDS_CONFIG, "download a torrent or magnet into a directory" },
+	{ "keygen", cmd_keygen, 0, "make an organisation's signing key pair" },
+	{ "publish", cmd_publish, NEEDS_CONFIG, "hash a repo, sign its manifest into an index, seed" },
+	{ "trust", cmd_trust, 0, "pin, list and remove organisations' public keys" },
+	{ "verify", cmd_verify, 0, "check a signed release, or a directory against it" },
 };
 
 static const char usage[] =

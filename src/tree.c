@@ -13,6 +13,8 @@ struct scan {
 	struct ms_tree *t;
 	size_t cap;
 	int depth;
+	unsigned flags;
+	char root_real[PATH_MAX];
 };
 
 static int push(struct scan *s, const char *rel, int64_t size, struct ms_error *err)
@@ -73,6 +75,20 @@ static int walk(struct scan *s, const char *root, const char *rel,
 			r = walk(s, root, child, err);
 		} else if (S_ISREG(st.st_mode)) {
 			r = push(s, child, (int64_t)st.st_size, err);
+		} else if (S_ISLNK(st.st_mode) && (s->flags & MS_TREE_FOLLOW_INSIDE)) {
+			char real[PATH_MAX];
+			size_t rl = strlen(s->root_real);
+			struct stat ts;
+			if (!realpath(path, real) || strncmp(real, s->root_real, rl) ||
+			    real[rl] != '/')
+				r = ms_error_set(err, MS_EPATH,
+						 "refusing symlink '%s': it points outside '%s'",
+						 path, root);
+			else if (stat(real, &ts) < 0 || !S_ISREG(ts.st_mode))
+				r = ms_error_set(err, MS_EPATH,
+						 "refusing symlink '%s': not a regular file", path);
+			else
+				r = push(s, child, (int64_t)ts.st_size, err);
 		} else if (S_ISLNK(st.st_mode)) {
 			r = ms_error_set(err, MS_EPATH,
 					 "refusing symlink '%s': copy the file it points to",
@@ -100,9 +116,22 @@ static int cmp_files(const void *a, const void *b)
 
 int ms_tree_scan(const char *dir, struct ms_tree *t, struct ms_error *err)
 {
-	struct scan s = { t, 0, 0 };
+	return ms_tree_scan_flags(dir, 0, t, err);
+}
+
+int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
+		       struct ms_error *err)
+{
+	struct scan s;
 	struct stat st;
 	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.t = t;
+	s.flags = flags;
+	if (!realpath(dir, s.root_real))
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot open '%s': %s", dir, strerror(errno));
 
 	memset(t, 0, sizeof(*t));
 	if (stat(dir, &st) < 0)

@@ -26,6 +26,10 @@ struct ms_ctx {
 int cmd_create(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_seed(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_keygen(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_publish(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_trust(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_verify(int argc, char **argv, struct ms_ctx *ctx);
 
 /* Print "error: <msg> (see 'modelswarm CMD -h')" and return 129. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
@@ -78,6 +82,12 @@ int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);
 void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 		     struct ms_engine_opts *o);
 
+/* Check dir against the torrent, then seed it until a signal; prints
+ * "listening on", "seeding". Returns an exit code. */
+int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+	     const char *dir, const struct strlist *trackers,
+	     const struct strlist *webseeds, int upload);
+
 /* Parse a rate like "2M" (bytes/s) for --upload-limit. */
 int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);
 
@@ -85,6 +95,10 @@ int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);
 int load_torrent_file(const char *path, lts_torrent **t);
 /* Print "listening on ADDR:PORT" for a listen alert. */
 void print_listen(FILE *out, const struct lts_alert *a);
+
+/* A password: from the terminal without echo (twice if confirm), else one
+ * line of standard input. buf should be sodium_malloc'd. 0 or -1. */
+int read_password(const char *prompt, int confirm, char *buf, size_t len);
 
 /* Is fd 2 a terminal? */
 int stderr_is_tty(void);

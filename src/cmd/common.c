@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "cmd.h"
 
@@ -152,4 +155,51 @@ void print_listen(FILE *out, const struct lts_alert *a)
 	else
 		fprintf(out, "listening on %s:%d\n", a->address, a->port);
 	fflush(out);
+}
+
+int read_password(const char *prompt, int confirm, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	FILE *in = stdin;
+	int tty = isatty(0);
+	size_t n;
+
+	if (tty) {
+		char again[1024];
+		if (tcgetattr(0, &old) < 0)
+			return -1;
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		fprintf(stderr, "%s: ", prompt);
+		fflush(stderr);
+		tcsetattr(0, TCSAFLUSH, &quiet);
+		if (!fgets(buf, (int)len, in)) {
+			tcsetattr(0, TCSAFLUSH, &old);
+			fputc('\n', stderr);
+			return -1;
+		}
+		fputc('\n', stderr);
+		if (confirm) {
+			fprintf(stderr, "again: ");
+			fflush(stderr);
+			if (!fgets(again, sizeof(again), in)) {
+				tcsetattr(0, TCSAFLUSH, &old);
+				return -1;
+			}
+			fputc('\n', stderr);
+			if (strcmp(again, buf)) {
+				sodium_memzero(again, sizeof(again));
+				tcsetattr(0, TCSAFLUSH, &old);
+				fprintf(stderr, "error: the passwords differ\n");
+				return -1;
+			}
+			sodium_memzero(again, sizeof(again));
+		}
+		tcsetattr(0, TCSAFLUSH, &old);
+	} else if (!fgets(buf, (int)len, in)) {
+		return -1;
+	}
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	return 0;
 }

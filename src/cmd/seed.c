@@ -133,21 +133,68 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 	ms_engine_shutdown(e, 10000);
 }
 
-int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
+int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+	     const char *dir, const struct strlist *trackers,
+	     const struct strlist *webseeds, int upload)
 {
-	struct strlist trackers = { 0 }, webseeds = { 0 };
-	struct net_opts net = { 0 };
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
 	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;
 	struct seed s;
-	struct stat sb;
 	uv_loop_t loop;
-	int c, r = EXIT_OK, upload = 0;
+	size_t len;
+	int r = EXIT_OK;
 
 	memset(&s, 0, sizeof(s));
+	s.dir = dir;
+	s.meta = meta;
+	net_engine_opts(ctx, net, &eo);
+	eo.upload_limit = upload;
+	eo.tick_ms = 500;
+	ev.ud = &s;
+	ms_progress_init(&s.prog, stderr);
+	uv_loop_init(&loop);
+	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
+		uv_loop_close(&loop);
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	}
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = ms_torrent_bytes(meta, &len);
+	ap.torrent_len = len;
+	ap.save_path = dir;
+	ap.flags = LTS_ADD_NO_ROOT;
+	ap.trackers = trackers->v;
+	ap.n_trackers = trackers->n;
+	ap.webseeds = webseeds->v;
+	ap.n_webseeds = webseeds->n;
+	/* per torrent too: session limits do not cover peers on the
+	 * local network */
+	if (ms_engine_add(eng, &ap, &s.id, &err) ||
+	    (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		ms_engine_close(eng);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop))
+		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+	if (!r)
+		r = s.exit_code;
+	if (!r && s.signum)
+		fprintf(stderr, "stopped by signal %d\n", s.signum);
+	return r;
+}
+
+int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
+{
+	struct strlist trackers = { 0 }, webseeds = { 0 };
+	struct net_opts net = { 0 };
+	lts_torrent *meta = NULL;
+	const char *dir;
+	struct stat sb;
+	int c, r = EXIT_OK, upload = 0;
+
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", seed_opts, NULL)) != -1) {
@@ -185,55 +232,16 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 					    : "too many arguments");
 		goto out;
 	}
-	s.dir = argv[optind + 1];
-	if ((r = load_torrent_file(argv[optind], &s.meta)))
+	dir = argv[optind + 1];
+	if ((r = load_torrent_file(argv[optind], &meta)))
 		goto out;
-	if (stat(s.dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", s.dir);
-		goto out;
-	}
-
-	net_engine_opts(ctx, &net, &eo);
-	eo.upload_limit = upload;
-	eo.tick_ms = 500;
-	ev.ud = &s;
-	ms_progress_init(&s.prog, stderr);
-	uv_loop_init(&loop);
-	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		uv_loop_close(&loop);
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", dir);
 		goto out;
 	}
-	memset(&ap, 0, sizeof(ap));
-	{
-		size_t len;
-		ap.torrent = ms_torrent_bytes(s.meta, &len);
-		ap.torrent_len = len;
-	}
-	ap.save_path = s.dir;
-	ap.flags = LTS_ADD_NO_ROOT;
-	ap.trackers = trackers.v;
-	ap.n_trackers = trackers.n;
-	ap.webseeds = webseeds.v;
-	ap.n_webseeds = webseeds.n;
-	/* per torrent too: session limits do not cover peers on the
-	 * local network */
-	if (ms_engine_add(eng, &ap, &s.id, &err) ||
-	    (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		ms_engine_close(eng);
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&loop)) {
-		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
-		goto out;
-	}
-	if (!r)
-		r = s.exit_code;
-	if (!r && s.signum)
-		fprintf(stderr, "stopped by signal %d\n", s.signum);
+	r = seed_run(ctx, &net, meta, dir, &trackers, &webseeds, upload);
 out:
-	ms_torrent_free(s.meta);
+	ms_torrent_free(meta);
 	strlist_release(&trackers);
 	strlist_release(&webseeds);
 	return r;

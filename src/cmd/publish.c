@@ -1,0 +1,563 @@
+/* publish.c: hash a repo once, write the torrent and the signed manifest
+ * into an index, update refs.json, optionally seed */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cmd.h"
+#include "ms_hash.h"
+#include "ms_manifest.h"
+#include "ms_sign.h"
+#include "ms_trust.h"
+
+static const char publish_usage[] =
+	"usage: modelswarm publish DIR --repo ORG/NAME --rev REV --key ORG.key --index INDEXDIR\n"
+	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
+	"                          [--expires DAYS] [--seed]\n"
+	"\n"
+	"    --repo ORG/NAME       the repository\n"
+	"    --rev REV             its revision (git commit, 40 hex digits)\n"
+	"    --key ORG.key         the organisation's secret key (minisign format)\n"
+	"    --index INDEXDIR      write INDEXDIR/ORG/NAME/{REV.torrent,REV.manifest.json,\n"
+	"                          REV.manifest.json.minisig,refs.json,refs.json.minisig}\n"
+	"    --ref NAME            point this ref at REV (repeatable; default: main)\n"
+	"    --webseed URL         a web seed for the manifest and torrent (repeatable)\n"
+	"    --tracker URL         a tracker for the manifest and torrent (repeatable)\n"
+	"    --expires DAYS        the manifest expires after DAYS days (default: 180;\n"
+	"                          refs.json after at most 7)\n"
+	"    --seed                then seed DIR until interrupted (takes the options of\n"
+	"                          'modelswarm seed': --listen, --upload-limit, --no-dht,\n"
+	"                          --no-lsd, --no-port-mapping)\n"
+	"    -h, --help            show this help\n";
+
+enum {
+	OPT_REPO = OPT_CMD_BASE, OPT_REV, OPT_KEY, OPT_INDEX, OPT_REF, OPT_EXPIRES,
+	OPT_SEED
+};
+
+static const struct option publish_opts[] = {
+	NET_LONGOPTS,
+	{ "repo", required_argument, NULL, OPT_REPO },
+	{ "rev", required_argument, NULL, OPT_REV },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "index", required_argument, NULL, OPT_INDEX },
+	{ "ref", required_argument, NULL, OPT_REF },
+	{ "webseed", required_argument, NULL, OPT_WEBSEED },
+	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "expires", required_argument, NULL, OPT_EXPIRES },
+	{ "seed", no_argument, NULL, OPT_SEED },
+	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+#define LFS_THRESHOLD (10 * 1024 * 1024)
+
+/* .gitattributes: which paths have filter=lfs (the last matching line
+ * wins, as in git) */
+struct lfs_rule {
+	char *pattern;
+	int lfs;
+};
+
+static void load_gitattributes(const char *dir, struct lfs_rule **rules, size_t *n)
+{
+	char path[PATH_MAX], *line, *save;
+	unsigned char *buf;
+	size_t len;
+
+	*rules = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/.gitattributes", dir);
+	if (ms_read_file(path, 1 << 20, &buf, &len, NULL))
+		return;
+	for (line = strtok_r((char *)buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *pat, *attr, *s2;
+		int lfs = -1;
+		if (*line == '#')
+			continue;
+		pat = strtok_r(line, " \t\r", &s2);
+		if (!pat)
+			continue;
+		while ((attr = strtok_r(NULL, " \t\r", &s2))) {
+			if (!strcmp(attr, "filter=lfs"))
+				lfs = 1;
+			else if (!strcmp(attr, "-filter") || !strcmp(attr, "!filter") ||
+				 !strncmp(attr, "filter=", 7))
+				lfs = 0;
+		}
+		if (lfs < 0)
+			continue;
+		struct lfs_rule *v = realloc(*rules, (*n + 1) * sizeof(*v));
+		if (!v)
+			break;
+		*rules = v;
+		v[*n].pattern = strdup(pat[0] == '/' ? pat + 1 : pat);
+		v[*n].lfs = lfs;
+		(*n)++;
+	}
+	free(buf);
+}
+
+static int is_lfs(const char *path, int64_t size, const struct lfs_rule *rules,
+		  size_t n)
+{
+	int lfs = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *pat = rules[i].pattern;
+		int m;
+		if (strchr(pat, '/'))
+			m = !fnmatch(pat, path, strstr(pat, "**") ? 0 : FNM_PATHNAME);
+		else {
+			const char *base = strrchr(path, '/');
+			m = !fnmatch(pat, base ? base + 1 : path, 0);
+		}
+		if (m)
+			lfs = rules[i].lfs;
+	}
+	/* the hub refuses regular git files over 10 MiB */
+	return lfs || size >= LFS_THRESHOLD;
+}
+
+struct hash_progress {
+	int tty;
+	int last;
+};
+
+static void on_hash(void *ud, int64_t done, int64_t total)
+{
+	struct hash_progress *hp = ud;
+	int pct = total ? (int)(100 * done / total) : 100;
+	char d[32], t[32];
+
+	if (!hp->tty || pct == hp->last)
+		return;
+	hp->last = pct;
+	fprintf(stderr, "\r\033[Khashing: %3d%% (%s of %s)", pct,
+		ms_fmt_bytes(d, sizeof(d), (double)done),
+		ms_fmt_bytes(t, sizeof(t), (double)total));
+	fflush(stderr);
+}
+
+static int write_signed(const char *path, const char *text, size_t len,
+			const struct ms_seckey *sk, const char *comment,
+			struct ms_error *err)
+{
+	char sigpath[PATH_MAX + 256], *sig;
+	int r;
+
+	if ((size_t)snprintf(sigpath, sizeof(sigpath), "%s.minisig", path) >= sizeof(sigpath))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	if ((r = ms_sign(sk, text, len, comment, &sig, err)))
+		return r;
+	/* the signature first: a reader never sees new bytes with an old
+	 * signature for long, and both are atomic */
+	r = ms_write_file_atomic(path, text, len, 0644, err);
+	if (!r)
+		r = ms_write_file_atomic(sigpath, sig, strlen(sig), 0644, err);
+	free(sig);
+	return r;
+}
+
+static time_t now_or_epoch(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (e && *e) {
+		v = strtoll(e, &end, 10);
+		if (!*end && v > 0)
+			return (time_t)v;
+	}
+	return time(NULL);
+}
+
+int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
+{
+	struct strlist webseeds = { 0 }, trackers = { 0 }, refnames = { 0 };
+	struct net_opts net = { 0 };
+	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
+	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
+	struct ms_build_file *bf = NULL;
+	struct ms_build_opts bo;
+	struct hash_progress hp = { stderr_is_tty(), -1 };
+	struct ms_manifest m;
+	struct ms_refs refs;
+	struct ms_tree tree;
+	struct ms_seckey *sk = NULL;
+	struct ms_pubkey pk;
+	struct ms_error err;
+	struct lfs_rule *rules = NULL;
+	size_t nrules = 0;
+	unsigned char *tbuf = NULL;
+	char *mtext = NULL, *rtext = NULL;
+	size_t tlen = 0, mlen = 0, rlen = 0;
+	lts_torrent *meta = NULL;
+	int64_t days = 180;
+	int c, r = EXIT_OK, seed = 0, upload = 0, have_tree = 0;
+	time_t now;
+
+	memset(&m, 0, sizeof(m));
+	memset(&refs, 0, sizeof(refs));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", publish_opts, NULL)) != -1) {
+		int k = net_opt("publish", &net, c, optarg);
+		if (k == EXIT_USAGE) {
+			r = k;
+			goto out;
+		}
+		if (k)
+			continue;
+		switch (c) {
+		case OPT_REPO: repo = optarg; break;
+		case OPT_REV: rev = optarg; break;
+		case OPT_KEY: keyfile = optarg; break;
+		case OPT_INDEX: index = optarg; break;
+		case OPT_REF:
+			if (ms_ref_check(optarg, &err)) {
+				r = cmd_usage_error("publish", "%s", err.msg);
+				goto out;
+			}
+			strlist_push(&refnames, optarg);
+			break;
+		case OPT_WEBSEED: strlist_push(&webseeds, optarg); break;
+		case OPT_TRACKER: strlist_push(&trackers, optarg); break;
+		case OPT_EXPIRES:
+			if (ms_parse_size(optarg, &days) || days < 1 || days > 3650) {
+				r = cmd_usage_error("publish",
+						    "--expires needs a number of days (1 to 3650), not '%s'",
+						    optarg);
+				goto out;
+			}
+			break;
+		case OPT_SEED: seed = 1; break;
+		case OPT_UPLOAD_LIMIT:
+			if (parse_rate("publish", "--upload-limit", optarg, &upload)) {
+				r = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'h':
+			fputs(publish_usage, stdout);
+			goto out;
+		default:
+			r = cmd_bad_option("publish", argv, publish_opts);
+			goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		r = cmd_usage_error("publish", argc - optind ? "too many arguments"
+							      : "no directory given");
+		goto out;
+	}
+	dir = argv[optind];
+	if (!repo || !rev || !keyfile || !index) {
+		r = cmd_usage_error("publish", "--repo, --rev, --key and --index are required");
+		goto out;
+	}
+	if (ms_repo_check(repo, org, sizeof(org), &err)) {
+		r = cmd_usage_error("publish", "%s", err.msg);
+		goto out;
+	}
+	if (ms_revision_check(rev)) {
+		r = cmd_usage_error("publish", "--rev needs a 40-hex git commit, not '%s'", rev);
+		goto out;
+	}
+	for (size_t i = 0; i < webseeds.n + trackers.n; i++) {
+		const char *u = i < webseeds.n ? webseeds.v[i] : trackers.v[i - webseeds.n];
+		if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8) &&
+		    strncmp(u, "udp://", 6)) {
+			r = cmd_usage_error("publish", "'%s' is not an http(s) or udp URL", u);
+			goto out;
+		}
+	}
+	if (!refnames.n)
+		strlist_push(&refnames, "main");
+	{
+		struct stat st;
+		if (stat(index, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			r = cmd_error(EXIT_ERROR, "index '%s' is not a directory", index);
+			goto out;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/.git", dir) >= sizeof(path)) {
+			r = cmd_error(EXIT_ERROR, "path too long");
+			goto out;
+		}
+		if (lstat(path, &st) == 0) {
+			r = cmd_error(EXIT_ERROR,
+				      "'%s' contains .git/: publish an export of the revision "
+				      "(git archive, or hf download --local-dir) instead", dir);
+			goto out;
+		}
+	}
+
+	/* the key: load (asking for the password) before the long hashing */
+	{
+		int enc = ms_seckey_is_encrypted(keyfile, &err);
+		char *pw = NULL;
+		if (enc < 0) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+		if (enc) {
+			pw = sodium_malloc(1024);
+			if (!pw || read_password("password for the secret key", 0, pw, 1024)) {
+				if (pw)
+					sodium_free(pw);
+				r = cmd_error(EXIT_ERROR, "no password for '%s'", keyfile);
+				goto out;
+			}
+		}
+		r = ms_seckey_load(keyfile, pw, &sk, &err);
+		if (pw)
+			sodium_free(pw);
+		if (r) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+		ms_seckey_public(sk, &pk);
+	}
+
+	/* the files, under the manifest's path rules */
+	if (ms_tree_scan_flags(dir, MS_TREE_FOLLOW_INSIDE, &tree, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	have_tree = 1;
+	if (!tree.n) {
+		r = cmd_error(EXIT_ERROR, "'%s' has no files", dir);
+		goto out;
+	}
+	{
+		const char **paths = calloc(tree.n, sizeof(*paths));
+		if (!paths) {
+			r = cmd_error(EXIT_ERROR, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < tree.n && !r; i++) {
+			paths[i] = tree.files[i].path;
+			if (ms_path_check(tree.files[i].path, &err))
+				r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		}
+		if (!r && ms_paths_collide(paths, tree.n, &err))
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		free(paths);
+		if (r)
+			goto out;
+	}
+	load_gitattributes(dir, &rules, &nrules);
+	bf = calloc(tree.n, sizeof(*bf));
+	if (!bf) {
+		r = cmd_error(EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < tree.n; i++) {
+		bf[i].path = tree.files[i].path;
+		bf[i].size = tree.files[i].size;
+		bf[i].want_git = !is_lfs(bf[i].path, bf[i].size, rules, nrules);
+	}
+
+	/* one read of every file: sha256, git sha1, v1 and v2 hashes */
+	memset(&bo, 0, sizeof(bo));
+	bo.name = rev;  /* a webseed base .../resolve/ maps to .../resolve/REV/PATH */
+	bo.webseeds = webseeds.v;
+	bo.n_webseeds = webseeds.n;
+	bo.trackers = trackers.v;
+	bo.n_trackers = trackers.n;
+	bo.progress = on_hash;
+	bo.ud = &hp;
+	r = ms_torrent_build(dir, bf, tree.n, &bo, &tbuf, &tlen, &err);
+	if (hp.tty)
+		fputs("\r\033[K", stderr);
+	if (r) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	meta = ms_torrent_load(tbuf, tlen, &err);
+	if (!meta) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+
+	/* the next version: above anything in the index's refs.json, which
+	 * must verify with this very key */
+	if ((size_t)snprintf(repodir, sizeof(repodir), "%s/%s", index, repo) >= sizeof(repodir)) {
+		r = cmd_error(EXIT_ERROR, "index path too long");
+		goto out;
+	}
+	if (ms_mkdir_p(repodir, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/refs.json", repodir);
+	if (access(path, F_OK) == 0) {
+		unsigned char *rb, *sb;
+		size_t rbl, sbl;
+		char sigp[PATH_MAX + 256];
+		snprintf(sigp, sizeof(sigp), "%s.minisig", path);
+		if (ms_read_file(path, MS_REFS_MAX, &rb, &rbl, &err)) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+		if (ms_read_file(sigp, MS_SIGFILE_MAX, &sb, &sbl, &err)) {
+			free(rb);
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+		r = ms_verify(&pk, rb, rbl, (char *)sb, sbl, NULL, 0, &err);
+		if (!r)
+			r = ms_refs_parse(rb, rbl, &refs, &err);
+		free(rb);
+		free(sb);
+		if (r) {
+			r = cmd_error(EXIT_ERROR, "existing '%s' does not verify with this key: %s",
+				      path, err.msg);
+			goto out;
+		}
+		if (strcmp(refs.repo, repo)) {
+			r = cmd_error(EXIT_ERROR, "existing '%s' is for '%s'", path, refs.repo);
+			goto out;
+		}
+	} else {
+		refs.repo = strdup(repo);
+	}
+	now = now_or_epoch();
+
+	/* the manifest */
+	m.spec_version = MS_SPEC_VERSION;
+	m.repo = strdup(repo);
+	m.repo_type = strdup("model");
+	memcpy(m.revision, rev, 41);
+	m.version = refs.version + 1;
+	m.issued = now;
+	m.expires = now + (time_t)days * 86400;
+	snprintf(m.infohash_v1, sizeof(m.infohash_v1), "%s", ms_torrent_hash_v1(meta));
+	snprintf(m.infohash_v2, sizeof(m.infohash_v2), "%s", ms_torrent_hash_v2(meta));
+	m.piece_length = ms_torrent_piece_length(meta);
+	m.files = calloc(tree.n, sizeof(*m.files));
+	m.webseeds = (char **)webseeds.v;
+	m.n_webseeds = webseeds.n;
+	m.trackers = (char **)trackers.v;
+	m.n_trackers = trackers.n;
+	if (!m.files) {
+		r = cmd_error(EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < tree.n; i++) {
+		struct ms_manifest_file *f = &m.files[i];
+		f->path = (char *)bf[i].path;
+		f->size = bf[i].size;
+		ms_hex(bf[i].sha256, 32, f->sha256);
+		if (bf[i].want_git)
+			ms_hex(bf[i].git_sha1, 20, f->etag);
+		else
+			memcpy(f->etag, f->sha256, 65);
+		if (bf[i].has_root)
+			ms_hex(bf[i].root, 32, f->pieces_root);
+	}
+	m.n_files = tree.n;
+	if (ms_manifest_emit(&m, &mtext, &mlen, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	/* emitted bytes must parse back to the same thing */
+	{
+		struct ms_manifest back;
+		if (ms_manifest_parse(mtext, mlen, &back, &err)) {
+			r = cmd_error(EXIT_ERROR, "internal error: manifest does not parse: %s",
+				      err.msg);
+			goto out;
+		}
+		ms_manifest_release(&back);
+	}
+
+	/* refs.json */
+	refs.spec_version = MS_SPEC_VERSION;
+	refs.version = m.version;
+	refs.issued = now;
+	refs.expires = now + (time_t)(days < 7 ? days : 7) * 86400;
+	for (size_t i = 0; i < refnames.n; i++)
+		if (ms_refs_set(&refs, refnames.v[i], rev, m.version, &err)) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+	if (ms_refs_emit(&refs, &rtext, &rlen, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+
+	/* write: torrent, manifest, then refs (each atomic) */
+	snprintf(path, sizeof(path), "%s/%s.torrent", repodir, rev);
+	if (ms_write_file_atomic(path, tbuf, tlen, 0644, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s.manifest.json", repodir, rev);
+	ms_manifest_comment(&m, comment, sizeof(comment));
+	if (write_signed(path, mtext, mlen, sk, comment, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/refs.json", repodir);
+	ms_refs_comment(&refs, comment, sizeof(comment));
+	if (write_signed(path, rtext, rlen, sk, comment, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
+	{
+		char sz[32], id[17];
+		ms_keynum_hex(pk.keynum, id);
+		printf("published %s@%s version %" PRId64 ": %zu files, %s, signed by key %s\n",
+		       repo, rev, m.version, tree.n,
+		       ms_fmt_bytes(sz, sizeof(sz), (double)tree.total), id);
+		printf("index: %s/\n", repodir);
+		if (*m.infohash_v1)
+			printf("infohash v1: %s\n", m.infohash_v1);
+		if (*m.infohash_v2)
+			printf("infohash v2: %s\n", m.infohash_v2);
+		for (size_t i = 0; i < refnames.n; i++)
+			printf("ref %s -> %s\n", refnames.v[i], rev);
+	}
+	if (seed) {
+		ms_seckey_free(sk);
+		sk = NULL;
+		r = seed_run(ctx, &net, meta, dir, &trackers, &webseeds, upload);
+	}
+out:
+	/* borrowed pointers in m */
+	if (m.files)
+		for (size_t i = 0; i < m.n_files; i++)
+			m.files[i].path = NULL;
+	m.webseeds = m.trackers = NULL;
+	m.n_webseeds = m.n_trackers = 0;
+	ms_manifest_release(&m);
+	ms_refs_release(&refs);
+	ms_seckey_free(sk);
+	ms_torrent_free(meta);
+	free(tbuf);
+	free(mtext);
+	free(rtext);
+	free(bf);
+	for (size_t i = 0; i < nrules; i++)
+		free(rules[i].pattern);
+	free(rules);
+	if (have_tree)
+		ms_tree_release(&tree);
+	strlist_release(&webseeds);
+	strlist_release(&trackers);
+	strlist_release(&refnames);
+	return r;
+}
