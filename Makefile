@@ -44,7 +44,8 @@ LIB_CXX = src/lt_shim.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
 	src/cmd/verify.c
-UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash
+UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash \
+	tests/unit/test-manifest
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)
@@ -100,6 +101,17 @@ test: check
 demo: all
 	@sh tools/demo.sh
 
+# libFuzzer target for the parsers of untrusted input (needs clang)
+FUZZ_SRC = src/manifest.c src/sign.c src/error.c src/util.c tests/fuzz/fuzz-parsers.c
+build/fuzz-parsers: $(FUZZ_SRC) | build-deps
+	@mkdir -p build
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(shell $(PKG_CONFIG) --cflags jansson libsodium) -o $@ $(FUZZ_SRC) \
+		$(shell $(PKG_CONFIG) --libs jansson libsodium)
+
+fuzz: build/fuzz-parsers
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 modelswarm $(DESTDIR)$(BINDIR)/modelswarm
@@ -110,6 +122,6 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE all deps build-deps test-deps check test demo install clean
+.PHONY: FORCE fuzz all deps build-deps test-deps check test demo install clean
 
 -include $(ALL_OBJ:.o=.d)

@@ -120,24 +120,46 @@ static int is_combining(unsigned cp)
 	       (cp >= 0xfe20 && cp <= 0xfe2f) || cp == 0x3099 || cp == 0x309a;
 }
 
-int ms_path_check(const char *path, struct ms_error *err)
+/* a copy safe to print: control bytes and backslashes escaped, cut
+ * at 200 bytes */
+static const char *printable(const char *in, char *buf, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)path;
-	size_t n = strlen(path), comp = 0;
+	size_t o = 0;
+
+	for (const unsigned char *s = (const unsigned char *)in; *s && o + 8 < len; s++) {
+		if (*s < 0x20 || *s == 0x7f || *s == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *s);
+		else
+			buf[o++] = (char)*s;
+		if (o > 200) {
+			snprintf(buf + o, len - o, "...");
+			return buf;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+int ms_path_check(const char *raw, struct ms_error *err)
+{
+	const unsigned char *s = (const unsigned char *)raw;
+	size_t n = strlen(raw), comp = 0;
+	char safe[256];
+	const char *path = printable(raw, safe, sizeof(safe));
 
 	if (n == 0)
 		return ms_error_set(err, MS_EPATH, "empty path");
 	if (n > MS_PATH_MAX)
 		return ms_error_set(err, MS_EPATH, "path is longer than %d bytes: '%.60s...'",
 				    MS_PATH_MAX, path);
-	if (path[0] == '/')
+	if (raw[0] == '/')
 		return ms_error_set(err, MS_EPATH, "absolute path '%s'", path);
-	if (!strcmp(path, ".git") || !strncmp(path, ".git/", 5))
+	if (!strcmp(raw, ".git") || !strncmp(raw, ".git/", 5))
 		return ms_error_set(err, MS_EPATH, "refusing '%s': .git/ is not part of a release",
 				    path);
 	for (size_t i = 0; i <= n;) {
 		if (i == n || s[i] == '/') {
-			const char *c = path + i - comp;
+			const char *c = raw + i - comp;
 			if (comp == 0)
 				return ms_error_set(err, MS_EPATH, "empty component in '%s'", path);
 			if ((comp == 1 && c[0] == '.') || (comp == 2 && c[0] == '.' && c[1] == '.'))
@@ -261,10 +283,21 @@ int ms_time_parse(const char *s, time_t *t)
 	    s[13] != ':' || s[16] != ':' || s[19] != 'Z')
 		return MS_EINVAL;
 	memset(&tm, 0, sizeof(tm));
+	for (int i = 0; i < 19; i++)
+		if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 &&
+		    (s[i] < '0' || s[i] > '9'))
+			return MS_EINVAL;
 	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (!end || *end)
+	if (!end || *end || tm.tm_year < 70)
 		return MS_EINVAL;
 	*t = timegm(&tm);
+	/* strptime accepts 2026-02-31; the round trip must be exact */
+	{
+		char back[21];
+		ms_time_format(*t, back);
+		if (strcmp(back, s))
+			return MS_EINVAL;
+	}
 	return 0;
 }
 

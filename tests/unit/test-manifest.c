@@ -1,0 +1,187 @@
+/* test-manifest.c: strict manifest/refs parsing and the path rules */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms_manifest.h"
+#include "tap.h"
+
+static const char good[] =
+	"{\"_type\": \"modelswarm.release\", \"spec_version\": 1,"
+	" \"repo\": \"acme/tiny\", \"repo_type\": \"model\","
+	" \"revision\": \"11f6ad8ec52a2984abaafd7c3b516503785c2072\", \"version\": 3,"
+	" \"issued\": \"2026-01-01T00:00:00Z\", \"expires\": \"2027-01-01T00:00:00Z\","
+	" \"torrent\": {\"infohash_v1\": \"ec02dc8070efb2007ebde988dc62119d5b15053d\","
+	"  \"infohash_v2\": \"43658af0372ea04aa02f97762eae307db2da21addd03d960ff27f553ac76b700\","
+	"  \"piece_length\": 65536},"
+	" \"files\": [{\"path\": \"PATH\", \"size\": SIZE,"
+	"  \"sha256\": \"fe470b8845196fb39265db76cce8ada41fd244e148526dc5f2dd936c8f625d96\","
+	"  \"etag\": \"fe470b8845196fb39265db76cce8ada41fd244e148526dc5f2dd936c8f625d96\","
+	"  \"pieces_root\": \"91c72f00f9f3c88709794bd718955448f542e220b27410b9cb3423ce27e29160\"}EXTRA],"
+	" \"webseeds\": [], \"trackers\": [\"http://127.0.0.1:1/announce\"]TOP}";
+
+/* good with PATH, SIZE, EXTRA and TOP replaced */
+static char *variant(const char *path, const char *size, const char *extra,
+		     const char *top)
+{
+	static char buf[8192];
+	const char *s = good;
+	char *o = buf;
+
+	while (*s) {
+		if (!strncmp(s, "PATH", 4)) {
+			o += sprintf(o, "%s", path);
+			s += 4;
+		} else if (!strncmp(s, "SIZE", 4)) {
+			o += sprintf(o, "%s", size);
+			s += 4;
+		} else if (!strncmp(s, "EXTRA", 5)) {
+			o += sprintf(o, "%s", extra);
+			s += 5;
+		} else if (!strncmp(s, "TOP", 3)) {
+			o += sprintf(o, "%s", top);
+			s += 3;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	return buf;
+}
+
+static int parse(const char *text, struct ms_error *err)
+{
+	struct ms_manifest m;
+	int r = ms_manifest_parse(text, strlen(text), &m, err);
+	if (!r)
+		ms_manifest_release(&m);
+	return r;
+}
+
+#define EXTRA_FILE(p) ", {\"path\": \"" p "\", \"size\": 1, \"sha256\": " \
+	"\"fe470b8845196fb39265db76cce8ada41fd244e148526dc5f2dd936c8f625d96\", " \
+	"\"etag\": \"0187f3b09d66cef7911083ad49f890f5a6589589\", \"pieces_root\": " \
+	"\"91c72f00f9f3c88709794bd718955448f542e220b27410b9cb3423ce27e29160\"}"
+
+int main(void)
+{
+	struct ms_manifest m;
+	struct ms_error err;
+	char *text, *out;
+	size_t len;
+
+	text = variant("model.safetensors", "12000000", "", "");
+	ok(ms_manifest_parse(text, strlen(text), &m, &err) == 0, "good manifest parses%s%s",
+	   err.msg[0] ? ": " : "", err.msg);
+	ok(!strcmp(m.repo, "acme/tiny") && m.version == 3 && m.n_files == 1 &&
+	   m.files[0].size == 12000000 && m.n_trackers == 1, "fields read");
+	ok(ms_manifest_emit(&m, &out, &len, &err) == 0, "emitted");
+	{
+		struct ms_manifest m2;
+		char *out2;
+		size_t len2;
+		ok(ms_manifest_parse(out, len, &m2, &err) == 0 &&
+		   ms_manifest_emit(&m2, &out2, &len2, &err) == 0 && len == len2 &&
+		   !memcmp(out, out2, len), "emit(parse(emit(m))) is stable");
+		ms_manifest_release(&m2);
+		free(out2);
+	}
+	free(out);
+	ms_manifest_release(&m);
+
+	static const struct { const char *path, *size, *extra, *top, *want; } bad[] = {
+		{ "a", "1", "", ", \"version\": 4", "duplicate" },
+		{ "a", "1.0", "", "", "must be an integer" },
+		{ "a", "1e3", "", "", "must be an integer" },
+		{ "a", "9007199254740992", "", "", "out of range" },
+		{ "a", "-1", "", "", "out of range" },
+		{ "a", "\"1\"", "", "", "must be an integer" },
+		{ "../etc/passwd", "1", "", "", "'..' component" },
+		{ "a/../b", "1", "", "", "'..' component" },
+		{ "/etc/passwd", "1", "", "", "absolute path" },
+		{ "a\\\\b", "1", "", "", "backslash" },
+		{ "C:evil", "1", "", "", "':' in path" },
+		{ "a\\u0000b", "1", "", "", "NUL" },
+		{ "a\\u0001b", "1", "", "", "control character" },
+		{ "a//b", "1", "", "", "empty component" },
+		{ "a/", "1", "", "", "empty component" },
+		{ ".git/config", "1", "", "", ".git/" },
+		{ "e\\u0301.txt", "1", "", "", "combining" },
+		{ "A.txt", "1", EXTRA_FILE("a.txt"), "", "differ only by case" },
+		{ "\\u00c9t\\u00e9.txt", "1", EXTRA_FILE("\\u00e9t\\u00e9.txt"), "", "differ only by case" },
+		{ "b", "1", EXTRA_FILE("a"), "", "not sorted" },
+		{ "a", "1", EXTRA_FILE("a"), "", "not sorted or repeat" },
+		{ "a", "1", "", ", \"extra\": 1", "unknown key 'extra'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = variant(bad[i].path, bad[i].size, bad[i].extra, bad[i].top);
+		memset(&err, 0, sizeof(err));
+		int r = parse(text, &err);
+		ok(r != 0 && strstr(err.msg, bad[i].want), "refused (%s): %s", bad[i].want,
+		   err.msg);
+	}
+	{
+		char comp[300], p[400];
+		memset(comp, 'x', 256);
+		comp[256] = '\0';
+		snprintf(p, sizeof(p), "d/%s", comp);
+		text = variant(p, "1", "", "");
+		ok(parse(text, &err) != 0 && strstr(err.msg, "longer than 255"),
+		   "over-long component: %s", err.msg);
+	}
+	{
+		/* unknown _type, spec version */
+		char *t = strdup(variant("a", "1", "", ""));
+		char *p = strstr(t, "modelswarm.release");
+		memcpy(p, "modelswarm.relea5e", 18);
+		ok(parse(t, &err) != 0 && strstr(err.msg, "unknown _type"), "%s", err.msg);
+		free(t);
+		t = strdup(variant("a", "1", "", ""));
+		p = strstr(t, "\"spec_version\": 1");
+		p[16] = '2';
+		ok(parse(t, &err) != 0 && strstr(err.msg, "spec_version 2 is not supported"),
+		   "%s", err.msg);
+		free(t);
+	}
+	{
+		size_t big = MS_MANIFEST_MAX + 1;
+		char *t = malloc(big);
+		memset(t, ' ', big);
+		ok(ms_manifest_parse(t, big, &m, &err) == MS_ETOOBIG, "oversize refused: %s",
+		   err.msg);
+		free(t);
+	}
+	ok(parse("[1,2]", &err) != 0 && strstr(err.msg, "not a JSON object"), "array refused");
+	ok(parse("{\"_type\": \"modelswarm.release\"} x", &err) != 0, "trailing garbage refused");
+
+	/* refs */
+	{
+		const char *refs = "{\"_type\": \"modelswarm.refs\", \"spec_version\": 1, "
+			"\"repo\": \"acme/tiny\", \"version\": 2, \"issued\": "
+			"\"2026-01-01T00:00:00Z\", \"expires\": \"2026-01-08T00:00:00Z\", "
+			"\"refs\": {\"main\": {\"revision\": "
+			"\"11f6ad8ec52a2984abaafd7c3b516503785c2072\", \"version\": 2}}}";
+		struct ms_refs r;
+		ok(ms_refs_parse(refs, strlen(refs), &r, &err) == 0 && r.n_refs == 1 &&
+		   ms_refs_find(&r, "main") && ms_refs_find(&r, "main")->version == 2,
+		   "refs parse");
+		ms_refs_release(&r);
+	}
+
+	/* names */
+	ok(ms_repo_check("acme/tiny-1.0_x", NULL, 0, &err) == 0, "repo name ok");
+	ok(ms_repo_check("acme", NULL, 0, &err) != 0 && ms_repo_check("a/b/c", NULL, 0, &err) != 0 &&
+	   ms_repo_check("../x", NULL, 0, &err) != 0 && ms_repo_check("a/..", NULL, 0, &err) != 0,
+	   "bad repo names refused");
+	ok(ms_ref_check("main", &err) == 0 && ms_ref_check("v1.0", &err) == 0 &&
+	   ms_ref_check("../x", &err) != 0 && ms_ref_check("", &err) != 0, "ref names");
+	{
+		time_t t;
+		char buf[21];
+		ok(ms_time_parse("2026-11-22T06:42:03Z", &t) == 0 &&
+		   (ms_time_format(t, buf), !strcmp(buf, "2026-11-22T06:42:03Z")),
+		   "time round trip");
+		ok(ms_time_parse("2026-11-22 06:42:03", &t) != 0, "bad time refused");
+	}
+	return tap_done();
+}
