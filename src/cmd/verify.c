@@ -38,6 +38,14 @@ static int fail_code(const struct ms_error *err)
 	return err->code == MS_EIO || err->code == MS_ENOMEM ? EXIT_ERROR : EXIT_VERIFY;
 }
 
+/* a missing or oversize index file is a failed verification; a network
+ * or disk error is an error */
+static int fetch_code(const struct ms_error *err)
+{
+	return err->code == MS_ENOENT || err->code == MS_ETOOBIG ? EXIT_VERIFY
+								 : EXIT_ERROR;
+}
+
 static void print_verified(const struct ms_verified *v)
 {
 	int64_t total = 0;
@@ -87,12 +95,12 @@ static int verify_index(const char *index, const char *spec)
 			return cmd_usage_error("verify", "%s", err.msg);
 		snprintf(rel, sizeof(rel), "%s/refs.json", repo);
 		if (ms_url_get(index, rel, MS_REFS_MAX, &rb, &rl, &err))
-			return cmd_error(err.code == MS_ENOENT ? EXIT_VERIFY : EXIT_ERROR,
+			return cmd_error(fetch_code(&err),
 					 "%s", err.msg);
 		snprintf(rel, sizeof(rel), "%s/refs.json.minisig", repo);
 		if (ms_url_get(index, rel, MS_SIGFILE_MAX, &sb, &sl, &err)) {
 			free(rb);
-			return cmd_error(err.code == MS_ENOENT ? EXIT_VERIFY : EXIT_ERROR,
+			return cmd_error(fetch_code(&err),
 					 "%s", err.msg);
 		}
 		r = ms_refs_verify(repo, rb, rl, (char *)sb, sl, now, 0, &refs, &err);
@@ -113,12 +121,12 @@ static int verify_index(const char *index, const char *spec)
 	}
 	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", repo, rev);
 	if (ms_url_get(index, rel, MS_MANIFEST_MAX, &rb, &rl, &err))
-		return cmd_error(err.code == MS_ENOENT ? EXIT_VERIFY : EXIT_ERROR, "%s",
+		return cmd_error(fetch_code(&err), "%s",
 				 err.msg);
 	snprintf(rel, sizeof(rel), "%s/%s.manifest.json.minisig", repo, rev);
 	if (ms_url_get(index, rel, MS_SIGFILE_MAX, &sb, &sl, &err)) {
 		free(rb);
-		return cmd_error(err.code == MS_ENOENT ? EXIT_VERIFY : EXIT_ERROR, "%s",
+		return cmd_error(fetch_code(&err), "%s",
 				 err.msg);
 	}
 	r = ms_release_verify(repo, rev, rb, rl, (char *)sb, sl, now, 0, &v, &err);
