@@ -113,9 +113,10 @@ build/fuzz-parsers: $(FUZZ_SRC) | build-deps
 fuzz: build/fuzz-parsers
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 modelswarm $(DESTDIR)$(BINDIR)/modelswarm
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 
 clean:
 	rm -rf build modelswarm $(UNIT) tests/trash.*
