@@ -16,15 +16,43 @@
 
 #define CHUNK (4 << 20)
 
+/* per-file progress of the sequential part (read + flat hashes) */
+struct fstate {
+	int fd;
+	int64_t pos;          /* next byte to read */
+	int busy, started, done;
+	EVP_MD_CTX *flat, *git;
+	uint8_t *blocks;      /* v2 leaf hashes */
+	size_t nblocks;
+	int64_t full_lo, full_hi; /* the file's whole pieces (file-relative) */
+};
+
+struct chunk {
+	size_t file;
+	int64_t start;        /* file-relative */
+	size_t len;
+	uint8_t *buf;
+};
+
+#define QMAX 16
+
 struct pool {
 	struct ms_hash_job *job;
-	atomic_size_t next;       /* next file index to take */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct fstate *fs;
+	size_t *order;            /* files by size, largest first */
+	size_t files_left;
+	struct chunk queue[QMAX];
+	size_t qhead, qlen;
+	uint8_t *bufs[QMAX + 64];
+	size_t nbufs;
+	int active;               /* chunk jobs being processed */
 	atomic_llong done;        /* bytes hashed */
 	atomic_int failed;
-	pthread_mutex_t mu;
 	struct ms_error err;      /* first error, under mu */
-	size_t *order;            /* files by size, largest first */
-	uint8_t *v1_done;         /* pieces computed by a worker */
+	uint8_t *v1_done;         /* pieces computed from whole data */
+	size_t chunk_size;
 };
 
 void ms_hex(const uint8_t *in, size_t n, char *out)
@@ -38,6 +66,7 @@ void ms_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* record the first error; callers hold no lock */
 static void fail(struct pool *p, int code, const char *fmt, const char *a,
 		 const char *b)
 {
@@ -46,6 +75,7 @@ static void fail(struct pool *p, int code, const char *fmt, const char *a,
 		ms_error_set(&p->err, code, fmt, a, b);
 		atomic_store(&p->failed, 1);
 	}
+	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -120,191 +150,223 @@ static int piece_layer(struct ms_hash_job *job, struct ms_hash_file *f,
 	return 0;
 }
 
-static void hash_file(struct pool *p, size_t idx, uint8_t *buf)
+/* Everything of one chunk that does not depend on other chunks: v2 leaf
+ * hashes, v1 hashes of whole pieces, head/tail bytes of shared pieces.
+ * Chunks start at multiples of the block size (and, past the head, of the
+ * piece length), so this runs on any thread in any order. */
+static void hash_chunk(struct pool *p, const struct chunk *c)
+{
+	struct ms_hash_job *job = p->job;
+	struct ms_hash_file *f = &job->files[c->file];
+	struct fstate *st = &p->fs[c->file];
+	int64_t P = job->piece_length;
+	int64_t s = c->start, e = c->start + (int64_t)c->len;
+	const uint8_t *d = c->buf;
+
+	if (job->v2) {
+		for (int64_t x = s; x < e; x += MS_V2_BLOCK) {
+			size_t n = (size_t)(e - x < MS_V2_BLOCK ? e - x : MS_V2_BLOCK);
+			sha256(d + (x - s), n, st->blocks + 32 * (size_t)(x / MS_V2_BLOCK));
+		}
+	}
+	if (job->v1) {
+		int64_t lo = st->full_lo, hi = st->full_hi;
+		int64_t tl = hi > lo ? hi : lo;
+		if (s < lo) {
+			int64_t h = e < lo ? e : lo;
+			memcpy(f->head + s, d, (size_t)(h - s));
+		}
+		for (int64_t x = s > lo ? s : lo; x + P <= e && x + P <= hi; x += P) {
+			int64_t piece = (f->offset + x) / P;
+			EVP_Digest(d + (x - s), (size_t)P, job->v1_hashes + 20 * piece, NULL,
+				   EVP_sha1(), NULL);
+			p->v1_done[piece] = 1;
+		}
+		if (f->tail_len && e > tl) {
+			int64_t ts = s > tl ? s : tl;
+			memcpy(f->tail + (ts - tl), d + (ts - s), (size_t)(e - ts));
+		}
+	}
+	atomic_fetch_add(&p->done, (long long)c->len);
+}
+
+/* set up the file's bounds and buffers; false on failure */
+static int file_begin(struct pool *p, size_t idx)
 {
 	struct ms_hash_job *job = p->job;
 	struct ms_hash_file *f = &job->files[idx];
-	int64_t P = job->piece_length;
-	int64_t off = f->offset, size = f->size;
-	/* file-relative bounds of the whole pieces inside this file */
+	struct fstate *st = &p->fs[idx];
+	int64_t P = job->piece_length, off = f->offset, size = f->size;
 	int64_t a = (off + P - 1) / P * P, b = (off + size) / P * P;
-	int64_t full_lo, full_hi;
-	size_t nblocks = (size_t)((size + MS_V2_BLOCK - 1) / MS_V2_BLOCK);
-	uint8_t *blocks = NULL;
-	EVP_MD_CTX *flat = EVP_MD_CTX_new(), *git = NULL, *v1 = NULL;
-	int64_t pos = 0, piece_fill = 0;
-	size_t block_fill = 0;
-	EVP_MD_CTX *leaf = NULL;
 	char full[4096];
-	int fd = -1;
 
 	if (off + size <= a) {
-		full_lo = full_hi = size; /* all of it is the head */
+		st->full_lo = st->full_hi = size; /* all of it is the head */
 	} else {
-		full_lo = a - off;
-		full_hi = b - off;
+		st->full_lo = a - off;
+		st->full_hi = b - off;
 	}
-	f->head_len = (size_t)full_lo;
-	f->tail_len = (size_t)(size - (full_hi > full_lo ? full_hi : full_lo));
-	if (f->head_len == (size_t)size)
-		f->tail_len = 0;
-	if (!flat)
-		goto nomem;
+	f->head_len = (size_t)st->full_lo;
+	f->tail_len = (size_t)(size - (st->full_hi > st->full_lo ? st->full_hi : st->full_lo));
 	if (job->v1) {
 		f->head = f->head_len ? malloc(f->head_len) : NULL;
 		f->tail = f->tail_len ? malloc(f->tail_len) : NULL;
 		if ((f->head_len && !f->head) || (f->tail_len && !f->tail))
 			goto nomem;
-		if (!(v1 = EVP_MD_CTX_new()))
-			goto nomem;
 	}
-	if (job->v2 && nblocks) {
-		blocks = malloc(nblocks * 32);
-		leaf = EVP_MD_CTX_new();
-		if (!blocks || !leaf)
-			goto nomem;
-		EVP_DigestInit_ex(leaf, EVP_sha256(), NULL);
-	}
-	EVP_DigestInit_ex(flat, EVP_sha256(), NULL);
+	st->nblocks = (size_t)((size + MS_V2_BLOCK - 1) / MS_V2_BLOCK);
+	if (job->v2 && st->nblocks && !(st->blocks = malloc(st->nblocks * 32)))
+		goto nomem;
+	if (!(st->flat = EVP_MD_CTX_new()))
+		goto nomem;
+	EVP_DigestInit_ex(st->flat, EVP_sha256(), NULL);
 	if (f->want_git) {
 		char hdr[64];
 		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)size);
-		if (!(git = EVP_MD_CTX_new()))
+		if (!(st->git = EVP_MD_CTX_new()))
 			goto nomem;
-		EVP_DigestInit_ex(git, EVP_sha1(), NULL);
-		EVP_DigestUpdate(git, hdr, (size_t)n + 1); /* with the NUL */
+		EVP_DigestInit_ex(st->git, EVP_sha1(), NULL);
+		EVP_DigestUpdate(st->git, hdr, (size_t)n + 1); /* with the NUL */
 	}
-
 	snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
-	fd = open(full, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	st->fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (st->fd < 0) {
 		fail(p, ms_error_from_errno(errno), "cannot open '%s': %s", full,
 		     strerror(errno));
-		goto out;
+		return 0;
 	}
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (pos < size && !atomic_load(&p->failed)) {
-		size_t want = (size_t)(size - pos < CHUNK ? size - pos : CHUNK);
-		ssize_t r = read(fd, buf, want);
+	posix_fadvise(st->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 1;
+nomem:
+	fail(p, MS_ENOMEM, "%s%s", "out of memory", "");
+	return 0;
+}
+
+/* read the next chunk of file idx into buf, feed the sequential hashes;
+ * 1 with *c filled, 0 at the end of the file (finished), -1 on error */
+static int file_step(struct pool *p, size_t idx, uint8_t *buf, struct chunk *c)
+{
+	struct ms_hash_job *job = p->job;
+	struct ms_hash_file *f = &job->files[idx];
+	struct fstate *st = &p->fs[idx];
+	char full[4096];
+	size_t want, got = 0;
+
+	snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
+	if (st->pos >= f->size) {
+		/* the file must not have grown */
+		uint8_t extra;
+		ssize_t r = read(st->fd, &extra, 1);
+		if (r != 0) {
+			fail(p, MS_EINVAL, "'%s' %s", full, "grew while being hashed");
+			return -1;
+		}
+		EVP_DigestFinal_ex(st->flat, f->sha256, NULL);
+		if (st->git)
+			EVP_DigestFinal_ex(st->git, f->git_sha1, NULL);
+		return 0;
+	}
+	/* the head alone first, then whole chunks aligned to pieces */
+	if (st->pos < st->full_lo && job->v1 && !job->v2)
+		want = (size_t)(st->full_lo - st->pos);
+	else
+		want = p->chunk_size;
+	if ((int64_t)want > f->size - st->pos)
+		want = (size_t)(f->size - st->pos);
+	while (got < want) {
+		ssize_t r = read(st->fd, buf + got, want - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
 			fail(p, r < 0 ? MS_EIO : MS_EINVAL,
 			     r < 0 ? "cannot read '%s': %s" : "'%s' %s", full,
 			     r < 0 ? strerror(errno) : "shrank while being hashed");
-			goto out;
+			return -1;
 		}
-		const uint8_t *d = buf;
-		size_t n = (size_t)r;
-
-		EVP_DigestUpdate(flat, d, n);
-		if (git)
-			EVP_DigestUpdate(git, d, n);
-		if (leaf) {
-			size_t i = 0;
-			while (i < n) {
-				size_t take = MS_V2_BLOCK - (block_fill % MS_V2_BLOCK);
-				if (take > n - i)
-					take = n - i;
-				EVP_DigestUpdate(leaf, d + i, take);
-				block_fill += take;
-				i += take;
-				if (block_fill % MS_V2_BLOCK == 0) {
-					size_t bi = block_fill / MS_V2_BLOCK - 1;
-					EVP_DigestFinal_ex(leaf, blocks + 32 * bi, NULL);
-					EVP_DigestInit_ex(leaf, EVP_sha256(), NULL);
-				}
-			}
-		}
-		if (v1) {
-			int64_t s = pos, e = pos + (int64_t)n;
-			/* head bytes */
-			if (s < full_lo) {
-				int64_t h = e < full_lo ? e : full_lo;
-				memcpy(f->head + s, d, (size_t)(h - s));
-			}
-			/* whole pieces */
-			int64_t fs = s > full_lo ? s : full_lo;
-			int64_t fe = e < full_hi ? e : full_hi;
-			while (fs < fe) {
-				int64_t take = P - piece_fill;
-				if (take > fe - fs)
-					take = fe - fs;
-				if (piece_fill == 0)
-					EVP_DigestInit_ex(v1, EVP_sha1(), NULL);
-				EVP_DigestUpdate(v1, d + (fs - s), (size_t)take);
-				piece_fill += take;
-				fs += take;
-				if (piece_fill == P) {
-					int64_t piece = (off + fs - P) / P;
-					EVP_DigestFinal_ex(v1, job->v1_hashes + 20 * piece, NULL);
-					p->v1_done[piece] = 1;
-					piece_fill = 0;
-				}
-			}
-			/* tail bytes */
-			int64_t tl = full_hi > full_lo ? full_hi : full_lo;
-			if (f->tail_len && e > tl) {
-				int64_t ts = s > tl ? s : tl;
-				memcpy(f->tail + (ts - tl), d + (ts - s), (size_t)(e - ts));
-			}
-		}
-		pos += (int64_t)n;
-		atomic_fetch_add(&p->done, (long long)n);
+		got += (size_t)r;
 	}
-	if (atomic_load(&p->failed))
-		goto out;
-	{
-		/* the file must not have grown either */
-		uint8_t extra;
-		ssize_t r = read(fd, &extra, 1);
-		if (r != 0) {
-			fail(p, MS_EINVAL, "'%s' %s", full, "grew while being hashed");
-			goto out;
-		}
-	}
-	EVP_DigestFinal_ex(flat, f->sha256, NULL);
-	if (git)
-		EVP_DigestFinal_ex(git, f->git_sha1, NULL);
-	if (leaf) {
-		if (block_fill % MS_V2_BLOCK) {
-			size_t bi = block_fill / MS_V2_BLOCK;
-			EVP_DigestFinal_ex(leaf, blocks + 32 * bi, NULL);
-		}
-		if (piece_layer(job, f, blocks, nblocks))
-			goto nomem;
-	}
-	goto out;
-nomem:
-	fail(p, MS_ENOMEM, "%s%s", "out of memory", "");
-out:
-	if (fd >= 0)
-		close(fd);
-	free(blocks);
-	EVP_MD_CTX_free(flat);
-	EVP_MD_CTX_free(git);
-	EVP_MD_CTX_free(v1);
-	EVP_MD_CTX_free(leaf);
+	EVP_DigestUpdate(st->flat, buf, got);
+	if (st->git)
+		EVP_DigestUpdate(st->git, buf, got);
+	c->file = idx;
+	c->start = st->pos;
+	c->len = got;
+	c->buf = buf;
+	st->pos += (int64_t)got;
+	return 1;
 }
 
 static void *worker(void *arg)
 {
 	struct pool *p = arg;
-	uint8_t *buf = malloc(CHUNK);
+	struct ms_hash_job *job = p->job;
 
-	if (!buf) {
-		fail(p, MS_ENOMEM, "%s%s", "out of memory", "");
-		return NULL;
-	}
+	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		size_t k = atomic_fetch_add(&p->next, 1);
-		if (k >= p->job->n_files || atomic_load(&p->failed))
+		if (atomic_load(&p->failed))
 			break;
-		size_t idx = p->order[k];
-		if (!p->job->files[idx].pad)
-			hash_file(p, idx, buf);
+		if (p->qlen) {
+			/* the parallel part of a chunk someone read */
+			struct chunk c = p->queue[p->qhead];
+			p->qhead = (p->qhead + 1) % QMAX;
+			p->qlen--;
+			p->active++;
+			pthread_cond_broadcast(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+			hash_chunk(p, &c);
+			pthread_mutex_lock(&p->mu);
+			p->bufs[p->nbufs++] = c.buf;
+			p->active--;
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		/* else read on: a started file first, then a new one */
+		size_t pick = job->n_files;
+		if (p->nbufs && p->qlen < QMAX) {
+			for (int pass = 0; pass < 2 && pick == job->n_files; pass++)
+				for (size_t k = 0; k < job->n_files; k++) {
+					size_t i = p->order[k];
+					struct fstate *st = &p->fs[i];
+					if (!job->files[i].pad && !st->done && !st->busy &&
+					    st->started == !pass) {
+						pick = i;
+						break;
+					}
+				}
+		}
+		if (pick < job->n_files) {
+			struct fstate *st = &p->fs[pick];
+			uint8_t *buf = p->bufs[--p->nbufs];
+			struct chunk c;
+			int r = 1;
+			st->busy = 1;
+			pthread_mutex_unlock(&p->mu);
+			if (!st->started && !file_begin(p, pick))
+				r = -1;
+			if (r > 0)
+				r = file_step(p, pick, buf, &c);
+			pthread_mutex_lock(&p->mu);
+			st->started = 1;
+			st->busy = 0;
+			if (r > 0) {
+				p->queue[(p->qhead + p->qlen) % QMAX] = c;
+				p->qlen++;
+			} else {
+				p->bufs[p->nbufs++] = buf;
+				if (r == 0) {
+					st->done = 1;
+					p->files_left--;
+				}
+			}
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		if (!p->files_left && !p->qlen && !p->active)
+			break;
+		pthread_cond_wait(&p->cv, &p->mu);
 	}
-	free(buf);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -389,8 +451,9 @@ static int by_size_desc(const void *a, const void *b)
 int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 {
 	struct pool p;
-	pthread_t *tids;
+	pthread_t tids[64];
 	int nt = job->threads > 0 ? job->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int started = 0;
 	int64_t total = 0;
 	int r = 0;
 
@@ -401,10 +464,28 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 	memset(&p, 0, sizeof(p));
 	p.job = job;
 	pthread_mutex_init(&p.mu, NULL);
-	for (size_t i = 0; i < job->n_files; i++)
-		if (!job->files[i].pad)
-			total += job->files[i].size;
+	pthread_cond_init(&p.cv, NULL);
+	/* a chunk is a whole number of pieces and of v2 blocks */
+	p.chunk_size = (size_t)job->piece_length;
+	while (p.chunk_size < CHUNK)
+		p.chunk_size *= 2;
 	job->v1_hashes = NULL;
+	p.fs = calloc(job->n_files ? job->n_files : 1, sizeof(*p.fs));
+	p.order = malloc((job->n_files ? job->n_files : 1) * sizeof(*p.order));
+	if (!p.fs || !p.order) {
+		r = ms_error_set(err, MS_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < job->n_files; i++) {
+		p.fs[i].fd = -1;
+		p.order[i] = i;
+		if (!job->files[i].pad) {
+			total += job->files[i].size;
+			p.files_left++;
+		}
+	}
+	sort_job = job;
+	qsort(p.order, job->n_files, sizeof(*p.order), by_size_desc);
 	if (job->v1 && job->num_pieces > 0) {
 		job->v1_hashes = calloc((size_t)job->num_pieces, 20);
 		p.v1_done = calloc((size_t)job->num_pieces, 1);
@@ -413,34 +494,35 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 			goto out;
 		}
 	}
-	p.order = malloc(job->n_files * sizeof(*p.order));
-	tids = calloc((size_t)nt, sizeof(*tids));
-	if (!p.order || !tids) {
-		free(tids);
-		r = ms_error_set(err, MS_ENOMEM, "out of memory");
-		goto out;
+	/* buffers: enough for a full queue plus one being read per thread */
+	int nbuf = QMAX / 2 + nt;
+	if ((size_t)nbuf * p.chunk_size > (256u << 20))
+		nbuf = (int)((256u << 20) / p.chunk_size);
+	if (nbuf < nt + 1)
+		nbuf = nt + 1;
+	for (int i = 0; i < nbuf; i++) {
+		uint8_t *b = malloc(p.chunk_size);
+		if (!b) {
+			r = ms_error_set(err, MS_ENOMEM, "out of memory");
+			goto out;
+		}
+		p.bufs[p.nbufs++] = b;
 	}
-	for (size_t i = 0; i < job->n_files; i++)
-		p.order[i] = i;
-	sort_job = job;
-	qsort(p.order, job->n_files, sizeof(*p.order), by_size_desc);
-	if ((size_t)nt > job->n_files)
-		nt = (int)(job->n_files ? job->n_files : 1);
 	for (int i = 0; i < nt; i++) {
 		if (pthread_create(&tids[i], NULL, worker, &p)) {
-			nt = i;
 			fail(&p, MS_ENOMEM, "%s%s", "cannot start a hashing thread", "");
 			break;
 		}
+		started++;
 	}
 	/* report progress while the workers run */
 	for (;;) {
 		int running = 0;
-		for (int i = 0; i < nt; i++)
+		for (int i = 0; i < started; i++)
 			if (pthread_tryjoin_np(tids[i], NULL) == EBUSY)
 				running++;
 			else
-				tids[i] = tids[--nt], i--;
+				tids[i] = tids[--started], i--;
 		if (job->progress)
 			job->progress(job->ud, atomic_load(&p.done), total);
 		if (!running)
@@ -448,24 +530,40 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	free(tids);
 	if (atomic_load(&p.failed)) {
 		r = p.err.code;
 		if (err)
 			*err = p.err;
 		goto out;
 	}
+	for (size_t i = 0; i < job->n_files; i++) {
+		if (job->files[i].pad || !job->v2)
+			continue;
+		if (piece_layer(job, &job->files[i], p.fs[i].blocks, p.fs[i].nblocks)) {
+			r = ms_error_set(err, MS_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	if (job->v1 && (r = stitch(&p)))
 		ms_error_set(err, r, "out of memory");
 out:
-	for (size_t i = 0; i < job->n_files; i++) {
+	for (size_t i = 0; p.fs && i < job->n_files; i++) {
+		if (p.fs[i].fd >= 0)
+			close(p.fs[i].fd);
+		EVP_MD_CTX_free(p.fs[i].flat);
+		EVP_MD_CTX_free(p.fs[i].git);
+		free(p.fs[i].blocks);
 		free(job->files[i].head);
 		free(job->files[i].tail);
 		job->files[i].head = job->files[i].tail = NULL;
 	}
+	for (size_t i = 0; i < p.nbufs; i++)
+		free(p.bufs[i]);
+	free(p.fs);
 	free(p.order);
 	free(p.v1_done);
 	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
 	if (r) {
 		free(job->v1_hashes);
 		job->v1_hashes = NULL;
