@@ -240,25 +240,52 @@ int ms_seckey_write(const char *path, const struct ms_seckey *sk,
 	return r;
 }
 
-/* the base64 line of a two-line key file, into secure memory */
+/* the base64 line of a two-line key file, into secure memory: the file's
+ * text is read into guarded memory too, never into the ordinary heap */
 static int read_key_file(const char *path, struct seckey_file **out,
 			 struct ms_error *err)
 {
-	unsigned char *buf;
-	size_t len, binlen;
-	char *line, *end;
-	struct seckey_file *f;
-	int r = 0;
+	enum { CAP = 4096 };
+	char *buf, *line, *end;
+	size_t len = 0, binlen;
+	struct seckey_file *f = NULL;
+	int fd, r = 0;
 
 	*out = NULL;
-	if ((r = ms_read_file(path, 4096, &buf, &len, err)))
-		return r;
-	if (strncmp((char *)buf, "untrusted comment:", 18) ||
-	    !(line = strchr((char *)buf, '\n'))) {
-		sodium_memzero(buf, len);
-		free(buf);
-		return ms_error_set(err, MS_EINVAL, "'%s' is not a minisign secret key",
-				    path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot open '%s': %s", path, strerror(errno));
+	buf = sodium_malloc(CAP + 1);
+	if (!buf) {
+		close(fd);
+		return ms_error_set(err, MS_ENOMEM, "cannot allocate secure memory");
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, CAP - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = ms_error_set(err, MS_EIO, "cannot read '%s': %s", path,
+					 strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == CAP) {
+			r = ms_error_set(err, MS_ETOOBIG, "'%s' is too large for a key file",
+					 path);
+			break;
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (r)
+		goto done;
+	if (strncmp(buf, "untrusted comment:", 18) || !(line = strchr(buf, '\n'))) {
+		r = ms_error_set(err, MS_EINVAL, "'%s' is not a minisign secret key", path);
+		goto done;
 	}
 	line++;
 	end = line + strcspn(line, "\r\n");
@@ -277,8 +304,8 @@ static int read_key_file(const char *path, struct seckey_file **out,
 		r = ms_error_set(err, MS_EINVAL,
 				 "'%s' uses an unsupported key derivation", path);
 	}
-	sodium_memzero(buf, len);
-	free(buf);
+done:
+	sodium_free(buf); /* wipes it */
 	if (r) {
 		sodium_free(f);
 		return r;
