@@ -39,11 +39,12 @@ LDFLAGS += $(SAN)
 endif
 
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
-	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c
+	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
+	src/store.c
 LIB_CXX = src/lt_shim.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
-	src/cmd/verify.c
+	src/cmd/verify.c src/cmd/get.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash \
 	tests/unit/test-manifest
 

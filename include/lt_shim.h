@@ -194,6 +194,11 @@ int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
 int lts_torrent_save_resume(lts_session *s, int id, int flush,
 			    struct lts_error *err);
 
+/* Move file `file` to save_path/path (libtorrent renames it on disk and
+ * keeps using it). An LTS_ALERT_FILE_RENAMED(_FAILED) alert follows. */
+int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
+			    struct lts_error *err);
+
 /* Set per-torrent rate limits in bytes/s (0 = unlimited). */
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
 			   struct lts_error *err);
@@ -234,7 +239,9 @@ enum lts_alert_type {
 	LTS_ALERT_SAVE_RESUME_FAILED,
 	LTS_ALERT_FILE_COMPLETED,   /* value = file index */
 	LTS_ALERT_TORRENT_PAUSED,
-	LTS_ALERT_TORRENT_RESUMED
+	LTS_ALERT_TORRENT_RESUMED,
+	LTS_ALERT_FILE_RENAMED,       /* value = file index, url = new path */
+	LTS_ALERT_FILE_RENAME_FAILED  /* value = file index, message */
 };
 
 struct lts_alert {

@@ -61,6 +61,7 @@ int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
 struct ms_config {
 	int dht, lsd, port_mapping;   /* default on */
 	char *listen;                 /* NULL: libtorrent's default */
+	char *index;                  /* index URLs, space-separated, or NULL */
 	char *path;                   /* the file read, or NULL */
 	/* libtorrent.NAME = VALUE lines */
 	struct lts_setting *settings;

@@ -134,6 +134,9 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 		} else if (!strcmp(key, "listen")) {
 			free(c->listen);
 			c->listen = strdup(val);
+		} else if (!strcmp(key, "index")) {
+			free(c->index);
+			c->index = strdup(val);
 		} else if (!strncmp(key, "libtorrent.", 11) && key[11]) {
 			struct lts_setting *s = realloc(c->settings,
 				(c->n_settings + 1) * sizeof(*s));
@@ -165,6 +168,7 @@ void ms_config_release(struct ms_config *c)
 	}
 	free(c->settings);
 	free(c->listen);
+	free(c->index);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
 }

@@ -371,6 +371,12 @@ int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 	WRAP(lts_torrent_set_limits(e->ses, id, upload, download, &le));
 }
 
+int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
+			  struct ms_error *err)
+{
+	WRAP(lts_torrent_rename_file(e->ses, id, file, path, &le));
+}
+
 int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err)
 {
 	WRAP(lts_torrent_recheck(e->ses, id, &le));

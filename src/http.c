@@ -120,3 +120,289 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 	*len = s.len;
 	return 0;
 }
+
+/* ---- libcurl multi on a libuv loop ------------------------------------ */
+
+struct ms_http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	int open_handles;
+	int closing;
+	struct req *reqs;
+};
+
+struct req {
+	struct ms_http *h;
+	CURL *easy;
+	struct sink sink;
+	char url[8192];
+	char ebuf[CURL_ERROR_SIZE];
+	ms_http_cb cb;
+	void *ud;
+	int is_file;
+	struct req *next;
+};
+
+struct sock {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	struct ms_http *h;
+};
+
+static void handle_closed(uv_handle_t *hd)
+{
+	struct ms_http *h = hd->data;
+
+	if (hd != (uv_handle_t *)&h->timer)
+		free(hd);
+	if (--h->open_handles == 0 && h->closing)
+		free(h);
+}
+
+static void finish(struct ms_http *h)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		struct req *r, **pp;
+		long code = 0;
+		int status = 0;
+		char msg[9000] = "";
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+		if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
+			status = MS_ETOOBIG;
+			snprintf(msg, sizeof(msg), "'%s' is larger than %zu bytes", r->url,
+				 r->sink.limit);
+		} else if (m->data.result == CURLE_FILE_COULDNT_READ_FILE ||
+			   (!r->is_file && (code == 404 || code == 410))) {
+			status = MS_ENOENT;
+			snprintf(msg, sizeof(msg), "'%s' not found", r->url);
+		} else if (m->data.result != CURLE_OK) {
+			status = MS_EIO;
+			snprintf(msg, sizeof(msg), "cannot fetch '%s': %s", r->url,
+				 *r->ebuf ? r->ebuf : curl_easy_strerror(m->data.result));
+		} else if (!r->is_file && (code < 200 || code >= 300)) {
+			status = MS_EIO;
+			snprintf(msg, sizeof(msg), "cannot fetch '%s': HTTP %ld", r->url, code);
+		}
+		curl_multi_remove_handle(h->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		for (pp = &h->reqs; *pp; pp = &(*pp)->next)
+			if (*pp == r) {
+				*pp = r->next;
+				break;
+			}
+		if (!status && !r->sink.buf) {
+			r->sink.buf = calloc(1, 1);
+			if (!r->sink.buf) {
+				status = MS_ENOMEM;
+				snprintf(msg, sizeof(msg), "out of memory");
+			}
+		}
+		if (status) {
+			free(r->sink.buf);
+			r->cb(r->ud, status, NULL, 0, msg);
+		} else {
+			r->cb(r->ud, 0, r->sink.buf, r->sink.len, NULL);
+		}
+		free(r);
+		if (h->closing)
+			return;
+	}
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct sock *s = p->data;
+	struct ms_http *h = s->h;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(h->multi, s->fd, flags, &running);
+	finish(h);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct ms_http *h = t->data;
+	int running;
+
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	finish(h);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sp)
+{
+	struct ms_http *h = ud;
+	struct sock *s = sp;
+	int ev = 0;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			uv_poll_stop(&s->poll);
+			curl_multi_assign(h->multi, fd, NULL);
+			s->poll.data = h;
+			uv_close((uv_handle_t *)&s->poll, handle_closed);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->fd = fd;
+		s->h = h;
+		if (uv_poll_init_socket(h->loop, &s->poll, fd)) {
+			free(s);
+			return -1;
+		}
+		h->open_handles++;
+		s->poll.data = s;
+		curl_multi_assign(h->multi, fd, s);
+	}
+	if (what & CURL_POLL_IN)
+		ev |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		ev |= UV_WRITABLE;
+	uv_poll_start(&s->poll, ev, on_poll);
+	return 0;
+}
+
+static int timer_cb(CURLM *m, long ms, void *ud)
+{
+	struct ms_http *h = ud;
+
+	(void)m;
+	if (ms < 0)
+		uv_timer_stop(&h->timer);
+	else
+		uv_timer_start(&h->timer, on_timeout, (uint64_t)ms, 0);
+	return 0;
+}
+
+int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
+{
+	struct ms_http *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	h->loop = loop;
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		free(h);
+		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
+	}
+	uv_timer_init(loop, &h->timer);
+	h->timer.data = h;
+	h->open_handles = 1;
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	*out = h;
+	return 0;
+}
+
+int ms_http_get(struct ms_http *h, const char *base, const char *rel,
+		size_t cap, ms_http_cb cb, void *ud, struct ms_error *err)
+{
+	size_t bl = strlen(base);
+	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
+	struct req *r = calloc(1, sizeof(*r));
+	int n;
+
+	if (!r)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	if (!strstr(base, "://")) {
+		char *real = realpath(base, NULL);
+		if (!real) {
+			free(r);
+			return ms_error_set(err, MS_ENOENT, "index '%s': %s", base, strerror(errno));
+		}
+		n = snprintf(r->url, sizeof(r->url), "file://%s/%s", real, rel);
+		free(real);
+		r->is_file = 1;
+	} else {
+		if (strncmp(base, "file://", 7) && strncmp(base, "http://", 7) &&
+		    strncmp(base, "https://", 8)) {
+			free(r);
+			return ms_error_set(err, MS_EINVAL,
+					    "index '%s': only file://, http:// and https:// work",
+					    base);
+		}
+		r->is_file = !strncmp(base, "file://", 7);
+		n = snprintf(r->url, sizeof(r->url), "%s%s%s", base, sep, rel);
+	}
+	if (n < 0 || (size_t)n >= sizeof(r->url)) {
+		free(r);
+		return ms_error_set(err, MS_EINVAL, "URL too long");
+	}
+	r->h = h;
+	r->cb = cb;
+	r->ud = ud;
+	r->sink.limit = cap;
+	r->easy = curl_easy_init();
+	if (!r->easy) {
+		free(r);
+		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
+	}
+	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->sink);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->ebuf);
+	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, r->is_file ? "file" : "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 15L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	r->next = h->reqs;
+	h->reqs = r;
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		h->reqs = r->next;
+		curl_easy_cleanup(r->easy);
+		free(r);
+		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	}
+	return 0;
+}
+
+void ms_http_close(struct ms_http *h)
+{
+	struct req *r = h->reqs, *next;
+
+	if (h->closing)
+		return;
+	h->closing = 1;
+	for (; r; r = next) {
+		next = r->next;
+		curl_multi_remove_handle(h->multi, r->easy); /* closes its sockets */
+		curl_easy_cleanup(r->easy);
+		free(r->sink.buf);
+		free(r);
+	}
+	h->reqs = NULL;
+	/* closes the cached connections: socket_cb closes their polls */
+	curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->timer, handle_closed);
+}

@@ -707,6 +707,23 @@ int lts_torrent_save_resume(lts_session *s, int id, int flush,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
+int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
+			    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	if (file < 0 || !path || !*path) {
+		set_err(err, LTS_EINVAL, "bad file index or path");
+		return LTS_EINVAL;
+	}
+	e->h.rename_file(lt::file_index_t(file), path);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
 			   struct lts_error *err)
 {
@@ -880,6 +897,14 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		} else if (auto *x = lt::alert_cast<lt::file_completed_alert>(a)) {
 			c.type = LTS_ALERT_FILE_COMPLETED;
 			c.value = static_cast<int>(x->index);
+		} else if (auto *x = lt::alert_cast<lt::file_renamed_alert>(a)) {
+			c.type = LTS_ALERT_FILE_RENAMED;
+			c.value = static_cast<int>(x->index);
+			c.url = str(x->new_name());
+		} else if (auto *x = lt::alert_cast<lt::file_rename_failed_alert>(a)) {
+			c.type = LTS_ALERT_FILE_RENAME_FAILED;
+			c.value = static_cast<int>(x->index);
+			c.error = x->error.value();
 		} else if (lt::alert_cast<lt::torrent_paused_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_PAUSED;
 		} else if (lt::alert_cast<lt::torrent_resumed_alert>(a)) {

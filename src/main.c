@@ -19,6 +19,7 @@ static const struct cmd_struct commands[] = {
 	{ "create", cmd_create, 0, "make a .torrent from a directory" },
 	{ "seed", cmd_seed, NEEDS_CONFIG, "check a directory against a torrent and seed it" },
 	{ "fetch", cmd_fetch, NEEDS_CONFIG, "download a torrent or magnet into a directory" },
+	{ "get", cmd_get, NEEDS_CONFIG, "download a signed release into the Hugging Face cache" },
 	{ "keygen", cmd_keygen, 0, "make an organisation's signing key pair" },
 	{ "publish", cmd_publish, NEEDS_CONFIG, "hash a repo, sign its manifest into an index, seed" },
 	{ "trust", cmd_trust, 0, "pin, list and remove organisations' public keys" },

@@ -26,6 +26,7 @@ struct ms_ctx {
 int cmd_create(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_seed(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_get(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_keygen(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_trust(int argc, char **argv, struct ms_ctx *ctx);

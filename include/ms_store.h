@@ -1,0 +1,79 @@
+/*
+ * The store is the Hugging Face hub cache:
+ *   <cache>/models--ORG--NAME/blobs/<etag>
+ *   <cache>/models--ORG--NAME/blobs/<etag>.incomplete   (while downloading)
+ *   <cache>/models--ORG--NAME/snapshots/<rev>/<path> -> ../../blobs/<etag>
+ *   <cache>/models--ORG--NAME/refs/<ref>                 (40 hex, no newline)
+ *   <cache>/.locks/models--ORG--NAME/...
+ * Nothing reaches a final name before it matched its signed hashes; every
+ * final write is a rename, so a crash leaves the old state or the new.
+ * Knows nothing of the network or the engine.
+ */
+#ifndef MS_STORE_H
+#define MS_STORE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modelswarm.h"
+
+struct ms_store {
+	char cache[PATH_MAX];     /* the hub cache directory */
+	char repo_dir[PATH_MAX];  /* cache/models--ORG--NAME */
+	char repo[256];           /* ORG/NAME */
+	int lock_fd;
+};
+
+/* --cache-dir, else $HF_HUB_CACHE, else $HF_HOME/hub, else
+ * ~/.cache/huggingface/hub */
+int ms_store_cache_dir(const char *override, char *buf, size_t len,
+		       struct ms_error *err);
+
+/* Create (if needed) and check the repo's directories: blobs/, snapshots/,
+ * refs/ and the lock directory must be real directories, not symlinks. */
+int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
+		  struct ms_error *err);
+void ms_store_release(struct ms_store *s);
+
+/* Take the repo's download lock (flock). With wait, block until it is
+ * free, calling waiting() once if it is not free at first. */
+int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
+		  struct ms_error *err);
+
+/* paths under the repo: blobs/<etag>, blobs/<etag>.incomplete,
+ * relative to repo_dir when rel is set */
+int ms_store_blob_path(const struct ms_store *s, const char *etag, int incomplete,
+		       int rel, char *buf, size_t len);
+
+/* 1 if blobs/<etag> is a regular file (not a symlink) of this size */
+int ms_store_blob_present(const struct ms_store *s, const char *etag, int64_t size);
+
+/* Make blobs/<etag>.incomplete safe to write: anything that is not a
+ * regular file there (a planted symlink, say) is removed. */
+int ms_store_prepare_incomplete(const struct ms_store *s, const char *etag,
+				struct ms_error *err);
+
+/* Hash a file: sha256 (hex) and, if git_hex is not NULL, the git blob sha1. */
+int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
+		   char *git_hex, struct ms_error *err);
+
+/* snapshots/<rev>/<path> -> relative link to blobs/<etag>; directories on
+ * the way must be real directories; replaces an existing entry atomically */
+int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
+		  const char *etag, struct ms_error *err);
+
+/* refs/<ref> = rev (no newline), atomically */
+int ms_store_write_ref(const struct ms_store *s, const char *ref, const char *rev,
+		       struct ms_error *err);
+
+/* The snapshot directory of rev. */
+int ms_store_snapshot_dir(const struct ms_store *s, const char *rev, char *buf,
+			  size_t len);
+
+/* Put a real file at dir/path with the blob's bytes: a hard link, else a
+ * copy (written to a temporary name, then renamed). */
+int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
+		    const char *path, struct ms_error *err);
+
+#endif

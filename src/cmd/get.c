@@ -1,0 +1,1227 @@
+/* get.c: modelswarm get ORG/NAME[@REV] -- resolve through the signed
+ * index, check the torrent against the manifest, download into the
+ * Hugging Face cache, verify every file, then link the snapshot */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "ms_hash.h"
+#include "ms_http.h"
+#include "ms_manifest.h"
+#include "ms_progress.h"
+#include "ms_store.h"
+#include "ms_trust.h"
+
+static const char get_usage[] =
+	"usage: modelswarm get ORG/NAME[@REV] [--index URL]... [--cache-dir DIR]\n"
+	"                      [--local-dir DIR] [--include GLOB]... [--exclude GLOB]...\n"
+	"                      [--peer HOST:PORT]... [--json] [--seed]\n"
+	"                      [--listen ADDR:PORT] [--no-dht] [--no-lsd] [--no-port-mapping]\n"
+	"\n"
+	"    REV                   a 40-hex revision or a ref (default: main)\n"
+	"    --index URL           an index (file://, http(s)://, a directory); repeatable,\n"
+	"                          tried in order (default: $MODELSWARM_INDEX, then the\n"
+	"                          config file's index)\n"
+	"    --cache-dir DIR       the Hugging Face cache (default: $HF_HUB_CACHE,\n"
+	"                          $HF_HOME/hub, ~/.cache/huggingface/hub)\n"
+	"    --local-dir DIR       also put real files at DIR (hard links or copies)\n"
+	"    --include GLOB        only files matching GLOB (repeatable)\n"
+	"    --exclude GLOB        not files matching GLOB (repeatable)\n"
+	"    --peer HOST:PORT      dial this peer (repeatable)\n"
+	"    --json                JSON events on stdout instead of the display\n"
+	"    --seed                keep seeding from the cache when done\n"
+	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
+	"    --no-dht, --no-lsd, --no-port-mapping\n"
+	"                          turn off DHT, local discovery, UPnP/NAT-PMP\n"
+	"    -h, --help            show this help\n";
+
+enum {
+	OPT_INDEX = OPT_CMD_BASE, OPT_CACHE, OPT_LOCAL, OPT_INCLUDE, OPT_EXCLUDE,
+	OPT_JSON, OPT_SEED
+};
+
+static const struct option get_opts[] = {
+	NET_LONGOPTS,
+	{ "index", required_argument, NULL, OPT_INDEX },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE },
+	{ "local-dir", required_argument, NULL, OPT_LOCAL },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "peer", required_argument, NULL, OPT_PEER },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "seed", no_argument, NULL, OPT_SEED },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+#define TICK_MS 500
+#define RESUME_EVERY_MS 3000
+
+enum fstate {
+	F_SKIP,         /* excluded, or a duplicate of another file's blob */
+	F_PRESENT,      /* the blob was there and verified */
+	F_DOWNLOADING,  /* mapped to blobs/<etag>.incomplete */
+	F_HASHING,      /* complete; its sha256 is being checked */
+	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
+	F_FINAL         /* blobs/<etag> */
+};
+
+struct gfile {
+	const struct ms_manifest_file *mf;
+	int tindex;          /* index in the torrent */
+	int wanted;
+	enum fstate st;
+	char path[PATH_MAX];  /* relative to the repo dir */
+};
+
+struct get;
+
+struct hash_work {
+	uv_work_t req;
+	struct get *g;
+	struct gfile *f;
+	char path[2 * PATH_MAX + 8];
+	int result;
+	struct ms_error err;
+};
+
+struct get {
+	uv_loop_t *loop;
+	struct ms_ctx *ctx;
+	struct net_opts net;
+	struct ms_engine *eng;
+	struct ms_http *http;
+	struct ms_progress prog;
+	struct timespec t0;
+
+	/* request */
+	char repo[256];
+	char want[128];        /* the REV or ref asked for */
+	const char *ref;       /* the ref to write, or NULL */
+	struct strlist indexes, includes, excludes, peers;
+	const char *cache_override, *local_dir;
+	int json, seed;
+
+	/* resolution */
+	size_t idx;            /* index being tried */
+	char rev[41];
+	struct ms_verified v;
+	int have_manifest;
+	unsigned char *torrent;
+	size_t torrent_len;
+	lts_torrent *meta;
+	char last_error[600];
+
+	/* download */
+	struct ms_store store;
+	int store_open;
+	uv_timer_t lock_timer;
+	int lock_timer_open;
+	int locked;
+	int id;
+	struct gfile *files;
+	size_t n_files;
+	int pending_hash;
+	int complete;
+	int finished;          /* snapshot written */
+	unsigned ticks;
+	char resume_path[PATH_MAX];
+	struct lts_status final;
+	double seconds;
+	int exit_code;
+	int signum;
+	int hash_failures;
+};
+
+static void stop(struct get *g, int code);
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void event(struct get *g, json_t *o)
+{
+	char *s;
+
+	if (!g->json) {
+		json_decref(o);
+		return;
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s) {
+		printf("%s\n", s);
+		fflush(stdout);
+		free(s);
+	}
+}
+
+static void say_err(struct get *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say_err(struct get *g, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ms_progress_clear(&g->prog);
+	fprintf(stderr, "error: %s\n", buf);
+	event(g, json_pack("{s:s,s:s}", "event", "error", "message", buf));
+}
+
+static void info(struct get *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(struct get *g, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ms_progress_clear(&g->prog);
+	fprintf(stderr, "%s\n", buf);
+}
+
+/* ---- resolution ------------------------------------------------------ */
+
+static void next_index(struct get *g);
+static void fetch_manifest(struct get *g);
+static void start_download(struct get *g);
+
+struct pair {
+	struct get *g;
+	unsigned char *body;
+	size_t len;
+	int status;
+	int got;
+	char msg[600];
+	void (*done)(struct pair *p, unsigned char *sig, size_t siglen, int sst,
+		      const char *smsg);
+	unsigned char *sig;
+	size_t siglen;
+	int sstatus;
+	char smsg[600];
+};
+
+static void pair_check(struct pair *p)
+{
+	if (p->got < 2)
+		return;
+	p->done(p, p->sig, p->siglen, p->sstatus, p->smsg);
+}
+
+static void on_body(void *ud, int status, unsigned char *body, size_t len, const char *msg)
+{
+	struct pair *p = ud;
+
+	p->status = status;
+	p->body = body;
+	p->len = len;
+	snprintf(p->msg, sizeof(p->msg), "%s", msg ? msg : "");
+	p->got++;
+	pair_check(p);
+}
+
+static void on_sig(void *ud, int status, unsigned char *body, size_t len, const char *msg)
+{
+	struct pair *p = ud;
+
+	p->sstatus = status;
+	p->sig = body;
+	p->siglen = len;
+	snprintf(p->smsg, sizeof(p->smsg), "%s", msg ? msg : "");
+	p->got++;
+	pair_check(p);
+}
+
+/* fetch REL and REL.minisig from the current index, then done() */
+static int fetch_pair(struct get *g, const char *rel, size_t cap,
+		      void (*done)(struct pair *, unsigned char *, size_t, int, const char *))
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	char sigrel[600];
+	struct ms_error err;
+
+	if (!p)
+		return MS_ENOMEM;
+	p->g = g;
+	p->done = done;
+	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
+	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, cap, on_body, p, &err) ||
+	    ms_http_get(g->http, g->indexes.v[g->idx], sigrel, MS_SIGFILE_MAX, on_sig, p,
+			&err)) {
+		snprintf(g->last_error, sizeof(g->last_error), "%s", err.msg);
+		free(p);
+		return err.code;
+	}
+	return 0;
+}
+
+static void pair_free(struct pair *p)
+{
+	free(p->body);
+	free(p->sig);
+	free(p);
+}
+
+/* a failed fetch: try the next index (network trouble or a missing file);
+ * a failed verification is final */
+static int fetch_failed(struct pair *p)
+{
+	struct get *g = p->g;
+
+	if (!p->status && !p->sstatus)
+		return 0;
+	snprintf(g->last_error, sizeof(g->last_error), "%s",
+		 p->status ? p->msg : p->smsg);
+	if (g->indexes.n > 1)
+		info(g, "warning: index '%s': %s", g->indexes.v[g->idx], g->last_error);
+	pair_free(p);
+	g->idx++;
+	next_index(g);
+	return 1;
+}
+
+static void on_refs(struct pair *p, unsigned char *sig, size_t siglen, int sst,
+		    const char *smsg)
+{
+	struct get *g = p->g;
+	struct ms_refs refs;
+	struct ms_error err;
+	const struct ms_ref *ref;
+	char rel[600];
+
+	(void)sst;
+	(void)smsg;
+	if (fetch_failed(p))
+		return;
+	if (ms_refs_verify(g->repo, p->body, p->len, (char *)sig, siglen, time(NULL), 0,
+			   &refs, &err)) {
+		pair_free(p);
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	pair_free(p);
+	ref = ms_refs_find(&refs, g->want);
+	if (!ref) {
+		ms_refs_release(&refs);
+		say_err(g, "%s has no ref '%s'", g->repo, g->want);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	memcpy(g->rev, ref->revision, 41);
+	ms_refs_release(&refs);
+	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
+	(void)rel;
+	fetch_manifest(g);
+}
+
+static void on_torrent(void *ud, int status, unsigned char *body, size_t len,
+		       const char *msg)
+{
+	struct get *g = ud;
+	struct ms_error err;
+
+	if (status) {
+		if (status == MS_ENOENT && g->idx + 1 >= g->indexes.n) {
+			say_err(g, "no torrent for %s@%s in any index (%s)", g->repo, g->rev,
+				msg);
+			stop(g, EXIT_VERIFY);
+			return;
+		}
+		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
+		g->idx++;
+		g->have_manifest = 1;
+		next_index(g);
+		return;
+	}
+	g->torrent = body;
+	g->torrent_len = len;
+	g->meta = ms_torrent_load(body, len, &err);
+	if (!g->meta) {
+		say_err(g, "the index's torrent for %s@%s is not a valid torrent: %s", g->repo,
+			g->rev, err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	start_download(g);
+}
+
+static void fetch_torrent(struct get *g)
+{
+	char rel[600];
+	struct ms_error err;
+
+	snprintf(rel, sizeof(rel), "%s/%s.torrent", g->repo, g->rev);
+	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, 64u << 20, on_torrent, g, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+static void on_manifest(struct pair *p, unsigned char *sig, size_t siglen, int sst,
+			const char *smsg)
+{
+	struct get *g = p->g;
+	struct ms_error err;
+	int64_t total = 0;
+
+	(void)sst;
+	(void)smsg;
+	if (fetch_failed(p))
+		return;
+	if (ms_release_verify(g->repo, g->rev, p->body, p->len, (char *)sig, siglen,
+			      time(NULL), 0, &g->v, &err)) {
+		pair_free(p);
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	pair_free(p);
+	g->have_manifest = 1;
+	for (size_t i = 0; i < g->v.m.n_files; i++)
+		total += g->v.m.files[i].size;
+	if (!g->json) {
+		char sz[32];
+		info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", g->repo,
+		     g->rev, g->v.m.version, g->v.keyid, g->v.m.n_files,
+		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
+	}
+	event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
+			   g->repo, "revision", g->rev, "version", (json_int_t)g->v.m.version,
+			   "key", g->v.keyid, "files", (json_int_t)g->v.m.n_files, "bytes",
+			   (json_int_t)total));
+	fetch_torrent(g);
+}
+
+static void fetch_manifest(struct get *g)
+{
+	char rel[600];
+
+	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
+	if (fetch_pair(g, rel, MS_MANIFEST_MAX, on_manifest)) {
+		say_err(g, "%s", g->last_error);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+static void next_index(struct get *g)
+{
+	char rel[600];
+
+	if (g->idx >= g->indexes.n) {
+		say_err(g, "cannot resolve %s@%s from any index: %s", g->repo, g->want,
+			g->last_error);
+		stop(g, g->last_error[0] && strstr(g->last_error, "not found") ? EXIT_VERIFY
+									     : EXIT_ERROR);
+		return;
+	}
+	if (g->have_manifest) {
+		/* the manifest is verified; only the torrent is missing */
+		fetch_torrent(g);
+		return;
+	}
+	if (!ms_revision_check(g->want)) {
+		memcpy(g->rev, g->want, 41);
+		fetch_manifest(g);
+		return;
+	}
+	snprintf(rel, sizeof(rel), "%s/refs.json", g->repo);
+	if (fetch_pair(g, rel, MS_REFS_MAX, on_refs)) {
+		say_err(g, "%s", g->last_error);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+/* ---- the torrent must be the manifest's ------------------------------ */
+
+static int cmp_mf(const void *a, const void *b)
+{
+	return strcmp(a, ((const struct ms_manifest_file *)b)->path);
+}
+
+static int check_torrent(struct get *g, struct ms_error *err)
+{
+	const struct ms_manifest *m = &g->v.m;
+	const char *name = ms_torrent_name(g->meta);
+	size_t nl = strlen(name);
+	int n = ms_torrent_num_files(g->meta);
+	size_t seen = 0;
+
+	if (*m->infohash_v1 && strcmp(m->infohash_v1, ms_torrent_hash_v1(g->meta)))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v1 info-hash %s is not the manifest's %s",
+				    *ms_torrent_hash_v1(g->meta) ? ms_torrent_hash_v1(g->meta) : "(none)",
+				    m->infohash_v1);
+	if (*m->infohash_v2 && strcmp(m->infohash_v2, ms_torrent_hash_v2(g->meta)))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v2 info-hash %s is not the manifest's %s",
+				    *ms_torrent_hash_v2(g->meta) ? ms_torrent_hash_v2(g->meta) : "(none)",
+				    m->infohash_v2);
+	if (ms_torrent_piece_length(g->meta) != m->piece_length)
+		return ms_error_set(err, MS_ETORRENT, "torrent's piece length %d is not the "
+				    "manifest's %" PRId64, ms_torrent_piece_length(g->meta),
+				    m->piece_length);
+	g->files = calloc(m->n_files, sizeof(*g->files));
+	if (!g->files)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	g->n_files = m->n_files;
+	for (size_t i = 0; i < m->n_files; i++) {
+		g->files[i].mf = &m->files[i];
+		g->files[i].tindex = -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct lts_file_info fi;
+		const char *rel;
+		struct ms_manifest_file *mf;
+
+		ms_torrent_file(g->meta, i, &fi);
+		if (fi.pad)
+			continue;
+		if (fi.symlink || fi.executable)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent file '%s' has a %s attribute", fi.path,
+					    fi.symlink ? "symlink" : "executable");
+		rel = fi.path;
+		if (!strncmp(rel, name, nl) && rel[nl] == '/')
+			rel += nl + 1;
+		mf = bsearch(rel, m->files, m->n_files, sizeof(*m->files), cmp_mf);
+		if (!mf)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent has a file '%s' that the manifest does not list",
+					    rel);
+		if (g->files[mf - m->files].tindex >= 0)
+			return ms_error_set(err, MS_ETORRENT, "torrent lists '%s' twice", rel);
+		if (fi.size != mf->size)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent says '%s' has %" PRId64 " bytes, the manifest %" PRId64,
+					    rel, fi.size, mf->size);
+		if (*mf->pieces_root || fi.has_root) {
+			char hex[65];
+			ms_hex(fi.root, 32, hex);
+			if (!fi.has_root || strcmp(hex, mf->pieces_root))
+				return ms_error_set(err, MS_ETORRENT,
+						    "torrent's pieces root of '%s' is not the manifest's",
+						    rel);
+		}
+		g->files[mf - m->files].tindex = i;
+		seen++;
+	}
+	if (seen != m->n_files) {
+		for (size_t i = 0; i < m->n_files; i++)
+			if (g->files[i].tindex < 0)
+				return ms_error_set(err, MS_ETORRENT,
+						    "torrent is missing '%s'", m->files[i].path);
+	}
+	return 0;
+}
+
+/* ---- the store ------------------------------------------------------- */
+
+static int glob_match(const struct strlist *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *base = strrchr(path, '/');
+		if (!fnmatch(l->v[i], path, 0) ||
+		    (!strchr(l->v[i], '/') && !fnmatch(l->v[i], base ? base + 1 : path, 0)))
+			return 1;
+	}
+	return 0;
+}
+
+static void hash_work_cb(uv_work_t *req)
+{
+	struct hash_work *w = req->data;
+	const struct ms_manifest_file *mf = w->f->mf;
+	char sha[65], git[41];
+	int is_git = strlen(mf->etag) == 40;
+
+	w->result = ms_file_hashes(w->path, mf->size, sha, is_git ? git : NULL, &w->err);
+	if (w->result)
+		return;
+	if (strcmp(sha, mf->sha256)) {
+		w->result = ms_error_set(&w->err, MS_EHASH,
+					 "'%s' verified piece by piece but its sha256 %s is not "
+					 "the manifest's %s", mf->path, sha, mf->sha256);
+	} else if (is_git && strcmp(git, mf->etag)) {
+		w->result = ms_error_set(&w->err, MS_EHASH,
+					 "'%s': git blob sha1 %s is not the manifest's etag %s",
+					 mf->path, git, mf->etag);
+	}
+}
+
+static void check_done(struct get *g);
+
+static void hash_after_cb(uv_work_t *req, int status)
+{
+	struct hash_work *w = req->data;
+	struct get *g = w->g;
+	struct gfile *f = w->f;
+	struct ms_error err;
+	char final[PATH_MAX];
+
+	g->pending_hash--;
+	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->exit_code) {
+		free(w);
+		check_done(g);
+		return;
+	}
+	if (w->result) {
+		g->hash_failures++;
+		say_err(g, "%s", w->err.msg);
+		free(w);
+		/* nothing reaches a final name: the .incomplete file stays */
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	free(w);
+	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
+	f->st = F_RENAMING;
+	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+/* a file whose pieces all verified: check its sha256 off the loop */
+static void verify_file(struct get *g, struct gfile *f)
+{
+	struct hash_work *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	w->g = g;
+	w->f = f;
+	w->req.data = w;
+	snprintf(w->path, sizeof(w->path), "%s/%s", g->store.repo_dir, f->path);
+	f->st = F_HASHING;
+	g->pending_hash++;
+	uv_queue_work(g->loop, &w->req, hash_work_cb, hash_after_cb);
+}
+
+/* files that are complete but not yet verified (after a check or resume) */
+static void scan_complete(struct get *g)
+{
+	int64_t *prog;
+	int n;
+
+	if (!g->meta || g->exit_code || ms_engine_closing(g->eng))
+		return;
+	n = ms_torrent_num_files(g->meta);
+	prog = calloc((size_t)n + 1, sizeof(*prog));
+	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
+		free(prog);
+		return;
+	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->st == F_DOWNLOADING && prog[f->tindex] == f->mf->size)
+			verify_file(g, f);
+	}
+	free(prog);
+}
+
+static int write_snapshot(struct get *g, struct ms_error *err)
+{
+	int r;
+
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (!f->wanted)
+			continue;
+		if (!ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))
+			return ms_error_set(err, MS_EIO, "blob of '%s' vanished", f->mf->path);
+		if ((r = ms_store_link(&g->store, g->rev, f->mf->path, f->mf->etag, err)))
+			return r;
+	}
+	if (g->ref && (r = ms_store_write_ref(&g->store, g->ref, g->rev, err)))
+		return r;
+	if (g->local_dir)
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].wanted &&
+			    (r = ms_store_export(&g->store, g->files[i].mf->etag, g->local_dir,
+						 g->files[i].mf->path, err)))
+				return r;
+	return 0;
+}
+
+static void check_done(struct get *g)
+{
+	struct ms_error err;
+	char snap[PATH_MAX];
+
+	if (g->finished || g->exit_code || !g->files || ms_engine_closing(g->eng))
+		return;
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->wanted && f->st != F_FINAL && f->st != F_PRESENT)
+			return;
+	}
+	if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
+		g->seconds = elapsed(&g->t0);
+	/* every wanted blob is final: the snapshot and refs come last */
+	if (write_snapshot(g, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	g->finished = 1;
+	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
+	ms_progress_clear(&g->prog);
+	if (g->json) {
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "event", "done", "repo",
+				   g->repo, "revision", g->rev, "snapshot",
+				   g->local_dir ? g->local_dir : snap, "downloaded",
+				   (json_int_t)g->final.payload_download, "from_peers",
+				   (json_int_t)g->final.peer_download, "from_webseeds",
+				   (json_int_t)g->final.webseed_download, "hash_failures",
+				   g->hash_failures));
+	} else {
+		char rate[32];
+		double secs = g->seconds > 0.001 ? g->seconds : 0.001;
+		fprintf(stderr,
+			"downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
+			" from peers, %" PRId64 " from webseeds\n",
+			g->final.payload_download, g->seconds,
+			ms_fmt_bytes(rate, sizeof(rate), (double)g->final.payload_download / secs),
+			g->final.peer_download, g->final.webseed_download);
+		/* like hf download: the path on stdout */
+		printf("%s\n", g->local_dir ? g->local_dir : snap);
+	}
+	if (g->seed) {
+		info(g, "seeding %s@%s from the cache until interrupted", g->repo, g->rev);
+		return;
+	}
+	stop(g, EXIT_OK);
+}
+
+static void dial_peers(struct get *g)
+{
+	for (size_t i = 0; i < g->peers.n; i++) {
+		char host[256];
+		int port;
+		if (!ms_parse_hostport(g->peers.v[i], host, sizeof(host), &port))
+			ms_engine_connect_peer(g->eng, g->id, host, port, NULL);
+	}
+}
+
+static void waiting_for_lock(void *ud)
+{
+	struct get *g = ud;
+
+	info(g, "waiting for another download of %s to finish", g->repo);
+}
+
+static int resume_file(struct get *g)
+{
+	char state[PATH_MAX], dir[PATH_MAX + 16];
+	struct ms_error err;
+	uint64_t a, b;
+
+	if (ms_state_dir(state, sizeof(state), &err))
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/resume", state);
+	if (ms_mkdir_p(dir, &err))
+		return -1;
+	a = ms_fnv64(g->rev, strlen(g->rev), 0);
+	b = ms_fnv64(g->store.repo_dir, strlen(g->store.repo_dir), 0);
+	snprintf(g->resume_path, sizeof(g->resume_path),
+		 "%.4000s/%016" PRIx64 "-%016" PRIx64 ".get", dir, a, b);
+	return 0;
+}
+
+static void add_torrent(struct get *g)
+{
+	struct lts_add_params ap;
+	struct ms_error err;
+	const char **paths;
+	unsigned char *resume = NULL;
+	size_t resume_len = 0;
+	int n = ms_torrent_num_files(g->meta), r;
+	int *prio;
+
+	paths = calloc((size_t)n, sizeof(*paths));
+	prio = calloc((size_t)n, sizeof(*prio));
+	if (!paths || !prio) {
+		free(paths);
+		free(prio);
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	/* every torrent file maps straight onto its blob: the final name for
+	 * blobs that are there and verified, else <etag>.incomplete */
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		int dup = 0;
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(g->files[k].mf->etag, f->mf->etag) && g->files[k].wanted)
+				dup = 1;
+		f->wanted = (!g->includes.n || glob_match(&g->includes, f->mf->path)) &&
+			    !glob_match(&g->excludes, f->mf->path);
+		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
+		    f->st == F_PRESENT) {
+			ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
+		} else if (dup || !f->wanted) {
+			/* another file carries these bytes, or nobody wants them */
+			snprintf(f->path, sizeof(f->path), "blobs/.skip/%d", f->tindex);
+			if (f->st != F_PRESENT)
+				f->st = F_SKIP;
+		} else {
+			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)) {
+				free(paths);
+				free(prio);
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				return;
+			}
+			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
+			f->st = F_DOWNLOADING;
+		}
+		if (dup && f->wanted)
+			f->st = F_PRESENT; /* linked to the same blob as its twin */
+		paths[f->tindex] = f->path;
+		prio[f->tindex] = f->st == F_DOWNLOADING || f->st == F_PRESENT ? 4 : 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!paths[i])
+			paths[i] = "blobs/.skip/pad"; /* pad files are never stored */
+	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
+		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = g->torrent;
+	ap.torrent_len = g->torrent_len;
+	ap.resume = resume;
+	ap.resume_len = resume_len;
+	ap.save_path = g->store.repo_dir;
+	ap.file_paths = paths;
+	ap.n_file_paths = (size_t)n;
+	ap.trackers = (const char *const *)g->v.m.trackers;
+	ap.n_trackers = g->v.m.n_trackers;
+	ap.webseeds = (const char *const *)g->v.m.webseeds;
+	ap.n_webseeds = g->v.m.n_webseeds;
+	r = ms_engine_add(g->eng, &ap, &g->id, &err);
+	if (r && resume) {
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(g->eng, &ap, &g->id, &err);
+	}
+	free(resume);
+	if (!r)
+		r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
+	free(paths);
+	free(prio);
+	if (r) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	dial_peers(g);
+	check_done(g);
+}
+
+static void try_lock(uv_timer_t *t)
+{
+	struct get *g = t->data;
+	struct ms_error err;
+
+	if (flock(g->store.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return; /* try again at the next tick */
+		say_err(g, "cannot lock the cache for %s: %s", g->repo, strerror(errno));
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	uv_timer_stop(t);
+	g->locked = 1;
+	(void)err;
+	add_torrent(g);
+}
+
+/* existing blobs are checked before they are used */
+struct present_work {
+	uv_work_t req;
+	struct get *g;
+};
+
+static void present_cb(uv_work_t *req)
+{
+	struct present_work *w = req->data;
+	struct get *g = w->g;
+
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		char p[PATH_MAX + 128], sha[65], git[41];
+		int is_git = strlen(f->mf->etag) == 40;
+		if (!ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))
+			continue;
+		ms_store_blob_path(&g->store, f->mf->etag, 0, 0, p, sizeof(p));
+		if (ms_file_hashes(p, f->mf->size, sha, is_git ? git : NULL, NULL) == 0 &&
+		    !strcmp(sha, f->mf->sha256) && (!is_git || !strcmp(git, f->mf->etag)))
+			f->st = F_PRESENT;
+	}
+}
+
+static void present_after(uv_work_t *req, int status)
+{
+	struct present_work *w = req->data;
+	struct get *g = w->g;
+	struct ms_error err;
+	size_t reused = 0;
+
+	free(w);
+	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->exit_code)
+		return;
+	for (size_t i = 0; i < g->n_files; i++)
+		reused += g->files[i].st == F_PRESENT;
+	if (reused && !g->json)
+		info(g, "%zu of %zu files already in the cache", reused, g->n_files);
+	/* the lock: other gets of the same repo wait for us (without
+	 * blocking the loop) */
+	g->store.lock_fd = -1;
+	if (ms_store_lock(&g->store, NULL, NULL, &err) == 0) {
+		g->locked = 1;
+		add_torrent(g);
+		return;
+	}
+	if (g->store.lock_fd < 0) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	waiting_for_lock(g);
+	uv_timer_init(g->loop, &g->lock_timer);
+	g->lock_timer.data = g;
+	g->lock_timer_open = 1;
+	uv_timer_start(&g->lock_timer, try_lock, 200, 200);
+}
+
+static void start_download(struct get *g)
+{
+	struct ms_error err;
+	char cache[PATH_MAX];
+	struct present_work *w;
+
+	if (check_torrent(g, &err)) {
+		say_err(g, "the torrent does not match the signed manifest: %s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	if (ms_store_cache_dir(g->cache_override, cache, sizeof(cache), &err) ||
+	    ms_store_open(&g->store, cache, g->repo, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	g->store_open = 1;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	w->g = g;
+	w->req.data = w;
+	uv_queue_work(g->loop, &w->req, present_cb, present_after);
+}
+
+/* ---- engine callbacks ------------------------------------------------ */
+
+static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	struct get *g = ud;
+
+	(void)e;
+	if (a->torrent && a->torrent != g->id)
+		return;
+	switch (a->type) {
+	case LTS_ALERT_FILE_COMPLETED:
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].tindex == a->value && g->files[i].st == F_DOWNLOADING)
+				verify_file(g, &g->files[i]);
+		break;
+	case LTS_ALERT_TORRENT_CHECKED:
+	case LTS_ALERT_TORRENT_FINISHED:
+		scan_complete(g);
+		check_done(g);
+		break;
+	case LTS_ALERT_FILE_RENAMED:
+		for (size_t i = 0; i < g->n_files; i++) {
+			struct gfile *f = &g->files[i];
+			if (f->tindex == a->value && f->st == F_RENAMING) {
+				f->st = F_FINAL;
+				event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
+						   f->mf->path, "status", "verified"));
+			}
+		}
+		check_done(g);
+		break;
+	case LTS_ALERT_FILE_RENAME_FAILED:
+		say_err(g, "cannot move a verified file to its blob name: %s", a->message);
+		stop(g, EXIT_ERROR);
+		break;
+	case LTS_ALERT_HASH_FAILED:
+		g->hash_failures++;
+		break;
+	case LTS_ALERT_PEER_BANNED:
+		info(g, "warning: banned peer %s:%d: it sent data that failed the hash check",
+		     a->address, a->port);
+		break;
+	case LTS_ALERT_FILE_ERROR:
+	case LTS_ALERT_TORRENT_ERROR:
+		if (a->errno_value == ENOSPC)
+			say_err(g, "no space left on the device of the cache: %s (progress is "
+				"kept: run the same command again once there is space)",
+				a->message);
+		else
+			say_err(g, "%s", a->message);
+		stop(g, EXIT_ERROR);
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		if (g->resume_path[0]) {
+			if (g->finished)
+				unlink(g->resume_path);
+			else
+				ms_write_file_atomic(g->resume_path, a->data, a->data_len, 0600, NULL);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_tick(struct ms_engine *e, void *ud)
+{
+	struct get *g = ud;
+	struct lts_status st;
+	struct ms_progress_snap snap;
+
+	(void)e;
+	if (!g->locked || g->exit_code || ms_engine_closing(g->eng) ||
+	    ms_engine_status(g->eng, g->id, &st, NULL))
+		return;
+	g->ticks++;
+	if (!g->finished && g->ticks % (RESUME_EVERY_MS / TICK_MS) == 0)
+		ms_engine_save_resume(g->eng, g->id, 0, NULL);
+	if (!g->finished && g->ticks % 10 == 1 && st.num_peers < (int)g->peers.n)
+		dial_peers(g);
+	if (g->finished)
+		return;
+	if (g->json) {
+		if (g->ticks % 2 == 0)
+			event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I}", "event", "progress",
+					   "done", (json_int_t)st.total_wanted_done, "total",
+					   (json_int_t)st.total_wanted, "rate", st.download_rate,
+					   "peers", st.num_peers, "from_peers",
+					   (json_int_t)st.peer_download, "from_webseeds",
+					   (json_int_t)st.webseed_download));
+		return;
+	}
+	memset(&snap, 0, sizeof(snap));
+	snap.phase = st.state == LTS_STATE_CHECKING_FILES ||
+				     st.state == LTS_STATE_CHECKING_RESUME_DATA
+			     ? "checking"
+			     : "downloading";
+	snap.title = g->repo;
+	snap.total = st.total_wanted;
+	snap.done = st.total_wanted_done;
+	snap.rate = -1;
+	snap.peers = st.num_peers;
+	snap.seeds = st.num_seeds;
+	snap.webseeds = st.num_webseeds;
+	snap.from_peers = st.peer_download;
+	snap.from_webseeds = st.webseed_download;
+	snap.hash_failures = g->hash_failures;
+	ms_progress_update(&g->prog, &snap);
+}
+
+static void on_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct get *g = ud;
+
+	(void)e;
+	if (!g->signum)
+		g->signum = signum;
+	stop(g, 128 + signum);
+}
+
+static void stop(struct get *g, int code)
+{
+	ms_progress_clear(&g->prog);
+	if (!g->exit_code)
+		g->exit_code = code ? code : -1; /* -1: success, recorded */
+	if (g->http) {
+		ms_http_close(g->http);
+		g->http = NULL;
+	}
+	if (g->lock_timer_open) {
+		uv_timer_stop(&g->lock_timer);
+		uv_close((uv_handle_t *)&g->lock_timer, NULL);
+		g->lock_timer_open = 0;
+	}
+	if (g->eng)
+		ms_engine_shutdown(g->eng, 10000);
+}
+
+/* ---- command --------------------------------------------------------- */
+
+int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
+{
+	struct ms_engine_opts eo;
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct ms_error err;
+	struct get g;
+	char *envidx = NULL, *cfgidx = NULL;
+	const char *spec, *at;
+	uv_loop_t loop;
+	int c, r = EXIT_OK;
+
+	memset(&g, 0, sizeof(g));
+	g.ctx = ctx;
+	g.store.lock_fd = -1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", get_opts, NULL)) != -1) {
+		int k = net_opt("get", &g.net, c, optarg);
+		if (k == EXIT_USAGE) {
+			r = k;
+			goto out;
+		}
+		if (k)
+			continue;
+		switch (c) {
+		case OPT_INDEX: strlist_push(&g.indexes, optarg); break;
+		case OPT_CACHE: g.cache_override = optarg; break;
+		case OPT_LOCAL: g.local_dir = optarg; break;
+		case OPT_INCLUDE: strlist_push(&g.includes, optarg); break;
+		case OPT_EXCLUDE: strlist_push(&g.excludes, optarg); break;
+		case OPT_PEER: {
+			char host[256];
+			int port;
+			if (ms_parse_hostport(optarg, host, sizeof(host), &port) || !port) {
+				r = cmd_usage_error("get", "--peer needs HOST:PORT, not '%s'", optarg);
+				goto out;
+			}
+			strlist_push(&g.peers, optarg);
+			break;
+		}
+		case OPT_JSON: g.json = 1; break;
+		case OPT_SEED: g.seed = 1; break;
+		case 'h':
+			fputs(get_usage, stdout);
+			goto out;
+		default:
+			r = cmd_bad_option("get", argv, get_opts);
+			goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		r = cmd_usage_error("get", argc - optind ? "too many arguments"
+							  : "no ORG/NAME given");
+		goto out;
+	}
+	spec = argv[optind];
+	at = strchr(spec, '@');
+	if ((at ? (size_t)(at - spec) : strlen(spec)) >= sizeof(g.repo)) {
+		r = cmd_usage_error("get", "repository name too long");
+		goto out;
+	}
+	snprintf(g.repo, sizeof(g.repo), "%.*s", at ? (int)(at - spec) : (int)strlen(spec),
+		 spec);
+	snprintf(g.want, sizeof(g.want), "%s", at ? at + 1 : "main");
+	if (ms_repo_check(g.repo, NULL, 0, &err)) {
+		r = cmd_usage_error("get", "%s", err.msg);
+		goto out;
+	}
+	if (ms_revision_check(g.want)) {
+		if (ms_ref_check(g.want, &err)) {
+			r = cmd_usage_error("get", "%s", err.msg);
+			goto out;
+		}
+		g.ref = g.want;
+	}
+	if (!g.indexes.n) {
+		const char *v = getenv("MODELSWARM_INDEX");
+		char *list = NULL, *tok, *save;
+		if (v && *v)
+			list = envidx = strdup(v);
+		else if (ctx->config.index)
+			list = cfgidx = strdup(ctx->config.index);
+		for (tok = list ? strtok_r(list, " \t", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " \t", &save))
+			strlist_push(&g.indexes, tok);
+	}
+	if (!g.indexes.n) {
+		r = cmd_usage_error("get", "no index: give --index URL, set MODELSWARM_INDEX, "
+					   "or put 'index = URL' in the config file");
+		goto out;
+	}
+
+	net_engine_opts(ctx, &g.net, &eo);
+	eo.tick_ms = TICK_MS;
+	ev.ud = &g;
+	ms_progress_init(&g.prog, stderr);
+	if (g.json)
+		g.prog.tty = 0, g.prog.interval = 1e9;
+	clock_gettime(CLOCK_MONOTONIC, &g.t0);
+	uv_loop_init(&loop);
+	g.loop = &loop;
+	if (ms_engine_new(&g.eng, &loop, &eo, &ev, &err) ||
+	    ms_http_new(&g.http, &loop, &err)) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		if (g.eng)
+			ms_engine_close(g.eng);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		goto out;
+	}
+	next_index(&g);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop)) {
+		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+		goto out;
+	}
+	if (g.exit_code == -1)
+		r = EXIT_OK;
+	else if (g.exit_code)
+		r = g.exit_code;
+	if (g.signum && !g.finished)
+		fprintf(stderr, "interrupted: progress saved; run the same command to resume\n");
+out:
+	if (g.store_open)
+		ms_store_release(&g.store);
+	if (g.have_manifest || g.v.m.repo)
+		ms_manifest_release(&g.v.m);
+	ms_torrent_free(g.meta);
+	free(g.torrent);
+	free(g.files);
+	free(envidx);
+	free(cfgidx);
+	strlist_release(&g.indexes);
+	strlist_release(&g.includes);
+	strlist_release(&g.excludes);
+	strlist_release(&g.peers);
+	return r;
+}

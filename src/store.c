@@ -1,0 +1,371 @@
+/* store.c: the Hugging Face hub cache layout */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "ms_hash.h"
+#include "ms_store.h"
+#include "ms_util.h"
+
+int ms_store_cache_dir(const char *override, char *buf, size_t len,
+		       struct ms_error *err)
+{
+	const char *v;
+	int n;
+
+	if (override && *override)
+		n = snprintf(buf, len, "%s", override);
+	else if ((v = getenv("HF_HUB_CACHE")) && *v)
+		n = snprintf(buf, len, "%s", v);
+	else if ((v = getenv("HF_HOME")) && *v)
+		n = snprintf(buf, len, "%s/hub", v);
+	else if ((v = getenv("HOME")) && *v)
+		n = snprintf(buf, len, "%s/.cache/huggingface/hub", v);
+	else
+		return ms_error_set(err, MS_ENOENT, "no cache directory: set HF_HUB_CACHE or HOME");
+	if (n < 0 || (size_t)n >= len)
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
+	return 0;
+}
+
+/* mkdir, then insist on a real directory */
+static int real_dir(const char *path, struct ms_error *err)
+{
+	struct stat st;
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot create directory '%s': %s", path, strerror(errno));
+	if (lstat(path, &st) < 0)
+		return ms_error_set(err, MS_EIO, "cannot stat '%s': %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ms_error_set(err, MS_EPATH,
+				    "'%s' is not a directory (a symlink?); refusing to use it",
+				    path);
+	return 0;
+}
+
+int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
+		  struct ms_error *err)
+{
+	char p[PATH_MAX + 64];
+	const char *slash = strchr(repo, '/');
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	if (!slash || strlen(repo) >= sizeof(s->repo))
+		return ms_error_set(err, MS_EINVAL, "bad repo '%s'", repo);
+	snprintf(s->repo, sizeof(s->repo), "%s", repo);
+	if ((size_t)snprintf(s->cache, sizeof(s->cache), "%s", cache) >= sizeof(s->cache) ||
+	    (size_t)snprintf(s->repo_dir, sizeof(s->repo_dir), "%s/models--%.*s--%s", cache,
+			     (int)(slash - repo), repo, slash + 1) >= sizeof(s->repo_dir))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
+	if ((r = ms_mkdir_p(cache, err)) || (r = real_dir(s->repo_dir, err)))
+		return r;
+	snprintf(p, sizeof(p), "%s/blobs", s->repo_dir);
+	if ((r = real_dir(p, err)))
+		return r;
+	snprintf(p, sizeof(p), "%s/snapshots", s->repo_dir);
+	if ((r = real_dir(p, err)))
+		return r;
+	snprintf(p, sizeof(p), "%s/refs", s->repo_dir);
+	if ((r = real_dir(p, err)))
+		return r;
+	snprintf(p, sizeof(p), "%s/.locks", cache);
+	if ((r = real_dir(p, err)))
+		return r;
+	snprintf(p, sizeof(p), "%s/.locks/%s", cache, strrchr(s->repo_dir, '/') + 1);
+	return real_dir(p, err);
+}
+
+void ms_store_release(struct ms_store *s)
+{
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the flock */
+	s->lock_fd = -1;
+}
+
+int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
+		  struct ms_error *err)
+{
+	char p[PATH_MAX + 64];
+
+	snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", s->cache,
+		 strrchr(s->repo_dir, '/') + 1);
+	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (s->lock_fd < 0)
+		return ms_error_set(err, MS_EIO, "cannot open lock '%s': %s", p, strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return ms_error_set(err, MS_EIO, "cannot lock '%s': %s", p, strerror(errno));
+	if (waiting)
+		waiting(ud);
+	while (flock(s->lock_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return ms_error_set(err, MS_EIO, "cannot lock '%s': %s", p,
+					    strerror(errno));
+	return 0;
+}
+
+int ms_store_blob_path(const struct ms_store *s, const char *etag, int incomplete,
+		       int rel, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s%sblobs/%s%s", rel ? "" : s->repo_dir, rel ? "" : "/",
+			 etag, incomplete ? ".incomplete" : "");
+
+	return n < 0 || (size_t)n >= len ? MS_EINVAL : 0;
+}
+
+int ms_store_blob_present(const struct ms_store *s, const char *etag, int64_t size)
+{
+	char p[PATH_MAX + 128];
+	struct stat st;
+
+	if (ms_store_blob_path(s, etag, 0, 0, p, sizeof(p)))
+		return 0;
+	return lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
+}
+
+int ms_store_prepare_incomplete(const struct ms_store *s, const char *etag,
+				struct ms_error *err)
+{
+	char p[PATH_MAX + 128];
+	struct stat st;
+
+	if (ms_store_blob_path(s, etag, 1, 0, p, sizeof(p)))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	if (lstat(p, &st) == 0 && !S_ISREG(st.st_mode) && unlink(p) < 0)
+		return ms_error_set(err, MS_EIO, "cannot remove '%s': %s", p, strerror(errno));
+	/* a planted symlink at the final name is replaced by the rename, never
+	 * followed; but make sure a later reader does not trust it */
+	if (ms_store_blob_path(s, etag, 0, 0, p, sizeof(p)))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	if (lstat(p, &st) == 0 && !S_ISREG(st.st_mode) && unlink(p) < 0)
+		return ms_error_set(err, MS_EIO, "cannot remove '%s': %s", p, strerror(errno));
+	return 0;
+}
+
+int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
+		   char *git_hex, struct ms_error *err)
+{
+	EVP_MD_CTX *a = EVP_MD_CTX_new(), *g = git_hex ? EVP_MD_CTX_new() : NULL;
+	uint8_t *buf = malloc(1 << 20), h[32];
+	int64_t got = 0;
+	int fd = -1, r = 0;
+
+	if (!a || (git_hex && !g) || !buf) {
+		r = ms_error_set(err, MS_ENOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		r = ms_error_set(err, ms_error_from_errno(errno), "cannot open '%s': %s",
+				 path, strerror(errno));
+		goto out;
+	}
+	EVP_DigestInit_ex(a, EVP_sha256(), NULL);
+	if (g) {
+		char hdr[64];
+		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)size);
+		EVP_DigestInit_ex(g, EVP_sha1(), NULL);
+		EVP_DigestUpdate(g, hdr, (size_t)n + 1);
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = ms_error_set(err, MS_EIO, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(a, buf, (size_t)n);
+		if (g)
+			EVP_DigestUpdate(g, buf, (size_t)n);
+		got += n;
+	}
+	if (got != size) {
+		r = ms_error_set(err, MS_EHASH, "'%s' has %lld bytes, not %lld", path,
+				 (long long)got, (long long)size);
+		goto out;
+	}
+	EVP_DigestFinal_ex(a, h, NULL);
+	ms_hex(h, 32, sha256_hex);
+	if (g) {
+		EVP_DigestFinal_ex(g, h, NULL);
+		ms_hex(h, 20, git_hex);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	EVP_MD_CTX_free(a);
+	EVP_MD_CTX_free(g);
+	return r;
+}
+
+int ms_store_snapshot_dir(const struct ms_store *s, const char *rev, char *buf,
+			  size_t len)
+{
+	int n = snprintf(buf, len, "%s/snapshots/%s", s->repo_dir, rev);
+
+	return n < 0 || (size_t)n >= len ? MS_EINVAL : 0;
+}
+
+/* every directory from base down to (not including) the last component
+ * of rel: created if missing, refused if a symlink */
+static int make_parents(const char *base, const char *rel, struct ms_error *err)
+{
+	char p[PATH_MAX + 512];
+	size_t bl = strlen(base);
+	int r;
+
+	if (bl + strlen(rel) + 2 > sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	memcpy(p, base, bl);
+	p[bl] = '/';
+	strcpy(p + bl + 1, rel);
+	for (char *c = p + bl + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = '\0';
+		r = real_dir(p, err);
+		*c = '/';
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
+		  const char *etag, struct ms_error *err)
+{
+	char snap[PATH_MAX], target[PATH_MAX], link[PATH_MAX + 512], tmp[PATH_MAX + 600];
+	int depth = 0, n, r;
+
+	if (ms_store_snapshot_dir(s, rev, snap, sizeof(snap)))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	if ((r = real_dir(snap, err)) || (r = make_parents(snap, path, err)))
+		return r;
+	for (const char *c = path; *c; c++)
+		depth += *c == '/';
+	/* from snapshots/<rev>/<dirs...>/file up to the repo dir */
+	target[0] = '\0';
+	for (int i = 0; i < depth + 2; i++)
+		strcat(target, "../");
+	n = (int)strlen(target);
+	snprintf(target + n, sizeof(target) - (size_t)n, "blobs/%s", etag);
+	snprintf(link, sizeof(link), "%s/%s", snap, path);
+	snprintf(tmp, sizeof(tmp), "%s.ms-tmp-%ld", link, (long)getpid());
+	unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
+				    tmp, strerror(errno));
+	/* rename replaces whatever is at link (a planted symlink is replaced,
+	 * not followed); a directory there is an error */
+	if (rename(tmp, link) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ms_error_set(err, ms_error_from_errno(e), "cannot create '%s': %s",
+				    link, strerror(e));
+	}
+	return 0;
+}
+
+int ms_store_write_ref(const struct ms_store *s, const char *ref, const char *rev,
+		       struct ms_error *err)
+{
+	char base[PATH_MAX + 16], p[PATH_MAX + 512];
+	int r;
+
+	snprintf(base, sizeof(base), "%s/refs", s->repo_dir);
+	if ((r = make_parents(base, ref, err)))
+		return r;
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", base, ref) >= sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	return ms_write_file_atomic(p, rev, strlen(rev), 0644, err);
+}
+
+int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
+		    const char *path, struct ms_error *err)
+{
+	char blob[PATH_MAX + 128], dst[PATH_MAX + 512], tmp[PATH_MAX + 600];
+	int in = -1, out = -1, r;
+	char *buf = NULL;
+
+	if ((r = ms_mkdir_p(dir, err)) || (r = make_parents(dir, path, err)))
+		return r;
+	ms_store_blob_path(s, etag, 0, 0, blob, sizeof(blob));
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, path) >= sizeof(dst))
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	snprintf(tmp, sizeof(tmp), "%s.ms-tmp-%ld", dst, (long)getpid());
+	unlink(tmp);
+	if (link(blob, tmp) == 0)
+		goto rename_it;
+	/* another filesystem: copy */
+	in = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	buf = malloc(1 << 20);
+	if (in < 0 || out < 0 || !buf) {
+		r = ms_error_set(err, MS_EIO, "cannot copy '%s' to '%s': %s", blob, tmp,
+				 strerror(errno));
+		goto fail;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, 1 << 20), w = 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = ms_error_set(err, MS_EIO, "cannot read '%s': %s", blob, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		while (w < n) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				r = ms_error_set(err, ms_error_from_errno(errno),
+						 "cannot write '%s': %s", tmp, strerror(errno));
+				goto fail;
+			}
+			w += k;
+		}
+	}
+	if (fsync(out) < 0 || close(out) < 0) {
+		out = -1;
+		r = ms_error_set(err, MS_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	out = -1;
+	close(in);
+	in = -1;
+	free(buf);
+	buf = NULL;
+rename_it:
+	if (rename(tmp, dst) < 0) {
+		r = ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
+				 dst, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(buf);
+	unlink(tmp);
+	return r;
+}
