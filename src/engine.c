@@ -205,7 +205,7 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 		  const struct ms_engine_opts *opts,
 		  const struct ms_engine_events *ev, struct ms_error *err)
 {
-	struct lts_setting base[16];
+	struct lts_setting base[20];
 	struct lts_setting *all;
 	size_t n = 0;
 	char up[32], down[32];
@@ -234,6 +234,10 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	/* dial peers over TCP: uTP is much slower on fast links and loopback;
 	 * peers that dial us over uTP are still accepted */
 	base[n++] = (struct lts_setting){ "enable_outgoing_utp", "false" };
+	/* peers are told apart by address and port: otherwise dialling our
+	 * own address (a tracker hands it back) bans that IP for everyone
+	 * behind it (NAT, several clients on one host) */
+	base[n++] = (struct lts_setting){ "allow_multiple_connections_per_ip", "true" };
 	/* with DHT off, do not even resolve the bootstrap routers */
 	if (!opts->dht)
 		base[n++] = (struct lts_setting){ "dht_bootstrap_nodes", "" };

@@ -95,10 +95,11 @@ struct torrent_entry {
 	lt::info_hash_t ih;
 	bool no_root = false;
 	int hash_failures = 0;
-	// web seed payload accounting: last total seen per connection and the
-	// total of connections that went away
-	std::map<std::string, std::int64_t> ws_last;
-	std::int64_t ws_gone = 0;
+	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
+	// payload by source, counted block by block; connections are told
+	// apart by endpoint, classified from get_peer_info()
+	std::map<std::string, std::int64_t> bytes_by_ep;
+	std::map<std::string, bool> is_web;
 };
 
 struct lts_session {
@@ -250,6 +251,39 @@ void strip_root_ti(lt::torrent_info &ti)
 	}
 }
 
+// remember which connected endpoints are web seeds
+void classify_peers(torrent_entry &e)
+{
+	std::vector<lt::peer_info> peers;
+	e.h.get_peer_info(peers);
+	for (auto const &pi : peers) {
+		bool web = pi.connection_type == lt::peer_info::web_seed ||
+			   pi.connection_type == lt::peer_info::http_seed;
+		e.is_web[endpoint_str(pi.ip) + ":" + std::to_string(pi.ip.port())] = web;
+	}
+}
+
+// An endpoint that came and went between two looks (libtorrent drops web
+// seeds the moment a download completes): a web seed if its port is the
+// port of one of the torrent's web seed URLs.
+bool web_seed_port(torrent_entry &e, std::string const &key)
+{
+	int port = atoi(key.substr(key.rfind(':') + 1).c_str());
+	for (auto const &u : e.h.url_seeds()) {
+		std::string rest = u.substr(u.find("://") == std::string::npos ? 0 : u.find("://") + 3);
+		rest = rest.substr(0, rest.find('/'));
+		size_t colon = rest.rfind(':');
+		int p = u.compare(0, 8, "https://") == 0 ? 443 : 80;
+		if (colon != std::string::npos && rest.find(']') == std::string::npos)
+			p = atoi(rest.substr(colon + 1).c_str());
+		else if (colon != std::string::npos && rest.rfind(']') < colon)
+			p = atoi(rest.substr(colon + 1).c_str());
+		if (p == port)
+			return true;
+	}
+	return false;
+}
+
 std::string hex_of(lt::sha1_hash const &h)
 {
 	return lt::aux::to_hex(h);
@@ -299,7 +333,8 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 				      lt::alert_category::tracker |
 				      lt::alert_category::connect |
 				      lt::alert_category::status |
-				      lt::alert_category::file_progress));
+				      lt::alert_category::file_progress |
+				      lt::alert_category::block_progress));
 	// we pop every alert on each wakeup; a large queue means none is lost
 	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
 	if (fill_pack(pack, settings, n, err))
@@ -475,6 +510,7 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	e.h = h;
 	e.ih = ih;
 	e.no_root = (p->flags & LTS_ADD_NO_ROOT) && !p->file_paths;
+	e.ti = h.torrent_file();
 	s->by_handle[h] = nid;
 	s->by_hash[ih] = nid;
 	*id = nid;
@@ -563,35 +599,26 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 
 	std::vector<lt::peer_info> peers;
 	e->h.get_peer_info(peers);
-	std::map<std::string, std::int64_t> seen;
 	for (auto const &pi : peers) {
-		bool web = pi.connection_type == lt::peer_info::web_seed ||
-			   pi.connection_type == lt::peer_info::http_seed;
-		if (!web) {
+		if (pi.connection_type == lt::peer_info::web_seed ||
+		    pi.connection_type == lt::peer_info::http_seed)
+			st->num_webseeds++;
+		else
 			st->num_peers++;
-			continue;
-		}
-		st->num_webseeds++;
-		lt::error_code ec;
-		std::string key = pi.ip.address().to_string() + ":" +
-				  std::to_string(pi.ip.port());
-		seen[key] = pi.total_download;
 	}
-	// a connection whose counter went down (reconnected) or vanished
-	// keeps what it delivered so far
-	for (auto it = e->ws_last.begin(); it != e->ws_last.end();) {
-		auto now = seen.find(it->first);
-		if (now == seen.end() || now->second < it->second) {
-			e->ws_gone += it->second;
-			it = e->ws_last.erase(it);
-		} else {
-			++it;
+	// endpoints first seen before they were listed are classified now
+	for (auto const &kv : e->bytes_by_ep)
+		if (!e->is_web.count(kv.first)) {
+			classify_peers(*e);
+			break;
 		}
-	}
-	std::int64_t web = e->ws_gone;
-	for (auto const &kv : seen) {
-		e->ws_last[kv.first] = kv.second;
-		web += kv.second;
+	std::int64_t web = 0;
+	for (auto const &kv : e->bytes_by_ep) {
+		auto w = e->is_web.find(kv.first);
+		if (w == e->is_web.end())
+			w = e->is_web.emplace(kv.first, web_seed_port(*e, kv.first)).first;
+		if (w->second)
+			web += kv.second;
 	}
 	if (web > st->payload_download)
 		web = st->payload_download;
@@ -778,6 +805,24 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		return s->strings.back().c_str();
 	};
 	for (lt::alert *a : v) {
+		// counted here, not passed on: there is one per 16 KiB block
+		if (a->type() == lt::block_finished_alert::alert_type) {
+			auto *b = static_cast<lt::block_finished_alert *>(a);
+			auto it = s->by_handle.find(b->handle);
+			if (it == s->by_handle.end())
+				continue;
+			auto t = s->torrents.find(it->second);
+			if (t == s->torrents.end() || !t->second.ti)
+				continue;
+			std::string key = endpoint_str(b->endpoint) + ":" +
+					  std::to_string(b->endpoint.port());
+			if (!t->second.is_web.count(key))
+				classify_peers(t->second);
+			int ps = t->second.ti->piece_size(b->piece_index);
+			int left = ps - b->block_index * 16384;
+			t->second.bytes_by_ep[key] += left < 16384 ? (left > 0 ? left : 0) : 16384;
+			continue;
+		}
 		lts_alert c;
 		memset(&c, 0, sizeof(c));
 		c.type = LTS_ALERT_OTHER;
@@ -828,10 +873,10 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		} else if (lt::alert_cast<lt::metadata_received_alert>(a)) {
 			c.type = LTS_ALERT_METADATA_RECEIVED;
 			auto t = s->torrents.find(c.torrent);
-			if (t != s->torrents.end() && t->second.no_root) {
-				auto ti = t->second.h.torrent_file();
-				if (ti)
-					strip_root(t->second.h, ti->files());
+			if (t != s->torrents.end()) {
+				t->second.ti = t->second.h.torrent_file();
+				if (t->second.no_root && t->second.ti)
+					strip_root(t->second.h, t->second.ti->files());
 			}
 		} else if (lt::alert_cast<lt::torrent_checked_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_CHECKED;
@@ -856,6 +901,10 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			c.error = x->error.value();
 		} else if (lt::alert_cast<lt::peer_connect_alert>(a)) {
 			c.type = LTS_ALERT_PEER_CONNECTED;
+			// while it is connected: is it a web seed?
+			auto t = s->torrents.find(c.torrent);
+			if (t != s->torrents.end())
+				classify_peers(t->second);
 		} else if (auto *x = lt::alert_cast<lt::peer_disconnected_alert>(a)) {
 			c.type = LTS_ALERT_PEER_DISCONNECTED;
 			c.error = x->error.value();

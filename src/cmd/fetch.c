@@ -283,6 +283,10 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		break;
 	case LTS_ALERT_SAVE_RESUME:
 		if (f->complete) {
+			/* the last figures: alerts of the final blocks are in */
+			struct lts_status st;
+			if (!ms_engine_status(e, f->id, &st, NULL))
+				f->final = st;
 			if (unlink(f->resume_path) < 0 && errno != ENOENT)
 				cmd_warning("cannot remove '%s': %s", f->resume_path,
 					    strerror(errno));
