@@ -6,15 +6,16 @@ set -e
 
 build_pkgs="pkg-config gcc g++ make libtorrent-rasterbar-dev libuv1-dev
 libcurl4-openssl-dev libjansson-dev libsodium-dev libssl-dev"
-test_pkgs="perl curl opentracker aria2 transmission-cli qbittorrent-nox
+test_pkgs="perl curl opentracker aria2 transmission-cli transmission-daemon qbittorrent-nox
 nginx-light minisign mktorrent util-linux procps man-db git clang
 libclang-rt-14-dev"
 
 want=
+npm_too=
 for set in "$@"; do
 	case "$set" in
 	build) want="$want $build_pkgs" ;;
-	test) want="$want $test_pkgs" ;;
+	test) want="$want $test_pkgs"; npm_too=1 ;;
 	*) echo "usage: tools/deps.sh build|test..." >&2; exit 129 ;;
 	esac
 done
@@ -27,7 +28,23 @@ for p in $want; do
 	*) missing="$missing $p" ;;
 	esac
 done
-[ -z "$missing" ] && exit 0
+install_npm () {
+	# the npm packages the tests drive, into tests/node/node_modules
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	test -n "$npm_too" || return 0
+	test -d "$root/tests/node/node_modules/@huggingface/hub" && return 0
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "error: npm is needed for the tests (Node.js 18 or later)" >&2
+		exit 2
+	fi
+	echo "installing npm packages into tests/node" >&2
+	npm install --prefix "$root/tests/node" --no-audit --no-fund --loglevel=error >&2
+}
+
+if [ -z "$missing" ]; then
+	install_npm
+	exit 0
+fi
 
 echo "installing missing packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then
@@ -42,3 +59,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q >&2
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing >&2
+install_npm

@@ -1,0 +1,441 @@
+# lib-services.sh: real, independent services on 127.0.0.1 for the shell
+# tests: opentracker, nginx, aria2c, transmission-daemon, qbittorrent-nox.
+# Source it after test-lib.sh:
+#
+#	. "$(dirname "$0")/test-lib.sh"
+#	. "$TEST_DIRECTORY/lib-services.sh"
+#
+# (test-lib.sh changes into the trash directory, so a relative $0 no longer
+# leads to this file; $TEST_DIRECTORY does.)
+#
+# Every service is started with test_bg (so test-lib stops it by its pid at
+# exit), binds 127.0.0.1 (or ::1) only, on ports from free_port, has every
+# form of peer discovery the program knows turned off (DHT, LSD, PEX,
+# UPnP/NAT-PMP), keeps its files under the trash directory, and is waited
+# for with a bounded loop. Test bodies run in the script's shell, so the
+# helpers here name their own variables with an "ls_" prefix, and what they
+# report is in variables named after the service (tracker_url, nginx_url,
+# aria2_port, transmission_port, qbt_port, ...).
+
+# curl, aria2c and transmission-remote would send even 127.0.0.1 requests
+# through a proxy named in the environment
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
+	ftp_proxy FTP_PROXY no_proxy NO_PROXY
+
+# wait_port PORT [SECONDS] [HOST]: poll until HOST:PORT (default
+# 127.0.0.1) accepts a TCP connection (bounded, default 30 s).
+wait_port () {
+	perl -MIO::Socket::INET -e '
+		my ($port, $secs, $host) = @ARGV;
+		my $end = time + $secs;
+		while (time < $end) {
+			my $s = IO::Socket::INET->new(PeerAddr => $host,
+				PeerPort => $port, Proto => "tcp", Timeout => 1);
+			if ($s) { close $s; exit 0; }
+			select(undef, undef, undef, 0.1);
+		}
+		print STDERR "wait_port: nothing listens on $host:$port after $secs s\n";
+		exit 1;' "$1" "${2:-30}" "${3:-127.0.0.1}"
+}
+
+# wait_http URL [SECONDS]: poll until URL gives any HTTP answer (bounded,
+# default 30 s).
+wait_http () {
+	ls_end=$(($(date +%s) + ${2:-30}))
+	while ! curl -s -o /dev/null --max-time 2 "$1"; do
+		if test "$(date +%s)" -ge $ls_end; then
+			echo "wait_http: no answer from $1 within ${2:-30} s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# service_alive NAME: the process test_bg started as NAME still runs (if
+# not, show what it printed).
+service_alive () {
+	if ! kill -0 "$(cat "$1.pid")" 2>/dev/null; then
+		echo "service_alive: $1 is not running; it printed:" >&2
+		cat "$1.out" "$1.err" >&2
+		return 1
+	fi
+}
+
+# tree_size DIR: the number of bytes in the files under DIR.
+tree_size () {
+	find "$1" -type f -exec cat {} + | wc -c | tr -d ' '
+}
+
+# --- opentracker ---------------------------------------------------------
+
+# start_opentracker HASH...: opentracker on 127.0.0.1, TCP and UDP on one
+# free port. Debian builds it with a whitelist: only the given info-hashes
+# are served (40 hex digits; a 64-digit v2 hash is listed by its first 40
+# digits, which is how clients announce v2 and hybrid torrents). As root it
+# chroots into its directory and drops to nobody (-u), as it must.
+# Sets tracker_port, tracker_url (the announce URL), tracker_pid.
+start_opentracker () {
+	ls_dir="$TRASH_DIRECTORY/opentracker"
+	mkdir -p "$ls_dir" &&
+	: >"$ls_dir/whitelist" &&
+	# it reads the whitelist as nobody, whatever the umask
+	chmod 755 "$ls_dir" &&
+	chmod 644 "$ls_dir/whitelist" || return 1
+	for ls_h in "$@"; do
+		case "$ls_h" in
+		*[!0-9a-f]*) echo "start_opentracker: not a hex hash: '$ls_h'" >&2
+			return 1 ;;
+		esac
+		case ${#ls_h} in
+		40|64) ;;
+		*) echo "start_opentracker: not an info-hash: '$ls_h'" >&2
+			return 1 ;;
+		esac
+		echo "$ls_h" | cut -c1-40 >>"$ls_dir/whitelist" || return 1
+	done
+	ls_user=
+	test "$(id -u)" != 0 || ls_user="-u nobody"
+	tracker_port=$(free_port) &&
+	test_bg opentracker opentracker -i 127.0.0.1 -p "$tracker_port" \
+		-P "$tracker_port" -d "$ls_dir" -w whitelist $ls_user &&
+	tracker_pid=$bg_pid &&
+	tracker_url="http://127.0.0.1:$tracker_port/announce" &&
+	wait_http "http://127.0.0.1:$tracker_port/stats" 30 &&
+	service_alive opentracker
+}
+
+# tracker_seeders HASH: print how many seeders opentracker counts for the
+# info-hash HASH (40 hex digits), from its /scrape answer.
+tracker_seeders () {
+	ls_q=$(perl -e 'print map { sprintf "%%%02X", hex } $ARGV[0] =~ /../g' "$1") &&
+	timeout 10 curl -sS -f -o "$TRASH_DIRECTORY/.scrape" \
+		"http://127.0.0.1:$tracker_port/scrape?info_hash=$ls_q" &&
+	perl -0777 -ne 'if (/8:completei(\d+)e/) { print "$1\n" }
+		elsif (/^d5:filesdee/) { print "0\n" } else { exit 1 }' \
+		"$TRASH_DIRECTORY/.scrape"
+}
+
+# wait_tracker_seeders HASH N [SECONDS]: poll until opentracker counts at
+# least N seeders for HASH (bounded, default 30 s).
+wait_tracker_seeders () {
+	ls_i=0
+	while :; do
+		ls_n=$(tracker_seeders "$1" 2>/dev/null)
+		test -n "$ls_n" && test "$ls_n" -ge "$2" && return 0
+		ls_i=$((ls_i + 1))
+		if test $ls_i -gt $(( ${3:-30} * 2 )); then
+			echo "wait_tracker_seeders: $1 has ${ls_n:-no} seeders, wanted $2" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# --- nginx ---------------------------------------------------------------
+
+# start_nginx DOCROOT: nginx serving the static files under DOCROOT at /
+# on 127.0.0.1 (so byte ranges work), one process, config and logs and
+# temp files in the trash directory. Its access log has one line a
+# request: 'METHOD URI STATUS BODY-BYTES "RANGE-HEADER"'.
+# Sets nginx_port, nginx_url (http://127.0.0.1:PORT, no slash at the end),
+# nginx_log (the access log), nginx_pid.
+start_nginx () {
+	ls_root=$(cd "$1" && pwd) || return 1
+	ls_dir="$TRASH_DIRECTORY/nginx"
+	ls_user=
+	test "$(id -u)" != 0 || ls_user="user root;"
+	nginx_port=$(free_port) &&
+	nginx_log="$ls_dir/access.log" &&
+	mkdir -p "$ls_dir/tmp" &&
+	cat >"$ls_dir/nginx.conf" <<-EOF &&
+	$ls_user
+	daemon off;
+	master_process off;
+	worker_processes 1;
+	pid $ls_dir/nginx.pid;
+	lock_file $ls_dir/nginx.lock;
+	error_log $ls_dir/error.log info;
+	events {
+		worker_connections 256;
+	}
+	http {
+		log_format ranges '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+		access_log $nginx_log ranges;
+		client_body_temp_path $ls_dir/tmp/body;
+		proxy_temp_path $ls_dir/tmp/proxy;
+		fastcgi_temp_path $ls_dir/tmp/fastcgi;
+		uwsgi_temp_path $ls_dir/tmp/uwsgi;
+		scgi_temp_path $ls_dir/tmp/scgi;
+		default_type application/octet-stream;
+		sendfile on;
+		keepalive_requests 100000;
+		server {
+			listen 127.0.0.1:$nginx_port;
+			server_name localhost;
+			root $ls_root;
+			autoindex off;
+		}
+	}
+	EOF
+	test_bg nginx nginx -p "$ls_dir" -c "$ls_dir/nginx.conf" &&
+	nginx_pid=$bg_pid &&
+	nginx_url="http://127.0.0.1:$nginx_port" &&
+	wait_http "$nginx_url/" 30 &&
+	service_alive nginx
+}
+
+# --- aria2 ---------------------------------------------------------------
+
+# what every aria2c here gets: no DHT, LSD or PEX (aria2 has no UPnP), IPv4
+# only, no config file, no interactive output
+ARIA2_NET="--no-conf=true --enable-dht=false --enable-dht6=false
+--bt-enable-lpd=false --enable-peer-exchange=false --disable-ipv6=true
+--file-allocation=none --summary-interval=0 --console-log-level=warn
+--allow-overwrite=true --auto-file-renaming=false"
+
+# start_aria2_seed NAME TORRENT DIR [ARGS...]: aria2c seeds TORRENT (v1:
+# aria2 1.36 knows nothing of v2) from DIR (which holds the torrent's top
+# directory, as with aria2's --dir) on ${ARIA2_ADDR:-127.0.0.1} and a free
+# port, forever. It checks the data first (--check-integrity); pass
+# --bt-seed-unverified=true in ARGS to serve it unchecked. Output in
+# NAME.out/NAME.err, log in NAME.log. Sets aria2_port, aria2_pid.
+start_aria2_seed () {
+	ls_name=$1 ls_torrent=$2 ls_data=$3
+	shift 3
+	aria2_port=$(free_port) &&
+	test_bg "$ls_name" aria2c $ARIA2_NET \
+		--interface="${ARIA2_ADDR:-127.0.0.1}" \
+		--listen-port="$aria2_port" --dir="$ls_data" \
+		--check-integrity=true --seed-ratio=0.0 \
+		--log="$TRASH_DIRECTORY/$ls_name.log" --log-level=info \
+		"$@" "$ls_torrent" &&
+	aria2_pid=$bg_pid &&
+	wait_port "$aria2_port" 60 "${ARIA2_ADDR:-127.0.0.1}" &&
+	wait_for 'Seeder state' "$ls_name.log" 60 &&
+	service_alive "$ls_name"
+}
+
+# run_aria2_leech TORRENT DIR [ARGS...]: aria2c downloads TORRENT into DIR
+# (peers only from the torrent's trackers), stops when done; at most
+# 120 s. Log in aria2-leech.log.
+run_aria2_leech () {
+	ls_torrent=$1 ls_data=$2
+	shift 2
+	timeout 120 aria2c $ARIA2_NET --interface=127.0.0.1 \
+		--listen-port="$(free_port)" --dir="$ls_data" \
+		--seed-time=0 --bt-stop-timeout=60 \
+		--log="$TRASH_DIRECTORY/aria2-leech.log" --log-level=info \
+		"$@" "$ls_torrent"
+}
+
+# --- Transmission --------------------------------------------------------
+
+# start_transmission_seed NAME TORRENT DIR: transmission-daemon (3.00)
+# seeds TORRENT (v1 only) from DIR (which holds the torrent's top
+# directory), peers on 127.0.0.1 (and ::1) and a free port, RPC on
+# 127.0.0.1 only, without DHT, LPD, PEX, uTP or port mapping; waits until
+# the data is verified and seeding. Transmission ignores 127.x peers it
+# hears of from trackers: dial it with --peer 127.0.0.1:$transmission_port.
+# Config and log in NAME/. Sets transmission_port, transmission_rpc,
+# transmission_pid; "transmission-remote 127.0.0.1:$transmission_rpc"
+# talks to it.
+start_transmission_seed () {
+	ls_name=$1 ls_torrent=$2
+	ls_data=$(cd "$3" && pwd) || return 1
+	ls_dir="$TRASH_DIRECTORY/$ls_name"
+	mkdir -p "$ls_dir/config" &&
+	transmission_port=$(free_port) &&
+	transmission_rpc=$(free_port) &&
+	cat >"$ls_dir/config/settings.json" <<-EOF &&
+	{
+		"bind-address-ipv4": "127.0.0.1",
+		"bind-address-ipv6": "::1",
+		"dht-enabled": false,
+		"lpd-enabled": false,
+		"pex-enabled": false,
+		"utp-enabled": false,
+		"port-forwarding-enabled": false,
+		"peer-port": $transmission_port,
+		"peer-port-random-on-start": false,
+		"rpc-enabled": true,
+		"rpc-bind-address": "127.0.0.1",
+		"rpc-port": $transmission_rpc,
+		"rpc-authentication-required": false,
+		"rpc-whitelist-enabled": true,
+		"rpc-whitelist": "127.0.0.1",
+		"rpc-host-whitelist-enabled": false,
+		"blocklist-enabled": false,
+		"ratio-limit-enabled": false,
+		"idle-seeding-limit-enabled": false,
+		"speed-limit-up-enabled": false,
+		"speed-limit-down-enabled": false,
+		"encryption": 0,
+		"download-dir": "$ls_data",
+		"incomplete-dir-enabled": false,
+		"watch-dir-enabled": false,
+		"start-added-torrents": true,
+		"message-level": 2
+	}
+	EOF
+	test_bg "$ls_name" transmission-daemon -f -g "$ls_dir/config" \
+		-e "$ls_dir/transmission.log" &&
+	transmission_pid=$bg_pid &&
+	wait_port "$transmission_rpc" 30 &&
+	timeout 30 transmission-remote "127.0.0.1:$transmission_rpc" \
+		-a "$ls_torrent" --download-dir "$ls_data" >"$ls_name.add" 2>&1 &&
+	test_grep 'success' "$ls_name.add" &&
+	wait_transmission_seeding "$ls_name" 60 &&
+	wait_port "$transmission_port" 30
+}
+
+# wait_transmission_seeding NAME SECONDS: poll until the torrent in
+# transmission NAME is complete and seeding (bounded); its state is left
+# in NAME.info.
+wait_transmission_seeding () {
+	ls_i=0
+	while :; do
+		timeout 10 transmission-remote "127.0.0.1:$transmission_rpc" \
+			-t all -i >"$1.info" 2>&1
+		if grep -q 'Percent Done: 100%' "$1.info" &&
+		   grep -q 'State: \(Seeding\|Idle\)' "$1.info"; then
+			return 0
+		fi
+		ls_i=$((ls_i + 1))
+		if test $ls_i -gt $(( $2 * 2 )) || ! kill -0 "$transmission_pid" 2>/dev/null; then
+			echo "wait_transmission_seeding: $1 is not seeding after $2 s:" >&2
+			cat "$1.info" "$1.err" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# --- qBittorrent ---------------------------------------------------------
+
+# start_qbittorrent NAME: qbittorrent-nox (4.5) with its profile in NAME/,
+# peers on 127.0.0.1 (interface lo) over TCP on a free port, its WebUI on
+# 127.0.0.1 with no login for localhost; no DHT, LSD, PEX, UPnP/NAT-PMP.
+# Sets qbt_port, qbt_url (the WebUI), qbt_pid.
+start_qbittorrent () {
+	ls_name=$1
+	ls_dir="$TRASH_DIRECTORY/$ls_name"
+	qbt_port=$(free_port) &&
+	ls_webui=$(free_port) &&
+	mkdir -p "$ls_dir/qBittorrent/config" "$ls_dir/downloads" &&
+	cat >"$ls_dir/qBittorrent/config/qBittorrent.conf" <<-EOF &&
+	[LegalNotice]
+	Accepted=true
+
+	[BitTorrent]
+	Session\DHTEnabled=false
+	Session\LSDEnabled=false
+	Session\PeXEnabled=false
+	Session\Port=$qbt_port
+	Session\Interface=lo
+	Session\InterfaceName=lo
+	Session\InterfaceAddress=127.0.0.1
+	Session\BTProtocol=TCP
+	Session\Encryption=0
+	Session\AnonymousModeEnabled=false
+	Session\GlobalMaxRatio=-1
+	Session\GlobalMaxSeedingMinutes=-1
+	Session\QueueingSystemEnabled=false
+	Session\AddTorrentPaused=false
+	Session\DefaultSavePath=$ls_dir/downloads
+
+	[Network]
+	PortForwardingEnabled=false
+
+	[Preferences]
+	Connection\UPnP=false
+	General\Locale=C
+	WebUI\Enabled=true
+	WebUI\Address=127.0.0.1
+	WebUI\Port=$ls_webui
+	WebUI\LocalHostAuth=false
+	WebUI\HostHeaderValidation=false
+	WebUI\CSRFProtection=false
+	WebUI\UseUPnP=false
+	EOF
+	test_bg "$ls_name" qbittorrent-nox --profile="$ls_dir" \
+		--webui-port="$ls_webui" &&
+	qbt_pid=$bg_pid &&
+	qbt_url="http://127.0.0.1:$ls_webui" &&
+	wait_http "$qbt_url/api/v2/app/version" 60 &&
+	timeout 10 curl -sS -f "$qbt_url/api/v2/app/version" >"$ls_name.version" &&
+	echo >>"$ls_name.version" &&
+	timeout 10 curl -sS -f "$qbt_url/api/v2/app/preferences" >"$ls_name.prefs" &&
+	echo >>"$ls_name.prefs" &&
+	grep -q '"dht":false' "$ls_name.prefs" &&
+	grep -q '"lsd":false' "$ls_name.prefs" &&
+	grep -q '"pex":false' "$ls_name.prefs" &&
+	grep -q '"upnp":false' "$ls_name.prefs" &&
+	grep -q "\"listen_port\":${qbt_port}[,}]" "$ls_name.prefs" &&
+	service_alive "$ls_name"
+}
+
+# qbt_id INFOFILE: the id qBittorrent's Web API knows a torrent by, from
+# the output of "modelswarm create" in INFOFILE: the v2 info-hash cut to
+# 40 digits for v2 and hybrid torrents, else the v1 info-hash.
+qbt_id () {
+	ls_id=$(sed -n 's/^infohash v2: \([0-9a-f]\{40\}\).*/\1/p' "$1")
+	test -n "$ls_id" || ls_id=$(sed -n 's/^infohash v1: //p' "$1")
+	test -n "$ls_id" && echo "$ls_id"
+}
+
+# qbt_add TORRENT DIR: add TORRENT to the qbittorrent started last; its
+# data is checked in, or downloaded into, DIR/NAME.
+qbt_add () {
+	ls_data=$(cd "$2" && pwd) &&
+	timeout 10 curl -sS -f -F "torrents=@$1" -F "savepath=$ls_data" \
+		-F "paused=false" -F "skip_checking=false" \
+		-F "contentLayout=Original" -F "autoTMM=false" \
+		"$qbt_url/api/v2/torrents/add" >"$TRASH_DIRECTORY/.qbt-add" 2>&1 &&
+	test_grep '^Ok' "$TRASH_DIRECTORY/.qbt-add"
+}
+
+# qbt_info ID FILE: the Web API's JSON about torrent ID, into FILE.
+qbt_info () {
+	timeout 10 curl -sS -f -o "$2" "$qbt_url/api/v2/torrents/info?hashes=$1" &&
+	echo >>"$2" &&
+	grep -q '"hash":"'"$1"'"' "$2"
+}
+
+# qbt_wait_seeding ID SECONDS: poll until torrent ID is complete (checked
+# or downloaded) and seeding (bounded). Leaves its JSON in qbt-ID.json.
+qbt_wait_seeding () {
+	ls_i=0
+	while :; do
+		if qbt_info "$1" "qbt-$1.json" 2>/dev/null &&
+		   grep -q '"progress":1[,}]' "qbt-$1.json" &&
+		   grep -q '"state":"\(uploading\|stalledUP\|forcedUP\)"' "qbt-$1.json"; then
+			return 0
+		fi
+		ls_i=$((ls_i + 1))
+		if test $ls_i -gt $(( $2 * 2 )) || ! kill -0 "$qbt_pid" 2>/dev/null; then
+			echo "qbt_wait_seeding: $1 is not seeding after $2 s:" >&2
+			cat "qbt-$1.json" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# qbt_add_peer ID HOST:PORT: have qbittorrent dial a peer for torrent ID.
+# Adding a torrent is asynchronous, and addPeers answers {} for a torrent
+# it does not know (yet): retry until it says the peer was added (bounded).
+qbt_add_peer () {
+	ls_end=$(($(date +%s) + 30))
+	while :; do
+		timeout 10 curl -sS -f --data-urlencode "hashes=$1" \
+			--data-urlencode "peers=$2" \
+			"$qbt_url/api/v2/torrents/addPeers" >"$TRASH_DIRECTORY/.qbt-peer" 2>&1 &&
+		grep -q "\"$1\":{\"added\":[1-9]" "$TRASH_DIRECTORY/.qbt-peer" && return 0
+		if test "$(date +%s)" -ge $ls_end; then
+			echo "qbt_add_peer: qbittorrent did not add $2 to $1:" >&2
+			cat "$TRASH_DIRECTORY/.qbt-peer" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
