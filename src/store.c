@@ -59,10 +59,19 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 	const char *slash = strchr(repo, '/');
 	int r;
 
+	char real[PATH_MAX];
+
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
 	if (!slash || strlen(repo) >= sizeof(s->repo))
 		return ms_error_set(err, MS_EINVAL, "bad repo '%s'", repo);
+	/* absolute paths from here on: they are printed and linked */
+	if ((r = ms_mkdir_p(cache, err)))
+		return r;
+	if (!realpath(cache, real))
+		return ms_error_set(err, ms_error_from_errno(errno), "cannot resolve '%s': %s",
+				    cache, strerror(errno));
+	cache = real;
 	snprintf(s->repo, sizeof(s->repo), "%s", repo);
 	if ((size_t)snprintf(s->cache, sizeof(s->cache), "%s", cache) >= sizeof(s->cache) ||
 	    (size_t)snprintf(s->repo_dir, sizeof(s->repo_dir), "%s/models--%.*s--%s", cache,

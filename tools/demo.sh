@@ -1,6 +1,7 @@
 #!/bin/sh
-# make demo: on 127.0.0.1, generate a model-like repo, make a torrent of it,
-# seed it, and fetch it with the live progress display.
+# make demo: on 127.0.0.1, generate a model-like repo; a lab signs and
+# publishes it into an index and seeds it; a user gets it into a Hugging
+# Face cache with the live progress display.
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 ms="$root/modelswarm"
@@ -34,11 +35,19 @@ printf '{"architectures": ["DemoModel"], "hidden_size": 512}\n' >"$repo/config.j
 head -c 600000 /dev/urandom >"$repo/tokenizer/tokenizer.model"
 : >"$repo/tokenizer/added_tokens.txt"
 
-echo "== modelswarm create"
-"$ms" create "$repo" -o "$work/demo.torrent"
+rev=$(printf 'demo revision 1' | sha1sum | cut -c1-40)
 
-echo "== modelswarm seed (in the background)"
-"$ms" seed "$work/demo.torrent" "$repo" $net --listen 127.0.0.1:0 >"$work/seed.out" 2>"$work/seed.err" &
+echo "== modelswarm keygen: the lab's signing key"
+"$ms" keygen demo-org -o "$work" --no-password
+
+echo "== modelswarm publish: hash once, sign the manifest into an index"
+mkdir -p "$work/index"
+"$ms" publish "$repo" --repo demo-org/tiny-model --rev "$rev" \
+	--key "$work/demo-org.key" --index "$work/index"
+
+echo "== the lab seeds it (in the background)"
+"$ms" seed "$work/index/demo-org/tiny-model/$rev.torrent" "$repo" $net \
+	--listen 127.0.0.1:0 >"$work/seed.out" 2>"$work/seed.err" &
 seed_pid=$!
 i=0
 while ! grep -q '^seeding ' "$work/seed.out" 2>/dev/null; do
@@ -53,10 +62,19 @@ done
 cat "$work/seed.out"
 port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/seed.out" | head -n 1)
 
-echo "== modelswarm fetch (download capped at 40 MB/s so the display can be seen)"
-"$ms" fetch "$work/demo.torrent" -o "$work/fetched" $net --listen 127.0.0.1:0 \
-	--peer "127.0.0.1:$port" --download-limit 40M
+echo "== a user pins the lab's key, then gets demo-org/tiny-model (main)"
+"$ms" trust add demo-org "$work/demo-org.pub"
+# the cache outlives the demo, so that the line printed at the end works
+export HF_HUB_CACHE="$root/build/demo-hf-cache"
+rm -rf "$HF_HUB_CACHE"
+snapshot=$("$ms" get demo-org/tiny-model --index "file://$work/index" $net \
+	--listen 127.0.0.1:0 --peer "127.0.0.1:$port")
+echo "$snapshot"
 
 echo "== checking the bytes"
-diff -r "$repo" "$work/fetched"
-echo "fetched tree is identical to the seeded one"
+diff -r "$repo" "$snapshot"
+echo "the snapshot holds exactly the published files"
+echo
+echo "load it with:"
+echo "  HF_HUB_CACHE=$HF_HUB_CACHE HF_HUB_OFFLINE=1 python3 -c \\"
+echo "    'from transformers import AutoConfig; print(AutoConfig.from_pretrained(\"demo-org/tiny-model\", revision=\"$rev\", local_files_only=True))'"

@@ -896,8 +896,10 @@ static void present_after(uv_work_t *req, int status)
 		return;
 	for (size_t i = 0; i < g->n_files; i++)
 		reused += g->files[i].st == F_PRESENT;
-	if (reused && !g->json)
+	if (reused) {
 		info(g, "%zu of %zu files already in the cache", reused, g->n_files);
+		event(g, json_pack("{s:s,s:I}", "event", "reused", "files", (json_int_t)reused));
+	}
 	/* the lock: other gets of the same repo wait for us (without
 	 * blocking the loop) */
 	g->store.lock_fd = -1;
