@@ -487,6 +487,9 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	atp.flags &= ~lt::torrent_flags::auto_managed;
 	atp.flags &= ~lt::torrent_flags::paused;
 	atp.flags &= ~lt::torrent_flags::duplicate_is_error;
+	// resume data of a download stopped by a full disk says upload-only
+	atp.flags &= ~lt::torrent_flags::upload_mode;
+	atp.flags &= ~lt::torrent_flags::stop_when_ready;
 	if (p->flags & LTS_ADD_PAUSED)
 		atp.flags |= lt::torrent_flags::paused;
 	if (p->flags & LTS_ADD_SEED_MODE)

@@ -66,12 +66,15 @@ static const struct option get_opts[] = {
 };
 
 #define TICK_MS 500
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define EMPTY_GIT "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 #define RESUME_EVERY_MS 3000
 
 enum fstate {
 	F_SKIP,         /* excluded, or a duplicate of another file's blob */
 	F_PRESENT,      /* the blob was there and verified */
 	F_DOWNLOADING,  /* mapped to blobs/<etag>.incomplete */
+	F_FLUSHING,     /* complete; waiting for libtorrent to write it out */
 	F_HASHING,      /* complete; its sha256 is being checked */
 	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
 	F_FINAL         /* blobs/<etag> */
@@ -621,6 +624,18 @@ static void verify_file(struct get *g, struct gfile *f)
 	uv_queue_work(g->loop, &w->req, hash_work_cb, hash_after_cb);
 }
 
+/* A complete file may still sit in libtorrent's write buffers: ask for a
+ * flush (save resume data with flush_disk_cache) and verify the file when
+ * that is done. */
+static void flush_then_verify(struct get *g, struct gfile *f)
+{
+	f->st = F_FLUSHING;
+	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
+		say_err(g, "cannot flush '%s' to disk", f->mf->path);
+		stop(g, EXIT_ERROR);
+	}
+}
+
 /* files that are complete but not yet verified (after a check or resume) */
 static void scan_complete(struct get *g)
 {
@@ -638,7 +653,7 @@ static void scan_complete(struct get *g)
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
 		if (f->st == F_DOWNLOADING && prog[f->tindex] == f->mf->size)
-			verify_file(g, f);
+			flush_then_verify(g, f);
 	}
 	free(prog);
 }
@@ -781,6 +796,30 @@ static void add_torrent(struct get *g)
 				dup = 1;
 		f->wanted = (!g->includes.n || glob_match(&g->includes, f->mf->path)) &&
 			    !glob_match(&g->excludes, f->mf->path);
+		if (f->mf->size == 0 && f->wanted && f->st != F_PRESENT) {
+			/* libtorrent never writes an empty file: its blob is made
+			 * here, if the manifest's hashes are those of no bytes */
+			char p[PATH_MAX + 128];
+			if (strcmp(f->mf->sha256, EMPTY_SHA256) ||
+			    (strlen(f->mf->etag) == 40 && strcmp(f->mf->etag, EMPTY_GIT))) {
+				free(paths);
+				free(prio);
+				say_err(g, "'%s' is empty but the manifest's hashes are not those "
+					"of an empty file", f->mf->path);
+				stop(g, EXIT_VERIFY);
+				return;
+			}
+			ms_store_blob_path(&g->store, f->mf->etag, 0, 0, p, sizeof(p));
+			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err) ||
+			    ms_write_file_atomic(p, "", 0, 0644, &err)) {
+				free(paths);
+				free(prio);
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				return;
+			}
+			f->st = F_PRESENT;
+		}
 		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
 		    f->st == F_PRESENT) {
 			ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
@@ -962,7 +1001,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	case LTS_ALERT_FILE_COMPLETED:
 		for (size_t i = 0; i < g->n_files; i++)
 			if (g->files[i].tindex == a->value && g->files[i].st == F_DOWNLOADING)
-				verify_file(g, &g->files[i]);
+				flush_then_verify(g, &g->files[i]);
 		break;
 	case LTS_ALERT_TORRENT_CHECKED:
 	case LTS_ALERT_TORRENT_FINISHED:
@@ -993,15 +1032,21 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		break;
 	case LTS_ALERT_FILE_ERROR:
 	case LTS_ALERT_TORRENT_ERROR:
+		if (g->exit_code)
+			break; /* the first error says it */
 		if (a->errno_value == ENOSPC)
-			say_err(g, "no space left on the device of the cache: %s (progress is "
-				"kept: run the same command again once there is space)",
-				a->message);
+			say_err(g, "no space left on device writing '%s' (progress is kept: "
+				"run the same command again once there is space)",
+				*a->url ? a->url : g->store.repo_dir);
 		else
 			say_err(g, "%s", a->message);
 		stop(g, EXIT_ERROR);
 		break;
 	case LTS_ALERT_SAVE_RESUME:
+		/* written out: now the files waiting for it can be hashed */
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].st == F_FLUSHING && !g->exit_code)
+				verify_file(g, &g->files[i]);
 		if (g->resume_path[0]) {
 			if (g->finished)
 				unlink(g->resume_path);
