@@ -189,9 +189,13 @@ test_expect_success 'unknown _type and spec version' '
 test_expect_success 'oversize manifest and signature are refused with bounded memory' '
 	fresh &&
 	truncate -s 2G bad/acme/tiny/$r1.manifest.json &&
-	( ulimit -v 1000000 && modelswarm verify --index bad acme/tiny@$r1 >out 2>err; echo $? >rc ) &&
+	/usr/bin/time -f "maxrss_kb=%M" -o rss modelswarm verify --index bad acme/tiny@$r1 >out 2>err ||
+		echo $? >rc &&
 	test "$(cat rc)" = 1 &&
 	test_grep "is too large" err &&
+	rss=$(sed -n "s/^maxrss_kb=//p" rss) &&
+	say "peak memory $rss KiB for a 2 GiB manifest" &&
+	test "$rss" -lt 200000 &&
 	fresh &&
 	head -c 5000 /dev/zero | tr "\0" "A" >>bad/acme/tiny/$r1.manifest.json.minisig &&
 	expect_reject acme/tiny@$r1 bad "too large"
