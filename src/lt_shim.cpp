@@ -438,6 +438,9 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 				if (!ti->files().pad_file_at(i) && p->file_paths[k])
 					ti->rename_file(i, p->file_paths[k]);
 			}
+			// the caller's mapping wins over the one in resume data
+			// (files may have been moved since it was saved)
+			atp.renamed_files.clear();
 		} else if (p->flags & LTS_ADD_NO_ROOT) {
 			strip_root_ti(*ti);
 		}

@@ -45,7 +45,7 @@ static const struct option fetch_opts[] = {
 };
 
 /* resume data is saved this often while downloading */
-#define RESUME_EVERY_MS 3000
+#define RESUME_EVERY_MS 1000
 #define TICK_MS 500
 
 struct fetch {

@@ -68,7 +68,7 @@ static const struct option get_opts[] = {
 #define TICK_MS 500
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define EMPTY_GIT "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
-#define RESUME_EVERY_MS 3000
+#define RESUME_EVERY_MS 1000
 
 enum fstate {
 	F_SKIP,         /* excluded, or a duplicate of another file's blob */
@@ -573,6 +573,7 @@ static void hash_work_cb(uv_work_t *req)
 }
 
 static void check_done(struct get *g);
+static void check_present(struct get *g);
 
 static void hash_after_cb(uv_work_t *req, int status)
 {
@@ -896,7 +897,7 @@ static void try_lock(uv_timer_t *t)
 	uv_timer_stop(t);
 	g->locked = 1;
 	(void)err;
-	add_torrent(g);
+	check_present(g);
 }
 
 /* existing blobs are checked before they are used */
@@ -927,7 +928,6 @@ static void present_after(uv_work_t *req, int status)
 {
 	struct present_work *w = req->data;
 	struct get *g = w->g;
-	struct ms_error err;
 	size_t reused = 0;
 
 	free(w);
@@ -939,32 +939,27 @@ static void present_after(uv_work_t *req, int status)
 		info(g, "%zu of %zu files already in the cache", reused, g->n_files);
 		event(g, json_pack("{s:s,s:I}", "event", "reused", "files", (json_int_t)reused));
 	}
-	/* the lock: other gets of the same repo wait for us (without
-	 * blocking the loop) */
-	g->store.lock_fd = -1;
-	if (ms_store_lock(&g->store, NULL, NULL, &err) == 0) {
-		g->locked = 1;
-		add_torrent(g);
-		return;
-	}
-	if (g->store.lock_fd < 0) {
-		say_err(g, "%s", err.msg);
+	add_torrent(g);
+}
+
+static void check_present(struct get *g)
+{
+	struct present_work *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		say_err(g, "out of memory");
 		stop(g, EXIT_ERROR);
 		return;
 	}
-	waiting_for_lock(g);
-	uv_timer_init(g->loop, &g->lock_timer);
-	g->lock_timer.data = g;
-	g->lock_timer_open = 1;
-	uv_timer_start(&g->lock_timer, try_lock, 200, 200);
+	w->g = g;
+	w->req.data = w;
+	uv_queue_work(g->loop, &w->req, present_cb, present_after);
 }
 
 static void start_download(struct get *g)
 {
 	struct ms_error err;
 	char cache[PATH_MAX];
-	struct present_work *w;
-
 	if (check_torrent(g, &err)) {
 		say_err(g, "the torrent does not match the signed manifest: %s", err.msg);
 		stop(g, EXIT_VERIFY);
@@ -977,15 +972,24 @@ static void start_download(struct get *g)
 		return;
 	}
 	g->store_open = 1;
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		say_err(g, "out of memory");
+	/* the lock first: other gets of the same repo wait for us (without
+	 * blocking the loop), and what they finished counts as present */
+	g->store.lock_fd = -1;
+	if (ms_store_lock(&g->store, NULL, NULL, &err) == 0) {
+		g->locked = 1;
+		check_present(g);
+		return;
+	}
+	if (g->store.lock_fd < 0) {
+		say_err(g, "%s", err.msg);
 		stop(g, EXIT_ERROR);
 		return;
 	}
-	w->g = g;
-	w->req.data = w;
-	uv_queue_work(g->loop, &w->req, present_cb, present_after);
+	waiting_for_lock(g);
+	uv_timer_init(g->loop, &g->lock_timer);
+	g->lock_timer.data = g;
+	g->lock_timer_open = 1;
+	uv_timer_start(&g->lock_timer, try_lock, 200, 200);
 }
 
 /* ---- engine callbacks ------------------------------------------------ */

@@ -1,0 +1,65 @@
+#!/bin/sh
+test_description='get resumes after SIGKILL from the verified pieces in the cache'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/lib-release.sh"
+
+rev=$(fake_rev resume)
+
+# wait_done_bytes FILE BYTES: wait (bounded) until a --json progress event
+# in FILE reports at least BYTES done
+wait_done_bytes () {
+	i=0
+	while test $i -lt 600; do
+		d=$(sed -n 's/.*"event":"progress","done":\([0-9]*\).*/\1/p' "$1" | tail -n 1)
+		test -n "$d" && test "$d" -ge "$2" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "progress did not reach $2 bytes in $1" >&2
+	return 1
+}
+
+test_expect_success 'setup: a 48 MB release seeded at 6 MB/s' '
+	modelswarm keygen acme --no-password >/dev/null &&
+	modelswarm trust add acme acme.pub >/dev/null &&
+	mkdir -p repo index &&
+	gen_file repo/model-00001-of-00002.safetensors 30000000 &&
+	gen_file repo/model-00002-of-00002.safetensors 18000000 &&
+	printf "{}\n" >repo/config.json &&
+	modelswarm publish repo --repo acme/big --rev $rev --key acme.key --index index >/dev/null &&
+	ms_seed seed index/acme/big/$rev.torrent repo --upload-limit 6M
+'
+
+test_expect_success 'SIGKILL at about half way: nothing final, then the rest only' '
+	test_bg g1 modelswarm get acme/big --index index --cache-dir cache --json \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) &&
+	pid=$bg_pid &&
+	wait_done_bytes g1.out 28000000 &&
+	kill -9 $pid && { wait $pid; true; } &&
+	! ls cache/models--acme--big/snapshots/* >/dev/null 2>&1 &&
+	! test -e cache/models--acme--big/refs/main &&
+	ls cache/models--acme--big/blobs/*.incomplete >/dev/null &&
+	timeout 120 modelswarm get acme/big --index index --cache-dir cache --json \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) >g2.out 2>g2.err &&
+	same_tree repo cache/models--acme--big/snapshots/$rev &&
+	got=$(sed -n "s/.*\"event\":\"done\".*\"downloaded\":\([0-9]*\).*/\1/p" g2.out) &&
+	say "the second run downloaded $got of 48000003 bytes" &&
+	test "$got" -gt 0 && test "$got" -lt 32000000 &&
+	! ls cache/models--acme--big/blobs/*.incomplete 2>/dev/null &&
+	test "$(cat cache/models--acme--big/refs/main)" = $rev
+'
+
+test_expect_success 'SIGINT: exit 130, progress saved, the loop closed cleanly' '
+	test_bg g3 modelswarm get acme/big --index index --cache-dir cache3 --json \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) &&
+	pid=$bg_pid &&
+	wait_done_bytes g3.out 6000000 &&
+	kill -INT $pid &&
+	{ wait $pid; echo $? >rc; } &&
+	test "$(cat rc)" = 130 &&
+	test_grep "interrupted: progress saved" g3.err &&
+	! grep -q "event loop not closed" g3.err &&
+	ls "$MODELSWARM_HOME"/state/resume/*.get >/dev/null
+'
+
+test_done
