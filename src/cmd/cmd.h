@@ -89,6 +89,27 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	     const char *dir, const struct strlist *trackers,
 	     const struct strlist *webseeds, int upload);
 
+/* Seeding from the Hugging Face cache: files mapped onto blobs. */
+struct seed_store {
+	const char *label;               /* "ORG/NAME@REV from the cache" */
+	const char *const *file_paths;   /* per torrent file, relative to dir */
+	size_t n_file_paths;
+	const int *priorities;           /* 0 for files that are not there */
+	int partial;
+	int64_t want_bytes;
+	const unsigned char *resume;     /* fast path, or NULL */
+	size_t resume_len;
+	const char *resume_path;         /* where to keep it */
+};
+int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+		const char *dir, const struct strlist *trackers,
+		const struct strlist *webseeds, int upload,
+		const struct seed_store *ss);
+/* modelswarm seed ORG/NAME@REV: in seed-store.c */
+int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
+		   const struct strlist *trackers, const struct strlist *webseeds,
+		   int upload, const char *index, const char *cache, int recheck);
+
 /* Parse a rate like "2M" (bytes/s) for --upload-limit. */
 int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);
 

@@ -12,7 +12,16 @@ static const char seed_usage[] =
 	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
 	"                       [--webseed URL]... [--upload-limit RATE]\n"
 	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
+	"   or: modelswarm seed ORG/NAME@REV [--index URL] [--cache-dir DIR] [--recheck]\n"
+	"                       [--listen ADDR:PORT] [--upload-limit RATE]\n"
+	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
+	"    ORG/NAME@REV          seed a release from the Hugging Face cache (blobs\n"
+	"                          in place, no copy), after verifying its manifest\n"
+	"    --index URL           where its manifest and torrent are (default: the\n"
+	"                          first of $MODELSWARM_INDEX, else the config's index)\n"
+	"    --cache-dir DIR       the hub cache (default as for 'modelswarm get')\n"
+	"    --recheck             hash the files even if resume data says they are fine\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --tracker URL         announce to this tracker too (repeatable)\n"
 	"    --webseed URL         add a web seed (repeatable)\n"
@@ -22,8 +31,13 @@ static const char seed_usage[] =
 	"    --no-port-mapping     no UPnP / NAT-PMP\n"
 	"    -h, --help            show this help\n";
 
+enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK };
+
 static const struct option seed_opts[] = {
 	NET_LONGOPTS,
+	{ "index", required_argument, NULL, OPT_S_INDEX },
+	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
+	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
 	{ "webseed", required_argument, NULL, OPT_WEBSEED },
 	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
@@ -33,6 +47,10 @@ static const struct option seed_opts[] = {
 
 struct seed {
 	const char *dir;
+	const char *label;          /* what is seeded, for messages */
+	int partial;                /* only some files are there */
+	int64_t want_bytes;         /* partial: bytes that must verify */
+	const char *resume_path;    /* fast path for the next start */
 	lts_torrent *meta;
 	int id;
 	int seeding;
@@ -73,10 +91,10 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 			break;
 		}
 		ms_progress_clear(&s->prog);
-		if (!st.is_seeding) {
+		if (s->partial ? st.total_wanted_done < s->want_bytes : !st.is_seeding) {
 			cmd_error(EXIT_VERIFY,
 				  "'%s' does not match the torrent: %d of %d pieces verified",
-				  s->dir, st.pieces_done, st.num_pieces);
+				  s->label ? s->label : s->dir, st.pieces_done, st.num_pieces);
 			fail_now(e, s, EXIT_VERIFY);
 			break;
 		}
@@ -86,11 +104,20 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 			break;
 		}
 		s->seeding = 1;
-		printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
+		if (s->resume_path)
+			ms_engine_save_resume(e, s->id, 0, NULL);
+		if (s->label)
+			printf("seeding %s\n", s->label);
+		else
+			printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
 		if (*ms_torrent_hash_v1(s->meta))
 			printf("infohash v1: %s\n", ms_torrent_hash_v1(s->meta));
 		if (*ms_torrent_hash_v2(s->meta))
 			printf("infohash v2: %s\n", ms_torrent_hash_v2(s->meta));
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		if (a->torrent == s->id && s->resume_path && s->seeding)
+			ms_write_file_atomic(s->resume_path, a->data, a->data_len, 0600, NULL);
 		break;
 	case LTS_ALERT_TORRENT_ERROR:
 	case LTS_ALERT_FILE_ERROR:
@@ -137,6 +164,17 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	     const char *dir, const struct strlist *trackers,
 	     const struct strlist *webseeds, int upload)
 {
+	struct seed_store st;
+
+	memset(&st, 0, sizeof(st));
+	return seed_run_ex(ctx, net, meta, dir, trackers, webseeds, upload, &st);
+}
+
+int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+		const char *dir, const struct strlist *trackers,
+		const struct strlist *webseeds, int upload,
+		const struct seed_store *ss)
+{
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
 	struct lts_add_params ap;
@@ -150,6 +188,10 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	memset(&s, 0, sizeof(s));
 	s.dir = dir;
 	s.meta = meta;
+	s.label = ss->label;
+	s.partial = ss->partial;
+	s.want_bytes = ss->want_bytes;
+	s.resume_path = ss->resume_path;
 	net_engine_opts(ctx, net, &eo);
 	eo.upload_limit = upload;
 	eo.tick_ms = 500;
@@ -165,14 +207,30 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	ap.torrent_len = len;
 	ap.save_path = dir;
 	ap.flags = LTS_ADD_NO_ROOT;
+	if (ss->file_paths) {
+		ap.file_paths = ss->file_paths;
+		ap.n_file_paths = ss->n_file_paths;
+		ap.flags = LTS_ADD_UPLOAD_ONLY;
+		ap.resume = ss->resume;
+		ap.resume_len = ss->resume_len;
+	}
 	ap.trackers = trackers->v;
 	ap.n_trackers = trackers->n;
 	ap.webseeds = webseeds->v;
 	ap.n_webseeds = webseeds->n;
 	/* per torrent too: session limits do not cover peers on the
 	 * local network */
-	if (ms_engine_add(eng, &ap, &s.id, &err) ||
-	    (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
+	r = ms_engine_add(eng, &ap, &s.id, &err);
+	if (r && ap.resume) {
+		/* stale resume data: check the files instead */
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(eng, &ap, &s.id, &err);
+	}
+	if (!r && ss->priorities)
+		r = ms_engine_set_file_priorities(eng, s.id, ss->priorities,
+						  (int)ss->n_file_paths, &err);
+	if (r || (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
 	}
@@ -188,12 +246,12 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 
 int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist trackers = { 0 }, webseeds = { 0 };
+	struct strlist trackers = { 0 }, webseeds = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
 	lts_torrent *meta = NULL;
-	const char *dir;
+	const char *dir, *cache = NULL;
 	struct stat sb;
-	int c, r = EXIT_OK, upload = 0;
+	int c, r = EXIT_OK, upload = 0, recheck = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -218,6 +276,15 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 				goto out;
 			}
 			break;
+		case OPT_S_INDEX:
+			strlist_push(&indexes, optarg);
+			break;
+		case OPT_S_CACHE:
+			cache = optarg;
+			break;
+		case OPT_S_RECHECK:
+			recheck = 1;
+			break;
 		case 'h':
 			fputs(seed_usage, stdout);
 			goto out;
@@ -225,6 +292,17 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			r = cmd_bad_option("seed", argv, seed_opts);
 			goto out;
 		}
+	}
+	if (argc - optind == 1 && strchr(argv[optind], '/') && stat(argv[optind], &sb) < 0) {
+		r = cmd_seed_store(argc - optind, argv + optind, ctx, &net, &trackers,
+				   &webseeds, upload, indexes.n ? indexes.v[0] : NULL, cache,
+				   recheck);
+		goto out;
+	}
+	if (indexes.n || cache || recheck) {
+		r = cmd_usage_error("seed", "--index, --cache-dir and --recheck are for "
+					    "seeding ORG/NAME@REV from the cache");
+		goto out;
 	}
 	if (argc - optind != 2) {
 		r = cmd_usage_error("seed", argc - optind < 2
@@ -244,5 +322,6 @@ out:
 	ms_torrent_free(meta);
 	strlist_release(&trackers);
 	strlist_release(&webseeds);
+	strlist_release(&indexes);
 	return r;
 }
