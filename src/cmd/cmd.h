@@ -122,6 +122,19 @@ void print_listen(FILE *out, const struct lts_alert *a);
  * line of standard input. buf should be sodium_malloc'd. 0 or -1. */
 int read_password(const char *prompt, int confirm, char *buf, size_t len);
 
+/* Hashing progress on a terminal ("hashing: 45% (1.2 GiB of 3.0 GiB)");
+ * ud is a struct hash_progress. */
+struct hash_progress {
+	int tty;
+	int last;
+};
+void hash_progress(void *ud, int64_t done, int64_t total);
+
+/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
+ * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
+int resume_path(const char *what, const char *where, const char *ext, char *buf,
+		size_t len, struct ms_error *err);
+
 /* Is fd 2 a terminal? */
 int stderr_is_tty(void);
 

@@ -1,4 +1,6 @@
 /* common.c: helpers shared by the subcommands */
+#include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,5 +203,40 @@ int read_password(const char *prompt, int confirm, char *buf, size_t len)
 	}
 	n = strcspn(buf, "\r\n");
 	buf[n] = '\0';
+	return 0;
+}
+
+void hash_progress(void *ud, int64_t done, int64_t total)
+{
+	struct hash_progress *hp = ud;
+	int pct = total ? (int)(100 * done / total) : 100;
+	char d[32], t[32];
+
+	if (!hp->tty || pct == hp->last)
+		return;
+	hp->last = pct;
+	fprintf(stderr, "\r\033[Khashing: %3d%% (%s of %s)", pct,
+		ms_fmt_bytes(d, sizeof(d), (double)done),
+		ms_fmt_bytes(t, sizeof(t), (double)total));
+	fflush(stderr);
+}
+
+int resume_path(const char *what, const char *where, const char *ext, char *buf,
+		size_t len, struct ms_error *err)
+{
+	char state[PATH_MAX], dir[PATH_MAX + 16];
+	uint64_t a, b;
+	int r;
+
+	if ((r = ms_state_dir(state, sizeof(state), err)))
+		return r;
+	snprintf(dir, sizeof(dir), "%.4000s/resume", state);
+	if ((r = ms_mkdir_p(dir, err)))
+		return r;
+	a = ms_fnv64(what, strlen(what), 0);
+	b = ms_fnv64(where, strlen(where), 0);
+	if ((size_t)snprintf(buf, len, "%s/%016" PRIx64 "-%016" PRIx64 ".%s", dir, a, b,
+			     ext) >= len)
+		return ms_error_set(err, MS_EINVAL, "state directory path too long");
 	return 0;
 }

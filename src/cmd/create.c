@@ -37,26 +37,6 @@ static const struct option create_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-struct hash_progress {
-	int tty;
-	int last_pct;
-};
-
-static void on_hash(void *ud, int64_t done, int64_t total)
-{
-	struct hash_progress *hp = ud;
-	int pct = total ? (int)(100 * done / total) : 100;
-	char d[32], t[32];
-
-	if (!hp->tty || pct == hp->last_pct)
-		return;
-	hp->last_pct = pct;
-	fprintf(stderr, "\r\033[Khashing: %3d%% (%s of %s)", pct,
-		ms_fmt_bytes(d, sizeof(d), (double)done),
-		ms_fmt_bytes(t, sizeof(t), (double)total));
-	fflush(stderr);
-}
-
 static int check_name(const char *name)
 {
 	return !*name || strchr(name, '/') || !strcmp(name, ".") ||
@@ -194,7 +174,7 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 	co.n_webseeds = webseeds.n;
 	co.trackers = trackers.v;
 	co.n_trackers = trackers.n;
-	co.progress = on_hash;
+	co.progress = hash_progress;
 	co.ud = &hp;
 	r = ms_torrent_build(dir, files, tree.n, &co, &buf, &len, &err);
 	if (hp.tty)

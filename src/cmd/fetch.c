@@ -389,27 +389,18 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 
 static int resume_file(struct fetch *f, const char *identity)
 {
-	char state[PATH_MAX], dir[PATH_MAX], *real;
 	struct ms_error err;
-	uint64_t a, b;
+	char *real = realpath(f->out, NULL);
+	int r;
 
-	if (ms_state_dir(state, sizeof(state), &err))
-		return cmd_error(EXIT_ERROR, "%s", err.msg);
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/resume", state) >= sizeof(dir))
-		return cmd_error(EXIT_ERROR, "state directory path too long");
-	if (ms_mkdir_p(dir, &err))
-		return cmd_error(EXIT_ERROR, "%s", err.msg);
-	real = realpath(f->out, NULL);
 	if (!real)
 		return cmd_error(EXIT_ERROR, "cannot resolve '%s': %s", f->out,
 				 strerror(errno));
-	a = ms_fnv64(identity, strlen(identity), 0);
-	b = ms_fnv64(real, strlen(real), 0);
+	r = resume_path(identity, real, "resume", f->resume_path,
+			sizeof(f->resume_path), &err);
 	free(real);
-	if ((size_t)snprintf(f->resume_path, sizeof(f->resume_path),
-			     "%s/%016" PRIx64 "-%016" PRIx64 ".resume", dir, a,
-			     b) >= sizeof(f->resume_path))
-		return cmd_error(EXIT_ERROR, "state directory path too long");
+	if (r)
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	return 0;
 }
 

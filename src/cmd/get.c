@@ -752,20 +752,8 @@ static void waiting_for_lock(void *ud)
 
 static int resume_file(struct get *g)
 {
-	char state[PATH_MAX], dir[PATH_MAX + 16];
-	struct ms_error err;
-	uint64_t a, b;
-
-	if (ms_state_dir(state, sizeof(state), &err))
-		return -1;
-	snprintf(dir, sizeof(dir), "%s/resume", state);
-	if (ms_mkdir_p(dir, &err))
-		return -1;
-	a = ms_fnv64(g->rev, strlen(g->rev), 0);
-	b = ms_fnv64(g->store.repo_dir, strlen(g->store.repo_dir), 0);
-	snprintf(g->resume_path, sizeof(g->resume_path),
-		 "%.4000s/%016" PRIx64 "-%016" PRIx64 ".get", dir, a, b);
-	return 0;
+	return resume_path(g->rev, g->store.repo_dir, "get", g->resume_path,
+			   sizeof(g->resume_path), NULL);
 }
 
 static void add_torrent(struct get *g)
@@ -1115,7 +1103,8 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 	(void)e;
 	if (!g->signum)
 		g->signum = signum;
-	stop(g, 128 + signum);
+	/* after the download, --seed ends with a signal: that is success */
+	stop(g, g->finished ? EXIT_OK : 128 + signum);
 }
 
 static void stop(struct get *g, int code)

@@ -130,26 +130,6 @@ static int is_lfs(const char *path, int64_t size, const struct lfs_rule *rules,
 	return lfs || size >= LFS_THRESHOLD;
 }
 
-struct hash_progress {
-	int tty;
-	int last;
-};
-
-static void on_hash(void *ud, int64_t done, int64_t total)
-{
-	struct hash_progress *hp = ud;
-	int pct = total ? (int)(100 * done / total) : 100;
-	char d[32], t[32];
-
-	if (!hp->tty || pct == hp->last)
-		return;
-	hp->last = pct;
-	fprintf(stderr, "\r\033[Khashing: %3d%% (%s of %s)", pct,
-		ms_fmt_bytes(d, sizeof(d), (double)done),
-		ms_fmt_bytes(t, sizeof(t), (double)total));
-	fflush(stderr);
-}
-
 static int write_signed(const char *path, const char *text, size_t len,
 			const struct ms_seckey *sk, const char *comment,
 			struct ms_error *err)
@@ -377,7 +357,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	bo.n_webseeds = webseeds.n;
 	bo.trackers = trackers.v;
 	bo.n_trackers = trackers.n;
-	bo.progress = on_hash;
+	bo.progress = hash_progress;
 	bo.ud = &hp;
 	r = ms_torrent_build(dir, bf, tree.n, &bo, &tbuf, &tlen, &err);
 	if (hp.tty)

@@ -44,7 +44,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 		   int upload, const char *index_opt, const char *cache_opt, int recheck)
 {
 	char repo[256], want[128], rev[41], rel[600], cache[PATH_MAX], ibuf[4096];
-	char resume_path[PATH_MAX + 64], state[PATH_MAX], label[600];
+	char rpath[PATH_MAX + 64], label[PATH_MAX + 600];
 	const char *spec = argv[0], *at = strchr(spec, '@'), *index;
 	unsigned char *mb = NULL, *sb = NULL, *tb = NULL, *resume = NULL;
 	size_t ml, sl, tl, resume_len = 0;
@@ -180,20 +180,10 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 		goto out;
 	}
 	/* the fast path: resume data from the last time, unless --recheck */
-	if (!ms_state_dir(state, sizeof(state), &err)) {
-		char dir[PATH_MAX + 16];
-		snprintf(dir, sizeof(dir), "%s/resume", state);
-		if (!ms_mkdir_p(dir, &err)) {
-			uint64_t a = ms_fnv64(rev, strlen(rev), 0);
-			uint64_t b = ms_fnv64(store.repo_dir, strlen(store.repo_dir), 0);
-			snprintf(resume_path, sizeof(resume_path), "%.4000s/%016" PRIx64 "-%016" PRIx64
-				 ".seed", dir, a, b);
-			if (!recheck && access(resume_path, F_OK) == 0)
-				ms_read_file(resume_path, 256u << 20, &resume, &resume_len, NULL);
-		} else {
-			resume_path[0] = '\0';
-		}
-	}
+	if (resume_path(rev, store.repo_dir, "seed", rpath, sizeof(rpath), NULL))
+		rpath[0] = '\0';
+	else if (!recheck && access(rpath, F_OK) == 0)
+		ms_read_file(rpath, 256u << 20, &resume, &resume_len, NULL);
 	snprintf(label, sizeof(label), "%s@%s from '%s' (%d of %d files)", repo, rev,
 		 store.repo_dir, present, wanted);
 	memset(&ss, 0, sizeof(ss));
@@ -205,7 +195,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 	ss.want_bytes = want_bytes;
 	ss.resume = resume;
 	ss.resume_len = resume_len;
-	ss.resume_path = resume_path[0] ? resume_path : NULL;
+	ss.resume_path = rpath[0] ? rpath : NULL;
 	{
 		/* trackers and web seeds of the manifest come with the torrent;
 		 * the command line can add more */
