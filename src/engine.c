@@ -375,6 +375,12 @@ int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 	WRAP(lts_torrent_set_limits(e->ses, id, upload, download, &le));
 }
 
+int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
+			      struct ms_error *err)
+{
+	WRAP(lts_torrent_set_upload_mode(e->ses, id, on, &le));
+}
+
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err)
 {

@@ -757,6 +757,22 @@ int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
+int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
+				struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	if (on)
+		e->h.set_flags(lt::torrent_flags::upload_mode);
+	else
+		e->h.unset_flags(lt::torrent_flags::upload_mode);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
 			   struct lts_error *err)
 {

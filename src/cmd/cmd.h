@@ -135,6 +135,10 @@ void hash_progress(void *ud, int64_t done, int64_t total);
 int resume_path(const char *what, const char *where, const char *ext, char *buf,
 		size_t len, struct ms_error *err);
 
+/* Remove the empty directories under path (and path), bottom-up; never
+ * touches a file. depth: 0. */
+void prune_empty_dirs(const char *path, int depth);
+
 /* Is fd 2 a terminal? */
 int stderr_is_tty(void);
 

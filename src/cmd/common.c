@@ -1,10 +1,12 @@
 /* common.c: helpers shared by the subcommands */
+#include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -239,4 +241,28 @@ int resume_path(const char *what, const char *where, const char *ext, char *buf,
 			     ext) >= len)
 		return ms_error_set(err, MS_EINVAL, "state directory path too long");
 	return 0;
+}
+
+/* remove empty directories under path, bottom-up; never touches files */
+void prune_empty_dirs(const char *path, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 64 || !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		char child[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path,
+				     de->d_name) >= sizeof(child))
+			continue;
+		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+			prune_empty_dirs(child, depth + 1);
+	}
+	closedir(d);
+	rmdir(path);
 }

@@ -141,29 +141,6 @@ static int make_empty_files(struct fetch *f)
 	return 0;
 }
 
-/* remove empty directories under path, bottom-up; never touches files */
-static void prune_empty_dirs(const char *path, int depth)
-{
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 64 || !(d = opendir(path)))
-		return;
-	while ((de = readdir(d))) {
-		char child[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path,
-				     de->d_name) >= sizeof(child))
-			continue;
-		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-			prune_empty_dirs(child, depth + 1);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 static void finish_with(struct ms_engine *e, struct fetch *f, int code)
 {

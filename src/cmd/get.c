@@ -132,6 +132,8 @@ struct get {
 	uv_timer_t lock_timer;
 	int lock_timer_open;
 	int locked;
+	int magnet;            /* the index has no torrent: metadata from peers */
+	int mapped;            /* files mapped onto blobs, priorities set */
 	int id;
 	struct gfile *files;
 	size_t n_files;
@@ -346,9 +348,12 @@ static void on_torrent(void *ud, int status, unsigned char *body, size_t len,
 
 	if (status) {
 		if (status == MS_ENOENT && g->idx + 1 >= g->indexes.n) {
-			say_err(g, "no torrent for %s@%s in any index (%s)", g->repo, g->rev,
-				msg);
-			stop(g, EXIT_VERIFY);
+			/* no torrent file: the metadata comes from peers, by the
+			 * signed info-hashes */
+			info(g, "no torrent for %s@%s in the index: getting its metadata "
+			     "from peers", g->repo, g->rev);
+			g->magnet = 1;
+			start_download(g);
 			return;
 		}
 		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
@@ -574,6 +579,7 @@ static void hash_work_cb(uv_work_t *req)
 
 static void check_done(struct get *g);
 static void check_present(struct get *g);
+static void locked_go(struct get *g);
 
 static void hash_after_cb(uv_work_t *req, int status)
 {
@@ -643,7 +649,7 @@ static void scan_complete(struct get *g)
 	int64_t *prog;
 	int n;
 
-	if (!g->meta || g->exit_code || ms_engine_closing(g->eng))
+	if (!g->meta || !g->mapped || g->exit_code || ms_engine_closing(g->eng))
 		return;
 	n = ms_torrent_num_files(g->meta);
 	prog = calloc((size_t)n + 1, sizeof(*prog));
@@ -688,7 +694,7 @@ static void check_done(struct get *g)
 	struct ms_error err;
 	char snap[PATH_MAX];
 
-	if (g->finished || g->exit_code || !g->files || ms_engine_closing(g->eng))
+	if (g->finished || g->exit_code || !g->mapped || ms_engine_closing(g->eng))
 		return;
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
@@ -697,6 +703,14 @@ static void check_done(struct get *g)
 	}
 	if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
 		g->seconds = elapsed(&g->t0);
+	if (g->magnet) {
+		/* before the mapping, libtorrent may have made directories (and
+		 * empty files, since moved) under <repo>/<name> */
+		char stale[2 * PATH_MAX];
+		snprintf(stale, sizeof(stale), "%s/%s", g->store.repo_dir,
+			 ms_torrent_name(g->meta));
+		prune_empty_dirs(stale, 0);
+	}
 	/* every wanted blob is final: the snapshot and refs come last */
 	if (write_snapshot(g, &err)) {
 		say_err(g, "%s", err.msg);
@@ -836,6 +850,29 @@ static void add_torrent(struct get *g)
 	for (int i = 0; i < n; i++)
 		if (!paths[i])
 			paths[i] = "blobs/.skip/pad"; /* pad files are never stored */
+	if (g->magnet) {
+		/* the torrent runs in upload mode since the metadata came: map
+		 * its files, then let it download */
+		r = 0;
+		for (int i = 0; i < n && !r; i++)
+			if (strcmp(paths[i], "blobs/.skip/pad"))
+				r = ms_engine_rename_file(g->eng, g->id, i, paths[i], &err);
+		if (!r)
+			r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
+		if (!r)
+			r = ms_engine_set_upload_mode(g->eng, g->id, 0, &err);
+		resume_file(g);
+		free(paths);
+		free(prio);
+		if (r) {
+			say_err(g, "%s", err.msg);
+			stop(g, EXIT_ERROR);
+			return;
+		}
+		g->mapped = 1;
+		check_done(g);
+		return;
+	}
 	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
 		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
 	memset(&ap, 0, sizeof(ap));
@@ -866,6 +903,7 @@ static void add_torrent(struct get *g)
 		stop(g, EXIT_ERROR);
 		return;
 	}
+	g->mapped = 1;
 	dial_peers(g);
 	check_done(g);
 }
@@ -885,7 +923,7 @@ static void try_lock(uv_timer_t *t)
 	uv_timer_stop(t);
 	g->locked = 1;
 	(void)err;
-	check_present(g);
+	locked_go(g);
 }
 
 /* existing blobs are checked before they are used */
@@ -944,11 +982,52 @@ static void check_present(struct get *g)
 	uv_queue_work(g->loop, &w->req, present_cb, present_after);
 }
 
+/* no torrent file: add by magnet, in upload mode so that nothing is
+ * requested before the metadata is checked against the manifest */
+static void add_magnet(struct get *g)
+{
+	struct lts_add_params ap;
+	struct ms_error err;
+	char magnet[1024];
+
+	snprintf(magnet, sizeof(magnet), "magnet:?");
+	if (*g->v.m.infohash_v1)
+		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
+			 "xt=urn:btih:%s", g->v.m.infohash_v1);
+	if (*g->v.m.infohash_v2)
+		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
+			 "%sxt=urn:btmh:1220%s", *g->v.m.infohash_v1 ? "&" : "",
+			 g->v.m.infohash_v2);
+	memset(&ap, 0, sizeof(ap));
+	ap.magnet = magnet;
+	ap.save_path = g->store.repo_dir;
+	ap.flags = LTS_ADD_UPLOAD_ONLY;
+	ap.trackers = (const char *const *)g->v.m.trackers;
+	ap.n_trackers = g->v.m.n_trackers;
+	ap.webseeds = (const char *const *)g->v.m.webseeds;
+	ap.n_webseeds = g->v.m.n_webseeds;
+	if (ms_engine_add(g->eng, &ap, &g->id, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	dial_peers(g);
+}
+
+static void locked_go(struct get *g)
+{
+	if (g->magnet)
+		add_magnet(g);
+	else
+		check_present(g);
+}
+
 static void start_download(struct get *g)
 {
 	struct ms_error err;
 	char cache[PATH_MAX];
-	if (check_torrent(g, &err)) {
+
+	if (!g->magnet && check_torrent(g, &err)) {
 		say_err(g, "the torrent does not match the signed manifest: %s", err.msg);
 		stop(g, EXIT_VERIFY);
 		return;
@@ -965,7 +1044,7 @@ static void start_download(struct get *g)
 	g->store.lock_fd = -1;
 	if (ms_store_lock(&g->store, NULL, NULL, &err) == 0) {
 		g->locked = 1;
-		check_present(g);
+		locked_go(g);
 		return;
 	}
 	if (g->store.lock_fd < 0) {
@@ -990,6 +1069,24 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	if (a->torrent && a->torrent != g->id)
 		return;
 	switch (a->type) {
+	case LTS_ALERT_METADATA_RECEIVED:
+		if (g->magnet && !g->meta) {
+			struct ms_error err;
+			g->meta = ms_engine_torrent(g->eng, g->id, &err);
+			if (!g->meta) {
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				break;
+			}
+			if (check_torrent(g, &err)) {
+				say_err(g, "the torrent does not match the signed manifest: %s",
+					err.msg);
+				stop(g, EXIT_VERIFY);
+				break;
+			}
+			check_present(g);
+		}
+		break;
 	case LTS_ALERT_FILE_COMPLETED:
 		for (size_t i = 0; i < g->n_files; i++)
 			if (g->files[i].tindex == a->value && g->files[i].st == F_DOWNLOADING)

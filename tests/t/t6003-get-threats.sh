@@ -35,6 +35,17 @@ test_expect_success 'setup: key, repo, index, a seeder' '
 	ms_seed seed index/acme/good/$rev.torrent repo
 '
 
+test_expect_success 'no torrent in the index: the metadata comes from peers by the signed info-hashes' '
+	publish_as acme/magnet &&
+	rm index/acme/magnet/$rev.torrent &&
+	timeout 60 modelswarm get acme/magnet --index index --cache-dir c0 $MS_NET \
+		--listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) >out0 2>err0 &&
+	test_grep "getting its metadata from peers" err0 &&
+	same_tree repo c0/models--acme--magnet/snapshots/$rev &&
+	! ls c0/models--acme--magnet/blobs/*.incomplete 2>/dev/null &&
+	! test -e c0/models--acme--magnet/$rev
+'
+
 test_expect_success 'a torrent whose info-hash is not the manifest'"'"'s' '
 	publish_as acme/swap &&
 	mkdir other && echo other >other/x && modelswarm create other -o other.torrent --name $rev >/dev/null &&
