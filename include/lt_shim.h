@@ -199,6 +199,10 @@ int lts_torrent_save_resume(lts_session *s, int id, int flush,
 int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 			    struct lts_error *err);
 
+/* Upload mode: no piece is requested while it is on. */
+int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
+				struct lts_error *err);
+
 /* Set per-torrent rate limits in bytes/s (0 = unlimited). */
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
 			   struct lts_error *err);

@@ -84,6 +84,8 @@ int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
 int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 			 struct ms_error *err);
 int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err);
+int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
+			      struct ms_error *err);
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err);
 /* Metadata of a torrent in the session; free with ms_torrent_free(). */
