@@ -1,0 +1,109 @@
+# lib.sh: helpers for the benchmarks under tools/bench/ (sourced, POSIX sh).
+#
+# Every process a benchmark starts in the background goes through bench_bg,
+# which records its pid; bench_cleanup stops them all by pid, newest first.
+# Every wait is bounded.
+
+bench_pids=
+
+bench_say () {
+	echo "$*" >&2
+}
+
+bench_die () {
+	echo "error: $*" >&2
+	exit 2
+}
+
+# bench_now: nanoseconds since the epoch
+bench_now () {
+	date +%s%N
+}
+
+# bench_secs T0 T1: seconds between two bench_now readings, 3 decimals
+bench_secs () {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
+}
+
+# bench_free_port: a TCP port that is free on 127.0.0.1 right now
+bench_free_port () {
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+			LocalPort => 0, Proto => "tcp", Listen => 1) or die "$!\n";
+		print $s->sockport, "\n";'
+}
+
+# bench_bg NAME CMD...: start CMD with output in NAME.out and NAME.err;
+# sets bg_pid and remembers it for bench_cleanup
+bench_bg () {
+	name=$1
+	shift
+	"$@" >"$name.out" 2>"$name.err" </dev/null &
+	bg_pid=$!
+	bench_pids="$bg_pid $bench_pids"
+}
+
+# bench_stop PID: SIGTERM, then SIGKILL after 10 s; reaps the pid
+bench_stop () {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && test $i -lt 100; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+bench_cleanup () {
+	for p in $bench_pids; do
+		bench_stop "$p"
+	done
+	bench_pids=
+}
+
+# bench_wait_for PATTERN FILE SECONDS [PID]: poll until FILE has a line
+# matching PATTERN; fails after SECONDS, or at once if PID has exited
+bench_wait_for () {
+	i=0
+	while ! grep -q -e "$1" "$2" 2>/dev/null; do
+		i=$((i + 1))
+		if test $i -gt $(($3 * 10)); then
+			bench_say "'$1' did not appear in $2 within $3 s"
+			return 1
+		fi
+		if test -n "${4:-}" && ! kill -0 "$4" 2>/dev/null; then
+			bench_say "process $4 exited before '$1' appeared in $2"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# bench_wait_http URL SECONDS [PID]: poll until URL answers at all
+bench_wait_http () {
+	i=0
+	while ! curl -s -o /dev/null --max-time 2 "$1"; do
+		i=$((i + 1))
+		if test $i -gt $(($2 * 10)); then
+			bench_say "'$1' did not answer within $2 s"
+			return 1
+		fi
+		if test -n "${3:-}" && ! kill -0 "$3" 2>/dev/null; then
+			bench_say "process $3 exited before '$1' answered"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# bench_median: the median of the numbers on stdin, one a line
+bench_median () {
+	sort -g | awk '{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "nan"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
