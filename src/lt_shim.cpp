@@ -109,6 +109,7 @@ struct lts_session {
 	void *notify_ud = nullptr;
 
 	int next_id = 1;
+	bool block_alerts = false;
 	std::map<int, torrent_entry> torrents;
 	std::map<lt::torrent_handle, int> by_handle;
 	std::map<lt::info_hash_t, int> by_hash;
@@ -333,8 +334,7 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 				      lt::alert_category::tracker |
 				      lt::alert_category::connect |
 				      lt::alert_category::status |
-				      lt::alert_category::file_progress |
-				      lt::alert_category::block_progress));
+				      lt::alert_category::file_progress));
 	// we pop every alert on each wakeup; a large queue means none is lost
 	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
 	if (fill_pack(pack, settings, n, err))
@@ -505,6 +505,18 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		set_err(err, LTS_EEXIST, "torrent is already in the session");
 		return LTS_EEXIST;
 	}
+	// bytes from web seeds are counted block by block: one alert per
+	// 16 KiB costs about 10% CPU, so only with web seeds in play (turned
+	// on before the torrent starts, so that no block goes uncounted)
+	if (!s->block_alerts &&
+	    (!atp.url_seeds.empty() || (atp.ti && !atp.ti->web_seeds().empty()))) {
+		lt::settings_pack sp;
+		sp.set_int(lt::settings_pack::alert_mask,
+			   s->ses->get_settings().get_int(lt::settings_pack::alert_mask) |
+				   static_cast<int>(lt::alert_category::block_progress));
+		s->ses->apply_settings(std::move(sp));
+		s->block_alerts = true;
+	}
 	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 	if (ec) {
 		set_err(err, LTS_ELIBTORRENT, "cannot add torrent: %s",
@@ -517,6 +529,7 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	e.ih = ih;
 	e.no_root = (p->flags & LTS_ADD_NO_ROOT) && !p->file_paths;
 	e.ti = h.torrent_file();
+
 	s->by_handle[h] = nid;
 	s->by_hash[ih] = nid;
 	*id = nid;
@@ -897,6 +910,14 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			auto t = s->torrents.find(c.torrent);
 			if (t != s->torrents.end()) {
 				t->second.ti = t->second.h.torrent_file();
+				if (!s->block_alerts && !t->second.h.url_seeds().empty()) {
+					lt::settings_pack sp;
+					sp.set_int(lt::settings_pack::alert_mask,
+						   s->ses->get_settings().get_int(lt::settings_pack::alert_mask) |
+							   static_cast<int>(lt::alert_category::block_progress));
+					s->ses->apply_settings(std::move(sp));
+					s->block_alerts = true;
+				}
 				if (t->second.no_root && t->second.ti)
 					strip_root(t->second.h, t->second.ti->files());
 			}

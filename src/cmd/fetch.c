@@ -205,6 +205,8 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	ms_engine_shutdown(e, 10000);
 }
 
+static void dial_peers(struct ms_engine *e, struct fetch *f);
+
 static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 {
 	struct fetch *f = ud;
@@ -226,8 +228,13 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 				ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
 		}
 		break;
-	case LTS_ALERT_TORRENT_FINISHED:
 	case LTS_ALERT_TORRENT_CHECKED:
+		/* the dial right after adding may come before the torrent
+		 * is ready: dial again now */
+		dial_peers(e, f);
+		check_complete(e, f);
+		break;
+	case LTS_ALERT_TORRENT_FINISHED:
 		check_complete(e, f);
 		break;
 	case LTS_ALERT_HASH_FAILED:

@@ -1093,6 +1093,10 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 				flush_then_verify(g, &g->files[i]);
 		break;
 	case LTS_ALERT_TORRENT_CHECKED:
+		dial_peers(g);
+		scan_complete(g);
+		check_done(g);
+		break;
 	case LTS_ALERT_TORRENT_FINISHED:
 		scan_complete(g);
 		check_done(g);
