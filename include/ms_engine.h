@@ -31,6 +31,8 @@ struct ms_engine_events {
 	void (*on_signal)(struct ms_engine *e, int signum, void *ud);
 	/* the engine finished closing; e is freed right after this returns */
 	void (*on_closed)(void *ud);
+	/* something went wrong that the engine carried on from (may be NULL) */
+	void (*on_warning)(struct ms_engine *e, const char *msg, void *ud);
 	void *ud;
 };
 

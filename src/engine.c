@@ -124,7 +124,10 @@ static void drain(struct ms_engine *e)
 	if (e->closing || !e->ses)
 		return;
 	if (lts_alerts_pop(e->ses, &al, &n, &le)) {
-		fprintf(stderr, "warning: cannot read engine alerts: %s\n", le.msg);
+		char msg[600];
+		snprintf(msg, sizeof(msg), "cannot read engine alerts: %s", le.msg);
+		if (e->ev.on_warning)
+			e->ev.on_warning(e, msg, e->ev.ud);
 		return;
 	}
 	e->dispatching = 1;
@@ -169,7 +172,8 @@ static void deadline_cb(uv_timer_t *h)
 {
 	struct ms_engine *e = h->data;
 
-	fprintf(stderr, "warning: gave up waiting for resume data\n");
+	if (e->ev.on_warning)
+		e->ev.on_warning(e, "gave up waiting for resume data", e->ev.ud);
 	ms_engine_close(e);
 }
 

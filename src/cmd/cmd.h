@@ -139,6 +139,9 @@ int resume_path(const char *what, const char *where, const char *ext, char *buf,
  * touches a file. depth: 0. */
 void prune_empty_dirs(const char *path, int depth);
 
+/* The engine's on_warning for commands: "warning: MSG" on stderr. */
+void engine_warning(struct ms_engine *e, const char *msg, void *ud);
+
 /* Is fd 2 a terminal? */
 int stderr_is_tty(void);
 

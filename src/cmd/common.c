@@ -266,3 +266,10 @@ void prune_empty_dirs(const char *path, int depth)
 	closedir(d);
 	rmdir(path);
 }
+
+void engine_warning(struct ms_engine *e, const char *msg, void *ud)
+{
+	(void)e;
+	(void)ud;
+	cmd_warning("%s", msg);
+}

@@ -393,7 +393,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	struct strlist trackers = { 0 }, webseeds = { 0 };
 	struct net_opts net = { 0 };
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;

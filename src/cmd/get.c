@@ -1231,7 +1231,7 @@ static void stop(struct get *g, int code)
 int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct ms_error err;
 	struct get g;
 	char *envidx = NULL, *cfgidx = NULL;

@@ -176,7 +176,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		const struct seed_store *ss)
 {
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, NULL };
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;

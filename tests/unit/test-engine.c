@@ -66,9 +66,13 @@ static char tmp[128];
 
 static int run(struct state *st, int with_torrent)
 {
-	struct ms_engine_events ev = { on_alert, on_tick,
-				       st->handle_signal ? on_signal : NULL,
-				       on_closed, st };
+	struct ms_engine_events ev = {
+		.on_alert = on_alert,
+		.on_tick = on_tick,
+		.on_signal = st->handle_signal ? on_signal : NULL,
+		.on_closed = on_closed,
+		.ud = st,
+	};
 	struct ms_engine_opts o;
 	struct ms_engine *e;
 	struct ms_error err;
