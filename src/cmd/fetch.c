@@ -218,11 +218,8 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (!f->meta) {
 			f->meta = ms_engine_torrent(e, f->id, &err);
-			if (!f->meta) {
-				cmd_error(EXIT_ERROR, "%s", err.msg);
-				finish_with(e, f, EXIT_ERROR);
-				break;
-			}
+			if (!f->meta)
+				break; /* not readable yet: the next tick tries again */
 			ms_progress_clear(&f->prog);
 			fprintf(stderr, "got metadata for '%s': %d files\n",
 				ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
@@ -310,6 +307,10 @@ static void on_tick(struct ms_engine *e, void *ud)
 	f->ticks++;
 	if (ms_engine_status(e, f->id, &st, NULL))
 		return;
+	/* a magnet's metadata may not have been readable at its alert */
+	if (!f->meta && st.has_metadata && (f->meta = ms_engine_torrent(e, f->id, NULL)))
+		fprintf(stderr, "got metadata for '%s': %d files\n",
+			ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
 	check_complete(e, f);
 	if (f->complete || ms_engine_closing(e))
 		return;

@@ -83,6 +83,7 @@ enum fstate {
 struct gfile {
 	const struct ms_manifest_file *mf;
 	int tindex;          /* index in the torrent */
+	unsigned flush_seq;  /* the flushing save to wait for */
 	int wanted;
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
@@ -138,6 +139,7 @@ struct get {
 	struct gfile *files;
 	size_t n_files;
 	int pending_hash;
+	unsigned saves_sent, saves_done; /* resume saves, answered in order */
 	int complete;
 	int finished;          /* snapshot written */
 	unsigned ticks;
@@ -637,6 +639,7 @@ static void verify_file(struct get *g, struct gfile *f)
 static void flush_then_verify(struct get *g, struct gfile *f)
 {
 	f->st = F_FLUSHING;
+	f->flush_seq = ++g->saves_sent;
 	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
 		say_err(g, "cannot flush '%s' to disk", f->mf->path);
 		stop(g, EXIT_ERROR);
@@ -1135,10 +1138,21 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 			say_err(g, "%s", a->message);
 		stop(g, EXIT_ERROR);
 		break;
-	case LTS_ALERT_SAVE_RESUME:
-		/* written out: now the files waiting for it can be hashed */
+	case LTS_ALERT_SAVE_RESUME_FAILED:
+		/* keep the count in step; files waiting on it ask again */
+		g->saves_done++;
 		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].st == F_FLUSHING && !g->exit_code)
+			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			    g->saves_done >= g->files[i].flush_seq)
+				flush_then_verify(g, &g->files[i]);
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		/* written out: the files whose flush this answers can be
+		 * hashed (saves are answered in the order they were asked) */
+		g->saves_done++;
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			    g->saves_done >= g->files[i].flush_seq)
 				verify_file(g, &g->files[i]);
 		if (g->resume_path[0]) {
 			if (g->finished)
@@ -1163,8 +1177,9 @@ static void on_tick(struct ms_engine *e, void *ud)
 	    ms_engine_status(g->eng, g->id, &st, NULL))
 		return;
 	g->ticks++;
-	if (!g->finished && g->ticks % (RESUME_EVERY_MS / TICK_MS) == 0)
-		ms_engine_save_resume(g->eng, g->id, 0, NULL);
+	if (!g->finished && g->ticks % (RESUME_EVERY_MS / TICK_MS) == 0 &&
+	    !ms_engine_save_resume(g->eng, g->id, 0, NULL))
+		g->saves_sent++;
 	if (!g->finished && g->ticks % 10 == 1 && st.num_peers < (int)g->peers.n)
 		dial_peers(g);
 	if (g->finished)
