@@ -103,8 +103,6 @@ struct lts_add_params {
 	unsigned flags;            /* LTS_ADD_* */
 	const char *const *trackers;   /* extra tracker URLs */
 	size_t n_trackers;
-	const char *const *webseeds;   /* extra BEP 19 url seeds */
-	size_t n_webseeds;
 	/* optional: n_files entries, one per file of the torrent; file i is
 	 * stored at save_path/file_paths[i] (relative). Only with metadata. */
 	const char *const *file_paths;
@@ -155,13 +153,13 @@ struct lts_status {
 	int64_t all_time_upload;
 	int64_t failed_bytes;       /* bytes that failed the hash check */
 	int64_t redundant_bytes;
-	int64_t webseed_download;   /* payload from url seeds (estimate) */
-	int64_t peer_download;      /* payload from peers (the rest) */
+	int64_t peer_download;      /* payload from peers (all of it: pieces
+				       handed in by lts_torrent_add_piece()
+				       are not counted) */
 	int download_rate;          /* payload bytes/s */
 	int upload_rate;
 	int num_peers;              /* connected bittorrent peers */
 	int num_seeds;
-	int num_webseeds;           /* connected url seeds */
 	int num_pieces;
 	int pieces_done;
 	int hash_failures;          /* pieces that failed the hash check */
@@ -182,8 +180,31 @@ int lts_torrent_file_progress(lts_session *s, int id, int64_t *out, int n,
 int lts_torrent_set_file_priorities(lts_session *s, int id, const int *prio,
 				    int n, struct lts_error *err);
 
-int lts_torrent_add_webseed(lts_session *s, int id, const char *url,
-			    struct lts_error *err);
+/*
+ * Hand in the whole of piece `piece` (len must be its size), fetched by the
+ * caller, e.g. from an HTTP mirror. libtorrent copies the data before this
+ * returns, writes it and checks its hashes: an LTS_ALERT_PIECE_FINISHED or
+ * LTS_ALERT_HASH_FAILED alert follows. Blocks a peer already delivered are
+ * not written again, unless overwrite is set: a piece that failed its
+ * hash check keeps the blocks that were handed in, so handing it in again
+ * needs overwrite (a piece already verified is never written over). Web
+ * seeds in torrents are never used by libtorrent itself (lts_torrent_add()
+ * drops them): they are the caller's to fetch.
+ */
+int lts_torrent_add_piece(lts_session *s, int id, int piece, const void *data,
+			  size_t len, int overwrite, struct lts_error *err);
+
+enum lts_piece_state {
+	LTS_PIECE_MISSING = 0,  /* wanted, nothing of it requested yet */
+	LTS_PIECE_PARTIAL,      /* wanted, some blocks requested or received */
+	LTS_PIECE_HAVE,         /* downloaded and verified */
+	LTS_PIECE_SKIP          /* not wanted (priority 0) */
+};
+
+/* One enum lts_piece_state per piece into out[0..n-1] (caller-owned).
+ * Returns the number of pieces (0 without metadata) or a negative code. */
+int lts_torrent_piece_states(lts_session *s, int id, unsigned char *out, int n,
+			     struct lts_error *err);
 int lts_torrent_add_tracker(lts_session *s, int id, const char *url,
 			    int tier, struct lts_error *err);
 /* Dial a peer; host is a numeric IPv4/IPv6 address. */
@@ -305,6 +326,11 @@ const char *lts_torrent_info_hash_v1(const lts_torrent *t);
 const char *lts_torrent_info_hash_v2(const lts_torrent *t);
 /* Magnet URI; owned by t. */
 const char *lts_torrent_info_magnet(const lts_torrent *t);
+/* Trackers in the torrent's announce list */
+int lts_torrent_info_num_trackers(const lts_torrent *t);
+/* The torrent's BEP 19 url-list ("url-list"); NULL past the end. */
+int lts_torrent_info_num_webseeds(const lts_torrent *t);
+const char *lts_torrent_info_webseed(const lts_torrent *t, int i);
 /* Bencoded torrent file; owned by t. */
 const unsigned char *lts_torrent_info_bytes(const lts_torrent *t,
 					    size_t *len);

@@ -26,7 +26,8 @@
 	XX(EINTR, "interrupted")                                 \
 	XX(ETOOBIG, "too large")                                 \
 	XX(EPATH, "unsafe path")                                 \
-	XX(EBADSIG, "signature verification failed")
+	XX(EBADSIG, "signature verification failed")             \
+	XX(EAGAIN, "try again later")
 
 enum ms_errno {
 	MS_OK = 0,

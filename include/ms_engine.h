@@ -77,8 +77,12 @@ int ms_engine_set_file_priorities(struct ms_engine *e, int id, const int *prio,
 				  int n, struct ms_error *err);
 int ms_engine_connect_peer(struct ms_engine *e, int id, const char *host,
 			   int port, struct ms_error *err);
-int ms_engine_add_webseed(struct ms_engine *e, int id, const char *url,
-			  struct ms_error *err);
+/* Hand in a whole piece fetched elsewhere (see lts_torrent_add_piece()). */
+int ms_engine_add_piece(struct ms_engine *e, int id, int piece, const void *data,
+			size_t len, int overwrite, struct ms_error *err);
+/* enum lts_piece_state per piece; returns the number of pieces. */
+int ms_engine_piece_states(struct ms_engine *e, int id, unsigned char *out,
+			   int n, struct ms_error *err);
 int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
 			  struct ms_error *err);
 int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
@@ -108,6 +112,9 @@ int ms_torrent_num_pieces(const lts_torrent *t);
 const char *ms_torrent_hash_v1(const lts_torrent *t);
 const char *ms_torrent_hash_v2(const lts_torrent *t);
 const char *ms_torrent_magnet(const lts_torrent *t);
+int ms_torrent_num_trackers(const lts_torrent *t);
+int ms_torrent_num_webseeds(const lts_torrent *t);
+const char *ms_torrent_webseed(const lts_torrent *t, int i);
 /* The bencoded torrent, owned by t. */
 const unsigned char *ms_torrent_bytes(const lts_torrent *t, size_t *len);
 

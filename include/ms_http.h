@@ -36,6 +36,49 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err);
  * before this returns. */
 int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 		size_t cap, ms_http_cb cb, void *ud, struct ms_error *err);
+/*
+ * Byte ranges of files on HTTP mirrors (web seeds), for ms_webseed.
+ *
+ * The body must be exactly the range asked for: a 206 whose Content-Range
+ * is another range, a 200 for a part of a file, a body longer or shorter
+ * than asked are all errors, found before or as the first wrong byte
+ * arrives. Redirects are followed (http/https only); the Authorization
+ * header is sent only when the URL's host is auth_host, and libcurl drops
+ * it on a redirect to another host or port.
+ */
+struct ms_http_result {
+	int status;           /* 0, MS_ENOENT (404, 410), MS_EAGAIN (429,
+				 503), else MS_EIO */
+	long http_code;       /* of the last response, 0 if none */
+	long retry_after;     /* seconds from Retry-After, or -1 */
+	int redirected;       /* the answer came from another URL */
+	const char *url;      /* the URL that answered (valid in the call) */
+	int64_t got;          /* body bytes stored in buf */
+	const char *msg;      /* why, when status != 0 */
+};
+
+struct ms_http_range {
+	const char *url;
+	int64_t start, len;   /* bytes [start, start+len) of the file */
+	int64_t file_size;    /* a 200 is fine when the range is the file */
+	const char *auth_host;   /* host that gets the Authorization header */
+	const char *auth;        /* its value, e.g. "Bearer X" (or NULL) */
+	unsigned char *buf;      /* len bytes, caller-owned, kept until done */
+	long stall_s;            /* abort after this long without a byte */
+	/* body bytes stored so far, as they arrive (may be NULL) */
+	void (*on_progress)(void *ud, int64_t got);
+	/* the end; never called before ms_http_range_start() returns, never
+	 * after ms_http_range_cancel() or ms_http_close() */
+	void (*on_done)(void *ud, const struct ms_http_result *res);
+	void *ud;
+};
+
+struct ms_http_xfer;
+
+int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
+			struct ms_http_xfer **out, struct ms_error *err);
+void ms_http_range_cancel(struct ms_http_xfer *x);
+
 /* Cancel what is pending (no callbacks) and close every handle; the
  * struct is freed once libuv has closed them. */
 void ms_http_close(struct ms_http *h);

@@ -76,4 +76,18 @@ int ms_store_snapshot_dir(const struct ms_store *s, const char *rev, char *buf,
 int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
 		    const char *path, struct ms_error *err);
 
+/* The same in two steps, so that the bytes can be checked before they get
+ * their name. stage: dir/path's directories below dir are created and must
+ * be real directories (not symlinks); the blob is hard-linked (else, with
+ * may_copy, copied; *copied says which) to a temporary name next to
+ * dir/path, written to tmp. commit: tmp is renamed to dir/path, replacing
+ * a file or symlink there without following it. */
+int ms_store_export_stage(const struct ms_store *s, const char *etag, const char *dir,
+			  const char *path, int may_copy, char *tmp, size_t tmplen,
+			  int *copied, struct ms_error *err);
+int ms_store_export_commit(const char *tmp, const char *dir, const char *path,
+			   struct ms_error *err);
+/* mkdir -p dir, then the directories of path below dir as in stage */
+int ms_store_export_dirs(const char *dir, const char *path, struct ms_error *err);
+
 #endif

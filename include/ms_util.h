@@ -66,6 +66,23 @@ struct ms_config {
 	/* libtorrent.NAME = VALUE lines */
 	struct lts_setting *settings;
 	size_t n_settings;
+	/* HTTP mirrors: webseed = URL lines (extra mirrors for every
+	 * download), webseeds = fallback|always|never (NULL: unset),
+	 * webseed-fallback-rate, webseed-fallback-delay (seconds),
+	 * webseed-timeout (seconds), webseed-connections (per mirror),
+	 * webseed-request-size (bytes a request; 0 for these three: unset),
+	 * and mirror-auth.HOST = VALUE (an Authorization header sent to HOST
+	 * only) */
+	char **webseeds;
+	size_t n_webseeds;
+	char *webseed_mode;
+	int64_t fallback_rate;        /* -1: unset */
+	int64_t fallback_delay_s;     /* -1: unset */
+	int64_t webseed_timeout_s;
+	int64_t webseed_conns;
+	int64_t webseed_request;
+	char **auth_host, **auth_value;
+	size_t n_auth;
 };
 
 int ms_config_load(struct ms_config *c, struct ms_error *err);

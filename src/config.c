@@ -77,6 +77,27 @@ static char *trim(char *s)
 	return s;
 }
 
+/* append a copy of s to the array *v of *n strings */
+static int push_str(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -1;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static void free_strs(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int ms_config_load(struct ms_config *c, struct ms_error *err)
 {
 	char path[PATH_MAX], line[1024];
@@ -85,6 +106,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 
 	memset(c, 0, sizeof(*c));
 	c->dht = c->lsd = c->port_mapping = 1;
+	c->fallback_rate = c->fallback_delay_s = -1;
 	r = home_path(path, sizeof(path), "config", "XDG_CONFIG_HOME", ".config",
 		      "config", err);
 	if (r)
@@ -137,6 +159,57 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 		} else if (!strcmp(key, "index")) {
 			free(c->index);
 			c->index = strdup(val);
+		} else if (!strcmp(key, "webseed")) {
+			if (strncmp(val, "http://", 7) && strncmp(val, "https://", 8)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: webseed needs an "
+						 "http:// or https:// URL", path, lineno);
+				break;
+			}
+			if (push_str(&c->webseeds, &c->n_webseeds, val)) {
+				r = ms_error_set(err, MS_ENOMEM, "out of memory");
+				break;
+			}
+		} else if (!strcmp(key, "webseeds")) {
+			if (strcmp(val, "fallback") && strcmp(val, "always") &&
+			    strcmp(val, "never")) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: webseeds needs "
+						 "fallback, always or never", path, lineno);
+				break;
+			}
+			free(c->webseed_mode);
+			c->webseed_mode = strdup(val);
+		} else if (!strcmp(key, "webseed-fallback-rate") ||
+			   !strcmp(key, "webseed-request-size") ||
+			   !strcmp(key, "webseed-fallback-delay") ||
+			   !strcmp(key, "webseed-connections") ||
+			   !strcmp(key, "webseed-timeout")) {
+			int64_t v;
+			int rate = !strcmp(key, "webseed-fallback-rate") ||
+				   !strcmp(key, "webseed-request-size");
+			char *end;
+			if (rate ? ms_parse_size(val, &v)
+				 : ((v = strtoll(val, &end, 10)) < 0 || end == val || *end ||
+				    v > 86400)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: '%s' needs %s",
+						 path, lineno, key,
+						 rate ? "a size such as 2M" : "a whole number");
+				break;
+			}
+			*(!strcmp(key, "webseed-fallback-rate") ? &c->fallback_rate
+			  : !strcmp(key, "webseed-request-size") ? &c->webseed_request
+			  : !strcmp(key, "webseed-connections") ? &c->webseed_conns
+			  : !strcmp(key, "webseed-timeout") ? &c->webseed_timeout_s
+							     : &c->fallback_delay_s) = v;
+		} else if (!strncmp(key, "mirror-auth.", 12) && key[12]) {
+			size_t nh = c->n_auth, nv = c->n_auth;
+			if (push_str(&c->auth_host, &nh, key + 12) ||
+			    push_str(&c->auth_value, &nv, val)) {
+				if (nh > c->n_auth)
+					free(c->auth_host[c->n_auth]);
+				r = ms_error_set(err, MS_ENOMEM, "out of memory");
+				break;
+			}
+			c->n_auth++;
 		} else if (!strncmp(key, "libtorrent.", 11) && key[11]) {
 			struct lts_setting *s = realloc(c->settings,
 				(c->n_settings + 1) * sizeof(*s));
@@ -167,6 +240,10 @@ void ms_config_release(struct ms_config *c)
 		free((char *)c->settings[i].value);
 	}
 	free(c->settings);
+	free_strs(c->webseeds, c->n_webseeds);
+	free_strs(c->auth_host, c->n_auth);
+	free_strs(c->auth_value, c->n_auth);
+	free(c->webseed_mode);
 	free(c->listen);
 	free(c->index);
 	free(c->path);

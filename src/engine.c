@@ -355,10 +355,21 @@ int ms_engine_connect_peer(struct ms_engine *e, int id, const char *host,
 	WRAP(lts_torrent_connect_peer(e->ses, id, host, port, &le));
 }
 
-int ms_engine_add_webseed(struct ms_engine *e, int id, const char *url,
-			  struct ms_error *err)
+int ms_engine_add_piece(struct ms_engine *e, int id, int piece, const void *data,
+			size_t len, int overwrite, struct ms_error *err)
 {
-	WRAP(lts_torrent_add_webseed(e->ses, id, url, &le));
+	WRAP(lts_torrent_add_piece(e->ses, id, piece, data, len, overwrite, &le));
+}
+
+int ms_engine_piece_states(struct ms_engine *e, int id, unsigned char *out,
+			   int n, struct ms_error *err)
+{
+	struct lts_error le;
+	int r = lts_torrent_piece_states(e->ses, id, out, n, &le);
+
+	if (r < 0)
+		return fail(err, &le);
+	return r;
 }
 
 int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
@@ -469,6 +480,21 @@ const char *ms_torrent_hash_v2(const lts_torrent *t)
 const char *ms_torrent_magnet(const lts_torrent *t)
 {
 	return lts_torrent_info_magnet(t);
+}
+
+int ms_torrent_num_trackers(const lts_torrent *t)
+{
+	return lts_torrent_info_num_trackers(t);
+}
+
+int ms_torrent_num_webseeds(const lts_torrent *t)
+{
+	return lts_torrent_info_num_webseeds(t);
+}
+
+const char *ms_torrent_webseed(const lts_torrent *t, int i)
+{
+	return lts_torrent_info_webseed(t, i);
 }
 
 const unsigned char *ms_torrent_bytes(const lts_torrent *t, size_t *len)

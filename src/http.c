@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -132,10 +133,22 @@ struct ms_http {
 	struct req *reqs;
 };
 
+/* a byte-range transfer (ms_http_range_start()) */
+struct rng {
+	struct ms_http_range rq;
+	struct curl_slist *hdrs;
+	int64_t got;
+	int64_t cr_start, cr_end;  /* Content-Range of the last response */
+	int checked;               /* the last response's status was checked */
+	const char *bad;           /* why the body was refused */
+	char badbuf[160];
+};
+
 struct req {
 	struct ms_http *h;
 	CURL *easy;
 	struct sink sink;
+	struct rng *rg;
 	char url[8192];
 	char ebuf[CURL_ERROR_SIZE];
 	ms_http_cb cb;
@@ -160,13 +173,80 @@ static void handle_closed(uv_handle_t *hd)
 		free(h);
 }
 
+static void unlink_req(struct ms_http *h, struct req *r)
+{
+	struct req **pp;
+
+	curl_multi_remove_handle(h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	for (pp = &h->reqs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+}
+
+static void free_req(struct req *r)
+{
+	if (r->rg)
+		curl_slist_free_all(r->rg->hdrs);
+	free(r->rg);
+	free(r->sink.buf);
+	free(r);
+}
+
+static void range_done(struct ms_http *h, struct req *r, CURLcode rc)
+{
+	struct rng *g = r->rg;
+	struct ms_http_result res = { 0 };
+	char msg[600] = "";
+	char *eff = NULL;
+	curl_off_t ra = -1;
+	long redirs = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.http_code);
+	curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff);
+	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_COUNT, &redirs);
+	curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
+	res.retry_after = ra > 0 ? (long)ra : -1;
+	res.redirected = redirs > 0;
+	res.url = eff ? eff : r->url;
+	res.got = g->got;
+	if (g->bad) {
+		res.status = MS_EIO;
+		snprintf(msg, sizeof(msg), "%s", g->bad);
+	} else if (res.http_code == 404 || res.http_code == 410) {
+		res.status = MS_ENOENT;
+		snprintf(msg, sizeof(msg), "HTTP %ld", res.http_code);
+	} else if (res.http_code == 429 || res.http_code == 503) {
+		res.status = MS_EAGAIN;
+		snprintf(msg, sizeof(msg), "HTTP %ld", res.http_code);
+	} else if (res.http_code >= 300) {
+		res.status = MS_EIO;
+		snprintf(msg, sizeof(msg), "HTTP %ld", res.http_code);
+	} else if (rc != CURLE_OK) {
+		res.status = MS_EIO;
+		snprintf(msg, sizeof(msg), "%s",
+			 rc == CURLE_OPERATION_TIMEDOUT ? "stalled (timed out)"
+			 : *r->ebuf ? r->ebuf : curl_easy_strerror(rc));
+	} else if (g->got != g->rq.len) {
+		res.status = MS_EIO;
+		snprintf(msg, sizeof(msg), "short body: %lld of %lld bytes",
+			 (long long)g->got, (long long)g->rq.len);
+	}
+	res.msg = res.status ? msg : NULL;
+	g->rq.on_done(g->rq.ud, &res);
+	unlink_req(h, r);
+	free_req(r);
+}
+
 static void finish(struct ms_http *h)
 {
 	CURLMsg *m;
 	int left;
 
 	while ((m = curl_multi_info_read(h->multi, &left))) {
-		struct req *r, **pp;
+		struct req *r;
 		long code = 0;
 		int status = 0;
 		char msg[9000] = "";
@@ -174,6 +254,12 @@ static void finish(struct ms_http *h)
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		if (r->rg) {
+			range_done(h, r, m->data.result);
+			if (h->closing)
+				return;
+			continue;
+		}
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
 			status = MS_ETOOBIG;
@@ -191,13 +277,7 @@ static void finish(struct ms_http *h)
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': HTTP %ld", r->url, code);
 		}
-		curl_multi_remove_handle(h->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		for (pp = &h->reqs; *pp; pp = &(*pp)->next)
-			if (*pp == r) {
-				*pp = r->next;
-				break;
-			}
+		unlink_req(h, r);
 		if (!status && !r->sink.buf) {
 			r->sink.buf = calloc(1, 1);
 			if (!r->sink.buf) {
@@ -315,6 +395,38 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
 	return 0;
 }
 
+/* options every transfer on the loop shares */
+static void common_opts(struct req *r, int is_file)
+{
+	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->ebuf);
+	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, is_file ? "file" : "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 15L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+}
+
+/* start r on the multi handle; on failure r is freed */
+static int add_req(struct ms_http *h, struct req *r, struct ms_error *err)
+{
+	r->next = h->reqs;
+	h->reqs = r;
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		h->reqs = r->next;
+		curl_easy_cleanup(r->easy);
+		free_req(r);
+		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	}
+	return 0;
+}
+
 int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 		size_t cap, ms_http_cb cb, void *ud, struct ms_error *err)
 {
@@ -358,31 +470,161 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 		free(r);
 		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
 	}
-	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
-	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	common_opts(r, r->is_file);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->sink);
-	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->ebuf);
-	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, r->is_file ? "file" : "http,https");
-	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 15L);
-	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, 30L);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
-	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	r->next = h->reqs;
-	h->reqs = r;
-	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
-		h->reqs = r->next;
-		curl_easy_cleanup(r->easy);
-		free(r);
-		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	return add_req(h, r, err);
+}
+
+/* ---- byte ranges from mirrors ----------------------------------------- */
+
+/* the host (and port) part of an http(s) URL into out */
+static void url_host(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p ? p + 3 : url;
+	n = strcspn(p, "/?#");
+	if (memchr(p, '@', n))  /* no credentials in mirror URLs' hosts */
+		n = 0;
+	if (n >= cap)
+		n = 0;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct rng *g = ud;
+	size_t len = sz * n;
+	long long a, b;
+
+	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+		/* a new response (after a redirect or a 100) */
+		g->cr_start = g->cr_end = -1;
+		g->checked = 0;
+	} else if (len > 14 && !strncasecmp(p, "content-range:", 14) &&
+		   sscanf(p + 14, " bytes %lld-%lld/", &a, &b) == 2) {
+		g->cr_start = a;
+		g->cr_end = b;
 	}
+	return len;
+}
+
+/* is a 200 or 206 response the body of the asked range? */
+static const char *check_response(struct rng *g, long code)
+{
+	if (code == 200)
+		return g->rq.start == 0 && g->rq.len == g->rq.file_size
+			? NULL : "ignored the byte range (HTTP 200 instead of 206)";
+	if (g->cr_start != g->rq.start || g->cr_end != g->rq.start + g->rq.len - 1) {
+		snprintf(g->badbuf, sizeof(g->badbuf),
+			 "answered bytes %lld-%lld for %lld-%lld",
+			 (long long)g->cr_start, (long long)g->cr_end,
+			 (long long)g->rq.start,
+			 (long long)(g->rq.start + g->rq.len - 1));
+		return g->badbuf;
+	}
+	return NULL;
+}
+
+static size_t on_range_data(char *p, size_t sz, size_t n, void *ud)
+{
+	struct req *r = ud;
+	struct rng *g = r->rg;
+	size_t len = sz * n;
+
+	if (!g->checked) {
+		long code = 0;
+
+		g->checked = 1;
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200 && code != 206)
+			return 0;  /* range_done() reports the status */
+		if ((g->bad = check_response(g, code)))
+			return 0;
+	}
+	if ((int64_t)len > g->rq.len - g->got) {
+		g->bad = "sent more bytes than asked for";
+		return 0;
+	}
+	memcpy(g->rq.buf + g->got, p, len);
+	g->got += (int64_t)len;
+	if (g->rq.on_progress)
+		g->rq.on_progress(g->rq.ud, g->got);
+	return len;
+}
+
+int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
+			struct ms_http_xfer **out, struct ms_error *err)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	char range[64], host[512], hdr[4096];
+
+	if (!r || !(r->rg = calloc(1, sizeof(*r->rg)))) {
+		free(r);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
+	if (strncmp(rq->url, "http://", 7) && strncmp(rq->url, "https://", 8)) {
+		free_req(r);
+		return ms_error_set(err, MS_EINVAL,
+				    "mirror '%s': only http:// and https:// work", rq->url);
+	}
+	if ((size_t)snprintf(r->url, sizeof(r->url), "%s", rq->url) >= sizeof(r->url)) {
+		free_req(r);
+		return ms_error_set(err, MS_EINVAL, "URL too long");
+	}
+	r->h = h;
+	r->rg->rq = *rq;
+	r->rg->cr_start = r->rg->cr_end = -1;
+	url_host(rq->url, host, sizeof(host));
+	if (rq->auth && rq->auth_host && *host && !strcasecmp(host, rq->auth_host)) {
+		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", rq->auth) >=
+		    sizeof(hdr)) {
+			free_req(r);
+			return ms_error_set(err, MS_EINVAL, "Authorization header too long");
+		}
+		if (!(r->rg->hdrs = curl_slist_append(NULL, hdr))) {
+			free_req(r);
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+		}
+	}
+	r->easy = curl_easy_init();
+	if (!r->easy) {
+		free_req(r);
+		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
+	}
+	snprintf(range, sizeof(range), "%lld-%lld", (long long)rq->start,
+		 (long long)(rq->start + rq->len - 1));
+	common_opts(r, 0);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_range_data);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r->rg);
+	curl_easy_setopt(r->easy, CURLOPT_RANGE, range);
+	if (r->rg->hdrs)
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->rg->hdrs);
+	curl_easy_setopt(r->easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, rq->stall_s > 0 ? rq->stall_s : 30L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 0L);
+	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 512L * 1024);
+	if (add_req(h, r, err) < 0)
+		return MS_EIO;
+	*out = (struct ms_http_xfer *)r;
 	return 0;
+}
+
+void ms_http_range_cancel(struct ms_http_xfer *x)
+{
+	struct req *r = (struct req *)x;
+
+	if (!r || r->h->closing)
+		return;
+	unlink_req(r->h, r);
+	free_req(r);
 }
 
 void ms_http_close(struct ms_http *h)
@@ -396,8 +638,7 @@ void ms_http_close(struct ms_http *h)
 		next = r->next;
 		curl_multi_remove_handle(h->multi, r->easy); /* closes its sockets */
 		curl_easy_cleanup(r->easy);
-		free(r->sink.buf);
-		free(r);
+		free_req(r);
 	}
 	h->reqs = NULL;
 	/* closes the cached connections: socket_cb closes their polls */

@@ -96,10 +96,6 @@ struct torrent_entry {
 	bool no_root = false;
 	int hash_failures = 0;
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
-	// payload by source, counted block by block; connections are told
-	// apart by endpoint, classified from get_peer_info()
-	std::map<std::string, std::int64_t> bytes_by_ep;
-	std::map<std::string, bool> is_web;
 };
 
 struct lts_session {
@@ -109,7 +105,6 @@ struct lts_session {
 	void *notify_ud = nullptr;
 
 	int next_id = 1;
-	bool block_alerts = false;
 	std::map<int, torrent_entry> torrents;
 	std::map<lt::torrent_handle, int> by_handle;
 	std::map<lt::info_hash_t, int> by_hash;
@@ -125,6 +120,7 @@ struct lts_torrent {
 	std::vector<char> bytes;
 	std::string name, v1, v2, magnet;
 	std::vector<std::string> paths;
+	std::vector<std::string> webseeds;
 };
 
 namespace {
@@ -252,39 +248,6 @@ void strip_root_ti(lt::torrent_info &ti)
 	}
 }
 
-// remember which connected endpoints are web seeds
-void classify_peers(torrent_entry &e)
-{
-	std::vector<lt::peer_info> peers;
-	e.h.get_peer_info(peers);
-	for (auto const &pi : peers) {
-		bool web = pi.connection_type == lt::peer_info::web_seed ||
-			   pi.connection_type == lt::peer_info::http_seed;
-		e.is_web[endpoint_str(pi.ip) + ":" + std::to_string(pi.ip.port())] = web;
-	}
-}
-
-// An endpoint that came and went between two looks (libtorrent drops web
-// seeds the moment a download completes): a web seed if its port is the
-// port of one of the torrent's web seed URLs.
-bool web_seed_port(torrent_entry &e, std::string const &key)
-{
-	int port = atoi(key.substr(key.rfind(':') + 1).c_str());
-	for (auto const &u : e.h.url_seeds()) {
-		std::string rest = u.substr(u.find("://") == std::string::npos ? 0 : u.find("://") + 3);
-		rest = rest.substr(0, rest.find('/'));
-		size_t colon = rest.rfind(':');
-		int p = u.compare(0, 8, "https://") == 0 ? 443 : 80;
-		if (colon != std::string::npos && rest.find(']') == std::string::npos)
-			p = atoi(rest.substr(colon + 1).c_str());
-		else if (colon != std::string::npos && rest.rfind(']') < colon)
-			p = atoi(rest.substr(colon + 1).c_str());
-		if (p == port)
-			return true;
-	}
-	return false;
-}
-
 std::string hex_of(lt::sha1_hash const &h)
 {
 	return lt::aux::to_hex(h);
@@ -309,6 +272,9 @@ lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
 	t->magnet = lt::make_magnet_uri(*t->ti);
 	for (lt::file_index_t i : fs.file_range())
 		t->paths.push_back(fs.file_path(i));
+	for (auto const &w : t->ti->web_seeds())
+		if (w.type == lt::web_seed_entry::url_seed)
+			t->webseeds.push_back(w.url);
 	return t;
 }
 
@@ -334,7 +300,8 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 				      lt::alert_category::tracker |
 				      lt::alert_category::connect |
 				      lt::alert_category::status |
-				      lt::alert_category::file_progress));
+				      lt::alert_category::file_progress |
+				      lt::alert_category::piece_progress));
 	// we pop every alert on each wakeup; a large queue means none is lost
 	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
 	if (fill_pack(pack, settings, n, err))
@@ -449,6 +416,9 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 				"resume data is for another torrent");
 			return LTS_EINVAL;
 		}
+		// web seeds are fetched by the caller, which hands the pieces in
+		// with lts_torrent_add_piece(), never by libtorrent
+		ti->set_web_seeds({});
 		atp.ti = std::move(ti);
 	} else if (p->magnet) {
 		lt::add_torrent_params m = lt::parse_magnet_uri(p->magnet, ec);
@@ -469,8 +439,6 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		}
 		for (auto &t : m.trackers)
 			atp.trackers.push_back(t);
-		for (auto &u : m.url_seeds)
-			atp.url_seeds.push_back(u);
 		for (auto &pe : m.peers)
 			atp.peers.push_back(pe);
 	} else if (!atp.ti && !atp.info_hashes.has_v1() &&
@@ -483,10 +451,10 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		return LTS_EINVAL;
 	}
 	atp.save_path = p->save_path;
+	atp.url_seeds.clear();
+	atp.http_seeds.clear();
 	for (size_t i = 0; i < p->n_trackers; i++)
 		atp.trackers.push_back(p->trackers[i]);
-	for (size_t i = 0; i < p->n_webseeds; i++)
-		atp.url_seeds.push_back(p->webseeds[i]);
 	atp.flags &= ~lt::torrent_flags::auto_managed;
 	atp.flags &= ~lt::torrent_flags::paused;
 	atp.flags &= ~lt::torrent_flags::duplicate_is_error;
@@ -504,18 +472,6 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	if (s->by_hash.count(ih)) {
 		set_err(err, LTS_EEXIST, "torrent is already in the session");
 		return LTS_EEXIST;
-	}
-	// bytes from web seeds are counted block by block: one alert per
-	// 16 KiB costs about 10% CPU, so only with web seeds in play (turned
-	// on before the torrent starts, so that no block goes uncounted)
-	if (!s->block_alerts &&
-	    (!atp.url_seeds.empty() || (atp.ti && !atp.ti->web_seeds().empty()))) {
-		lt::settings_pack sp;
-		sp.set_int(lt::settings_pack::alert_mask,
-			   s->ses->get_settings().get_int(lt::settings_pack::alert_mask) |
-				   static_cast<int>(lt::alert_category::block_progress));
-		s->ses->apply_settings(std::move(sp));
-		s->block_alerts = true;
 	}
 	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 	if (ec) {
@@ -577,7 +533,9 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	lt::torrent_status ts = e->h.status();
+	// the flags leave out the piece bitfield and the other costly parts
+	lt::torrent_status ts =
+		e->h.status(lt::torrent_handle::query_accurate_download_counters);
 	memset(st, 0, sizeof(*st));
 	st->state = state_of(ts.state);
 	st->paused = !!(ts.flags & lt::torrent_flags::paused);
@@ -595,12 +553,12 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 	st->redundant_bytes = ts.total_redundant_bytes;
 	st->download_rate = ts.download_payload_rate;
 	st->upload_rate = ts.upload_payload_rate;
-	st->num_pieces = ts.pieces.size();
 	st->pieces_done = ts.num_pieces;
-	st->num_seeds = ts.num_seeds;
 	st->hash_failures = e->hash_failures;
 	if (ts.has_metadata) {
 		auto ti = e->h.torrent_file();
+		if (ti)
+			st->num_pieces = ti->num_pieces();
 		if (ti)
 			st->total_size = ti->total_size() -
 				[&] {
@@ -616,33 +574,11 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 		snprintf(st->error, sizeof(st->error), "%s",
 			 ts.errc.message().c_str());
 
-	std::vector<lt::peer_info> peers;
-	e->h.get_peer_info(peers);
-	for (auto const &pi : peers) {
-		if (pi.connection_type == lt::peer_info::web_seed ||
-		    pi.connection_type == lt::peer_info::http_seed)
-			st->num_webseeds++;
-		else
-			st->num_peers++;
-	}
-	// endpoints first seen before they were listed are classified now
-	for (auto const &kv : e->bytes_by_ep)
-		if (!e->is_web.count(kv.first)) {
-			classify_peers(*e);
-			break;
-		}
-	std::int64_t web = 0;
-	for (auto const &kv : e->bytes_by_ep) {
-		auto w = e->is_web.find(kv.first);
-		if (w == e->is_web.end())
-			w = e->is_web.emplace(kv.first, web_seed_port(*e, kv.first)).first;
-		if (w->second)
-			web += kv.second;
-	}
-	if (web > st->payload_download)
-		web = st->payload_download;
-	st->webseed_download = web;
-	st->peer_download = st->payload_download - web;
+	// every payload byte comes from a peer: web seeds are not libtorrent's
+	// (see lts_torrent_add_piece())
+	st->num_peers = ts.num_peers;
+	st->num_seeds = ts.num_seeds;
+	st->peer_download = ts.total_payload_download;
 	return 0;
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
@@ -686,16 +622,74 @@ int lts_torrent_set_file_priorities(lts_session *s, int id, const int *prio,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
-int lts_torrent_add_webseed(lts_session *s, int id, const char *url,
-			    struct lts_error *err)
+int lts_torrent_add_piece(lts_session *s, int id, int piece, const void *data,
+			  size_t len, int overwrite, struct lts_error *err)
 {
 	clear_err(err);
 	SHIM_TRY
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	e->h.add_url_seed(url);
+	if (!e->ti)
+		e->ti = e->h.torrent_file();
+	if (!e->ti) {
+		set_err(err, LTS_ENOMETA, "torrent has no metadata yet");
+		return LTS_ENOMETA;
+	}
+	if (piece < 0 || piece >= e->ti->num_pieces() ||
+	    len != static_cast<size_t>(e->ti->piece_size(lt::piece_index_t(piece)))) {
+		set_err(err, LTS_EINVAL, "piece %d of %zu bytes does not fit the torrent",
+			piece, len);
+		return LTS_EINVAL;
+	}
+	lt::piece_index_t k(piece);
+	if (overwrite && e->h.have_piece(k))
+		return 0;  // never write over a verified piece
+	// libtorrent copies the blocks into its own buffers before returning
+	e->h.add_piece(k, static_cast<const char *>(data),
+		       overwrite ? lt::torrent_handle::overwrite_existing
+				 : lt::add_piece_flags_t{});
 	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_piece_states(lts_session *s, int id, unsigned char *out, int n,
+			     struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	// the queue first: a piece that passes its check in between is then
+	// seen in one of the two, never in neither
+	std::vector<lt::partial_piece_info> q;
+	e->h.get_download_queue(q);
+	lt::torrent_status ts = e->h.status(lt::torrent_handle::query_pieces);
+	int total = static_cast<int>(ts.pieces.size());
+	if (total == 0)
+		return 0;
+	std::vector<lt::download_priority_t> prio = e->h.get_piece_priorities();
+	for (int i = 0; i < n && i < total; i++) {
+		lt::piece_index_t k(i);
+		if (ts.pieces.get_bit(k))
+			out[i] = LTS_PIECE_HAVE;
+		else if (i < static_cast<int>(prio.size()) &&
+			 prio[static_cast<size_t>(i)] == lt::dont_download)
+			out[i] = LTS_PIECE_SKIP;
+		else
+			out[i] = LTS_PIECE_MISSING;
+	}
+	for (auto const &pp : q) {
+		int k = static_cast<int>(pp.piece_index);
+		// a piece reset after a failed hash check may stay listed with
+		// no block in flight or done
+		if (pp.finished + pp.writing + pp.requested == 0)
+			continue;
+		if (k >= 0 && k < n && k < total && out[k] == LTS_PIECE_MISSING)
+			out[k] = LTS_PIECE_PARTIAL;
+	}
+	return total;
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
@@ -840,24 +834,6 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		return s->strings.back().c_str();
 	};
 	for (lt::alert *a : v) {
-		// counted here, not passed on: there is one per 16 KiB block
-		if (a->type() == lt::block_finished_alert::alert_type) {
-			auto *b = static_cast<lt::block_finished_alert *>(a);
-			auto it = s->by_handle.find(b->handle);
-			if (it == s->by_handle.end())
-				continue;
-			auto t = s->torrents.find(it->second);
-			if (t == s->torrents.end() || !t->second.ti)
-				continue;
-			std::string key = endpoint_str(b->endpoint) + ":" +
-					  std::to_string(b->endpoint.port());
-			if (!t->second.is_web.count(key))
-				classify_peers(t->second);
-			int ps = t->second.ti->piece_size(b->piece_index);
-			int left = ps - b->block_index * 16384;
-			t->second.bytes_by_ep[key] += left < 16384 ? (left > 0 ? left : 0) : 16384;
-			continue;
-		}
 		lts_alert c;
 		memset(&c, 0, sizeof(c));
 		c.type = LTS_ALERT_OTHER;
@@ -910,14 +886,6 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			auto t = s->torrents.find(c.torrent);
 			if (t != s->torrents.end()) {
 				t->second.ti = t->second.h.torrent_file();
-				if (!s->block_alerts && !t->second.h.url_seeds().empty()) {
-					lt::settings_pack sp;
-					sp.set_int(lt::settings_pack::alert_mask,
-						   s->ses->get_settings().get_int(lt::settings_pack::alert_mask) |
-							   static_cast<int>(lt::alert_category::block_progress));
-					s->ses->apply_settings(std::move(sp));
-					s->block_alerts = true;
-				}
 				if (t->second.no_root && t->second.ti)
 					strip_root(t->second.h, t->second.ti->files());
 			}
@@ -944,10 +912,6 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			c.error = x->error.value();
 		} else if (lt::alert_cast<lt::peer_connect_alert>(a)) {
 			c.type = LTS_ALERT_PEER_CONNECTED;
-			// while it is connected: is it a web seed?
-			auto t = s->torrents.find(c.torrent);
-			if (t != s->torrents.end())
-				classify_peers(t->second);
 		} else if (auto *x = lt::alert_cast<lt::peer_disconnected_alert>(a)) {
 			c.type = LTS_ALERT_PEER_DISCONNECTED;
 			c.error = x->error.value();
@@ -1107,6 +1071,23 @@ const char *lts_torrent_info_hash_v2(const lts_torrent *t)
 const char *lts_torrent_info_magnet(const lts_torrent *t)
 {
 	return t->magnet.c_str();
+}
+
+int lts_torrent_info_num_trackers(const lts_torrent *t)
+{
+	return static_cast<int>(t->ti->trackers().size());
+}
+
+int lts_torrent_info_num_webseeds(const lts_torrent *t)
+{
+	return static_cast<int>(t->webseeds.size());
+}
+
+const char *lts_torrent_info_webseed(const lts_torrent *t, int i)
+{
+	if (i < 0 || i >= static_cast<int>(t->webseeds.size()))
+		return nullptr;
+	return t->webseeds[static_cast<size_t>(i)].c_str();
 }
 
 const unsigned char *lts_torrent_info_bytes(const lts_torrent *t, size_t *len)

@@ -305,23 +305,42 @@ int ms_store_write_ref(const struct ms_store *s, const char *ref, const char *re
 	return ms_write_file_atomic(p, rev, strlen(rev), 0644, err);
 }
 
-int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
-		    const char *path, struct ms_error *err)
+int ms_store_export_dirs(const char *dir, const char *path, struct ms_error *err)
 {
-	char blob[PATH_MAX + 128], dst[PATH_MAX + 512], tmp[PATH_MAX + 600];
+	int r;
+
+	if ((r = ms_mkdir_p(dir, err)))
+		return r;
+	return make_parents(dir, path, err);
+}
+
+int ms_store_export_stage(const struct ms_store *s, const char *etag, const char *dir,
+			  const char *path, int may_copy, char *tmp, size_t tmplen,
+			  int *copied, struct ms_error *err)
+{
+	char blob[PATH_MAX + 128];
 	int in = -1, out = -1, r;
 	char *buf = NULL;
 
-	if ((r = ms_mkdir_p(dir, err)) || (r = make_parents(dir, path, err)))
+	if (copied)
+		*copied = 0;
+	if ((r = ms_store_export_dirs(dir, path, err)))
 		return r;
 	ms_store_blob_path(s, etag, 0, 0, blob, sizeof(blob));
-	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, path) >= sizeof(dst))
+	if ((size_t)snprintf(tmp, tmplen, "%s/%s.ms-tmp-%ld", dir, path, (long)getpid()) >=
+	    tmplen)
 		return ms_error_set(err, MS_EINVAL, "path too long");
-	snprintf(tmp, sizeof(tmp), "%s.ms-tmp-%ld", dst, (long)getpid());
+	/* whatever is there (a planted symlink, say) goes; never followed */
 	unlink(tmp);
 	if (link(blob, tmp) == 0)
-		goto rename_it;
+		return 0;
+	if (!may_copy)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot hard-link '%s' to '%s/%s': %s", blob, dir,
+				    path, strerror(errno));
 	/* another filesystem: copy */
+	if (copied)
+		*copied = 1;
 	in = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	buf = malloc(1 << 20);
@@ -357,17 +376,8 @@ int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
 		r = ms_error_set(err, MS_EIO, "cannot write '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
-	out = -1;
 	close(in);
-	in = -1;
 	free(buf);
-	buf = NULL;
-rename_it:
-	if (rename(tmp, dst) < 0) {
-		r = ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
-				 dst, strerror(errno));
-		goto fail;
-	}
 	return 0;
 fail:
 	if (in >= 0)
@@ -377,4 +387,37 @@ fail:
 	free(buf);
 	unlink(tmp);
 	return r;
+}
+
+int ms_store_export_commit(const char *tmp, const char *dir, const char *path,
+			   struct ms_error *err)
+{
+	char dst[PATH_MAX + 512];
+
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, path) >= sizeof(dst)) {
+		unlink(tmp);
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	}
+	/* rename replaces whatever is at dst (a planted symlink is replaced,
+	 * not followed); a directory there is an error */
+	if (rename(tmp, dst) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ms_error_set(err, ms_error_from_errno(e), "cannot create '%s': %s",
+				    dst, strerror(e));
+	}
+	/* dst was already a link to the same file: rename did nothing */
+	unlink(tmp);
+	return 0;
+}
+
+int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
+		    const char *path, struct ms_error *err)
+{
+	char tmp[PATH_MAX + 600];
+	int r;
+
+	if ((r = ms_store_export_stage(s, etag, dir, path, 1, tmp, sizeof(tmp), NULL, err)))
+		return r;
+	return ms_store_export_commit(tmp, dir, path, err);
 }

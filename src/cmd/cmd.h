@@ -8,11 +8,15 @@
 #define MS_CMD_H
 
 #include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "modelswarm.h"
 #include "ms_engine.h"
+#include "ms_trust.h"
 #include "ms_util.h"
+#include "ms_webseed.h"
 
 #define EXIT_OK 0
 #define EXIT_VERIFY 1
@@ -31,6 +35,7 @@ int cmd_keygen(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_trust(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_verify(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx);
 
 /* Print "error: <msg> (see 'modelswarm CMD -h')" and return 129. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
@@ -62,6 +67,7 @@ enum {
 	OPT_PEER,
 	OPT_UPLOAD_LIMIT,
 	OPT_DOWNLOAD_LIMIT,
+	OPT_WEBSEEDS,
 	OPT_CMD_BASE /* commands number their own options from here */
 };
 
@@ -76,6 +82,51 @@ struct net_opts {
 	const char *listen;
 };
 
+/* HTTP mirrors for fetch and get (mirrors.c) */
+#define MIRROR_LONGOPTS                                                 \
+	{ "webseed", required_argument, NULL, OPT_WEBSEED },            \
+	{ "webseeds", required_argument, NULL, OPT_WEBSEEDS }
+
+struct mirror_opts {
+	struct strlist urls;   /* --webseed */
+	const char *mode;      /* --webseeds, or NULL */
+};
+/* Handle one of the MIRROR_LONGOPTS as net_opt() does. */
+int mirror_opt(const char *cmd, struct mirror_opts *m, int c, const char *arg);
+void mirror_opts_release(struct mirror_opts *m);
+
+struct mirrors {
+	struct ms_webseed *ws;
+	int mode;              /* enum ms_webseed_mode in force */
+	int stopped;
+	/* what a mirror reports (a failure, a demotion), on the loop */
+	void (*on_event)(void *ud, const char *mirror, const char *msg);
+	void *ud;
+	/* figures kept by mirrors_stop() */
+	struct ms_mirror_stat *st;
+	int n;
+	int64_t bytes;
+};
+/* Start the mirrors of torrent id: --webseed URLs, then extra (the
+ * torrent's or manifest's), then the config's. peer_sources: whether any
+ * peer could show up (trackers, --peer, DHT, LSD); without one, fallback
+ * mode uses the mirrors at once. Does nothing without mirrors or when
+ * already started. */
+int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
+		  const struct mirror_opts *mo, uv_loop_t *loop,
+		  struct ms_engine *e, int id, const char *const *extra,
+		  size_t n_extra, int peer_sources, struct ms_error *err);
+void mirrors_alert(struct mirrors *mr, const struct lts_alert *a);
+int64_t mirrors_bytes(const struct mirrors *mr);
+int mirrors_active(const struct mirrors *mr);
+/* Stop every transfer, keeping the figures for mirrors_print/json. */
+void mirrors_stop(struct mirrors *mr);
+/* "mirror URL: N bytes[, ...]" lines */
+void mirrors_print(const struct mirrors *mr, FILE *f);
+json_t *mirrors_json(const struct mirrors *mr);
+void mirrors_release_tally(struct mirrors *mr);
+void mirrors_release(struct mirrors *mr);
+
 /* Handle one of the NET_LONGOPTS; returns 1 if handled, 0 if not ours,
  * or 129 after printing a usage error. */
 int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);
@@ -86,8 +137,7 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 /* Check dir against the torrent, then seed it until a signal; prints
  * "listening on", "seeding". Returns an exit code. */
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-	     const char *dir, const struct strlist *trackers,
-	     const struct strlist *webseeds, int upload);
+	     const char *dir, const struct strlist *trackers, int upload);
 
 /* Seeding from the Hugging Face cache: files mapped onto blobs. */
 struct seed_store {
@@ -102,13 +152,47 @@ struct seed_store {
 	const char *resume_path;         /* where to keep it */
 };
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-		const char *dir, const struct strlist *trackers,
-		const struct strlist *webseeds, int upload,
+		const char *dir, const struct strlist *trackers, int upload,
 		const struct seed_store *ss);
 /* modelswarm seed ORG/NAME@REV: in seed-store.c */
 int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
-		   const struct strlist *trackers, const struct strlist *webseeds,
-		   int upload, const char *index, const char *cache, int recheck);
+		   const struct strlist *trackers, int upload, const char *index, const char *cache, int recheck);
+
+/* A release resolved through an index and verified (release.c): the
+ * signed files exactly as the index served them. */
+struct index_bytes {
+	unsigned char *buf;
+	size_t len;
+};
+struct signed_release {
+	char repo[256];              /* ORG/NAME */
+	char want[128];              /* as asked: a revision or a ref */
+	char rev[41];
+	const char *index;           /* the index that served it */
+	struct index_bytes refs, refs_sig;   /* empty when not fetched */
+	struct index_bytes manifest, manifest_sig, torrent;
+	struct ms_verified v;
+	int verified;
+	lts_torrent *meta;
+	struct strlist indexes;      /* tried in order */
+	char *index_buf;
+};
+/* Parse spec (ORG/NAME@REV; the ref default_ref when there is no @, or
+ * required if NULL), then try the indexes (the given ones, else
+ * $MODELSWARM_INDEX's, else the config's) in order until one serves the
+ * release: refs.json (for a ref; with want_refs also for a commit, kept
+ * when the index has one that verifies), the manifest verified against the
+ * pinned key, the torrent it names. Prints the error; returns 0 or an exit
+ * code. Release r with signed_release_release() either way. */
+int signed_release_fetch(struct signed_release *r, const char *cmd, const char *spec,
+			 const char *default_ref, const struct strlist *indexes,
+			 const struct ms_ctx *ctx, int want_refs);
+void signed_release_release(struct signed_release *r);
+/* The manifest's entry for the torrent's file i (fi filled, *path the
+ * file's path without the torrent's name), or NULL for a pad file or a
+ * file the manifest does not have with that size. */
+const struct ms_manifest_file *signed_release_file(const struct signed_release *r, int i,
+						    struct lts_file_info *fi, const char **path);
 
 /* Parse a rate like "2M" (bytes/s) for --upload-limit. */
 int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);

@@ -16,14 +16,18 @@
 
 static const char fetch_usage[] =
 	"usage: modelswarm fetch (FILE.torrent | MAGNET) -o DIR [--peer HOST:PORT]...\n"
-	"                        [--tracker URL]... [--webseed URL]... [--listen ADDR:PORT]\n"
+	"                        [--tracker URL]... [--webseed URL]... [--webseeds MODE]\n"
+	"                        [--listen ADDR:PORT]\n"
 	"                        [--upload-limit RATE] [--download-limit RATE]\n"
 	"                        [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    -o, --output DIR      put the files under DIR (created if missing)\n"
 	"    --peer HOST:PORT      dial this peer (repeatable)\n"
 	"    --tracker URL         announce to this tracker too (repeatable)\n"
-	"    --webseed URL         download from this web seed too (repeatable)\n"
+	"    --webseed URL         an HTTP mirror (web seed) besides the torrent's\n"
+	"                          (repeatable)\n"
+	"    --webseeds MODE       fallback (default: mirrors only while peers\n"
+	"                          deliver too little), always or never\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
 	"    --download-limit RATE cap download, bytes/s\n"
@@ -37,7 +41,7 @@ static const struct option fetch_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
-	{ "webseed", required_argument, NULL, OPT_WEBSEED },
+	MIRROR_LONGOPTS,
 	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "download-limit", required_argument, NULL, OPT_DOWNLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
@@ -49,7 +53,12 @@ static const struct option fetch_opts[] = {
 #define TICK_MS 500
 
 struct fetch {
+	struct ms_ctx *ctx;
+	uv_loop_t *loop;
 	const char *out;
+	struct mirror_opts mo;
+	struct mirrors mr;
+	int peer_sources;
 	char resume_path[PATH_MAX];
 	lts_torrent *meta;
 	int id;
@@ -147,6 +156,7 @@ static void finish_with(struct ms_engine *e, struct fetch *f, int code)
 	ms_progress_clear(&f->prog);
 	if (!f->exit_code)
 		f->exit_code = code;
+	mirrors_stop(&f->mr);
 	ms_engine_shutdown(e, 10000);
 }
 
@@ -199,6 +209,7 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	}
 	f->complete = 1;
 	f->final = st;
+	mirrors_stop(&f->mr);
 	f->seconds = elapsed(&f->t0);
 	ms_progress_clear(&f->prog);
 	/* saves (then deletes) resume data with a disk flush, then closes */
@@ -207,6 +218,31 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 
 static void dial_peers(struct ms_engine *e, struct fetch *f);
 
+static void mirror_event(void *ud, const char *mirror, const char *msg)
+{
+	struct fetch *f = ud;
+
+	warn_once(f, *mirror ? "mirror '%s': %s" : "%s%s", mirror, msg);
+}
+
+/* once the torrent is ready: the torrent's url-list and --webseed URLs */
+static void start_mirrors(struct ms_engine *e, struct fetch *f)
+{
+	const char *urls[64];
+	size_t n = 0;
+	struct ms_error err;
+
+	if (!f->meta || f->mr.ws || f->mr.stopped)
+		return;
+	for (int i = 0; i < ms_torrent_num_webseeds(f->meta) && n < 64; i++)
+		urls[n++] = ms_torrent_webseed(f->meta, i);
+	f->mr.on_event = mirror_event;
+	f->mr.ud = f;
+	if (mirrors_start(&f->mr, f->ctx, &f->mo, f->loop, e, f->id, urls, n,
+			  f->peer_sources, &err))
+		warn_once(f, "%s%s", "cannot use the mirrors: ", err.msg);
+}
+
 static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 {
 	struct fetch *f = ud;
@@ -214,6 +250,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 
 	if (a->torrent && a->torrent != f->id)
 		return;
+	mirrors_alert(&f->mr, a);
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (!f->meta) {
@@ -229,6 +266,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		/* the dial right after adding may come before the torrent
 		 * is ready: dial again now */
 		dial_peers(e, f);
+		start_mirrors(e, f);
 		check_complete(e, f);
 		break;
 	case LTS_ALERT_TORRENT_FINISHED:
@@ -250,9 +288,6 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		break;
 	case LTS_ALERT_TRACKER_ERROR:
 		warn_once(f, "tracker '%s': %s", a->url, a->message);
-		break;
-	case LTS_ALERT_URL_SEED_ERROR:
-		warn_once(f, "web seed '%s': %s", a->url, a->message);
 		break;
 	case LTS_ALERT_LISTEN_FAILED:
 		warn_once(f, "cannot listen on %s: %s", a->address, a->message);
@@ -311,6 +346,8 @@ static void on_tick(struct ms_engine *e, void *ud)
 	if (!f->meta && st.has_metadata && (f->meta = ms_engine_torrent(e, f->id, NULL)))
 		fprintf(stderr, "got metadata for '%s': %d files\n",
 			ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
+	if (st.state == LTS_STATE_DOWNLOADING)
+		start_mirrors(e, f);
 	check_complete(e, f);
 	if (f->complete || ms_engine_closing(e))
 		return;
@@ -338,9 +375,9 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.rate = -1; /* measured by the display: libtorrent's lags */
 	snap.peers = st.num_peers;
 	snap.seeds = st.num_seeds;
-	snap.webseeds = st.num_webseeds;
+	snap.webseeds = mirrors_active(&f->mr);
 	snap.from_peers = st.peer_download;
-	snap.from_webseeds = st.webseed_download;
+	snap.from_webseeds = mirrors_bytes(&f->mr);
 	snap.hash_failures = f->hash_failures;
 	if (f->meta && f->prog.tty) {
 		int n = ms_torrent_num_files(f->meta);
@@ -368,6 +405,7 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 
 	if (!f->signum)
 		f->signum = signum;
+	mirrors_stop(&f->mr);
 	ms_progress_clear(&f->prog);
 	ms_engine_shutdown(e, 10000);
 }
@@ -391,7 +429,7 @@ static int resume_file(struct fetch *f, const char *identity)
 
 int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist trackers = { 0 }, webseeds = { 0 };
+	struct strlist trackers = { 0 };
 	struct net_opts net = { 0 };
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
@@ -410,6 +448,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", fetch_opts, NULL)) != -1) {
 		int k = net_opt("fetch", &net, c, optarg);
+		if (!k)
+			k = mirror_opt("fetch", &f.mo, c, optarg);
 		if (k == EXIT_USAGE) {
 			r = k;
 			goto out;
@@ -434,9 +474,6 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		}
 		case OPT_TRACKER:
 			strlist_push(&trackers, optarg);
-			break;
-		case OPT_WEBSEED:
-			strlist_push(&webseeds, optarg);
 			break;
 		case OPT_UPLOAD_LIMIT:
 			if (parse_rate("fetch", "--upload-limit", optarg, &upload)) {
@@ -494,6 +531,10 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	}
 
 	net_engine_opts(ctx, &net, &eo);
+	f.ctx = ctx;
+	f.loop = &loop;
+	f.peer_sources = trackers.n || f.peers.n || eo.dht || eo.lsd || is_magnet ||
+			 (f.meta && ms_torrent_num_trackers(f.meta));
 	eo.upload_limit = upload;
 	eo.download_limit = download;
 	eo.tick_ms = TICK_MS;
@@ -520,8 +561,6 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	ap.flags = LTS_ADD_NO_ROOT;
 	ap.trackers = trackers.v;
 	ap.n_trackers = trackers.n;
-	ap.webseeds = webseeds.v;
-	ap.n_webseeds = webseeds.n;
 	r = ms_engine_add(eng, &ap, &f.id, &err);
 	if (r && resume) {
 		cmd_warning("ignoring resume data: %s", err.msg);
@@ -558,13 +597,12 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		printf("fetched '%s' into '%s': %d files, %s\n",
 		       ms_torrent_name(f.meta), f.out, nfiles,
 		       ms_fmt_bytes(sz, sizeof(sz), (double)ms_torrent_total_size(f.meta)));
+		int64_t web = mirrors_bytes(&f.mr), all = f.final.peer_download + web;
 		printf("downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
 		       " from peers, %" PRId64 " from webseeds, %d hash failures\n",
-		       f.final.payload_download, f.seconds,
-		       ms_fmt_bytes(rate, sizeof(rate),
-				    (double)f.final.payload_download / secs),
-		       f.final.peer_download, f.final.webseed_download,
-		       f.hash_failures);
+		       all, f.seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
+		       f.final.peer_download, web, f.hash_failures);
+		mirrors_print(&f.mr, stdout);
 		r = EXIT_OK;
 	} else if (f.exit_code) {
 		r = f.exit_code;
@@ -579,6 +617,7 @@ out:
 	ms_torrent_free(f.meta);
 	strlist_release(&f.peers);
 	strlist_release(&trackers);
-	strlist_release(&webseeds);
+	mirrors_release(&f.mr);
+	mirror_opts_release(&f.mo);
 	return r;
 }

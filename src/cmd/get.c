@@ -26,7 +26,8 @@
 static const char get_usage[] =
 	"usage: modelswarm get ORG/NAME[@REV] [--index URL]... [--cache-dir DIR]\n"
 	"                      [--local-dir DIR] [--include GLOB]... [--exclude GLOB]...\n"
-	"                      [--peer HOST:PORT]... [--json] [--seed]\n"
+	"                      [--peer HOST:PORT]... [--webseed URL]... [--webseeds MODE]\n"
+	"                      [--json] [--seed]\n"
 	"                      [--listen ADDR:PORT] [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    REV                   a 40-hex revision or a ref (default: main)\n"
@@ -39,6 +40,9 @@ static const char get_usage[] =
 	"    --include GLOB        only files matching GLOB (repeatable)\n"
 	"    --exclude GLOB        not files matching GLOB (repeatable)\n"
 	"    --peer HOST:PORT      dial this peer (repeatable)\n"
+	"    --webseed URL         an HTTP mirror besides the manifest's (repeatable)\n"
+	"    --webseeds MODE       fallback (default: mirrors only while peers\n"
+	"                          deliver too little), always or never\n"
 	"    --json                JSON events on stdout instead of the display\n"
 	"    --seed                keep seeding from the cache when done\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
@@ -53,6 +57,7 @@ enum {
 
 static const struct option get_opts[] = {
 	NET_LONGOPTS,
+	MIRROR_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE },
 	{ "local-dir", required_argument, NULL, OPT_LOCAL },
@@ -84,6 +89,7 @@ struct gfile {
 	const struct ms_manifest_file *mf;
 	int tindex;          /* index in the torrent */
 	unsigned flush_seq;  /* the flushing save to wait for */
+	int retries;         /* verifications tried again */
 	int wanted;
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
@@ -106,6 +112,8 @@ struct get {
 	struct net_opts net;
 	struct ms_engine *eng;
 	struct ms_http *http;
+	struct mirror_opts mo;
+	struct mirrors mr;
 	struct ms_progress prog;
 	struct timespec t0;
 
@@ -582,6 +590,7 @@ static void hash_work_cb(uv_work_t *req)
 static void check_done(struct get *g);
 static void check_present(struct get *g);
 static void locked_go(struct get *g);
+static void flush_then_verify(struct get *g, struct gfile *f);
 
 static void hash_after_cb(uv_work_t *req, int status)
 {
@@ -595,6 +604,16 @@ static void hash_after_cb(uv_work_t *req, int status)
 	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->exit_code) {
 		free(w);
 		check_done(g);
+		return;
+	}
+	if (w->result && f->retries < 3) {
+		/* a piece can pass its hash check while its blocks still wait
+		 * to be written: flush again, let a periodic save go by too,
+		 * then look again before calling it a mismatch */
+		free(w);
+		f->retries++;
+		flush_then_verify(g, f);
+		f->flush_seq++;
 		return;
 	}
 	if (w->result) {
@@ -650,10 +669,14 @@ static void flush_then_verify(struct get *g, struct gfile *f)
 static void scan_complete(struct get *g)
 {
 	int64_t *prog;
-	int n;
+	struct lts_status st;
+	int n, all;
 
 	if (!g->meta || !g->mapped || g->exit_code || ms_engine_closing(g->eng))
 		return;
+	/* every wanted piece verified: every wanted file is complete (the
+	 * per-file byte counts can lag behind pieces handed in again) */
+	all = !ms_engine_status(g->eng, g->id, &st, NULL) && st.is_finished;
 	n = ms_torrent_num_files(g->meta);
 	prog = calloc((size_t)n + 1, sizeof(*prog));
 	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
@@ -662,7 +685,8 @@ static void scan_complete(struct get *g)
 	}
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
-		if (f->st == F_DOWNLOADING && prog[f->tindex] == f->mf->size)
+		if (f->st == F_DOWNLOADING && f->wanted &&
+		    (all || prog[f->tindex] == f->mf->size))
 			flush_then_verify(g, f);
 	}
 	free(prog);
@@ -706,6 +730,7 @@ static void check_done(struct get *g)
 	}
 	if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
 		g->seconds = elapsed(&g->t0);
+	mirrors_stop(&g->mr);
 	if (g->magnet) {
 		/* before the mapping, libtorrent may have made directories (and
 		 * empty files, since moved) under <repo>/<name> */
@@ -724,22 +749,24 @@ static void check_done(struct get *g)
 	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
 	ms_progress_clear(&g->prog);
 	if (g->json) {
-		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "event", "done", "repo",
-				   g->repo, "revision", g->rev, "snapshot",
+		int64_t web = mirrors_bytes(&g->mr);
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i}", "event", "done",
+				   "repo", g->repo, "revision", g->rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
-				   (json_int_t)g->final.payload_download, "from_peers",
+				   (json_int_t)(g->final.peer_download + web), "from_peers",
 				   (json_int_t)g->final.peer_download, "from_webseeds",
-				   (json_int_t)g->final.webseed_download, "hash_failures",
-				   g->hash_failures));
+				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
+				   "hash_failures", g->hash_failures));
 	} else {
 		char rate[32];
 		double secs = g->seconds > 0.001 ? g->seconds : 0.001;
+		int64_t web = mirrors_bytes(&g->mr), all = g->final.peer_download + web;
 		fprintf(stderr,
 			"downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
 			" from peers, %" PRId64 " from webseeds\n",
-			g->final.payload_download, g->seconds,
-			ms_fmt_bytes(rate, sizeof(rate), (double)g->final.payload_download / secs),
-			g->final.peer_download, g->final.webseed_download);
+			all, g->seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
+			g->final.peer_download, web);
+		mirrors_print(&g->mr, stderr);
 		/* like hf download: the path on stdout */
 		printf("%s\n", g->local_dir ? g->local_dir : snap);
 	}
@@ -748,6 +775,38 @@ static void check_done(struct get *g)
 		return;
 	}
 	stop(g, EXIT_OK);
+}
+
+static void mirror_event(void *ud, const char *mirror, const char *msg)
+{
+	struct get *g = ud;
+
+	if (g->json)
+		event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
+				   "message", msg));
+	else if (*mirror)
+		info(g, "warning: mirror '%s': %s", mirror, msg);
+	else
+		info(g, "%s", msg);
+}
+
+/* the manifest's mirrors, --webseed and the config's, once the files are
+ * mapped and checked */
+static void start_mirrors(struct get *g)
+{
+	struct ms_error err;
+	int sources = g->v.m.n_trackers || g->peers.n || g->magnet ||
+		      ((g->ctx->config.dht && !g->net.no_dht) ||
+		       (g->ctx->config.lsd && !g->net.no_lsd));
+
+	if (!g->mapped || g->finished || g->exit_code)
+		return;
+	g->mr.on_event = mirror_event;
+	g->mr.ud = g;
+	if (mirrors_start(&g->mr, g->ctx, &g->mo, g->loop, g->eng, g->id,
+			  (const char *const *)g->v.m.webseeds, g->v.m.n_webseeds,
+			  sources, &err))
+		info(g, "warning: cannot use the mirrors: %s", err.msg);
 }
 
 static void dial_peers(struct get *g)
@@ -888,8 +947,6 @@ static void add_torrent(struct get *g)
 	ap.n_file_paths = (size_t)n;
 	ap.trackers = (const char *const *)g->v.m.trackers;
 	ap.n_trackers = g->v.m.n_trackers;
-	ap.webseeds = (const char *const *)g->v.m.webseeds;
-	ap.n_webseeds = g->v.m.n_webseeds;
 	r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	if (r && resume) {
 		ap.resume = NULL;
@@ -1007,8 +1064,6 @@ static void add_magnet(struct get *g)
 	ap.flags = LTS_ADD_UPLOAD_ONLY;
 	ap.trackers = (const char *const *)g->v.m.trackers;
 	ap.n_trackers = g->v.m.n_trackers;
-	ap.webseeds = (const char *const *)g->v.m.webseeds;
-	ap.n_webseeds = g->v.m.n_webseeds;
 	if (ms_engine_add(g->eng, &ap, &g->id, &err)) {
 		say_err(g, "%s", err.msg);
 		stop(g, EXIT_ERROR);
@@ -1071,6 +1126,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	(void)e;
 	if (a->torrent && a->torrent != g->id)
 		return;
+	mirrors_alert(&g->mr, a);
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (g->magnet && !g->meta) {
@@ -1097,6 +1153,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		break;
 	case LTS_ALERT_TORRENT_CHECKED:
 		dial_peers(g);
+		start_mirrors(g);
 		scan_complete(g);
 		check_done(g);
 		break;
@@ -1184,6 +1241,10 @@ static void on_tick(struct ms_engine *e, void *ud)
 		dial_peers(g);
 	if (g->finished)
 		return;
+	if (st.state == LTS_STATE_DOWNLOADING)
+		start_mirrors(g);
+	if (st.is_finished)
+		scan_complete(g);
 	if (g->json) {
 		if (g->ticks % 2 == 0)
 			event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I}", "event", "progress",
@@ -1191,7 +1252,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 					   (json_int_t)st.total_wanted, "rate", st.download_rate,
 					   "peers", st.num_peers, "from_peers",
 					   (json_int_t)st.peer_download, "from_webseeds",
-					   (json_int_t)st.webseed_download));
+					   (json_int_t)mirrors_bytes(&g->mr)));
 		return;
 	}
 	memset(&snap, 0, sizeof(snap));
@@ -1205,9 +1266,9 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.rate = -1;
 	snap.peers = st.num_peers;
 	snap.seeds = st.num_seeds;
-	snap.webseeds = st.num_webseeds;
+	snap.webseeds = mirrors_active(&g->mr);
 	snap.from_peers = st.peer_download;
-	snap.from_webseeds = st.webseed_download;
+	snap.from_webseeds = mirrors_bytes(&g->mr);
 	snap.hash_failures = g->hash_failures;
 	ms_progress_update(&g->prog, &snap);
 }
@@ -1228,6 +1289,7 @@ static void stop(struct get *g, int code)
 	ms_progress_clear(&g->prog);
 	if (!g->exit_code)
 		g->exit_code = code ? code : -1; /* -1: success, recorded */
+	mirrors_stop(&g->mr);
 	if (g->http) {
 		ms_http_close(g->http);
 		g->http = NULL;
@@ -1261,6 +1323,8 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", get_opts, NULL)) != -1) {
 		int k = net_opt("get", &g.net, c, optarg);
+		if (!k)
+			k = mirror_opt("get", &g.mo, c, optarg);
 		if (k == EXIT_USAGE) {
 			r = k;
 			goto out;
@@ -1379,5 +1443,7 @@ out:
 	strlist_release(&g.includes);
 	strlist_release(&g.excludes);
 	strlist_release(&g.peers);
+	mirrors_release(&g.mr);
+	mirror_opts_release(&g.mo);
 	return r;
 }

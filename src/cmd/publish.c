@@ -514,7 +514,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	if (seed) {
 		ms_seckey_free(sk);
 		sk = NULL;
-		r = seed_run(ctx, &net, meta, dir, &trackers, &webseeds, upload);
+		r = seed_run(ctx, &net, meta, dir, &trackers, upload);
 	}
 out:
 	/* borrowed pointers in m */

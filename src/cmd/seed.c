@@ -10,7 +10,7 @@
 
 static const char seed_usage[] =
 	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
-	"                       [--webseed URL]... [--upload-limit RATE]\n"
+	"                       [--upload-limit RATE]\n"
 	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm seed ORG/NAME@REV [--index URL] [--cache-dir DIR] [--recheck]\n"
 	"                       [--listen ADDR:PORT] [--upload-limit RATE]\n"
@@ -18,13 +18,12 @@ static const char seed_usage[] =
 	"\n"
 	"    ORG/NAME@REV          seed a release from the Hugging Face cache (blobs\n"
 	"                          in place, no copy), after verifying its manifest\n"
-	"    --index URL           where its manifest and torrent are (default: the\n"
-	"                          first of $MODELSWARM_INDEX, else the config's index)\n"
+	"    --index URL           where its manifest and torrent are (default: those of\n"
+	"                          $MODELSWARM_INDEX, else the config's, tried in order)\n"
 	"    --cache-dir DIR       the hub cache (default as for 'modelswarm get')\n"
 	"    --recheck             hash the files even if resume data says they are fine\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --tracker URL         announce to this tracker too (repeatable)\n"
-	"    --webseed URL         add a web seed (repeatable)\n"
 	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
 	"    --no-dht              no DHT\n"
 	"    --no-lsd              no local service discovery\n"
@@ -39,7 +38,6 @@ static const struct option seed_opts[] = {
 	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
 	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
-	{ "webseed", required_argument, NULL, OPT_WEBSEED },
 	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -161,18 +159,16 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 }
 
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-	     const char *dir, const struct strlist *trackers,
-	     const struct strlist *webseeds, int upload)
+	     const char *dir, const struct strlist *trackers, int upload)
 {
 	struct seed_store st;
 
 	memset(&st, 0, sizeof(st));
-	return seed_run_ex(ctx, net, meta, dir, trackers, webseeds, upload, &st);
+	return seed_run_ex(ctx, net, meta, dir, trackers, upload, &st);
 }
 
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-		const char *dir, const struct strlist *trackers,
-		const struct strlist *webseeds, int upload,
+		const char *dir, const struct strlist *trackers, int upload,
 		const struct seed_store *ss)
 {
 	struct ms_engine_opts eo;
@@ -216,8 +212,6 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 	}
 	ap.trackers = trackers->v;
 	ap.n_trackers = trackers->n;
-	ap.webseeds = webseeds->v;
-	ap.n_webseeds = webseeds->n;
 	/* per torrent too: session limits do not cover peers on the
 	 * local network */
 	r = ms_engine_add(eng, &ap, &s.id, &err);
@@ -246,7 +240,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 
 int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist trackers = { 0 }, webseeds = { 0 }, indexes = { 0 };
+	struct strlist trackers = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
 	lts_torrent *meta = NULL;
 	const char *dir, *cache = NULL;
@@ -266,9 +260,6 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 		switch (c) {
 		case OPT_TRACKER:
 			strlist_push(&trackers, optarg);
-			break;
-		case OPT_WEBSEED:
-			strlist_push(&webseeds, optarg);
 			break;
 		case OPT_UPLOAD_LIMIT:
 			if (parse_rate("seed", "--upload-limit", optarg, &upload)) {
@@ -295,7 +286,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 	}
 	if (argc - optind == 1 && strchr(argv[optind], '/') && stat(argv[optind], &sb) < 0) {
 		r = cmd_seed_store(argc - optind, argv + optind, ctx, &net, &trackers,
-				   &webseeds, upload, indexes.n ? indexes.v[0] : NULL, cache,
+				   upload, indexes.n ? indexes.v[0] : NULL, cache,
 				   recheck);
 		goto out;
 	}
@@ -317,11 +308,10 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", dir);
 		goto out;
 	}
-	r = seed_run(ctx, &net, meta, dir, &trackers, &webseeds, upload);
+	r = seed_run(ctx, &net, meta, dir, &trackers, upload);
 out:
 	ms_torrent_free(meta);
 	strlist_release(&trackers);
-	strlist_release(&webseeds);
 	strlist_release(&indexes);
 	return r;
 }

@@ -138,7 +138,9 @@ wait_tracker_seeders () {
 # temp files in the trash directory. Its access log has one line a
 # request: 'METHOD URI STATUS BODY-BYTES "RANGE-HEADER"'.
 # Sets nginx_port, nginx_url (http://127.0.0.1:PORT, no slash at the end),
-# nginx_log (the access log), nginx_pid.
+# nginx_log (the access log), nginx_pid. If NGINX_SERVER_EXTRA names a shell
+# function, what it prints goes into the server block (it may use
+# $nginx_port and $ls_root).
 start_nginx () {
 	ls_root=$(cd "$1" && pwd) || return 1
 	ls_dir="$TRASH_DIRECTORY/nginx"
@@ -174,6 +176,7 @@ start_nginx () {
 			server_name localhost;
 			root $ls_root;
 			autoindex off;
+			$(test -z "$NGINX_SERVER_EXTRA" || "$NGINX_SERVER_EXTRA")
 		}
 	}
 	EOF

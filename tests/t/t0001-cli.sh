@@ -19,7 +19,7 @@ test_expect_success 'unknown command is a usage error' '
 '
 
 test_expect_success 'every command answers -h on stdout with exit 0' '
-	for c in create seed fetch; do
+	for c in create seed fetch mirror; do
 		modelswarm $c -h >out 2>err &&
 		test_grep "^usage: modelswarm $c " out &&
 		! test -s err || return 1
@@ -27,7 +27,7 @@ test_expect_success 'every command answers -h on stdout with exit 0' '
 '
 
 test_expect_success 'unknown options give one line and exit 129' '
-	for c in create seed fetch; do
+	for c in create seed fetch mirror; do
 		test_expect_code 129 modelswarm $c --bogus x 2>err &&
 		test_grep "unknown option" err &&
 		test $(wc -l <err) -eq 1 || return 1

@@ -92,8 +92,9 @@ test_expect_success 'a wrong size' '
 
 test_expect_success 'a wrong pieces root' '
 	publish_as acme/root &&
-	edit_files acme/root "s/(\"path\": \"small.bin\".*?\"pieces_root\": \")[0-9a-f]/\${1}0/s" &&
-	edit_files acme/root "s/(\"path\": \"small.bin\".*?\"pieces_root\": \")0/\${1}1/s" &&
+	old=$(tr -d "\n" <index/acme/root/$rev.manifest.json | sed "s/.*\"small.bin\"[^}]*\"pieces_root\": \"\([0-9a-f]*\)\".*/\1/") &&
+	edit_files acme/root "s/(\"path\": \"small.bin\".*?\"pieces_root\": \")([0-9a-f])/\$1 . (\$2 eq \"f\" ? \"e\" : \"f\")/se" &&
+	! grep -q "$old" index/acme/root/$rev.manifest.json &&
 	get_fails acme/root c6 "pieces root of .small.bin. is not the manifest.s" &&
 	refused_early c6
 '

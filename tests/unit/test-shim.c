@@ -249,8 +249,8 @@ int main(void)
 		ok(same && files_equal(a, b), "leecher has the same bytes");
 	}
 	ok(lts_torrent_status(leech, lid, &st, &err) == 0 &&
-	   st.payload_download >= 370000 && st.peer_download == st.payload_download &&
-	   st.webseed_download == 0, "payload counted as from peers");
+	   st.payload_download >= 370000 && st.peer_download == st.payload_download,
+	   "payload counted as from peers");
 	{
 		int64_t fp[8];
 		int n = lts_torrent_file_progress(leech, lid, fp, 8, &err);
@@ -264,6 +264,50 @@ int main(void)
 	ok(wait_alert(leech, LTS_ALERT_TORRENT_REMOVED, lid, 10, NULL),
 	   "removed alert maps back to the id");
 	ok(lts_torrent_pause(leech, lid, &err) == LTS_ENOENT, "id gone after removal");
+
+	/* pieces handed in by the caller (as from an HTTP mirror) */
+	{
+		lts_torrent *ti = lts_torrent_info_load(hy, hylen, &err);
+		int plen = ti ? lts_torrent_info_piece_length(ti) : 0, hid = 0;
+		unsigned char st8[64], *piece = calloc(1, (size_t)plen + 1);
+		struct lts_alert ha;
+		char a[512];
+		FILE *f;
+
+		snprintf(a, sizeof(a), "%s/src/a.bin", tmp);
+		f = fopen(a, "rb");
+		ok(ti && piece && f && plen < 300000 &&
+		   fread(piece, 1, (size_t)plen, f) == (size_t)plen, "piece 0 read");
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof(path), "%s/hand", tmp);
+		mkdir(path, 0755);
+		ap.save_path = path;
+		ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
+		   wait_alert(leech, LTS_ALERT_TORRENT_CHECKED, hid, 20, NULL), "added");
+		ok(lts_torrent_piece_states(leech, hid, st8, 64, &err) ==
+			   lts_torrent_info_num_pieces(ti) && st8[0] == LTS_PIECE_MISSING,
+		   "piece 0 missing");
+		ok(lts_torrent_add_piece(leech, hid, 0, piece, (size_t)plen - 1, 0, &err) ==
+			   LTS_EINVAL, "a piece of the wrong size is refused: %s", err.msg);
+		piece[100] ^= 0xff;
+		ok(lts_torrent_add_piece(leech, hid, 0, piece, (size_t)plen, 0, &err) == 0 &&
+		   wait_alert(leech, LTS_ALERT_HASH_FAILED, hid, 20, &ha) && ha.piece == 0,
+		   "wrong bytes fail the hash check");
+		piece[100] ^= 0xff;
+		ok(lts_torrent_add_piece(leech, hid, 0, piece, (size_t)plen, 1, &err) == 0 &&
+		   wait_alert(leech, LTS_ALERT_PIECE_FINISHED, hid, 20, &ha) && ha.piece == 0,
+		   "the right bytes handed in again (overwrite) pass");
+		ok(lts_torrent_piece_states(leech, hid, st8, 64, &err) > 1 &&
+		   st8[0] == LTS_PIECE_HAVE && st8[1] == LTS_PIECE_MISSING, "piece 0 is had");
+		piece[0] ^= 0xff;
+		ok(lts_torrent_add_piece(leech, hid, 0, piece, (size_t)plen, 1, &err) == 0 &&
+		   !wait_alert(leech, LTS_ALERT_HASH_FAILED, hid, 2, NULL) &&
+		   lts_torrent_piece_states(leech, hid, st8, 64, &err) > 0 &&
+		   st8[0] == LTS_PIECE_HAVE, "a verified piece is never written over");
+		free(piece);
+		lts_torrent_info_free(ti);
+	}
 
 	lts_session_free(leech);
 	lts_session_free(s);

@@ -107,3 +107,18 @@ bench_median () {
 			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
 		}'
 }
+
+# gen_bytes N: N pseudo-random bytes on stdout (AES-CTR keystream when
+# openssl is there: much faster than /dev/urandom)
+gen_bytes () {
+	if command -v openssl >/dev/null 2>&1; then
+		openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass "pass:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+			</dev/zero 2>/dev/null | head -c "$1"
+	else
+		head -c "$1" /dev/urandom
+	fi
+}
+# gen_text N: N bytes of printable text
+gen_text () {
+	head -c $(($1 * 3 / 4 + 3)) /dev/urandom | base64 -w 76 | head -c "$1"
+}
