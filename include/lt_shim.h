@@ -182,8 +182,10 @@ int lts_torrent_set_file_priorities(lts_session *s, int id, const int *prio,
 
 /*
  * Hand in the whole of piece `piece` (len must be its size), fetched by the
- * caller, e.g. from an HTTP mirror. libtorrent copies the data before this
- * returns, writes it and checks its hashes: an LTS_ALERT_PIECE_FINISHED or
+ * caller, e.g. from an HTTP mirror. The data is copied before this
+ * returns and queued to libtorrent's thread (a piece shows in
+ * lts_torrent_piece_states() a moment later), which writes it and checks
+ * its hashes: an LTS_ALERT_PIECE_FINISHED or
  * LTS_ALERT_HASH_FAILED alert follows. Blocks a peer already delivered are
  * not written again, unless overwrite is set: a piece that failed its
  * hash check keeps the blocks that were handed in, so handing it in again

@@ -15,6 +15,12 @@ struct ms_progress_file {
 	int64_t done;
 };
 
+/* bytes from one HTTP mirror */
+struct ms_progress_source {
+	const char *name;
+	int64_t bytes;
+};
+
 struct ms_progress_snap {
 	const char *phase;        /* "downloading", "checking", ... */
 	const char *title;        /* torrent name */
@@ -26,6 +32,8 @@ struct ms_progress_snap {
 	int hash_failures;
 	const struct ms_progress_file *files;
 	int n_files;
+	const struct ms_progress_source *mirrors;
+	int n_mirrors;
 };
 
 struct ms_progress {

@@ -212,7 +212,7 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	struct lts_setting base[20];
 	struct lts_setting *all;
 	size_t n = 0;
-	char up[32], down[32];
+	char up[32], down[32], cores[16];
 	struct lts_error le;
 	struct ms_engine *e;
 
@@ -242,6 +242,10 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	 * own address (a tracker hands it back) bans that IP for everyone
 	 * behind it (NAT, several clients on one host) */
 	base[n++] = (struct lts_setting){ "allow_multiple_connections_per_ip", "true" };
+	/* piece hashes on every core (libtorrent's default is one thread):
+	 * a hybrid torrent is hashed twice, SHA-1 and SHA-256 */
+	snprintf(cores, sizeof(cores), "%u", uv_available_parallelism());
+	base[n++] = (struct lts_setting){ "hashing_threads", cores };
 	/* with DHT off, do not even resolve the bootstrap routers */
 	if (!opts->dht)
 		base[n++] = (struct lts_setting){ "dht_bootstrap_nodes", "" };

@@ -645,8 +645,9 @@ int lts_torrent_add_piece(lts_session *s, int id, int piece, const void *data,
 	lt::piece_index_t k(piece);
 	if (overwrite && e->h.have_piece(k))
 		return 0;  // never write over a verified piece
-	// libtorrent copies the blocks into its own buffers before returning
-	e->h.add_piece(k, static_cast<const char *>(data),
+	// a copy, handed over without waiting for libtorrent's thread
+	const char *p = static_cast<const char *>(data);
+	e->h.add_piece(k, std::vector<char>(p, p + len),
 		       overwrite ? lt::torrent_handle::overwrite_existing
 				 : lt::add_piece_flags_t{});
 	return 0;

@@ -128,10 +128,14 @@ void ms_progress_update(struct ms_progress *p, const struct ms_progress_snap *in
 		p->last = t;
 		fprintf(p->out,
 			"%s: %.1f%% %lld/%lld bytes, %s/s, eta %s, peers %d, "
-			"webseeds %d, from peers %lld, from webseeds %lld\n",
+			"webseeds %d, from peers %lld, from webseeds %lld",
 			s->phase, 100.0 * frac, (long long)s->done,
 			(long long)s->total, rate, eta, s->peers, s->webseeds,
 			(long long)s->from_peers, (long long)s->from_webseeds);
+		for (int i = 0; i < s->n_mirrors; i++)
+			fprintf(p->out, "%s%s %lld", i ? ", " : " (", s->mirrors[i].name,
+				(long long)s->mirrors[i].bytes);
+		fputs(s->n_mirrors ? ")\n" : "\n", p->out);
 		fflush(p->out);
 		return;
 	}
@@ -158,6 +162,13 @@ void ms_progress_update(struct ms_progress *p, const struct ms_progress_snap *in
 		fprintf(p->out, "  hash failures %d", s->hash_failures);
 	fputc('\n', p->out);
 	lines++;
+	for (int i = 0; i < s->n_mirrors && i < 4; i++) {
+		char mb[32];
+		ms_fmt_bytes(mb, sizeof(mb), (double)s->mirrors[i].bytes);
+		fprintf(p->out, "\033[K    mirror %.*s  %s\n", width > 40 ? width - 30 : 10,
+			s->mirrors[i].name, mb);
+		lines++;
+	}
 	for (int i = 0; i < s->n_files; i++) {
 		const struct ms_progress_file *f = &s->files[i];
 		if (f->done >= f->size)

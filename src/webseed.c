@@ -12,6 +12,9 @@
 #define MAX_RETRY_AFTER_S 300
 /* pieces handed in and not yet verified, at most (bytes) */
 #define PENDING_CAP (256LL << 20)
+/* a piece handed in that libtorrent still does not list after this long
+ * was dropped */
+#define DROPPED_MS 5000
 
 enum { MF_OK = 0, MF_MISSING, MF_DEMOTED };           /* a mirror's file */
 /* our view of a piece: free to fetch, in a transfer, handed in and not yet
@@ -75,6 +78,7 @@ struct ms_webseed {
 	unsigned char *estate;   /* the engine's lts_piece_state */
 	signed char *supplier;   /* mirror that a P_ADDED piece came from */
 	unsigned char *failed;   /* the piece failed a hash check once */
+	uint64_t *added_at;      /* loop ms a P_ADDED piece was handed in */
 	int64_t pending;         /* bytes in P_ADDED */
 
 	struct mirror *m;
@@ -219,8 +223,10 @@ static void refresh_states(struct ms_webseed *w)
 			if (ps == P_ADDED)
 				w->pending -= piece_size(w, p);
 			w->pstate[p] = P_HAVE;
-		} else if (es == LTS_PIECE_MISSING && ps == P_ADDED) {
-			/* a hand-in libtorrent dropped */
+		} else if (es == LTS_PIECE_MISSING && ps == P_ADDED &&
+			   now_ms(w) - w->added_at[p] > DROPPED_MS) {
+			/* a hand-in libtorrent dropped (hand-ins are queued:
+			 * give libtorrent's thread time to take it) */
 			w->pending -= piece_size(w, p);
 			w->pstate[p] = P_FREE;
 		}
@@ -307,6 +313,7 @@ static void hand_in(struct job *j)
 			continue;
 		}
 		w->pstate[p] = P_ADDED;
+		w->added_at[p] = now_ms(w);
 		w->supplier[p] = (signed char)j->mi;
 		w->pending += s;
 	}
@@ -578,8 +585,9 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 	w->estate = calloc((size_t)w->npieces + 1, 1);
 	w->supplier = calloc((size_t)w->npieces + 1, 1);
 	w->failed = calloc((size_t)w->npieces + 1, 1);
+	w->added_at = calloc((size_t)w->npieces + 1, sizeof(*w->added_at));
 	r = !w->auth || !w->files || !w->pstate || !w->estate || !w->supplier ||
-	    !w->failed;
+	    !w->failed || !w->added_at;
 	for (size_t i = 0; !r && i < o->n_auth; i++) {
 		w->auth[i].host = strdup(o->auth[i].host);
 		w->auth[i].value = strdup(o->auth[i].value);
@@ -786,6 +794,7 @@ void ms_webseed_close(struct ms_webseed *w)
 	free(w->estate);
 	free(w->supplier);
 	free(w->failed);
+	free(w->added_at);
 	if (timer) {
 		uv_timer_stop(&w->timer);
 		uv_close((uv_handle_t *)&w->timer, timer_closed);

@@ -16,6 +16,7 @@
 #include "ms_engine.h"
 #include "ms_trust.h"
 #include "ms_util.h"
+#include "ms_progress.h"
 #include "ms_webseed.h"
 
 #define EXIT_OK 0
@@ -119,10 +120,15 @@ int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
 void mirrors_alert(struct mirrors *mr, const struct lts_alert *a);
 int64_t mirrors_bytes(const struct mirrors *mr);
 int mirrors_active(const struct mirrors *mr);
+/* bytes per mirror for the progress display (names owned by mr) */
+int mirrors_sources(const struct mirrors *mr, struct ms_progress_source *out,
+		    int max);
 /* Stop every transfer, keeping the figures for mirrors_print/json. */
 void mirrors_stop(struct mirrors *mr);
 /* "mirror URL: N bytes[, ...]" lines */
 void mirrors_print(const struct mirrors *mr, FILE *f);
+/* per mirror: url, bytes, bad_bytes, files_skipped, last_error (live while
+ * running, else the figures kept by mirrors_stop()) */
 json_t *mirrors_json(const struct mirrors *mr);
 void mirrors_release_tally(struct mirrors *mr);
 void mirrors_release(struct mirrors *mr);

@@ -335,6 +335,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	struct fetch *f = ud;
 	struct lts_status st;
 	struct ms_progress_snap snap;
+	struct ms_progress_source srcs[8];
 	struct ms_progress_file pf[64];
 	int64_t prog[64];
 	int npf = 0;
@@ -378,6 +379,8 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.webseeds = mirrors_active(&f->mr);
 	snap.from_peers = st.peer_download;
 	snap.from_webseeds = mirrors_bytes(&f->mr);
+	snap.mirrors = srcs;
+	snap.n_mirrors = mirrors_sources(&f->mr, srcs, 8);
 	snap.hash_failures = f->hash_failures;
 	if (f->meta && f->prog.tty) {
 		int n = ms_torrent_num_files(f->meta);

@@ -1228,6 +1228,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	struct get *g = ud;
 	struct lts_status st;
 	struct ms_progress_snap snap;
+	struct ms_progress_source srcs[8];
 
 	(void)e;
 	if (!g->locked || g->exit_code || ms_engine_closing(g->eng) ||
@@ -1247,12 +1248,13 @@ static void on_tick(struct ms_engine *e, void *ud)
 		scan_complete(g);
 	if (g->json) {
 		if (g->ticks % 2 == 0)
-			event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I}", "event", "progress",
-					   "done", (json_int_t)st.total_wanted_done, "total",
-					   (json_int_t)st.total_wanted, "rate", st.download_rate,
-					   "peers", st.num_peers, "from_peers",
+			event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
+					   "progress", "done", (json_int_t)st.total_wanted_done,
+					   "total", (json_int_t)st.total_wanted, "rate",
+					   st.download_rate, "peers", st.num_peers, "from_peers",
 					   (json_int_t)st.peer_download, "from_webseeds",
-					   (json_int_t)mirrors_bytes(&g->mr)));
+					   (json_int_t)mirrors_bytes(&g->mr), "mirrors",
+					   mirrors_json(&g->mr)));
 		return;
 	}
 	memset(&snap, 0, sizeof(snap));
@@ -1269,6 +1271,8 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.webseeds = mirrors_active(&g->mr);
 	snap.from_peers = st.peer_download;
 	snap.from_webseeds = mirrors_bytes(&g->mr);
+	snap.mirrors = srcs;
+	snap.n_mirrors = mirrors_sources(&g->mr, srcs, 8);
 	snap.hash_failures = g->hash_failures;
 	ms_progress_update(&g->prog, &snap);
 }

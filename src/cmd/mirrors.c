@@ -143,6 +143,20 @@ int mirrors_active(const struct mirrors *mr)
 	return n;
 }
 
+int mirrors_sources(const struct mirrors *mr, struct ms_progress_source *out,
+		    int max)
+{
+	int n = ms_webseed_count(mr->ws);
+
+	for (int i = 0; i < n && i < max; i++) {
+		struct ms_mirror_stat st;
+		ms_webseed_stat(mr->ws, i, &st);
+		out[i].name = st.url;
+		out[i].bytes = st.bytes;
+	}
+	return n < max ? n : max;
+}
+
 void mirrors_stop(struct mirrors *mr)
 {
 	mr->stopped = 1;
@@ -169,9 +183,15 @@ void mirrors_print(const struct mirrors *mr, FILE *f)
 json_t *mirrors_json(const struct mirrors *mr)
 {
 	json_t *a = json_array();
+	int n = mr->ws ? ms_webseed_count(mr->ws) : mr->n;
 
-	for (int i = 0; a && i < mr->n; i++) {
-		const struct ms_mirror_stat *s = &mr->st[i];
+	for (int i = 0; a && i < n; i++) {
+		struct ms_mirror_stat live;
+		const struct ms_mirror_stat *s = &live;
+		if (mr->ws)
+			ms_webseed_stat(mr->ws, i, &live);
+		else
+			s = &mr->st[i];
 		json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:i, s:s}",
 			"url", s->url, "bytes", (json_int_t)s->bytes,
 			"bad_bytes", (json_int_t)s->bad_bytes,
