@@ -68,6 +68,11 @@ int ms_store_write_ref(const struct ms_store *s, const char *ref, const char *re
 		       struct ms_error *err);
 
 /* The snapshot directory of rev. */
+/* Remove blobs/.skip/, where bytes of files nobody asked for may land
+ * (pieces shared with a wanted file). Only its own entries go; a
+ * directory or symlink planted there is removed, never followed. */
+void ms_store_remove_scratch(const struct ms_store *s);
+
 int ms_store_snapshot_dir(const struct ms_store *s, const char *rev, char *buf,
 			  size_t len);
 

@@ -1,4 +1,5 @@
 /* store.c: the Hugging Face hub cache layout */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -420,4 +421,27 @@ int ms_store_export(const struct ms_store *s, const char *etag, const char *dir,
 	if ((r = ms_store_export_stage(s, etag, dir, path, 1, tmp, sizeof(tmp), NULL, err)))
 		return r;
 	return ms_store_export_commit(tmp, dir, path, err);
+}
+
+void ms_store_remove_scratch(const struct ms_store *s)
+{
+	char dir[PATH_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/blobs/.skip", s->repo_dir) >= sizeof(dir))
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
+			unlinkat(fd, de->d_name, AT_REMOVEDIR);
+	closedir(d);
+	rmdir(dir);
 }

@@ -517,7 +517,7 @@ static int check_torrent(struct get *g, struct ms_error *err)
 			continue;
 		if (fi.symlink || fi.executable)
 			return ms_error_set(err, MS_ETORRENT,
-					    "torrent file '%s' has a %s attribute", fi.path,
+					    "torrent file '%s' has the %s attribute", fi.path,
 					    fi.symlink ? "symlink" : "executable");
 		rel = fi.path;
 		if (!strncmp(rel, name, nl) && rel[nl] == '/')
@@ -746,6 +746,7 @@ static void check_done(struct get *g)
 		return;
 	}
 	g->finished = 1;
+	ms_store_remove_scratch(&g->store);
 	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
 	ms_progress_clear(&g->prog);
 	if (g->json) {

@@ -108,7 +108,7 @@ test_expect_success '--include/--exclude fetch only the files asked for' '
 	printf ".\n./config.json\n" >expect &&
 	test_cmp expect actual &&
 	! test -e inc/models--acme--tiny/refs/main &&
-	test $(ls inc/models--acme--tiny/blobs | wc -l) -eq 1
+	test $(ls -A inc/models--acme--tiny/blobs | wc -l) -eq 1
 '
 
 test_expect_success '--local-dir puts real files there' '

@@ -99,6 +99,33 @@ test_expect_success 'a wrong pieces root' '
 	refused_early c6
 '
 
+# with_attr REPO FILE ATTR: REPO's torrent gives FILE the attribute ATTR,
+# and the org signs a manifest naming that torrent's info-hashes
+with_attr () {
+	publish_as "$1" &&
+	/usr/bin/python3 "$TEST_DIRECTORY/torrent-attr.py" index/$1/$rev.torrent attr.torrent \
+		"$2" "$3" >ih &&
+	mv attr.torrent index/$1/$rev.torrent &&
+	v1=$(sed -n 1p ih) && v2=$(sed -n 2p ih) &&
+	test -n "$v1" && test -n "$v2" &&
+	edit_files "$1" "s/(\"infohash_v1\": \")[0-9a-f]{40}/\${1}$v1/; s/(\"infohash_v2\": \")[0-9a-f]{64}/\${1}$v2/" &&
+	test_grep "$v2" index/$1/$rev.manifest.json
+}
+
+test_expect_success 'a signed torrent whose file has the executable attribute' '
+	with_attr acme/exec small.bin x &&
+	get_fails acme/exec c8 "torrent file .$rev/small.bin. has the executable attribute" &&
+	refused_early c8
+'
+
+# (a file marked a symlink without a target: libtorrent itself refuses
+# the torrent; a well-formed one would meet the check above)
+test_expect_success 'a signed torrent whose file has the symlink attribute' '
+	with_attr acme/link config.json l &&
+	get_fails acme/link c9 "torrent for acme/link@$rev is not a valid torrent\|torrent file .$rev/config.json. has the symlink attribute" &&
+	refused_early c9
+'
+
 test_expect_success 'pieces verify but the sha256 does not: nothing final' '
 	publish_as acme/sha &&
 	bad=$(printf bad | sha256sum | cut -c1-64) &&
