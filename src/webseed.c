@@ -349,6 +349,16 @@ static void backoff(struct ms_webseed *w, struct mirror *m, long secs)
 	m->retry_at = now_ms(w) + (uint64_t)secs * 1000;
 }
 
+/* say so when no mirror is left for file f */
+static void none_left(struct ms_webseed *w, int f)
+{
+	for (int i = 0; i < w->nm; i++)
+		if (w->m[i].fstate[f] == MF_OK)
+			return;
+	event(w, NULL, "no mirror left for '%s': only peers can finish it",
+	      w->files[f].path);
+}
+
 static void on_done(void *ud, const struct ms_http_result *res)
 {
 	struct job *j = ud;
@@ -362,6 +372,7 @@ static void on_done(void *ud, const struct ms_http_result *res)
 	j->got = 0;
 	if (!res->status) {
 		m->fails = 0;
+		j->retried = 0;
 		j->done = seg + res->got;
 		if (res->redirected && !j->via_cache) {
 			free(m->furl[j->file]);
@@ -384,6 +395,7 @@ static void on_done(void *ud, const struct ms_http_result *res)
 		m->fstate[j->file] = MF_MISSING;
 		m->skipped++;
 		event(w, m, "%s for '%s': not using it for that file", res->msg, f->path);
+		none_left(w, j->file);
 	} else if (res->status == MS_EAGAIN) {
 		backoff(w, m, res->retry_after > 0 ? res->retry_after : 0);
 		m->fails++;
@@ -696,11 +708,16 @@ void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a)
 	if (a->torrent != w->id || p < 0 || p >= w->npieces)
 		return;
 	if (a->type == LTS_ALERT_PIECE_FINISHED) {
-		if (w->pstate[p] == P_ADDED)
+		int added = w->pstate[p] == P_ADDED;
+
+		if (added)
 			w->pending -= piece_size(w, p);
 		if (w->pstate[p] != P_CLAIMED)
 			w->pstate[p] = P_HAVE;
-		schedule(w);
+		/* room under the pending cap: more can start (not for every
+		 * piece peers finish: the tick looks often enough) */
+		if (added)
+			schedule(w);
 	} else if (a->type == LTS_ALERT_HASH_FAILED && w->pstate[p] == P_ADDED) {
 		struct mirror *m = &w->m[w->supplier[p]];
 		int64_t s = piece_size(w, p), at = piece_off(w, p);
@@ -717,6 +734,7 @@ void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a)
 			event(w, m, "piece %d of '%s' failed the hash check: "
 				    "not using it for that file", p, w->files[f].path);
 			drop_jobs(w, w->supplier[p], f);
+			none_left(w, f);
 		}
 		schedule(w);
 	}

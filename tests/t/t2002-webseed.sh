@@ -91,7 +91,8 @@ test_expect_success 'a web seed that answers 404: fetch warns and keeps waiting'
 	test_expect_code 124 timeout 15 modelswarm fetch plain.torrent -o out-404 $MS_NET \
 		--listen 127.0.0.1:0 --webseed "$nginx_url/nowhere/" >fetch.out 2>fetch.err &&
 	test_grep "GET /nowhere/testorg-model/.* 404 " "$nginx_log" &&
-	test_grep "warning: mirror .$nginx_url/nowhere/.: HTTP 404 for .testorg-model/config.json.: not using it for that file" fetch.err
+	test_grep "warning: mirror .$nginx_url/nowhere/.: HTTP 404 for .testorg-model/config.json.: not using it for that file" fetch.err &&
+	test_grep "warning: no mirror left for .testorg-model/config.json.: only peers can finish it" fetch.err
 '
 
 test_done

@@ -7,6 +7,7 @@
 # and get/curl (target >= 0.9). Not a test.
 #
 #   tools/bench/get.sh [--size-gib G] [--runs N] [--dir DIR] [--keep]
+#   BENCH_CONFIG="key = value" adds lines to every config file (A/B runs)
 set -u
 
 size_gib=3
@@ -52,6 +53,8 @@ MS_NET="--no-dht --no-lsd --no-port-mapping"
 ms_home () {
 	mkdir -p "$1"
 	printf '# nothing may leave 127.0.0.1\ndht = false\nlsd = false\nport-mapping = false\n' >"$1/config"
+	# BENCH_CONFIG: more config lines for every modelswarm here (A/B runs)
+	test -z "${BENCH_CONFIG:-}" || printf '%s\n' "$BENCH_CONFIG" >>"$1/config"
 }
 ms_home "$W/lab"
 ms_home "$W/user"
