@@ -40,11 +40,11 @@ endif
 
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
-	src/store.c src/webseed.c
+	src/store.c src/webseed.c src/rpc.c
 LIB_CXX = src/lt_shim.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
-	src/cmd/verify.c src/cmd/get.c src/cmd/seed-store.c src/cmd/mirrors.c src/cmd/release.c \
+	src/cmd/verify.c src/cmd/get.c src/cmd/seed-store.c src/cmd/mirrors.c src/cmd/release.c src/cmd/daemon.c \
 	src/cmd/mirror.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash \
 	tests/unit/test-manifest
@@ -115,10 +115,12 @@ build/fuzz-parsers: $(FUZZ_SRC) | build-deps
 fuzz: build/fuzz-parsers
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 755 modelswarm $(DESTDIR)$(BINDIR)/modelswarm
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
 	rm -rf build modelswarm $(UNIT) tests/trash.*

@@ -83,6 +83,9 @@ struct ms_config {
 	int64_t webseed_request;
 	char **auth_host, **auth_value;
 	size_t n_auth;
+	/* the daemon: rpc-timeout (seconds a client has to send a whole
+	 * request; 0: unset) */
+	int64_t rpc_timeout_s;
 };
 
 int ms_config_load(struct ms_config *c, struct ms_error *err);

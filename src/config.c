@@ -182,7 +182,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			   !strcmp(key, "webseed-request-size") ||
 			   !strcmp(key, "webseed-fallback-delay") ||
 			   !strcmp(key, "webseed-connections") ||
-			   !strcmp(key, "webseed-timeout")) {
+			   !strcmp(key, "webseed-timeout") ||
+			   !strcmp(key, "rpc-timeout")) {
 			int64_t v;
 			int rate = !strcmp(key, "webseed-fallback-rate") ||
 				   !strcmp(key, "webseed-request-size");
@@ -199,7 +200,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "webseed-request-size") ? &c->webseed_request
 			  : !strcmp(key, "webseed-connections") ? &c->webseed_conns
 			  : !strcmp(key, "webseed-timeout") ? &c->webseed_timeout_s
-							     : &c->fallback_delay_s) = v;
+			  : !strcmp(key, "rpc-timeout") ? &c->rpc_timeout_s
+							 : &c->fallback_delay_s) = v;
 		} else if (!strncmp(key, "mirror-auth.", 12) && key[12]) {
 			size_t nh = c->n_auth, nv = c->n_auth;
 			if (push_str(&c->auth_host, &nh, key + 12) ||

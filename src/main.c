@@ -24,6 +24,7 @@ static const struct cmd_struct commands[] = {
 	{ "publish", cmd_publish, NEEDS_CONFIG, "hash a repo, sign its manifest into an index, seed" },
 	{ "trust", cmd_trust, 0, "pin, list and remove organisations' public keys" },
 	{ "verify", cmd_verify, 0, "check a signed release, or a directory against it" },
+	{ "daemon", cmd_daemon, NEEDS_CONFIG, "seed many repos for a long time, driven over a socket" },
 	{ "mirror", cmd_mirror, NEEDS_CONFIG, "write a verified release as a static index and web seed" },
 };
 

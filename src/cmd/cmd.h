@@ -36,6 +36,7 @@ int cmd_keygen(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_trust(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_verify(int argc, char **argv, struct ms_ctx *ctx);
+int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx);
 int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx);
 
 /* Print "error: <msg> (see 'modelswarm CMD -h')" and return 129. */

@@ -14,10 +14,18 @@ synopsis_of () {
 	sed -e 's/\\-/-/g' | tr -s ' \n' '  ' | sed -e 's/ *$//'
 }
 
+# page COMMAND: its man page (section 1, or 8 for the daemon)
+page () {
+	for s in 1 8; do
+		test -f "$MS_ROOT/man/modelswarm-$1.$s" && echo "$MS_ROOT/man/modelswarm-$1.$s" && return
+	done
+	echo "$MS_ROOT/man/modelswarm-$1.1"
+}
+
 for c in $(modelswarm -h | sed -n "s/^   \([a-z]*\) .*/\1/p"); do
-	test_expect_success "$c: -h matches man/modelswarm-$c.1" '
+	test_expect_success "$c: -h matches its man page" '
 		usage_of $c >expect &&
-		synopsis_of "$MS_ROOT/man/modelswarm-$c.1" >actual &&
+		synopsis_of "$(page $c)" >actual &&
 		test -s expect &&
 		test_cmp expect actual
 	'
@@ -31,13 +39,14 @@ test_expect_success 'top-level usage matches man/modelswarm.1' '
 
 test_expect_success 'every command has a man page listed in modelswarm.1' '
 	for c in $(modelswarm -h | sed -n "s/^   \([a-z]*\) .*/\1/p"); do
-		test -f "$MS_ROOT/man/modelswarm-$c.1" &&
-		grep -q "modelswarm\\\\-$c (1)" "$MS_ROOT/man/modelswarm.1" || return 1
+		f=$(page $c) &&
+		test -f "$f" &&
+		grep -q "modelswarm\\\\-$c (${f##*.})" "$MS_ROOT/man/modelswarm.1" || return 1
 	done
 '
 
 test_expect_success 'man pages render without warnings' '
-	for f in "$MS_ROOT"/man/*.[15]; do
+	for f in "$MS_ROOT"/man/*.[158]; do
 		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" >/dev/null 2>warn &&
 		! test -s warn || { cat warn; return 1; }
 	done

@@ -9,6 +9,7 @@ test_expect_success 'install into a DESTDIR' '
 		test -f dest/opt/ms/share/man/man1/$p.1 || return 1
 	done &&
 	test -f dest/opt/ms/share/man/man5/modelswarm-manifest.5 &&
+	test -f dest/opt/ms/share/man/man8/modelswarm-daemon.8 &&
 	dest/opt/ms/bin/modelswarm --version >v &&
 	test_grep "^modelswarm [0-9]" v
 '
