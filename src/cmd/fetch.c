@@ -68,6 +68,7 @@ struct fetch {
 	unsigned ticks;
 
 	int magnet;
+	int lagging;           /* ticks all pieces were in, file counts not */
 	int complete;
 	int exit_code;
 	int signum;
@@ -189,7 +190,10 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 		struct lts_file_info fi;
 		if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
 			continue;
-		if (prog[i] != fi.size) {
+		/* libtorrent's per-file counts can lag for good after a piece
+		 * that failed its check was handed in again: every piece
+		 * verified for a few ticks in a row settles it */
+		if (prog[i] != fi.size && ++f->lagging < 4) {
 			free(prog);
 			return;
 		}

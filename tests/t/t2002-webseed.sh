@@ -86,6 +86,21 @@ test_expect_success '... and its summary counts all of it as from web seeds' '
 	check_webseed_summary fetch-plain.out
 '
 
+test_expect_success 'a web seed that sends wrong bytes: demoted for that file, the other completes' '
+	rm -f fx.port &&
+	test_bg fx /usr/bin/python3 "$TEST_DIRECTORY/mirror-fixture.py" --root www \
+		--log "$TRASH_DIRECTORY/fx.log" --port-file fx.port \
+		--mode corrupt:model-00001-of-00002.safetensors &&
+	wait_for . fx.port 30 &&
+	timeout 120 modelswarm fetch plain.torrent -o out-bad $MS_NET --listen 127.0.0.1:0 \
+		--webseed "http://127.0.0.1:$(cat fx.port)/base/" \
+		--webseed "$nginx_url/base/" >fetch.out 2>fetch.err &&
+	same_tree repo out-bad &&
+	test_grep "failed the hash check: not using it for that file" fetch.err &&
+	test_grep "^mirror http://127.0.0.1:$(cat fx.port)/base/: [0-9]* bytes, [1-9][0-9]* failed the hash check, skipped for 1 files$" fetch.out &&
+	test_kill $bg_pid
+'
+
 test_expect_success 'a web seed that answers 404: fetch warns and keeps waiting' '
 	: >"$nginx_log" &&
 	test_expect_code 124 timeout 15 modelswarm fetch plain.torrent -o out-404 $MS_NET \
