@@ -259,7 +259,6 @@ enum lts_alert_type {
 	LTS_ALERT_PEER_DISCONNECTED,
 	LTS_ALERT_TRACKER_ERROR,    /* url, message */
 	LTS_ALERT_TRACKER_REPLY,    /* url, value = number of peers */
-	LTS_ALERT_URL_SEED_ERROR,   /* url, message */
 	LTS_ALERT_FILE_ERROR,       /* file path in url, message, error */
 	LTS_ALERT_TORRENT_ERROR,    /* message, error */
 	LTS_ALERT_SAVE_RESUME,      /* data, data_len */

@@ -32,7 +32,6 @@ enum ms_webseed_mode {
 
 /* "fallback", "always", "never" -> enum, or -1 */
 int ms_webseed_mode_parse(const char *s);
-const char *ms_webseed_mode_name(int mode);
 
 struct ms_mirror_auth {
 	const char *host;    /* "host" or "host:port", as in the URL */
@@ -88,8 +87,6 @@ void ms_webseed_stat(const struct ms_webseed *w, int i,
 		     struct ms_mirror_stat *st);
 /* all mirrors' bytes */
 int64_t ms_webseed_bytes(const struct ms_webseed *w);
-/* mirrors are in use right now (always mode, or fallback engaged) */
-int ms_webseed_engaged(const struct ms_webseed *w);
 
 /* Cancel every transfer; w is freed once its handles are closed. */
 void ms_webseed_close(struct ms_webseed *w);

@@ -924,10 +924,6 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			c.type = LTS_ALERT_TRACKER_REPLY;
 			c.url = str(x->tracker_url());
 			c.value = x->num_peers;
-		} else if (auto *x = lt::alert_cast<lt::url_seed_alert>(a)) {
-			c.type = LTS_ALERT_URL_SEED_ERROR;
-			c.url = str(x->server_url());
-			c.error = x->error.value();
 		} else if (auto *x = lt::alert_cast<lt::file_error_alert>(a)) {
 			c.type = LTS_ALERT_FILE_ERROR;
 			c.url = str(x->filename());

@@ -108,12 +108,6 @@ int ms_webseed_mode_parse(const char *s)
 	return -1;
 }
 
-const char *ms_webseed_mode_name(int mode)
-{
-	return mode == MS_WEBSEEDS_ALWAYS ? "always"
-	       : mode == MS_WEBSEEDS_NEVER ? "never" : "fallback";
-}
-
 void ms_webseed_opts_init(struct ms_webseed_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -570,7 +564,6 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 {
 	struct ms_webseed *w = calloc(1, sizeof(*w));
 	lts_torrent *ti;
-	const char *name;
 	int r;
 
 	if (!w)
@@ -606,7 +599,6 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		w->o.n_auth++;
 		r = !w->auth[i].host || !w->auth[i].value;
 	}
-	name = ms_torrent_name(ti);
 	for (int i = 0; !r && i < w->nfiles; i++) {
 		struct lts_file_info fi;
 
@@ -619,7 +611,6 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		if (fi.offset + fi.size > w->total)
 			w->total = fi.offset + fi.size;
 	}
-	(void)name;
 	ms_torrent_free(ti);
 	if (!r)
 		r = ms_http_new(&w->http, loop, err);
@@ -764,11 +755,6 @@ int64_t ms_webseed_bytes(const struct ms_webseed *w)
 	for (int i = 0; w && i < w->nm; i++)
 		n += w->m[i].bytes;
 	return n;
-}
-
-int ms_webseed_engaged(const struct ms_webseed *w)
-{
-	return w && w->engaged;
 }
 
 static void timer_closed(uv_handle_t *h)

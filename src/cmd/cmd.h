@@ -131,9 +131,11 @@ void mirrors_print(const struct mirrors *mr, FILE *f);
 /* per mirror: url, bytes, bad_bytes, files_skipped, last_error (live while
  * running, else the figures kept by mirrors_stop()) */
 json_t *mirrors_json(const struct mirrors *mr);
-void mirrors_release_tally(struct mirrors *mr);
 void mirrors_release(struct mirrors *mr);
 
+/* --peer ARG: a numeric HOST:PORT onto peers; 0, or 129 after a usage
+ * error */
+int peer_opt(const char *cmd, struct strlist *peers, const char *arg);
 /* Handle one of the NET_LONGOPTS; returns 1 if handled, 0 if not ours,
  * or 129 after printing a usage error. */
 int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);

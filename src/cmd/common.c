@@ -81,6 +81,17 @@ void strlist_release(struct strlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
+int peer_opt(const char *cmd, struct strlist *peers, const char *arg)
+{
+	char host[256];
+	int port;
+
+	if (ms_parse_hostport(arg, host, sizeof(host), &port) || !port)
+		return cmd_usage_error(cmd, "--peer needs HOST:PORT, not '%s'", arg);
+	strlist_push(peers, arg);
+	return 0;
+}
+
 int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg)
 {
 	switch (c) {

@@ -68,7 +68,6 @@ struct fetch {
 	unsigned ticks;
 
 	int magnet;
-	int lagging;           /* ticks all pieces were in, file counts not */
 	int complete;
 	int exit_code;
 	int signum;
@@ -165,40 +164,16 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 {
 	struct lts_status st;
 	struct ms_error err;
-	int64_t *prog;
-	int n;
 
 	if (f->complete || f->exit_code || ms_engine_closing(e))
 		return;
+	/* every file is wanted, so every piece verified means every file is
+	 * whole (libtorrent's per-file byte counts are not asked: they can
+	 * lag for good after a piece that failed was handed in again) */
 	if (ms_engine_status(e, f->id, &st, &err) || !st.has_metadata ||
 	    !f->meta || !(st.is_finished || st.is_seeding) ||
 	    st.total_wanted_done != st.total_wanted)
 		return;
-	/* every file must be whole, not just every piece */
-	n = ms_torrent_num_files(f->meta);
-	prog = calloc((size_t)n + 1, sizeof(*prog));
-	if (!prog) {
-		cmd_error(EXIT_ERROR, "out of memory");
-		finish_with(e, f, EXIT_ERROR);
-		return;
-	}
-	if (ms_engine_file_progress(e, f->id, prog, n, &err) < 0) {
-		free(prog);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		struct lts_file_info fi;
-		if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
-			continue;
-		/* libtorrent's per-file counts can lag for good after a piece
-		 * that failed its check was handed in again: every piece
-		 * verified for a few ticks in a row settles it */
-		if (prog[i] != fi.size && ++f->lagging < 4) {
-			free(prog);
-			return;
-		}
-	}
-	free(prog);
 	if (make_empty_files(f)) {
 		finish_with(e, f, EXIT_ERROR);
 		return;
@@ -467,18 +442,10 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		case 'o':
 			f.out = optarg;
 			break;
-		case OPT_PEER: {
-			char host[256];
-			int port;
-			if (ms_parse_hostport(optarg, host, sizeof(host), &port) ||
-			    port == 0) {
-				r = cmd_usage_error("fetch", "--peer needs HOST:PORT, not '%s'",
-						    optarg);
+		case OPT_PEER:
+			if ((r = peer_opt("fetch", &f.peers, optarg)))
 				goto out;
-			}
-			strlist_push(&f.peers, optarg);
 			break;
-		}
 		case OPT_TRACKER:
 			strlist_push(&trackers, optarg);
 			break;

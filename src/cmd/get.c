@@ -188,31 +188,37 @@ static void event(struct get *g, json_t *o)
 	}
 }
 
+/* a line on stderr (the display cleared first); errors are also a JSON
+ * "error" event */
+static void vsay(struct get *g, int error, const char *fmt, va_list ap)
+{
+	char buf[1200];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	ms_progress_clear(&g->prog);
+	fprintf(stderr, "%s%s\n", error ? "error: " : "", buf);
+	if (error)
+		event(g, json_pack("{s:s,s:s}", "event", "error", "message", buf));
+}
+
 static void say_err(struct get *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say_err(struct get *g, const char *fmt, ...)
 {
-	char buf[1200];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsay(g, 1, fmt, ap);
 	va_end(ap);
-	ms_progress_clear(&g->prog);
-	fprintf(stderr, "error: %s\n", buf);
-	event(g, json_pack("{s:s,s:s}", "event", "error", "message", buf));
 }
 
 static void info(struct get *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void info(struct get *g, const char *fmt, ...)
 {
-	char buf[1200];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsay(g, 0, fmt, ap);
 	va_end(ap);
-	ms_progress_clear(&g->prog);
-	fprintf(stderr, "%s\n", buf);
 }
 
 /* ---- resolution ------------------------------------------------------ */
@@ -221,55 +227,37 @@ static void next_index(struct get *g);
 static void fetch_manifest(struct get *g);
 static void start_download(struct get *g);
 
-struct pair {
-	struct get *g;
+/* an index file and its signature, fetched side by side */
+struct part {
+	struct pair *p;
 	unsigned char *body;
 	size_t len;
 	int status;
-	int got;
 	char msg[600];
-	void (*done)(struct pair *p, unsigned char *sig, size_t siglen, int sst,
-		      const char *smsg);
-	unsigned char *sig;
-	size_t siglen;
-	int sstatus;
-	char smsg[600];
 };
 
-static void pair_check(struct pair *p)
+struct pair {
+	struct get *g;
+	struct part file, sig;
+	int got;
+	void (*done)(struct pair *p);
+};
+
+static void on_part(void *ud, int status, unsigned char *body, size_t len, const char *msg)
 {
-	if (p->got < 2)
-		return;
-	p->done(p, p->sig, p->siglen, p->sstatus, p->smsg);
-}
+	struct part *t = ud;
 
-static void on_body(void *ud, int status, unsigned char *body, size_t len, const char *msg)
-{
-	struct pair *p = ud;
-
-	p->status = status;
-	p->body = body;
-	p->len = len;
-	snprintf(p->msg, sizeof(p->msg), "%s", msg ? msg : "");
-	p->got++;
-	pair_check(p);
-}
-
-static void on_sig(void *ud, int status, unsigned char *body, size_t len, const char *msg)
-{
-	struct pair *p = ud;
-
-	p->sstatus = status;
-	p->sig = body;
-	p->siglen = len;
-	snprintf(p->smsg, sizeof(p->smsg), "%s", msg ? msg : "");
-	p->got++;
-	pair_check(p);
+	t->status = status;
+	t->body = body;
+	t->len = len;
+	snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
+	if (++t->p->got == 2)
+		t->p->done(t->p);
 }
 
 /* fetch REL and REL.minisig from the current index, then done() */
 static int fetch_pair(struct get *g, const char *rel, size_t cap,
-		      void (*done)(struct pair *, unsigned char *, size_t, int, const char *))
+		      void (*done)(struct pair *))
 {
 	struct pair *p = calloc(1, sizeof(*p));
 	char sigrel[600];
@@ -279,10 +267,11 @@ static int fetch_pair(struct get *g, const char *rel, size_t cap,
 		return MS_ENOMEM;
 	p->g = g;
 	p->done = done;
+	p->file.p = p->sig.p = p;
 	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
-	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, cap, on_body, p, &err) ||
-	    ms_http_get(g->http, g->indexes.v[g->idx], sigrel, MS_SIGFILE_MAX, on_sig, p,
-			&err)) {
+	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, cap, on_part, &p->file, &err) ||
+	    ms_http_get(g->http, g->indexes.v[g->idx], sigrel, MS_SIGFILE_MAX, on_part,
+			&p->sig, &err)) {
 		snprintf(g->last_error, sizeof(g->last_error), "%s", err.msg);
 		free(p);
 		return err.code;
@@ -292,8 +281,8 @@ static int fetch_pair(struct get *g, const char *rel, size_t cap,
 
 static void pair_free(struct pair *p)
 {
-	free(p->body);
-	free(p->sig);
+	free(p->file.body);
+	free(p->sig.body);
 	free(p);
 }
 
@@ -303,10 +292,10 @@ static int fetch_failed(struct pair *p)
 {
 	struct get *g = p->g;
 
-	if (!p->status && !p->sstatus)
+	if (!p->file.status && !p->sig.status)
 		return 0;
 	snprintf(g->last_error, sizeof(g->last_error), "%s",
-		 p->status ? p->msg : p->smsg);
+		 p->file.status ? p->file.msg : p->sig.msg);
 	if (g->indexes.n > 1)
 		info(g, "warning: index '%s': %s", g->indexes.v[g->idx], g->last_error);
 	pair_free(p);
@@ -315,8 +304,7 @@ static int fetch_failed(struct pair *p)
 	return 1;
 }
 
-static void on_refs(struct pair *p, unsigned char *sig, size_t siglen, int sst,
-		    const char *smsg)
+static void on_refs(struct pair *p)
 {
 	struct get *g = p->g;
 	struct ms_refs refs;
@@ -324,12 +312,10 @@ static void on_refs(struct pair *p, unsigned char *sig, size_t siglen, int sst,
 	const struct ms_ref *ref;
 	char rel[600];
 
-	(void)sst;
-	(void)smsg;
 	if (fetch_failed(p))
 		return;
-	if (ms_refs_verify(g->repo, p->body, p->len, (char *)sig, siglen, time(NULL), 0,
-			   &refs, &err)) {
+	if (ms_refs_verify(g->repo, p->file.body, p->file.len, (char *)p->sig.body,
+			   p->sig.len, time(NULL), 0, &refs, &err)) {
 		pair_free(p);
 		say_err(g, "%s", err.msg);
 		stop(g, EXIT_VERIFY);
@@ -396,19 +382,16 @@ static void fetch_torrent(struct get *g)
 	}
 }
 
-static void on_manifest(struct pair *p, unsigned char *sig, size_t siglen, int sst,
-			const char *smsg)
+static void on_manifest(struct pair *p)
 {
 	struct get *g = p->g;
 	struct ms_error err;
 	int64_t total = 0;
 
-	(void)sst;
-	(void)smsg;
 	if (fetch_failed(p))
 		return;
-	if (ms_release_verify(g->repo, g->rev, p->body, p->len, (char *)sig, siglen,
-			      time(NULL), 0, &g->v, &err)) {
+	if (ms_release_verify(g->repo, g->rev, p->file.body, p->file.len,
+			      (char *)p->sig.body, p->sig.len, time(NULL), 0, &g->v, &err)) {
 		pair_free(p);
 		say_err(g, "%s", err.msg);
 		stop(g, EXIT_VERIFY);
@@ -665,18 +648,16 @@ static void flush_then_verify(struct get *g, struct gfile *f)
 	}
 }
 
-/* files that are complete but not yet verified (after a check or resume) */
-static void scan_complete(struct get *g)
+/* files that are complete but not yet verified (after a check or resume);
+ * all: every wanted piece is verified, so every wanted file is complete
+ * (the per-file byte counts can lag behind pieces handed in again) */
+static void scan_complete(struct get *g, int all)
 {
 	int64_t *prog;
-	struct lts_status st;
-	int n, all;
+	int n;
 
 	if (!g->meta || !g->mapped || g->exit_code || ms_engine_closing(g->eng))
 		return;
-	/* every wanted piece verified: every wanted file is complete (the
-	 * per-file byte counts can lag behind pieces handed in again) */
-	all = !ms_engine_status(g->eng, g->id, &st, NULL) && st.is_finished;
 	n = ms_torrent_num_files(g->meta);
 	prog = calloc((size_t)n + 1, sizeof(*prog));
 	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
@@ -1155,11 +1136,11 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	case LTS_ALERT_TORRENT_CHECKED:
 		dial_peers(g);
 		start_mirrors(g);
-		scan_complete(g);
+		scan_complete(g, 0);
 		check_done(g);
 		break;
 	case LTS_ALERT_TORRENT_FINISHED:
-		scan_complete(g);
+		scan_complete(g, 1);
 		check_done(g);
 		break;
 	case LTS_ALERT_FILE_RENAMED:
@@ -1246,7 +1227,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	if (st.state == LTS_STATE_DOWNLOADING)
 		start_mirrors(g);
 	if (st.is_finished)
-		scan_complete(g);
+		scan_complete(g, 1);
 	if (g->json) {
 		if (g->ticks % 2 == 0)
 			event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
@@ -1342,16 +1323,10 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_LOCAL: g.local_dir = optarg; break;
 		case OPT_INCLUDE: strlist_push(&g.includes, optarg); break;
 		case OPT_EXCLUDE: strlist_push(&g.excludes, optarg); break;
-		case OPT_PEER: {
-			char host[256];
-			int port;
-			if (ms_parse_hostport(optarg, host, sizeof(host), &port) || !port) {
-				r = cmd_usage_error("get", "--peer needs HOST:PORT, not '%s'", optarg);
+		case OPT_PEER:
+			if ((r = peer_opt("get", &g.peers, optarg)))
 				goto out;
-			}
-			strlist_push(&g.peers, optarg);
 			break;
-		}
 		case OPT_JSON: g.json = 1; break;
 		case OPT_SEED: g.seed = 1; break;
 		case 'h':

@@ -106,6 +106,17 @@ void mirrors_alert(struct mirrors *mr, const struct lts_alert *a)
 		ms_webseed_on_alert(mr->ws, a);
 }
 
+static void mirrors_release_tally(struct mirrors *mr)
+{
+	for (int i = 0; mr->st && i < mr->n; i++) {
+		free((char *)mr->st[i].url);
+		free((char *)mr->st[i].last_error);
+	}
+	free(mr->st);
+	mr->st = NULL;
+	mr->n = 0;
+}
+
 /* the figures as they are now, kept for after the module closes */
 static void tally(struct mirrors *mr)
 {
@@ -199,17 +210,6 @@ json_t *mirrors_json(const struct mirrors *mr)
 			"last_error", s->last_error));
 	}
 	return a;
-}
-
-void mirrors_release_tally(struct mirrors *mr)
-{
-	for (int i = 0; mr->st && i < mr->n; i++) {
-		free((char *)mr->st[i].url);
-		free((char *)mr->st[i].last_error);
-	}
-	free(mr->st);
-	mr->st = NULL;
-	mr->n = 0;
 }
 
 void mirrors_release(struct mirrors *mr)

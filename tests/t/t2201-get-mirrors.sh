@@ -149,6 +149,20 @@ test_expect_success 'bad --webseed and --webseeds values are usage errors' '
 	test_grep "needs an http:// or https:// URL" err
 '
 
+test_expect_success 'bad mirror settings in the config file name the line' '
+	while IFS="|" read -r line message; do
+		config "$line" &&
+		test_expect_code 2 modelswarm get acme/tiny --index index 2>err &&
+		test_grep "config:[0-9]*: $message" err || return 1
+	done <<-EOF &&
+	webseed = ftp://x/|webseed needs an http:// or https:// URL
+	webseeds = sometimes|webseeds needs fallback, always or never
+	webseed-timeout = soon|.webseed-timeout. needs a whole number
+	webseed-fallback-rate = fast|.webseed-fallback-rate. needs a size such as 2M
+	EOF
+	config
+'
+
 # each misbehaving mirror comes first, the good static mirror second: the
 # download completes with the right bytes and the bad one is seen failing
 # (a silent transfer fails after 2 s)

@@ -45,6 +45,24 @@ test_expect_success 'a second daemon on the same socket is refused' '
 	test "$(modelswarm daemon ping)" = pong
 '
 
+test_expect_success 'a socket path that is a file is refused, the file untouched' '
+	echo keep >notasock &&
+	test_expect_code 2 modelswarm daemon --foreground $MS_NET --socket notasock 2>err &&
+	test_grep "notasock. exists and is not a socket" err &&
+	test "$(cat notasock)" = keep
+'
+
+test_expect_success 'SIGHUP reloads the configuration; a broken one is reported, not fatal' '
+	kill -HUP $dpid &&
+	wait_for "reloaded the configuration from $MODELSWARM_HOME/config" d.err 10 &&
+	cp "$MODELSWARM_HOME/config" good.config &&
+	echo "no-such-key = 1" >>"$MODELSWARM_HOME/config" &&
+	kill -HUP $dpid &&
+	wait_for "cannot reload the configuration: .*unknown key .no-such-key." d.err 10 &&
+	cp good.config "$MODELSWARM_HOME/config" &&
+	test "$(modelswarm daemon ping)" = pong
+'
+
 test_expect_success 'garbage, unknown methods, bad requests: JSON-RPC errors' '
 	rpc "garbage" >out &&
 	test_grep "\"code\":-32700" out &&

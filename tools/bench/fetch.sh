@@ -140,26 +140,7 @@ LC_ALL=C
 export LC_ALL
 unset XDG_CONFIG_HOME XDG_STATE_HOME XDG_CACHE_HOME XDG_DATA_HOME
 
-W=$(mktemp -d "$tmp_parent/modelswarm-bench.XXXXXX") || bench_die "cannot make a work directory under '$tmp_parent'"
-cur_pid=
-on_exit () {
-	# the download running now, if any, then the servers
-	test -n "$cur_pid" && bench_stop "$cur_pid"
-	bench_cleanup
-	if test -n "$keep"; then
-		bench_say "work directory kept: $W"
-	else
-		rm -rf "$W"
-	fi
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-cd "$W" || exit 2
-mkdir -p logs out
-# our own copy: the tree may be rebuilt while the benchmark runs
-MS=$W/modelswarm
-cp "$ms_bin" "$MS" || bench_die "cannot copy '$ms_bin'"
+bench_workdir "$tmp_parent" modelswarm-bench "$ms_bin"
 
 # ---- the repo -------------------------------------------------------------
 
@@ -447,16 +428,7 @@ while test $r -le "$runs"; do
 		if test "$c" = aria2c && ! tracker_register; then
 			bench_say "warning: cannot renew the seeder's entry in opentracker"
 		fi
-		# in the background, so that a signal stops the script (and the
-		# download, by pid) at once
-		t0=$(bench_now)
-		run_$c "$d" "$log" &
-		cur_pid=$!
-		wait "$cur_pid"
-		rc=$?
-		t1=$(bench_now)
-		cur_pid=
-		secs=$(bench_secs "$t0" "$t1")
+		bench_timed "run_$c" "$d" "$log"
 		status=ok
 		if test $rc -ne 0; then
 			status="FAILED: exit $rc"
@@ -485,13 +457,7 @@ sync
 
 # ---- the table -------------------------------------------------------------
 
-median_of () {
-	awk -v c="$1" '$1 == c { print $2 }' results | bench_median
-}
-
-cpus=$(nproc 2>/dev/null || echo "?")
-mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)
-echo "modelswarm fetch benchmark, started $started, $(uname -sr), $cpus CPUs, $mem"
+echo "modelswarm fetch benchmark, started $started, $(bench_machine)"
 echo "repo: $nfiles files, $total_bytes bytes (3 shards of ~$(awk -v s="$shard" 'BEGIN { printf "%.2f", s / 1073741824 }') GiB + small json/tokenizer files)"
 echo "torrent: v1 only, piece size $piece, the same .torrent for every BitTorrent client"
 echo "seeder: $("$MS" --version) seed on 127.0.0.1; its data stays warm in the page cache"
@@ -513,7 +479,7 @@ for c in $client_list; do
 		printf '%-12s %5s %10s %12s %10s %10s\n' "$c" 0 - - - -
 		continue
 	fi
-	med=$(median_of "$c")
+	med=$(bench_median_of "$c")
 	slowest=$(awk -v c="$c" '$1 == c { print $2 }' results | sort -g | tail -n 1)
 	fastest=$(awk -v c="$c" '$1 == c { print $2 }' results | sort -g | head -n 1)
 	printf '%-12s %5s %10.3f %12s %10s %10s\n' "$c" "$n" "$med" "$(mb "$med")" "$(mb "$slowest")" "$(mb "$fastest")"

@@ -122,3 +122,57 @@ gen_bytes () {
 gen_text () {
 	head -c $(($1 * 3 / 4 + 3)) /dev/urandom | base64 -w 76 | head -c "$1"
 }
+
+# bench_workdir PARENT PREFIX MODELSWARM: make W, a new work directory under
+# PARENT, and go there (with logs/ and out/); copy MODELSWARM to $W/modelswarm
+# as MS (the tree may be rebuilt while the benchmark runs). At exit the
+# timed run (bench_timed) and every bench_bg process are stopped by pid and
+# W is removed unless $keep is set.
+bench_workdir () {
+	mkdir -p "$1" 2>/dev/null
+	W=$(mktemp -d "$1/$2.XXXXXX") || bench_die "cannot make a work directory under '$1'"
+	W=$(cd "$W" && pwd)
+	cur_pid=
+	trap bench_on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	cd "$W" || exit 2
+	mkdir -p logs out
+	MS=$W/modelswarm
+	cp "$3" "$MS" || bench_die "cannot copy '$3'"
+}
+
+bench_on_exit () {
+	test -n "$cur_pid" && bench_stop "$cur_pid"
+	bench_cleanup
+	if test -n "${keep:-}"; then
+		bench_say "work directory kept: $W"
+	else
+		rm -rf "$W"
+	fi
+}
+
+# bench_timed CMD...: run CMD in the background (so that a signal stops the
+# script, and CMD by pid, at once); sets rc (its exit code) and secs
+bench_timed () {
+	t0=$(bench_now)
+	"$@" &
+	cur_pid=$!
+	wait "$cur_pid"
+	rc=$?
+	t1=$(bench_now)
+	cur_pid=
+	secs=$(bench_secs "$t0" "$t1")
+}
+
+# bench_median_of CLIENT: the median of CLIENT's "CLIENT SECONDS" lines in
+# ./results
+bench_median_of () {
+	awk -v c="$1" '$1 == c { print $2 }' results | bench_median
+}
+
+# bench_machine: "KERNEL, N CPUs, M GiB" for a table's heading
+bench_machine () {
+	echo "$(uname -sr), $(nproc 2>/dev/null || echo "?") CPUs," \
+		"$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)"
+}

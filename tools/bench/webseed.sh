@@ -110,29 +110,7 @@ export LC_ALL
 unset XDG_CONFIG_HOME XDG_STATE_HOME XDG_CACHE_HOME XDG_DATA_HOME
 unset MODELSWARM_INDEX HF_HUB_CACHE HF_HOME
 
-mkdir -p "$work_parent" 2>/dev/null
-W=$(mktemp -d "$work_parent/ms-bench-webseed.XXXXXX") ||
-	bench_die "cannot make a work directory under '$work_parent'"
-W=$(cd "$W" && pwd)
-cur_pid=
-on_exit () {
-	# the download running now, if any, then nginx
-	test -n "$cur_pid" && bench_stop "$cur_pid"
-	bench_cleanup
-	if test -n "$keep"; then
-		bench_say "work directory kept: $W"
-	else
-		rm -rf "$W"
-	fi
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-cd "$W" || exit 2
-mkdir -p logs out
-# our own copy: the tree may be rebuilt while the benchmark runs
-MS=$W/modelswarm
-cp "$MS_ROOT/modelswarm" "$MS" || bench_die "cannot copy modelswarm"
+bench_workdir "$work_parent" ms-bench-webseed "$MS_ROOT/modelswarm"
 
 # ---- the repo --------------------------------------------------------------
 
@@ -316,16 +294,7 @@ while test $r -le "$runs"; do
 		rm -rf "$d"
 		mkdir -p "$d"
 		sync
-		# in the background, so that a signal stops the script (and the
-		# download, by pid) at once
-		t0=$(bench_now)
-		"run_$c" "$d" "$log" &
-		cur_pid=$!
-		wait "$cur_pid"
-		rc=$?
-		t1=$(bench_now)
-		cur_pid=
-		secs=$(bench_secs "$t0" "$t1")
+		bench_timed "run_$c" "$d" "$log"
 		full=0
 		test $r -eq 0 && full=1
 		status=ok
@@ -357,13 +326,7 @@ sync
 
 # ---- the table -------------------------------------------------------------------
 
-median_of () {
-	awk -v c="$1" '$1 == c { print $2 }' results | bench_median
-}
-
-cpus=$(nproc 2>/dev/null || echo "?")
-mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)
-echo "modelswarm web seed benchmark, started $started, $(uname -sr), $cpus CPUs, $mem"
+echo "modelswarm web seed benchmark, started $started, $(bench_machine)"
 echo "repo: $nfiles files, $total_bytes bytes ($nshards shards of ~$(awk -v s="$shard" 'BEGIN { printf "%.2f", s / 1073741824 }') GiB + small json/tokenizer files)"
 echo "server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker, sendfile, keep-alive, on 127.0.0.1;"
 echo "        source files warm in the page cache (no cache drop)"
@@ -383,7 +346,7 @@ for c in $clients; do
 		printf '%-8s %5s %10s %12s %10s %10s\n' "$c" 0 - - - -
 		continue
 	fi
-	med=$(median_of "$c")
+	med=$(bench_median_of "$c")
 	slowest=$(awk -v c="$c" '$1 == c { print $2 }' results | sort -g | tail -n 1)
 	fastest=$(awk -v c="$c" '$1 == c { print $2 }' results | sort -g | head -n 1)
 	printf '%-8s %5s %10.3f %12s %10s %10s\n' "$c" "$n" "$med" "$(mb "$med")" "$(mb "$slowest")" "$(mb "$fastest")"
