@@ -133,6 +133,68 @@ void mirrors_print(const struct mirrors *mr, FILE *f);
 json_t *mirrors_json(const struct mirrors *mr);
 void mirrors_release(struct mirrors *mr);
 
+/*
+ * One download of a signed release into the cache (getjob.c), on an
+ * engine its owner drives: `get` runs one, the daemon many. The owner
+ * passes every alert to getjob_alert() and calls getjob_tick() on every
+ * engine tick; the job reports through hooks, on the loop thread.
+ */
+struct getjob;
+struct getjob_opts {
+	const char *spec;                  /* ORG/NAME[@REV] */
+	const struct strlist *indexes;     /* tried in order; none: the
+					      default ones (all copied) */
+	const struct strlist *includes, *excludes, *peers;
+	const struct mirror_opts *mirrors; /* copied */
+	const char *cache_dir;             /* NULL: the default */
+	const char *local_dir;             /* NULL: none */
+	int peer_discovery;                /* DHT or LSD is on */
+	int json;                          /* progress events every second */
+	struct ms_progress *display;       /* updated every tick, or NULL */
+};
+struct getjob_hooks {
+	void (*on_line)(void *ud, int error, const char *msg);
+	void (*on_event)(void *ud, json_t *ev);     /* the reference is the
+						       hook's */
+	/* once: EXIT_OK when the snapshot is written (the torrent stays in
+	 * the session, seeding), else an exit code (the torrent, if added,
+	 * stays too: the owner removes it or shuts the engine down) */
+	void (*on_done)(void *ud, int code);
+	void *ud;
+};
+/* Check the request and start resolving it; MS_EINVAL with a message for
+ * a bad spec or when no index is known. */
+int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
+		 struct ms_engine *e, const struct getjob_opts *o,
+		 const struct getjob_hooks *h, struct ms_error *err);
+void getjob_alert(struct getjob *j, const struct lts_alert *a);
+void getjob_tick(struct getjob *j);
+/* Stop now with this exit code (on_done is called if it was not yet). */
+void getjob_cancel(struct getjob *j, int code);
+/* Stop without telling the owner and free (later, if hashing is still
+ * running off the loop). The torrent is not removed. */
+void getjob_free(struct getjob *j);
+struct getjob_info {
+	const char *repo, *want, *ref;    /* owned by the job */
+	const char *rev;                  /* NULL until resolved */
+	const char *cache, *repo_dir;     /* NULL until the store is open */
+	int id;                           /* the torrent, 0 until added */
+	int finished;
+	int exit_code;
+	const lts_torrent *meta;          /* NULL until known */
+	int64_t from_peers, from_mirrors;
+	int hash_failures;
+	double seconds;
+};
+void getjob_info(const struct getjob *j, struct getjob_info *out);
+json_t *getjob_mirrors_json(const struct getjob *j);
+/* After success: "downloaded N bytes ..." and mirror lines on err, the
+ * snapshot (or --local-dir) path on out. */
+void getjob_print_summary(const struct getjob *j, FILE *err, FILE *out);
+/* The path and priority libtorrent has for each of the n torrent files
+ * (paths owned by the job), to add the torrent again for seeding. */
+int getjob_mapping(const struct getjob *j, const char **paths, int *prio, int n);
+
 /* --peer ARG: a numeric HOST:PORT onto peers; 0, or 129 after a usage
  * error */
 int peer_opt(const char *cmd, struct strlist *peers, const char *arg);

@@ -1,0 +1,1423 @@
+/* getjob.c: one download of a signed release into the Hugging Face cache:
+ * resolve ORG/NAME[@REV] through the index, check the torrent against the
+ * manifest, download, verify every file, then link the snapshot. It runs
+ * on an engine its owner drives: `get` runs one, the daemon many. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "ms_hash.h"
+#include "ms_http.h"
+#include "ms_manifest.h"
+#include "ms_progress.h"
+#include "ms_store.h"
+#include "ms_trust.h"
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define EMPTY_GIT "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+#define RESUME_EVERY_S 1
+
+enum fstate {
+	F_SKIP,         /* excluded, or a duplicate of another file's blob */
+	F_PRESENT,      /* the blob was there and verified */
+	F_DOWNLOADING,  /* mapped to blobs/<etag>.incomplete */
+	F_FLUSHING,     /* complete; waiting for libtorrent to write it out */
+	F_HASHING,      /* complete; its sha256 is being checked */
+	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
+	F_FINAL         /* blobs/<etag> */
+};
+
+struct gfile {
+	const struct ms_manifest_file *mf;
+	int tindex;          /* index in the torrent */
+	unsigned flush_seq;  /* the flushing save to wait for */
+	int retries;         /* verifications tried again */
+	int wanted;
+	int prio;            /* as given to libtorrent */
+	enum fstate st;
+	char path[PATH_MAX];  /* relative to the repo dir */
+};
+
+struct getjob;
+
+struct hash_work {
+	uv_work_t req;
+	struct getjob *g;
+	struct gfile *f;
+	char path[2 * PATH_MAX + 8];
+	int result;
+	struct ms_error err;
+};
+
+struct getjob {
+	uv_loop_t *loop;
+	struct ms_ctx *ctx;
+	struct ms_engine *eng;
+	struct ms_http *http;  /* the index fetches; closed when done */
+	struct mirror_opts mo;
+	struct mirrors mr;
+	struct getjob_hooks hooks;
+	struct ms_progress *prog;  /* the owner's display, or NULL */
+	struct timespec t0;
+
+	/* request */
+	char repo[256];
+	char want[128];        /* the REV or ref asked for */
+	const char *ref;       /* the ref to write, or NULL */
+	struct strlist indexes, includes, excludes, peers;
+	char *cache_override, *local_dir;
+	char *index_buf;       /* the default indexes, split */
+	int json, peer_discovery;
+
+	/* resolution */
+	size_t idx;            /* index being tried */
+	char rev[41];
+	struct ms_verified v;
+	int have_manifest;
+	unsigned char *torrent;
+	size_t torrent_len;
+	lts_torrent *meta;
+	char last_error[600];
+
+	/* download */
+	struct ms_store store;
+	int store_open;
+	uv_timer_t *lock_timer; /* freed by its close callback */
+	int locked;
+	int magnet;            /* the index has no torrent: metadata from peers */
+	int mapped;            /* files mapped onto blobs, priorities set */
+	int id;                /* 0 until added */
+	struct gfile *files;
+	size_t n_files;
+	int pending_work;      /* hashing off the loop */
+	int released;          /* getjob_free() came while work was pending */
+	unsigned saves_sent, saves_done; /* resume saves, answered in order */
+	int finished;          /* snapshot written */
+	double last_resume, last_event, last_dial;
+	char resume_path[PATH_MAX];
+	struct lts_status final;
+	double seconds;
+	int exit_code;         /* 0 while running; -1: success */
+	int done_said;         /* hooks.on_done called */
+	int hash_failures;
+};
+
+static void stop(struct getjob *g, int code);
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+/* a JSON event for the owner (o is handed over) */
+static void event(struct getjob *g, json_t *o)
+{
+	if (o && g->hooks.on_event)
+		g->hooks.on_event(g->hooks.ud, o);
+	else
+		json_decref(o);
+}
+
+/* a message for the owner; errors are also an "error" event */
+static void vsay(struct getjob *g, int error, const char *fmt, va_list ap)
+{
+	char buf[1200];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (g->hooks.on_line)
+		g->hooks.on_line(g->hooks.ud, error, buf);
+	if (error)
+		event(g, json_pack("{s:s,s:s,s:s}", "event", "error", "repo", g->repo,
+				   "message", buf));
+}
+
+static void say_err(struct getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say_err(struct getjob *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(g, 1, fmt, ap);
+	va_end(ap);
+}
+
+static void info(struct getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(struct getjob *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(g, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- resolution ------------------------------------------------------ */
+
+static void next_index(struct getjob *g);
+static void fetch_manifest(struct getjob *g);
+static void start_download(struct getjob *g);
+
+/* an index file and its signature, fetched side by side */
+struct part {
+	struct pair *p;
+	unsigned char *body;
+	size_t len;
+	int status;
+	char msg[600];
+};
+
+struct pair {
+	struct getjob *g;
+	struct part file, sig;
+	int got;
+	void (*done)(struct pair *p);
+};
+
+static void on_part(void *ud, int status, unsigned char *body, size_t len, const char *msg)
+{
+	struct part *t = ud;
+
+	t->status = status;
+	t->body = body;
+	t->len = len;
+	snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
+	if (++t->p->got == 2)
+		t->p->done(t->p);
+}
+
+/* fetch REL and REL.minisig from the current index, then done() */
+static int fetch_pair(struct getjob *g, const char *rel, size_t cap,
+		      void (*done)(struct pair *))
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	char sigrel[600];
+	struct ms_error err;
+
+	if (!p)
+		return MS_ENOMEM;
+	p->g = g;
+	p->done = done;
+	p->file.p = p->sig.p = p;
+	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
+	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, cap, on_part, &p->file, &err) ||
+	    ms_http_get(g->http, g->indexes.v[g->idx], sigrel, MS_SIGFILE_MAX, on_part,
+			&p->sig, &err)) {
+		snprintf(g->last_error, sizeof(g->last_error), "%s", err.msg);
+		free(p);
+		return err.code;
+	}
+	return 0;
+}
+
+static void pair_free(struct pair *p)
+{
+	free(p->file.body);
+	free(p->sig.body);
+	free(p);
+}
+
+/* a failed fetch: try the next index (network trouble or a missing file);
+ * a failed verification is final */
+static int fetch_failed(struct pair *p)
+{
+	struct getjob *g = p->g;
+
+	if (!p->file.status && !p->sig.status)
+		return 0;
+	snprintf(g->last_error, sizeof(g->last_error), "%s",
+		 p->file.status ? p->file.msg : p->sig.msg);
+	if (g->indexes.n > 1)
+		info(g, "warning: index '%s': %s", g->indexes.v[g->idx], g->last_error);
+	pair_free(p);
+	g->idx++;
+	next_index(g);
+	return 1;
+}
+
+static void on_refs(struct pair *p)
+{
+	struct getjob *g = p->g;
+	struct ms_refs refs;
+	struct ms_error err;
+	const struct ms_ref *ref;
+	char rel[600];
+
+	if (fetch_failed(p))
+		return;
+	if (ms_refs_verify(g->repo, p->file.body, p->file.len, (char *)p->sig.body,
+			   p->sig.len, time(NULL), 0, &refs, &err)) {
+		pair_free(p);
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	pair_free(p);
+	ref = ms_refs_find(&refs, g->want);
+	if (!ref) {
+		ms_refs_release(&refs);
+		say_err(g, "%s has no ref '%s'", g->repo, g->want);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	memcpy(g->rev, ref->revision, 41);
+	ms_refs_release(&refs);
+	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
+	(void)rel;
+	fetch_manifest(g);
+}
+
+static void on_torrent(void *ud, int status, unsigned char *body, size_t len,
+		       const char *msg)
+{
+	struct getjob *g = ud;
+	struct ms_error err;
+
+	if (status) {
+		if (status == MS_ENOENT && g->idx + 1 >= g->indexes.n) {
+			/* no torrent file: the metadata comes from peers, by the
+			 * signed info-hashes */
+			info(g, "no torrent for %s@%s in the index: getting its metadata "
+			     "from peers", g->repo, g->rev);
+			g->magnet = 1;
+			start_download(g);
+			return;
+		}
+		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
+		g->idx++;
+		g->have_manifest = 1;
+		next_index(g);
+		return;
+	}
+	g->torrent = body;
+	g->torrent_len = len;
+	g->meta = ms_torrent_load(body, len, &err);
+	if (!g->meta) {
+		say_err(g, "the index's torrent for %s@%s is not a valid torrent: %s", g->repo,
+			g->rev, err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	start_download(g);
+}
+
+static void fetch_torrent(struct getjob *g)
+{
+	char rel[600];
+	struct ms_error err;
+
+	snprintf(rel, sizeof(rel), "%s/%s.torrent", g->repo, g->rev);
+	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, 64u << 20, on_torrent, g, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+static void on_manifest(struct pair *p)
+{
+	struct getjob *g = p->g;
+	struct ms_error err;
+	int64_t total = 0;
+
+	if (fetch_failed(p))
+		return;
+	if (ms_release_verify(g->repo, g->rev, p->file.body, p->file.len,
+			      (char *)p->sig.body, p->sig.len, time(NULL), 0, &g->v, &err)) {
+		pair_free(p);
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	pair_free(p);
+	g->have_manifest = 1;
+	for (size_t i = 0; i < g->v.m.n_files; i++)
+		total += g->v.m.files[i].size;
+	if (!g->json) {
+		char sz[32];
+		info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", g->repo,
+		     g->rev, g->v.m.version, g->v.keyid, g->v.m.n_files,
+		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
+	}
+	event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
+			   g->repo, "revision", g->rev, "version", (json_int_t)g->v.m.version,
+			   "key", g->v.keyid, "files", (json_int_t)g->v.m.n_files, "bytes",
+			   (json_int_t)total));
+	fetch_torrent(g);
+}
+
+static void fetch_manifest(struct getjob *g)
+{
+	char rel[600];
+
+	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
+	if (fetch_pair(g, rel, MS_MANIFEST_MAX, on_manifest)) {
+		say_err(g, "%s", g->last_error);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+static void next_index(struct getjob *g)
+{
+	char rel[600];
+
+	if (g->idx >= g->indexes.n) {
+		say_err(g, "cannot resolve %s@%s from any index: %s", g->repo, g->want,
+			g->last_error);
+		stop(g, g->last_error[0] && strstr(g->last_error, "not found") ? EXIT_VERIFY
+									     : EXIT_ERROR);
+		return;
+	}
+	if (g->have_manifest) {
+		/* the manifest is verified; only the torrent is missing */
+		fetch_torrent(g);
+		return;
+	}
+	if (!ms_revision_check(g->want)) {
+		memcpy(g->rev, g->want, 41);
+		fetch_manifest(g);
+		return;
+	}
+	snprintf(rel, sizeof(rel), "%s/refs.json", g->repo);
+	if (fetch_pair(g, rel, MS_REFS_MAX, on_refs)) {
+		say_err(g, "%s", g->last_error);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+/* ---- the torrent must be the manifest's ------------------------------ */
+
+static int cmp_mf(const void *a, const void *b)
+{
+	return strcmp(a, ((const struct ms_manifest_file *)b)->path);
+}
+
+static int check_torrent(struct getjob *g, struct ms_error *err)
+{
+	const struct ms_manifest *m = &g->v.m;
+	const char *name = ms_torrent_name(g->meta);
+	size_t nl = strlen(name);
+	int n = ms_torrent_num_files(g->meta);
+	size_t seen = 0;
+
+	if (*m->infohash_v1 && strcmp(m->infohash_v1, ms_torrent_hash_v1(g->meta)))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v1 info-hash %s is not the manifest's %s",
+				    *ms_torrent_hash_v1(g->meta) ? ms_torrent_hash_v1(g->meta) : "(none)",
+				    m->infohash_v1);
+	if (*m->infohash_v2 && strcmp(m->infohash_v2, ms_torrent_hash_v2(g->meta)))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v2 info-hash %s is not the manifest's %s",
+				    *ms_torrent_hash_v2(g->meta) ? ms_torrent_hash_v2(g->meta) : "(none)",
+				    m->infohash_v2);
+	if (ms_torrent_piece_length(g->meta) != m->piece_length)
+		return ms_error_set(err, MS_ETORRENT, "torrent's piece length %d is not the "
+				    "manifest's %" PRId64, ms_torrent_piece_length(g->meta),
+				    m->piece_length);
+	g->files = calloc(m->n_files, sizeof(*g->files));
+	if (!g->files)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	g->n_files = m->n_files;
+	for (size_t i = 0; i < m->n_files; i++) {
+		g->files[i].mf = &m->files[i];
+		g->files[i].tindex = -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct lts_file_info fi;
+		const char *rel;
+		struct ms_manifest_file *mf;
+
+		ms_torrent_file(g->meta, i, &fi);
+		if (fi.pad)
+			continue;
+		if (fi.symlink || fi.executable)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent file '%s' has the %s attribute", fi.path,
+					    fi.symlink ? "symlink" : "executable");
+		rel = fi.path;
+		if (!strncmp(rel, name, nl) && rel[nl] == '/')
+			rel += nl + 1;
+		mf = bsearch(rel, m->files, m->n_files, sizeof(*m->files), cmp_mf);
+		if (!mf)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent has a file '%s' that the manifest does not list",
+					    rel);
+		if (g->files[mf - m->files].tindex >= 0)
+			return ms_error_set(err, MS_ETORRENT, "torrent lists '%s' twice", rel);
+		if (fi.size != mf->size)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent says '%s' has %" PRId64 " bytes, the manifest %" PRId64,
+					    rel, fi.size, mf->size);
+		if (*mf->pieces_root || fi.has_root) {
+			char hex[65];
+			ms_hex(fi.root, 32, hex);
+			if (!fi.has_root || strcmp(hex, mf->pieces_root))
+				return ms_error_set(err, MS_ETORRENT,
+						    "torrent's pieces root of '%s' is not the manifest's",
+						    rel);
+		}
+		g->files[mf - m->files].tindex = i;
+		seen++;
+	}
+	if (seen != m->n_files) {
+		for (size_t i = 0; i < m->n_files; i++)
+			if (g->files[i].tindex < 0)
+				return ms_error_set(err, MS_ETORRENT,
+						    "torrent is missing '%s'", m->files[i].path);
+	}
+	return 0;
+}
+
+/* ---- the store ------------------------------------------------------- */
+
+static int glob_match(const struct strlist *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *base = strrchr(path, '/');
+		if (!fnmatch(l->v[i], path, 0) ||
+		    (!strchr(l->v[i], '/') && !fnmatch(l->v[i], base ? base + 1 : path, 0)))
+			return 1;
+	}
+	return 0;
+}
+
+static void hash_work_cb(uv_work_t *req)
+{
+	struct hash_work *w = req->data;
+	const struct ms_manifest_file *mf = w->f->mf;
+	char sha[65], git[41];
+	int is_git = strlen(mf->etag) == 40;
+
+	w->result = ms_file_hashes(w->path, mf->size, sha, is_git ? git : NULL, &w->err);
+	if (w->result)
+		return;
+	if (strcmp(sha, mf->sha256)) {
+		w->result = ms_error_set(&w->err, MS_EHASH,
+					 "'%s' verified piece by piece but its sha256 %s is not "
+					 "the manifest's %s", mf->path, sha, mf->sha256);
+	} else if (is_git && strcmp(git, mf->etag)) {
+		w->result = ms_error_set(&w->err, MS_EHASH,
+					 "'%s': git blob sha1 %s is not the manifest's etag %s",
+					 mf->path, git, mf->etag);
+	}
+}
+
+static void check_done(struct getjob *g);
+static void check_present(struct getjob *g);
+static void destroy(struct getjob *g);
+
+/* work off the loop came back: 1 if the job was given up meanwhile (it is
+ * freed once nothing else is pending) */
+static int work_back(struct getjob *g)
+{
+	g->pending_work--;
+	if (!g->released)
+		return 0;
+	if (!g->pending_work)
+		destroy(g);
+	return 1;
+}
+static void locked_go(struct getjob *g);
+static void flush_then_verify(struct getjob *g, struct gfile *f);
+
+static void hash_after_cb(uv_work_t *req, int status)
+{
+	struct hash_work *w = req->data;
+	struct getjob *g = w->g;
+	struct gfile *f = w->f;
+	struct ms_error err;
+	char final[PATH_MAX];
+
+	if (work_back(g)) {
+		free(w);
+		return;
+	}
+	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->exit_code) {
+		free(w);
+		check_done(g);
+		return;
+	}
+	if (w->result && f->retries < 3) {
+		/* a piece can pass its hash check while its blocks still wait
+		 * to be written: flush again, let a periodic save go by too,
+		 * then look again before calling it a mismatch */
+		free(w);
+		f->retries++;
+		flush_then_verify(g, f);
+		f->flush_seq++;
+		return;
+	}
+	if (w->result) {
+		g->hash_failures++;
+		say_err(g, "%s", w->err.msg);
+		free(w);
+		/* nothing reaches a final name: the .incomplete file stays */
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	free(w);
+	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
+	snprintf(f->path, sizeof(f->path), "%s", final);
+	f->st = F_RENAMING;
+	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+/* a file whose pieces all verified: check its sha256 off the loop */
+static void verify_file(struct getjob *g, struct gfile *f)
+{
+	struct hash_work *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	w->g = g;
+	w->f = f;
+	w->req.data = w;
+	snprintf(w->path, sizeof(w->path), "%s/%s", g->store.repo_dir, f->path);
+	f->st = F_HASHING;
+	g->pending_work++;
+	uv_queue_work(g->loop, &w->req, hash_work_cb, hash_after_cb);
+}
+
+/* A complete file may still sit in libtorrent's write buffers: ask for a
+ * flush (save resume data with flush_disk_cache) and verify the file when
+ * that is done. */
+static void flush_then_verify(struct getjob *g, struct gfile *f)
+{
+	f->st = F_FLUSHING;
+	f->flush_seq = ++g->saves_sent;
+	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
+		say_err(g, "cannot flush '%s' to disk", f->mf->path);
+		stop(g, EXIT_ERROR);
+	}
+}
+
+/* files that are complete but not yet verified (after a check or resume);
+ * all: every wanted piece is verified, so every wanted file is complete
+ * (the per-file byte counts can lag behind pieces handed in again) */
+static void scan_complete(struct getjob *g, int all)
+{
+	int64_t *prog;
+	int n;
+
+	if (!g->meta || !g->mapped || g->exit_code || ms_engine_closing(g->eng))
+		return;
+	n = ms_torrent_num_files(g->meta);
+	prog = calloc((size_t)n + 1, sizeof(*prog));
+	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
+		free(prog);
+		return;
+	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->st == F_DOWNLOADING && f->wanted &&
+		    (all || prog[f->tindex] == f->mf->size))
+			flush_then_verify(g, f);
+	}
+	free(prog);
+}
+
+static int write_snapshot(struct getjob *g, struct ms_error *err)
+{
+	int r;
+
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (!f->wanted)
+			continue;
+		if (!ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))
+			return ms_error_set(err, MS_EIO, "blob of '%s' vanished", f->mf->path);
+		if ((r = ms_store_link(&g->store, g->rev, f->mf->path, f->mf->etag, err)))
+			return r;
+	}
+	if (g->ref && (r = ms_store_write_ref(&g->store, g->ref, g->rev, err)))
+		return r;
+	if (g->local_dir)
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].wanted &&
+			    (r = ms_store_export(&g->store, g->files[i].mf->etag, g->local_dir,
+						 g->files[i].mf->path, err)))
+				return r;
+	return 0;
+}
+
+static void check_done(struct getjob *g)
+{
+	struct ms_error err;
+	char snap[PATH_MAX];
+
+	if (g->finished || g->exit_code || !g->mapped || ms_engine_closing(g->eng))
+		return;
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->wanted && f->st != F_FINAL && f->st != F_PRESENT)
+			return;
+	}
+	if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
+		g->seconds = elapsed(&g->t0);
+	mirrors_stop(&g->mr);
+	if (g->magnet) {
+		/* before the mapping, libtorrent may have made directories (and
+		 * empty files, since moved) under <repo>/<name> */
+		char stale[2 * PATH_MAX];
+		snprintf(stale, sizeof(stale), "%s/%s", g->store.repo_dir,
+			 ms_torrent_name(g->meta));
+		prune_empty_dirs(stale, 0);
+	}
+	/* every wanted blob is final: the snapshot and refs come last */
+	if (write_snapshot(g, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	g->finished = 1;
+	ms_store_remove_scratch(&g->store);
+	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
+	{
+		int64_t web = mirrors_bytes(&g->mr);
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i}", "event", "done",
+				   "repo", g->repo, "revision", g->rev, "snapshot",
+				   g->local_dir ? g->local_dir : snap, "downloaded",
+				   (json_int_t)(g->final.peer_download + web), "from_peers",
+				   (json_int_t)g->final.peer_download, "from_webseeds",
+				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
+				   "hash_failures", g->hash_failures));
+	}
+	/* the torrent stays in the session, seeding, until the owner
+	 * removes it */
+	stop(g, EXIT_OK);
+}
+
+void getjob_print_summary(const struct getjob *g, FILE *err, FILE *out)
+{
+	char rate[32], snap[PATH_MAX];
+	double secs = g->seconds > 0.001 ? g->seconds : 0.001;
+	int64_t web = mirrors_bytes(&g->mr), all = g->final.peer_download + web;
+
+	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
+	fprintf(err,
+		"downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
+		" from peers, %" PRId64 " from webseeds\n",
+		all, g->seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
+		g->final.peer_download, web);
+	mirrors_print(&g->mr, err);
+	/* like hf download: the path on stdout */
+	fprintf(out, "%s\n", g->local_dir ? g->local_dir : snap);
+}
+
+static void mirror_event(void *ud, const char *mirror, const char *msg)
+{
+	struct getjob *g = ud;
+
+	if (g->json)
+		event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
+				   "message", msg));
+	else if (*mirror)
+		info(g, "warning: mirror '%s': %s", mirror, msg);
+	else
+		info(g, "%s", msg);
+}
+
+/* the manifest's mirrors, --webseed and the config's, once the files are
+ * mapped and checked */
+static void start_mirrors(struct getjob *g)
+{
+	struct ms_error err;
+	int sources = g->v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
+
+	if (!g->mapped || g->finished || g->exit_code)
+		return;
+	g->mr.on_event = mirror_event;
+	g->mr.ud = g;
+	if (mirrors_start(&g->mr, g->ctx, &g->mo, g->loop, g->eng, g->id,
+			  (const char *const *)g->v.m.webseeds, g->v.m.n_webseeds,
+			  sources, &err))
+		info(g, "warning: cannot use the mirrors: %s", err.msg);
+}
+
+static void dial_peers(struct getjob *g)
+{
+	for (size_t i = 0; i < g->peers.n; i++) {
+		char host[256];
+		int port;
+		if (!ms_parse_hostport(g->peers.v[i], host, sizeof(host), &port))
+			ms_engine_connect_peer(g->eng, g->id, host, port, NULL);
+	}
+}
+
+static void waiting_for_lock(void *ud)
+{
+	struct getjob *g = ud;
+
+	info(g, "waiting for another download of %s to finish", g->repo);
+}
+
+static int resume_file(struct getjob *g)
+{
+	return resume_path(g->rev, g->store.repo_dir, "get", g->resume_path,
+			   sizeof(g->resume_path), NULL);
+}
+
+static void add_torrent(struct getjob *g)
+{
+	struct lts_add_params ap;
+	struct ms_error err;
+	const char **paths;
+	unsigned char *resume = NULL;
+	size_t resume_len = 0;
+	int n = ms_torrent_num_files(g->meta), r;
+	int *prio;
+
+	paths = calloc((size_t)n, sizeof(*paths));
+	prio = calloc((size_t)n, sizeof(*prio));
+	if (!paths || !prio) {
+		free(paths);
+		free(prio);
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	/* every torrent file maps straight onto its blob: the final name for
+	 * blobs that are there and verified, else <etag>.incomplete */
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		int dup = 0;
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(g->files[k].mf->etag, f->mf->etag) && g->files[k].wanted)
+				dup = 1;
+		f->wanted = (!g->includes.n || glob_match(&g->includes, f->mf->path)) &&
+			    !glob_match(&g->excludes, f->mf->path);
+		if (f->mf->size == 0 && f->wanted && f->st != F_PRESENT) {
+			/* libtorrent never writes an empty file: its blob is made
+			 * here, if the manifest's hashes are those of no bytes */
+			char p[PATH_MAX + 128];
+			if (strcmp(f->mf->sha256, EMPTY_SHA256) ||
+			    (strlen(f->mf->etag) == 40 && strcmp(f->mf->etag, EMPTY_GIT))) {
+				free(paths);
+				free(prio);
+				say_err(g, "'%s' is empty but the manifest's hashes are not those "
+					"of an empty file", f->mf->path);
+				stop(g, EXIT_VERIFY);
+				return;
+			}
+			ms_store_blob_path(&g->store, f->mf->etag, 0, 0, p, sizeof(p));
+			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err) ||
+			    ms_write_file_atomic(p, "", 0, 0644, &err)) {
+				free(paths);
+				free(prio);
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				return;
+			}
+			f->st = F_PRESENT;
+		}
+		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
+		    f->st == F_PRESENT) {
+			ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
+		} else if (dup || !f->wanted) {
+			/* another file carries these bytes, or nobody wants them */
+			snprintf(f->path, sizeof(f->path), "blobs/.skip/%d", f->tindex);
+			if (f->st != F_PRESENT)
+				f->st = F_SKIP;
+		} else {
+			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)) {
+				free(paths);
+				free(prio);
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				return;
+			}
+			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
+			f->st = F_DOWNLOADING;
+		}
+		if (dup && f->wanted)
+			f->st = F_PRESENT; /* linked to the same blob as its twin */
+		paths[f->tindex] = f->path;
+		prio[f->tindex] = f->prio = f->st == F_DOWNLOADING || f->st == F_PRESENT ? 4 : 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!paths[i])
+			paths[i] = "blobs/.skip/pad"; /* pad files are never stored */
+	if (g->magnet) {
+		/* the torrent runs in upload mode since the metadata came: map
+		 * its files, then let it download */
+		r = 0;
+		for (int i = 0; i < n && !r; i++)
+			if (strcmp(paths[i], "blobs/.skip/pad"))
+				r = ms_engine_rename_file(g->eng, g->id, i, paths[i], &err);
+		if (!r)
+			r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
+		if (!r)
+			r = ms_engine_set_upload_mode(g->eng, g->id, 0, &err);
+		resume_file(g);
+		free(paths);
+		free(prio);
+		if (r) {
+			say_err(g, "%s", err.msg);
+			stop(g, EXIT_ERROR);
+			return;
+		}
+		g->mapped = 1;
+		check_done(g);
+		return;
+	}
+	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
+		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = g->torrent;
+	ap.torrent_len = g->torrent_len;
+	ap.resume = resume;
+	ap.resume_len = resume_len;
+	ap.save_path = g->store.repo_dir;
+	ap.file_paths = paths;
+	ap.n_file_paths = (size_t)n;
+	ap.trackers = (const char *const *)g->v.m.trackers;
+	ap.n_trackers = g->v.m.n_trackers;
+	r = ms_engine_add(g->eng, &ap, &g->id, &err);
+	if (r && resume) {
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(g->eng, &ap, &g->id, &err);
+	}
+	free(resume);
+	if (!r)
+		r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
+	free(paths);
+	free(prio);
+	if (r) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	g->mapped = 1;
+	dial_peers(g);
+	check_done(g);
+}
+
+static void try_lock(uv_timer_t *t)
+{
+	struct getjob *g = t->data;
+	struct ms_error err;
+
+	if (flock(g->store.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return; /* try again at the next tick */
+		say_err(g, "cannot lock the cache for %s: %s", g->repo, strerror(errno));
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	uv_timer_stop(t);
+	g->locked = 1;
+	(void)err;
+	locked_go(g);
+}
+
+/* existing blobs are checked before they are used */
+struct present_work {
+	uv_work_t req;
+	struct getjob *g;
+};
+
+static void present_cb(uv_work_t *req)
+{
+	struct present_work *w = req->data;
+	struct getjob *g = w->g;
+
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		char p[PATH_MAX + 128], sha[65], git[41];
+		int is_git = strlen(f->mf->etag) == 40;
+		if (!ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))
+			continue;
+		ms_store_blob_path(&g->store, f->mf->etag, 0, 0, p, sizeof(p));
+		if (ms_file_hashes(p, f->mf->size, sha, is_git ? git : NULL, NULL) == 0 &&
+		    !strcmp(sha, f->mf->sha256) && (!is_git || !strcmp(git, f->mf->etag)))
+			f->st = F_PRESENT;
+	}
+}
+
+static void present_after(uv_work_t *req, int status)
+{
+	struct present_work *w = req->data;
+	struct getjob *g = w->g;
+	size_t reused = 0;
+
+	free(w);
+	if (work_back(g) || status == UV_ECANCELED || ms_engine_closing(g->eng) ||
+	    g->exit_code)
+		return;
+	for (size_t i = 0; i < g->n_files; i++)
+		reused += g->files[i].st == F_PRESENT;
+	if (reused) {
+		info(g, "%zu of %zu files already in the cache", reused, g->n_files);
+		event(g, json_pack("{s:s,s:I}", "event", "reused", "files", (json_int_t)reused));
+	}
+	add_torrent(g);
+}
+
+static void check_present(struct getjob *g)
+{
+	struct present_work *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	w->g = g;
+	w->req.data = w;
+	g->pending_work++;
+	uv_queue_work(g->loop, &w->req, present_cb, present_after);
+}
+
+/* no torrent file: add by magnet, in upload mode so that nothing is
+ * requested before the metadata is checked against the manifest */
+static void add_magnet(struct getjob *g)
+{
+	struct lts_add_params ap;
+	struct ms_error err;
+	char magnet[1024];
+
+	snprintf(magnet, sizeof(magnet), "magnet:?");
+	if (*g->v.m.infohash_v1)
+		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
+			 "xt=urn:btih:%s", g->v.m.infohash_v1);
+	if (*g->v.m.infohash_v2)
+		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
+			 "%sxt=urn:btmh:1220%s", *g->v.m.infohash_v1 ? "&" : "",
+			 g->v.m.infohash_v2);
+	memset(&ap, 0, sizeof(ap));
+	ap.magnet = magnet;
+	ap.save_path = g->store.repo_dir;
+	ap.flags = LTS_ADD_UPLOAD_ONLY;
+	ap.trackers = (const char *const *)g->v.m.trackers;
+	ap.n_trackers = g->v.m.n_trackers;
+	if (ms_engine_add(g->eng, &ap, &g->id, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	dial_peers(g);
+}
+
+static void locked_go(struct getjob *g)
+{
+	if (g->magnet)
+		add_magnet(g);
+	else
+		check_present(g);
+}
+
+static void start_download(struct getjob *g)
+{
+	struct ms_error err;
+	char cache[PATH_MAX];
+
+	if (!g->magnet && check_torrent(g, &err)) {
+		say_err(g, "the torrent does not match the signed manifest: %s", err.msg);
+		stop(g, EXIT_VERIFY);
+		return;
+	}
+	if (ms_store_cache_dir(g->cache_override, cache, sizeof(cache), &err) ||
+	    ms_store_open(&g->store, cache, g->repo, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	g->store_open = 1;
+	/* the lock first: other gets of the same repo wait for us (without
+	 * blocking the loop), and what they finished counts as present */
+	g->store.lock_fd = -1;
+	if (ms_store_lock(&g->store, NULL, NULL, &err) == 0) {
+		g->locked = 1;
+		locked_go(g);
+		return;
+	}
+	if (g->store.lock_fd < 0) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	waiting_for_lock(g);
+	if (!(g->lock_timer = malloc(sizeof(*g->lock_timer)))) {
+		say_err(g, "out of memory");
+		stop(g, EXIT_ERROR);
+		return;
+	}
+	uv_timer_init(g->loop, g->lock_timer);
+	g->lock_timer->data = g;
+	uv_timer_start(g->lock_timer, try_lock, 200, 200);
+}
+
+/* ---- engine callbacks ------------------------------------------------ */
+
+void getjob_alert(struct getjob *g, const struct lts_alert *a)
+{
+	if (a->torrent && a->torrent != g->id)
+		return;
+	mirrors_alert(&g->mr, a);
+	switch (a->type) {
+	case LTS_ALERT_METADATA_RECEIVED:
+		if (g->magnet && !g->meta) {
+			struct ms_error err;
+			g->meta = ms_engine_torrent(g->eng, g->id, &err);
+			if (!g->meta) {
+				say_err(g, "%s", err.msg);
+				stop(g, EXIT_ERROR);
+				break;
+			}
+			if (check_torrent(g, &err)) {
+				say_err(g, "the torrent does not match the signed manifest: %s",
+					err.msg);
+				stop(g, EXIT_VERIFY);
+				break;
+			}
+			check_present(g);
+		}
+		break;
+	case LTS_ALERT_FILE_COMPLETED:
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].tindex == a->value && g->files[i].st == F_DOWNLOADING)
+				flush_then_verify(g, &g->files[i]);
+		break;
+	case LTS_ALERT_TORRENT_CHECKED:
+		dial_peers(g);
+		start_mirrors(g);
+		scan_complete(g, 0);
+		check_done(g);
+		break;
+	case LTS_ALERT_TORRENT_FINISHED:
+		scan_complete(g, 1);
+		check_done(g);
+		break;
+	case LTS_ALERT_FILE_RENAMED:
+		for (size_t i = 0; i < g->n_files; i++) {
+			struct gfile *f = &g->files[i];
+			if (f->tindex == a->value && f->st == F_RENAMING) {
+				f->st = F_FINAL;
+				event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
+						   f->mf->path, "status", "verified"));
+			}
+		}
+		check_done(g);
+		break;
+	case LTS_ALERT_FILE_RENAME_FAILED:
+		say_err(g, "cannot move a verified file to its blob name: %s", a->message);
+		stop(g, EXIT_ERROR);
+		break;
+	case LTS_ALERT_HASH_FAILED:
+		g->hash_failures++;
+		break;
+	case LTS_ALERT_PEER_BANNED:
+		info(g, "warning: banned peer %s:%d: it sent data that failed the hash check",
+		     a->address, a->port);
+		break;
+	case LTS_ALERT_FILE_ERROR:
+	case LTS_ALERT_TORRENT_ERROR:
+		if (g->exit_code)
+			break; /* the first error says it */
+		if (a->errno_value == ENOSPC)
+			say_err(g, "no space left on device writing '%s' (progress is kept: "
+				"run the same command again once there is space)",
+				*a->url ? a->url : g->store.repo_dir);
+		else
+			say_err(g, "%s", a->message);
+		stop(g, EXIT_ERROR);
+		break;
+	case LTS_ALERT_SAVE_RESUME_FAILED:
+		/* keep the count in step; files waiting on it ask again */
+		g->saves_done++;
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			    g->saves_done >= g->files[i].flush_seq)
+				flush_then_verify(g, &g->files[i]);
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		/* written out: the files whose flush this answers can be
+		 * hashed (saves are answered in the order they were asked) */
+		g->saves_done++;
+		for (size_t i = 0; i < g->n_files; i++)
+			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			    g->saves_done >= g->files[i].flush_seq)
+				verify_file(g, &g->files[i]);
+		if (g->resume_path[0]) {
+			if (g->finished)
+				unlink(g->resume_path);
+			else
+				ms_write_file_atomic(g->resume_path, a->data, a->data_len, 0600, NULL);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void getjob_tick(struct getjob *g)
+{
+	struct lts_status st;
+	struct ms_progress_snap snap;
+	struct ms_progress_source srcs[8];
+	double now = elapsed(&g->t0);
+
+	if (!g->locked || g->exit_code || !g->id || ms_engine_closing(g->eng) ||
+	    ms_engine_status(g->eng, g->id, &st, NULL))
+		return;
+	if (now - g->last_resume >= RESUME_EVERY_S &&
+	    !ms_engine_save_resume(g->eng, g->id, 0, NULL)) {
+		g->saves_sent++;
+		g->last_resume = now;
+	}
+	if (now - g->last_dial >= 5 && st.num_peers < (int)g->peers.n) {
+		dial_peers(g);
+		g->last_dial = now;
+	}
+	if (st.state == LTS_STATE_DOWNLOADING)
+		start_mirrors(g);
+	if (st.is_finished)
+		scan_complete(g, 1);
+	if (g->json && now - g->last_event >= 1) {
+		g->last_event = now;
+		event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
+				   "progress", "done", (json_int_t)st.total_wanted_done,
+				   "total", (json_int_t)st.total_wanted, "rate",
+				   st.download_rate, "peers", st.num_peers, "from_peers",
+				   (json_int_t)st.peer_download, "from_webseeds",
+				   (json_int_t)mirrors_bytes(&g->mr), "mirrors",
+				   mirrors_json(&g->mr)));
+	}
+	if (!g->prog)
+		return;
+	memset(&snap, 0, sizeof(snap));
+	snap.phase = st.state == LTS_STATE_CHECKING_FILES ||
+				     st.state == LTS_STATE_CHECKING_RESUME_DATA
+			     ? "checking"
+			     : "downloading";
+	snap.title = g->repo;
+	snap.total = st.total_wanted;
+	snap.done = st.total_wanted_done;
+	snap.rate = -1;
+	snap.peers = st.num_peers;
+	snap.seeds = st.num_seeds;
+	snap.webseeds = mirrors_active(&g->mr);
+	snap.from_peers = st.peer_download;
+	snap.from_webseeds = mirrors_bytes(&g->mr);
+	snap.mirrors = srcs;
+	snap.n_mirrors = mirrors_sources(&g->mr, srcs, 8);
+	snap.hash_failures = g->hash_failures;
+	ms_progress_update(g->prog, &snap);
+}
+
+static void lock_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* the end, good or bad: let go of what the download needed (the lock,
+ * the index client, the mirrors), then tell the owner, once. The torrent
+ * stays in the session: seeding after success; the owner removes it or
+ * shuts the engine down. */
+static void stop(struct getjob *g, int code)
+{
+	if (!g->exit_code)
+		g->exit_code = code ? code : -1; /* -1: success, recorded */
+	mirrors_stop(&g->mr);
+	if (g->http) {
+		ms_http_close(g->http);
+		g->http = NULL;
+	}
+	if (g->lock_timer) {
+		uv_timer_stop(g->lock_timer);
+		uv_close((uv_handle_t *)g->lock_timer, lock_timer_closed);
+		g->lock_timer = NULL;
+	}
+	if (g->store.lock_fd >= 0 && g->exit_code == -1) {
+		close(g->store.lock_fd); /* others may download it now */
+		g->store.lock_fd = -1;
+	}
+	if (!g->done_said) {
+		g->done_said = 1;
+		if (g->hooks.on_done)
+			g->hooks.on_done(g->hooks.ud, g->exit_code == -1 ? EXIT_OK : g->exit_code);
+	}
+}
+
+void getjob_cancel(struct getjob *g, int code)
+{
+	stop(g, code);
+}
+
+/* ---- the job's life -------------------------------------------------- */
+
+int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
+		 struct ms_engine *e, const struct getjob_opts *o,
+		 const struct getjob_hooks *h, struct ms_error *err)
+{
+	struct getjob *g;
+	const char *at = strchr(o->spec, '@');
+	size_t rl = at ? (size_t)(at - o->spec) : strlen(o->spec);
+	int r = MS_ENOMEM;
+
+	*out = NULL;
+	if (!(g = calloc(1, sizeof(*g))))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	g->ctx = ctx;
+	g->loop = loop;
+	g->eng = e;
+	g->hooks = *h;
+	g->prog = o->display;
+	g->json = o->json;
+	g->peer_discovery = o->peer_discovery;
+	g->store.lock_fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &g->t0);
+	if (rl >= sizeof(g->repo)) {
+		r = ms_error_set(err, MS_EINVAL, "repository name too long");
+		goto fail;
+	}
+	snprintf(g->repo, sizeof(g->repo), "%.*s", (int)rl, o->spec);
+	snprintf(g->want, sizeof(g->want), "%s", at ? at + 1 : "main");
+	if ((r = ms_repo_check(g->repo, NULL, 0, err)))
+		goto fail;
+	if (ms_revision_check(g->want)) {
+		if ((r = ms_ref_check(g->want, err)))
+			goto fail;
+		g->ref = g->want;
+	}
+	r = ms_error_set(err, MS_ENOMEM, "out of memory");
+	for (size_t i = 0; o->indexes && i < o->indexes->n; i++)
+		if (strlist_push(&g->indexes, o->indexes->v[i]))
+			goto fail;
+	for (size_t i = 0; o->includes && i < o->includes->n; i++)
+		if (strlist_push(&g->includes, o->includes->v[i]))
+			goto fail;
+	for (size_t i = 0; o->excludes && i < o->excludes->n; i++)
+		if (strlist_push(&g->excludes, o->excludes->v[i]))
+			goto fail;
+	for (size_t i = 0; o->peers && i < o->peers->n; i++)
+		if (strlist_push(&g->peers, o->peers->v[i]))
+			goto fail;
+	for (size_t i = 0; o->mirrors && i < o->mirrors->urls.n; i++)
+		if (strlist_push(&g->mo.urls, o->mirrors->urls.v[i]))
+			goto fail;
+	g->mo.mode = o->mirrors ? o->mirrors->mode : NULL;
+	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
+	    (o->local_dir && !(g->local_dir = strdup(o->local_dir))))
+		goto fail;
+	if (!g->indexes.n) {
+		/* $MODELSWARM_INDEX, else the config's */
+		const char *v = getenv("MODELSWARM_INDEX");
+		char *tok, *save;
+		if (!(v && *v))
+			v = ctx->config.index;
+		if (v && !(g->index_buf = strdup(v)))
+			goto fail;
+		for (tok = g->index_buf ? strtok_r(g->index_buf, " \t", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " \t", &save))
+			if (strlist_push(&g->indexes, tok))
+				goto fail;
+	}
+	if (!g->indexes.n) {
+		r = ms_error_set(err, MS_EINVAL, "no index: give --index URL, set "
+				 "MODELSWARM_INDEX, or put 'index = URL' in the config file");
+		goto fail;
+	}
+	if ((r = ms_http_new(&g->http, loop, err)))
+		goto fail;
+	*out = g;
+	next_index(g);
+	return 0;
+fail:
+	destroy(g);
+	return r;
+}
+
+static void destroy(struct getjob *g)
+{
+	if (g->store_open)
+		ms_store_release(&g->store);
+	if (g->have_manifest || g->v.m.repo)
+		ms_manifest_release(&g->v.m);
+	ms_torrent_free(g->meta);
+	free(g->torrent);
+	free(g->files);
+	free(g->index_buf);
+	free(g->cache_override);
+	free(g->local_dir);
+	strlist_release(&g->indexes);
+	strlist_release(&g->includes);
+	strlist_release(&g->excludes);
+	strlist_release(&g->peers);
+	mirrors_release(&g->mr);
+	mirror_opts_release(&g->mo);
+	free(g);
+}
+
+void getjob_free(struct getjob *g)
+{
+	if (!g)
+		return;
+	g->done_said = 1; /* the owner is not told any more */
+	stop(g, EXIT_ERROR);
+	if (g->pending_work)
+		g->released = 1; /* freed when the work comes back */
+	else
+		destroy(g);
+}
+
+void getjob_info(const struct getjob *g, struct getjob_info *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->repo = g->repo;
+	in->want = g->want;
+	in->ref = g->ref;
+	in->rev = g->rev[0] ? g->rev : NULL;
+	in->repo_dir = g->store_open ? g->store.repo_dir : NULL;
+	in->cache = g->store_open ? g->store.cache : NULL;
+	in->id = g->id;
+	in->finished = g->finished;
+	in->exit_code = g->exit_code == -1 ? 0 : g->exit_code;
+	in->meta = g->meta;
+	in->from_peers = g->finished ? g->final.peer_download : 0;
+	in->from_mirrors = mirrors_bytes(&g->mr);
+	in->hash_failures = g->hash_failures;
+	in->seconds = g->seconds;
+}
+
+json_t *getjob_mirrors_json(const struct getjob *g)
+{
+	return mirrors_json(&g->mr);
+}
+
+int getjob_mapping(const struct getjob *g, const char **paths, int *prio, int n)
+{
+	if (!g->meta || !g->mapped || ms_torrent_num_files(g->meta) != n)
+		return MS_EINVAL;
+	for (int i = 0; i < n; i++) {
+		paths[i] = "blobs/.skip/pad";
+		prio[i] = 0;
+	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		const struct gfile *f = &g->files[i];
+		paths[f->tindex] = f->path;
+		prio[f->tindex] = f->prio;
+	}
+	return 0;
+}
