@@ -27,7 +27,8 @@
 	XX(ETOOBIG, "too large")                                 \
 	XX(EPATH, "unsafe path")                                 \
 	XX(EBADSIG, "signature verification failed")             \
-	XX(EAGAIN, "try again later")
+	XX(EAGAIN, "try again later")                            \
+	XX(EUNCHANGED, "not modified")
 
 enum ms_errno {
 	MS_OK = 0,

@@ -90,6 +90,10 @@ int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
 int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 			 struct ms_error *err);
 int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err);
+int ms_engine_pause(struct ms_engine *e, int id, int pause, struct ms_error *err);
+/* Session settings by name, on the running session. */
+int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, size_t n,
+		    struct ms_error *err);
 int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 			      struct ms_error *err);
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,

@@ -36,6 +36,15 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err);
  * before this returns. */
 int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 		size_t cap, ms_http_cb cb, void *ud, struct ms_error *err);
+/* The same, conditional: with etag (from an earlier answer), a 304 is
+ * MS_EUNCHANGED. The answer's ETag is stored in etag_out (MS_ETAG_MAX
+ * bytes, "" if none), which must live until cb. file:// is fetched as
+ * ms_http_get() does. */
+#define MS_ETAG_MAX 200
+int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t cap,
+		   const char *etag, char *etag_out, ms_http_cb cb, void *ud,
+		   struct ms_error *err);
+
 /*
  * Byte ranges of files on HTTP mirrors (web seeds), for ms_webseed.
  *

@@ -95,4 +95,10 @@ int ms_store_export_commit(const char *tmp, const char *dir, const char *path,
 /* mkdir -p dir, then the directories of path below dir as in stage */
 int ms_store_export_dirs(const char *dir, const char *path, struct ms_error *err);
 
+/* Remove revision rev: snapshots/<rev>, the refs naming it, and the
+ * blobs no other snapshot links to (.incomplete files are left alone).
+ * Take the repo's lock first: a download links its snapshot last. */
+int ms_store_remove_revision(const struct ms_store *s, const char *rev,
+			     struct ms_error *err);
+
 #endif

@@ -86,6 +86,21 @@ struct ms_config {
 	/* the daemon: rpc-timeout (seconds a client has to send a whole
 	 * request; 0: unset) */
 	int64_t rpc_timeout_s;
+	/* the daemon: upload-limit, download-limit (bytes/s, session-wide;
+	 * 0: none), seed-ratio-limit (0: none), seed-time-limit (seconds; 0:
+	 * none), disk-budget (bytes; 0: none), max-active-downloads (0: 3),
+	 * seed-store (seed every complete snapshot of the cache),
+	 * subscribe-interval (seconds; 0: 600), metrics (ADDR:PORT), log
+	 * (stderr or syslog) */
+	int64_t upload_limit, download_limit;
+	double seed_ratio_limit;
+	int64_t seed_time_limit_s;
+	int64_t disk_budget;
+	int64_t max_active_downloads;
+	int seed_store;
+	int64_t subscribe_interval_s;
+	char *metrics;
+	char *log;
 };
 
 int ms_config_load(struct ms_config *c, struct ms_error *err);

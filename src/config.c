@@ -107,13 +107,19 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 	memset(c, 0, sizeof(*c));
 	c->dht = c->lsd = c->port_mapping = 1;
 	c->fallback_rate = c->fallback_delay_s = -1;
-	r = home_path(path, sizeof(path), "config", "XDG_CONFIG_HOME", ".config",
-		      "config", err);
+	if (getenv("MODELSWARM_CONFIG") && *getenv("MODELSWARM_CONFIG"))
+		r = snprintf(path, sizeof(path), "%s", getenv("MODELSWARM_CONFIG")) >=
+				    (int)sizeof(path)
+			    ? ms_error_set(err, MS_EINVAL, "configuration path too long")
+			    : 0;
+	else
+		r = home_path(path, sizeof(path), "config", "XDG_CONFIG_HOME", ".config",
+			      "config", err);
 	if (r)
 		return r;
 	f = fopen(path, "r");
 	if (!f) {
-		if (errno == ENOENT)
+		if (errno == ENOENT && !getenv("MODELSWARM_CONFIG"))
 			return 0;
 		return ms_error_set(err, MS_EIO, "cannot open '%s': %s", path,
 				    strerror(errno));
@@ -146,6 +152,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			flag = &c->lsd;
 		else if (!strcmp(key, "port-mapping"))
 			flag = &c->port_mapping;
+		else if (!strcmp(key, "seed-store"))
+			flag = &c->seed_store;
 		if (flag) {
 			if (parse_bool(val, flag)) {
 				r = ms_error_set(err, MS_EINVAL,
@@ -202,6 +210,58 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "webseed-timeout") ? &c->webseed_timeout_s
 			  : !strcmp(key, "rpc-timeout") ? &c->rpc_timeout_s
 							 : &c->fallback_delay_s) = v;
+		} else if (!strcmp(key, "upload-limit") || !strcmp(key, "download-limit") ||
+			   !strcmp(key, "disk-budget")) {
+			int64_t v;
+			if (ms_parse_size(val, &v) ||
+			    (strcmp(key, "disk-budget") && v > INT32_MAX)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: '%s' needs %s", path,
+						 lineno, key, "a size such as 2M");
+				break;
+			}
+			*(!strcmp(key, "upload-limit") ? &c->upload_limit
+			  : !strcmp(key, "download-limit") ? &c->download_limit
+							   : &c->disk_budget) = v;
+		} else if (!strcmp(key, "seed-time-limit") ||
+			   !strcmp(key, "max-active-downloads") ||
+			   !strcmp(key, "subscribe-interval")) {
+			char *end;
+			long long v = strtoll(val, &end, 10);
+			if (v < 0 || end == val || *end || v > 100LL * 365 * 86400) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: '%s' needs a whole "
+						 "number", path, lineno, key);
+				break;
+			}
+			*(!strcmp(key, "seed-time-limit") ? &c->seed_time_limit_s
+			  : !strcmp(key, "max-active-downloads") ? &c->max_active_downloads
+								 : &c->subscribe_interval_s) = v;
+		} else if (!strcmp(key, "seed-ratio-limit")) {
+			char *end;
+			double v = strtod(val, &end);
+			if (!(v >= 0 && v < 1e6) || end == val || *end) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: '%s' needs a number such "
+						 "as 2.5", path, lineno, key);
+				break;
+			}
+			c->seed_ratio_limit = v;
+		} else if (!strcmp(key, "metrics")) {
+			char host[256];
+			int port;
+			if (ms_parse_hostport(val, host, sizeof(host), &port)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: metrics needs ADDR:PORT",
+						 path, lineno);
+				break;
+			}
+			free(c->metrics);
+			c->metrics = strdup(val);
+		} else if (!strcmp(key, "log")) {
+			if (strcmp(val, "stderr") && strcmp(val, "syslog")) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: log needs stderr or syslog",
+						 path, lineno);
+				break;
+			}
+			free(c->log);
+			c->log = strdup(val);
 		} else if (!strncmp(key, "mirror-auth.", 12) && key[12]) {
 			size_t nh = c->n_auth, nv = c->n_auth;
 			if (push_str(&c->auth_host, &nh, key + 12) ||
@@ -246,6 +306,8 @@ void ms_config_release(struct ms_config *c)
 	free_strs(c->auth_host, c->n_auth);
 	free_strs(c->auth_value, c->n_auth);
 	free(c->webseed_mode);
+	free(c->metrics);
+	free(c->log);
 	free(c->listen);
 	free(c->index);
 	free(c->path);

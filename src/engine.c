@@ -657,3 +657,14 @@ out:
 	lts_creator_free(c);
 	return r;
 }
+
+int ms_engine_pause(struct ms_engine *e, int id, int pause, struct ms_error *err)
+{
+	WRAP(pause ? lts_torrent_pause(e->ses, id, &le) : lts_torrent_resume(e->ses, id, &le));
+}
+
+int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, size_t n,
+		    struct ms_error *err)
+{
+	WRAP(lts_session_apply(e->ses, settings, n, &le));
+}

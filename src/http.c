@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -154,6 +155,8 @@ struct req {
 	ms_http_cb cb;
 	void *ud;
 	int is_file;
+	struct curl_slist *cond;   /* If-None-Match, for ms_http_get_if() */
+	char *etag_out;            /* the response's ETag goes here */
 	struct req *next;
 };
 
@@ -188,6 +191,7 @@ static void unlink_req(struct ms_http *h, struct req *r)
 
 static void free_req(struct req *r)
 {
+	curl_slist_free_all(r->cond);
 	if (r->rg)
 		curl_slist_free_all(r->rg->hdrs);
 	free(r->rg);
@@ -265,6 +269,9 @@ static void finish(struct ms_http *h)
 			status = MS_ETOOBIG;
 			snprintf(msg, sizeof(msg), "'%s' is larger than %zu bytes", r->url,
 				 r->sink.limit);
+		} else if (!r->is_file && code == 304 && r->cond) {
+			status = MS_EUNCHANGED;
+			snprintf(msg, sizeof(msg), "'%s' not modified", r->url);
 		} else if (m->data.result == CURLE_FILE_COULDNT_READ_FILE ||
 			   (!r->is_file && (code == 404 || code == 410))) {
 			status = MS_ENOENT;
@@ -285,6 +292,7 @@ static void finish(struct ms_http *h)
 				snprintf(msg, sizeof(msg), "out of memory");
 			}
 		}
+		curl_slist_free_all(r->cond);
 		if (status) {
 			free(r->sink.buf);
 			r->cb(r->ud, status, NULL, 0, msg);
@@ -475,6 +483,58 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->sink);
 	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
 	return add_req(h, r, err);
+}
+
+/* the ETag header of the response, for ms_http_get_if() */
+static size_t on_etag(char *p, size_t sz, size_t n, void *ud)
+{
+	struct req *r = ud;
+	size_t len = sz * n, k;
+
+	if (len > 5 && !strncasecmp(p, "etag:", 5) && r->etag_out) {
+		p += 5;
+		len -= 5;
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
+			len--;
+		k = len < MS_ETAG_MAX - 1 ? len : 0; /* a longer one is not kept */
+		memcpy(r->etag_out, p, k);
+		r->etag_out[k] = '\0';
+	}
+	return sz * n;
+}
+
+int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t cap,
+		   const char *etag, char *etag_out, ms_http_cb cb, void *ud,
+		   struct ms_error *err)
+{
+	char hdr[MS_ETAG_MAX + 32];
+	struct req *r;
+	int rc;
+
+	if ((rc = ms_http_get(h, base, rel, cap, cb, ud, err)))
+		return rc;
+	r = h->reqs; /* the one just added */
+	if (r->is_file)
+		return 0;
+	curl_multi_remove_handle(h->multi, r->easy);
+	r->etag_out = etag_out;
+	if (etag_out)
+		etag_out[0] = '\0';
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_etag);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	if (etag && *etag && strlen(etag) < MS_ETAG_MAX) {
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+		r->cond = curl_slist_append(NULL, hdr);
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->cond);
+	}
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		unlink_req(h, r);
+		free_req(r);
+		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	}
+	return 0;
 }
 
 /* ---- byte ranges from mirrors ----------------------------------------- */

@@ -445,3 +445,141 @@ void ms_store_remove_scratch(const struct ms_store *s)
 	closedir(d);
 	rmdir(dir);
 }
+
+/* unlink everything under dirfd/name (a directory, not followed if it is
+ * a symlink), then name itself; depth-bounded */
+static int remove_tree_at(int dirfd, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	if (depth > 64)
+		return -1;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    remove_tree_at(fd, de->d_name, depth + 1))
+			r = -1;
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -1;
+	return r;
+}
+
+/* add the blob names that the links under dirfd point to */
+static void collect_links(int dirfd, char ***names, size_t *n, size_t *cap, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = dup(dirfd);
+
+	if (fd < 0 || depth > 64 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char target[PATH_MAX];
+		const char *base;
+		ssize_t k;
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		k = readlinkat(dirfd, de->d_name, target, sizeof(target) - 1);
+		if (k < 0) {
+			sub = openat(dirfd, de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				collect_links(sub, names, n, cap, depth + 1);
+				close(sub);
+			}
+			continue;
+		}
+		target[k] = '\0';
+		base = strrchr(target, '/');
+		base = base ? base + 1 : target;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			char **v = realloc(*names, nc * sizeof(*v));
+			if (!v)
+				continue;
+			*names = v;
+			*cap = nc;
+		}
+		if (((*names)[*n] = strdup(base)))
+			(*n)++;
+	}
+	closedir(d);
+}
+
+int ms_store_remove_revision(const struct ms_store *s, const char *rev,
+			     struct ms_error *err)
+{
+	char path[PATH_MAX + 64], ref[64];
+	char **keep = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	/* the snapshot, then the refs naming it */
+	snprintf(path, sizeof(path), "%s/snapshots", s->repo_dir);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		if (remove_tree_at(fd, rev, 0))
+			r = ms_error_set(err, MS_EIO, "cannot remove '%s/%s': %s", path, rev,
+					 strerror(errno));
+		collect_links(fd, &keep, &n, &cap, 0);
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/refs", s->repo_dir);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (d = fdopendir(fd))) {
+		while ((de = readdir(d))) {
+			int rf = openat(fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			ssize_t k = rf >= 0 ? read(rf, ref, sizeof(ref) - 1) : -1;
+			if (rf >= 0)
+				close(rf);
+			if (k == 40 && !memcmp(ref, rev, 40))
+				unlinkat(fd, de->d_name, 0);
+		}
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	/* blobs no other snapshot links to (never .incomplete files: a
+	 * download may be writing them) */
+	snprintf(path, sizeof(path), "%s/blobs", s->repo_dir);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (d = fdopendir(fd))) {
+		while ((de = readdir(d))) {
+			size_t len = strlen(de->d_name), i;
+			int used = 0;
+			if ((len != 40 && len != 64) || strspn(de->d_name, "0123456789abcdef") != len)
+				continue;
+			for (i = 0; i < n && !used; i++)
+				used = !strcmp(keep[i], de->d_name);
+			if (!used && unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT && !r)
+				r = ms_error_set(err, MS_EIO, "cannot remove blob '%s': %s",
+						 de->d_name, strerror(errno));
+		}
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keep[i]);
+	free(keep);
+	return r;
+}

@@ -54,8 +54,12 @@ int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts);
 struct strlist {
 	const char **v;
 	size_t n, cap;
+	int owned;        /* the strings are copies, freed with the list */
 };
+/* push s itself (it must outlive the list), or a copy of it; one list
+ * holds one kind */
 int strlist_push(struct strlist *l, const char *s);
+int strlist_push_copy(struct strlist *l, const char *s);
 void strlist_release(struct strlist *l);
 
 /* Options shared by every networking command. */
@@ -185,6 +189,9 @@ struct getjob_info {
 	int64_t from_peers, from_mirrors;
 	int hash_failures;
 	double seconds;
+	int64_t size;                     /* of the wanted files */
+	const char *const *trackers;      /* the manifest's */
+	size_t n_trackers;
 };
 void getjob_info(const struct getjob *j, struct getjob_info *out);
 json_t *getjob_mirrors_json(const struct getjob *j);

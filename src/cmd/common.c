@@ -75,8 +75,22 @@ int strlist_push(struct strlist *l, const char *s)
 	return 0;
 }
 
+int strlist_push_copy(struct strlist *l, const char *s)
+{
+	char *c = strdup(s);
+
+	if (!c || strlist_push(l, c)) {
+		free(c);
+		return MS_ENOMEM;
+	}
+	l->owned = 1;
+	return 0;
+}
+
 void strlist_release(struct strlist *l)
 {
+	for (size_t i = 0; l->owned && i < l->n; i++)
+		free((char *)l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
@@ -126,6 +140,8 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 	o->lsd = ctx->config.lsd && !n->no_lsd;
 	o->port_mapping = ctx->config.port_mapping && !n->no_port_mapping;
 	o->listen = n->listen ? n->listen : ctx->config.listen;
+	o->upload_limit = (int)ctx->config.upload_limit;
+	o->download_limit = (int)ctx->config.download_limit;
 	o->settings = ctx->config.settings;
 	o->n_settings = ctx->config.n_settings;
 }

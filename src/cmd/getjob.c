@@ -1253,6 +1253,8 @@ static void stop(struct getjob *g, int code)
 		close(g->store.lock_fd); /* others may download it now */
 		g->store.lock_fd = -1;
 	}
+	if (g->exit_code == -1 && g->resume_path[0])
+		unlink(g->resume_path); /* seeding needs none of it */
 	if (!g->done_said) {
 		g->done_said = 1;
 		if (g->hooks.on_done)
@@ -1303,19 +1305,19 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 	}
 	r = ms_error_set(err, MS_ENOMEM, "out of memory");
 	for (size_t i = 0; o->indexes && i < o->indexes->n; i++)
-		if (strlist_push(&g->indexes, o->indexes->v[i]))
+		if (strlist_push_copy(&g->indexes, o->indexes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->includes && i < o->includes->n; i++)
-		if (strlist_push(&g->includes, o->includes->v[i]))
+		if (strlist_push_copy(&g->includes, o->includes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->excludes && i < o->excludes->n; i++)
-		if (strlist_push(&g->excludes, o->excludes->v[i]))
+		if (strlist_push_copy(&g->excludes, o->excludes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->peers && i < o->peers->n; i++)
-		if (strlist_push(&g->peers, o->peers->v[i]))
+		if (strlist_push_copy(&g->peers, o->peers->v[i]))
 			goto fail;
 	for (size_t i = 0; o->mirrors && i < o->mirrors->urls.n; i++)
-		if (strlist_push(&g->mo.urls, o->mirrors->urls.v[i]))
+		if (strlist_push_copy(&g->mo.urls, o->mirrors->urls.v[i]))
 			goto fail;
 	g->mo.mode = o->mirrors ? o->mirrors->mode : NULL;
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
@@ -1331,7 +1333,7 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 			goto fail;
 		for (tok = g->index_buf ? strtok_r(g->index_buf, " \t", &save) : NULL; tok;
 		     tok = strtok_r(NULL, " \t", &save))
-			if (strlist_push(&g->indexes, tok))
+			if (strlist_push_copy(&g->indexes, tok))
 				goto fail;
 	}
 	if (!g->indexes.n) {
@@ -1399,6 +1401,12 @@ void getjob_info(const struct getjob *g, struct getjob_info *in)
 	in->from_mirrors = mirrors_bytes(&g->mr);
 	in->hash_failures = g->hash_failures;
 	in->seconds = g->seconds;
+	in->size = 0;
+	for (size_t i = 0; i < g->n_files; i++)
+		if (g->files[i].wanted)
+			in->size += g->files[i].mf->size;
+	in->trackers = g->have_manifest ? (const char *const *)g->v.m.trackers : NULL;
+	in->n_trackers = g->have_manifest ? g->v.m.n_trackers : 0;
 }
 
 json_t *getjob_mirrors_json(const struct getjob *g)
