@@ -152,6 +152,10 @@ struct getjob_opts {
 	const struct mirror_opts *mirrors; /* copied */
 	const char *cache_dir;             /* NULL: the default */
 	const char *local_dir;             /* NULL: none */
+	const char *ref;                   /* with a revision: also point
+					      this ref at it (the caller
+					      checked that the signed refs
+					      say so), or NULL */
 	int peer_discovery;                /* DHT or LSD is on */
 	int json;                          /* progress events every second */
 	struct ms_progress *display;       /* updated every tick, or NULL */

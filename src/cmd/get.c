@@ -1,19 +1,24 @@
 /* get.c: modelswarm get ORG/NAME[@REV] -- one download job (getjob.c) on
  * an engine of its own, with a display or JSON events */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cmd.h"
 #include "ms_progress.h"
+#include "ms_rpc.h"
+#include "ms_store.h"
 
 static const char get_usage[] =
 	"usage: modelswarm get ORG/NAME[@REV] [--index URL]... [--cache-dir DIR]\n"
 	"                      [--local-dir DIR] [--include GLOB]... [--exclude GLOB]...\n"
 	"                      [--peer HOST:PORT]... [--webseed URL]... [--webseeds MODE]\n"
-	"                      [--json] [--seed]\n"
+	"                      [--json] [--seed] [--no-daemon]\n"
 	"                      [--listen ADDR:PORT] [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    REV                   a 40-hex revision or a ref (default: main)\n"
@@ -31,6 +36,8 @@ static const char get_usage[] =
 	"                          deliver too little), always or never\n"
 	"    --json                JSON events on stdout instead of the display\n"
 	"    --seed                keep seeding from the cache when done\n"
+	"    --no-daemon           download here even if a daemon runs (otherwise a\n"
+	"                          running daemon downloads, then keeps seeding)\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --no-dht, --no-lsd, --no-port-mapping\n"
 	"                          turn off DHT, local discovery, UPnP/NAT-PMP\n"
@@ -38,7 +45,7 @@ static const char get_usage[] =
 
 enum {
 	OPT_INDEX = OPT_CMD_BASE, OPT_CACHE, OPT_LOCAL, OPT_INCLUDE, OPT_EXCLUDE,
-	OPT_JSON, OPT_SEED
+	OPT_JSON, OPT_SEED, OPT_NO_DAEMON
 };
 
 static const struct option get_opts[] = {
@@ -52,6 +59,7 @@ static const struct option get_opts[] = {
 	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "seed", no_argument, NULL, OPT_SEED },
+	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -139,6 +147,183 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 		getjob_cancel(g->job, 128 + signum);
 }
 
+/* ---- handing the download to a running daemon -------------------------- */
+
+static json_t *strlist_array(const struct strlist *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return a;
+}
+
+/* an absolute path: the daemon's working directory is not ours */
+static void absolute(const char *in, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+
+	if (*in != '/' && getcwd(cwd, sizeof(cwd)))
+		snprintf(out, len, "%s/%s", cwd, in);
+	else
+		snprintf(out, len, "%s", in);
+}
+
+/* the daemon's answer to method, or NULL after printing why */
+static json_t *ask(const char *sock, const char *method, json_t *params, int *code)
+{
+	struct ms_error err;
+	json_t *resp = NULL, *res;
+
+	if (ms_rpc_call(sock, method, params, 10000, &resp, &err)) {
+		*code = cmd_error(EXIT_ERROR, "daemon: %s", err.msg);
+		return NULL;
+	}
+	res = json_incref(json_object_get(resp, "result"));
+	if (!res) {
+		const char *m = json_string_value(
+			json_object_get(json_object_get(resp, "error"), "message"));
+		*code = cmd_error(EXIT_ERROR, "daemon: %s", m ? m : "error");
+	}
+	json_decref(resp);
+	return res;
+}
+
+static int delegate(const char *sock, const char *spec, const struct getjob_opts *jo,
+		    const char *default_index, int json)
+{
+	struct ms_progress prog;
+	struct ms_error err;
+	char cache[PATH_MAX], abs[PATH_MAX * 2], id[64];
+	json_t *params, *res, *idx;
+	int code = EXIT_ERROR;
+
+	if (ms_store_cache_dir(jo->cache_dir, cache, sizeof(cache), &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	absolute(cache, abs, sizeof(abs));
+	params = json_pack("{s:s,s:s,s:o,s:o,s:o}", "spec", spec, "cache_dir", abs, "include",
+			   strlist_array(jo->includes), "exclude", strlist_array(jo->excludes),
+			   "peers", strlist_array(jo->peers));
+	/* our indexes (--index, else $MODELSWARM_INDEX's, else the
+	 * config's), directories made absolute */
+	idx = json_array();
+	if (jo->indexes->n) {
+		for (size_t i = 0; i < jo->indexes->n; i++)
+			json_array_append_new(idx, json_string(jo->indexes->v[i]));
+	} else if ((getenv("MODELSWARM_INDEX") && *getenv("MODELSWARM_INDEX")) ||
+		   default_index) {
+		const char *v = getenv("MODELSWARM_INDEX");
+		char *list = strdup(v && *v ? v : default_index), *tok, *save;
+		for (tok = list ? strtok_r(list, " \t", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " \t", &save))
+			json_array_append_new(idx, json_string(tok));
+		free(list);
+	}
+	for (size_t i = 0; i < json_array_size(idx); i++) {
+		const char *v = json_string_value(json_array_get(idx, i));
+		if (!strstr(v, "://")) {
+			absolute(v, abs, sizeof(abs));
+			json_array_set_new(idx, i, json_string(abs));
+		}
+	}
+	json_object_set_new(params, "indexes", idx);
+	if (jo->local_dir) {
+		absolute(jo->local_dir, abs, sizeof(abs));
+		json_object_set_new(params, "local_dir", json_string(abs));
+	}
+	res = ask(sock, "add", params, &code);
+	json_decref(params);
+	if (!res)
+		return code;
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(res, "id")));
+	json_decref(res);
+	if (!json)
+		fprintf(stderr, "the daemon downloads %s (id %s) and keeps seeding it\n", spec, id);
+	ms_progress_init(&prog, stderr);
+	/* until it seeds or fails; the daemon goes on if we are stopped */
+	for (;;) {
+		json_t *o;
+		const char *state;
+		struct timespec ts = { 0, 300 * 1000000L };
+		params = json_pack("{s:s}", "target", id);
+		res = ask(sock, "ls", params, &code);
+		json_decref(params);
+		if (!res)
+			return code;
+		o = json_array_get(res, 0);
+		state = json_string_value(json_object_get(o, "state"));
+		if (!o || !state) {
+			json_decref(res);
+			ms_progress_clear(&prog);
+			return cmd_error(EXIT_ERROR, "the daemon no longer has %s", spec);
+		}
+		if (!strcmp(state, "failed")) {
+			const char *e = json_string_value(json_object_get(o, "error"));
+			code = (int)json_integer_value(json_object_get(o, "exit_code"));
+			ms_progress_clear(&prog);
+			fprintf(stderr, "error: %s\n", e ? e : "the download failed");
+			if (json) {
+				json_t *ev = json_pack("{s:s,s:s}", "event", "error", "message",
+						       e ? e : "the download failed");
+				on_event(&(struct get){ .json = 1 }, ev);
+			}
+			json_decref(res);
+			return code > 0 ? code : EXIT_ERROR;
+		}
+		if (strcmp(state, "queued") && strcmp(state, "downloading") &&
+		    strcmp(state, "checking")) {
+			const char *snap = json_string_value(json_object_get(o, "snapshot"));
+			ms_progress_clear(&prog);
+			if (json) {
+				json_t *ev = json_pack("{s:s,s:s,s:s,s:s?,s:O?}", "event", "done",
+						       "repo", json_string_value(json_object_get(o, "repo")),
+						       "revision",
+						       json_string_value(json_object_get(o, "revision")),
+						       "snapshot", snap, "downloaded",
+						       json_object_get(o, "downloaded"));
+				char *t = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+				printf("%s\n", t ? t : "");
+				free(t);
+				json_decref(ev);
+			} else {
+				fprintf(stderr, "done; the daemon seeds it (modelswarm daemon ls %s)\n", id);
+				printf("%s\n", snap ? snap : "");
+			}
+			json_decref(res);
+			return EXIT_OK;
+		}
+		if (!json) {
+			struct ms_progress_snap sn;
+			memset(&sn, 0, sizeof(sn));
+			sn.phase = state;
+			sn.title = spec;
+			sn.total = json_integer_value(json_object_get(o, "total"));
+			sn.done = json_integer_value(json_object_get(o, "done"));
+			sn.rate = (double)json_integer_value(json_object_get(o, "download_rate"));
+			sn.peers = (int)json_integer_value(json_object_get(o, "peers"));
+			sn.from_webseeds = json_integer_value(json_object_get(o, "mirror_bytes"));
+			ms_progress_update(&prog, &sn);
+		}
+		json_decref(res);
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* a daemon answers on the default socket */
+static int daemon_running(char *sock, size_t len)
+{
+	struct ms_error err;
+	json_t *resp = NULL;
+	int ok;
+
+	if (ms_rpc_default_path(sock, len, &err) || access(sock, F_OK))
+		return 0;
+	ok = !ms_rpc_call(sock, "ping", NULL, 2000, &resp, &err) &&
+	     json_object_get(resp, "result");
+	json_decref(resp);
+	return ok;
+}
+
 int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_engine_opts eo;
@@ -151,8 +336,9 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_error err;
 	struct get g;
 	const char *cache = NULL, *local = NULL;
+	char sock[PATH_MAX];
 	uv_loop_t loop;
-	int c, r = EXIT_OK;
+	int c, r = EXIT_OK, no_daemon = 0;
 
 	memset(&g, 0, sizeof(g));
 	g.code = -1;
@@ -180,6 +366,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 			break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_SEED: g.seed = 1; break;
+		case OPT_NO_DAEMON: no_daemon = 1; break;
 		case 'h':
 			fputs(get_usage, stdout);
 			goto out;
@@ -206,6 +393,13 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	jo.peer_discovery = (ctx->config.dht && !net.no_dht) || (ctx->config.lsd && !net.no_lsd);
 	jo.json = g.json;
 	jo.display = g.json ? NULL : &g.prog;
+	/* a running daemon takes it (and keeps seeding it), unless told
+	 * otherwise or given options for a session of our own */
+	if (!no_daemon && !net.listen && !net.no_dht && !net.no_lsd && !net.no_port_mapping &&
+	    !mo.urls.n && !mo.mode && daemon_running(sock, sizeof(sock))) {
+		r = delegate(sock, jo.spec, &jo, ctx->config.index, g.json);
+		goto out;
+	}
 	hooks.ud = &g;
 	net_engine_opts(ctx, &net, &eo);
 	eo.tick_ms = TICK_MS;

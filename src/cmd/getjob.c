@@ -75,6 +75,7 @@ struct getjob {
 	char repo[256];
 	char want[128];        /* the REV or ref asked for */
 	const char *ref;       /* the ref to write, or NULL */
+	char ref_buf[128];     /* opts->ref */
 	struct strlist indexes, includes, excludes, peers;
 	char *cache_override, *local_dir;
 	char *index_buf;       /* the default indexes, split */
@@ -1302,6 +1303,11 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 		if ((r = ms_ref_check(g->want, err)))
 			goto fail;
 		g->ref = g->want;
+	} else if (o->ref) {
+		if ((r = ms_ref_check(o->ref, err)))
+			goto fail;
+		snprintf(g->ref_buf, sizeof(g->ref_buf), "%s", o->ref);
+		g->ref = g->ref_buf;
 	}
 	r = ms_error_set(err, MS_ENOMEM, "out of memory");
 	for (size_t i = 0; o->indexes && i < o->indexes->n; i++)

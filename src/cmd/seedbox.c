@@ -37,6 +37,7 @@ struct repo {
 	char repo[256];          /* ORG/NAME */
 	char want[128];          /* as asked: a revision or a ref */
 	char rev[41];            /* "" until resolved */
+	char ref[128];           /* a ref to write for it (subscriptions) */
 	char *cache;             /* the hub cache it lives in */
 	char *local_dir;
 	struct strlist indexes, includes, excludes, peers, trackers;
@@ -50,6 +51,7 @@ struct repo {
 	int64_t uploaded, downloaded, from_mirrors;  /* all time */
 	int64_t seed_s;          /* seconds spent seeding, all time */
 	int up_limit, down_limit;
+	int exit_code;           /* of a failed download */
 	char error[600];
 
 	/* live */
@@ -196,6 +198,10 @@ static int save_record(struct seedbox *sb, struct repo *r)
 		return MS_ENOMEM;
 	if (r->sub)
 		json_object_set_new(o, "subscription", json_string(r->sub));
+	if (r->exit_code)
+		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	if (r->ref[0])
+		json_object_set_new(o, "ref", json_string(r->ref));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!s)
@@ -268,6 +274,7 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	STR(r->want, "want");
 	STR(r->rev, "rev");
 	STR(r->error, "error");
+	STR(r->ref, "ref");
 #undef STR
 	if ((s = json_string_value(json_object_get(o, "cache"))))
 		r->cache = strdup(s);
@@ -296,6 +303,7 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	r->seed_s = json_integer_value(json_object_get(o, "seed_seconds"));
 	r->up_limit = (int)json_integer_value(json_object_get(o, "upload_limit"));
 	r->down_limit = (int)json_integer_value(json_object_get(o, "download_limit"));
+	r->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
 	files = json_object_get(o, "files");
 	if (json_array_size(files)) {
 		r->n_files = (int)json_array_size(files);
@@ -459,6 +467,7 @@ static void job_done(void *ud, int code)
 			remove_repo(sb, r, 0);
 		} else {
 			r->st = R_FAILED;
+			r->exit_code = code;
 			if (!r->error[0])
 				snprintf(r->error, sizeof(r->error), "failed (exit code %d)", code);
 			logf_(sb, "%s: download failed", label(r, l, sizeof(l)));
@@ -526,6 +535,7 @@ static int job_start(struct seedbox *sb, struct repo *r)
 	o.mirrors = &mo;
 	o.cache_dir = r->cache;
 	o.local_dir = r->local_dir;
+	o.ref = r->ref[0] ? r->ref : NULL;
 	o.peer_discovery = sb->peer_discovery;
 	r->error[0] = '\0';
 	r->st = R_DOWNLOADING;
@@ -980,6 +990,28 @@ static json_t *repo_json(struct seedbox *sb, const struct repo *r)
 		return NULL;
 	json_object_set_new(o, "ratio", json_real(r->size > 0 ? (double)r->uploaded /
 							 (double)r->size : 0.0));
+	json_object_set_new(o, "total", json_integer(have && st.total_wanted ? st.total_wanted
+									  : r->size));
+	if (r->st == R_FAILED)
+		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	if (r->job) {
+		struct getjob_info in;
+		getjob_info(r->job, &in);
+		json_object_set_new(o, "mirror_bytes", json_integer(in.from_mirrors));
+		if (in.repo_dir && in.rev) {
+			char snap[PATH_MAX + 64];
+			snprintf(snap, sizeof(snap), "%s/snapshots/%s", in.repo_dir, in.rev);
+			json_object_set_new(o, "snapshot", json_string(snap));
+		}
+	}
+	if (r->st == R_SEEDING) {
+		char dir[PATH_MAX], snap[PATH_MAX + 64];
+		if (!repo_dir_of(r, dir, sizeof(dir), NULL)) {
+			snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, r->rev);
+			json_object_set_new(o, "snapshot", json_string(r->local_dir ? r->local_dir
+										  : snap));
+		}
+	}
 	if (r->error[0])
 		json_object_set_new(o, "error", json_string(r->error));
 	if (r->sub)
@@ -1114,6 +1146,14 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 	r->down_limit = (int)json_integer_value(json_object_get(params, "download_limit"));
 	if ((v = json_object_get(params, "subscription")) && json_is_string(v))
 		r->sub = strdup(json_string_value(v));
+	if ((v = json_object_get(params, "ref")) && json_is_string(v)) {
+		struct ms_error e2;
+		if (ms_ref_check(json_string_value(v), &e2)) {
+			repo_free(r);
+			FAIL(-32602, "%s", e2.msg);
+		}
+		snprintf(r->ref, sizeof(r->ref), "%s", json_string_value(v));
+	}
 	r->st = R_QUEUED;
 	repo_append(sb, r);
 	if (save_record(sb, r)) {
@@ -1484,9 +1524,10 @@ static void on_refs_sig(void *ud, int status, unsigned char *body, size_t len,
 				snprintf(spec, sizeof(spec), "%s@%s", s->repo, ref->revision);
 				snprintf(rel, sizeof(rel), "%s@%s", s->repo, s->ref);
 				logf_(sb, "subscription %s: new revision %s", rel, ref->revision);
-				params = json_pack("{s:s,s:s,s:o,s:s}", "spec", spec, "cache_dir",
-						   s->cache, "indexes", strlist_json(&s->indexes),
-						   "subscription", rel);
+				params = json_pack("{s:s,s:s,s:o,s:s,s:s}", "spec", spec,
+						   "cache_dir", s->cache, "indexes",
+						   strlist_json(&s->indexes), "subscription", rel,
+						   "ref", s->ref);
 				res = seedbox_add(sb, params, &code, msg, sizeof(msg));
 				if (!res)
 					logf_(sb, "subscription %s: cannot add %s: %s", rel, spec, msg);

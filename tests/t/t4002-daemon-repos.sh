@@ -3,45 +3,11 @@ test_description='daemon: add, seed to a fetcher, restart without hashing, SIGKI
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-release.sh"
 . "$TEST_DIRECTORY/lib-services.sh"
+. "$TEST_DIRECTORY/lib-daemon.sh"
 
 r1=$(fake_rev release-1)
 repo_dir=cache/models--acme--tiny
 
-# field ID KEY: a field of repo ID in `daemon ls --json`
-field () {
-	modelswarm daemon ls "$1" --json |
-		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$2"
-}
-
-# wait_state ID STATE [SECONDS]
-wait_state () {
-	i=0
-	while test "$(field "$1" state 2>/dev/null)" != "$2"; do
-		i=$((i + 1))
-		if test $i -gt $(( ${3:-60} * 10 )); then
-			echo "wait_state: $1 is $(field "$1" state) after ${3:-60} s, not $2" >&2
-			modelswarm daemon ls "$1" --json >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-start_daemon () {
-	test_bg "$1" modelswarm daemon --foreground $MS_NET --listen 127.0.0.1:0 &&
-	dpid=$bg_pid &&
-	wait_for "control socket" "$1.err" 30
-}
-
-stop_daemon () {
-	modelswarm daemon stop >/dev/null &&
-	i=0 &&
-	while kill -0 "$dpid" 2>/dev/null && test $i -lt 300; do
-		sleep 0.1
-		i=$((i + 1))
-	done &&
-	! kill -0 "$dpid" 2>/dev/null
-}
 
 test_expect_success 'setup: a lab publishes r1 and seeds it' '
 	modelswarm keygen acme --no-password >/dev/null &&
@@ -80,7 +46,7 @@ test_expect_success 'adding the same release again changes nothing' '
 
 test_expect_success 'a fetcher downloads the repo from the daemon alone' '
 	kill $(cat seed1.pid) &&
-	port=$(modelswarm daemon status | sed -n "s/.*\"listen_port\": \([0-9]*\).*/\1/p") &&
+	port=$(daemon_port) &&
 	timeout 60 modelswarm fetch index/acme/tiny/$r1.torrent -o fetched $MS_NET \
 		--listen 127.0.0.1:0 --peer 127.0.0.1:$port >fetch.out 2>&1 &&
 	same_tree v1 fetched &&
@@ -101,8 +67,7 @@ test_expect_success 'stop and restart: seeding again at once, nothing hashed' '
 	test "$(field $(cat id) uploaded)" -ge 12000000 &&
 	rm -rf fetched &&
 	timeout 60 modelswarm fetch index/acme/tiny/$r1.torrent -o fetched $MS_NET \
-		--listen 127.0.0.1:0 --peer 127.0.0.1:$(modelswarm daemon status |
-			sed -n "s/.*\"listen_port\": \([0-9]*\).*/\1/p") >fetch2.out 2>&1 &&
+		--listen 127.0.0.1:0 --peer 127.0.0.1:$(daemon_port) >fetch2.out 2>&1 &&
 	same_tree v1 fetched
 '
 
@@ -126,7 +91,7 @@ test_expect_success 'a per-repo upload limit holds within 20% over a measured wi
 	modelswarm daemon limits $(cat id) --upload-limit 1M >lim.out &&
 	test_grep "\"changed\": 1" lim.out &&
 	test "$(field $(cat id) upload_limit)" = 1048576 &&
-	port=$(modelswarm daemon status | sed -n "s/.*\"listen_port\": \([0-9]*\).*/\1/p") &&
+	port=$(daemon_port) &&
 	rm -rf fetched &&
 	test_bg f3 modelswarm fetch index/acme/tiny/$r1.torrent -o fetched $MS_NET \
 		--listen 127.0.0.1:0 --peer 127.0.0.1:$port &&

@@ -1,0 +1,48 @@
+# lib-daemon.sh: helpers for tests of the daemon (source after test-lib.sh)
+
+# field TARGET KEY: a field of the first repo TARGET matches in
+# `daemon ls --json` ("none" when nothing matches)
+field () {
+	modelswarm daemon ls "$1" --json |
+		/usr/bin/python3 -c 'import json,sys; a=json.load(sys.stdin); print(a[0][sys.argv[1]] if a else "none")' "$2"
+}
+
+# wait_state TARGET STATE [SECONDS]
+wait_state () {
+	i=0
+	while test "$(field "$1" state 2>/dev/null)" != "$2"; do
+		i=$((i + 1))
+		if test $i -gt $(( ${3:-60} * 10 )); then
+			echo "wait_state: $1 is $(field "$1" state) after ${3:-60} s, not $2" >&2
+			modelswarm daemon ls --json >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# start_daemon NAME [OPTION...]: in the foreground, as test_bg NAME; sets
+# dpid
+start_daemon () {
+	name=$1
+	shift
+	test_bg "$name" modelswarm daemon --foreground $MS_NET --listen 127.0.0.1:0 "$@" &&
+	dpid=$bg_pid &&
+	wait_for "control socket" "$name.err" 30
+}
+
+# stop_daemon: ask it to stop, wait until it is gone (bounded)
+stop_daemon () {
+	modelswarm daemon stop >/dev/null &&
+	i=0 &&
+	while kill -0 "$dpid" 2>/dev/null && test $i -lt 300; do
+		sleep 0.1
+		i=$((i + 1))
+	done &&
+	! kill -0 "$dpid" 2>/dev/null
+}
+
+# daemon_port: the port the daemon listens on for peers
+daemon_port () {
+	modelswarm daemon status | sed -n 's/.*"listen_port": \([0-9]*\).*/\1/p'
+}
