@@ -58,6 +58,7 @@ struct repo {
 	struct seedbox *sb;
 	int tid;                 /* the torrent, 0 if not in the session */
 	struct getjob *job;
+	int job_ended, job_code; /* the job said it is done */
 	char **paths;            /* per torrent file, while seeding */
 	int *prio;
 	int n_files;
@@ -439,10 +440,19 @@ static struct repo *find_rev(struct seedbox *sb, const struct repo *not, const c
 static void remove_repo(struct seedbox *sb, struct repo *r, int data);
 static void subs_after_seed(struct seedbox *sb, struct repo *r);
 
-/* a download ended: seed it (the torrent stays) or say why not */
+/* a download ended: noted here, handled on the next tick (outside the
+ * job's own call stack, which may still use the job) */
 static void job_done(void *ud, int code)
 {
 	struct repo *r = ud;
+
+	r->job_ended = 1;
+	r->job_code = code;
+}
+
+/* a download that ended: seed it (the torrent stays) or say why not */
+static void job_finish(struct repo *r, int code)
+{
 	struct seedbox *sb = r->sb;
 	struct getjob_info in;
 	char l[400], tpath[PATH_MAX + 64];
@@ -614,6 +624,10 @@ static void remove_repo(struct seedbox *sb, struct repo *r, int data)
 	char l[400];
 
 	if (r->job) {
+		struct getjob_info in;
+		getjob_info(r->job, &in);
+		if (in.id && in.id != r->tid)
+			ms_engine_remove(sb->eng, in.id, 0, NULL);
 		getjob_free(r->job);
 		r->job = NULL;
 	}
@@ -712,9 +726,15 @@ void seedbox_tick(struct seedbox *sb)
 
 	if (sb->closing)
 		return;
-	for (struct repo *r = sb->repos; r; r = r->next)
-		if (r->job)
+	for (struct repo *r = sb->repos, *next; r; r = next) {
+		next = r->next; /* job_finish may drop r */
+		if (r->job && r->job_ended) {
+			r->job_ended = 0;
+			job_finish(r, r->job_code);
+		} else if (r->job) {
 			getjob_tick(r->job);
+		}
+	}
 	if (now - sb->last_stats >= STATS_EVERY_S) {
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;
@@ -738,7 +758,7 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 	struct repo *r;
 
 	for (r = sb->repos; r; r = r->next)
-		if (r->job)
+		if (r->job && !r->job_ended)
 			getjob_alert(r->job, a);
 	if (!a->torrent)
 		return;

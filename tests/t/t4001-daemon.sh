@@ -103,6 +103,27 @@ print(line, \"after %.0f s\" % (time.time() - t0))
 	test "$(modelswarm daemon ping)" = pong
 '
 
+test_expect_success 'a client of another uid is dropped, even when the socket mode lets it in' '
+	chmod 666 "$sock" &&
+	chmod o+x "$TRASH_DIRECTORY" "$MODELSWARM_HOME" &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b\"{\\\"jsonrpc\\\":\\\"2.0\\\",\\\"method\\\":\\\"ping\\\",\\\"id\\\":1}\\n\")
+    got = s.recv(100)
+except OSError as e:
+    got = b\"\"
+print(\"answer: %r\" % got)
+" "$sock" >uid.out 2>&1 &&
+	chmod 600 "$sock" &&
+	cat uid.out &&
+	test_grep "^answer: b..$" uid.out &&
+	test "$(modelswarm daemon ping)" = pong
+'
+
 test_expect_success 'stop over RPC: a clean exit, the socket removed' '
 	test "$(modelswarm daemon stop)" = stopping &&
 	wait_gone $dpid &&
