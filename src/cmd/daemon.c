@@ -27,6 +27,8 @@ static const char daemon_usage[] =
 	"   or: modelswarm daemon (rm [--data] | pause | resume) TARGET\n"
 	"   or: modelswarm daemon ls [TARGET] [--json]\n"
 	"   or: modelswarm daemon limits [TARGET] [--upload-limit RATE] [--download-limit RATE]\n"
+	"                         [--seed-ratio X] [--seed-time S] [--disk-budget SIZE]\n"
+	"                         [--max-active N]\n"
 	"   or: modelswarm daemon subscribe ORG/NAME[@REF] [--keep N] [--index URL]...\n"
 	"                         [--cache-dir DIR]\n"
 	"   or: modelswarm daemon (unsubscribe ORG/NAME[@REF] | subscriptions | ping |\n"
@@ -58,6 +60,9 @@ static const char daemon_usage[] =
 	"    --paused              add it paused\n"
 	"    --upload-limit RATE   bytes/s such as 2M (0: none); per repo, or with\n"
 	"    --download-limit RATE limits and no TARGET, for the whole daemon\n"
+	"    --seed-ratio X, --seed-time S, --disk-budget SIZE, --max-active N\n"
+	"                          the daemon's budgets (see the config file), until\n"
+	"                          it restarts or reloads its config\n"
 	"    rm                    stop seeding and forget it; --data also removes\n"
 	"                          its snapshot and the blobs only it uses\n"
 	"    pause, resume         stop or start a repo (resume also lifts a seed\n"
@@ -76,7 +81,8 @@ static const char daemon_usage[] =
 enum {
 	OPT_D_FOREGROUND = OPT_CMD_BASE, OPT_D_SOCKET, OPT_D_CONFIG, OPT_D_METRICS,
 	OPT_D_SYSLOG, OPT_D_CACHE, OPT_D_INDEX, OPT_D_INCLUDE, OPT_D_EXCLUDE, OPT_D_PIN,
-	OPT_D_PAUSED, OPT_D_DATA, OPT_D_KEEP, OPT_D_JSON
+	OPT_D_PAUSED, OPT_D_DATA, OPT_D_KEEP, OPT_D_JSON, OPT_D_RATIO, OPT_D_STIME,
+	OPT_D_BUDGET, OPT_D_ACTIVE
 };
 
 static const struct option daemon_opts[] = {
@@ -98,6 +104,10 @@ static const struct option daemon_opts[] = {
 	{ "data", no_argument, NULL, OPT_D_DATA },
 	{ "keep", required_argument, NULL, OPT_D_KEEP },
 	{ "json", no_argument, NULL, OPT_D_JSON },
+	{ "seed-ratio", required_argument, NULL, OPT_D_RATIO },
+	{ "seed-time", required_argument, NULL, OPT_D_STIME },
+	{ "disk-budget", required_argument, NULL, OPT_D_BUDGET },
+	{ "max-active", required_argument, NULL, OPT_D_ACTIVE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -513,7 +523,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
 	int c, foreground = 0, pin = 0, paused = 0, data = 0, json = 0, keep = -1;
 	int up = -1, down = -1, r = EXIT_OK, known = 0;
-	json_t *params;
+	json_t *params, *budgets = json_object();
 
 	opterr = 0;
 	optind = 1;
@@ -549,6 +559,35 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 					       optarg, c == OPT_UPLOAD_LIMIT ? &up : &down)))
 				goto out;
 			break;
+		case OPT_D_RATIO:
+		case OPT_D_STIME:
+		case OPT_D_BUDGET:
+		case OPT_D_ACTIVE: {
+			char *end;
+			int64_t v;
+			double x = strtod(optarg, &end);
+			if (c == OPT_D_BUDGET ? ms_parse_size(optarg, &v)
+					      : (end == optarg || *end || x < 0 ||
+						 (c != OPT_D_RATIO && x != (double)(int64_t)x))) {
+				r = cmd_usage_error("daemon", "--%s needs %s, not '%s'",
+						    c == OPT_D_RATIO ? "seed-ratio"
+						    : c == OPT_D_STIME ? "seed-time"
+						    : c == OPT_D_BUDGET ? "disk-budget" : "max-active",
+						    c == OPT_D_RATIO ? "a number such as 2.5"
+						    : c == OPT_D_BUDGET ? "a size such as 500G"
+									 : "a whole number",
+						    optarg);
+				goto out;
+			}
+			json_object_set_new(budgets,
+					    c == OPT_D_RATIO ? "seed_ratio"
+					    : c == OPT_D_STIME ? "seed_time"
+					    : c == OPT_D_BUDGET ? "disk_budget" : "max_active",
+					    c == OPT_D_RATIO ? json_real(x)
+					    : c == OPT_D_BUDGET ? json_integer(v)
+								 : json_integer((json_int_t)x));
+			break;
+		}
 		case OPT_D_KEEP: {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -615,10 +654,19 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		sock = path;
 	}
 	if (!what) {
+		if (ctx->config.log && !strcmp(ctx->config.log, "syslog"))
+			use_syslog = 1;
+		if (use_syslog)
+			openlog("modelswarm", LOG_PID, LOG_DAEMON);
 		if (foreground)
 			r = run(ctx, &net, sock, metrics, -1);
 		else
 			r = detach(ctx, &net, sock, metrics);
+		goto out;
+	}
+	if (json_object_size(budgets) && (strcmp(what, "limits") || arg)) {
+		r = cmd_usage_error("daemon", "--seed-ratio, --seed-time, --disk-budget and "
+					      "--max-active go with 'limits' and no TARGET");
 		goto out;
 	}
 	params = json_object();
@@ -667,6 +715,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		json_object_set_new(params, "data", json_true());
 	if (keep >= 0)
 		json_object_set_new(params, "keep", json_integer(keep));
+	json_object_update(params, budgets);
 	if (up >= 0)
 		json_object_set_new(params, !strcmp(what, "add") ? "upload_limit" : "upload",
 				    json_integer(up));
@@ -675,6 +724,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 				    json_integer(down));
 	r = client(sock, what, params, json);
 out:
+	json_decref(budgets);
 	strlist_release(&indexes);
 	strlist_release(&includes);
 	strlist_release(&excludes);

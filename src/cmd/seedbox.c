@@ -110,8 +110,6 @@ struct seedbox {
 	double last_stats, last_resume;
 	int peer_discovery;
 	int closing;
-	/* session-wide */
-	int up_limit, down_limit;
 	int64_t evicted;         /* repos evicted since start */
 	int64_t hash_failures;
 };
@@ -1280,23 +1278,55 @@ json_t *seedbox_limits(struct seedbox *sb, json_t *params, int *code, char *msg,
 		FAIL(-32602, "upload and download are bytes/s (a number, or a size such as "
 		     "\"2M\"; 0: none)");
 	if (!t) {
+		/* the daemon's: in force until a restart or a reload of the
+		 * configuration file */
+		struct ms_config *c = &sb->ctx->config;
+		json_t *ratio = json_object_get(params, "seed_ratio");
+		json_t *stime = json_object_get(params, "seed_time");
+		json_t *active = json_object_get(params, "max_active");
+		int64_t budget = -1;
+		json_t *bv = json_object_get(params, "disk_budget");
 		char us[32], ds[32];
 		struct lts_setting set[2];
 		size_t k = 0;
 		struct ms_error err;
+		if ((ratio && (!json_is_number(ratio) || json_number_value(ratio) < 0)) ||
+		    (stime && (!json_is_integer(stime) || json_integer_value(stime) < 0)) ||
+		    (active && (!json_is_integer(active) || json_integer_value(active) < 0 ||
+				json_integer_value(active) > 10000)))
+			FAIL(-32602, "seed_ratio is a number, seed_time seconds, max_active a "
+			     "count (0: none / the default)");
+		if (bv && ((json_is_integer(bv) && (budget = json_integer_value(bv)) < 0) ||
+			   (json_is_string(bv) && ms_parse_size(json_string_value(bv), &budget)) ||
+			   (!json_is_integer(bv) && !json_is_string(bv))))
+			FAIL(-32602, "disk_budget is bytes (a number, or a size such as \"500G\")");
 		if (up >= 0) {
-			sb->up_limit = up;
+			c->upload_limit = up;
 			snprintf(us, sizeof(us), "%d", up);
 			set[k++] = (struct lts_setting){ "upload_rate_limit", us };
 		}
 		if (down >= 0) {
-			sb->down_limit = down;
+			c->download_limit = down;
 			snprintf(ds, sizeof(ds), "%d", down);
 			set[k++] = (struct lts_setting){ "download_rate_limit", ds };
 		}
 		if (k && ms_engine_apply(sb->eng, set, k, &err))
 			FAIL(-32603, "%s", err.msg);
-		return json_pack("{s:i,s:i}", "upload", sb->up_limit, "download", sb->down_limit);
+		if (ratio)
+			c->seed_ratio_limit = json_number_value(ratio);
+		if (stime)
+			c->seed_time_limit_s = json_integer_value(stime);
+		if (active)
+			c->max_active_downloads = json_integer_value(active);
+		if (bv)
+			c->disk_budget = budget;
+		if (active)
+			start_queued(sb);
+		return json_pack("{s:I,s:I,s:f,s:I,s:I,s:i}", "upload", (json_int_t)c->upload_limit,
+				 "download", (json_int_t)c->download_limit, "seed_ratio",
+				 c->seed_ratio_limit, "seed_time", (json_int_t)c->seed_time_limit_s,
+				 "disk_budget", (json_int_t)c->disk_budget, "max_active",
+				 max_active(sb));
 	}
 	for (struct repo *r = sb->repos; r; r = r->next) {
 		if (!matches(r, t))
@@ -1342,8 +1372,8 @@ json_t *seedbox_status(struct seedbox *sb)
 			 (json_int_t)disk, "upload_rate", rate_up, "download_rate", rate_down,
 			 "peers", peers, "disk_budget",
 			 (json_int_t)sb->ctx->config.disk_budget, "evicted",
-			 (json_int_t)sb->evicted, "upload_limit", sb->up_limit,
-			 "download_limit", sb->down_limit, "hash_failures",
+			 (json_int_t)sb->evicted, "upload_limit", (int)sb->ctx->config.upload_limit,
+			 "download_limit", (int)sb->ctx->config.download_limit, "hash_failures",
 			 (json_int_t)sb->hash_failures);
 	(void)subs;
 }

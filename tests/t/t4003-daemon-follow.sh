@@ -111,7 +111,19 @@ test_expect_success 'session-wide limits over RPC' '
 	test_grep "\"upload\": 3145728" lim.json &&
 	modelswarm daemon status >st.json &&
 	test_grep "\"upload_limit\": 3145728" st.json &&
-	modelswarm daemon limits --upload-limit 0 >/dev/null
+	modelswarm daemon limits --upload-limit 0 --seed-ratio 2.5 --seed-time 600 \
+		--disk-budget 1G --max-active 5 >lim2.json &&
+	test_grep "\"seed_ratio\": 2.5" lim2.json &&
+	test_grep "\"seed_time\": 600" lim2.json &&
+	test_grep "\"disk_budget\": 1073741824" lim2.json &&
+	test_grep "\"max_active\": 5" lim2.json &&
+	modelswarm daemon limits --seed-ratio 0 --seed-time 0 --disk-budget 0 \
+		--max-active 0 >lim3.json &&
+	test_grep "\"max_active\": 3" lim3.json &&
+	test_expect_code 129 modelswarm daemon limits acme/other --seed-ratio 1 2>err &&
+	test_grep "go with .limits. and no TARGET" err &&
+	test_expect_code 129 modelswarm daemon limits --disk-budget lots 2>err &&
+	test_grep "disk-budget needs a size" err
 '
 
 test_expect_success 'seed ratio limit: a repo that uploaded its size is stopped' '
