@@ -724,15 +724,20 @@ void seedbox_tick(struct seedbox *sb)
 
 	if (sb->closing)
 		return;
-	for (struct repo *r = sb->repos, *next; r; r = next) {
-		next = r->next; /* job_finish may drop r */
-		if (r->job && r->job_ended) {
-			r->job_ended = 0;
-			job_finish(r, r->job_code);
-		} else if (r->job) {
-			getjob_tick(r->job);
-		}
+	/* ended downloads first, one at a time: finishing one may drop
+	 * other repos (a subscription's older revisions) */
+	for (;;) {
+		struct repo *r = sb->repos;
+		while (r && !(r->job && r->job_ended))
+			r = r->next;
+		if (!r)
+			break;
+		r->job_ended = 0;
+		job_finish(r, r->job_code);
 	}
+	for (struct repo *r = sb->repos; r; r = r->next)
+		if (r->job)
+			getjob_tick(r->job);
 	if (now - sb->last_stats >= STATS_EVERY_S) {
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;
