@@ -91,6 +91,9 @@ void lts_session_free(lts_session *s);
 #define LTS_ADD_NO_ROOT     (1u << 2) /* map files to save_path/<path without
 					 the torrent name> */
 #define LTS_ADD_UPLOAD_ONLY (1u << 3) /* never download */
+#define LTS_ADD_SUPER_SEED  (1u << 4) /* BEP 16 initial seeding (a seed only:
+					 each peer is offered one rare piece
+					 at a time) */
 
 struct lts_add_params {
 	/* exactly one of torrent / magnet, or resume data carrying metadata */

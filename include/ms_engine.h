@@ -44,6 +44,9 @@ struct ms_engine_opts {
 	int upload_limit;     /* session-wide bytes/s, 0 = unlimited */
 	int download_limit;
 	unsigned tick_ms;     /* 0: 1000 */
+	int origin;           /* the first seed of a release: a peer may queue
+				 few requests with us, so that we send each
+				 piece about once while others lack it */
 	/* more libtorrent settings by name, applied last */
 	const struct lts_setting *settings;
 	size_t n_settings;

@@ -98,6 +98,10 @@ struct ms_config {
 	int64_t disk_budget;
 	int64_t max_active_downloads;
 	int seed_store;
+	/* origin: seed and publish --seed let each peer queue few requests,
+	 * so that a release's first seed sends each piece about once;
+	 * super-seeding: also BEP 16 super seeding */
+	int origin, super_seeding;
 	int64_t subscribe_interval_s;
 	char *metrics;
 	char *log;

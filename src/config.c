@@ -154,6 +154,10 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			flag = &c->port_mapping;
 		else if (!strcmp(key, "seed-store"))
 			flag = &c->seed_store;
+		else if (!strcmp(key, "origin"))
+			flag = &c->origin;
+		else if (!strcmp(key, "super-seeding"))
+			flag = &c->super_seeding;
 		if (flag) {
 			if (parse_bool(val, flag)) {
 				r = ms_error_set(err, MS_EINVAL,

@@ -246,6 +246,12 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	 * a hybrid torrent is hashed twice, SHA-1 and SHA-256 */
 	snprintf(cores, sizeof(cores), "%u", uv_available_parallelism());
 	base[n++] = (struct lts_setting){ "hashing_threads", cores };
+	/* an origin seeding a release to many peers at once: with
+	 * libtorrent's 500 queued blocks a peer books seconds of our upload
+	 * without regard to what the others booked, and pieces go out twice
+	 * (measured on tools/bench/release-day.sh) */
+	if (opts->origin)
+		base[n++] = (struct lts_setting){ "max_allowed_in_request_queue", "8" };
 	/* with DHT off, do not even resolve the bootstrap routers */
 	if (!opts->dht)
 		base[n++] = (struct lts_setting){ "dht_bootstrap_nodes", "" };

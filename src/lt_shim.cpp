@@ -467,6 +467,10 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		atp.flags |= lt::torrent_flags::seed_mode;
 	if (p->flags & LTS_ADD_UPLOAD_ONLY)
 		atp.flags |= lt::torrent_flags::upload_mode;
+	if (p->flags & LTS_ADD_SUPER_SEED)
+		atp.flags |= lt::torrent_flags::super_seeding;
+	else
+		atp.flags &= ~lt::torrent_flags::super_seeding;
 
 	lt::info_hash_t ih = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
 	if (s->by_hash.count(ih)) {

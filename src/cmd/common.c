@@ -140,6 +140,7 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 	o->lsd = ctx->config.lsd && !n->no_lsd;
 	o->port_mapping = ctx->config.port_mapping && !n->no_port_mapping;
 	o->listen = n->listen ? n->listen : ctx->config.listen;
+	o->origin = ctx->config.origin || ctx->config.super_seeding;
 	o->upload_limit = (int)ctx->config.upload_limit;
 	o->download_limit = (int)ctx->config.download_limit;
 	o->settings = ctx->config.settings;

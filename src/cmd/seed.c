@@ -10,10 +10,11 @@
 
 static const char seed_usage[] =
 	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
-	"                       [--upload-limit RATE]\n"
+	"                       [--upload-limit RATE] [--origin] [--super-seeding]\n"
 	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm seed ORG/NAME@REV [--index URL] [--cache-dir DIR] [--recheck]\n"
-	"                       [--listen ADDR:PORT] [--upload-limit RATE]\n"
+	"                       [--listen ADDR:PORT] [--upload-limit RATE] [--origin]\n"
+	"                       [--super-seeding]\n"
 	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    ORG/NAME@REV          seed a release from the Hugging Face cache (blobs\n"
@@ -25,18 +26,24 @@ static const char seed_usage[] =
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --tracker URL         announce to this tracker too (repeatable)\n"
 	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
+	"    --origin              the first seed of a release: each peer may queue few\n"
+	"                          requests with us, so each piece leaves us about once\n"
+	"    --super-seeding       --origin, and BEP 16 super seeding: about one copy\n"
+	"                          leaves us, but the swarm takes longer to finish\n"
 	"    --no-dht              no DHT\n"
 	"    --no-lsd              no local service discovery\n"
 	"    --no-port-mapping     no UPnP / NAT-PMP\n"
 	"    -h, --help            show this help\n";
 
-enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK };
+enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK, OPT_S_ORIGIN, OPT_S_SUPER };
 
 static const struct option seed_opts[] = {
 	NET_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_S_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
 	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
+	{ "origin", no_argument, NULL, OPT_S_ORIGIN },
+	{ "super-seeding", no_argument, NULL, OPT_S_SUPER },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
 	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
@@ -190,6 +197,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 	s.resume_path = ss->resume_path;
 	net_engine_opts(ctx, net, &eo);
 	eo.upload_limit = upload;
+	eo.origin = ctx->config.origin || ctx->config.super_seeding;
 	eo.tick_ms = 500;
 	ev.ud = &s;
 	ms_progress_init(&s.prog, stderr);
@@ -203,10 +211,12 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 	ap.torrent_len = len;
 	ap.save_path = dir;
 	ap.flags = LTS_ADD_NO_ROOT;
+	if (ctx->config.super_seeding)
+		ap.flags |= LTS_ADD_SUPER_SEED;
 	if (ss->file_paths) {
 		ap.file_paths = ss->file_paths;
 		ap.n_file_paths = ss->n_file_paths;
-		ap.flags = LTS_ADD_UPLOAD_ONLY;
+		ap.flags = LTS_ADD_UPLOAD_ONLY | (ap.flags & LTS_ADD_SUPER_SEED);
 		ap.resume = ss->resume;
 		ap.resume_len = ss->resume_len;
 	}
@@ -275,6 +285,12 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			break;
 		case OPT_S_RECHECK:
 			recheck = 1;
+			break;
+		case OPT_S_ORIGIN:
+			ctx->config.origin = 1;
+			break;
+		case OPT_S_SUPER:
+			ctx->config.super_seeding = 1;
 			break;
 		case 'h':
 			fputs(seed_usage, stdout);

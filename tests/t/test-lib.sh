@@ -69,6 +69,12 @@ say () {
 	echo "# $*"
 }
 
+# the body in a function of its own, so that a `return` in it ends the
+# body (and is its result) rather than the caller
+test_eval_ () {
+	eval "$1"
+}
+
 test_expect_success () {
 	test_count=$((test_count + 1))
 	if test $# -ne 2; then
@@ -78,7 +84,7 @@ test_expect_success () {
 	log="$TRASH_DIRECTORY/.test-$test_count.log"
 	# in this shell (as git does), so variables and test_atexit persist
 	{
-		eval "$2"
+		test_eval_ "$2"
 	} >"$log" 2>&1 </dev/null
 	rc=$?
 	if test $rc -eq 0; then
