@@ -785,17 +785,14 @@ static void add_torrent(struct getjob *g)
 	const char **paths;
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
-	int n = ms_torrent_num_files(g->meta), r;
+	int n = ms_torrent_num_files(g->meta), r = 0, code = EXIT_ERROR;
 	int *prio;
 
 	paths = calloc((size_t)n, sizeof(*paths));
 	prio = calloc((size_t)n, sizeof(*prio));
 	if (!paths || !prio) {
-		free(paths);
-		free(prio);
-		say_err(g, "out of memory");
-		stop(g, EXIT_ERROR);
-		return;
+		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
+		goto out;
 	}
 	/* every torrent file maps straight onto its blob: the final name for
 	 * blobs that are there and verified, else <etag>.incomplete */
@@ -813,22 +810,15 @@ static void add_torrent(struct getjob *g)
 			char p[PATH_MAX + 128];
 			if (strcmp(f->mf->sha256, EMPTY_SHA256) ||
 			    (strlen(f->mf->etag) == 40 && strcmp(f->mf->etag, EMPTY_GIT))) {
-				free(paths);
-				free(prio);
-				say_err(g, "'%s' is empty but the manifest's hashes are not those "
-					"of an empty file", f->mf->path);
-				stop(g, EXIT_VERIFY);
-				return;
+				code = EXIT_VERIFY;
+				r = ms_error_set(&err, MS_EHASH, "'%s' is empty but the manifest's "
+						 "hashes are not those of an empty file", f->mf->path);
+				goto out;
 			}
 			ms_store_blob_path(&g->store, f->mf->etag, 0, 0, p, sizeof(p));
-			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err) ||
-			    ms_write_file_atomic(p, "", 0, 0644, &err)) {
-				free(paths);
-				free(prio);
-				say_err(g, "%s", err.msg);
-				stop(g, EXIT_ERROR);
-				return;
-			}
+			if ((r = ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)) ||
+			    (r = ms_write_file_atomic(p, "", 0, 0644, &err)))
+				goto out;
 			f->st = F_PRESENT;
 		}
 		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
@@ -840,13 +830,8 @@ static void add_torrent(struct getjob *g)
 			if (f->st != F_PRESENT)
 				f->st = F_SKIP;
 		} else {
-			if (ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)) {
-				free(paths);
-				free(prio);
-				say_err(g, "%s", err.msg);
-				stop(g, EXIT_ERROR);
-				return;
-			}
+			if ((r = ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)))
+				goto out;
 			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
 			f->st = F_DOWNLOADING;
 		}
@@ -861,7 +846,6 @@ static void add_torrent(struct getjob *g)
 	if (g->magnet) {
 		/* the torrent runs in upload mode since the metadata came: map
 		 * its files, then let it download */
-		r = 0;
 		for (int i = 0; i < n && !r; i++)
 			if (strcmp(paths[i], "blobs/.skip/pad"))
 				r = ms_engine_rename_file(g->eng, g->id, i, paths[i], &err);
@@ -870,16 +854,7 @@ static void add_torrent(struct getjob *g)
 		if (!r)
 			r = ms_engine_set_upload_mode(g->eng, g->id, 0, &err);
 		resume_file(g);
-		free(paths);
-		free(prio);
-		if (r) {
-			say_err(g, "%s", err.msg);
-			stop(g, EXIT_ERROR);
-			return;
-		}
-		g->mapped = 1;
-		check_done(g);
-		return;
+		goto out;
 	}
 	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
 		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
@@ -899,18 +874,20 @@ static void add_torrent(struct getjob *g)
 		ap.resume_len = 0;
 		r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	}
-	free(resume);
 	if (!r)
 		r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
+	if (!r)
+		dial_peers(g);
+out:
+	free(resume);
 	free(paths);
 	free(prio);
 	if (r) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, code);
 		return;
 	}
 	g->mapped = 1;
-	dial_peers(g);
 	check_done(g);
 }
 

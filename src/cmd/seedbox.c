@@ -39,6 +39,7 @@ struct repo {
 	char rev[41];            /* "" until resolved */
 	char ref[128];           /* a ref to write for it (subscriptions) */
 	char *cache;             /* the hub cache it lives in */
+	char *repo_dir;          /* its directory there, once known */
 	char *local_dir;
 	struct strlist indexes, includes, excludes, peers, trackers;
 	char *sub;               /* the subscription that added it, or NULL */
@@ -65,6 +66,7 @@ struct repo {
 	int checks;              /* times libtorrent hashed its files */
 	int rate_up, rate_down, peers_n;
 	int64_t up_base;         /* uploaded before this session */
+	int64_t saved_uploaded;  /* uploaded, as last written to its record */
 	struct repo *next;
 };
 
@@ -201,12 +203,16 @@ static int save_record(struct seedbox *sb, struct repo *r)
 		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
 	if (r->ref[0])
 		json_object_set_new(o, "ref", json_string(r->ref));
+	if (r->repo_dir)
+		json_object_set_new(o, "repo_dir", json_string(r->repo_dir));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!s)
 		return MS_ENOMEM;
 	file_path(sb, r->id, "json", path, sizeof(path));
 	rc = ms_write_file_atomic(path, s, strlen(s), 0600, &err);
+	if (!rc)
+		r->saved_uploaded = r->uploaded;
 	if (rc)
 		logf_(sb, "cannot save the state of %s: %s", r->repo, err.msg);
 	free(s);
@@ -222,6 +228,7 @@ static void repo_free(struct repo *r)
 	free(r->paths);
 	free(r->prio);
 	free(r->cache);
+	free(r->repo_dir);
 	free(r->local_dir);
 	free(r->sub);
 	strlist_release(&r->indexes);
@@ -279,6 +286,8 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 		r->cache = strdup(s);
 	if ((s = json_string_value(json_object_get(o, "local_dir"))))
 		r->local_dir = strdup(s);
+	if ((s = json_string_value(json_object_get(o, "repo_dir"))))
+		r->repo_dir = strdup(s);
 	if ((s = json_string_value(json_object_get(o, "subscription"))))
 		r->sub = strdup(s);
 	strlist_from(&r->indexes, json_object_get(o, "indexes"));
@@ -297,6 +306,7 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	r->last_active = json_integer_value(json_object_get(o, "last_active"));
 	r->size = json_integer_value(json_object_get(o, "size"));
 	r->uploaded = json_integer_value(json_object_get(o, "uploaded"));
+	r->saved_uploaded = r->uploaded;
 	r->downloaded = json_integer_value(json_object_get(o, "downloaded"));
 	r->from_mirrors = json_integer_value(json_object_get(o, "from_mirrors"));
 	r->seed_s = json_integer_value(json_object_get(o, "seed_seconds"));
@@ -337,25 +347,31 @@ static void apply_limits(struct seedbox *sb, struct repo *r)
 		ms_engine_set_limits(sb->eng, r->tid, r->up_limit, r->down_limit, NULL);
 }
 
-static int repo_dir_of(const struct repo *r, char *buf, size_t len, struct ms_error *err)
+/* the repo's directory in its cache: kept in the record, so that the store
+ * (and its mkdirs) is opened once, not at every restart or listing */
+static const char *repo_dir(struct repo *r, struct ms_error *err)
 {
 	struct ms_store st;
-	int rc;
 
+	if (r->repo_dir)
+		return r->repo_dir;
 	memset(&st, 0, sizeof(st));
 	st.lock_fd = -1;
-	if ((rc = ms_store_open(&st, r->cache, r->repo, err)))
-		return rc;
-	snprintf(buf, len, "%s", st.repo_dir);
+	if (ms_store_open(&st, r->cache, r->repo, err))
+		return NULL;
+	r->repo_dir = strdup(st.repo_dir);
 	ms_store_release(&st);
-	return 0;
+	if (!r->repo_dir)
+		ms_error_set(err, MS_ENOMEM, "out of memory");
+	return r->repo_dir;
 }
 
 /* a seeding repo into the session: its torrent and resume data from the
  * state directory, its files where they were (no index, no hashing) */
 static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
 {
-	char tpath[PATH_MAX + 64], rpath[PATH_MAX + 64], dir[PATH_MAX];
+	char tpath[PATH_MAX + 64], rpath[PATH_MAX + 64];
+	const char *dir;
 	unsigned char *torrent = NULL, *resume = NULL;
 	size_t tlen = 0, rlen = 0;
 	struct lts_add_params ap;
@@ -364,9 +380,12 @@ static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
 
 	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
 	file_path(sb, r->id, "resume", rpath, sizeof(rpath));
-	if ((rc = ms_read_file(tpath, TORRENT_MAX, &torrent, &tlen, err)) ||
-	    (rc = repo_dir_of(r, dir, sizeof(dir), err)))
+	if ((rc = ms_read_file(tpath, TORRENT_MAX, &torrent, &tlen, err)))
 		goto out;
+	if (!(dir = repo_dir(r, err))) {
+		rc = err->code;
+		goto out;
+	}
 	if (!(meta = ms_torrent_load(torrent, tlen, err))) {
 		rc = err->code;
 		goto out;
@@ -499,6 +518,8 @@ static void job_finish(struct repo *r, int code)
 	} else {
 		r->st = R_SEEDING;
 		r->tid = in.id;
+		if (!r->repo_dir && in.repo_dir)
+			r->repo_dir = strdup(in.repo_dir);
 		r->up_base = r->uploaded; /* uploads while downloading count too */
 		r->error[0] = '\0';
 		r->size = in.size;
@@ -744,10 +765,12 @@ void seedbox_tick(struct seedbox *sb)
 		enforce_budget(sb);
 	}
 	if (now - sb->last_resume >= RESUME_EVERY_S) {
-		/* resume data and counters, so that a SIGKILL costs little */
+		/* resume data and counters of the repos that uploaded since
+		 * the last time, so that a SIGKILL costs little (an idle repo
+		 * changed neither) */
 		sb->last_resume = now;
 		for (struct repo *r = sb->repos; r; r = r->next)
-			if (r->tid && r->st == R_SEEDING) {
+			if (r->tid && r->st == R_SEEDING && r->uploaded != r->saved_uploaded) {
 				ms_engine_save_resume(sb->eng, r->tid, 0, NULL);
 				save_record(sb, r);
 			}
@@ -979,7 +1002,7 @@ static int strlist_param(struct strlist *l, json_t *params, const char *key)
 	return 0;
 }
 
-static json_t *repo_json(struct seedbox *sb, const struct repo *r)
+static json_t *repo_json(struct seedbox *sb, struct repo *r)
 {
 	struct lts_status st;
 	json_t *o;
@@ -1028,8 +1051,9 @@ static json_t *repo_json(struct seedbox *sb, const struct repo *r)
 		}
 	}
 	if (r->st == R_SEEDING) {
-		char dir[PATH_MAX], snap[PATH_MAX + 64];
-		if (!repo_dir_of(r, dir, sizeof(dir), NULL)) {
+		char snap[PATH_MAX + 64];
+		const char *dir = repo_dir(r, NULL);
+		if (dir) {
 			snprintf(snap, sizeof(snap), "%s/snapshots/%s", dir, r->rev);
 			json_object_set_new(o, "snapshot", json_string(r->local_dir ? r->local_dir
 										  : snap));

@@ -525,6 +525,15 @@ py () {
 	/usr/bin/python3 "$PY" "$@"
 }
 
+# in_bg OUT CMD...: CMD with its output in OUT, waited for in the background
+# (so that a signal to the script is handled at once); CMD's status
+in_bg () {
+	in_bg_out=$1
+	shift
+	"$@" >"$in_bg_out" &
+	wait $!
+}
+
 # ---- measuring a process -----------------------------------------------------
 
 # status_kib PID FIELD: a "FIELD: N kB" line of /proc/PID/status
@@ -713,9 +722,7 @@ if has_client modelswarm; then
 			{ echo "publish $4 failed: $(cat "$2/logs/publish-$4.err")" >&2; exit 255; }
 		rm -f "$2/logs/publish-$4.err"
 	' "$MS" "$REPOS" "$W" "$INDEX" <revs >/dev/null 2>logs/publish.err &
-	cur_pid=$!
-	wait "$cur_pid" || { cur_pid=; bench_die "modelswarm publish failed: $(head -n 5 logs/publish.err)"; }
-	cur_pid=
+	wait $! || bench_die "modelswarm publish failed: $(head -n 5 logs/publish.err)"
 	phase ms-publish "$(bench_secs "$t0" "$(bench_now)")"
 	npub=$(ls "$INDEX/bench" | wc -l)
 	test "$npub" -eq "$nrepos" || bench_die "only $npub of $nrepos repos were published"
@@ -759,21 +766,15 @@ if has_client modelswarm; then
 
 	bench_say "modelswarm: daemon add x $nrepos (one JSON-RPC request at a time)"
 	t0=$(bench_now)
-	py ms-add "$SOCK" "$INDEX" "$CACHE" "$nrepos" >logs/ms-add.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/ms-add.out py ms-add "$SOCK" "$INDEX" "$CACHE" "$nrepos"
 	rc=$?
-	cur_pid=
 	test $rc -eq 0 || bench_die "adding to the daemon failed"
 	ms_add_line=$(cat logs/ms-add.out)
 	bench_say "modelswarm: $ms_add_line"
 	phase ms-add-requests "$(bench_secs "$t0" "$(bench_now)")"
 	test "$(field_of add_errors "$ms_add_line")" = 0 || problems=$((problems + 1))
-	py ms-wait "$SOCK" "$nrepos" $((timeout_s + nrepos)) "$t0" 1 >logs/ms-seed1.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/ms-seed1.out py ms-wait "$SOCK" "$nrepos" $((timeout_s + nrepos)) "$t0" 1
 	rc=$?
-	cur_pid=
 	test $rc -eq 0 || bench_die "modelswarm: not every repo seeds (see $W/logs/ms-daemon1.err)"
 	bench_say "modelswarm: all seeding: $(cat logs/ms-seed1.out)"
 	phase ms-add-to-all-seeding "$(field_of secs "$(cat logs/ms-seed1.out)")"
@@ -794,12 +795,10 @@ if has_client modelswarm; then
 	bench_say "modelswarm: restarting the daemon (its data dropped from the page cache first)"
 	t0=$(bench_now)
 	ms_start ms-daemon2
-	SEEDBOX_LS=$W/logs/ms-restart-ls.json py ms-wait "$SOCK" "$nrepos" "$timeout_s" "$t0" 0.2 \
-		>logs/ms-restart.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	export SEEDBOX_LS="$W/logs/ms-restart-ls.json"
+	in_bg logs/ms-restart.out py ms-wait "$SOCK" "$nrepos" "$timeout_s" "$t0" 0.2
 	rc=$?
-	cur_pid=
+	unset SEEDBOX_LS
 	test $rc -eq 0 || bench_die "modelswarm: not every repo seeds after the restart"
 	line=$(cat logs/ms-restart.out)
 	rd=$(field_of resident_bytes "$(py resident "$CACHE")")
@@ -827,9 +826,7 @@ if has_client transmission || has_client qbittorrent; then
 		"$0" create "$1/$3" -o "$2/$3.torrent" --v1-only >/dev/null 2>&1 ||
 			{ echo "create $3 failed" >&2; exit 255; }
 	' "$MS" "$REPOS" "$TOR" 2>logs/create.err &
-	cur_pid=$!
-	wait "$cur_pid" || { cur_pid=; bench_die "modelswarm create failed: $(head -n 3 logs/create.err)"; }
-	cur_pid=
+	wait $! || bench_die "modelswarm create failed: $(head -n 3 logs/create.err)"
 	phase create-v1-torrents "$(bench_secs "$t0" "$(bench_now)")"
 fi
 
@@ -884,16 +881,10 @@ EOF
 		bench_die "transmission-daemon did not start: $(tail -n 5 logs/tr-daemon1.err)"
 	bench_say "transmission: adding $nrepos torrents over RPC, data present"
 	t0=$(bench_now)
-	py tr-add "$tr_rpc" "$TOR" "$REPOS" "$nrepos" >logs/tr-add.out &
-	cur_pid=$!
-	wait "$cur_pid" || { cur_pid=; bench_die "adding to transmission failed"; }
-	cur_pid=
+	in_bg logs/tr-add.out py tr-add "$tr_rpc" "$TOR" "$REPOS" "$nrepos" || bench_die "adding to transmission failed"
 	phase tr-add-requests "$(bench_secs "$t0" "$(bench_now)")"
-	py tr-wait "$tr_rpc" "$nrepos" $((timeout_s + nrepos)) "$t0" 1 >logs/tr-seed1.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/tr-seed1.out py tr-wait "$tr_rpc" "$nrepos" $((timeout_s + nrepos)) "$t0" 1
 	rc=$?
-	cur_pid=
 	test $rc -eq 0 || bench_die "transmission: not every torrent seeds"
 	bench_say "transmission: all seeding: $(cat logs/tr-seed1.out)"
 	phase tr-add-to-all-seeding "$(field_of secs "$(cat logs/tr-seed1.out)")"
@@ -908,11 +899,8 @@ EOF
 	bench_say "transmission: restarting it (its data dropped from the page cache first)"
 	t0=$(bench_now)
 	tr_start tr-daemon2
-	py tr-wait "$tr_rpc" "$nrepos" "$timeout_s" "$t0" 0.2 >logs/tr-restart.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/tr-restart.out py tr-wait "$tr_rpc" "$nrepos" "$timeout_s" "$t0" 0.2
 	rc=$?
-	cur_pid=
 	tr_rchar=$(rchar "$tr_pid")
 	test $rc -eq 0 || bench_die "transmission: not every torrent seeds after the restart"
 	line=$(cat logs/tr-restart.out)
@@ -983,16 +971,10 @@ EOF
 		bench_die "qbittorrent-nox did not start: $(tail -n 5 logs/qbt1.err)"
 	bench_say "qbittorrent: adding $nrepos torrents over the Web API, data present, skip_checking=$qbt_skip"
 	t0=$(bench_now)
-	py qbt-add "$QBT" "$TOR" "$REPOS" "$nrepos" "$qbt_skip" >logs/qbt-add.out &
-	cur_pid=$!
-	wait "$cur_pid" || { cur_pid=; bench_die "adding to qbittorrent failed"; }
-	cur_pid=
+	in_bg logs/qbt-add.out py qbt-add "$QBT" "$TOR" "$REPOS" "$nrepos" "$qbt_skip" || bench_die "adding to qbittorrent failed"
 	phase qbt-add-requests "$(bench_secs "$t0" "$(bench_now)")"
-	py qbt-wait "$QBT" "$nrepos" $((timeout_s + nrepos)) "$t0" 1 >logs/qbt-seed1.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/qbt-seed1.out py qbt-wait "$QBT" "$nrepos" $((timeout_s + nrepos)) "$t0" 1
 	rc=$?
-	cur_pid=
 	test $rc -eq 0 || bench_die "qbittorrent: not every torrent seeds"
 	bench_say "qbittorrent: all seeding: $(cat logs/qbt-seed1.out)"
 	phase qbt-add-to-all-seeding "$(field_of secs "$(cat logs/qbt-seed1.out)")"
@@ -1008,11 +990,8 @@ EOF
 	bench_say "qbittorrent: restarting it (its data dropped from the page cache first)"
 	t0=$(bench_now)
 	qbt_start qbt2
-	py qbt-wait "$QBT" "$nrepos" "$timeout_s" "$t0" 0.2 >logs/qbt-restart.out &
-	cur_pid=$!
-	wait "$cur_pid"
+	in_bg logs/qbt-restart.out py qbt-wait "$QBT" "$nrepos" "$timeout_s" "$t0" 0.2
 	rc=$?
-	cur_pid=
 	test $rc -eq 0 || bench_die "qbittorrent: not every torrent seeds after the restart"
 	line=$(cat logs/qbt-restart.out)
 	rd=$(field_of resident_bytes "$(py resident "$REPOS")")
