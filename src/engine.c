@@ -246,6 +246,13 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	 * a hybrid torrent is hashed twice, SHA-1 and SHA-256 */
 	snprintf(cores, sizeof(cores), "%u", uv_available_parallelism());
 	base[n++] = (struct lts_setting){ "hashing_threads", cores };
+	/* one thread for disk reads and writes: with several, libtorrent
+	 * 2.0 can run the clear that follows a failed piece before it has
+	 * handled a write to that piece that finished first; that write
+	 * then marks its block done again, and a piece whose blocks are all
+	 * done but never hashed is never hashed nor asked for again (a
+	 * download stuck at 100%, seen with a mirror sending bad bytes) */
+	base[n++] = (struct lts_setting){ "aio_threads", "1" };
 	/* an origin seeding a release to many peers at once: with
 	 * libtorrent's 500 queued blocks a peer books seconds of our upload
 	 * without regard to what the others booked, and pieces go out twice
