@@ -173,6 +173,13 @@ struct lts_status {
 int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 		       struct lts_error *err);
 
+/* The status of many torrents in one call into the session's thread:
+ * st[i] for ids[i], found[i] set to 1 when ids[i] is in the session (else
+ * 0, st[i] untouched). Returns how many were found, or a negative code.
+ * Caller owns ids, st and found (n of each). */
+int lts_torrents_status(lts_session *s, const int *ids, struct lts_status *st,
+			int *found, int n, struct lts_error *err);
+
 /* Bytes downloaded of each file; fills out[0..n-1] for the first n files
  * (pad files included, at their index). Returns the number of files, or a
  * negative code. Caller owns out. */

@@ -74,6 +74,9 @@ int ms_engine_remove(struct ms_engine *e, int id, int delete_files,
 		     struct ms_error *err);
 int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
 		     struct ms_error *err);
+/* many at once (see lts_torrents_status()): returns how many were found */
+int ms_engine_status_many(struct ms_engine *e, const int *ids, struct lts_status *st,
+			  int *found, int n, struct ms_error *err);
 int ms_engine_file_progress(struct ms_engine *e, int id, int64_t *out, int n,
 			    struct ms_error *err);
 int ms_engine_set_file_priorities(struct ms_engine *e, int id, const int *prio,

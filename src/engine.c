@@ -346,6 +346,19 @@ int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
 	WRAP(lts_torrent_status(e->ses, id, st, &le));
 }
 
+int ms_engine_status_many(struct ms_engine *e, const int *ids, struct lts_status *st,
+			  int *found, int n, struct ms_error *err)
+{
+	struct lts_error le;
+	int k;
+
+	if (e->closing)
+		return ms_error_set(err, MS_EINVAL, "engine is closing");
+	if ((k = lts_torrents_status(e->ses, ids, st, found, n, &le)) < 0)
+		return fail(err, &le);
+	return k;
+}
+
 int ms_engine_file_progress(struct ms_engine *e, int id, int64_t *out, int n,
 			    struct ms_error *err)
 {

@@ -95,6 +95,7 @@ struct torrent_entry {
 	lt::info_hash_t ih;
 	bool no_root = false;
 	int hash_failures = 0;
+	std::int64_t real_size = -1;  // bytes without pad files, once known
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
 };
 
@@ -529,17 +530,29 @@ SIMPLE_OP(lts_torrent_pause, pause(lt::torrent_handle::graceful_pause))
 SIMPLE_OP(lts_torrent_resume, resume())
 SIMPLE_OP(lts_torrent_recheck, force_recheck())
 
-int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
-		       struct lts_error *err)
+// bytes of real files (pad files left out), once per torrent: the file
+// list does not change
+static std::int64_t size_without_pads(torrent_entry &e, lt::torrent_info const &ti)
 {
-	clear_err(err);
-	SHIM_TRY
-	torrent_entry *e = find(s, id, err);
-	if (!e)
-		return LTS_ENOENT;
-	// the flags leave out the piece bitfield and the other costly parts
-	lt::torrent_status ts =
-		e->h.status(lt::torrent_handle::query_accurate_download_counters);
+	if (e.real_size >= 0)
+		return e.real_size;
+	std::int64_t pad = 0;
+	lt::file_storage const &fs = ti.files();
+	for (lt::file_index_t i : fs.file_range())
+		if (fs.pad_file_at(i))
+			pad += fs.file_size(i);
+	e.real_size = ti.total_size() - pad;
+	return e.real_size;
+}
+
+// the flags leave out the piece bitfield and the other costly parts
+static constexpr lt::status_flags_t status_flags =
+	lt::torrent_handle::query_accurate_download_counters |
+	lt::torrent_handle::query_torrent_file;
+
+static void fill_status(torrent_entry &e, lt::torrent_status const &ts,
+			struct lts_status *st)
+{
 	memset(st, 0, sizeof(*st));
 	st->state = state_of(ts.state);
 	st->paused = !!(ts.flags & lt::torrent_flags::paused);
@@ -558,21 +571,13 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 	st->download_rate = ts.download_payload_rate;
 	st->upload_rate = ts.upload_payload_rate;
 	st->pieces_done = ts.num_pieces;
-	st->hash_failures = e->hash_failures;
+	st->hash_failures = e.hash_failures;
 	if (ts.has_metadata) {
-		auto ti = e->h.torrent_file();
-		if (ti)
+		auto ti = ts.torrent_file.lock();
+		if (ti) {
 			st->num_pieces = ti->num_pieces();
-		if (ti)
-			st->total_size = ti->total_size() -
-				[&] {
-					std::int64_t pad = 0;
-					lt::file_storage const &fs = ti->files();
-					for (lt::file_index_t i : fs.file_range())
-						if (fs.pad_file_at(i))
-							pad += fs.file_size(i);
-					return pad;
-				}();
+			st->total_size = size_without_pads(e, *ti);
+		}
 	}
 	if (ts.errc)
 		snprintf(st->error, sizeof(st->error), "%s",
@@ -583,7 +588,50 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 	st->num_peers = ts.num_peers;
 	st->num_seeds = ts.num_seeds;
 	st->peer_download = ts.total_payload_download;
+}
+
+int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
+		       struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	fill_status(*e, e->h.status(status_flags), st);
 	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrents_status(lts_session *s, const int *ids, struct lts_status *st,
+			int *found, int n, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		found[i] = 0;
+	if (n <= 0)
+		return 0;
+	// one call into the session's thread for all, not one per torrent
+	std::vector<lt::torrent_status> v = s->ses->get_torrent_status(
+		[](lt::torrent_status const &) { return true; }, status_flags);
+	std::map<int, int> slot;
+	for (int i = 0; i < n; i++)
+		slot[ids[i]] = i;
+	for (auto const &ts : v) {
+		auto h = s->by_handle.find(ts.handle);
+		if (h == s->by_handle.end())
+			continue;
+		auto sl = slot.find(h->second);
+		auto t = s->torrents.find(h->second);
+		if (sl == slot.end() || t == s->torrents.end())
+			continue;
+		fill_status(t->second, ts, &st[sl->second]);
+		found[sl->second] = 1;
+		k++;
+	}
+	return k;
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
@@ -832,6 +880,13 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 	s->alerts.clear();
 	s->strings.clear();
 	s->buffers.clear();
+	// a burst (a thousand torrents added at once) must not keep its
+	// memory for the life of the session
+	if (s->alerts.capacity() > 1024) {
+		std::vector<lts_alert>().swap(s->alerts);
+		s->strings.shrink_to_fit();
+		s->buffers.shrink_to_fit();
+	}
 	std::vector<lt::alert *> v;
 	s->ses->pop_alerts(&v);
 	auto str = [s](std::string x) -> const char * {

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +56,7 @@ struct repo {
 	int64_t seed_s;          /* seconds spent seeding, all time */
 	int up_limit, down_limit;
 	int exit_code;           /* of a failed download */
-	char error[600];
+	char *error;             /* the last error, or NULL */
 
 	/* live */
 	struct seedbox *sb;
@@ -64,6 +67,7 @@ struct repo {
 	int *prio;
 	int n_files;
 	int checks;              /* times libtorrent hashed its files */
+	int restoring;           /* seeding, waiting to be added again */
 	int rate_up, rate_down, peers_n;
 	int64_t up_base;         /* uploaded before this session */
 	int64_t saved_uploaded;  /* uploaded, as last written to its record */
@@ -114,7 +118,18 @@ struct seedbox {
 	int closing;
 	int64_t evicted;         /* repos evicted since start */
 	int64_t hash_failures;
+	uv_idle_t restore;       /* adds the seeding repos of last time */
+	int restore_on;          /* restore initialized and not closed */
+	int restored, restore_failed;
+	int busy;                /* downloads running at the last look */
 };
+
+static void trim_memory(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
 
 static double now_s(const struct seedbox *sb)
 {
@@ -122,6 +137,36 @@ static double now_s(const struct seedbox *sb)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - sb->t0.tv_sec) + (double)(t.tv_nsec - sb->t0.tv_nsec) / 1e9;
+}
+
+/* the status of every repo in the session, in one call (one per repo
+ * stalls the loop with a thousand repos): *st and *have (1 when repo k has
+ * a status) indexed in list order, *n repos; the caller frees both */
+static int repos_status(struct seedbox *sb, struct lts_status **st, int **have, size_t *n)
+{
+	size_t k = 0;
+	int *ids;
+
+	*n = 0;
+	for (struct repo *r = sb->repos; r; r = r->next)
+		(*n)++;
+	*st = calloc(*n + 1, sizeof(**st));
+	*have = calloc(*n + 1, sizeof(**have));
+	ids = calloc(*n + 1, sizeof(*ids));
+	if (!*st || !*have || !ids) {
+		free(*st);
+		free(*have);
+		free(ids);
+		*st = NULL;
+		*have = NULL;
+		return MS_ENOMEM;
+	}
+	for (struct repo *r = sb->repos; r; r = r->next)
+		ids[k++] = r->tid ? r->tid : -1;
+	if (ms_engine_status_many(sb->eng, ids, *st, *have, (int)*n, NULL) < 0)
+		memset(*have, 0, (*n + 1) * sizeof(**have));
+	free(ids);
+	return 0;
 }
 
 static void logf_(struct seedbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -193,7 +238,7 @@ static int save_record(struct seedbox *sb, struct repo *r)
 		      "uploaded", (json_int_t)r->uploaded, "downloaded",
 		      (json_int_t)r->downloaded, "from_mirrors", (json_int_t)r->from_mirrors,
 		      "seed_seconds", (json_int_t)r->seed_s, "upload_limit", r->up_limit,
-		      "download_limit", r->down_limit, "error", r->error, "files",
+		      "download_limit", r->down_limit, "error", r->error ? r->error : "", "files",
 		      files ? files : json_null());
 	if (!o)
 		return MS_ENOMEM;
@@ -219,6 +264,24 @@ static int save_record(struct seedbox *sb, struct repo *r)
 	return rc;
 }
 
+/* r's last error: printf-like, or NULL to clear it */
+static void repo_error(struct repo *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void repo_error(struct repo *r, const char *fmt, ...)
+{
+	char buf[600];
+	va_list ap;
+
+	free(r->error);
+	r->error = NULL;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r->error = strdup(buf);
+}
+
 static void repo_free(struct repo *r)
 {
 	if (r->job)
@@ -231,6 +294,7 @@ static void repo_free(struct repo *r)
 	free(r->repo_dir);
 	free(r->local_dir);
 	free(r->sub);
+	free(r->error);
 	strlist_release(&r->indexes);
 	strlist_release(&r->includes);
 	strlist_release(&r->excludes);
@@ -279,9 +343,10 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	STR(r->repo, "repo");
 	STR(r->want, "want");
 	STR(r->rev, "rev");
-	STR(r->error, "error");
 	STR(r->ref, "ref");
 #undef STR
+	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
+		repo_error(r, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "cache"))))
 		r->cache = strdup(s);
 	if ((s = json_string_value(json_object_get(o, "local_dir"))))
@@ -435,7 +500,7 @@ static void job_line(void *ud, int error, const char *msg)
 
 	logf_(r->sb, "%s: %s%s", label(r, l, sizeof(l)), error ? "error: " : "", msg);
 	if (error)
-		snprintf(r->error, sizeof(r->error), "%s", msg);
+		repo_error(r, "%s", msg);
 }
 
 static void job_event(void *ud, json_t *ev)
@@ -495,8 +560,8 @@ static void job_finish(struct repo *r, int code)
 		} else {
 			r->st = R_FAILED;
 			r->exit_code = code;
-			if (!r->error[0])
-				snprintf(r->error, sizeof(r->error), "failed (exit code %d)", code);
+			if (!r->error)
+				repo_error(r, "failed (exit code %d)", code);
 			logf_(sb, "%s: download failed", label(r, l, sizeof(l)));
 			save_record(sb, r);
 		}
@@ -511,7 +576,7 @@ static void job_finish(struct repo *r, int code)
 	if (!paths || !prio || !bytes || getjob_mapping(r->job, paths, prio, n) ||
 	    set_files(r, paths, prio, n) ||
 	    ms_write_file_atomic(tpath, bytes, blen, 0600, &err)) {
-		snprintf(r->error, sizeof(r->error), "cannot keep its torrent");
+		repo_error(r, "cannot keep its torrent");
 		r->st = R_FAILED;
 		ms_engine_remove(sb->eng, in.id, 0, NULL);
 		r->tid = 0;
@@ -521,7 +586,7 @@ static void job_finish(struct repo *r, int code)
 		if (!r->repo_dir && in.repo_dir)
 			r->repo_dir = strdup(in.repo_dir);
 		r->up_base = r->uploaded; /* uploads while downloading count too */
-		r->error[0] = '\0';
+		repo_error(r, NULL);
 		r->size = in.size;
 		r->completed = r->last_active = time(NULL);
 		r->downloaded += in.from_peers + in.from_mirrors;
@@ -566,12 +631,12 @@ static int job_start(struct seedbox *sb, struct repo *r)
 	o.local_dir = r->local_dir;
 	o.ref = r->ref[0] ? r->ref : NULL;
 	o.peer_discovery = sb->peer_discovery;
-	r->error[0] = '\0';
+	repo_error(r, NULL);
 	r->st = R_DOWNLOADING;
 	rc = getjob_start(&r->job, sb->ctx, sb->loop, sb->eng, &o, &h, &err);
 	if (rc) {
 		r->st = R_FAILED;
-		snprintf(r->error, sizeof(r->error), "%.590s", err.msg);
+		repo_error(r, "%s", err.msg);
 		save_record(sb, r);
 	}
 	return rc;
@@ -595,6 +660,11 @@ static void start_queued(struct seedbox *sb)
 	for (struct repo *r = sb->repos; r && active < max_active(sb); r = r->next)
 		if (r->st == R_QUEUED && !r->paused && !job_start(sb, r))
 			active++;
+	/* the last download ended: what the downloads left free goes back
+	 * to the system, not kept for the months of seeding that follow */
+	if (!active && sb->busy)
+		trim_memory();
+	sb->busy = active > 0;
 }
 
 /* ---- removing and evicting ------------------------------------------------ */
@@ -679,7 +749,7 @@ static void enforce_budget(struct seedbox *sb)
 	for (int round = 0; used > budget && round < 10000; round++) {
 		struct repo *victim = NULL;
 		for (struct repo *r = sb->repos; r; r = r->next)
-			if (!r->pinned && r->st == R_SEEDING &&
+			if (!r->pinned && r->st == R_SEEDING && !r->restoring &&
 			    (!victim || r->last_active < victim->last_active))
 				victim = r;
 		if (!victim)
@@ -706,10 +776,15 @@ static void stats(struct seedbox *sb, double dt)
 {
 	const struct ms_config *c = &sb->ctx->config;
 	char l[400];
+	struct lts_status *all;
+	int *have;
+	size_t n, k = 0;
 
-	for (struct repo *r = sb->repos; r; r = r->next) {
-		struct lts_status st;
-		if (!r->tid || ms_engine_status(sb->eng, r->tid, &st, NULL))
+	if (repos_status(sb, &all, &have, &n))
+		return;
+	for (struct repo *r = sb->repos; r; r = r->next, k++) {
+		struct lts_status st = all[k];
+		if (!r->tid || !have[k])
 			continue;
 		r->rate_up = st.upload_rate;
 		r->rate_down = st.download_rate;
@@ -734,6 +809,8 @@ static void stats(struct seedbox *sb, double dt)
 			save_record(sb, r);
 		}
 	}
+	free(all);
+	free(have);
 }
 
 static void subs_tick(struct seedbox *sb);
@@ -810,7 +887,7 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 	case LTS_ALERT_TORRENT_ERROR:
 		if (r->st != R_SEEDING)
 			break;
-		snprintf(r->error, sizeof(r->error), "%s", a->message);
+		repo_error(r, "%s", a->message);
 		logf_(sb, "%s: error: %s", label(r, l, sizeof(l)), a->message);
 		break;
 	default:
@@ -864,6 +941,42 @@ static void seed_store(struct seedbox *sb)
 		logf_(sb, "seed-store: %d snapshots of '%s' added", added, cache);
 }
 
+/* the seeding repos of last time go back into the session a few per turn
+ * of the loop: the control socket answers meanwhile, and libtorrent's
+ * alerts of one batch are taken before the next (all at once, the alert
+ * queues grow to hold tens of thousands and keep that memory) */
+#define RESTORE_BATCH 25
+
+static void restore_cb(uv_idle_t *h)
+{
+	struct seedbox *sb = h->data;
+	struct repo *r = sb->repos;
+	char l[400];
+
+	for (int n = 0; r && n < RESTORE_BATCH; r = r->next) {
+		struct ms_error err;
+		if (!r->restoring)
+			continue;
+		r->restoring = 0;
+		n++;
+		if (seed_add(sb, r, &err)) {
+			logf_(sb, "%s: cannot seed: %s", label(r, l, sizeof(l)), err.msg);
+			repo_error(r, "%s", err.msg);
+			sb->restore_failed++;
+		} else {
+			sb->restored++;
+		}
+	}
+	while (r && !r->restoring)
+		r = r->next;
+	if (r)
+		return;
+	uv_idle_stop(h);
+	logf_(sb, "seeding %d repos again%s", sb->restored,
+	      sb->restore_failed ? " (some failed)" : "");
+	trim_memory(); /* what the adds left free goes back to the system */
+}
+
 int seedbox_open(struct seedbox **out, struct ms_ctx *ctx, uv_loop_t *loop,
 		 struct ms_engine *e, int peer_discovery, const struct seedbox_hooks *h,
 		 struct ms_error *err)
@@ -871,7 +984,7 @@ int seedbox_open(struct seedbox **out, struct ms_ctx *ctx, uv_loop_t *loop,
 	struct seedbox *sb;
 	char state[PATH_MAX - 64], path[PATH_MAX + 64];
 	struct dirent **names = NULL;
-	int n, rc, seeding = 0, failed = 0;
+	int n, rc, seeding = 0;
 
 
 	*out = NULL;
@@ -908,26 +1021,20 @@ int seedbox_open(struct seedbox **out, struct ms_ctx *ctx, uv_loop_t *loop,
 				while (*tail)
 					tail = &(*tail)->next;
 				*tail = r;
-				if (r->st == R_SEEDING) {
-					struct ms_error e2;
-					if (seed_add(sb, r, &e2)) {
-						char l[400];
-						logf_(sb, "%s: cannot seed: %s", label(r, l, sizeof(l)),
-						      e2.msg);
-						snprintf(r->error, sizeof(r->error), "%.590s", e2.msg);
-						failed++;
-					} else {
-						seeding++;
-					}
-				}
+				r->restoring = r->st == R_SEEDING;
+				seeding += r->restoring;
 			}
 		}
 		free(names[i]);
 	}
 	free(names);
 	*out = sb;
-	if (seeding || failed)
-		logf_(sb, "seeding %d repos again%s", seeding, failed ? " (some failed)" : "");
+	if (seeding) {
+		uv_idle_init(loop, &sb->restore);
+		sb->restore.data = sb;
+		sb->restore_on = 1;
+		uv_idle_start(&sb->restore, restore_cb);
+	}
 	seedbox_subs_load(sb);
 	if (ctx->config.seed_store)
 		seed_store(sb);
@@ -940,6 +1047,10 @@ void seedbox_shutdown(struct seedbox *sb)
 	/* counters and queued downloads; resume data comes with the
 	 * engine's shutdown */
 	sb->closing = 1;
+	if (sb->restore_on) {
+		uv_close((uv_handle_t *)&sb->restore, NULL);
+		sb->restore_on = 0;
+	}
 	stats(sb, now_s(sb) - sb->last_stats);
 	for (struct repo *r = sb->repos; r; r = r->next)
 		save_record(sb, r); /* a download is saved as queued; its job
@@ -1002,14 +1113,21 @@ static int strlist_param(struct strlist *l, json_t *params, const char *key)
 	return 0;
 }
 
-static json_t *repo_json(struct seedbox *sb, struct repo *r)
+/* r as ls shows it; its status in *stp, or NULL if it has none */
+static json_t *repo_json_st(struct seedbox *sb, struct repo *r, const struct lts_status *stp)
 {
 	struct lts_status st;
 	json_t *o;
-	int have = r->tid && !ms_engine_status(sb->eng, r->tid, &st, NULL);
+	int have = r->tid && stp;
 	const char *state = state_names[r->st];
 
-	if (r->st == R_SEEDING && (r->paused || r->limited))
+	memset(&st, 0, sizeof(st));
+	if (have)
+		st = *stp;
+
+	if (r->restoring)
+		state = "loading";
+	else if (r->st == R_SEEDING && (r->paused || r->limited))
 		state = r->limited ? "stopped" : "paused";
 	else if (r->st == R_QUEUED && r->paused)
 		state = "paused";
@@ -1059,11 +1177,19 @@ static json_t *repo_json(struct seedbox *sb, struct repo *r)
 										  : snap));
 		}
 	}
-	if (r->error[0])
+	if (r->error)
 		json_object_set_new(o, "error", json_string(r->error));
 	if (r->sub)
 		json_object_set_new(o, "subscription", json_string(r->sub));
 	return o;
+}
+
+static json_t *repo_json(struct seedbox *sb, struct repo *r)
+{
+	struct lts_status st;
+
+	return repo_json_st(sb, r, r->tid && !ms_engine_status(sb->eng, r->tid, &st, NULL)
+					   ? &st : NULL);
 }
 
 /* does target (an id, ORG/NAME, ORG/NAME@REV or @REF, or a revision
@@ -1169,7 +1295,7 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 			repo_free(r);
 			if (o->st == R_FAILED) {
 				o->st = R_QUEUED;
-				o->error[0] = '\0';
+				repo_error(o, NULL);
 				start_queued(sb);
 			}
 			v = repo_json(sb, o);
@@ -1215,14 +1341,19 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 json_t *seedbox_list(struct seedbox *sb, json_t *params, int *code, char *msg, size_t msglen)
 {
 	const char *t = target_param(params);
-	json_t *a = json_array();
+	json_t *a;
+	struct lts_status *st;
+	int *have;
+	size_t n, k = 0;
 
-	(void)code;
-	(void)msg;
-	(void)msglen;
-	for (struct repo *r = sb->repos; a && r; r = r->next)
+	if (repos_status(sb, &st, &have, &n))
+		FAIL(-32603, "out of memory");
+	a = json_array();
+	for (struct repo *r = sb->repos; a && r; r = r->next, k++)
 		if (!t || matches(r, t))
-			json_array_append_new(a, repo_json(sb, r));
+			json_array_append_new(a, repo_json_st(sb, r, have[k] ? &st[k] : NULL));
+	free(st);
+	free(have);
 	return a;
 }
 
@@ -1378,19 +1509,24 @@ json_t *seedbox_status(struct seedbox *sb)
 {
 	int64_t up = 0, down = 0, disk = 0;
 	int counts[4] = { 0 }, rate_up = 0, rate_down = 0, peers = 0, subs = 0;
+	struct lts_status *st = NULL;
+	int *have = NULL;
+	size_t n, k = 0;
 
-	for (struct repo *r = sb->repos; r; r = r->next) {
-		struct lts_status st;
+	repos_status(sb, &st, &have, &n);
+	for (struct repo *r = sb->repos; r; r = r->next, k++) {
 		counts[r->st]++;
 		disk += r->size;
 		up += r->uploaded;
 		down += r->downloaded;
-		if (r->tid && !ms_engine_status(sb->eng, r->tid, &st, NULL)) {
-			rate_up += st.upload_rate;
-			rate_down += st.download_rate;
-			peers += st.num_peers;
+		if (r->tid && have && have[k]) {
+			rate_up += st[k].upload_rate;
+			rate_down += st[k].download_rate;
+			peers += st[k].num_peers;
 		}
 	}
+	free(st);
+	free(have);
 	for (struct sub *s = sb->subs; s; s = s->next)
 		subs++;
 	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:i,s:i,s:I}",
@@ -1836,19 +1972,12 @@ int seedbox_metrics(struct seedbox *sb, char **buf, size_t *len)
 	size_t n = 0, k;
 	struct repo *r;
 	struct lts_status *st;
-	char *have;
+	int *have;
 
-	for (r = sb->repos; r; r = r->next)
-		n++;
-	st = calloc(n + 1, sizeof(*st));
-	have = calloc(n + 1, 1);
-	if (!st || !have) {
-		free(st);
-		free(have);
+	if (repos_status(sb, &st, &have, &n))
 		return MS_ENOMEM;
-	}
 	for (r = sb->repos, k = 0; r; r = r->next, k++) {
-		have[k] = r->tid && !ms_engine_status(sb->eng, r->tid, &st[k], NULL);
+		have[k] = have[k] && r->tid;
 		if (have[k] && r->up_base + st[k].payload_upload > r->uploaded)
 			r->uploaded = r->up_base + st[k].payload_upload;
 		counts[r->st]++;
