@@ -252,6 +252,20 @@ int main(void)
 	   st.payload_download >= 370000 && st.peer_download == st.payload_download,
 	   "payload counted as from peers");
 	{
+		/* many at once: the same figures, unknown ids left out */
+		int ids[3] = { 9999, lid, -1 }, found[3] = { 7, 7, 7 };
+		struct lts_status many[3];
+		memset(many, 0xab, sizeof(many));
+		ok(lts_torrents_status(leech, ids, many, found, 3, &err) == 1 &&
+		   !found[0] && found[1] && !found[2], "batched status finds the one torrent");
+		ok(many[1].payload_download == st.payload_download &&
+		   many[1].total_size == st.total_size && many[1].state == st.state &&
+		   many[1].is_finished && many[1].num_pieces == st.num_pieces,
+		   "batched status has the same figures as the single one");
+		ok(lts_torrents_status(leech, ids, many, found, 0, &err) == 0,
+		   "batched status of nothing");
+	}
+	{
 		int64_t fp[8];
 		int n = lts_torrent_file_progress(leech, lid, fp, 8, &err);
 		ok(n >= 3 && fp[0] == 300000, "per-file progress");
