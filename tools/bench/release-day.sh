@@ -408,10 +408,11 @@ if command -v gnuplot >/dev/null 2>&1; then
 	done
 	xmax=$(cat "$W/samples.swarm" "$W/samples.http" 2>/dev/null |
 		awk '{ if ($1 > m) m = $1 } END { print m * 1.02 + 1 }')
+	if test -n "$http"; then panes=2 width=1400; else panes=1 width=800; fi
 	{
-		echo "set terminal pngcairo size 1400,600 noenhanced"
+		echo "set terminal pngcairo size $width,600 noenhanced"
 		echo "set output '$plot'"
-		echo "set multiplot layout 1,2 title 'release day: $hosts leechers, $size_mib MiB, origin upload $up_cap B/s, leechers down $down_cap B/s up $leech_up B/s'"
+		echo "set multiplot layout 1,$panes title 'release day: $hosts leechers, $size_mib MiB, origin upload $up_cap B/s, leechers down $down_cap B/s up $leech_up B/s'"
 		echo "set xlabel 'seconds since the downloads started'"
 		echo "set ylabel 'MiB done'"
 		echo "set key left top"
