@@ -97,6 +97,11 @@ int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 			 struct ms_error *err);
 int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err);
 int ms_engine_pause(struct ms_engine *e, int id, int pause, struct ms_error *err);
+/* A download has MS_CROWD_PEERS peers or more: from now on every download
+ * picks blocks, not runs of whole pieces (unless the config set
+ * libtorrent.whole_pieces_threshold). */
+#define MS_CROWD_PEERS 3
+void ms_engine_crowded(struct ms_engine *e);
 /* Session settings by name, on the running session. */
 int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, size_t n,
 		    struct ms_error *err);

@@ -24,6 +24,9 @@ struct ms_engine {
 	int *ids;
 	size_t n_ids, cap_ids;
 
+	int own_picking;       /* the config sets whole_pieces_threshold */
+	int picks_blocks;      /* ms_engine_crowded() was called */
+
 	int pending_resume;
 	int shutting_down;
 	int dispatching;
@@ -205,6 +208,15 @@ void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms)
 	uv_timer_start(&e->deadline, deadline_cb, timeout_ms, 0);
 }
 
+/* the config decides how pieces are picked: ms_engine_crowded() keeps out */
+static void note_own_picking(struct ms_engine *e, const struct lts_setting *s,
+			     size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s[i].name, "whole_pieces_threshold"))
+			e->own_picking = 1;
+}
+
 int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 		  const struct ms_engine_opts *opts,
 		  const struct ms_engine_events *ev, struct ms_error *err)
@@ -269,6 +281,7 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	}
 	memcpy(all, base, n * sizeof(*all));
+	note_own_picking(e, opts->settings, opts->n_settings);
 	if (opts->n_settings)
 		memcpy(all + n, opts->settings, opts->n_settings * sizeof(*all));
 	e->ses = lts_session_new(all, n + opts->n_settings, &le);
@@ -689,8 +702,30 @@ int ms_engine_pause(struct ms_engine *e, int id, int pause, struct ms_error *err
 	WRAP(pause ? lts_torrent_pause(e->ses, id, &le) : lts_torrent_resume(e->ses, id, &le));
 }
 
+/*
+ * A download with many peers picks blocks, not runs of whole pieces.
+ * libtorrent books up to 8 MiB of adjacent pieces from a peer that could
+ * send them within 20 s. From a lone seeder that is good: files complete
+ * in long runs. On release day it is not: every leecher books such runs
+ * from the origin, the runs overlap, and the origin sends those pieces
+ * twice or more (tools/bench/release-day.sh, 16 hosts: the origin sent
+ * 1.36-1.54 copies of the repo with runs, 1.10-1.11 with blocks). The
+ * switch is one way: a session that met a crowd keeps picking blocks.
+ */
+void ms_engine_crowded(struct ms_engine *e)
+{
+	struct lts_setting s = { "whole_pieces_threshold", "0" };
+	struct lts_error le;
+
+	if (e->picks_blocks || e->own_picking || e->closing)
+		return;
+	if (!lts_session_apply(e->ses, &s, 1, &le))
+		e->picks_blocks = 1;
+}
+
 int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, size_t n,
 		    struct ms_error *err)
 {
+	note_own_picking(e, settings, n);
 	WRAP(lts_session_apply(e->ses, settings, n, &le));
 }

@@ -328,6 +328,8 @@ static void on_tick(struct ms_engine *e, void *ud)
 			ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
 	if (st.state == LTS_STATE_DOWNLOADING)
 		start_mirrors(e, f);
+	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)
+		ms_engine_crowded(e);
 	check_complete(e, f);
 	if (f->complete || ms_engine_closing(e))
 		return;

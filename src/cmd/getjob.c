@@ -1170,6 +1170,8 @@ void getjob_tick(struct getjob *g)
 	}
 	if (st.state == LTS_STATE_DOWNLOADING)
 		start_mirrors(g);
+	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)
+		ms_engine_crowded(g->eng);
 	if (st.is_finished)
 		scan_complete(g, 1);
 	if (g->json && now - g->last_event >= 1) {
