@@ -176,3 +176,53 @@ bench_machine () {
 	echo "$(uname -sr), $(nproc 2>/dev/null || echo "?") CPUs," \
 		"$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)"
 }
+
+# bench_qbt_profile DIR PORT WEBPORT SAVEPATH: a qbittorrent-nox profile in
+# DIR (for --profile=DIR): peers on 127.0.0.1:PORT over TCP only, no DHT,
+# LSD, PeX, UPnP or encryption, no ratio or seeding-time limit, no queueing,
+# new torrents into SAVEPATH; the Web API on 127.0.0.1:WEBPORT without login
+bench_qbt_profile () {
+	mkdir -p "$1/qBittorrent/config" || return 1
+	cat >"$1/qBittorrent/config/qBittorrent.conf" <<EOF
+[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\BTProtocol=TCP
+Session\\Port=$2
+Session\\Interface=lo
+Session\\InterfaceName=lo
+Session\\InterfaceAddress=127.0.0.1
+Session\\Encryption=0
+Session\\GlobalMaxRatio=-1
+Session\\GlobalMaxSeedingMinutes=-1
+Session\\QueueingSystemEnabled=false
+Session\\AddTorrentPaused=false
+Session\\DefaultSavePath=$4
+Session\\TempPathEnabled=false
+Session\\AddTrackersEnabled=false
+
+[Network]
+PortForwardingEnabled=false
+
+[Preferences]
+Connection\\UPnP=false
+Connection\\ResolvePeerCountries=false
+General\\Locale=C
+General\\UseRandomPort=false
+WebUI\\Enabled=true
+WebUI\\Address=127.0.0.1
+WebUI\\Port=$3
+WebUI\\UseUPnP=false
+WebUI\\LocalHostAuth=false
+WebUI\\CSRFProtection=false
+WebUI\\HostHeaderValidation=false
+
+[RSS]
+AutoDownloader\\EnableProcessing=false
+Session\\EnableProcessing=false
+EOF
+}

@@ -917,49 +917,9 @@ fi
 if has_client qbittorrent; then
 	qport=$(bench_free_port) || bench_die "no free port"
 	qwport=$(bench_free_port) || bench_die "no free port"
-	mkdir -p "$W/qbt/qBittorrent/config" "$W/qbt-home"
-	cat >"$W/qbt/qBittorrent/config/qBittorrent.conf" <<EOF
-[LegalNotice]
-Accepted=true
-
-[BitTorrent]
-Session\\DHTEnabled=false
-Session\\LSDEnabled=false
-Session\\PeXEnabled=false
-Session\\BTProtocol=TCP
-Session\\Port=$qport
-Session\\Interface=lo
-Session\\InterfaceName=lo
-Session\\InterfaceAddress=127.0.0.1
-Session\\Encryption=0
-Session\\GlobalMaxRatio=-1
-Session\\GlobalMaxSeedingMinutes=-1
-Session\\QueueingSystemEnabled=false
-Session\\AddTorrentPaused=false
-Session\\DefaultSavePath=$REPOS
-Session\\TempPathEnabled=false
-Session\\AddTrackersEnabled=false
-
-[Network]
-PortForwardingEnabled=false
-
-[Preferences]
-Connection\\UPnP=false
-Connection\\ResolvePeerCountries=false
-General\\Locale=C
-General\\UseRandomPort=false
-WebUI\\Enabled=true
-WebUI\\Address=127.0.0.1
-WebUI\\Port=$qwport
-WebUI\\UseUPnP=false
-WebUI\\LocalHostAuth=false
-WebUI\\CSRFProtection=false
-WebUI\\HostHeaderValidation=false
-
-[RSS]
-AutoDownloader\\EnableProcessing=false
-Session\\EnableProcessing=false
-EOF
+	mkdir -p "$W/qbt-home"
+	bench_qbt_profile "$W/qbt" "$qport" "$qwport" "$REPOS" ||
+		bench_die "cannot write the qbittorrent profile"
 	QBT=http://127.0.0.1:$qwport
 	qbt_start () {
 		HOME=$W/qbt-home bench_bg "logs/$1" qbittorrent-nox --profile="$W/qbt" --webui-port="$qwport"
