@@ -1,8 +1,9 @@
 #!/bin/sh
 test_description='swarmlab: a release fetched by hosts with addresses of their own
 (network namespaces, tc caps), the origin sending far less than a copy per
-leecher; a leecher killed and restarted, the tracker stopped and the
-publisher stopped mid-run; and nothing left afterwards'
+leecher; a leecher killed and restarted, the tracker stopped (a newcomer
+finding the swarm by DHT), the publisher stopped mid-run, a host serving
+corrupt pieces; and nothing left afterwards'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-release.sh"
 
@@ -247,7 +248,8 @@ test_expect_success 'setup: the lab, a signed release in an HTTP index, the publ
 	sl_host mirror 3 &&
 	sl_host pub 10 3M &&
 	sl_host h1 11 3M 6M && sl_host h2 12 3M 6M && sl_host h3 13 3M 6M &&
-	sl_ms_home pub && each sl_ms_home &&
+	sl_host h4 14 3M 6M && sl_host h5 15 3M 6M && sl_host bad 16 &&
+	sl_ms_home pub && each sl_ms_home && sl_ms_home h4 && sl_ms_home h5 && sl_ms_home bad &&
 	make_repo repo &&
 	size=$(find repo -type f -exec cat {} + | wc -c) &&
 	"$MODELSWARM" keygen acme --no-password >/dev/null &&
@@ -260,13 +262,14 @@ test_expect_success 'setup: the lab, a signed release in an HTTP index, the publ
 	sl_tracker tracker $hashes &&
 	test "$SL_TRACKER_URL" = "http://10.77.0.2:6969/announce" &&
 	sl_nginx mirror "$SL_DIR/www" &&
-	each trust_acme &&
+	each trust_acme && trust_acme h4 && trust_acme h5 &&
 	start_publisher seed &&
 	test_grep "^listening on 10.77.0.10:6881$" "$SL_DIR/log/seed.out"
 '
 
 test_expect_success 'the lab is closed: hosts have only the lab route, the root namespace none of it' '
 	closed tracker && closed mirror && closed pub && each closed &&
+	closed h4 && closed h5 && closed bad &&
 	! ip -4 addr show | grep -q "inet 10\.77\.0\." &&
 	ip -n $SL_PREFIX-br link show br0 >/dev/null &&
 	! ip -n $SL_PREFIX-br -4 addr show | grep -q "inet 10\." &&
@@ -313,16 +316,39 @@ test_expect_success 'a leecher killed (SIGKILL) mid-transfer resumes and finishe
 	test "$again" -lt $((size - before / 2))
 '
 
-test_expect_success 'the tracker stops mid-run: connected peers carry on' '
+# dht_home HOST: HOST's config turns DHT on, with the publisher as the
+# node it bootstraps from (the lab has no other)
+dht_home () {
+	SL_MS_CONFIG="dht = true
+libtorrent.dht_bootstrap_nodes = $(sl_ip pub):6881" sl_ms_home "$1"
+}
+
+test_expect_success 'the tracker stops mid-run: connected peers carry on, a newcomer finds them by DHT' '
 	stop_gets &&
+	# DHT on everywhere but on h5, the publisher being the DHT
+	# bootstrap node of the lab
+	sl_stop $pub_pid &&
+	SL_MS_CONFIG="dht = true" sl_ms_home pub &&
+	start_publisher seed-dht &&
+	each dht_home && dht_home h4 &&
 	each get_bg d &&
 	# each is connected to the publisher and the two others
 	poll 30 all_have_peers d 3 &&
 	sl_stop $SL_TRACKER_PID &&
 	! sl_alive $SL_TRACKER_PID &&
 	each not_done d &&
+	# two newcomers while the tracker is down: h4 looks the swarm up in
+	# the DHT; h5 has no DHT (and no LSD), so the tracker was its only way
+	get_bg h4 d && get_bg h5 d &&
 	each wait_done d &&
-	each same_sha256
+	each same_sha256 &&
+	wait_done h4 d 60 &&
+	same_sha256 h4 &&
+	from_peers_all h4 d &&
+	not_done h5 d &&
+	! has_peers h5 d 1 &&
+	test "$(progress h5 d)" = 0 &&
+	sl_stop $get_pid_h4 && sl_stop $get_pid_h5
 '
 
 test_expect_success 'the publisher stops once it sent a full copy: the leechers finish from each other' '
@@ -349,6 +375,43 @@ test_expect_success 'the publisher stops once it sent a full copy: the leechers 
 		"the leechers had $(progress h1 e), $(progress h2 e), $(progress h3 e) of $size" &&
 	each wait_done e &&
 	each same_sha256
+'
+
+# banned_bad HOST TAG: HOST banned the bad host, and only it, for data
+# that failed the hash check
+banned_bad () {
+	test "$(done_field "$1" "$2" hash_failures)" -gt 0 &&
+	grep "banned peer" "$SL_DIR/log/get-$1-$2.err" >banned &&
+	test_grep "^warning: banned peer $(sl_ip bad):[0-9]*: it sent data that failed the hash check$" banned &&
+	! grep -v "banned peer $(sl_ip bad):" banned
+}
+
+test_expect_success 'a host serving corrupt pieces is banned; everyone ends with the right sha256s' '
+	stop_gets &&
+	for h in $leechers; do
+		sl_ms_home $h && sl_shape $h 3M 6M || return 1
+	done &&
+	sl_ms_home pub &&
+	start_publisher seed3 &&
+	# the bad host: uncapped, seeding a copy that checked, whose larger
+	# shard is then overwritten on disk (it sends what it reads there)
+	cp -R "$TRASH_DIRECTORY/repo" "$TRASH_DIRECTORY/bad-repo" &&
+	sl_ms_bg bad seed-bad seed "$SL_DIR/www/acme/tiny/$rev.torrent" \
+		"$TRASH_DIRECTORY/bad-repo" &&
+	bad_pid=$sl_pid &&
+	sl_wait_for "^seeding " "$SL_DIR/log/seed-bad.out" 60 $bad_pid &&
+	shard=bad-repo/model-00001-of-00002.safetensors &&
+	head -c 8000000 /dev/urandom >junk &&
+	dd if=junk of=$shard conv=notrunc 2>/dev/null &&
+	test $(wc -c <$shard) -eq 8000000 &&
+	! cmp -s $shard repo/model-00001-of-00002.safetensors &&
+	each get_bg f &&
+	each wait_done f &&
+	each same_sha256 &&
+	each banned_bad f &&
+	say "hash failures: $(done_field h1 f hash_failures)," \
+		"$(done_field h2 f hash_failures), $(done_field h3 f hash_failures)" &&
+	sl_alive $bad_pid
 '
 
 test_expect_success 'teardown: no namespace of the lab and no process of it is left' '
