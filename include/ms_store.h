@@ -36,8 +36,10 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 		  struct ms_error *err);
 void ms_store_release(struct ms_store *s);
 
-/* Take the repo's download lock (flock). With wait, block until it is
- * free, calling waiting() once if it is not free at first. */
+/* Take the repo's download lock (flock). With waiting, block until it is
+ * free, calling waiting() once if it is not free at first; without (the
+ * event loop must not block), MS_EAGAIN at once when another holds it,
+ * s->lock_fd left open for a later try. */
 int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
 		  struct ms_error *err);
 

@@ -117,8 +117,9 @@ int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
 		return 0;
 	if (errno != EWOULDBLOCK)
 		return ms_error_set(err, MS_EIO, "cannot lock '%s': %s", p, strerror(errno));
-	if (waiting)
-		waiting(ud);
+	if (!waiting)
+		return ms_error_set(err, MS_EAGAIN, "'%s' is locked by another download", p);
+	waiting(ud);
 	while (flock(s->lock_fd, LOCK_EX) < 0)
 		if (errno != EINTR)
 			return ms_error_set(err, MS_EIO, "cannot lock '%s': %s", p,
