@@ -120,10 +120,42 @@ struct lts_add_params {
 int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		    struct lts_error *err);
 
-/* Remove a torrent; with delete_files, also its files. Async: an
+/* lts_torrent_remove() flags */
+#define LTS_REMOVE_FILES (1u << 0) /* delete its files too */
+#define LTS_REMOVE_QUIET (1u << 1) /* drop its trackers first, so that none
+				      is told "stopped" (it is still served
+				      by a dormant entry) */
+
+/* Remove a torrent (flags: LTS_REMOVE_*). Async: an
  * LTS_ALERT_TORRENT_REMOVED alert follows. */
-int lts_torrent_remove(lts_session *s, int id, int delete_files,
+int lts_torrent_remove(lts_session *s, int id, unsigned flags,
 		       struct lts_error *err);
+
+/*
+ * Dormant torrents: seeds kept out of the session (no memory in
+ * libtorrent) that a peer can still reach. When a peer's handshake names
+ * one, libtorrent's thread reads its torrent file and resume data (which
+ * must hold its file mapping, trackers and pieces), adds it and hands the
+ * peer to it; the next lts_alerts_pop() reports LTS_ALERT_TORRENT_WOKEN
+ * with the new id and the caller's cookie. Only plaintext handshakes can
+ * wake one (an encrypted handshake hides the info-hash from all but loaded
+ * torrents; peers retry in plaintext). The shim copies both paths; the
+ * torrent file and the resume data are read once here (for the
+ * info-hashes, and to fail now rather than when a peer comes); the number
+ * of trackers it will announce to goes to *n_trackers (if not NULL).
+ * LTS_EEXIST: it is in the session, or its hash or cookie is dormant
+ * already.
+ */
+int lts_dormant_add(lts_session *s, const char *torrent_path,
+		    const char *resume_path, int64_t cookie, int *n_trackers,
+		    struct lts_error *err);
+
+/* Forget a dormant torrent. LTS_ENOENT if it is not dormant (never added,
+ * or being woken: its LTS_ALERT_TORRENT_WOKEN alert is on its way). */
+int lts_dormant_remove(lts_session *s, int64_t cookie, struct lts_error *err);
+
+/* How many torrents are dormant. */
+size_t lts_dormant_count(lts_session *s);
 
 int lts_torrent_pause(lts_session *s, int id, struct lts_error *err);
 int lts_torrent_resume(lts_session *s, int id, struct lts_error *err);
@@ -277,7 +309,11 @@ enum lts_alert_type {
 	LTS_ALERT_TORRENT_PAUSED,
 	LTS_ALERT_TORRENT_RESUMED,
 	LTS_ALERT_FILE_RENAMED,       /* value = file index, url = new path */
-	LTS_ALERT_FILE_RENAME_FAILED  /* value = file index, message */
+	LTS_ALERT_FILE_RENAME_FAILED, /* value = file index, message */
+	LTS_ALERT_TORRENT_WOKEN       /* a dormant torrent was loaded for a
+					 peer: torrent = its new id (0 if it
+					 failed: error, message), value = its
+					 cookie */
 };
 
 struct lts_alert {

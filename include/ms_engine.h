@@ -70,8 +70,16 @@ int ms_engine_closing(const struct ms_engine *e);
 /* --- torrents (thin wrappers over the shim, errors as MS_E* codes) --- */
 int ms_engine_add(struct ms_engine *e, const struct lts_add_params *p, int *id,
 		  struct ms_error *err);
-int ms_engine_remove(struct ms_engine *e, int id, int delete_files,
+/* flags: LTS_REMOVE_FILES, LTS_REMOVE_QUIET */
+int ms_engine_remove(struct ms_engine *e, int id, unsigned flags,
 		     struct ms_error *err);
+/* dormant seeds (see lts_dormant_add()); a woken one joins the torrents
+ * the engine saves resume data for at shutdown */
+int ms_engine_dormant_add(struct ms_engine *e, const char *torrent_path,
+			  const char *resume_path, int64_t cookie, int *n_trackers,
+			  struct ms_error *err);
+int ms_engine_dormant_remove(struct ms_engine *e, int64_t cookie, struct ms_error *err);
+size_t ms_engine_dormant_count(struct ms_engine *e);
 int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
 		     struct ms_error *err);
 /* many at once (see lts_torrents_status()): returns how many were found */

@@ -108,6 +108,22 @@ int ms_engine_closing(const struct ms_engine *e)
 	return e->closing || e->close_requested;
 }
 
+/* one more torrent to save resume data for at shutdown (best effort: on
+ * no memory it is only not saved) */
+static int remember_id(struct ms_engine *e, int id)
+{
+	if (e->n_ids == e->cap_ids) {
+		size_t cap = e->cap_ids ? 2 * e->cap_ids : 8;
+		int *ids = realloc(e->ids, cap * sizeof(*ids));
+		if (!ids)
+			return MS_ENOMEM;
+		e->ids = ids;
+		e->cap_ids = cap;
+	}
+	e->ids[e->n_ids++] = id;
+	return 0;
+}
+
 static void forget_id(struct ms_engine *e, int id)
 {
 	for (size_t i = 0; i < e->n_ids; i++) {
@@ -137,6 +153,8 @@ static void drain(struct ms_engine *e)
 	for (size_t i = 0; i < n && !e->close_requested; i++) {
 		const struct lts_alert *a = &al[i];
 
+		if (a->type == LTS_ALERT_TORRENT_WOKEN && a->torrent)
+			remember_id(e, a->torrent);
 		if (e->ev.on_alert)
 			e->ev.on_alert(e, a, e->ev.ud);
 		if (a->type == LTS_ALERT_TORRENT_REMOVED)
@@ -323,17 +341,12 @@ int ms_engine_add(struct ms_engine *e, const struct lts_add_params *p, int *id,
 
 	if (e->closing)
 		return ms_error_set(err, MS_EINVAL, "engine is closing");
-	if (e->n_ids == e->cap_ids) {
-		size_t cap = e->cap_ids ? 2 * e->cap_ids : 8;
-		int *ids = realloc(e->ids, cap * sizeof(*ids));
-		if (!ids)
-			return ms_error_set(err, MS_ENOMEM, "out of memory");
-		e->ids = ids;
-		e->cap_ids = cap;
-	}
 	if (lts_torrent_add(e->ses, p, id, &le))
 		return fail(err, &le);
-	e->ids[e->n_ids++] = *id;
+	if (remember_id(e, *id)) {
+		lts_torrent_remove(e->ses, *id, 0, NULL);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -347,10 +360,27 @@ int ms_engine_add(struct ms_engine *e, const struct lts_add_params *p, int *id,
 		return 0;                     \
 	} while (0)
 
-int ms_engine_remove(struct ms_engine *e, int id, int delete_files,
+int ms_engine_remove(struct ms_engine *e, int id, unsigned flags,
 		     struct ms_error *err)
 {
-	WRAP(lts_torrent_remove(e->ses, id, delete_files, &le));
+	WRAP(lts_torrent_remove(e->ses, id, flags, &le));
+}
+
+int ms_engine_dormant_add(struct ms_engine *e, const char *torrent_path,
+			  const char *resume_path, int64_t cookie, int *n_trackers,
+			  struct ms_error *err)
+{
+	WRAP(lts_dormant_add(e->ses, torrent_path, resume_path, cookie, n_trackers, &le));
+}
+
+int ms_engine_dormant_remove(struct ms_engine *e, int64_t cookie, struct ms_error *err)
+{
+	WRAP(lts_dormant_remove(e->ses, cookie, &le));
+}
+
+size_t ms_engine_dormant_count(struct ms_engine *e)
+{
+	return e->ses && !e->closing ? lts_dormant_count(e->ses) : 0;
 }
 
 int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,

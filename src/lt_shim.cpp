@@ -10,10 +10,12 @@
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/error_code.hpp>
+#include <libtorrent/extensions.hpp>
 #include <libtorrent/file_storage.hpp>
 #include <libtorrent/hex.hpp>
 #include <libtorrent/load_torrent.hpp>
 #include <libtorrent/magnet_uri.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
@@ -30,10 +32,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,11 +103,46 @@ struct torrent_entry {
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
 };
 
+// A dormant torrent: where to load it from when a peer asks for it.
+struct dormant_entry {
+	std::string torrent_path, resume_path;
+	std::int64_t cookie = 0;
+	lt::info_hash_t ih;
+};
+
+// A dormant torrent taken out of the table by libtorrent's thread; the
+// caller's thread reports it (failed: never added, with the reason).
+struct woken_entry {
+	lt::info_hash_t ih;
+	std::int64_t cookie = 0;
+	bool failed = false;
+	std::string error;
+};
+
+// Shared by the session (caller's thread) and the plugin (libtorrent's
+// network thread): everything in it is under mu.
+struct dormant_table {
+	std::mutex mu;
+	bool closed = false;
+	// by v1 info-hash and by truncated v2 info-hash (a peer's handshake
+	// names a torrent by either)
+	std::map<lt::sha1_hash, std::shared_ptr<dormant_entry>> by_hash;
+	std::map<std::int64_t, std::shared_ptr<dormant_entry>> by_cookie;
+	std::vector<woken_entry> woken;
+	std::function<void()> notify; // wakes the caller's loop
+};
+
 struct lts_session {
 	std::unique_ptr<lt::session> ses;
 	std::mutex notify_mu;
 	void (*notify_fn)(void *) = nullptr;
 	void *notify_ud = nullptr;
+	std::shared_ptr<dormant_table> dormant;
+	// libtorrent turns every incoming connection away while it has no
+	// torrent at all; once a torrent is dormant, this paused torrent of a
+	// random info-hash (no metadata, no file, never announced) is there
+	// so that a peer's handshake reaches the dormant table
+	lt::torrent_handle anchor;
 
 	int next_id = 1;
 	std::map<int, torrent_entry> torrents;
@@ -279,6 +318,181 @@ lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
 	return t;
 }
 
+// the flags every torrent is added with, whatever its resume data says
+void add_flags(lt::add_torrent_params &atp, unsigned flags)
+{
+	atp.flags &= ~lt::torrent_flags::auto_managed;
+	atp.flags &= ~lt::torrent_flags::paused;
+	atp.flags &= ~lt::torrent_flags::duplicate_is_error;
+	// resume data of a download stopped by a full disk says upload-only
+	atp.flags &= ~lt::torrent_flags::upload_mode;
+	atp.flags &= ~lt::torrent_flags::stop_when_ready;
+	if (flags & LTS_ADD_PAUSED)
+		atp.flags |= lt::torrent_flags::paused;
+	if (flags & LTS_ADD_SEED_MODE)
+		atp.flags |= lt::torrent_flags::seed_mode;
+	if (flags & LTS_ADD_UPLOAD_ONLY)
+		atp.flags |= lt::torrent_flags::upload_mode;
+	if (flags & LTS_ADD_SUPER_SEED)
+		atp.flags |= lt::torrent_flags::super_seeding;
+	else
+		atp.flags &= ~lt::torrent_flags::super_seeding;
+}
+
+// a whole (small) file; false and *why on failure
+bool slurp(std::string const &path, std::size_t max, std::vector<char> &out,
+	   std::string *why)
+{
+	FILE *f = fopen(path.c_str(), "rb");
+	if (!f) {
+		*why = "cannot open '" + path + "': " + strerror(errno);
+		return false;
+	}
+	out.clear();
+	char buf[65536];
+	std::size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (out.size() + n > max) {
+			fclose(f);
+			*why = "'" + path + "' is too large";
+			return false;
+		}
+		out.insert(out.end(), buf, buf + n);
+	}
+	bool bad = ferror(f) != 0;
+	fclose(f);
+	if (bad)
+		*why = "cannot read '" + path + "'";
+	return !bad;
+}
+
+// the torrent's keys in the dormant table: what a handshake may name it by
+template <typename F> void each_key(lt::info_hash_t const &ih, F f)
+{
+	if (ih.has_v1())
+		f(ih.get(lt::protocol_version::V1));
+	if (ih.has_v2())
+		f(ih.get(lt::protocol_version::V2));
+}
+
+// out of the table (under t.mu)
+void dormant_erase(dormant_table &t, dormant_entry const &e)
+{
+	each_key(e.ih, [&](lt::sha1_hash const &k) { t.by_hash.erase(k); });
+	t.by_cookie.erase(e.cookie);
+}
+
+// the add parameters of a dormant torrent, from its two files
+bool dormant_params(dormant_entry const &e, lt::add_torrent_params &p,
+		    std::string *why)
+{
+	std::vector<char> buf;
+	lt::error_code ec;
+
+	if (!slurp(e.resume_path, 256u << 20, buf, why))
+		return false;
+	p = lt::read_resume_data(buf, ec);
+	if (ec) {
+		*why = "bad resume data in '" + e.resume_path + "': " + ec.message();
+		return false;
+	}
+	if (!slurp(e.torrent_path, 256u << 20, buf, why))
+		return false;
+	auto ti = std::make_shared<lt::torrent_info>(buf, ec, lt::from_span);
+	if (ec) {
+		*why = "invalid torrent '" + e.torrent_path + "': " + ec.message();
+		return false;
+	}
+	if (ti->info_hashes() != e.ih) {
+		*why = "'" + e.torrent_path + "' is another torrent now";
+		return false;
+	}
+	if (p.info_hashes.has_v1() || p.info_hashes.has_v2()) {
+		if (p.info_hashes != e.ih) {
+			*why = "'" + e.resume_path + "' is resume data of another torrent";
+			return false;
+		}
+	}
+	ti->set_web_seeds({});
+	p.ti = std::move(ti);
+	p.info_hashes = e.ih;
+	p.url_seeds.clear();
+	p.http_seeds.clear();
+	add_flags(p, 0);
+	// ready at once: a torrent still checking its resume data turns the
+	// peer that woke it away ("torrent not ready"), and the peer would
+	// not come back for a minute. (Files removed meanwhile show up as a
+	// file error on the first read instead.)
+	p.flags |= lt::torrent_flags::no_verify_files;
+	return true;
+}
+
+// the woken entry of that torrent, out of the table
+bool take_woken(dormant_table &t, lt::info_hash_t const &ih, woken_entry *out)
+{
+	std::lock_guard<std::mutex> lock(t.mu);
+	for (auto it = t.woken.begin(); it != t.woken.end(); ++it) {
+		if (!it->failed && it->ih == ih) {
+			*out = std::move(*it);
+			t.woken.erase(it);
+			return true;
+		}
+	}
+	return false;
+}
+
+// Loads a dormant torrent when a peer's handshake names it. Runs on
+// libtorrent's network thread.
+struct dormant_plugin final : lt::plugin {
+	std::shared_ptr<dormant_table> t;
+
+	explicit dormant_plugin(std::shared_ptr<dormant_table> table)
+		: t(std::move(table))
+	{
+	}
+
+	bool on_unknown_torrent(lt::info_hash_t const &ih,
+				lt::peer_connection_handle const &,
+				lt::add_torrent_params &p) override
+	{
+		std::shared_ptr<dormant_entry> e;
+		{
+			std::lock_guard<std::mutex> lock(t->mu);
+			if (t->closed)
+				return false;
+			each_key(ih, [&](lt::sha1_hash const &k) {
+				auto it = t->by_hash.find(k);
+				if (!e && it != t->by_hash.end())
+					e = it->second;
+			});
+			if (!e)
+				return false;
+			dormant_erase(*t, *e);
+		}
+		woken_entry w;
+		w.ih = e->ih;
+		w.cookie = e->cookie;
+		bool ok;
+		try {
+			ok = dormant_params(*e, p, &w.error);
+		} catch (std::exception const &x) {
+			ok = false;
+			w.error = x.what();
+		}
+		w.failed = !ok;
+		std::function<void()> notify;
+		{
+			std::lock_guard<std::mutex> lock(t->mu);
+			t->woken.push_back(std::move(w));
+			notify = t->notify;
+		}
+		// a failure has no alert of its own to wake the caller
+		if (!ok && notify)
+			notify();
+		return ok;
+	}
+};
+
 } // namespace
 
 extern "C" {
@@ -305,10 +519,22 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 				      lt::alert_category::piece_progress));
 	// we pop every alert on each wakeup; a large queue means none is lost
 	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
+	// otherwise libtorrent turns away every incoming connection while no
+	// torrent runs, and one for a dormant torrent never reaches the table
+	// (no torrent is auto-managed here, so nothing else changes)
+	pack.set_bool(lt::settings_pack::incoming_starts_queued_torrents, true);
 	if (fill_pack(pack, settings, n, err))
 		return nullptr;
 	auto s = std::make_unique<lts_session>();
+	s->dormant = std::make_shared<dormant_table>();
+	lts_session *raw = s.get();
+	s->dormant->notify = [raw] {
+		std::lock_guard<std::mutex> lock(raw->notify_mu);
+		if (raw->notify_fn)
+			raw->notify_fn(raw->notify_ud);
+	};
 	lt::session_params params(std::move(pack));
+	params.extensions.push_back(std::make_shared<dormant_plugin>(s->dormant));
 	s->ses = std::make_unique<lt::session>(std::move(params));
 	return s.release();
 	SHIM_CATCH(nullptr)
@@ -357,6 +583,11 @@ void lts_session_free(lts_session *s)
 			std::lock_guard<std::mutex> lock(s->notify_mu);
 			s->notify_fn = nullptr;
 			s->notify_ud = nullptr;
+		}
+		{
+			std::lock_guard<std::mutex> lock(s->dormant->mu);
+			s->dormant->closed = true;
+			s->dormant->notify = nullptr;
 		}
 		s->ses->set_alert_notify([] {});
 		s->ses.reset();
@@ -456,27 +687,24 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	atp.http_seeds.clear();
 	for (size_t i = 0; i < p->n_trackers; i++)
 		atp.trackers.push_back(p->trackers[i]);
-	atp.flags &= ~lt::torrent_flags::auto_managed;
-	atp.flags &= ~lt::torrent_flags::paused;
-	atp.flags &= ~lt::torrent_flags::duplicate_is_error;
-	// resume data of a download stopped by a full disk says upload-only
-	atp.flags &= ~lt::torrent_flags::upload_mode;
-	atp.flags &= ~lt::torrent_flags::stop_when_ready;
-	if (p->flags & LTS_ADD_PAUSED)
-		atp.flags |= lt::torrent_flags::paused;
-	if (p->flags & LTS_ADD_SEED_MODE)
-		atp.flags |= lt::torrent_flags::seed_mode;
-	if (p->flags & LTS_ADD_UPLOAD_ONLY)
-		atp.flags |= lt::torrent_flags::upload_mode;
-	if (p->flags & LTS_ADD_SUPER_SEED)
-		atp.flags |= lt::torrent_flags::super_seeding;
-	else
-		atp.flags &= ~lt::torrent_flags::super_seeding;
+	add_flags(atp, p->flags);
 
 	lt::info_hash_t ih = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
 	if (s->by_hash.count(ih)) {
 		set_err(err, LTS_EEXIST, "torrent is already in the session");
 		return LTS_EEXIST;
+	}
+	{
+		// a dormant torrent is woken through the table, not added
+		std::lock_guard<std::mutex> lock(s->dormant->mu);
+		bool dormant = false;
+		each_key(ih, [&](lt::sha1_hash const &k) {
+			dormant = dormant || s->dormant->by_hash.count(k);
+		});
+		if (dormant) {
+			set_err(err, LTS_EEXIST, "torrent is dormant");
+			return LTS_EEXIST;
+		}
 	}
 	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 	if (ec) {
@@ -498,7 +726,7 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
-int lts_torrent_remove(lts_session *s, int id, int delete_files,
+int lts_torrent_remove(lts_session *s, int id, unsigned flags,
 		       struct lts_error *err)
 {
 	clear_err(err);
@@ -506,11 +734,118 @@ int lts_torrent_remove(lts_session *s, int id, int delete_files,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	s->ses->remove_torrent(e->h, delete_files ? lt::session::delete_files
-						   : lt::remove_flags_t{});
+	// a torrent with no tracker left sends no "stopped" announce
+	if (flags & LTS_REMOVE_QUIET)
+		e->h.replace_trackers({});
+	s->ses->remove_torrent(e->h, (flags & LTS_REMOVE_FILES)
+					     ? lt::session::delete_files
+					     : lt::remove_flags_t{});
 	// keep the id mapping until the removed alert has been translated
 	return 0;
 	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_dormant_add(lts_session *s, const char *torrent_path,
+		    const char *resume_path, int64_t cookie, int *n_trackers,
+		    struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	if (!torrent_path || !resume_path) {
+		set_err(err, LTS_EINVAL, "no torrent or resume path");
+		return LTS_EINVAL;
+	}
+	auto e = std::make_shared<dormant_entry>();
+	e->torrent_path = torrent_path;
+	e->resume_path = resume_path;
+	e->cookie = cookie;
+	{
+		// what a peer would wake it with, once now
+		lt::add_torrent_params p;
+		std::string why;
+		{
+			std::vector<char> buf;
+			if (!slurp(e->torrent_path, 256u << 20, buf, &why)) {
+				set_err(err, LTS_EIO, "%s", why.c_str());
+				return LTS_EIO;
+			}
+			lt::error_code ec;
+			lt::torrent_info ti(buf, ec, lt::from_span);
+			if (ec) {
+				set_err(err, LTS_EINVAL, "invalid torrent '%s': %s",
+					torrent_path, ec.message().c_str());
+				return LTS_EINVAL;
+			}
+			e->ih = ti.info_hashes();
+		}
+		if (!dormant_params(*e, p, &why)) {
+			set_err(err, LTS_EINVAL, "%s", why.c_str());
+			return LTS_EINVAL;
+		}
+		if (n_trackers)
+			*n_trackers = static_cast<int>(p.trackers.size() +
+						       p.ti->trackers().size());
+	}
+	if (s->by_hash.count(e->ih)) {
+		set_err(err, LTS_EEXIST, "torrent is in the session");
+		return LTS_EEXIST;
+	}
+	std::lock_guard<std::mutex> lock(s->dormant->mu);
+	bool taken = s->dormant->by_cookie.count(cookie) != 0;
+	each_key(e->ih, [&](lt::sha1_hash const &k) {
+		taken = taken || s->dormant->by_hash.count(k);
+	});
+	if (taken) {
+		set_err(err, LTS_EEXIST, "torrent is dormant already");
+		return LTS_EEXIST;
+	}
+	if (!s->anchor.is_valid()) {
+		lt::add_torrent_params a;
+		std::random_device rd;
+		for (auto &b : a.info_hashes.v1)
+			b = static_cast<char>(rd());
+		a.name = "modelswarm-anchor";
+		a.save_path = ".";
+		a.flags = lt::torrent_flags::paused | lt::torrent_flags::upload_mode;
+		lt::error_code ec;
+		s->anchor = s->ses->add_torrent(std::move(a), ec);
+		if (ec) {
+			set_err(err, LTS_ELIBTORRENT, "cannot add the anchor torrent: %s",
+				ec.message().c_str());
+			return LTS_ELIBTORRENT;
+		}
+	}
+	each_key(e->ih, [&](lt::sha1_hash const &k) { s->dormant->by_hash[k] = e; });
+	s->dormant->by_cookie[cookie] = e;
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_dormant_remove(lts_session *s, int64_t cookie, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	std::lock_guard<std::mutex> lock(s->dormant->mu);
+	auto it = s->dormant->by_cookie.find(cookie);
+	if (it == s->dormant->by_cookie.end()) {
+		set_err(err, LTS_ENOENT, "no dormant torrent with cookie %lld",
+			static_cast<long long>(cookie));
+		return LTS_ENOENT;
+	}
+	auto e = it->second;
+	dormant_erase(*s->dormant, *e);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+size_t lts_dormant_count(lts_session *s)
+{
+	try {
+		std::lock_guard<std::mutex> lock(s->dormant->mu);
+		return s->dormant->by_cookie.size();
+	} catch (...) {
+		return 0;
+	}
 }
 
 #define SIMPLE_OP(fname, call)                                               \
@@ -893,6 +1228,33 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		s->strings.push_back(std::move(x));
 		return s->strings.back().c_str();
 	};
+	// dormant torrents that failed to load: no libtorrent alert says so
+	std::vector<woken_entry> failed;
+	{
+		std::lock_guard<std::mutex> lock(s->dormant->mu);
+		auto &wk = s->dormant->woken;
+		for (auto it = wk.begin(); it != wk.end();) {
+			if (it->failed) {
+				failed.push_back(std::move(*it));
+				it = wk.erase(it);
+			} else {
+				++it;
+			}
+		}
+	}
+	for (auto &w : failed) {
+		lts_alert c;
+		memset(&c, 0, sizeof(c));
+		c.type = LTS_ALERT_TORRENT_WOKEN;
+		c.piece = -1;
+		c.what = "dormant_load_failed";
+		c.message = str(w.error);
+		c.error = LTS_EIO;
+		c.value = w.cookie;
+		c.address = "";
+		c.url = "";
+		s->alerts.push_back(c);
+	}
 	for (lt::alert *a : v) {
 		lts_alert c;
 		memset(&c, 0, sizeof(c));
@@ -929,6 +1291,25 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		} else if (auto *x = lt::alert_cast<lt::add_torrent_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_ADDED;
 			c.error = x->error.value();
+			// not added by lts_torrent_add(): a dormant one woken
+			// by a peer
+			if (!c.torrent) {
+				woken_entry w;
+				if (take_woken(*s->dormant, x->params.info_hashes, &w)) {
+					c.type = LTS_ALERT_TORRENT_WOKEN;
+					c.value = w.cookie;
+					if (!x->error && x->handle.is_valid()) {
+						int nid = s->next_id++;
+						torrent_entry &e = s->torrents[nid];
+						e.h = x->handle;
+						e.ih = w.ih;
+						e.ti = x->handle.torrent_file();
+						s->by_handle[x->handle] = nid;
+						s->by_hash[w.ih] = nid;
+						c.torrent = nid;
+					}
+				}
+			}
 		} else if (auto *x = lt::alert_cast<lt::torrent_removed_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_REMOVED;
 			auto it = s->by_hash.find(x->info_hashes);

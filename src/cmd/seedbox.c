@@ -68,6 +68,15 @@ struct repo {
 	int n_files;
 	int checks;              /* times libtorrent hashed its files */
 	int restoring;           /* seeding, waiting to be added again */
+	int unloaded;            /* seeding, out of the session (idle) */
+	int dormant;             /* unloaded, and a peer's handshake loads it */
+	int sleeping;            /* going idle: 1 resume data asked for, 2
+				    removal from the session asked for */
+	int announce_wake;       /* loaded only to announce, no peer yet */
+	int can_announce;        /* it has trackers, or DHT or LSD is on */
+	int64_t cookie;          /* its dormant entry, 0 before the first */
+	double busy_at;          /* monotonic s: last seen with peers, or loaded */
+	double next_announce;    /* monotonic s: when, unloaded, to announce */
 	int rate_up, rate_down, peers_n;
 	int64_t up_base;         /* uploaded before this session */
 	int64_t saved_uploaded;  /* uploaded, as last written to its record */
@@ -122,7 +131,14 @@ struct seedbox {
 	int restore_on;          /* restore initialized and not closed */
 	int restored, restore_failed;
 	int busy;                /* downloads running at the last look */
+	int64_t next_cookie;
+	int unloads;             /* unloaded since memory was last trimmed */
 };
+
+/* an idle repo loaded to announce stays this long without a peer */
+#define ANNOUNCE_WAKE_S 15
+/* at most this many loaded at once only to announce */
+#define ANNOUNCE_WAKES_MAX 8
 
 static void trim_memory(void)
 {
@@ -476,6 +492,7 @@ static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
 	if (r->paused || r->limited)
 		ap.flags |= LTS_ADD_PAUSED;
 	r->up_base = r->uploaded;
+	r->busy_at = now_s(sb);
 	rc = ms_engine_add(sb->eng, &ap, &r->tid, err);
 	if (rc && resume) {
 		ap.resume = NULL;
@@ -489,6 +506,192 @@ out:
 	free(torrent);
 	free(resume);
 	return rc;
+}
+
+/* ---- idle repos out of the session ----------------------------------------- */
+
+/* An idle seeding repo (no peer for idle-unload seconds) leaves the
+ * session: its resume data is saved, it is removed without telling its
+ * trackers "stopped", and it is left with the engine as a dormant entry, so
+ * that a peer's handshake loads it again. A dormant repo is loaded for a
+ * moment every idle-announce seconds to announce itself (if it has a
+ * tracker, or DHT or LSD is on). A thousand seeding repos thus cost
+ * libtorrent only the ones in use. */
+
+static double idle_unload_s(const struct seedbox *sb)
+{
+	int64_t v = sb->ctx->config.idle_unload_s;
+
+	return v < 0 ? 60 : (double)v;
+}
+
+static double idle_announce_s(const struct seedbox *sb)
+{
+	int64_t v = sb->ctx->config.idle_announce_s;
+
+	return v > 0 ? (double)v : 1800;
+}
+
+/* the next announce of an unloaded repo: an interval from now, +-10% so
+ * that repos unloaded together do not announce together */
+static void schedule_announce(struct seedbox *sb, struct repo *r, double now)
+{
+	double j = 0.9 + 0.2 * (double)(rand() % 1000) / 1000.0;
+
+	r->next_announce = now + idle_announce_s(sb) * j;
+}
+
+/* r is out of the session: leave it with the engine for peers to wake,
+ * unless it must not seed (paused, stopped by a limit); if the engine will
+ * not take it, back into the session */
+static void make_dormant(struct seedbox *sb, struct repo *r)
+{
+	char tpath[PATH_MAX + 64], rpath[PATH_MAX + 64], l[400];
+	struct ms_error err;
+	int nt = 0;
+
+	r->tid = 0;
+	r->unloaded = 1;
+	r->rate_up = r->rate_down = r->peers_n = 0;
+	if (r->paused || r->limited || r->dormant)
+		return;
+	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
+	file_path(sb, r->id, "resume", rpath, sizeof(rpath));
+	if (!r->cookie)
+		r->cookie = ++sb->next_cookie;
+	if (!ms_engine_dormant_add(sb->eng, tpath, rpath, r->cookie, &nt, &err)) {
+		r->dormant = 1;
+		r->can_announce = nt > 0 || sb->peer_discovery;
+		return;
+	}
+	logf_(sb, "%s: cannot leave it idle (%s): seeding it loaded",
+	      label(r, l, sizeof(l)), err.msg);
+	r->unloaded = 0;
+	if (seed_add(sb, r, &err)) {
+		logf_(sb, "%s: cannot seed: %s", label(r, l, sizeof(l)), err.msg);
+		repo_error(r, "%s", err.msg);
+	}
+}
+
+/* an unloaded repo back into the session; 0 when it is (or, taken by a
+ * peer meanwhile, is on its way: its woken alert follows) */
+static int load(struct seedbox *sb, struct repo *r, struct ms_error *err)
+{
+	if (r->dormant) {
+		if (ms_engine_dormant_remove(sb->eng, r->cookie, NULL))
+			return 0; /* a peer is waking it */
+		r->dormant = 0;
+	}
+	r->unloaded = 0;
+	r->announce_wake = 0;
+	r->busy_at = now_s(sb);
+	return seed_add(sb, r, err);
+}
+
+/* out of the engine's hands for good (paused, stopped, removed); 0, or
+ * MS_EAGAIN when a peer is waking it (the woken alert then finds it
+ * paused, stopped or gone) */
+static int undormant(struct seedbox *sb, struct repo *r)
+{
+	if (!r->dormant)
+		return 0;
+	if (ms_engine_dormant_remove(sb->eng, r->cookie, NULL))
+		return MS_EAGAIN;
+	r->dormant = 0;
+	return 0;
+}
+
+/* a peer loaded dormant repo r (torrent a->torrent, 0 if that failed) */
+static void woken(struct seedbox *sb, const struct lts_alert *a)
+{
+	struct repo *r;
+	struct ms_error err;
+	char l[400];
+
+	for (r = sb->repos; r && !(r->dormant && r->cookie == a->value); r = r->next)
+		;
+	if (!r || !r->unloaded) {
+		/* removed meanwhile */
+		if (a->torrent)
+			ms_engine_remove(sb->eng, a->torrent, LTS_REMOVE_QUIET, NULL);
+		return;
+	}
+	r->dormant = 0;
+	r->unloaded = 0;
+	r->announce_wake = 0;
+	r->busy_at = now_s(sb);
+	if (!a->torrent) {
+		logf_(sb, "%s: cannot load it for a peer (%s): loading it again",
+		      label(r, l, sizeof(l)), a->message);
+		if (seed_add(sb, r, &err)) {
+			logf_(sb, "%s: cannot seed: %s", label(r, l, sizeof(l)), err.msg);
+			repo_error(r, "%s", err.msg);
+		}
+		return;
+	}
+	r->tid = a->torrent;
+	r->up_base = r->uploaded;
+	apply_limits(sb, r);
+	if (r->paused || r->limited)
+		ms_engine_pause(sb->eng, r->tid, 1, NULL);
+}
+
+/* the resume data of a repo going idle is saved: out of the session (it
+ * becomes dormant once the session says it is out) */
+static void unload(struct seedbox *sb, struct repo *r)
+{
+	save_record(sb, r);
+	if (ms_engine_remove(sb->eng, r->tid, LTS_REMOVE_QUIET, NULL)) {
+		r->sleeping = 0;
+		return;
+	}
+	r->sleeping = 2;
+	schedule_announce(sb, r, now_s(sb));
+	sb->unloads++;
+}
+
+/* every few seconds: idle repos go, due announces come, memory goes back */
+static void idle_tick(struct seedbox *sb, double now)
+{
+	double idle = idle_unload_s(sb);
+	int waking = 0;
+
+	for (struct repo *r = sb->repos; r; r = r->next)
+		waking += r->announce_wake && r->tid;
+	for (struct repo *r = sb->repos; r; r = r->next) {
+		if (r->st != R_SEEDING || r->restoring || r->job)
+			continue;
+		if (r->tid && !r->sleeping && idle > 0) {
+			double wait = r->announce_wake && ANNOUNCE_WAKE_S < idle
+					      ? ANNOUNCE_WAKE_S : idle;
+			if (r->peers_n > 0) {
+				r->busy_at = now;
+				r->announce_wake = 0;
+			} else if (now - r->busy_at >= wait &&
+				   !ms_engine_save_resume(sb->eng, r->tid, 0, NULL)) {
+				r->sleeping = 1;
+			}
+		} else if (r->dormant && r->can_announce && now >= r->next_announce &&
+			   waking < ANNOUNCE_WAKES_MAX) {
+			struct ms_error err;
+			char l[400];
+			schedule_announce(sb, r, now);
+			if (load(sb, r, &err)) {
+				logf_(sb, "%s: cannot load it to announce: %s",
+				      label(r, l, sizeof(l)), err.msg);
+				repo_error(r, "%s", err.msg);
+				make_dormant(sb, r);
+			} else if (r->tid) {
+				r->announce_wake = 1;
+				waking++;
+			}
+		}
+	}
+	/* what the unloaded torrents held goes back to the system */
+	if (sb->unloads >= 16 || (sb->unloads && !waking)) {
+		sb->unloads = 0;
+		trim_memory();
+	}
 }
 
 /* ---- downloads ------------------------------------------------------------ */
@@ -583,6 +786,7 @@ static void job_finish(struct repo *r, int code)
 	} else {
 		r->st = R_SEEDING;
 		r->tid = in.id;
+		r->busy_at = now_s(sb);
 		if (!r->repo_dir && in.repo_dir)
 			r->repo_dir = strdup(in.repo_dir);
 		r->up_base = r->uploaded; /* uploads while downloading count too */
@@ -723,6 +927,7 @@ static void remove_repo(struct seedbox *sb, struct repo *r, int data)
 	if (r->tid)
 		ms_engine_remove(sb->eng, r->tid, 0, NULL);
 	r->tid = 0;
+	undormant(sb, r); /* (a peer waking it finds it gone) */
 	if (data && remove_data(sb, r, &err))
 		logf_(sb, "%s: cannot remove its files: %s", label(r, l, sizeof(l)), err.msg);
 	unlink_files(sb, r);
@@ -752,14 +957,17 @@ static void enforce_budget(struct seedbox *sb)
 			if (!r->pinned && r->st == R_SEEDING && !r->restoring &&
 			    (!victim || r->last_active < victim->last_active))
 				victim = r;
-		if (!victim)
-			break;
+		if (!victim || undormant(sb, victim))
+			break; /* (a peer is loading it: not idle after all) */
 		if (victim->tid)
 			ms_engine_remove(sb->eng, victim->tid, 0, NULL);
 		victim->tid = 0;
 		if (remove_data(sb, victim, &err) == MS_EAGAIN) {
 			/* its blobs may be in use: try again at the next look */
-			seed_add(sb, victim, &err);
+			if (victim->unloaded)
+				make_dormant(sb, victim);
+			else
+				seed_add(sb, victim, &err);
 			break;
 		}
 		used -= victim->size;
@@ -784,6 +992,20 @@ static void stats(struct seedbox *sb, double dt)
 		return;
 	for (struct repo *r = sb->repos; r; r = r->next, k++) {
 		struct lts_status st = all[k];
+		if (r->unloaded && r->st == R_SEEDING && !r->paused && !r->limited) {
+			/* idle, but seeding all the same */
+			r->seed_s += (int64_t)dt;
+			if (c->seed_time_limit_s > 0 && r->seed_s >= c->seed_time_limit_s) {
+				r->limited = 1;
+				undormant(sb, r);
+				logf_(sb, "%s: seed limit reached (ratio %.2f, %" PRId64
+				      " s): stopped", label(r, l, sizeof(l)),
+				      r->size > 0 ? (double)r->uploaded / (double)r->size : 0.0,
+				      r->seed_s);
+				save_record(sb, r);
+			}
+			continue;
+		}
 		if (!r->tid || !have[k])
 			continue;
 		r->rate_up = st.upload_rate;
@@ -840,6 +1062,7 @@ void seedbox_tick(struct seedbox *sb)
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;
 		enforce_budget(sb);
+		idle_tick(sb, now);
 	}
 	if (now - sb->last_resume >= RESUME_EVERY_S) {
 		/* resume data and counters of the repos that uploaded since
@@ -863,6 +1086,10 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 	for (r = sb->repos; r; r = r->next)
 		if (r->job && !r->job_ended)
 			getjob_alert(r->job, a);
+	if (a->type == LTS_ALERT_TORRENT_WOKEN) {
+		woken(sb, a);
+		return;
+	}
 	if (!a->torrent)
 		return;
 	for (r = sb->repos; r && r->tid != a->torrent; r = r->next)
@@ -881,7 +1108,22 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 		if (r->st != R_SEEDING)
 			break;
 		file_path(sb, r->id, "resume", path, sizeof(path));
-		ms_write_file_atomic(path, a->data, a->data_len, 0600, NULL);
+		if (r->sleeping != 1)
+			ms_write_file_atomic(path, a->data, a->data_len, 0600, NULL);
+		else if (ms_write_file_atomic(path, a->data, a->data_len, 0600, NULL))
+			r->sleeping = 0; /* stays loaded: try again later */
+		else if (!sb->closing)
+			unload(sb, r);
+		break;
+	case LTS_ALERT_SAVE_RESUME_FAILED:
+		if (r->sleeping == 1)
+			r->sleeping = 0;
+		break;
+	case LTS_ALERT_TORRENT_REMOVED:
+		if (r->sleeping == 2) {
+			r->sleeping = 0;
+			make_dormant(sb, r);
+		}
 		break;
 	case LTS_ALERT_FILE_ERROR:
 	case LTS_ALERT_TORRENT_ERROR:
@@ -955,11 +1197,19 @@ static void restore_cb(uv_idle_t *h)
 
 	for (int n = 0; r && n < RESTORE_BATCH; r = r->next) {
 		struct ms_error err;
+		char rpath[PATH_MAX + 64];
 		if (!r->restoring)
 			continue;
 		r->restoring = 0;
 		n++;
-		if (seed_add(sb, r, &err)) {
+		file_path(sb, r->id, "resume", rpath, sizeof(rpath));
+		if (idle_unload_s(sb) > 0 && access(rpath, F_OK) == 0) {
+			/* idle until a peer or its announce comes (a few a
+			 * second: its trackers may have forgotten it) */
+			r->next_announce = now_s(sb) + 0.5 * sb->restored;
+			make_dormant(sb, r);
+			sb->restored++;
+		} else if (seed_add(sb, r, &err)) {
 			logf_(sb, "%s: cannot seed: %s", label(r, l, sizeof(l)), err.msg);
 			repo_error(r, "%s", err.msg);
 			sb->restore_failed++;
@@ -1177,6 +1427,8 @@ static json_t *repo_json_st(struct seedbox *sb, struct repo *r, const struct lts
 										  : snap));
 		}
 	}
+	if (r->st == R_SEEDING)
+		json_object_set_new(o, "loaded", json_boolean(r->tid != 0));
 	if (r->error)
 		json_object_set_new(o, "error", json_string(r->error));
 	if (r->sub)
@@ -1398,6 +1650,10 @@ json_t *seedbox_pause(struct seedbox *sb, json_t *params, int pause, int *code, 
 			r->limited = 0; /* the operator wants it back */
 		if (r->tid)
 			ms_engine_pause(sb->eng, r->tid, pause, NULL);
+		else if (r->unloaded && pause)
+			undormant(sb, r); /* (a peer waking it finds it paused) */
+		else if (r->unloaded)
+			make_dormant(sb, r);
 		save_record(sb, r);
 	}
 	if (!n)
@@ -1508,7 +1764,7 @@ json_t *seedbox_limits(struct seedbox *sb, json_t *params, int *code, char *msg,
 json_t *seedbox_status(struct seedbox *sb)
 {
 	int64_t up = 0, down = 0, disk = 0;
-	int counts[4] = { 0 }, rate_up = 0, rate_down = 0, peers = 0, subs = 0;
+	int counts[4] = { 0 }, rate_up = 0, rate_down = 0, peers = 0, subs = 0, loaded = 0;
 	struct lts_status *st = NULL;
 	int *have = NULL;
 	size_t n, k = 0;
@@ -1516,6 +1772,7 @@ json_t *seedbox_status(struct seedbox *sb)
 	repos_status(sb, &st, &have, &n);
 	for (struct repo *r = sb->repos; r; r = r->next, k++) {
 		counts[r->st]++;
+		loaded += r->tid != 0;
 		disk += r->size;
 		up += r->uploaded;
 		down += r->downloaded;
@@ -1529,9 +1786,10 @@ json_t *seedbox_status(struct seedbox *sb)
 	free(have);
 	for (struct sub *s = sb->subs; s; s = s->next)
 		subs++;
-	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:i,s:i,s:I}",
+	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:i,s:i,"
+			 "s:I}",
 			 "repos", counts[0] + counts[1] + counts[2] + counts[3], "seeding",
-			 counts[R_SEEDING], "downloading", counts[R_DOWNLOADING], "queued",
+			 counts[R_SEEDING], "loaded", loaded, "downloading", counts[R_DOWNLOADING], "queued",
 			 counts[R_QUEUED], "failed", counts[R_FAILED], "uploaded",
 			 (json_int_t)up, "downloaded", (json_int_t)down, "disk_used",
 			 (json_int_t)disk, "upload_rate", rate_up, "download_rate", rate_down,
@@ -1968,7 +2226,7 @@ int seedbox_metrics(struct seedbox *sb, char **buf, size_t *len)
 	};
 	struct ms_metrics_buf b;
 	int64_t disk = 0, up = 0, down = 0, mirror = 0;
-	int counts[4] = { 0 }, peers = 0;
+	int counts[4] = { 0 }, peers = 0, loaded = 0;
 	size_t n = 0, k;
 	struct repo *r;
 	struct lts_status *st;
@@ -1986,6 +2244,7 @@ int seedbox_metrics(struct seedbox *sb, char **buf, size_t *len)
 		down += r->downloaded;
 		mirror += r->from_mirrors;
 		peers += have[k] ? st[k].num_peers : 0;
+		loaded += r->tid != 0;
 	}
 	ms_mb_init(&b);
 	for (size_t m = 0; m < sizeof(per) / sizeof(per[0]); m++) {
@@ -2017,6 +2276,9 @@ int seedbox_metrics(struct seedbox *sb, char **buf, size_t *len)
 	ms_mb_int(&b, "modelswarm_downloaded_bytes_total", down, (char *)NULL);
 	ms_mb_help(&b, "modelswarm_mirror_bytes_total", "counter", "Bytes from HTTP mirrors.");
 	ms_mb_int(&b, "modelswarm_mirror_bytes_total", mirror, (char *)NULL);
+	ms_mb_help(&b, "modelswarm_repos_loaded", "gauge",
+		   "Repos in the torrent session (the others are idle).");
+	ms_mb_int(&b, "modelswarm_repos_loaded", loaded, (char *)NULL);
 	ms_mb_help(&b, "modelswarm_peers", "gauge", "Connected peers, all repos.");
 	ms_mb_int(&b, "modelswarm_peers", peers, (char *)NULL);
 	ms_mb_help(&b, "modelswarm_hash_failures_total", "counter",

@@ -7,18 +7,24 @@ field () {
 		/usr/bin/python3 -c 'import json,sys; a=json.load(sys.stdin); print(a[0][sys.argv[1]] if a else "none")' "$2"
 }
 
-# wait_state TARGET STATE [SECONDS]
-wait_state () {
+# wait_field TARGET KEY VALUE [SECONDS]: poll until `field TARGET KEY`
+# prints VALUE (bounded, default 60 s)
+wait_field () {
 	i=0
-	while test "$(field "$1" state 2>/dev/null)" != "$2"; do
+	while test "$(field "$1" "$2" 2>/dev/null)" != "$3"; do
 		i=$((i + 1))
-		if test $i -gt $(( ${3:-60} * 10 )); then
-			echo "wait_state: $1 is $(field "$1" state) after ${3:-60} s, not $2" >&2
+		if test $i -gt $(( ${4:-60} * 10 )); then
+			echo "wait_field: $2 of $1 is $(field "$1" "$2") after ${4:-60} s, not $3" >&2
 			modelswarm daemon ls --json >&2
 			return 1
 		fi
 		sleep 0.1
 	done
+}
+
+# wait_state TARGET STATE [SECONDS]
+wait_state () {
+	wait_field "$1" state "$2" "${3:-60}"
 }
 
 # start_daemon NAME [OPTION...]: in the foreground, as test_bg NAME; sets

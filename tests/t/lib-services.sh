@@ -73,7 +73,8 @@ tree_size () {
 # are served (40 hex digits; a 64-digit v2 hash is listed by its first 40
 # digits, which is how clients announce v2 and hybrid torrents). As root it
 # chroots into its directory and drops to nobody (-u), as it must.
-# Sets tracker_port, tracker_url (the announce URL), tracker_pid.
+# Sets tracker_port, tracker_url (the announce URL), tracker_pid. With
+# OPENTRACKER_PORT set, on that port (a restart keeps its URL).
 start_opentracker () {
 	ls_dir="$TRASH_DIRECTORY/opentracker"
 	mkdir -p "$ls_dir" &&
@@ -95,7 +96,7 @@ start_opentracker () {
 	done
 	ls_user=
 	test "$(id -u)" != 0 || ls_user="-u nobody"
-	tracker_port=$(free_port) &&
+	tracker_port=${OPENTRACKER_PORT:-$(free_port)} &&
 	test_bg opentracker opentracker -i 127.0.0.1 -p "$tracker_port" \
 		-P "$tracker_port" -d "$ls_dir" -w whitelist $ls_user &&
 	tracker_pid=$bg_pid &&
