@@ -137,12 +137,17 @@ int lts_torrent_remove(lts_session *s, int id, unsigned flags,
  * one, libtorrent's thread reads its torrent file and resume data (which
  * must hold its file mapping, trackers and pieces), adds it and hands the
  * peer to it; the next lts_alerts_pop() reports LTS_ALERT_TORRENT_WOKEN
- * with the new id and the caller's cookie. Only plaintext handshakes can
- * wake one (an encrypted handshake hides the info-hash from all but loaded
- * torrents; peers retry in plaintext). The shim copies both paths; the
+ * with the new id and the caller's cookie. It is added ready to serve:
+ * its files are not looked at until a peer asks for a piece (a missing
+ * one is then a file error). Only plaintext handshakes can wake one (an
+ * encrypted handshake hides the info-hash from all but loaded torrents;
+ * libtorrent's peers open in plaintext). While any torrent is dormant the
+ * session holds a paused placeholder torrent (libtorrent turns every
+ * incoming connection away when it has none). The shim copies both paths; the
  * torrent file and the resume data are read once here (for the
  * info-hashes, and to fail now rather than when a peer comes); the number
- * of trackers it will announce to goes to *n_trackers (if not NULL).
+ * of tracker URLs its torrent and resume data name (0: no tracker to
+ * announce to) goes to *n_trackers (if not NULL).
  * LTS_EEXIST: it is in the session, or its hash or cookie is dormant
  * already.
  */

@@ -647,7 +647,6 @@ static void unload(struct seedbox *sb, struct repo *r)
 	}
 	r->sleeping = 2;
 	schedule_announce(sb, r, now_s(sb));
-	sb->unloads++;
 }
 
 /* every few seconds: idle repos go, due announces come, memory goes back */
@@ -1123,6 +1122,7 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 		if (r->sleeping == 2) {
 			r->sleeping = 0;
 			make_dormant(sb, r);
+			sb->unloads++; /* freed now: trimmed at the next look */
 		}
 		break;
 	case LTS_ALERT_FILE_ERROR:

@@ -323,6 +323,65 @@ int main(void)
 		lts_torrent_info_free(ti);
 	}
 
+	/* a dormant torrent: out of the seeder's session, woken by a
+	 * leecher's handshake, ready at once */
+	{
+		char tpath[512], rpath[512], dst[512], a[512], b[512];
+		struct lts_alert wa;
+		lts_session *l2;
+		int wid, nt = -1;
+
+		ok(lts_torrent_save_resume(s, id, 1, &err) == 0 &&
+		   wait_alert(s, LTS_ALERT_SAVE_RESUME, id, 10, &ra) && ra.data_len > 0,
+		   "the seed's resume data");
+		snprintf(tpath, sizeof(tpath), "%s/d.torrent", tmp);
+		snprintf(rpath, sizeof(rpath), "%s/d.resume", tmp);
+		{
+			FILE *f = fopen(rpath, "wb");
+			int w = f && fwrite(ra.data, 1, ra.data_len, f) == ra.data_len;
+			w = f && !fclose(f) && w;
+			f = fopen(tpath, "wb");
+			w = w && f && fwrite(hy, 1, hylen, f) == hylen;
+			w = f && !fclose(f) && w;
+			ok(w, "torrent and resume data written");
+		}
+		ok(lts_dormant_add(s, tpath, rpath, 42, &nt, &err) == LTS_EEXIST,
+		   "a torrent in the session cannot be dormant too: %s", err.msg);
+		ok(lts_torrent_remove(s, id, LTS_REMOVE_QUIET, &err) == 0 &&
+		   wait_alert(s, LTS_ALERT_TORRENT_REMOVED, id, 10, NULL), "seed removed");
+		snprintf(a, sizeof(a), "%s/none.resume", tmp);
+		ok(lts_dormant_add(s, tpath, a, 41, NULL, &err) != 0 && strstr(err.msg, "none.resume"),
+		   "missing resume data is refused at once: %s", err.msg);
+		ok(lts_dormant_add(s, tpath, rpath, 42, &nt, &err) == 0 && nt == 0,
+		   "dormant, with no tracker to announce to");
+		ok(lts_dormant_add(s, tpath, rpath, 43, NULL, &err) == LTS_EEXIST,
+		   "the same torrent twice is refused");
+		ok(lts_dormant_count(s) == 1, "one dormant torrent");
+		ok(lts_torrent_add(s, &ap, &wid, &err) == LTS_EEXIST,
+		   "adding a dormant torrent is refused: %s", err.msg);
+
+		l2 = lts_session_new(quiet, sizeof(quiet) / sizeof(quiet[0]), &err);
+		snprintf(dst, sizeof(dst), "%s/dst2", tmp);
+		mkdir(dst, 0755);
+		ap.save_path = dst;
+		ok(l2 && lts_torrent_add(l2, &ap, &lid, &err) == 0 &&
+		   lts_torrent_connect_peer(l2, lid, "127.0.0.1", port, &err) == 0,
+		   "a leecher dials the seeder");
+		ok(wait_alert(s, LTS_ALERT_TORRENT_WOKEN, 0, 30, &wa) && wa.value == 42 &&
+		   wa.torrent > 0 && wa.error == 0, "woken, with cookie 42 and an id");
+		wid = wa.torrent;
+		ok(wait_alert(l2, LTS_ALERT_TORRENT_FINISHED, lid, 60, NULL),
+		   "the leecher got it all from the woken torrent");
+		snprintf(a, sizeof(a), "%s/src/a.bin", tmp);
+		snprintf(b, sizeof(b), "%s/dst2/a.bin", tmp);
+		ok(files_equal(a, b), "the same bytes");
+		ok(lts_torrent_status(s, wid, &st, &err) == 0 && st.is_seeding &&
+		   st.payload_upload > 0, "the woken torrent is a seed with an id");
+		ok(lts_dormant_count(s) == 0 && lts_dormant_remove(s, 42, &err) == LTS_ENOENT,
+		   "no longer dormant");
+		lts_session_free(l2);
+	}
+
 	lts_session_free(leech);
 	lts_session_free(s);
 	free(hy);
