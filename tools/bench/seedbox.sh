@@ -24,7 +24,9 @@
 #                 does who has not hashed the data himself; --qbt-skip-check
 #                 to save time): it checks, seeds
 #
-# "Idle": every repo seeding, then at least --idle seconds in a row in
+# "Idle": every repo seeding (for modelswarm: and none left loaded in the
+# torrent session; see idle-unload in modelswarm-daemon(8)), then at least
+# --idle seconds in a row in
 # which RssAnon moved less than 1% and the process used less than 10% of a
 # CPU (bounded; a client that never settles is measured anyway, and said so).
 # Memory is read twice: idle after the adds, and idle after the restart.
@@ -596,6 +598,18 @@ wait_idle () {
 # measure_mem CLIENT WHEN PID: wait until idle, then record its memory in
 # ./mem as "CLIENT WHEN rss_anon pss_anon private_dirty rss pss_file"
 measure_mem () {
+	if test "$1" = modelswarm; then
+		# its idle repos leave the torrent session after idle-unload
+		# seconds (60 by default) without a peer: a seedbox at rest
+		bench_say "modelswarm: waiting until no repo is loaded (idle-unload)"
+		m_i=0
+		until "$MS" daemon status --socket "$SOCK" 2>/dev/null |
+			grep -q '"loaded": 0,' || test $m_i -ge "$timeout_s"; do
+			sleep 1
+			m_i=$((m_i + 1))
+		done
+		bench_say "modelswarm: $m_i s until no repo was loaded"
+	fi
 	bench_say "$1: waiting until idle ($idle_s quiet seconds)"
 	wait_idle "$3" "logs/$1-$2.idle"
 	cp "/proc/$3/smaps_rollup" "logs/$1-$2.smaps_rollup" 2>/dev/null
