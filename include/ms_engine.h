@@ -79,7 +79,6 @@ int ms_engine_dormant_add(struct ms_engine *e, const char *torrent_path,
 			  const char *resume_path, int64_t cookie, int *n_trackers,
 			  struct ms_error *err);
 int ms_engine_dormant_remove(struct ms_engine *e, int64_t cookie, struct ms_error *err);
-size_t ms_engine_dormant_count(struct ms_engine *e);
 int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
 		     struct ms_error *err);
 /* many at once (see lts_torrents_status()): returns how many were found */

@@ -378,11 +378,6 @@ int ms_engine_dormant_remove(struct ms_engine *e, int64_t cookie, struct ms_erro
 	WRAP(lts_dormant_remove(e->ses, cookie, &le));
 }
 
-size_t ms_engine_dormant_count(struct ms_engine *e)
-{
-	return e->ses && !e->closing ? lts_dormant_count(e->ses) : 0;
-}
-
 int ms_engine_status(struct ms_engine *e, int id, struct lts_status *st,
 		     struct ms_error *err)
 {

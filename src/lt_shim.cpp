@@ -382,7 +382,8 @@ void dormant_erase(dormant_table &t, dormant_entry const &e)
 	t.by_cookie.erase(e.cookie);
 }
 
-// the add parameters of a dormant torrent, from its two files
+// the add parameters of a dormant torrent, from its two files (e.ih
+// unset: whatever torrent the file holds)
 bool dormant_params(dormant_entry const &e, lt::add_torrent_params &p,
 		    std::string *why)
 {
@@ -403,19 +404,18 @@ bool dormant_params(dormant_entry const &e, lt::add_torrent_params &p,
 		*why = "invalid torrent '" + e.torrent_path + "': " + ec.message();
 		return false;
 	}
-	if (ti->info_hashes() != e.ih) {
+	lt::info_hash_t const ih = ti->info_hashes();
+	if ((e.ih.has_v1() || e.ih.has_v2()) && ih != e.ih) {
 		*why = "'" + e.torrent_path + "' is another torrent now";
 		return false;
 	}
-	if (p.info_hashes.has_v1() || p.info_hashes.has_v2()) {
-		if (p.info_hashes != e.ih) {
-			*why = "'" + e.resume_path + "' is resume data of another torrent";
-			return false;
-		}
+	if ((p.info_hashes.has_v1() || p.info_hashes.has_v2()) && p.info_hashes != ih) {
+		*why = "'" + e.resume_path + "' is resume data of another torrent";
+		return false;
 	}
 	ti->set_web_seeds({});
 	p.ti = std::move(ti);
-	p.info_hashes = e.ih;
+	p.info_hashes = ih;
 	p.url_seeds.clear();
 	p.http_seeds.clear();
 	add_flags(p, 0);
@@ -763,25 +763,11 @@ int lts_dormant_add(lts_session *s, const char *torrent_path,
 		// what a peer would wake it with, once now
 		lt::add_torrent_params p;
 		std::string why;
-		{
-			std::vector<char> buf;
-			if (!slurp(e->torrent_path, 256u << 20, buf, &why)) {
-				set_err(err, LTS_EIO, "%s", why.c_str());
-				return LTS_EIO;
-			}
-			lt::error_code ec;
-			lt::torrent_info ti(buf, ec, lt::from_span);
-			if (ec) {
-				set_err(err, LTS_EINVAL, "invalid torrent '%s': %s",
-					torrent_path, ec.message().c_str());
-				return LTS_EINVAL;
-			}
-			e->ih = ti.info_hashes();
-		}
 		if (!dormant_params(*e, p, &why)) {
 			set_err(err, LTS_EINVAL, "%s", why.c_str());
 			return LTS_EINVAL;
 		}
+		e->ih = p.info_hashes;
 		if (n_trackers)
 			*n_trackers = static_cast<int>(p.trackers.size() +
 						       p.ti->trackers().size());
@@ -790,15 +776,8 @@ int lts_dormant_add(lts_session *s, const char *torrent_path,
 		set_err(err, LTS_EEXIST, "torrent is in the session");
 		return LTS_EEXIST;
 	}
-	std::lock_guard<std::mutex> lock(s->dormant->mu);
-	bool taken = s->dormant->by_cookie.count(cookie) != 0;
-	each_key(e->ih, [&](lt::sha1_hash const &k) {
-		taken = taken || s->dormant->by_hash.count(k);
-	});
-	if (taken) {
-		set_err(err, LTS_EEXIST, "torrent is dormant already");
-		return LTS_EEXIST;
-	}
+	// (before the table's lock: adding waits for libtorrent's thread,
+	// whose plugin takes that lock)
 	if (!s->anchor.is_valid()) {
 		lt::add_torrent_params a;
 		std::random_device rd;
@@ -814,6 +793,15 @@ int lts_dormant_add(lts_session *s, const char *torrent_path,
 				ec.message().c_str());
 			return LTS_ELIBTORRENT;
 		}
+	}
+	std::lock_guard<std::mutex> lock(s->dormant->mu);
+	bool taken = s->dormant->by_cookie.count(cookie) != 0;
+	each_key(e->ih, [&](lt::sha1_hash const &k) {
+		taken = taken || s->dormant->by_hash.count(k);
+	});
+	if (taken) {
+		set_err(err, LTS_EEXIST, "torrent is dormant already");
+		return LTS_EEXIST;
 	}
 	each_key(e->ih, [&](lt::sha1_hash const &k) { s->dormant->by_hash[k] = e; });
 	s->dormant->by_cookie[cookie] = e;

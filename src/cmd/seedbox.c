@@ -584,8 +584,7 @@ static int load(struct seedbox *sb, struct repo *r, struct ms_error *err)
 	}
 	r->unloaded = 0;
 	r->announce_wake = 0;
-	r->busy_at = now_s(sb);
-	return seed_add(sb, r, err);
+	return seed_add(sb, r, err); /* (which sets busy_at) */
 }
 
 /* out of the engine's hands for good (paused, stopped, removed); 0, or
