@@ -110,6 +110,16 @@ struct lts_add_params {
 	 * stored at save_path/file_paths[i] (relative). Only with metadata. */
 	const char *const *file_paths;
 	size_t n_file_paths;
+	/* optional: n_have_files entries, one per file of the torrent (only
+	 * with metadata); have_files[i] != 0 says the caller has checked file
+	 * i's bytes itself (e.g. its SHA-256 against a signed manifest). Every
+	 * piece made only of such files (and pad files) counts as had without
+	 * being hashed, added to those the resume data has; the rest are
+	 * downloaded. libtorrent does not check the files on disk then (it
+	 * only looks that they exist), so the caller passes this only when
+	 * no other file holds data worth finding by a check. */
+	const unsigned char *have_files;
+	size_t n_have_files;
 };
 
 /*

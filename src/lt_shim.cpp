@@ -597,6 +597,37 @@ void lts_session_free(lts_session *s)
 	delete s;
 }
 
+// The pieces made only of files the caller vouches for (and pad files)
+// join atp's have_pieces. false (err set) when the count is wrong.
+static bool mark_have_files(lt::add_torrent_params &atp,
+			    lt::torrent_info const &ti,
+			    const unsigned char *have, size_t n,
+			    struct lts_error *err)
+{
+	lt::file_storage const &fs = ti.files();
+
+	if (n != static_cast<size_t>(fs.num_files())) {
+		set_err(err, LTS_EINVAL, "%zu file flags for a torrent of %d files",
+			n, fs.num_files());
+		return false;
+	}
+	if (atp.have_pieces.size() < fs.num_pieces())
+		atp.have_pieces.resize(fs.num_pieces(), false);
+	for (lt::piece_index_t i : fs.piece_range()) {
+		bool all = true;
+		for (auto const &sl : fs.map_block(i, 0, fs.piece_size(i))) {
+			if (!fs.pad_file_at(sl.file_index) &&
+			    !have[static_cast<int>(sl.file_index)]) {
+				all = false;
+				break;
+			}
+		}
+		if (all)
+			atp.have_pieces.set_bit(i);
+	}
+	return true;
+}
+
 int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		    struct lts_error *err)
 {
@@ -651,6 +682,9 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		// web seeds are fetched by the caller, which hands the pieces in
 		// with lts_torrent_add_piece(), never by libtorrent
 		ti->set_web_seeds({});
+		if (p->have_files &&
+		    !mark_have_files(atp, *ti, p->have_files, p->n_have_files, err))
+			return LTS_EINVAL;
 		atp.ti = std::move(ti);
 	} else if (p->magnet) {
 		lt::add_torrent_params m = lt::parse_magnet_uri(p->magnet, ec);

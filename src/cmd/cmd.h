@@ -192,6 +192,7 @@ struct getjob_info {
 	const lts_torrent *meta;          /* NULL until known */
 	int64_t from_peers, from_mirrors;
 	int hash_failures;
+	int checks;                       /* times libtorrent hashed the files */
 	double seconds;
 	int64_t size;                     /* of the wanted files */
 	const char *const *trackers;      /* the manifest's */

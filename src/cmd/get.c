@@ -275,12 +275,13 @@ static int delegate(const char *sock, const char *spec, const struct getjob_opts
 			const char *snap = json_string_value(json_object_get(o, "snapshot"));
 			ms_progress_clear(&prog);
 			if (json) {
-				json_t *ev = json_pack("{s:s,s:s,s:s,s:s?,s:O?}", "event", "done",
+				json_t *ev = json_pack("{s:s,s:s,s:s,s:s?,s:O?,s:O?}", "event", "done",
 						       "repo", json_string_value(json_object_get(o, "repo")),
 						       "revision",
 						       json_string_value(json_object_get(o, "revision")),
 						       "snapshot", snap, "downloaded",
-						       json_object_get(o, "downloaded"));
+						       json_object_get(o, "downloaded"), "checks",
+						       json_object_get(o, "checks"));
 				char *t = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
 				printf("%s\n", t ? t : "");
 				free(t);

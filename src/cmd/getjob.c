@@ -112,6 +112,7 @@ struct getjob {
 	int exit_code;         /* 0 while running; -1: success */
 	int done_said;         /* hooks.on_done called */
 	int hash_failures;
+	int checks;            /* times libtorrent hashed the files on disk */
 };
 
 static void stop(struct getjob *g, int code);
@@ -695,13 +696,13 @@ static void check_done(struct getjob *g)
 	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
 	{
 		int64_t web = mirrors_bytes(&g->mr);
-		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i}", "event", "done",
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i}", "event", "done",
 				   "repo", g->repo, "revision", g->rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
 				   (json_int_t)g->final.peer_download, "from_webseeds",
 				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
-				   "hash_failures", g->hash_failures));
+				   "hash_failures", g->hash_failures, "checks", g->checks));
 	}
 	/* the torrent stays in the session, seeding, until the owner
 	 * removes it */
@@ -778,12 +779,48 @@ static int resume_file(struct getjob *g)
 			   sizeof(g->resume_path), NULL);
 }
 
+/*
+ * The torrent files whose blobs were just verified against the manifest
+ * (one flag per torrent file, for lts_add_params.have_files), or NULL to
+ * let libtorrent check the files on disk: nothing is present, or, with no
+ * resume data, a file being downloaded already holds bytes (a download
+ * that stopped before its first resume save) that only a check finds.
+ * The caller frees it.
+ */
+static unsigned char *present_files(struct getjob *g, int n, int has_resume)
+{
+	unsigned char *have;
+	size_t k = 0;
+
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		struct stat st;
+		char p[2 * PATH_MAX];
+		if (f->st == F_PRESENT && strncmp(f->path, "blobs/.skip/", 12)) {
+			k++;
+			continue;
+		}
+		snprintf(p, sizeof(p), "%s/%s", g->store.repo_dir, f->path);
+		if (f->st == F_DOWNLOADING && !has_resume && lstat(p, &st) == 0 &&
+		    st.st_size > 0)
+			return NULL;
+	}
+	if (!k || !(have = calloc((size_t)n, 1)))
+		return NULL;
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->st == F_PRESENT && strncmp(f->path, "blobs/.skip/", 12))
+			have[f->tindex] = 1;
+	}
+	return have;
+}
+
 static void add_torrent(struct getjob *g)
 {
 	struct lts_add_params ap;
 	struct ms_error err;
 	const char **paths;
-	unsigned char *resume = NULL;
+	unsigned char *resume = NULL, *have = NULL;
 	size_t resume_len = 0;
 	int n = ms_torrent_num_files(g->meta), r = 0, code = EXIT_ERROR;
 	int *prio;
@@ -858,6 +895,7 @@ static void add_torrent(struct getjob *g)
 	}
 	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
 		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
+	have = present_files(g, n, resume != NULL);
 	memset(&ap, 0, sizeof(ap));
 	ap.torrent = g->torrent;
 	ap.torrent_len = g->torrent_len;
@@ -868,6 +906,8 @@ static void add_torrent(struct getjob *g)
 	ap.n_file_paths = (size_t)n;
 	ap.trackers = (const char *const *)g->v.m.trackers;
 	ap.n_trackers = g->v.m.n_trackers;
+	ap.have_files = have;
+	ap.n_have_files = have ? (size_t)n : 0;
 	r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	if (r && resume) {
 		ap.resume = NULL;
@@ -879,6 +919,7 @@ static void add_torrent(struct getjob *g)
 	if (!r)
 		dial_peers(g);
 out:
+	free(have);
 	free(resume);
 	free(paths);
 	free(prio);
@@ -1104,6 +1145,10 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 		break;
 	case LTS_ALERT_HASH_FAILED:
 		g->hash_failures++;
+		break;
+	case LTS_ALERT_STATE_CHANGED:
+		if (a->value == LTS_STATE_CHECKING_FILES)
+			g->checks++;
 		break;
 	case LTS_ALERT_PEER_BANNED:
 		info(g, "warning: banned peer %s:%d: it sent data that failed the hash check",
@@ -1385,6 +1430,7 @@ void getjob_info(const struct getjob *g, struct getjob_info *in)
 	in->from_peers = g->finished ? g->final.peer_download : 0;
 	in->from_mirrors = mirrors_bytes(&g->mr);
 	in->hash_failures = g->hash_failures;
+	in->checks = g->checks;
 	in->seconds = g->seconds;
 	in->size = 0;
 	for (size_t i = 0; i < g->n_files; i++)

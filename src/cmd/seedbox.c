@@ -793,6 +793,7 @@ static void job_finish(struct repo *r, int code)
 		r->completed = r->last_active = time(NULL);
 		r->downloaded += in.from_peers + in.from_mirrors;
 		r->from_mirrors += in.from_mirrors;
+		r->checks += in.checks;
 		for (size_t i = 0; i < in.n_trackers; i++)
 			strlist_push_copy(&r->trackers, in.trackers[i]);
 		logf_(sb, "%s: downloaded %" PRId64 " bytes in %.1f s, seeding",
@@ -1092,6 +1093,19 @@ void seedbox_alert(struct seedbox *sb, const struct lts_alert *a)
 		return;
 	for (r = sb->repos; r && r->tid != a->torrent; r = r->next)
 		;
+	if (!r && a->type == LTS_ALERT_STATE_CHANGED && a->value == LTS_STATE_CHECKING_FILES) {
+		/* a download that ended and is not handed over yet */
+		for (r = sb->repos; r; r = r->next) {
+			struct getjob_info in;
+			if (!r->job || !r->job_ended)
+				continue;
+			getjob_info(r->job, &in);
+			if (in.id == a->torrent) {
+				r->checks++;
+				return;
+			}
+		}
+	}
 	if (!r)
 		return;
 	switch (a->type) {

@@ -94,6 +94,7 @@ test_expect_success 'revision 2 shares two of three shards: only the changed byt
 	say "revision 2 downloaded $got bytes (the changed shard has 12000000)" &&
 	test "$got" -ge 12000000 && test "$got" -lt 13000000 &&
 	test_grep "5 of 6 files already in the cache" get2.err &&
+	test_grep "\"event\":\"done\".*\"checks\":0[,}]" get2.out &&
 	same_tree v2 cache/models--acme--tiny/snapshots/$r2 &&
 	test "$(cat cache/models--acme--tiny/refs/main)" = $r2 &&
 	scan cache >scan.out &&

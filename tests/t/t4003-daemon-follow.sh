@@ -153,7 +153,7 @@ test_expect_success 'disk budget: the least recently active unpinned repo is evi
 	stop_daemon
 '
 
-test_expect_success 'seed-store: a daemon with no state seeds the complete snapshots it finds' '
+test_expect_success 'seed-store: a daemon with no state seeds the complete snapshots it finds, hashing each once' '
 	rm -rf "$MODELSWARM_HOME/state/daemon" &&
 	printf "seed-store = true\nindex = %s\n" "$TRASH_DIRECTORY/www/index" \
 		>>"$MODELSWARM_HOME/config" &&
@@ -161,6 +161,7 @@ test_expect_success 'seed-store: a daemon with no state seeds the complete snaps
 	wait_for "seed-store: 1 snapshots of .*cache2. added" d2.err 20 &&
 	wait_state acme/other@$r3 seeding 60 &&
 	test "$(field acme/other cache)" = "$TRASH_DIRECTORY/cache2" &&
+	test "$(field acme/other checks)" = 0 &&
 	stop_daemon
 '
 

@@ -319,7 +319,63 @@ int main(void)
 		   !wait_alert(leech, LTS_ALERT_HASH_FAILED, hid, 2, NULL) &&
 		   lts_torrent_piece_states(leech, hid, st8, 64, &err) > 0 &&
 		   st8[0] == LTS_PIECE_HAVE, "a verified piece is never written over");
+		ok(lts_torrent_remove(leech, hid, 0, &err) == 0 &&
+		   wait_alert(leech, LTS_ALERT_TORRENT_REMOVED, hid, 10, NULL), "removed");
 		free(piece);
+		lts_torrent_info_free(ti);
+	}
+
+	/* files the caller vouches for: their pieces are had without a
+	 * check, the others' are missing */
+	{
+		lts_torrent *ti = lts_torrent_info_load(hy, hylen, &err);
+		int nf = ti ? lts_torrent_info_num_files(ti) : 0, hid = 0, checking = 0;
+		int np = ti ? lts_torrent_info_num_pieces(ti) : 0, a_end = 0, got = 0;
+		unsigned char *have = calloc((size_t)nf + 1, 1), st8[64];
+		time_t end = time(NULL) + 20;
+
+		snprintf(path, sizeof(path), "%s/have", tmp);
+		mkdir(path, 0755);
+		write_file("../have/a.bin", 300000, 1);
+		for (int i = 0; i < nf; i++) {
+			struct lts_file_info fi;
+			if (lts_torrent_info_file(ti, i, &fi) == 0 && !strcmp(fi.path, "unit/a.bin"))
+				have[i] = 1;
+		}
+		ap.save_path = path;
+		ap.have_files = have;
+		ap.n_have_files = (size_t)nf + 1;
+		ok(lts_torrent_add(leech, &ap, &hid, &err) == LTS_EINVAL,
+		   "a flag count that is not the file count is refused: %s", err.msg);
+		ap.n_have_files = (size_t)nf;
+		ok(lts_torrent_add(leech, &ap, &hid, &err) == 0, "added with a.bin vouched for");
+		while (!got && time(NULL) < end) {
+			const struct lts_alert *a;
+			size_t n;
+			if (lts_alerts_pop(leech, &a, &n, &err))
+				break;
+			for (size_t i = 0; i < n; i++) {
+				if (a[i].torrent != hid)
+					continue;
+				if (a[i].type == LTS_ALERT_STATE_CHANGED &&
+				    a[i].value == LTS_STATE_CHECKING_FILES)
+					checking = 1;
+				if (a[i].type == LTS_ALERT_TORRENT_CHECKED)
+					got = 1;
+			}
+			usleep(20000);
+		}
+		ok(got && !checking, "ready without hashing the files");
+		/* a.bin is 300000 bytes: pieces 0-9 (the last with its pad) */
+		a_end = (300000 + 32767) / 32768;
+		ok(np > a_end && np <= 64 &&
+		   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
+		   st8[0] == LTS_PIECE_HAVE && st8[a_end - 1] == LTS_PIECE_HAVE &&
+		   st8[a_end] != LTS_PIECE_HAVE && st8[np - 1] != LTS_PIECE_HAVE,
+		   "a.bin's pieces are had, b.bin's are not");
+		ap.have_files = NULL;
+		ap.n_have_files = 0;
+		free(have);
 		lts_torrent_info_free(ti);
 	}
 
