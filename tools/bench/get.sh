@@ -116,21 +116,7 @@ tracker_register () {
 }
 
 nport=$(bench_free_port) || bench_die "no free port"
-mkdir -p "$W/nginx/tmp"
-{
-	echo "daemon off;"
-	test "$(id -u)" = 0 && echo "user root;"
-	echo "worker_processes auto;"
-	echo "pid $W/nginx/nginx.pid;"
-	echo "error_log $W/nginx/error.log;"
-	echo "events { worker_connections 256; }"
-	echo "http { access_log off; sendfile on; tcp_nopush on;"
-	echo "  client_body_temp_path $W/nginx/tmp/b; proxy_temp_path $W/nginx/tmp/p;"
-	echo "  fastcgi_temp_path $W/nginx/tmp/f; uwsgi_temp_path $W/nginx/tmp/u; scgi_temp_path $W/nginx/tmp/s;"
-	echo "  server { listen 127.0.0.1:$nport; root $W/srv; } }"
-} >"$W/nginx/nginx.conf"
-bench_bg logs/nginx nginx -p "$W/nginx" -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf"
-bench_wait_http "http://127.0.0.1:$nport/" 20 "$bg_pid" || bench_die "nginx did not start"
+bench_nginx "$W/nginx" "$nport" "$W/srv" || bench_die "nginx did not start"
 NGINX=http://127.0.0.1:$nport/$ORG--$NAME
 
 # ---- clients ----------------------------------------------------------------

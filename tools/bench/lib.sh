@@ -98,6 +98,27 @@ bench_wait_http () {
 	done
 }
 
+# bench_nginx DIR PORT ROOT: nginx serving ROOT on 127.0.0.1:PORT
+# (sendfile, no access log), its files under DIR; started with bench_bg
+# (logs/nginx.*), so bg_pid is its master. Returns once it answers.
+bench_nginx () {
+	mkdir -p "$1/tmp" || return 1
+	{
+		echo "daemon off;"
+		test "$(id -u)" = 0 && echo "user root;"
+		echo "worker_processes auto;"
+		echo "pid $1/nginx.pid;"
+		echo "error_log $1/error.log;"
+		echo "events { worker_connections 256; }"
+		echo "http { access_log off; sendfile on; tcp_nopush on;"
+		echo "  client_body_temp_path $1/tmp/b; proxy_temp_path $1/tmp/p;"
+		echo "  fastcgi_temp_path $1/tmp/f; uwsgi_temp_path $1/tmp/u; scgi_temp_path $1/tmp/s;"
+		echo "  server { listen 127.0.0.1:$2; root $3; } }"
+	} >"$1/nginx.conf"
+	bench_bg logs/nginx nginx -p "$1" -e "$1/error.log" -c "$1/nginx.conf"
+	bench_wait_http "http://127.0.0.1:$2/" 20 "$bg_pid"
+}
+
 # bench_median: the median of the numbers on stdin, one a line
 bench_median () {
 	sort -g | awk '{ v[NR] = $1 }
