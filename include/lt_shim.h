@@ -177,22 +177,6 @@ int lts_torrent_resume(lts_session *s, int id, struct lts_error *err);
 /* Re-hash every piece on disk. */
 int lts_torrent_recheck(lts_session *s, int id, struct lts_error *err);
 
-/*
- * Pieces left behind by a failed hash check. With more than one disk
- * thread (aio_threads), libtorrent 2.0 can report the clearing of a piece
- * that failed before a write to that piece that finished first; the late
- * write then marks its block as done again. A piece whose blocks are all
- * done but that is not had is never hashed nor asked for again: the
- * download stops short of the end. Only a recheck gets it back.
- *
- * For a torrent that has had a hash failure (cheap otherwise: returns 0 at
- * once), returns how many pieces have been in that state for at least
- * `secs` seconds, as seen by the calls so far (call it every few seconds);
- * the caller then rechecks the torrent. A negative LTS_E* on error.
- */
-int lts_torrent_stuck_pieces(lts_session *s, int id, int secs,
-			     struct lts_error *err);
-
 enum lts_state {
 	LTS_STATE_UNKNOWN = 0,
 	LTS_STATE_CHECKING_FILES,

@@ -134,15 +134,6 @@ static void forget_id(struct ms_engine *e, int id)
 	}
 }
 
-/* on_warning, else a line on stderr */
-static void engine_warn(struct ms_engine *e, const char *msg)
-{
-	if (e->ev.on_warning)
-		e->ev.on_warning(e, msg, e->ev.ud);
-	else
-		fprintf(stderr, "warning: %s\n", msg);
-}
-
 static void drain(struct ms_engine *e)
 {
 	const struct lts_alert *al;
@@ -154,7 +145,8 @@ static void drain(struct ms_engine *e)
 	if (lts_alerts_pop(e->ses, &al, &n, &le)) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "cannot read engine alerts: %s", le.msg);
-		engine_warn(e, msg);
+		if (e->ev.on_warning)
+			e->ev.on_warning(e, msg, e->ev.ud);
 		return;
 	}
 	e->dispatching = 1;
@@ -183,28 +175,6 @@ static void async_cb(uv_async_t *h)
 	drain(h->data);
 }
 
-/* A download that had a hash failure can be left with pieces libtorrent
- * never hashes nor asks for again (see lts_torrent_stuck_pieces()): 15
- * seconds in that state and the torrent is checked again, which finds
- * them missing. */
-#define STUCK_S 15
-
-static void unstick(struct ms_engine *e)
-{
-	struct lts_error le;
-
-	for (size_t i = 0; i < e->n_ids; i++) {
-		int n = lts_torrent_stuck_pieces(e->ses, e->ids[i], STUCK_S, &le);
-		char msg[300];
-		if (n <= 0)
-			continue;
-		snprintf(msg, sizeof(msg), "%d piece%s left unverified after a failed hash "
-			 "check; checking the files again", n, n == 1 ? "" : "s");
-		engine_warn(e, msg);
-		lts_torrent_recheck(e->ses, e->ids[i], &le);
-	}
-}
-
 static void tick_cb(uv_timer_t *h)
 {
 	struct ms_engine *e = h->data;
@@ -213,8 +183,6 @@ static void tick_cb(uv_timer_t *h)
 	drain(e);
 	if (e->closing || e->close_requested)
 		return;
-	if (!e->shutting_down)
-		unstick(e);
 	if (e->ev.on_tick && !e->shutting_down)
 		e->ev.on_tick(e, e->ev.ud);
 	if (e->close_requested)
@@ -225,7 +193,8 @@ static void deadline_cb(uv_timer_t *h)
 {
 	struct ms_engine *e = h->data;
 
-	engine_warn(e, "gave up waiting for resume data");
+	if (e->ev.on_warning)
+		e->ev.on_warning(e, "gave up waiting for resume data", e->ev.ud);
 	ms_engine_close(e);
 }
 
@@ -303,17 +272,17 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	 * own address (a tracker hands it back) bans that IP for everyone
 	 * behind it (NAT, several clients on one host) */
 	base[n++] = (struct lts_setting){ "allow_multiple_connections_per_ip", "true" };
-	/* checks of files on disk hash on every core (libtorrent's default
-	 * is one thread): a hybrid torrent is hashed twice, SHA-1 and
-	 * SHA-256 */
+	/* piece hashes on every core (libtorrent's default is one thread):
+	 * a hybrid torrent is hashed twice, SHA-1 and SHA-256 */
 	snprintf(cores, sizeof(cores), "%u", uv_available_parallelism());
 	base[n++] = (struct lts_setting){ "hashing_threads", cores };
-	/* several disk threads: libtorrent hashes downloaded pieces on them
-	 * too (its hashing threads only serve checks), and one thread doing
-	 * every write, SHA-1 and SHA-256 is what limits a download (~25%
-	 * slower here). With several, a piece that failed its hash check can
-	 * be left never hashed again: unstick() sees to it */
-	base[n++] = (struct lts_setting){ "aio_threads", "4" };
+	/* one thread for disk reads and writes: with several, libtorrent
+	 * 2.0 can run the clear that follows a failed piece before it has
+	 * handled a write to that piece that finished first; that write
+	 * then marks its block done again, and a piece whose blocks are all
+	 * done but never hashed is never hashed nor asked for again (a
+	 * download stuck at 100%, seen with a mirror sending bad bytes) */
+	base[n++] = (struct lts_setting){ "aio_threads", "1" };
 	/* an origin seeding a release to many peers at once: with
 	 * libtorrent's 500 queued blocks a peer books seconds of our upload
 	 * without regard to what the others booked, and pieces go out twice

@@ -33,7 +33,6 @@
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,8 +99,6 @@ struct torrent_entry {
 	lt::info_hash_t ih;
 	bool no_root = false;
 	int hash_failures = 0;
-	// pieces seen with every block done but not had: when first seen
-	std::map<int, std::chrono::steady_clock::time_point> stuck_since;
 	std::int64_t real_size = -1;  // bytes without pad files, once known
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
 };
@@ -889,42 +886,6 @@ size_t lts_dormant_count(lts_session *s)
 SIMPLE_OP(lts_torrent_pause, pause(lt::torrent_handle::graceful_pause))
 SIMPLE_OP(lts_torrent_resume, resume())
 SIMPLE_OP(lts_torrent_recheck, force_recheck())
-
-int lts_torrent_stuck_pieces(lts_session *s, int id, int secs,
-			     struct lts_error *err)
-{
-	clear_err(err);
-	SHIM_TRY
-	torrent_entry *e = find(s, id, err);
-	if (!e)
-		return LTS_ENOENT;
-	if (!e->hash_failures)
-		return 0;
-	auto const now = std::chrono::steady_clock::now();
-	lt::torrent_status st = e->h.status({});
-	if (st.state != lt::torrent_status::downloading ||
-	    (st.flags & lt::torrent_flags::paused)) {
-		e->stuck_since.clear();
-		return 0;
-	}
-	std::map<int, std::chrono::steady_clock::time_point> seen;
-	int n = 0;
-	for (auto const &pp : e->h.get_download_queue()) {
-		int const p = static_cast<int>(pp.piece_index);
-		if (pp.finished < pp.blocks_in_piece || e->h.have_piece(pp.piece_index))
-			continue;
-		auto it = e->stuck_since.find(p);
-		auto const since = it == e->stuck_since.end() ? now : it->second;
-		seen[p] = since;
-		if (now - since >= std::chrono::seconds(secs))
-			n++;
-	}
-	e->stuck_since = std::move(seen);
-	if (n)
-		e->stuck_since.clear(); // the caller rechecks
-	return n;
-	SHIM_CATCH(LTS_EEXCEPTION)
-}
 
 // bytes of real files (pad files left out), once per torrent: the file
 // list does not change

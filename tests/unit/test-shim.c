@@ -314,10 +314,6 @@ int main(void)
 		   "the right bytes handed in again (overwrite) pass");
 		ok(lts_torrent_piece_states(leech, hid, st8, 64, &err) > 1 &&
 		   st8[0] == LTS_PIECE_HAVE && st8[1] == LTS_PIECE_MISSING, "piece 0 is had");
-		ok(lts_torrent_stuck_pieces(leech, hid, 0, &err) == 0,
-		   "after a failure handled as it should, no piece is stuck");
-		ok(lts_torrent_stuck_pieces(leech, 9999, 0, &err) == LTS_ENOENT,
-		   "stuck pieces of an unknown id: %s", err.msg);
 		piece[0] ^= 0xff;
 		ok(lts_torrent_add_piece(leech, hid, 0, piece, (size_t)plen, 1, &err) == 0 &&
 		   !wait_alert(leech, LTS_ALERT_HASH_FAILED, hid, 2, NULL) &&
