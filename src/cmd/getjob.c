@@ -779,40 +779,14 @@ static int resume_file(struct getjob *g)
 			   sizeof(g->resume_path), NULL);
 }
 
-/*
- * The torrent files whose blobs were just verified against the manifest
- * (one flag per torrent file, for lts_add_params.have_files), or NULL to
- * let libtorrent check the files on disk: nothing is present, or, with no
- * resume data, a file being downloaded already holds bytes (a download
- * that stopped before its first resume save) that only a check finds.
- * The caller frees it.
- */
-static unsigned char *present_files(struct getjob *g, int n, int has_resume)
+/* 1 if the file at PATH (under the repo) exists and holds bytes */
+static int has_bytes(const struct getjob *g, const char *path)
 {
-	unsigned char *have;
-	size_t k = 0;
+	char p[2 * PATH_MAX];
+	struct stat st;
 
-	for (size_t i = 0; i < g->n_files; i++) {
-		struct gfile *f = &g->files[i];
-		struct stat st;
-		char p[2 * PATH_MAX];
-		if (f->st == F_PRESENT && strncmp(f->path, "blobs/.skip/", 12)) {
-			k++;
-			continue;
-		}
-		snprintf(p, sizeof(p), "%s/%s", g->store.repo_dir, f->path);
-		if (f->st == F_DOWNLOADING && !has_resume && lstat(p, &st) == 0 &&
-		    st.st_size > 0)
-			return NULL;
-	}
-	if (!k || !(have = calloc((size_t)n, 1)))
-		return NULL;
-	for (size_t i = 0; i < g->n_files; i++) {
-		struct gfile *f = &g->files[i];
-		if (f->st == F_PRESENT && strncmp(f->path, "blobs/.skip/", 12))
-			have[f->tindex] = 1;
-	}
-	return have;
+	snprintf(p, sizeof(p), "%s/%s", g->store.repo_dir, path);
+	return lstat(p, &st) == 0 && st.st_size > 0;
 }
 
 static void add_torrent(struct getjob *g)
@@ -823,11 +797,12 @@ static void add_torrent(struct getjob *g)
 	unsigned char *resume = NULL, *have = NULL;
 	size_t resume_len = 0;
 	int n = ms_torrent_num_files(g->meta), r = 0, code = EXIT_ERROR;
-	int *prio;
+	int *prio, n_have = 0, partial = 0;
 
 	paths = calloc((size_t)n, sizeof(*paths));
 	prio = calloc((size_t)n, sizeof(*prio));
-	if (!paths || !prio) {
+	have = calloc((size_t)n, 1);
+	if (!paths || !prio || !have) {
 		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -861,6 +836,8 @@ static void add_torrent(struct getjob *g)
 		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
 		    f->st == F_PRESENT) {
 			ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
+			have[f->tindex] = 1; /* verified just now */
+			n_have++;
 		} else if (dup || !f->wanted) {
 			/* another file carries these bytes, or nobody wants them */
 			snprintf(f->path, sizeof(f->path), "blobs/.skip/%d", f->tindex);
@@ -871,6 +848,7 @@ static void add_torrent(struct getjob *g)
 				goto out;
 			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
 			f->st = F_DOWNLOADING;
+			partial = partial || has_bytes(g, f->path);
 		}
 		if (dup && f->wanted)
 			f->st = F_PRESENT; /* linked to the same blob as its twin */
@@ -895,7 +873,13 @@ static void add_torrent(struct getjob *g)
 	}
 	if (!resume_file(g) && access(g->resume_path, F_OK) == 0)
 		ms_read_file(g->resume_path, 256u << 20, &resume, &resume_len, NULL);
-	have = present_files(g, n, resume != NULL);
+	/* the verified blobs count as had without libtorrent hashing them
+	 * again, unless a download that stopped before its first resume save
+	 * left bytes that only a check of the files finds */
+	if (!n_have || (partial && !resume)) {
+		free(have);
+		have = NULL;
+	}
 	memset(&ap, 0, sizeof(ap));
 	ap.torrent = g->torrent;
 	ap.torrent_len = g->torrent_len;

@@ -85,10 +85,9 @@ nginx_pid=$bg_pid
 # CPU ticks (user + system) of nginx's master and workers so far
 tck=$(getconf CLK_TCK)
 nginx_ticks () {
-	for s in /proc/[0-9]*/stat; do
-		# pid (comm) state ppid ... utime(14) stime(15): comm has no spaces here
-		awk -v m="$nginx_pid" '$1 == m || $4 == m { print $14 + $15 }' "$s" 2>/dev/null
-	done | awk '{ t += $1 } END { print t + 0 }'
+	# pid (comm) state ppid ... utime(14) stime(15); nginx's comm has no spaces
+	cat /proc/[0-9]*/stat 2>/dev/null |
+		awk -v m="$nginx_pid" '$1 == m || $4 == m { t += $14 + $15 } END { print t + 0 }'
 }
 
 run_curl () {
