@@ -51,7 +51,9 @@ UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/un
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)
-ALL_OBJ = $(LIB_OBJ) $(CMD_OBJ) $(UNIT:tests/unit/%=build/unit/%.o)
+# the shim again, with the self-test of its disk ordering, for test-shim
+SELFTEST_OBJ = build/lt_shim_selftest.o
+ALL_OBJ = $(LIB_OBJ) $(CMD_OBJ) $(UNIT:tests/unit/%=build/unit/%.o) $(SELFTEST_OBJ)
 
 all: modelswarm
 
@@ -83,6 +85,14 @@ build/unit/%.o: tests/unit/%.c | build-deps
 
 tests/unit/%: build/unit/%.o build/libms.a
 	$(CXX) $(LDFLAGS) -o $@ $< build/libms.a $(PKG_LIBS) -lpthread
+
+$(SELFTEST_OBJ): src/lt_shim.cpp | build-deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(MS_CXXFLAGS) -DLTS_SELFTEST $(PKG_CFLAGS) -c -o $@ $<
+
+# linked before libms.a, so the archive's own shim object is not used
+tests/unit/test-shim: build/unit/test-shim.o $(SELFTEST_OBJ) build/libms.a
+	$(CXX) $(LDFLAGS) -o $@ $< $(SELFTEST_OBJ) build/libms.a $(PKG_LIBS) -lpthread
 
 # Install the Debian packages that are missing (build: libraries and
 # compilers; test: the real programs the tests drive).

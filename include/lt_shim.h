@@ -469,6 +469,12 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 /* libtorrent's version string, static. */
 const char *lts_version(void);
 
+/* Self-test of the shim's disk ordering (a failed piece's clear waits for
+ * the writes to that piece issued before it). Only in a shim built with
+ * -DLTS_SELFTEST (the unit tests). Writes the order of events it saw to
+ * msg; returns 0 when it is the expected one, -1 otherwise. */
+int lts_selftest_disk_order(char *msg, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

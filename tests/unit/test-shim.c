@@ -126,6 +126,12 @@ int main(void)
 	write_file("empty", 0, 2);
 	write_file("sub/b.bin", 70000, 3);
 
+	/* a failed piece's clear reaches the disk after the writes to that
+	 * piece issued before it, and their completions (see ordered_disk_io) */
+	char order[512];
+	ok(lts_selftest_disk_order(order, sizeof(order)) == 0,
+	   "disk clear waits for the writes to its piece: %s", order);
+
 	/* settings by name */
 	struct lts_setting bad[] = { { "no_such_setting", "1" } };
 	s = lts_session_new(bad, 1, &err);
