@@ -2131,7 +2131,7 @@ struct script_disk final : lt::disk_interface {
 } // namespace
 
 extern "C" int lts_selftest_disk_order(char *msg, size_t n)
-{
+try {
 	std::vector<std::string> log;
 	auto sd = std::make_unique<script_disk>(log);
 	script_disk *disk = sd.get();
@@ -2187,5 +2187,11 @@ extern "C" int lts_selftest_disk_order(char *msg, size_t n)
 		       " times)";
 	snprintf(msg, n, "%s", got.c_str());
 	return got == want ? 0 : -1;
+} catch (std::exception const &x) {
+	snprintf(msg, n, "exception: %s", x.what());
+	return -1;
+} catch (...) {
+	snprintf(msg, n, "unknown exception");
+	return -1;
 }
 #endif

@@ -65,16 +65,9 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- the files: as in get.sh ---------------------------------------------
+# ---- the files: get.sh's ---------------------------------------------------
 SRC=$W/srv/repo
-mkdir -p "$SRC"
-i=1
-while test $i -le "$size_gib"; do
-	gen_bytes 1073741824 >"$SRC/model-0000$i-of-0000$size_gib.safetensors"
-	i=$((i + 1))
-done
-printf '{"architectures": ["Bench"], "hidden_size": 4096}\n' >"$SRC/config.json"
-head -c 2000000 /dev/urandom >"$SRC/tokenizer.json"
+bench_get_repo "$SRC" "$size_gib" || bench_die "cannot write the repo"
 total_bytes=$(find "$SRC" -type f -exec cat {} + | wc -c)
 
 # ---- nginx, as in get.sh ---------------------------------------------------

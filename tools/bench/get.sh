@@ -65,15 +65,7 @@ ORG=bench-org
 NAME=bench-model
 REV=$(printf 'bench release' | sha1sum | cut -c1-40)
 SRC=$W/srv/$ORG--$NAME
-mkdir -p "$SRC"
-i=1
-while test $i -le "$size_gib"; do
-	f=$SRC/model-0000$i-of-0000$size_gib.safetensors
-	test -s "$f" || head -c 1073741824 /dev/urandom >"$f"
-	i=$((i + 1))
-done
-printf '{"architectures": ["Bench"], "hidden_size": 4096}\n' >"$SRC/config.json"
-head -c 2000000 /dev/urandom >"$SRC/tokenizer.json"
+bench_get_repo "$SRC" "$size_gib" || bench_die "cannot write the repo"
 total_bytes=$(find "$SRC" -type f -exec cat {} + | wc -c)
 
 bench_say "publishing $total_bytes bytes"

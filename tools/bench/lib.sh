@@ -144,6 +144,21 @@ gen_text () {
 	head -c $(($1 * 3 / 4 + 3)) /dev/urandom | base64 -w 76 | head -c "$1"
 }
 
+# bench_get_repo DIR G: the repo get.sh and budget.sh move, in DIR: G
+# shards of 1 GiB (one already there is kept: get.sh --dir), a config.json
+# and a 2 MB tokenizer.json
+bench_get_repo () {
+	mkdir -p "$1" || return 1
+	i=1
+	while test $i -le "$2"; do
+		f=$1/model-0000$i-of-0000$2.safetensors
+		test -s "$f" || gen_bytes 1073741824 >"$f" || return 1
+		i=$((i + 1))
+	done
+	printf '{"architectures": ["Bench"], "hidden_size": 4096}\n' >"$1/config.json"
+	gen_bytes 2000000 >"$1/tokenizer.json"
+}
+
 # bench_workdir PARENT PREFIX MODELSWARM: make W, a new work directory under
 # PARENT, and go there (with logs/ and out/); copy MODELSWARM to $W/modelswarm
 # as MS (the tree may be rebuilt while the benchmark runs). At exit the
