@@ -100,9 +100,12 @@ struct ms_config {
 	/* idle-unload: seconds without a peer after which a seeding repo
 	 * leaves the session (dormant: a peer's handshake loads it again;
 	 * -1: unset, 60; 0: never); idle-announce: seconds between the
-	 * announces of a dormant repo (0: unset, 1800) */
+	 * announces of a dormant repo (0: unset, 1800); idle-loaded: idle
+	 * repos (seeding, no peer) left loaded before idle-unload is up, at
+	 * most (-1: unset, 16) */
 	int64_t idle_unload_s;
 	int64_t idle_announce_s;
+	int64_t idle_loaded;
 	int seed_store;
 	/* origin: seed and publish --seed let each peer queue few requests,
 	 * so that a release's first seed sends each piece about once;

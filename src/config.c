@@ -108,6 +108,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 	c->dht = c->lsd = c->port_mapping = 1;
 	c->fallback_rate = c->fallback_delay_s = -1;
 	c->idle_unload_s = -1;
+	c->idle_loaded = -1;
 	if (getenv("MODELSWARM_CONFIG") && *getenv("MODELSWARM_CONFIG"))
 		r = snprintf(path, sizeof(path), "%s", getenv("MODELSWARM_CONFIG")) >=
 				    (int)sizeof(path)
@@ -230,7 +231,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 		} else if (!strcmp(key, "seed-time-limit") ||
 			   !strcmp(key, "max-active-downloads") ||
 			   !strcmp(key, "subscribe-interval") ||
-			   !strcmp(key, "idle-unload") || !strcmp(key, "idle-announce")) {
+			   !strcmp(key, "idle-unload") || !strcmp(key, "idle-announce") ||
+			   !strcmp(key, "idle-loaded")) {
 			char *end;
 			long long v = strtoll(val, &end, 10);
 			if (v < 0 || end == val || *end || v > 100LL * 365 * 86400) {
@@ -242,6 +244,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "max-active-downloads") ? &c->max_active_downloads
 			  : !strcmp(key, "idle-unload") ? &c->idle_unload_s
 			  : !strcmp(key, "idle-announce") ? &c->idle_announce_s
+			  : !strcmp(key, "idle-loaded") ? &c->idle_loaded
 							 : &c->subscribe_interval_s) = v;
 		} else if (!strcmp(key, "seed-ratio-limit")) {
 			char *end;

@@ -472,6 +472,8 @@ static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
 		goto out;
 	}
 	rc = ms_torrent_num_files(meta) != r->n_files;
+	r->can_announce = ms_torrent_num_trackers(meta) > 0 || r->trackers.n > 0 ||
+			  sb->peer_discovery;
 	ms_torrent_free(meta);
 	if (rc) {
 		rc = ms_error_set(err, MS_EINVAL, "its saved state does not match its torrent");
@@ -523,6 +525,13 @@ static double idle_unload_s(const struct seedbox *sb)
 	int64_t v = sb->ctx->config.idle_unload_s;
 
 	return v < 0 ? 60 : (double)v;
+}
+
+static int idle_loaded(const struct seedbox *sb)
+{
+	int64_t v = sb->ctx->config.idle_loaded;
+
+	return v < 0 ? 16 : v > INT_MAX ? INT_MAX : (int)v;
 }
 
 static double idle_announce_s(const struct seedbox *sb)
@@ -648,12 +657,45 @@ static void unload(struct seedbox *sb, struct repo *r)
 	schedule_announce(sb, r, now_s(sb));
 }
 
+/* r is seeding, loaded, without a peer, and not on its way out */
+static int idle_loaded_repo(const struct repo *r)
+{
+	return r->st == R_SEEDING && !r->restoring && !r->job && r->tid &&
+	       !r->sleeping && r->peers_n == 0;
+}
+
+/* More than idle-loaded idle repos in the session (a thousand added at
+ * once, say): the ones idle longest go now, each once it has had its
+ * moment to announce (if it has anywhere to announce). Torrents loaded by
+ * the hundred leave the heap in holes after they go; a cap keeps the
+ * daemon's memory to the repos in use. */
+static void idle_cap(struct seedbox *sb, double now)
+{
+	int over = -idle_loaded(sb);
+
+	for (struct repo *r = sb->repos; r; r = r->next)
+		over += idle_loaded_repo(r);
+	while (over-- > 0) {
+		struct repo *oldest = NULL;
+		for (struct repo *r = sb->repos; r; r = r->next)
+			if (idle_loaded_repo(r) &&
+			    (!r->can_announce || now - r->busy_at >= ANNOUNCE_WAKE_S) &&
+			    (!oldest || r->busy_at < oldest->busy_at))
+				oldest = r;
+		if (!oldest || ms_engine_save_resume(sb->eng, oldest->tid, 0, NULL))
+			break;
+		oldest->sleeping = 1;
+	}
+}
+
 /* every few seconds: idle repos go, due announces come, memory goes back */
 static void idle_tick(struct seedbox *sb, double now)
 {
 	double idle = idle_unload_s(sb);
 	int waking = 0;
 
+	if (idle > 0)
+		idle_cap(sb, now);
 	for (struct repo *r = sb->repos; r; r = r->next)
 		waking += r->announce_wake && r->tid;
 	for (struct repo *r = sb->repos; r; r = r->next) {
@@ -796,6 +838,8 @@ static void job_finish(struct repo *r, int code)
 		r->checks += in.checks;
 		for (size_t i = 0; i < in.n_trackers; i++)
 			strlist_push_copy(&r->trackers, in.trackers[i]);
+		r->can_announce = ms_torrent_num_trackers(in.meta) > 0 ||
+				  r->trackers.n > 0 || sb->peer_discovery;
 		logf_(sb, "%s: downloaded %" PRId64 " bytes in %.1f s, seeding",
 		      label(r, l, sizeof(l)), in.from_peers + in.from_mirrors, in.seconds);
 		apply_limits(sb, r);

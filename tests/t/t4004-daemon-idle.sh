@@ -166,4 +166,23 @@ test_expect_success 'rm of an idle repo: gone, and no peer can load it' '
 	test_grep "\"repos\": 2," status2.json
 '
 
+test_expect_success 'beyond idle-loaded idle repos, the one idle longest leaves before idle-unload' '
+	wait_loaded $t1 False 30 && wait_loaded $t3 False 30 &&
+	printf "idle-unload = 600\nidle-loaded = 1\n" >>"$MODELSWARM_HOME/config" &&
+	kill -HUP $dpid && wait_for "reloaded the configuration" d2.err 10 &&
+	fetch_from f6 && same_tree v1 f6 &&
+	rm -rf f7 &&
+	timeout 60 modelswarm fetch index/acme/tiny/$r3.torrent -o f7 $MS_NET \
+		--listen 127.0.0.1:0 --peer 127.0.0.1:$(daemon_port) >f7.out 2>&1 &&
+	same_tree v3 f7 &&
+	# both loaded by their peers; with idle-unload at 600 s only the cap
+	# can unload one: r1, idle longest and with nothing to announce to
+	wait_loaded $t1 False 30 &&
+	test "$(field $t3 loaded)" = True &&
+	sleep 6 &&
+	test "$(field $t3 loaded)" = True &&
+	modelswarm daemon status >status3.json &&
+	test_grep "\"loaded\": 1," status3.json
+'
+
 test_done
