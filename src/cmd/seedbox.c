@@ -31,16 +31,20 @@
 #define TORRENT_MAX (64u << 20)
 #define RECORD_MAX (16u << 20)
 
+/* the longest ORG/NAME, and the longest revision or ref, a repo may ask for */
+#define REPO_MAX 256
+#define WANT_MAX 128
+
 enum rstate { R_QUEUED, R_DOWNLOADING, R_SEEDING, R_FAILED };
 
 static const char *const state_names[] = { "queued", "downloading", "seeding", "failed" };
 
 struct repo {
 	char id[17];             /* names its files: repos/<id>.{json,torrent,resume} */
-	char repo[256];          /* ORG/NAME */
-	char want[128];          /* as asked: a revision or a ref */
+	char *repo;              /* ORG/NAME */
+	char *want;              /* as asked: a revision or a ref */
+	char *ref;               /* a ref to write for it (subscriptions), or "" */
 	char rev[41];            /* "" until resolved */
-	char ref[128];           /* a ref to write for it (subscriptions) */
 	char *cache;             /* the hub cache it lives in */
 	char *repo_dir;          /* its directory there, once known */
 	char *local_dir;
@@ -298,6 +302,35 @@ static void repo_error(struct repo *r, const char *fmt, ...)
 	r->error = strdup(buf);
 }
 
+/* o's string member key, or "" */
+static const char *str_or_empty(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* r->repo, r->want and r->ref, in one allocation (r->repo's); 0 or -1
+ * (out of memory: r unchanged) */
+static int set_names(struct repo *r, const char *repo, size_t rl, const char *want,
+		     const char *ref)
+{
+	size_t wl = strlen(want), fl = strlen(ref);
+	char *p = malloc(rl + wl + fl + 3);
+
+	if (!p)
+		return -1;
+	memcpy(p, repo, rl);
+	p[rl] = '\0';
+	memcpy(p + rl + 1, want, wl + 1);
+	memcpy(p + rl + 1 + wl + 1, ref, fl + 1);
+	free(r->repo);
+	r->repo = p;
+	r->want = p + rl + 1;
+	r->ref = r->want + wl + 1;
+	return 0;
+}
+
 static void repo_free(struct repo *r)
 {
 	if (r->job)
@@ -306,6 +339,7 @@ static void repo_free(struct repo *r)
 		free(r->paths[i]);
 	free(r->paths);
 	free(r->prio);
+	free(r->repo);
 	free(r->cache);
 	free(r->repo_dir);
 	free(r->local_dir);
@@ -353,14 +387,14 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 		return NULL;
 	}
 	r->sb = sb;
-#define STR(dst, key) \
-	snprintf(dst, sizeof(dst), "%s", (s = json_string_value(json_object_get(o, key))) ? s : "")
-	STR(r->id, "id");
-	STR(r->repo, "repo");
-	STR(r->want, "want");
-	STR(r->rev, "rev");
-	STR(r->ref, "ref");
-#undef STR
+	snprintf(r->id, sizeof(r->id), "%s", str_or_empty(o, "id"));
+	snprintf(r->rev, sizeof(r->rev), "%s", str_or_empty(o, "rev"));
+	s = str_or_empty(o, "repo");
+	if (set_names(r, s, strlen(s), str_or_empty(o, "want"), str_or_empty(o, "ref"))) {
+		json_decref(o);
+		free(r);
+		return NULL;
+	}
 	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
 		repo_error(r, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "cache"))))
@@ -1548,12 +1582,14 @@ static struct repo *repo_new(struct seedbox *sb, const char *spec, const char *c
 		return NULL;
 	}
 	r->sb = sb;
-	if (rl >= sizeof(r->repo) || (at && strlen(at + 1) >= sizeof(r->want))) {
+	if (rl >= REPO_MAX || (at && strlen(at + 1) >= WANT_MAX)) {
 		ms_error_set(err, MS_EINVAL, "'%s' is too long", spec);
 		goto fail;
 	}
-	snprintf(r->repo, sizeof(r->repo), "%.*s", (int)rl, spec);
-	snprintf(r->want, sizeof(r->want), "%s", at ? at + 1 : "main");
+	if (set_names(r, spec, rl, at ? at + 1 : "main", "")) {
+		ms_error_set(err, MS_ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (ms_repo_check(r->repo, NULL, 0, err) ||
 	    (ms_revision_check(r->want) && ms_ref_check(r->want, err)))
 		goto fail;
@@ -1634,7 +1670,14 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 			repo_free(r);
 			FAIL(-32602, "%s", e2.msg);
 		}
-		snprintf(r->ref, sizeof(r->ref), "%s", json_string_value(v));
+		if (strlen(json_string_value(v)) >= WANT_MAX) {
+			repo_free(r);
+			FAIL(-32602, "ref '%s' is too long", json_string_value(v));
+		}
+		if (set_names(r, r->repo, strlen(r->repo), r->want, json_string_value(v))) {
+			repo_free(r);
+			FAIL(-32603, "out of memory");
+		}
 	}
 	r->st = R_QUEUED;
 	repo_append(sb, r);
