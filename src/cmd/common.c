@@ -65,7 +65,9 @@ int strlist_push(struct strlist *l, const char *s)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
-		const char **v = realloc(l->v, cap * sizeof(*v));
+		/* (calloc, not malloc: lists the daemon keeps for months stay
+		 * out of chunks other threads freed; see seedbox.c) */
+		const char **v = l->v ? realloc(l->v, cap * sizeof(*v)) : calloc(cap, sizeof(*v));
 		if (!v)
 			return MS_ENOMEM;
 		l->v = v;
@@ -77,8 +79,11 @@ int strlist_push(struct strlist *l, const char *s)
 
 int strlist_push_copy(struct strlist *l, const char *s)
 {
-	char *c = strdup(s);
+	size_t n = strlen(s) + 1;
+	char *c = calloc(1, n);
 
+	if (c)
+		memcpy(c, s, n);
 	if (!c || strlist_push(l, c)) {
 		free(c);
 		return MS_ENOMEM;

@@ -302,6 +302,22 @@ static void repo_error(struct repo *r, const char *fmt, ...)
 	r->error = strdup(buf);
 }
 
+/*
+ * What a repo keeps for as long as the daemon runs is allocated with
+ * calloc. glibc's malloc (not calloc) first serves a small request from
+ * the thread's cache of freed chunks, and that cache holds chunks of any
+ * arena: the main thread frees many of libtorrent's (alerts, resume data),
+ * and a long-lived string placed in one would pin a page of libtorrent's
+ * arena for good. A thousand repos pinned a megabyte that way.
+ */
+static char *keep_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = calloc(1, n);
+
+	return d ? memcpy(d, s, n) : NULL;
+}
+
 /* o's string member key, or "" */
 static const char *str_or_empty(const json_t *o, const char *key)
 {
@@ -316,7 +332,7 @@ static int set_names(struct repo *r, const char *repo, size_t rl, const char *wa
 		     const char *ref)
 {
 	size_t wl = strlen(want), fl = strlen(ref);
-	char *p = malloc(rl + wl + fl + 3);
+	char *p = calloc(1, rl + wl + fl + 3);
 
 	if (!p)
 		return -1;
@@ -335,10 +351,7 @@ static void repo_free(struct repo *r)
 {
 	if (r->job)
 		getjob_free(r->job);
-	for (int i = 0; i < r->n_files; i++)
-		free(r->paths[i]);
-	free(r->paths);
-	free(r->prio);
+	free(r->paths); /* (and r->prio: one block) */
 	free(r->repo);
 	free(r->cache);
 	free(r->repo_dir);
@@ -353,16 +366,26 @@ static void repo_free(struct repo *r)
 	free(r);
 }
 
+/* r's file paths and priorities, in one block (r->paths'); 0 or MS_ENOMEM
+ * (r unchanged) */
 static int set_files(struct repo *r, const char *const *paths, const int *prio, int n)
 {
-	r->paths = calloc((size_t)n, sizeof(*r->paths));
-	r->prio = calloc((size_t)n, sizeof(*r->prio));
-	if (!r->paths || !r->prio)
+	size_t head = (size_t)n * (sizeof(char *) + sizeof(int)), len = head;
+	char *b, *at;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(paths[i]) + 1;
+	if (!(b = calloc(1, len ? len : 1)))
 		return MS_ENOMEM;
+	free(r->paths);
+	r->paths = (char **)(void *)b;
+	r->prio = (int *)(void *)(b + (size_t)n * sizeof(char *));
 	r->n_files = n;
+	at = b + head;
 	for (int i = 0; i < n; i++) {
-		if (!(r->paths[i] = strdup(paths[i])))
-			return MS_ENOMEM;
+		size_t l = strlen(paths[i]) + 1;
+		r->paths[i] = memcpy(at, paths[i], l);
+		at += l;
 		r->prio[i] = prio[i];
 	}
 	return 0;
@@ -398,13 +421,13 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
 		repo_error(r, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "cache"))))
-		r->cache = strdup(s);
+		r->cache = keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "local_dir"))))
-		r->local_dir = strdup(s);
+		r->local_dir = keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "repo_dir"))))
-		r->repo_dir = strdup(s);
+		r->repo_dir = keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "subscription"))))
-		r->sub = strdup(s);
+		r->sub = keep_strdup(s);
 	strlist_from(&r->indexes, json_object_get(o, "indexes"));
 	strlist_from(&r->includes, json_object_get(o, "include"));
 	strlist_from(&r->excludes, json_object_get(o, "exclude"));
@@ -430,18 +453,19 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	r->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
 	files = json_object_get(o, "files");
 	if (json_array_size(files)) {
-		r->n_files = (int)json_array_size(files);
-		r->paths = calloc((size_t)r->n_files, sizeof(*r->paths));
-		r->prio = calloc((size_t)r->n_files, sizeof(*r->prio));
-		if (r->paths && r->prio)
+		size_t n = json_array_size(files);
+		const char **paths = calloc(n, sizeof(*paths));
+		int *prio = calloc(n, sizeof(*prio));
+		if (paths && prio) {
 			json_array_foreach(files, i, v) {
 				s = json_string_value(json_array_get(v, 0));
-				r->paths[i] = strdup(s && !strstr(s, "..") && *s != '/' ? s
-									 : "blobs/.skip/bad");
-				r->prio[i] = (int)json_integer_value(json_array_get(v, 1));
+				paths[i] = s && !strstr(s, "..") && *s != '/' ? s : "blobs/.skip/bad";
+				prio[i] = (int)json_integer_value(json_array_get(v, 1));
 			}
-		else
-			r->n_files = 0;
+			set_files(r, paths, prio, (int)n);
+		}
+		free(paths);
+		free(prio);
 	}
 	json_decref(o);
 	if (!r->id[0] || !r->repo[0] || !r->cache || ms_repo_check(r->repo, NULL, 0, NULL) ||
@@ -474,7 +498,7 @@ static const char *repo_dir(struct repo *r, struct ms_error *err)
 	st.lock_fd = -1;
 	if (ms_store_open(&st, r->cache, r->repo, err))
 		return NULL;
-	r->repo_dir = strdup(st.repo_dir);
+	r->repo_dir = keep_strdup(st.repo_dir);
 	ms_store_release(&st);
 	if (!r->repo_dir)
 		ms_error_set(err, MS_ENOMEM, "out of memory");
@@ -862,7 +886,7 @@ static void job_finish(struct repo *r, int code)
 		r->tid = in.id;
 		r->busy_at = now_s(sb);
 		if (!r->repo_dir && in.repo_dir)
-			r->repo_dir = strdup(in.repo_dir);
+			r->repo_dir = keep_strdup(in.repo_dir);
 		r->up_base = r->uploaded; /* uploads while downloading count too */
 		repo_error(r, NULL);
 		r->size = in.size;
@@ -1593,7 +1617,7 @@ static struct repo *repo_new(struct seedbox *sb, const char *spec, const char *c
 	if (ms_repo_check(r->repo, NULL, 0, err) ||
 	    (ms_revision_check(r->want) && ms_ref_check(r->want, err)))
 		goto fail;
-	if (!(r->cache = strdup(cache))) {
+	if (!(r->cache = keep_strdup(cache))) {
 		ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1654,7 +1678,7 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 		repo_free(r);
 		FAIL(-32602, "indexes, include, exclude and peers are arrays of strings");
 	}
-	if (local && (abs_path(local, lbuf, sizeof(lbuf)) || !(r->local_dir = strdup(lbuf)))) {
+	if (local && (abs_path(local, lbuf, sizeof(lbuf)) || !(r->local_dir = keep_strdup(lbuf)))) {
 		repo_free(r);
 		FAIL(-32602, "bad local_dir");
 	}
@@ -1663,7 +1687,7 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 	r->up_limit = (int)json_integer_value(json_object_get(params, "upload_limit"));
 	r->down_limit = (int)json_integer_value(json_object_get(params, "download_limit"));
 	if ((v = json_object_get(params, "subscription")) && json_is_string(v))
-		r->sub = strdup(json_string_value(v));
+		r->sub = keep_strdup(json_string_value(v));
 	if ((v = json_object_get(params, "ref")) && json_is_string(v)) {
 		struct ms_error e2;
 		if (ms_ref_check(json_string_value(v), &e2)) {
