@@ -16,6 +16,13 @@
 int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 		 size_t *len, struct ms_error *err);
 
+/* A buffer for one file's reads (hashing, copying) of len bytes, straight
+ * from the kernel; NULL when out of memory. Free it with ms_iobuf_free and
+ * the same len: its pages go back to the system at once (a malloc'd one
+ * that size may stay in a worker thread's arena, resident, for good). */
+void *ms_iobuf_new(size_t len);
+void ms_iobuf_free(void *buf, size_t len);
+
 /* Write buf to path atomically: a temporary file in the same directory,
  * fsync, rename. Never leaves a partial file at path. */
 int ms_write_file_atomic(const char *path, const void *buf, size_t len,

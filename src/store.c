@@ -169,7 +169,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		   char *git_hex, struct ms_error *err)
 {
 	EVP_MD_CTX *a = EVP_MD_CTX_new(), *g = git_hex ? EVP_MD_CTX_new() : NULL;
-	uint8_t *buf = malloc(1 << 20), h[32];
+	uint8_t *buf = ms_iobuf_new(1 << 20), h[32];
 	int64_t got = 0;
 	int fd = -1, r = 0;
 
@@ -219,7 +219,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 out:
 	if (fd >= 0)
 		close(fd);
-	free(buf);
+	ms_iobuf_free(buf, 1 << 20);
 	EVP_MD_CTX_free(a);
 	EVP_MD_CTX_free(g);
 	return r;
@@ -345,7 +345,7 @@ int ms_store_export_stage(const struct ms_store *s, const char *etag, const char
 		*copied = 1;
 	in = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	buf = malloc(1 << 20);
+	buf = ms_iobuf_new(1 << 20);
 	if (in < 0 || out < 0 || !buf) {
 		r = ms_error_set(err, MS_EIO, "cannot copy '%s' to '%s': %s", blob, tmp,
 				 strerror(errno));
@@ -379,14 +379,14 @@ int ms_store_export_stage(const struct ms_store *s, const char *etag, const char
 		goto fail;
 	}
 	close(in);
-	free(buf);
+	ms_iobuf_free(buf, 1 << 20);
 	return 0;
 fail:
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
 		close(out);
-	free(buf);
+	ms_iobuf_free(buf, 1 << 20);
 	unlink(tmp);
 	return r;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +62,19 @@ int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 	*buf = b;
 	*len = got;
 	return 0;
+}
+
+void *ms_iobuf_new(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void ms_iobuf_free(void *buf, size_t len)
+{
+	if (buf)
+		munmap(buf, len);
 }
 
 int ms_write_file_atomic(const char *path, const void *buf, size_t len,
