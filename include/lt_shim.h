@@ -60,6 +60,9 @@ struct lts_setting {
  * Create a session with the given settings applied on top of libtorrent's
  * defaults. Returns NULL and fills err on failure (unknown setting name,
  * bad value). The caller frees the session with lts_session_free().
+ * Unless SSL_CERT_FILE is set, it sets and clears that variable while the
+ * session starts (see the .cpp): call it before any thread of the process
+ * reads the environment.
  */
 lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 			     struct lts_error *err);

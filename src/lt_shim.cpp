@@ -27,6 +27,11 @@
 #include <libtorrent/version.hpp>
 #include <libtorrent/write_resume_data.hpp>
 
+#include <openssl/x509.h>
+
+#include <dirent.h>
+
+#include <cctype>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -727,6 +732,38 @@ const char *lts_version(void)
 	return lt::version();
 }
 
+// Whether OpenSSL's certificate directories (SSL_CERT_DIR, else its
+// default; ':'-separated) hold a hashed name ("5ad8a5d6.0"), by which it
+// can find a CA when a connection needs one.
+static bool hashed_cert_dir()
+{
+	const char *env = getenv(X509_get_default_cert_dir_env());
+	std::string dirs = env ? env : X509_get_default_cert_dir();
+	std::size_t at = 0;
+
+	while (at <= dirs.size()) {
+		std::size_t end = dirs.find(':', at);
+		if (end == std::string::npos)
+			end = dirs.size();
+		DIR *d = opendir(dirs.substr(at, end - at).c_str());
+		bool found = false;
+		for (struct dirent *e; d && !found && (e = readdir(d));) {
+			const char *p = e->d_name;
+			int hex = 0;
+			while (hex < 8 && std::isxdigit(static_cast<unsigned char>(p[hex])))
+				hex++;
+			found = hex == 8 && p[8] == '.' &&
+				std::isdigit(static_cast<unsigned char>(p[9]));
+		}
+		if (d)
+			closedir(d);
+		if (found)
+			return true;
+		at = end + 1;
+	}
+	return false;
+}
+
 lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 			     struct lts_error *err)
 {
@@ -766,7 +803,24 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 		return std::unique_ptr<lt::disk_interface>(new ordered_disk_io(
 			lt::mmap_disk_io_constructor(ios, sett, cnt)));
 	};
-	s->ses = std::make_unique<lt::session>(std::move(params));
+	// The session's start loads the whole system CA bundle into its HTTPS
+	// context: about 1 MB of memory held for good, for trackers that are
+	// seldom HTTPS. When the certificate directory is hashed, OpenSSL looks
+	// a CA up there when a connection needs it; naming an empty bundle
+	// while the session starts (on this thread) leaves just that.
+	const char *file_env = X509_get_default_cert_file_env();
+	bool lazy_ca = !getenv(file_env) && hashed_cert_dir();
+	if (lazy_ca)
+		setenv(file_env, "/dev/null", 1);
+	try {
+		s->ses = std::make_unique<lt::session>(std::move(params));
+	} catch (...) {
+		if (lazy_ca)
+			unsetenv(file_env);
+		throw;
+	}
+	if (lazy_ca)
+		unsetenv(file_env);
 	return s.release();
 	SHIM_CATCH(nullptr)
 }
