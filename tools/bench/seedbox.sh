@@ -49,7 +49,9 @@
 #
 # Everything listens on 127.0.0.1 only; DHT, LSD, PeX, UPnP/NAT-PMP are off
 # for every client; every process is started in the background, recorded,
-# and stopped by its pid; every wait is bounded.
+# and stopped by its pid; every wait is bounded. Each client's daemon starts
+# with the environment of a system service (PATH, HOME, locale), not the
+# caller's.
 
 usage="usage: tools/bench/seedbox.sh [--repos N] [--only LIST] [--idle SECS]
                             [--timeout SECS] [--qbt-skip-check]
@@ -673,6 +675,17 @@ spot_fetch () {
 # ---- the repos -----------------------------------------------------------------
 
 MS_NET="--no-dht --no-lsd --no-port-mapping"
+
+# service_env CMD...: CMD with the environment systemd gives a service
+# (PATH, HOME, the locale, and MODELSWARM_HOME when set here), not this
+# shell's: a variable such as SSL_CERT_FILE in a user's environment changes
+# what a client loads at start (modelswarm then loads that CA bundle whole,
+# about 1 MB). Every client's daemon is started this way, by bench_bg: it
+# execs, so that the pid recorded is the client's.
+service_env () {
+	exec env -i PATH="$PATH" HOME="${HOME:-/}" LC_ALL="$LC_ALL" \
+		${MODELSWARM_HOME:+"MODELSWARM_HOME=$MODELSWARM_HOME"} "$@"
+}
 ms_home () {
 	mkdir -p "$1"
 	{
@@ -747,7 +760,7 @@ if has_client modelswarm; then
 	phase ms-hf-layout "$(bench_secs "$t0" "$(bench_now)")"
 
 	ms_start () {
-		bench_bg "logs/$1" "$MS" daemon --foreground --socket "$SOCK" \
+		bench_bg "logs/$1" service_env "$MS" daemon --foreground --socket "$SOCK" \
 			--listen 127.0.0.1:0 $MS_NET
 		ms_pid=$bg_pid
 	}
@@ -886,7 +899,7 @@ if has_client transmission; then
 }
 EOF
 	tr_start () {
-		bench_bg "logs/$1" transmission-daemon -f -g "$TRC" -e "$W/logs/$1.log"
+		bench_bg "logs/$1" service_env transmission-daemon -f -g "$TRC" -e "$W/logs/$1.log"
 		tr_pid=$bg_pid
 	}
 	bench_say "transmission: starting transmission-daemon"
@@ -936,7 +949,7 @@ if has_client qbittorrent; then
 		bench_die "cannot write the qbittorrent profile"
 	QBT=http://127.0.0.1:$qwport
 	qbt_start () {
-		HOME=$W/qbt-home bench_bg "logs/$1" qbittorrent-nox --profile="$W/qbt" --webui-port="$qwport"
+		HOME=$W/qbt-home bench_bg "logs/$1" service_env qbittorrent-nox --profile="$W/qbt" --webui-port="$qwport"
 		qbt_pid=$bg_pid
 	}
 	bench_say "qbittorrent: starting qbittorrent-nox"
