@@ -15,6 +15,9 @@
 #include "ms_store.h"
 #include "ms_util.h"
 
+/* bytes read at a time to hash or copy a file */
+#define IOBUF (1 << 20)
+
 int ms_store_cache_dir(const char *override, char *buf, size_t len,
 		       struct ms_error *err)
 {
@@ -169,7 +172,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		   char *git_hex, struct ms_error *err)
 {
 	EVP_MD_CTX *a = EVP_MD_CTX_new(), *g = git_hex ? EVP_MD_CTX_new() : NULL;
-	uint8_t *buf = ms_iobuf_new(1 << 20), h[32];
+	uint8_t *buf = ms_iobuf_new(IOBUF), h[32];
 	int64_t got = 0;
 	int fd = -1, r = 0;
 
@@ -191,7 +194,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		EVP_DigestUpdate(g, hdr, (size_t)n + 1);
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, 1 << 20);
+		ssize_t n = read(fd, buf, IOBUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -219,7 +222,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 out:
 	if (fd >= 0)
 		close(fd);
-	ms_iobuf_free(buf, 1 << 20);
+	ms_iobuf_free(buf, IOBUF);
 	EVP_MD_CTX_free(a);
 	EVP_MD_CTX_free(g);
 	return r;
@@ -345,14 +348,14 @@ int ms_store_export_stage(const struct ms_store *s, const char *etag, const char
 		*copied = 1;
 	in = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	buf = ms_iobuf_new(1 << 20);
+	buf = ms_iobuf_new(IOBUF);
 	if (in < 0 || out < 0 || !buf) {
 		r = ms_error_set(err, MS_EIO, "cannot copy '%s' to '%s': %s", blob, tmp,
 				 strerror(errno));
 		goto fail;
 	}
 	for (;;) {
-		ssize_t n = read(in, buf, 1 << 20), w = 0;
+		ssize_t n = read(in, buf, IOBUF), w = 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -379,14 +382,14 @@ int ms_store_export_stage(const struct ms_store *s, const char *etag, const char
 		goto fail;
 	}
 	close(in);
-	ms_iobuf_free(buf, 1 << 20);
+	ms_iobuf_free(buf, IOBUF);
 	return 0;
 fail:
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
 		close(out);
-	ms_iobuf_free(buf, 1 << 20);
+	ms_iobuf_free(buf, IOBUF);
 	unlink(tmp);
 	return r;
 }

@@ -58,6 +58,16 @@ struct strlist {
 };
 /* push s itself (it must outlive the list), or a copy of it; one list
  * holds one kind */
+/*
+ * strdup for what the daemon keeps for months, allocated with calloc.
+ * glibc's malloc (not calloc) first serves a small request from the
+ * thread's cache of freed chunks, and that cache holds chunks of any
+ * arena: the loop thread frees many of libtorrent's (alerts, resume data),
+ * and a long-lived string placed in one would pin a page of libtorrent's
+ * arena for good (a thousand repos pinned a megabyte that way).
+ */
+char *keep_strdup(const char *s);
+
 int strlist_push(struct strlist *l, const char *s);
 int strlist_push_copy(struct strlist *l, const char *s);
 void strlist_release(struct strlist *l);

@@ -65,8 +65,7 @@ int strlist_push(struct strlist *l, const char *s)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
-		/* (calloc, not malloc: lists the daemon keeps for months stay
-		 * out of chunks other threads freed; see seedbox.c) */
+		/* (calloc, not malloc: see keep_strdup) */
 		const char **v = l->v ? realloc(l->v, cap * sizeof(*v)) : calloc(cap, sizeof(*v));
 		if (!v)
 			return MS_ENOMEM;
@@ -77,13 +76,18 @@ int strlist_push(struct strlist *l, const char *s)
 	return 0;
 }
 
-int strlist_push_copy(struct strlist *l, const char *s)
+char *keep_strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *c = calloc(1, n);
+	char *d = calloc(1, n);
 
-	if (c)
-		memcpy(c, s, n);
+	return d ? memcpy(d, s, n) : NULL;
+}
+
+int strlist_push_copy(struct strlist *l, const char *s)
+{
+	char *c = keep_strdup(s);
+
 	if (!c || strlist_push(l, c)) {
 		free(c);
 		return MS_ENOMEM;

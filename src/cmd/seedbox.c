@@ -302,22 +302,6 @@ static void repo_error(struct repo *r, const char *fmt, ...)
 	r->error = strdup(buf);
 }
 
-/*
- * What a repo keeps for as long as the daemon runs is allocated with
- * calloc. glibc's malloc (not calloc) first serves a small request from
- * the thread's cache of freed chunks, and that cache holds chunks of any
- * arena: the main thread frees many of libtorrent's (alerts, resume data),
- * and a long-lived string placed in one would pin a page of libtorrent's
- * arena for good. A thousand repos pinned a megabyte that way.
- */
-static char *keep_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = calloc(1, n);
-
-	return d ? memcpy(d, s, n) : NULL;
-}
-
 /* o's string member key, or "" */
 static const char *str_or_empty(const json_t *o, const char *key)
 {
@@ -326,8 +310,8 @@ static const char *str_or_empty(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* r->repo, r->want and r->ref, in one allocation (r->repo's); 0 or -1
- * (out of memory: r unchanged) */
+/* r->repo, r->want and r->ref, in one allocation (r->repo's; calloc, as
+ * keep_strdup); 0 or -1 (out of memory: r unchanged) */
 static int set_names(struct repo *r, const char *repo, size_t rl, const char *want,
 		     const char *ref)
 {
@@ -366,8 +350,8 @@ static void repo_free(struct repo *r)
 	free(r);
 }
 
-/* r's file paths and priorities, in one block (r->paths'); 0 or MS_ENOMEM
- * (r unchanged) */
+/* r's file paths and priorities, in one block (r->paths'; calloc, as
+ * keep_strdup); 0 or MS_ENOMEM (r unchanged) */
 static int set_files(struct repo *r, const char *const *paths, const int *prio, int n)
 {
 	size_t head = (size_t)n * (sizeof(char *) + sizeof(int)), len = head;
@@ -505,6 +489,12 @@ static const char *repo_dir(struct repo *r, struct ms_error *err)
 	return r->repo_dir;
 }
 
+/* whether r, with n_trackers in its torrent, has anywhere to announce to */
+static int can_announce(const struct seedbox *sb, const struct repo *r, int n_trackers)
+{
+	return n_trackers > 0 || r->trackers.n > 0 || sb->peer_discovery;
+}
+
 /* a seeding repo into the session: its torrent and resume data from the
  * state directory, its files where they were (no index, no hashing) */
 static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
@@ -530,8 +520,7 @@ static int seed_add(struct seedbox *sb, struct repo *r, struct ms_error *err)
 		goto out;
 	}
 	rc = ms_torrent_num_files(meta) != r->n_files;
-	r->can_announce = ms_torrent_num_trackers(meta) > 0 || r->trackers.n > 0 ||
-			  sb->peer_discovery;
+	r->can_announce = can_announce(sb, r, ms_torrent_num_trackers(meta));
 	ms_torrent_free(meta);
 	if (rc) {
 		rc = ms_error_set(err, MS_EINVAL, "its saved state does not match its torrent");
@@ -628,7 +617,7 @@ static void make_dormant(struct seedbox *sb, struct repo *r)
 		r->cookie = ++sb->next_cookie;
 	if (!ms_engine_dormant_add(sb->eng, tpath, rpath, r->cookie, &nt, &err)) {
 		r->dormant = 1;
-		r->can_announce = nt > 0 || sb->peer_discovery;
+		r->can_announce = can_announce(sb, r, nt);
 		return;
 	}
 	logf_(sb, "%s: cannot leave it idle (%s): seeding it loaded",
@@ -896,8 +885,7 @@ static void job_finish(struct repo *r, int code)
 		r->checks += in.checks;
 		for (size_t i = 0; i < in.n_trackers; i++)
 			strlist_push_copy(&r->trackers, in.trackers[i]);
-		r->can_announce = ms_torrent_num_trackers(in.meta) > 0 ||
-				  r->trackers.n > 0 || sb->peer_discovery;
+		r->can_announce = can_announce(sb, r, ms_torrent_num_trackers(in.meta));
 		logf_(sb, "%s: downloaded %" PRId64 " bytes in %.1f s, seeding",
 		      label(r, l, sizeof(l)), in.from_peers + in.from_mirrors, in.seconds);
 		apply_limits(sb, r);
