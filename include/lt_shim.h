@@ -123,6 +123,11 @@ struct lts_add_params {
 	 * no other file holds data worth finding by a check. */
 	const unsigned char *have_files;
 	size_t n_have_files;
+	/* optional: n_file_priorities entries, one per file of the torrent
+	 * (only with metadata): the priorities it starts with (0-7), instead
+	 * of those in the resume data or the default */
+	const int *file_priorities;
+	size_t n_file_priorities;
 };
 
 /*

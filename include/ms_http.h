@@ -73,6 +73,10 @@ struct ms_http_range {
 	const char *auth_host;   /* host that gets the Authorization header */
 	const char *auth;        /* its value, e.g. "Bearer X" (or NULL) */
 	unsigned char *buf;      /* len bytes, caller-owned, kept until done */
+	/* instead of buf: the body as it arrives, in order. Return 0 when
+	 * the n bytes are taken, 1 to take none of them now: the transfer
+	 * pauses and they come again after ms_http_range_unpause(). */
+	int (*on_data)(void *ud, const unsigned char *p, size_t n);
 	long stall_s;            /* abort after this long without a byte */
 	/* body bytes stored so far, as they arrive (may be NULL) */
 	void (*on_progress)(void *ud, int64_t got);
@@ -87,6 +91,9 @@ struct ms_http_xfer;
 int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 			struct ms_http_xfer **out, struct ms_error *err);
 void ms_http_range_cancel(struct ms_http_xfer *x);
+/* go on with a transfer whose on_data asked for a pause (on_data may be
+ * called before this returns) */
+void ms_http_range_unpause(struct ms_http_xfer *x);
 
 /* Cancel what is pending (no callbacks) and close every handle; the
  * struct is freed once libuv has closed them. */

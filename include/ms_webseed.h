@@ -14,6 +14,17 @@
  * base ".../ORG/NAME/resolve/" fetches ".../resolve/REV/PATH" (the torrent
  * is named after the revision) and a static mirror "https://host/prefix/"
  * fetches "prefix/REV/PATH". Pad files are never requested.
+ *
+ * Whole files: a caller that knows a file's flat SHA-256 from a signed
+ * manifest can let the module fetch that file in one streamed transfer
+ * (ms_webseed_direct()), written straight to its path and hashed once as
+ * it comes, instead of piece by piece through the engine (which would
+ * copy it twice more and hash it with SHA-1 and SHA-256 block by block).
+ * Only a file no peer has started and whose pieces it shares with no
+ * other file goes this way; its engine priority is 0 while the module
+ * owns it. When its SHA-256 matches the caller is told, and the engine
+ * does not have its pieces: add the torrent again with have_files. When
+ * it does not match, the mirrors that sent it are demoted for it.
  */
 #ifndef MS_WEBSEED_H
 #define MS_WEBSEED_H
@@ -49,6 +60,10 @@ struct ms_webseed_opts {
 	size_t n_auth;
 	/* something a user may want to know (a mirror failing, demoted...) */
 	void (*on_event)(void *ud, const char *mirror, const char *msg);
+	/* a file fetched whole: error 0, its bytes are at its path and match
+	 * the SHA-256 given; else the errno of writing it (it is then left
+	 * to the engine again) */
+	void (*on_file)(void *ud, int file, int error);
 	void *ud;
 };
 
@@ -72,6 +87,23 @@ int ms_webseed_add(struct ms_webseed *w, const char *url,
 
 /* Feed every alert of the torrent (piece finished / hash failed). */
 void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a);
+
+struct ms_direct_file {
+	const char *path;     /* where the engine keeps the file; NULL: fetch
+				 it piece by piece only */
+	const char *sha256;   /* 64 hex: the file's flat SHA-256 */
+	int prio;             /* its engine priority as the caller set it */
+};
+
+/* Per torrent file (n of them): which may be fetched whole (copied). */
+int ms_webseed_direct(struct ms_webseed *w, const struct ms_direct_file *df,
+		      int n, struct ms_error *err);
+/* 1 while file is fetched whole or was (its engine priority is 0) */
+int ms_webseed_owns(const struct ms_webseed *w, int file);
+/* files taken to be fetched whole: their size, and their bytes written and
+ * hashed so far */
+void ms_webseed_direct_progress(const struct ms_webseed *w, int64_t *size,
+				int64_t *done);
 
 struct ms_mirror_stat {
 	const char *url;       /* owned by w */

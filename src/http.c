@@ -610,7 +610,12 @@ static size_t on_range_data(char *p, size_t sz, size_t n, void *ud)
 		g->bad = "sent more bytes than asked for";
 		return 0;
 	}
-	memcpy(g->rq.buf + g->got, p, len);
+	if (g->rq.on_data) {
+		if (g->rq.on_data(g->rq.ud, (const unsigned char *)p, len))
+			return CURL_WRITEFUNC_PAUSE;
+	} else {
+		memcpy(g->rq.buf + g->got, p, len);
+	}
 	g->got += (int64_t)len;
 	if (g->rq.on_progress)
 		g->rq.on_progress(g->rq.ud, g->got);
@@ -685,6 +690,14 @@ void ms_http_range_cancel(struct ms_http_xfer *x)
 		return;
 	unlink_req(r->h, r);
 	free_req(r);
+}
+
+void ms_http_range_unpause(struct ms_http_xfer *x)
+{
+	struct req *r = (struct req *)x;
+
+	if (r && !r->h->closing)
+		curl_easy_pause(r->easy, CURLPAUSE_CONT);
 }
 
 void ms_http_close(struct ms_http *h)

@@ -970,6 +970,22 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		if (p->have_files &&
 		    !mark_have_files(atp, *ti, p->have_files, p->n_have_files, err))
 			return LTS_EINVAL;
+		if (p->file_priorities) {
+			if (p->n_file_priorities != static_cast<size_t>(ti->num_files())) {
+				set_err(err, LTS_EINVAL,
+					"%zu file priorities for a torrent of %d files",
+					p->n_file_priorities, ti->num_files());
+				return LTS_EINVAL;
+			}
+			// the resume data's piece priorities would win
+			atp.piece_priorities.clear();
+			atp.file_priorities.clear();
+			for (size_t i = 0; i < p->n_file_priorities; i++) {
+				int v = p->file_priorities[i];
+				atp.file_priorities.push_back(lt::download_priority_t(
+					static_cast<std::uint8_t>(v < 0 ? 0 : v > 7 ? 7 : v)));
+			}
+		}
 		atp.ti = std::move(ti);
 	} else if (p->magnet) {
 		lt::add_torrent_params m = lt::parse_magnet_uri(p->magnet, ec);

@@ -1,10 +1,18 @@
-/* webseed.c: pieces from HTTP mirrors, handed to the engine */
+/* webseed.c: pieces from HTTP mirrors, handed to the engine, and whole
+ * files fetched straight to disk */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "ms_http.h"
+#include "ms_util.h"
 #include "ms_webseed.h"
 
 #define TICK_MS 250
@@ -19,7 +27,13 @@
 enum { MF_OK = 0, MF_MISSING, MF_DEMOTED };           /* a mirror's file */
 /* our view of a piece: free to fetch, in a transfer, handed in and not yet
  * verified, have */
-enum { P_FREE = 0, P_CLAIMED, P_ADDED, P_HAVE };
+enum { P_FREE = 0, P_CLAIMED, P_ADDED, P_HAVE, P_DIRECT };
+/* a file fetched whole: not that way, may be, taken and waiting for a
+ * mirror, in a transfer, done */
+enum { D_OFF = 0, D_READY, D_WAIT, D_RUN, D_DONE };
+/* a whole file's bytes go to a worker this many at a time, two buffers
+ * per transfer */
+#define DBUF (2 << 20)
 
 struct mirror {
 	char *url;               /* ends in '/', or is the file itself (a
@@ -34,8 +48,45 @@ struct mirror {
 	unsigned char *fstate;   /* per file: F_* */
 	char **furl;             /* per file: the redirect target that last
 				    answered, or NULL */
+	int64_t *dsent;          /* per file: bytes sent of its whole-file
+				    transfer under way */
 	int skipped;
 	char last_error[512];
+};
+
+struct dfile {
+	char *path;              /* NULL: pieces only */
+	unsigned char sha[32];
+	int state;               /* D_* */
+	int prio;                /* its engine priority, given back when it
+				    leaves the mirrors */
+	int fd;
+	EVP_MD_CTX *md;
+	int64_t hashed;          /* bytes written and hashed */
+	int64_t prime;           /* bytes an earlier run left, to hash first */
+	int reused;              /* hashed holds bytes an earlier run left */
+};
+
+/* one whole-file transfer: body bytes are copied into one buffer while a
+ * worker writes and hashes the other */
+struct djob {
+	struct ms_webseed *w;
+	int mi, file;
+	struct ms_http_xfer *x;
+	int paused, ended, via_cache;
+	int status;              /* of the transfer, once ended */
+	long retry_after;
+	char msg[512];
+	char *answered;          /* the URL a redirect led to */
+	unsigned char *buf[2];
+	size_t fill[2];
+	int ready[2];            /* full (or the last), for the worker */
+	int cur, next;           /* being filled; to write next */
+	int working;
+	int64_t woff;
+	int werr;
+	uv_work_t work;
+	struct djob *next_job;
 };
 
 struct tfile {
@@ -85,6 +136,10 @@ struct ms_webseed {
 	int nm;
 	struct job *jobs;
 	int rr;                  /* next mirror to look at */
+
+	struct dfile *d;         /* per file, once ms_webseed_direct() */
+	struct djob *djobs;
+	int timer_closed;
 
 	/* fallback policy */
 	int engaged;
@@ -213,6 +268,8 @@ static void refresh_states(struct ms_webseed *w)
 	for (int p = 0; p < w->npieces; p++) {
 		int ps = w->pstate[p], es = w->estate[p];
 
+		if (ps == P_DIRECT)
+			continue;
 		if (es == LTS_PIECE_HAVE && ps != P_HAVE && ps != P_CLAIMED) {
 			if (ps == P_ADDED)
 				w->pending -= piece_size(w, p);
@@ -405,6 +462,21 @@ static void on_done(void *ud, const struct ms_http_result *res)
 	schedule(w);
 }
 
+/* where mirror m has file t (index f): the redirect target that last
+ * answered, the mirror's own URL (a single file), or base + path; malloc'd */
+static char *file_url(const struct mirror *m, const struct tfile *t, int f)
+{
+	char *url;
+
+	if (m->furl[f])
+		return strdup(m->furl[f]);
+	if (m->direct)
+		return strdup(m->url);
+	if ((url = malloc(strlen(m->url) + strlen(t->path) + 1)))
+		sprintf(url, "%s%s", m->url, t->path);
+	return url;
+}
+
 /* start the transfer of the next file slice of the job, or finish it */
 static void job_next(struct job *j)
 {
@@ -431,16 +503,7 @@ static void job_next(struct job *j)
 		}
 		j->file = fi;
 		j->via_cache = m->furl[fi] != NULL;
-		if (j->via_cache) {
-			url = strdup(m->furl[fi]);
-		} else if (m->direct) {
-			url = strdup(m->url);
-		} else {
-			url = malloc(strlen(m->url) + strlen(f->path) + 1);
-			if (url)
-				sprintf(url, "%s%s", m->url, f->path);
-		}
-		if (!url)
+		if (!(url = file_url(m, f, fi)))
 			break;
 		memset(&rq, 0, sizeof(rq));
 		rq.url = url;
@@ -494,25 +557,603 @@ static void start_job(struct ms_webseed *w, int mi, int p0, int p1)
 	job_next(j);
 }
 
+/* ---- whole files ------------------------------------------------------ */
+
+/* the pieces [p0, p1) of file f, if no other real file shares them */
+static int file_pieces(const struct ms_webseed *w, int f, int *p0, int *p1)
+{
+	const struct tfile *t = &w->files[f];
+	int64_t end;
+
+	if (t->pad || t->size <= 0 || t->offset % w->plen)
+		return 0;
+	*p0 = (int)(t->offset / w->plen);
+	*p1 = (int)((t->offset + t->size + w->plen - 1) / w->plen);
+	end = piece_off(w, *p1);
+	for (int k = f + 1; k < w->nfiles && w->files[k].offset < end; k++)
+		if (!w->files[k].pad && w->files[k].size)
+			return 0;
+	return 1;
+}
+
+static int owned(const struct dfile *d)
+{
+	return d->state == D_WAIT || d->state == D_RUN || d->state == D_DONE;
+}
+
+/* the engine downloads every file the caller wants but those we own */
+static void set_priorities(struct ms_webseed *w)
+{
+	int *prio = calloc((size_t)w->nfiles + 1, sizeof(*prio));
+	struct ms_error err;
+
+	if (!prio)
+		return;
+	for (int f = 0; f < w->nfiles; f++)
+		prio[f] = owned(&w->d[f]) ? 0 : w->d[f].prio;
+	if (ms_engine_set_file_priorities(w->e, w->id, prio, w->nfiles, &err))
+		event(w, NULL, "cannot set file priorities: %s", err.msg);
+	free(prio);
+}
+
+static int mirror_left(const struct ms_webseed *w, int f)
+{
+	for (int i = 0; i < w->nm; i++)
+		if (w->m[i].fstate[f] == MF_OK)
+			return 1;
+	return 0;
+}
+
+/* file f goes back to the engine, piece by piece */
+static void direct_leave(struct ms_webseed *w, int f)
+{
+	struct dfile *d = &w->d[f];
+	int p0, p1, was = owned(d);
+
+	d->state = D_OFF;
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (file_pieces(w, f, &p0, &p1))
+		for (int p = p0; p < p1; p++)
+			if (w->pstate[p] == P_DIRECT)
+				w->pstate[p] = P_FREE;
+	if (was)
+		set_priorities(w);
+}
+
+/* may mirror mi take file f whole now? */
+static int direct_eligible(struct ms_webseed *w, int mi, int f, int engaged)
+{
+	struct dfile *d = &w->d[f];
+	int p0, p1;
+
+	if (w->m[mi].fstate[f] != MF_OK)
+		return 0;
+	if (d->state == D_WAIT)
+		return 1;
+	if (d->state != D_READY || !engaged || d->prio <= 0 ||
+	    !file_pieces(w, f, &p0, &p1))
+		return 0;
+	for (int p = p0; p < p1; p++)
+		if (w->pstate[p] != P_FREE || w->estate[p] != LTS_PIECE_MISSING)
+			return 0;
+	return 1;
+}
+
+static void d_free(struct djob *j)
+{
+	struct djob **pp;
+
+	for (pp = &j->w->djobs; *pp; pp = &(*pp)->next_job)
+		if (*pp == j) {
+			*pp = j->next_job;
+			break;
+		}
+	ms_iobuf_free(j->buf[0], DBUF);
+	ms_iobuf_free(j->buf[1], DBUF);
+	free(j->answered);
+	free(j);
+}
+
+static void maybe_free(struct ms_webseed *w);
+static void d_kick(struct djob *j);
+static void d_maybe_end(struct djob *j);
+
+static void d_work(uv_work_t *req)
+{
+	struct djob *j = req->data;
+	struct dfile *d = &j->w->d[j->file];
+	const unsigned char *p = j->buf[j->next];
+	size_t n = j->fill[j->next];
+	int64_t off = j->woff;
+
+	while (n) {
+		ssize_t k = pwrite(d->fd, p, n, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			j->werr = k < 0 ? errno : EIO;
+			return;
+		}
+		if (EVP_DigestUpdate(d->md, p, (size_t)k) != 1) {
+			j->werr = EIO;
+			return;
+		}
+		p += k;
+		n -= (size_t)k;
+		off += k;
+	}
+}
+
+static void d_work_done(uv_work_t *req, int status)
+{
+	struct djob *j = req->data;
+	struct ms_webseed *w = j->w;
+	int b = j->next;
+
+	j->working = 0;
+	if (w->closing) {
+		d_free(j);
+		maybe_free(w);
+		return;
+	}
+	if (status == UV_ECANCELED && !j->werr)
+		j->werr = ECANCELED;
+	if (!j->werr)
+		w->d[j->file].hashed += (int64_t)j->fill[b];
+	j->fill[b] = 0;
+	j->ready[b] = 0;
+	j->next ^= 1;
+	if (j->werr) {
+		/* nothing more of this transfer is wanted */
+		if (j->x)
+			ms_http_range_cancel(j->x);
+		j->x = NULL;
+		j->ended = 1;
+		j->fill[0] = j->fill[1] = 0;
+		j->ready[0] = j->ready[1] = 0;
+	}
+	d_kick(j);
+	if (j->paused && j->x) {
+		j->paused = 0;
+		ms_http_range_unpause(j->x);
+	}
+	d_maybe_end(j);
+}
+
+/* hand the next full buffer to a worker (one at a time: the hash goes in
+ * order) */
+static void d_kick(struct djob *j)
+{
+	if (j->working || !j->ready[j->next])
+		return;
+	j->working = 1;
+	j->woff = j->w->d[j->file].hashed;
+	j->work.data = j;
+	if (uv_queue_work(j->w->loop, &j->work, d_work, d_work_done)) {
+		j->working = 0;
+		j->werr = EIO;
+	}
+}
+
+static int d_on_data(void *ud, const unsigned char *p, size_t n)
+{
+	struct djob *j = ud;
+	struct mirror *m = &j->w->m[j->mi];
+	int o;
+	size_t room, k;
+
+	if (j->ready[j->cur] && !j->ready[j->cur ^ 1])
+		j->cur ^= 1;  /* the other buffer is free again */
+	o = j->cur ^ 1;
+	room = j->ready[j->cur] ? 0 : DBUF - j->fill[j->cur];
+	if (!j->ready[j->cur] && !j->ready[o])
+		room += DBUF;
+	if (n > room || j->werr) {
+		j->paused = 1;
+		return 1;
+	}
+	m->bytes += (int64_t)n;
+	m->dsent[j->file] += (int64_t)n;
+	while (n) {
+		k = DBUF - j->fill[j->cur];
+		if (k > n)
+			k = n;
+		memcpy(j->buf[j->cur] + j->fill[j->cur], p, k);
+		j->fill[j->cur] += k;
+		p += k;
+		n -= k;
+		if (j->fill[j->cur] == DBUF) {
+			j->ready[j->cur] = 1;
+			if (!j->ready[j->cur ^ 1])
+				j->cur ^= 1;
+		}
+	}
+	d_kick(j);
+	return 0;
+}
+
+static void d_on_done(void *ud, const struct ms_http_result *res)
+{
+	struct djob *j = ud;
+
+	j->x = NULL;
+	j->ended = 1;
+	j->status = res->status;
+	j->retry_after = res->retry_after;
+	snprintf(j->msg, sizeof(j->msg), "%s", res->msg ? res->msg : "");
+	if (!res->status && res->redirected && !j->via_cache)
+		j->answered = strdup(res->url);
+	if (j->fill[j->cur] && !j->ready[j->cur])
+		j->ready[j->cur] = 1;  /* the last bytes */
+	d_kick(j);
+	d_maybe_end(j);
+}
+
+/* a whole file's bytes were all hashed: does it match? */
+static void d_check(struct ms_webseed *w, int f)
+{
+	struct dfile *d = &w->d[f];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	int p0, p1;
+
+	if (EVP_DigestFinal_ex(d->md, md, &len) == 1 && len == 32 &&
+	    !memcmp(md, d->sha, 32)) {
+		d->state = D_DONE;
+		close(d->fd);
+		d->fd = -1;
+		file_pieces(w, f, &p0, &p1);
+		for (int p = p0; p < p1; p++)
+			w->pstate[p] = P_HAVE;
+		for (int i = 0; i < w->nm; i++)
+			w->m[i].dsent[f] = 0;
+		if (w->o.on_file)
+			w->o.on_file(w->o.ud, f, 0);
+		return;
+	}
+	if (d->reused) {
+		/* what an earlier run left may be to blame: once more, from
+		 * the start, before blaming a mirror */
+		d->reused = 0;
+		d->hashed = 0;
+		EVP_DigestInit_ex(d->md, EVP_sha256(), NULL);
+		for (int i = 0; i < w->nm; i++)
+			w->m[i].dsent[f] = 0;
+		d->state = D_WAIT;
+		event(w, NULL, "'%s' does not match after going on from an earlier "
+		      "run's bytes: fetching it again from the start", w->files[f].path);
+		return;
+	}
+	/* not what was signed: every mirror that sent some of it is done
+	 * with this file; nothing of it reaches a final path */
+	for (int i = 0; i < w->nm; i++) {
+		struct mirror *m = &w->m[i];
+		if (!m->dsent[f])
+			continue;
+		m->bad_bytes += m->dsent[f];
+		m->dsent[f] = 0;
+		if (m->fstate[f] == MF_OK) {
+			m->fstate[f] = MF_DEMOTED;
+			m->skipped++;
+			event(w, m, "'%s' failed the hash check: not using it for that file",
+			      w->files[f].path);
+		}
+	}
+	d->hashed = 0;
+	EVP_DigestInit_ex(d->md, EVP_sha256(), NULL);
+	d->state = D_WAIT;
+	if (!mirror_left(w, f)) {
+		direct_leave(w, f);
+		none_left(w, f);
+	}
+}
+
+/* the transfer is over and its bytes are written */
+static void d_maybe_end(struct djob *j)
+{
+	struct ms_webseed *w = j->w;
+	struct mirror *m = &w->m[j->mi];
+	int f = j->file, werr = j->werr;
+	struct dfile *d = &w->d[f];
+	const char *path = w->files[f].path;
+
+	if (!j->ended || j->working || j->ready[0] || j->ready[1])
+		return;
+	m->running--;
+	d->state = D_WAIT;
+	if (werr) {
+		event(w, NULL, "cannot write '%s': %s", path, strerror(werr));
+		d_free(j);
+		direct_leave(w, f);
+		if (w->o.on_file)
+			w->o.on_file(w->o.ud, f, werr);
+		schedule(w);
+		return;
+	}
+	if (!j->status) {
+		m->fails = 0;
+		if (j->answered) {
+			free(m->furl[f]);
+			m->furl[f] = j->answered;
+			j->answered = NULL;
+		}
+	} else if (j->via_cache) {
+		/* a signed redirect may have expired: the mirror is asked
+		 * again next time */
+		free(m->furl[f]);
+		m->furl[f] = NULL;
+	} else if (j->status == MS_ENOENT) {
+		m->fstate[f] = MF_MISSING;
+		m->skipped++;
+		event(w, m, "%s for '%s': not using it for that file", j->msg, path);
+	} else if (j->status == MS_EAGAIN) {
+		backoff(w, m, j->retry_after > 0 ? j->retry_after : 0);
+		m->fails++;
+		event(w, m, "%s: backing off %llu s", j->msg,
+		      (unsigned long long)((m->retry_at - now_ms(w)) / 1000));
+	} else {
+		m->fails++;
+		backoff(w, m, 0);
+		event(w, m, "'%s': %s", path, j->msg);
+	}
+	d_free(j);
+	if (d->hashed == w->files[f].size)
+		d_check(w, f);
+	else if (!mirror_left(w, f)) {
+		direct_leave(w, f);
+		none_left(w, f);
+	}
+	schedule(w);
+}
+
+/* the transfer of the rest of j's file (0) */
+static int d_begin(struct djob *j)
+{
+	struct ms_webseed *w = j->w;
+	struct mirror *m = &w->m[j->mi];
+	struct dfile *d = &w->d[j->file];
+	struct tfile *t = &w->files[j->file];
+	struct ms_http_range rq;
+	struct ms_error err;
+	char *url;
+
+	j->via_cache = m->furl[j->file] != NULL;
+	if (!(url = file_url(m, t, j->file)))
+		return -1;
+	memset(&rq, 0, sizeof(rq));
+	rq.url = url;
+	rq.start = d->hashed;
+	rq.len = t->size - d->hashed;
+	rq.file_size = t->size;
+	rq.auth_host = m->host;
+	rq.auth = m->auth;
+	rq.stall_s = w->o.stall_s;
+	rq.on_data = d_on_data;
+	rq.on_done = d_on_done;
+	rq.ud = j;
+	if (ms_http_range_start(w->http, &rq, &j->x, &err)) {
+		event(w, m, "%s", err.msg);
+		free(url);
+		return -1;
+	}
+	free(url);
+	return 0;
+}
+
+/* a file left by an earlier run: hash the bytes it has (a prefix: they
+ * are written in order) and go on after them */
+static void d_prime(uv_work_t *req)
+{
+	struct djob *j = req->data;
+	struct dfile *d = &j->w->d[j->file];
+	int64_t off = 0;
+
+	while (off < d->prime) {
+		size_t n = d->prime - off < DBUF ? (size_t)(d->prime - off) : DBUF;
+		ssize_t k = pread(d->fd, j->buf[0], n, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || EVP_DigestUpdate(d->md, j->buf[0], (size_t)k) != 1) {
+			j->werr = k < 0 ? errno : EIO;
+			return;
+		}
+		off += k;
+	}
+}
+
+static void d_prime_done(uv_work_t *req, int status)
+{
+	struct djob *j = req->data;
+	struct ms_webseed *w = j->w;
+	struct mirror *m = &w->m[j->mi];
+	int f = j->file;
+	struct dfile *d = &w->d[f];
+
+	j->working = 0;
+	if (w->closing) {
+		d_free(j);
+		maybe_free(w);
+		return;
+	}
+	if (status || j->werr) {
+		/* not readable: from the start */
+		j->werr = 0;
+		EVP_DigestInit_ex(d->md, EVP_sha256(), NULL);
+	} else {
+		d->hashed = d->prime;
+		d->reused = 1;
+	}
+	d->prime = 0;
+	if (d->hashed < w->files[f].size && !d_begin(j))
+		return;
+	m->running--;
+	d->state = D_WAIT;
+	d_free(j);
+	if (d->hashed == w->files[f].size)
+		d_check(w, f);
+	schedule(w);
+}
+
+/* start fetching file f whole from mirror mi (0), where it left off */
+static int direct_start(struct ms_webseed *w, int mi, int f)
+{
+	struct mirror *m = &w->m[mi];
+	struct dfile *d = &w->d[f];
+	struct djob *j;
+	struct stat st;
+	int p0, p1;
+
+	if (d->state == D_READY) {
+		d->fd = open(d->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (d->fd < 0) {
+			int e = errno;
+			event(w, NULL, "cannot open '%s': %s", d->path, strerror(e));
+			direct_leave(w, f);
+			if (w->o.on_file)
+				w->o.on_file(w->o.ud, f, e);
+			return -1;
+		}
+		if (fstat(d->fd, &st) == 0 && st.st_size > 0) {
+			/* what an earlier run wrote is data from the start; the
+			 * engine may have grown the file since, sparse */
+			off_t hole = lseek(d->fd, 0, SEEK_HOLE);
+			int64_t have = hole >= 0 && hole < st.st_size ? hole : st.st_size;
+			d->prime = have < w->files[f].size ? have : w->files[f].size;
+		}
+		file_pieces(w, f, &p0, &p1);
+		for (int p = p0; p < p1; p++)
+			w->pstate[p] = P_DIRECT;
+		d->state = D_WAIT;
+		set_priorities(w);
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->w = w;
+	j->mi = mi;
+	j->file = f;
+	j->buf[0] = ms_iobuf_new(DBUF);
+	j->buf[1] = ms_iobuf_new(DBUF);
+	j->next_job = w->djobs;
+	w->djobs = j;
+	if (!j->buf[0] || !j->buf[1]) {
+		d_free(j);
+		return -1;
+	}
+	if (d->prime) {
+		j->working = 1;
+		j->work.data = j;
+		if (uv_queue_work(w->loop, &j->work, d_prime, d_prime_done)) {
+			d_free(j);
+			return -1;
+		}
+	} else if (d_begin(j)) {
+		d_free(j);
+		return -1;
+	}
+	for (int i = 0; i < w->nm; i++)
+		if (i != mi && w->m[i].dsent[f] && !d->hashed)
+			w->m[i].dsent[f] = 0;
+	d->state = D_RUN;
+	m->running++;
+	return 0;
+}
+
+/* a file mirror mi may fetch whole now, or -1 */
+static int pick_direct(struct ms_webseed *w, int mi, int engaged)
+{
+	if (!w->d)
+		return -1;
+	for (int f = 0; f < w->nfiles; f++)
+		if (w->d[f].state == D_WAIT && direct_eligible(w, mi, f, engaged))
+			return f;
+	for (int f = 0; f < w->nfiles; f++)
+		if (w->d[f].state == D_READY && direct_eligible(w, mi, f, engaged))
+			return f;
+	return -1;
+}
+
+int ms_webseed_direct(struct ms_webseed *w, const struct ms_direct_file *df,
+		      int n, struct ms_error *err)
+{
+	if (n != w->nfiles)
+		return ms_error_set(err, MS_EINVAL, "%d files for a torrent of %d", n,
+				    w->nfiles);
+	if (w->d)
+		return ms_error_set(err, MS_EINVAL, "whole files were given already");
+	w->d = calloc((size_t)n + 1, sizeof(*w->d));
+	if (!w->d)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	for (int f = 0; f < n; f++)
+		w->d[f].fd = -1;
+	for (int f = 0; f < n; f++) {
+		struct dfile *d = &w->d[f];
+		int p0, p1;
+
+		d->prio = df[f].prio;
+		if (!df[f].path || !df[f].sha256 || strlen(df[f].sha256) != 64 ||
+		    !file_pieces(w, f, &p0, &p1))
+			continue;
+		for (int i = 0; i < 32; i++) {
+			unsigned v;
+			if (sscanf(df[f].sha256 + 2 * i, "%2x", &v) != 1)
+				break;
+			d->sha[i] = (unsigned char)v;
+		}
+		d->path = strdup(df[f].path);
+		d->md = EVP_MD_CTX_new();
+		if (!d->path || !d->md || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1)
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+		d->state = D_READY;
+	}
+	schedule(w);
+	return 0;
+}
+
+int ms_webseed_owns(const struct ms_webseed *w, int file)
+{
+	return w && w->d && file >= 0 && file < w->nfiles && owned(&w->d[file]);
+}
+
+void ms_webseed_direct_progress(const struct ms_webseed *w, int64_t *size,
+				int64_t *done)
+{
+	*size = *done = 0;
+	for (int f = 0; w && w->d && f < w->nfiles; f++)
+		if (owned(&w->d[f])) {
+			*size += w->files[f].size;
+			*done += w->d[f].hashed;
+		}
+}
+
 static void schedule(struct ms_webseed *w)
 {
 	uint64_t now = now_ms(w);
 	int fresh = 0;
 
-	if (w->closing || !w->engaged || !w->nm)
+	if (w->closing || !w->nm)
 		return;
 	for (int k = 0; k < w->nm; k++) {
 		int mi = (w->rr + k) % w->nm;
 		struct mirror *m = &w->m[mi];
-		int p0, p1;
+		int p0, p1, f;
 
-		while (m->running < w->o.conns && m->retry_at <= now &&
-		       w->pending < PENDING_CAP && !w->closing) {
+		while (m->running < w->o.conns && m->retry_at <= now && !w->closing) {
 			if (!fresh) {
 				refresh_states(w);
 				fresh = 1;
 			}
-			if (!pick(w, mi, &p0, &p1))
+			/* files taken whole are finished even when peers are
+			 * back (the engine does not fetch them meanwhile) */
+			if ((f = pick_direct(w, mi, w->engaged)) >= 0) {
+				if (direct_start(w, mi, f))
+					break;
+				continue;
+			}
+			if (!w->engaged || w->pending >= PENDING_CAP ||
+			    !pick(w, mi, &p0, &p1))
 				break;
 			start_job(w, mi, p0, p1);
 		}
@@ -654,10 +1295,12 @@ int ms_webseed_add(struct ms_webseed *w, const char *url, struct ms_error *err)
 	m->url = malloc(n + 2);
 	m->fstate = calloc((size_t)w->nfiles + 1, 1);
 	m->furl = calloc((size_t)w->nfiles + 1, sizeof(*m->furl));
-	if (!m->url || !m->fstate || !m->furl) {
+	m->dsent = calloc((size_t)w->nfiles + 1, sizeof(*m->dsent));
+	if (!m->url || !m->fstate || !m->furl || !m->dsent) {
 		free(m->url);
 		free(m->fstate);
 		free(m->furl);
+		free(m->dsent);
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	}
 	memcpy(m->url, url, n + 1);
@@ -697,6 +1340,8 @@ void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a)
 	int p = a->piece;
 
 	if (a->torrent != w->id || p < 0 || p >= w->npieces)
+		return;
+	if (w->pstate[p] == P_DIRECT)
 		return;
 	if (a->type == LTS_ALERT_PIECE_FINISHED) {
 		int added = w->pstate[p] == P_ADDED;
@@ -757,31 +1402,17 @@ int64_t ms_webseed_bytes(const struct ms_webseed *w)
 	return n;
 }
 
-static void timer_closed(uv_handle_t *h)
+/* everything goes once the timer is closed and no worker holds a buffer */
+static void maybe_free(struct ms_webseed *w)
 {
-	struct ms_webseed *w = h->data;
-
-	free(w);
-}
-
-void ms_webseed_close(struct ms_webseed *w)
-{
-	int timer = w->timer.data == w;
-
-	w->closing = 1;
-	while (w->jobs) {
-		struct job *j = w->jobs;
-		if (j->x)
-			ms_http_range_cancel(j->x);
-		job_free(j);
-	}
-	if (w->http)
-		ms_http_close(w->http);
+	if (!w->timer_closed || w->djobs)
+		return;
 	for (int i = 0; i < w->nm; i++) {
 		for (int f = 0; f < w->nfiles; f++)
 			free(w->m[i].furl[f]);
 		free(w->m[i].furl);
 		free(w->m[i].fstate);
+		free(w->m[i].dsent);
 		free(w->m[i].url);
 		free(w->m[i].auth);
 	}
@@ -791,18 +1422,63 @@ void ms_webseed_close(struct ms_webseed *w)
 		free((char *)w->auth[i].value);
 	}
 	free(w->auth);
-	for (int i = 0; w->files && i < w->nfiles; i++)
+	for (int i = 0; w->files && i < w->nfiles; i++) {
 		free(w->files[i].path);
+		if (!w->d)
+			continue;
+		free(w->d[i].path);
+		EVP_MD_CTX_free(w->d[i].md);
+		if (w->d[i].fd >= 0)
+			close(w->d[i].fd);
+	}
+	free(w->d);
 	free(w->files);
 	free(w->pstate);
 	free(w->estate);
 	free(w->supplier);
 	free(w->failed);
 	free(w->added_at);
+	free(w);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct ms_webseed *w = h->data;
+
+	w->timer_closed = 1;
+	maybe_free(w);
+}
+
+void ms_webseed_close(struct ms_webseed *w)
+{
+	int timer = w->timer.data == w;
+	struct djob *dj, *next;
+
+	w->closing = 1;
+	while (w->jobs) {
+		struct job *j = w->jobs;
+		if (j->x)
+			ms_http_range_cancel(j->x);
+		job_free(j);
+	}
+	for (dj = w->djobs; dj; dj = next) {
+		next = dj->next_job;
+		if (dj->x)
+			ms_http_range_cancel(dj->x);
+		dj->x = NULL;
+		/* a worker's buffer is freed when it is back */
+		if (dj->working)
+			uv_cancel((uv_req_t *)&dj->work);
+		else
+			d_free(dj);
+	}
+	if (w->http)
+		ms_http_close(w->http);
 	if (timer) {
 		uv_timer_stop(&w->timer);
 		uv_close((uv_handle_t *)&w->timer, timer_closed);
 	} else {
-		free(w);
+		w->timer_closed = 1;
+		maybe_free(w);
 	}
 }

@@ -117,6 +117,8 @@ struct mirrors {
 	int stopped;
 	/* what a mirror reports (a failure, a demotion), on the loop */
 	void (*on_event)(void *ud, const char *mirror, const char *msg);
+	/* a file fetched whole (ms_webseed_direct()), on the loop */
+	void (*on_file)(void *ud, int file, int error);
 	void *ud;
 	/* figures kept by mirrors_stop() */
 	struct ms_mirror_stat *st;

@@ -45,6 +45,7 @@ struct gfile {
 	int retries;         /* verifications tried again */
 	int wanted;
 	int prio;            /* as given to libtorrent */
+	int direct;          /* fetched whole from a mirror, around libtorrent */
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
 };
@@ -113,6 +114,8 @@ struct getjob {
 	int done_said;         /* hooks.on_done called */
 	int hash_failures;
 	int checks;            /* times libtorrent hashed the files on disk */
+	int direct_files;      /* files fetched whole from mirrors */
+	int again;             /* 1: removed, to be added again; 2: added */
 };
 
 static void stop(struct getjob *g, int code);
@@ -536,13 +539,26 @@ static int work_back(struct getjob *g)
 static void locked_go(struct getjob *g);
 static void flush_then_verify(struct getjob *g, struct gfile *f);
 
+/* a file that matched the manifest: libtorrent moves it to its blob name */
+static void to_blob(struct getjob *g, struct gfile *f)
+{
+	struct ms_error err;
+	char final[PATH_MAX];
+
+	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
+	snprintf(f->path, sizeof(f->path), "%s", final);
+	f->st = F_RENAMING;
+	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, EXIT_ERROR);
+	}
+}
+
 static void hash_after_cb(uv_work_t *req, int status)
 {
 	struct hash_work *w = req->data;
 	struct getjob *g = w->g;
 	struct gfile *f = w->f;
-	struct ms_error err;
-	char final[PATH_MAX];
 
 	if (work_back(g)) {
 		free(w);
@@ -572,13 +588,7 @@ static void hash_after_cb(uv_work_t *req, int status)
 		return;
 	}
 	free(w);
-	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
-	snprintf(f->path, sizeof(f->path), "%s", final);
-	f->st = F_RENAMING;
-	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
-		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
-	}
+	to_blob(g, f);
 }
 
 /* a file whose pieces all verified: check its sha256 off the loop */
@@ -632,6 +642,7 @@ static void scan_complete(struct getjob *g, int all)
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
 		if (f->st == F_DOWNLOADING && f->wanted &&
+		    !ms_webseed_owns(g->mr.ws, f->tindex) &&
 		    (all || prog[f->tindex] == f->mf->size))
 			flush_then_verify(g, f);
 	}
@@ -662,6 +673,8 @@ static int write_snapshot(struct getjob *g, struct ms_error *err)
 	return 0;
 }
 
+static int add_again(struct getjob *g, struct ms_error *err);
+
 static void check_done(struct getjob *g)
 {
 	struct ms_error err;
@@ -674,9 +687,22 @@ static void check_done(struct getjob *g)
 		if (f->wanted && f->st != F_FINAL && f->st != F_PRESENT)
 			return;
 	}
-	if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
-		g->seconds = elapsed(&g->t0);
-	mirrors_stop(&g->mr);
+	if (g->again == 1)
+		return;  /* until the torrent is out of the session */
+	if (!g->again) {
+		if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
+			g->seconds = elapsed(&g->t0);
+		mirrors_stop(&g->mr);
+	}
+	if (g->direct_files && !g->again) {
+		/* add_again() once it is out */
+		g->again = 1;
+		if (ms_engine_remove(g->eng, g->id, 0, &err)) {
+			say_err(g, "cannot seed the files fetched whole: %s", err.msg);
+			stop(g, EXIT_ERROR);
+		}
+		return;
+	}
 	if (g->magnet) {
 		/* before the mapping, libtorrent may have made directories (and
 		 * empty files, since moved) under <repo>/<name> */
@@ -696,13 +722,14 @@ static void check_done(struct getjob *g)
 	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
 	{
 		int64_t web = mirrors_bytes(&g->mr);
-		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i}", "event", "done",
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i}", "event", "done",
 				   "repo", g->repo, "revision", g->rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
 				   (json_int_t)g->final.peer_download, "from_webseeds",
 				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
-				   "hash_failures", g->hash_failures, "checks", g->checks));
+				   "hash_failures", g->hash_failures, "checks", g->checks,
+				   "whole_files", g->direct_files));
 	}
 	/* the torrent stays in the session, seeding, until the owner
 	 * removes it */
@@ -739,21 +766,142 @@ static void mirror_event(void *ud, const char *mirror, const char *msg)
 		info(g, "%s", msg);
 }
 
+/* a file the mirrors fetched whole, or could not write */
+static void mirror_file(void *ud, int file, int error)
+{
+	struct getjob *g = ud;
+
+	if (g->exit_code || g->finished)
+		return;
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		if (f->tindex != file || f->st != F_DOWNLOADING)
+			continue;
+		if (error == ENOSPC) {
+			say_err(g, "no space left on device writing '%s/%s' (progress is "
+				"kept: run the same command again once there is space)",
+				g->store.repo_dir, f->path);
+			stop(g, EXIT_ERROR);
+		} else if (error) {
+			say_err(g, "cannot write '%s': %s", f->mf->path, strerror(error));
+			stop(g, EXIT_ERROR);
+		} else {
+			/* its sha256 matched the manifest as it was written */
+			f->direct = 1;
+			g->direct_files++;
+			to_blob(g, f);
+		}
+		return;
+	}
+}
+
+/* Files the mirrors may fetch whole, straight to their .incomplete path,
+ * checked against the manifest's sha256 as they come: those whose blob is
+ * named by that sha256 (LFS files). */
+static int whole_files(struct getjob *g, struct ms_error *err)
+{
+	int n = ms_torrent_num_files(g->meta), r;
+	struct ms_direct_file *df = calloc((size_t)n + 1, sizeof(*df));
+	char (*paths)[2 * PATH_MAX + 8] = calloc((size_t)n + 1, sizeof(*paths));
+
+	if (!df || !paths) {
+		free(df);
+		free(paths);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		df[f->tindex].prio = f->prio;
+		if (f->st != F_DOWNLOADING || !f->wanted || strcmp(f->mf->etag, f->mf->sha256))
+			continue;
+		snprintf(paths[f->tindex], sizeof(paths[0]), "%s/%s", g->store.repo_dir,
+			 f->path);
+		df[f->tindex].path = paths[f->tindex];
+		df[f->tindex].sha256 = f->mf->sha256;
+	}
+	r = ms_webseed_direct(g->mr.ws, df, n, err);
+	free(df);
+	free(paths);
+	return r;
+}
+
+/* The torrent mapped onto the store: file i at paths[i] with priority
+ * prio[i] (ours, not the resume data's, which has 0 for a file the mirrors
+ * were fetching whole), the files flagged in have (or NULL) counted as had */
+static void add_params(const struct getjob *g, struct lts_add_params *ap,
+		       const char **paths, const int *prio, const unsigned char *have,
+		       int n)
+{
+	memset(ap, 0, sizeof(*ap));
+	ap->torrent = g->torrent;
+	ap->torrent_len = g->torrent_len;
+	ap->save_path = g->store.repo_dir;
+	ap->file_paths = paths;
+	ap->n_file_paths = (size_t)n;
+	ap->trackers = (const char *const *)g->v.m.trackers;
+	ap->n_trackers = g->v.m.n_trackers;
+	ap->have_files = have;
+	ap->n_have_files = have ? (size_t)n : 0;
+	ap->file_priorities = prio;
+	ap->n_file_priorities = (size_t)n;
+}
+
+/* Files fetched whole went around libtorrent, which does not have their
+ * pieces: add the torrent again with every blob vouched for, so that it
+ * seeds them all without hashing them (the torrent id changes). */
+static int add_again(struct getjob *g, struct ms_error *err)
+{
+	int n = ms_torrent_num_files(g->meta), id = 0, r;
+	const char **paths = calloc((size_t)n + 1, sizeof(*paths));
+	int *prio = calloc((size_t)n + 1, sizeof(*prio));
+	unsigned char *have = calloc((size_t)n + 1, 1);
+	struct lts_add_params ap;
+
+	if (!paths || !prio || !have || getjob_mapping(g, paths, prio, n)) {
+		r = ms_error_set(err, MS_ENOMEM, "out of memory");
+		goto out;
+	}
+	memset(prio, 0, (size_t)n * sizeof(*prio));
+	for (size_t i = 0; i < g->n_files; i++) {
+		const struct gfile *f = &g->files[i];
+		if (f->wanted && (f->st == F_FINAL ||
+				  (f->st == F_PRESENT && strncmp(f->path, "blobs/.skip/", 12))))
+			have[f->tindex] = 1;
+		prio[f->tindex] = have[f->tindex] ? 4 : 0;
+	}
+	add_params(g, &ap, paths, prio, have, n);
+	g->id = 0;
+	r = ms_engine_add(g->eng, &ap, &id, err);
+	if (!r)
+		g->id = id;
+	g->again = 2;
+out:
+	free(paths);
+	free(prio);
+	free(have);
+	return r;
+}
+
 /* the manifest's mirrors, --webseed and the config's, once the files are
  * mapped and checked */
 static void start_mirrors(struct getjob *g)
 {
 	struct ms_error err;
 	int sources = g->v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
+	int started;
 
 	if (!g->mapped || g->finished || g->exit_code)
 		return;
 	g->mr.on_event = mirror_event;
 	g->mr.ud = g;
+	g->mr.on_file = mirror_file;
+	started = g->mr.ws != NULL;
 	if (mirrors_start(&g->mr, g->ctx, &g->mo, g->loop, g->eng, g->id,
 			  (const char *const *)g->v.m.webseeds, g->v.m.n_webseeds,
 			  sources, &err))
 		info(g, "warning: cannot use the mirrors: %s", err.msg);
+	else if (!started && g->mr.ws && whole_files(g, &err))
+		info(g, "warning: mirrors fetch piece by piece only: %s", err.msg);
 }
 
 static void dial_peers(struct getjob *g)
@@ -880,26 +1028,15 @@ static void add_torrent(struct getjob *g)
 		free(have);
 		have = NULL;
 	}
-	memset(&ap, 0, sizeof(ap));
-	ap.torrent = g->torrent;
-	ap.torrent_len = g->torrent_len;
+	add_params(g, &ap, paths, prio, have, n);
 	ap.resume = resume;
 	ap.resume_len = resume_len;
-	ap.save_path = g->store.repo_dir;
-	ap.file_paths = paths;
-	ap.n_file_paths = (size_t)n;
-	ap.trackers = (const char *const *)g->v.m.trackers;
-	ap.n_trackers = g->v.m.n_trackers;
-	ap.have_files = have;
-	ap.n_have_files = have ? (size_t)n : 0;
 	r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	if (r && resume) {
 		ap.resume = NULL;
 		ap.resume_len = 0;
 		r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	}
-	if (!r)
-		r = ms_engine_set_file_priorities(g->eng, g->id, prio, n, &err);
 	if (!r)
 		dial_peers(g);
 out:
@@ -1079,6 +1216,17 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 		return;
 	mirrors_alert(&g->mr, a);
 	switch (a->type) {
+	case LTS_ALERT_TORRENT_REMOVED:
+		if (g->again == 1 && !g->exit_code) {
+			struct ms_error err;
+			if (add_again(g, &err)) {
+				say_err(g, "cannot seed the files fetched whole: %s", err.msg);
+				stop(g, EXIT_ERROR);
+				break;
+			}
+			check_done(g);
+		}
+		break;
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (g->magnet && !g->meta) {
 			struct ms_error err;
@@ -1184,6 +1332,7 @@ void getjob_tick(struct getjob *g)
 	struct ms_progress_snap snap;
 	struct ms_progress_source srcs[8];
 	double now = elapsed(&g->t0);
+	int64_t dsize, ddone;
 
 	if (!g->locked || g->exit_code || !g->id || ms_engine_closing(g->eng) ||
 	    ms_engine_status(g->eng, g->id, &st, NULL))
@@ -1203,6 +1352,10 @@ void getjob_tick(struct getjob *g)
 		ms_engine_crowded(g->eng);
 	if (st.is_finished)
 		scan_complete(g, 1);
+	/* files fetched whole are not in libtorrent's figures */
+	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
+	st.total_wanted += dsize;
+	st.total_wanted_done += ddone;
 	if (g->json && now - g->last_event >= 1) {
 		g->last_event = now;
 		event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",

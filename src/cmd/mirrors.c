@@ -37,6 +37,14 @@ static void on_event(void *ud, const char *mirror, const char *msg)
 		mr->on_event(mr->ud, mirror, msg);
 }
 
+static void on_file(void *ud, int file, int error)
+{
+	struct mirrors *mr = ud;
+
+	if (mr->on_file)
+		mr->on_file(mr->ud, file, error);
+}
+
 int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
 		  const struct mirror_opts *mo, uv_loop_t *loop,
 		  struct ms_engine *e, int id, const char *const *extra,
@@ -81,6 +89,7 @@ int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
 	o.auth = auth;
 	o.n_auth = c->n_auth;
 	o.on_event = on_event;
+	o.on_file = on_file;
 	o.ud = mr;
 	mr->mode = o.mode;
 	r = ms_webseed_new(&mr->ws, loop, e, id, &o, err);

@@ -89,6 +89,8 @@ test_expect_success 'setup: a release whose manifest names a hub-style mirror' '
 	cp "$MODELSWARM_HOME/config" base.config &&
 	NGINX_SERVER_EXTRA=nginx_hub && start_nginx www && NGINX_SERVER_EXTRA= &&
 	gen_repo repo 6 &&
+	echo "model-00001-*.safetensors filter=lfs diff=lfs merge=lfs -text" \
+		>repo/.gitattributes &&
 	size=$(tree_size repo) &&
 	sums repo >repo.sums &&
 	modelswarm publish repo --repo acme/tiny --rev $rev --key acme.key --index index \
@@ -115,12 +117,41 @@ test_expect_success 'no peers at all: get downloads every byte from the mirror, 
 	test "$served" -eq "$size"
 '
 
+test_expect_success '... the LFS file came whole in one transfer, the others piece by piece' '
+	test "$(done_field hub whole_files)" = 1 &&
+	test "$(done_field hub checks)" = 0 &&
+	f=model-00001-of-00002.safetensors &&
+	grep "GET /cdn/acme/tiny/resolve/$rev/$f 206 " "$nginx_log" >whole.log &&
+	test $(wc -l <whole.log) -eq 1 &&
+	test "$(cut -d" " -f4 whole.log)" = "$(wc -c <repo/$f)" &&
+	test "$(grep -c "/model-00002-of-00002.safetensors 206 " "$nginx_log")" -gt 1
+'
+
 test_expect_success 'a redirect is followed once per file, then its target is used directly' '
 	redirects=$(grep -c " 302 " "$nginx_log") &&
 	ranges=$(grep -c " 206 " "$nginx_log") &&
 	say "$redirects redirects for $ranges range requests" &&
 	config &&
 	test "$ranges" -gt "$redirects"
+'
+
+test_expect_success 'files fetched whole are seeded afterwards, with no check' '
+	port=$(free_port) &&
+	test_bg seeder modelswarm get acme/tiny@$rev --index index --cache-dir cache-seeder \
+		--seed --json $MS_NET --listen 127.0.0.1:$port &&
+	seeder_pid=$bg_pid &&
+	wait_for "seeding from the cache" seeder.err 60 &&
+	test "$(done_field seeder whole_files)" = 1 &&
+	test "$(done_field seeder checks)" = 0 &&
+	: >"$nginx_log" &&
+	timeout 60 modelswarm fetch index/acme/tiny/$rev.torrent -o from-seeder $MS_NET \
+		--listen 127.0.0.1:0 --peer 127.0.0.1:$port --webseeds never \
+		>fetch.out 2>fetch.err &&
+	sums from-seeder >from-seeder.sums &&
+	test_cmp repo.sums from-seeder.sums &&
+	test_grep " 0 from webseeds" fetch.out &&
+	! test -s "$nginx_log" &&
+	test_kill $seeder_pid
 '
 
 test_expect_success 'a single-file repo downloads from a mirror too' '
@@ -208,7 +239,8 @@ test_expect_success '... 404: skipped for that file, used for the others' '
 '
 
 test_expect_success '... wrong bytes: the mirror is demoted for that file, nothing bad lands' '
-	test_grep "failed the hash check: not using it for that file" corrupt.out &&
+	test_grep "\"message\":\".$rev/model-00001-of-00002.safetensors. failed the hash check: not using it for that file\"" corrupt.out &&
+	test_grep "\"whole_files\":1" corrupt.out &&
 	test_grep "\"bad_bytes\": *[1-9]" corrupt.out &&
 	test_grep "\"files_skipped\": *1" corrupt.out
 '
@@ -244,6 +276,51 @@ test_expect_success 'Authorization goes to the configured host only, never acros
 	! grep -v "\"auth\": \"Bearer t0ken\"" main.log &&
 	! grep -v "\"auth\": null" cdn.log &&
 	test_kill $fx_pid
+'
+
+test_expect_success 'a get killed while fetching a file whole goes on from its bytes' '
+	start_fixture fx-slow --mode good --rate 2000000 &&
+	test_bg killed modelswarm get acme/tiny@$bare --index index --cache-dir cache-kill \
+		--json $MS_NET --listen 127.0.0.1:0 --webseed "$fx_url/plain/" &&
+	killed_pid=$bg_pid &&
+	f=model-00001-of-00002.safetensors &&
+	part=cache-kill/models--acme--tiny/blobs/$(sha256sum <repo/$f | cut -c1-64).incomplete &&
+	i=0 && while test "$(stat -c %s $part 2>/dev/null || echo 0)" -lt 3000000 &&
+		test $i -lt 300; do sleep 0.1; i=$((i + 1)); done &&
+	kill -9 $killed_pid && wait $killed_pid; test_kill $fx_pid &&
+	had=$(stat -c %s $part) &&
+	say "killed with $had bytes of $f written" &&
+	test "$had" -ge 3000000 && test "$had" -lt "$(wc -c <repo/$f)" &&
+	timeout 60 modelswarm get acme/tiny@$bare --index index --cache-dir cache-kill \
+		--json $MS_NET --listen 127.0.0.1:0 --webseed "$nginx_url/plain/" \
+		>again.out 2>again.err &&
+	sums cache-kill/models--acme--tiny/snapshots/$bare >again.sums &&
+	test_cmp repo.sums again.sums &&
+	test "$(done_field again whole_files)" = 1 &&
+	got=$(done_field again from_webseeds) &&
+	say "the second run fetched $got of $size bytes" &&
+	test "$got" -le $((size - had))
+'
+
+test_expect_success 'no space left while fetching a file whole: a clear error, no final file, resumable' '
+	mkdir small &&
+	mount -t tmpfs -o size=4m tmpfs small &&
+	test_atexit "umount \"$TRASH_DIRECTORY/small\" 2>/dev/null" &&
+	f=model-00001-of-00002.safetensors &&
+	blob=small/models--acme--tiny/blobs/$(sha256sum <repo/$f | cut -c1-64) &&
+	test_expect_code 2 timeout 60 modelswarm get acme/tiny@$bare --index index \
+		--cache-dir small $MS_NET --listen 127.0.0.1:0 --webseed "$nginx_url/plain/" \
+		--webseeds always >nospace.out 2>nospace.err &&
+	test_grep "^error: no space left on device writing .*/blobs/[0-9a-f]*\.incomplete. (progress is kept" nospace.err &&
+	test $(grep -c "^error" nospace.err) -eq 1 &&
+	! test -e $blob &&
+	! ls small/models--acme--tiny/snapshots/* >/dev/null 2>&1 &&
+	mount -o remount,size=64m small &&
+	timeout 60 modelswarm get acme/tiny@$bare --index index --cache-dir small --json \
+		$MS_NET --listen 127.0.0.1:0 --webseed "$nginx_url/plain/" >space.out 2>space.err &&
+	sums small/models--acme--tiny/snapshots/$bare >space.sums &&
+	test_cmp repo.sums space.sums &&
+	test "$(done_field space whole_files)" = 1
 '
 
 test_expect_success 'cleanup: the test config again' '
