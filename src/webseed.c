@@ -34,6 +34,8 @@ enum { D_OFF = 0, D_READY, D_WAIT, D_RUN, D_DONE };
 /* a whole file's bytes go to a worker this many at a time, two buffers
  * per transfer */
 #define DBUF (2 << 20)
+/* O_DIRECT writes: offsets and lengths in these */
+#define DALIGN 4096
 
 struct mirror {
 	char *url;               /* ends in '/', or is the file itself (a
@@ -61,6 +63,7 @@ struct dfile {
 	int prio;                /* its engine priority, given back when it
 				    leaves the mirrors */
 	int fd;
+	int dfd;                 /* the same file opened O_DIRECT, or -1 */
 	EVP_MD_CTX *md;
 	int64_t hashed;          /* bytes written and hashed */
 	int64_t prime;           /* bytes an earlier run left, to hash first */
@@ -576,6 +579,15 @@ static int file_pieces(const struct ms_webseed *w, int f, int *p0, int *p1)
 	return 1;
 }
 
+static void close_fds(struct dfile *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->dfd >= 0)
+		close(d->dfd);
+	d->fd = d->dfd = -1;
+}
+
 static int owned(const struct dfile *d)
 {
 	return d->state == D_WAIT || d->state == D_RUN || d->state == D_DONE;
@@ -611,9 +623,7 @@ static void direct_leave(struct ms_webseed *w, int f)
 	int p0, p1, was = owned(d);
 
 	d->state = D_OFF;
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
+	close_fds(d);
 	if (file_pieces(w, f, &p0, &p1))
 		for (int p = p0; p < p1; p++)
 			if (w->pstate[p] == P_DIRECT)
@@ -669,9 +679,18 @@ static void d_work(uv_work_t *req)
 	int64_t off = j->woff;
 
 	while (n) {
-		ssize_t k = pwrite(d->fd, p, n, off);
+		/* whole aligned blocks skip the page cache: writing a file of
+		 * many GB through it costs more CPU than hashing it */
+		int direct = d->dfd >= 0 && !(off % DALIGN) && !(n % DALIGN);
+		ssize_t k = pwrite(direct ? d->dfd : d->fd, p, n, off);
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && direct && errno == EINVAL) {
+			/* the filesystem has its own idea of alignment */
+			close(d->dfd);
+			d->dfd = -1;
+			continue;
+		}
 		if (k <= 0) {
 			j->werr = k < 0 ? errno : EIO;
 			return;
@@ -802,8 +821,7 @@ static void d_check(struct ms_webseed *w, int f)
 	if (EVP_DigestFinal_ex(d->md, md, &len) == 1 && len == 32 &&
 	    !memcmp(md, d->sha, 32)) {
 		d->state = D_DONE;
-		close(d->fd);
-		d->fd = -1;
+		close_fds(d);
 		file_pieces(w, f, &p0, &p1);
 		for (int p = p0; p < p1; p++)
 			w->pstate[p] = P_HAVE;
@@ -1015,6 +1033,7 @@ static int direct_start(struct ms_webseed *w, int mi, int f)
 				w->o.on_file(w->o.ud, f, e);
 			return -1;
 		}
+		d->dfd = open(d->path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
 		if (fstat(d->fd, &st) == 0 && st.st_size > 0) {
 			/* what an earlier run wrote is data from the start; the
 			 * engine may have grown the file since, sparse */
@@ -1087,7 +1106,7 @@ int ms_webseed_direct(struct ms_webseed *w, const struct ms_direct_file *df,
 	if (!w->d)
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	for (int f = 0; f < n; f++)
-		w->d[f].fd = -1;
+		w->d[f].fd = w->d[f].dfd = -1;
 	for (int f = 0; f < n; f++) {
 		struct dfile *d = &w->d[f];
 		int p0, p1;
@@ -1428,8 +1447,7 @@ static void maybe_free(struct ms_webseed *w)
 			continue;
 		free(w->d[i].path);
 		EVP_MD_CTX_free(w->d[i].md);
-		if (w->d[i].fd >= 0)
-			close(w->d[i].fd);
+		close_fds(&w->d[i]);
 	}
 	free(w->d);
 	free(w->files);
