@@ -381,6 +381,57 @@ int main(void)
 		   "a.bin's pieces are had, b.bin's are not");
 		ap.have_files = NULL;
 		ap.n_have_files = 0;
+
+		/* priorities given at add win over the resume data's (saved
+		 * here with b.bin at 0) */
+		{
+			int *prio = calloc((size_t)nf + 1, sizeof(*prio)), b_piece = np - 1;
+			struct lts_alert ra2;
+			unsigned char *res = NULL;
+			size_t rlen = 0;
+
+			for (int i = 0; i < nf; i++) {
+				struct lts_file_info fi;
+				prio[i] = lts_torrent_info_file(ti, i, &fi) == 0 &&
+					  !strcmp(fi.path, "unit/sub/b.bin") ? 0 : 4;
+			}
+			ok(lts_torrent_set_file_priorities(leech, hid, prio, nf, &err) == 0 &&
+			   lts_torrent_save_resume(leech, hid, 1, &err) == 0 &&
+			   wait_alert(leech, LTS_ALERT_SAVE_RESUME, hid, 10, &ra2) &&
+			   (res = malloc(ra2.data_len)) != NULL,
+			   "resume data saved with b.bin unwanted");
+			if (res) {
+				memcpy(res, ra2.data, ra2.data_len);
+				rlen = ra2.data_len;
+			}
+			ok(lts_torrent_remove(leech, hid, 0, &err) == 0 &&
+			   wait_alert(leech, LTS_ALERT_TORRENT_REMOVED, hid, 10, NULL), "removed");
+			ap.resume = res;
+			ap.resume_len = rlen;
+			ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
+			   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
+			   st8[b_piece] == LTS_PIECE_SKIP,
+			   "added again from it: b.bin's pieces are skipped");
+			ok(lts_torrent_remove(leech, hid, 0, &err) == 0 &&
+			   wait_alert(leech, LTS_ALERT_TORRENT_REMOVED, hid, 10, NULL), "removed");
+			for (int i = 0; i < nf; i++)
+				prio[i] = 4;
+			ap.file_priorities = prio;
+			ap.n_file_priorities = (size_t)nf + 1;
+			ok(lts_torrent_add(leech, &ap, &hid, &err) == LTS_EINVAL,
+			   "a priority count that is not the file count is refused: %s", err.msg);
+			ap.n_file_priorities = (size_t)nf;
+			ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
+			   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
+			   st8[b_piece] == LTS_PIECE_MISSING && st8[0] == LTS_PIECE_HAVE,
+			   "with priorities given: b.bin is wanted, a.bin still had");
+			ap.file_priorities = NULL;
+			ap.n_file_priorities = 0;
+			ap.resume = NULL;
+			ap.resume_len = 0;
+			free(res);
+			free(prio);
+		}
 		free(have);
 		lts_torrent_info_free(ti);
 	}
