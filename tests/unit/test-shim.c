@@ -395,7 +395,16 @@ int main(void)
 				prio[i] = lts_torrent_info_file(ti, i, &fi) == 0 &&
 					  !strcmp(fi.path, "unit/sub/b.bin") ? 0 : 4;
 			}
-			ok(lts_torrent_set_file_priorities(leech, hid, prio, nf, &err) == 0 &&
+			ok(lts_torrent_set_file_priorities(leech, hid, prio, nf, &err) == 0,
+			   "b.bin unwanted");
+			/* the change goes through the disk thread first */
+			for (int i = 0; i < 250; i++) {
+				if (lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
+				    st8[b_piece] == LTS_PIECE_SKIP)
+					break;
+				usleep(20000);
+			}
+			ok(st8[b_piece] == LTS_PIECE_SKIP &&
 			   lts_torrent_save_resume(leech, hid, 1, &err) == 0 &&
 			   wait_alert(leech, LTS_ALERT_SAVE_RESUME, hid, 10, &ra2) &&
 			   (res = malloc(ra2.data_len)) != NULL,
@@ -409,6 +418,7 @@ int main(void)
 			ap.resume = res;
 			ap.resume_len = rlen;
 			ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
+			   wait_alert(leech, LTS_ALERT_TORRENT_CHECKED, hid, 10, NULL) &&
 			   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
 			   st8[b_piece] == LTS_PIECE_SKIP,
 			   "added again from it: b.bin's pieces are skipped");
@@ -422,6 +432,7 @@ int main(void)
 			   "a priority count that is not the file count is refused: %s", err.msg);
 			ap.n_file_priorities = (size_t)nf;
 			ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
+			   wait_alert(leech, LTS_ALERT_TORRENT_CHECKED, hid, 10, NULL) &&
 			   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
 			   st8[b_piece] == LTS_PIECE_MISSING && st8[0] == LTS_PIECE_HAVE,
 			   "with priorities given: b.bin is wanted, a.bin still had");
