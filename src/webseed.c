@@ -26,7 +26,7 @@
 
 enum { MF_OK = 0, MF_MISSING, MF_DEMOTED };           /* a mirror's file */
 /* our view of a piece: free to fetch, in a transfer, handed in and not yet
- * verified, have */
+ * verified, have, or part of a file fetched whole */
 enum { P_FREE = 0, P_CLAIMED, P_ADDED, P_HAVE, P_DIRECT };
 /* a file fetched whole: not that way, may be, taken and waiting for a
  * mirror, in a transfer, done */
@@ -820,6 +820,15 @@ static void d_check(struct ms_webseed *w, int f)
 
 	if (EVP_DigestFinal_ex(d->md, md, &len) == 1 && len == 32 &&
 	    !memcmp(md, d->sha, 32)) {
+		/* bytes past the end (an earlier run's junk) would stay */
+		if (ftruncate(d->fd, w->files[f].size) < 0) {
+			int e = errno;
+			event(w, NULL, "cannot write '%s': %s", d->path, strerror(e));
+			direct_leave(w, f);
+			if (w->o.on_file)
+				w->o.on_file(w->o.ud, f, e);
+			return;
+		}
 		d->state = D_DONE;
 		close_fds(d);
 		file_pieces(w, f, &p0, &p1);

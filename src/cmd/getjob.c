@@ -45,7 +45,6 @@ struct gfile {
 	int retries;         /* verifications tried again */
 	int wanted;
 	int prio;            /* as given to libtorrent */
-	int direct;          /* fetched whole from a mirror, around libtorrent */
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
 };
@@ -787,7 +786,6 @@ static void mirror_file(void *ud, int file, int error)
 			stop(g, EXIT_ERROR);
 		} else {
 			/* its sha256 matched the manifest as it was written */
-			f->direct = 1;
 			g->direct_files++;
 			to_blob(g, f);
 		}
@@ -835,6 +833,8 @@ static void add_params(const struct getjob *g, struct lts_add_params *ap,
 	memset(ap, 0, sizeof(*ap));
 	ap->torrent = g->torrent;
 	ap->torrent_len = g->torrent_len;
+	if (!ap->torrent) /* by magnet: the metadata peers sent */
+		ap->torrent = ms_torrent_bytes(g->meta, &ap->torrent_len);
 	ap->save_path = g->store.repo_dir;
 	ap->file_paths = paths;
 	ap->n_file_paths = (size_t)n;
