@@ -882,6 +882,18 @@ void lts_session_free(lts_session *s)
 	delete s;
 }
 
+// n entries given for what must be one per file of ti (false, err set,
+// when not)
+static bool one_per_file(size_t n, lt::torrent_info const &ti, const char *what,
+			 struct lts_error *err)
+{
+	if (n == static_cast<size_t>(ti.num_files()))
+		return true;
+	set_err(err, LTS_EINVAL, "%zu %s for a torrent of %d files", n, what,
+		ti.num_files());
+	return false;
+}
+
 // The pieces made only of files the caller vouches for (and pad files)
 // join atp's have_pieces. false (err set) when the count is wrong.
 static bool mark_have_files(lt::add_torrent_params &atp,
@@ -891,11 +903,8 @@ static bool mark_have_files(lt::add_torrent_params &atp,
 {
 	lt::file_storage const &fs = ti.files();
 
-	if (n != static_cast<size_t>(fs.num_files())) {
-		set_err(err, LTS_EINVAL, "%zu file flags for a torrent of %d files",
-			n, fs.num_files());
+	if (!one_per_file(n, ti, "file flags", err))
 		return false;
-	}
 	if (atp.have_pieces.size() < fs.num_pieces())
 		atp.have_pieces.resize(fs.num_pieces(), false);
 	for (lt::piece_index_t i : fs.piece_range()) {
@@ -942,12 +951,8 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 			return LTS_EINVAL;
 		}
 		if (p->file_paths) {
-			if (p->n_file_paths != static_cast<size_t>(ti->num_files())) {
-				set_err(err, LTS_EINVAL,
-					"%zu file paths for a torrent of %d files",
-					p->n_file_paths, ti->num_files());
+			if (!one_per_file(p->n_file_paths, *ti, "file paths", err))
 				return LTS_EINVAL;
-			}
 			for (lt::file_index_t i : ti->files().file_range()) {
 				int k = static_cast<int>(i);
 				if (!ti->files().pad_file_at(i) && p->file_paths[k])
@@ -971,12 +976,8 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		    !mark_have_files(atp, *ti, p->have_files, p->n_have_files, err))
 			return LTS_EINVAL;
 		if (p->file_priorities) {
-			if (p->n_file_priorities != static_cast<size_t>(ti->num_files())) {
-				set_err(err, LTS_EINVAL,
-					"%zu file priorities for a torrent of %d files",
-					p->n_file_priorities, ti->num_files());
+			if (!one_per_file(p->n_file_priorities, *ti, "file priorities", err))
 				return LTS_EINVAL;
-			}
 			// the resume data's piece priorities would win
 			atp.piece_priorities.clear();
 			atp.file_priorities.clear();

@@ -403,14 +403,43 @@ static void backoff(struct ms_webseed *w, struct mirror *m, long secs)
 	m->retry_at = now_ms(w) + (uint64_t)secs * 1000;
 }
 
-/* say so when no mirror is left for file f */
-static void none_left(struct ms_webseed *w, int f)
+static int mirror_left(const struct ms_webseed *w, int f)
 {
 	for (int i = 0; i < w->nm; i++)
 		if (w->m[i].fstate[f] == MF_OK)
-			return;
-	event(w, NULL, "no mirror left for '%s': only peers can finish it",
-	      w->files[f].path);
+			return 1;
+	return 0;
+}
+
+/* say so when no mirror is left for file f */
+static void none_left(struct ms_webseed *w, int f)
+{
+	if (!mirror_left(w, f))
+		event(w, NULL, "no mirror left for '%s': only peers can finish it",
+		      w->files[f].path);
+}
+
+/* a transfer of file f from mirror m failed (status, not 0): a 404 skips
+ * the mirror for that file, a 429/503 waits for its Retry-After, anything
+ * else backs off */
+static void mirror_failed(struct ms_webseed *w, struct mirror *m, int f, int status,
+			  long retry_after, const char *msg)
+{
+	if (status == MS_ENOENT) {
+		m->fstate[f] = MF_MISSING;
+		m->skipped++;
+		event(w, m, "%s for '%s': not using it for that file", msg,
+		      w->files[f].path);
+	} else if (status == MS_EAGAIN) {
+		backoff(w, m, retry_after > 0 ? retry_after : 0);
+		m->fails++;
+		event(w, m, "%s: backing off %llu s", msg,
+		      (unsigned long long)((m->retry_at - now_ms(w)) / 1000));
+	} else {
+		m->fails++;
+		backoff(w, m, 0);
+		event(w, m, "'%s': %s", w->files[f].path, msg);
+	}
 }
 
 static void on_done(void *ud, const struct ms_http_result *res)
@@ -445,21 +474,9 @@ static void on_done(void *ud, const struct ms_http_result *res)
 		job_next(j);
 		return;
 	}
-	if (res->status == MS_ENOENT) {
-		m->fstate[j->file] = MF_MISSING;
-		m->skipped++;
-		event(w, m, "%s for '%s': not using it for that file", res->msg, f->path);
+	mirror_failed(w, m, j->file, res->status, res->retry_after, res->msg);
+	if (res->status == MS_ENOENT)
 		none_left(w, j->file);
-	} else if (res->status == MS_EAGAIN) {
-		backoff(w, m, res->retry_after > 0 ? res->retry_after : 0);
-		m->fails++;
-		event(w, m, "%s: backing off %llu s", res->msg,
-		      (unsigned long long)((m->retry_at - now_ms(w)) / 1000));
-	} else {
-		m->fails++;
-		backoff(w, m, 0);
-		event(w, m, "'%s': %s", f->path, res->msg);
-	}
 	job_release(j);
 	job_free(j);
 	schedule(w);
@@ -608,14 +625,6 @@ static void set_priorities(struct ms_webseed *w)
 	free(prio);
 }
 
-static int mirror_left(const struct ms_webseed *w, int f)
-{
-	for (int i = 0; i < w->nm; i++)
-		if (w->m[i].fstate[f] == MF_OK)
-			return 1;
-	return 0;
-}
-
 /* file f goes back to the engine, piece by piece */
 static void direct_leave(struct ms_webseed *w, int f)
 {
@@ -630,6 +639,17 @@ static void direct_leave(struct ms_webseed *w, int f)
 				w->pstate[p] = P_FREE;
 	if (was)
 		set_priorities(w);
+}
+
+/* file f could not be opened or written (errno e): it goes back to the
+ * engine and the owner is told (it reports the error) */
+static void direct_fail(struct ms_webseed *w, int f, int e)
+{
+	if (!w->o.on_file)
+		event(w, NULL, "cannot write '%s': %s", w->d[f].path, strerror(e));
+	direct_leave(w, f);
+	if (w->o.on_file)
+		w->o.on_file(w->o.ud, f, e);
 }
 
 /* may mirror mi take file f whole now? */
@@ -822,11 +842,7 @@ static void d_check(struct ms_webseed *w, int f)
 	    !memcmp(md, d->sha, 32)) {
 		/* bytes past the end (an earlier run's junk) would stay */
 		if (ftruncate(d->fd, w->files[f].size) < 0) {
-			int e = errno;
-			event(w, NULL, "cannot write '%s': %s", d->path, strerror(e));
-			direct_leave(w, f);
-			if (w->o.on_file)
-				w->o.on_file(w->o.ud, f, e);
+			direct_fail(w, f, errno);
 			return;
 		}
 		d->state = D_DONE;
@@ -884,18 +900,14 @@ static void d_maybe_end(struct djob *j)
 	struct mirror *m = &w->m[j->mi];
 	int f = j->file, werr = j->werr;
 	struct dfile *d = &w->d[f];
-	const char *path = w->files[f].path;
 
 	if (!j->ended || j->working || j->ready[0] || j->ready[1])
 		return;
 	m->running--;
 	d->state = D_WAIT;
 	if (werr) {
-		event(w, NULL, "cannot write '%s': %s", path, strerror(werr));
 		d_free(j);
-		direct_leave(w, f);
-		if (w->o.on_file)
-			w->o.on_file(w->o.ud, f, werr);
+		direct_fail(w, f, werr);
 		schedule(w);
 		return;
 	}
@@ -911,19 +923,8 @@ static void d_maybe_end(struct djob *j)
 		 * again next time */
 		free(m->furl[f]);
 		m->furl[f] = NULL;
-	} else if (j->status == MS_ENOENT) {
-		m->fstate[f] = MF_MISSING;
-		m->skipped++;
-		event(w, m, "%s for '%s': not using it for that file", j->msg, path);
-	} else if (j->status == MS_EAGAIN) {
-		backoff(w, m, j->retry_after > 0 ? j->retry_after : 0);
-		m->fails++;
-		event(w, m, "%s: backing off %llu s", j->msg,
-		      (unsigned long long)((m->retry_at - now_ms(w)) / 1000));
 	} else {
-		m->fails++;
-		backoff(w, m, 0);
-		event(w, m, "'%s': %s", path, j->msg);
+		mirror_failed(w, m, f, j->status, j->retry_after, j->msg);
 	}
 	d_free(j);
 	if (d->hashed == w->files[f].size)
@@ -1035,11 +1036,7 @@ static int direct_start(struct ms_webseed *w, int mi, int f)
 	if (d->state == D_READY) {
 		d->fd = open(d->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (d->fd < 0) {
-			int e = errno;
-			event(w, NULL, "cannot open '%s': %s", d->path, strerror(e));
-			direct_leave(w, f);
-			if (w->o.on_file)
-				w->o.on_file(w->o.ud, f, e);
+			direct_fail(w, f, errno);
 			return -1;
 		}
 		d->dfd = open(d->path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
