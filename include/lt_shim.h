@@ -479,9 +479,17 @@ const char *lts_version(void);
 
 /* Self-test of the shim's disk ordering (a failed piece's clear waits for
  * the writes to that piece issued before it). Only in a shim built with
- * -DLTS_SELFTEST (the unit tests). Writes the order of events it saw to
- * msg; returns 0 when it is the expected one, -1 otherwise. */
+ * -DLTS_SELFTEST (the unit tests). Writes "in order", or the order of
+ * events it saw, to msg; returns 0 when it is the expected one, -1
+ * otherwise. */
 int lts_selftest_disk_order(char *msg, size_t n);
+
+/* Self-test of the shim's piece writes (a downloaded piece gathered in
+ * memory, written whole, its blocks reported written only then), over a
+ * disk that logs what reaches it, with files under dir. Only with
+ * -DLTS_SELFTEST. Writes what went wrong, or "as expected", to msg;
+ * returns 0 when all went as expected, -1 otherwise. */
+int lts_selftest_piece_writes(const char *dir, char *msg, size_t n);
 
 #ifdef __cplusplus
 }

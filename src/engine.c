@@ -287,6 +287,11 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	par = uv_available_parallelism();
 	snprintf(aio, sizeof(aio), "%u", par < 2 ? 4 : par > 8 ? 16 : 2 * par);
 	base[n++] = (struct lts_setting){ "aio_threads", aio };
+	/* a downloaded piece is gathered in memory, hashed there and
+	 * written whole, bypassing the page cache where it can (lt_shim.cpp,
+	 * piece_disk_io); 0 (enable_os_cache) leaves every block to
+	 * libtorrent's own disk I/O */
+	base[n++] = (struct lts_setting){ "disk_io_write_mode", "2" };
 	/* an origin seeding a release to many peers at once: with
 	 * libtorrent's 500 queued blocks a peer books seconds of our upload
 	 * without regard to what the others booked, and pieces go out twice

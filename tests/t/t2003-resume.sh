@@ -27,7 +27,7 @@ test_expect_success 'setup: a 64 MiB repo seeded at 6 MB/s' '
 
 test_expect_success 'SIGKILL at about half way, then resume' '
 	seed_port=$(cat seed.port) &&
-	test_bg fetch1 timeout 120 modelswarm fetch r.torrent -o out $MS_NET \
+	test_bg fetch1 modelswarm fetch r.torrent -o out $MS_NET \
 		--listen 127.0.0.1:0 --peer 127.0.0.1:$seed_port &&
 	fetch_pid=$bg_pid &&
 	wait_progress fetch1.err 45 &&

@@ -132,6 +132,13 @@ int main(void)
 	ok(lts_selftest_disk_order(order, sizeof(order)) == 0,
 	   "disk clear waits for the writes to its piece: %s", order);
 
+	/* a downloaded piece is gathered, hashed and written whole; its
+	 * blocks are reported written only once it is on disk (piece_disk_io) */
+	char pieces[512];
+	snprintf(path, sizeof(path), "%s/pieces", tmp);
+	ok(lts_selftest_piece_writes(path, pieces, sizeof(pieces)) == 0,
+	   "piece writes: %s", pieces);
+
 	/* settings by name */
 	struct lts_setting bad[] = { { "no_such_setting", "1" } };
 	s = lts_session_new(bad, 1, &err);
