@@ -750,10 +750,10 @@ struct ordered_disk_io final : lt::disk_interface {
 // The inner disk does the rest: reads (libtorrent reads verified pieces,
 // and those are on disk), pieces that touch a file not to be downloaded
 // (libtorrent keeps those in its part file), pieces begun while buffers
-// are full or a storage-wide call is out, and every storage-wide call.
-// Such a call (stop, release, check, move, rename, delete, priorities) goes
-// to the inner disk once every piece of the storage it concerns has been
-// written out; a piece written out part-way goes on through the inner
+// are full, and every storage-wide call.
+// Such a call (stop, check, move, rename, delete, priorities) goes to the
+// inner disk once every piece of the storage it concerns has been written
+// out; a piece written out part-way goes on through the inner
 // disk. Every call is made, and every handler run, on libtorrent's network
 // thread; workers see only their job's own data.
 struct piece_disk_io final : lt::disk_interface {
@@ -925,8 +925,10 @@ struct piece_disk_io final : lt::disk_interface {
 	// A buffer for a piece, or null when it goes to the inner disk.
 	std::shared_ptr<piece_buf> make_buf(storage &st, int piece)
 	{
+		// (while a storage-wide call is out, its hash waits: segments()
+		// then sees the names and priorities that call leaves)
 		if (sett.get_int(lt::settings_pack::disk_io_write_mode) !=
-		    lt::settings_pack::disable_os_cache || st.ops > 0)
+		    lt::settings_pack::disable_os_cache)
 			return nullptr;
 		lt::piece_index_t p(piece);
 		int size = st.files.piece_size(p);
@@ -1131,9 +1133,9 @@ struct piece_disk_io final : lt::disk_interface {
 	}
 
 	// A storage-wide call: the pieces `touch` picks are written out
-	// first, and until the call is done new pieces go to the inner disk
-	// and pieces held here wait to be hashed. `call` is given the
-	// function to call when its handler has run.
+	// first, and until the call is done pieces held here wait to be
+	// hashed (and written). `call` is given the function to call when
+	// its handler has run.
 	void drain(std::shared_ptr<storage> const &st, std::function<bool(int)> touch,
 		   std::function<void(done_fn)> call)
 	{
@@ -1400,27 +1402,13 @@ struct piece_disk_io final : lt::disk_interface {
 		});
 	}
 
-	// release and stop: calls whose handler has no result
-	void void_call(lt::storage_index_t s, done_fn h,
-		       void (lt::disk_interface::*call)(lt::storage_index_t, done_fn))
-	{
-		auto st = find(s);
-		if (!st) {
-			(inner.get()->*call)(s, std::move(h));
-			return;
-		}
-		drain(st, all, [this, s, h, call](done_fn fin) {
-			(inner.get()->*call)(s, [h, fin] {
-				if (h)
-					h();
-				fin();
-			});
-		});
-	}
-
+	// Only closes the inner disk's files: a block reported written is on
+	// disk already, and one that is not yet was never reported. (A save
+	// of resume data with flush_disk_cache comes here; pieces held here
+	// stay where they are.)
 	void async_release_files(lt::storage_index_t s, done_fn h) override
 	{
-		void_call(s, std::move(h), &lt::disk_interface::async_release_files);
+		inner->async_release_files(s, std::move(h));
 	}
 
 	void async_check_files(lt::storage_index_t s,
@@ -1447,7 +1435,18 @@ struct piece_disk_io final : lt::disk_interface {
 
 	void async_stop_torrent(lt::storage_index_t s, done_fn h) override
 	{
-		void_call(s, std::move(h), &lt::disk_interface::async_stop_torrent);
+		auto st = find(s);
+		if (!st) {
+			inner->async_stop_torrent(s, std::move(h));
+			return;
+		}
+		drain(st, all, [this, s, h](done_fn fin) {
+			inner->async_stop_torrent(s, [h, fin] {
+				if (h)
+					h();
+				fin();
+			});
+		});
 	}
 
 	void async_rename_file(lt::storage_index_t s, lt::file_index_t i,
