@@ -769,6 +769,7 @@ struct piece_disk_io final : lt::disk_interface {
 	static constexpr int max_piece = 64 << 20;
 
 	struct piece_buf {
+		char *mem = nullptr;        // allocated; data starts `shift` into it
 		char *data = nullptr;
 		int size = 0;
 		int missing = 0;            // blocks not in yet
@@ -776,7 +777,7 @@ struct piece_disk_io final : lt::disk_interface {
 		std::vector<write_handler> acks; // reported once on disk
 		std::vector<done_fn> after; // calls waiting for the job
 		bool busy = false;          // a worker has it
-		~piece_buf() { std::free(data); }
+		~piece_buf() { std::free(mem); }
 	};
 	// bytes of a piece in one file, worked out for a worker
 	struct seg {
@@ -936,7 +937,8 @@ struct piece_disk_io final : lt::disk_interface {
 			return nullptr;
 		int nblocks = (size + block - 1) / block;
 		std::vector<char> data_block(static_cast<std::size_t>(nblocks), 0);
-		int at = 0;
+		int at = 0, longest = 0;
+		std::int64_t shift = 0;
 		for (auto const &s : st.files.map_block(p, 0, size)) {
 			int len = static_cast<int>(s.size);
 			if (!st.files.pad_file_at(s.file_index)) {
@@ -944,14 +946,22 @@ struct piece_disk_io final : lt::disk_interface {
 					return nullptr;
 				for (int i = at / block; len > 0 && i <= (at + len - 1) / block; i++)
 					data_block[static_cast<std::size_t>(i)] = 1;
+				// the longest run lies in memory as it lies in its file,
+				// so that O_DIRECT takes it without a copy (a v1 piece
+				// starts anywhere in a file)
+				if (len > longest) {
+					longest = len;
+					shift = ((s.offset - at) % align + align) % align;
+				}
 			}
 			at += len;
 		}
 		auto b = std::make_shared<piece_buf>();
-		std::size_t alloc = static_cast<std::size_t>((size + align - 1) / align * align);
-		b->data = static_cast<char *>(std::aligned_alloc(align, alloc));
-		if (!b->data)
+		std::size_t alloc = static_cast<std::size_t>((shift + size + align - 1) / align * align);
+		b->mem = static_cast<char *>(std::aligned_alloc(align, alloc));
+		if (!b->mem)
 			return nullptr;
+		b->data = b->mem + shift;
 		b->size = size;
 		b->in.assign(static_cast<std::size_t>(nblocks), 0);
 		b->missing = nblocks;
