@@ -40,6 +40,19 @@ for mode in hybrid v1 v2; do
 	'
 done
 
+test_expect_success 'with libtorrent.disk_io_write_mode = 0 (its own disk I/O) too' '
+	mkdir home0 &&
+	cp "$MODELSWARM_HOME/config" home0/config &&
+	echo "libtorrent.disk_io_write_mode = 0" >>home0/config &&
+	ms_seed seed-mode0 v1.torrent repo &&
+	MODELSWARM_HOME=$PWD/home0 timeout 120 modelswarm fetch v1.torrent \
+		-o out-mode0 $MS_NET --listen 127.0.0.1:0 \
+		--peer 127.0.0.1:$seed_port >fetch.out 2>fetch.err &&
+	same_tree repo out-mode0 &&
+	test_grep "^downloaded [0-9]* bytes .* 0 hash failures$" fetch.out &&
+	test_kill $seed_pid
+'
+
 test_expect_success 'a fetch into a complete directory downloads nothing' '
 	ms_seed seed-again hybrid.torrent repo &&
 	timeout 60 modelswarm fetch hybrid.torrent -o out-hybrid $MS_NET \
