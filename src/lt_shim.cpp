@@ -873,15 +873,21 @@ struct piece_disk_io final : lt::disk_interface {
 	{
 		st->jobs++;
 		lt::io_context &io = ios;
+		done_fn run = [&io, job = std::move(job), done = std::move(done)]() mutable {
+			job();
+			boost::asio::post(io, std::move(done));
+		};
 		{
 			std::lock_guard<std::mutex> l(c->mu);
-			c->queue.push_back([&io, job = std::move(job),
-					    done = std::move(done)]() mutable {
-				job();
-				boost::asio::post(io, std::move(done));
-			});
+			if (!c->stop) {
+				c->queue.push_back(std::move(run));
+				run = nullptr;
+			}
 		}
-		c->cv.notify_one();
+		if (run)  // after abort: no worker is left to take it
+			run();
+		else
+			c->cv.notify_one();
 	}
 
 	// one less out: at none, what waited for that runs
