@@ -953,8 +953,8 @@ struct piece_disk_io final : lt::disk_interface {
 				for (int i = at / block; len > 0 && i <= (at + len - 1) / block; i++)
 					data_block[static_cast<std::size_t>(i)] = 1;
 				// the longest run lies in memory as it lies in its file,
-				// so that O_DIRECT takes it without a copy (a v1 piece
-				// starts anywhere in a file)
+				// so that O_DIRECT can take it (a v1 piece starts
+				// anywhere in a file; its shorter runs go buffered)
 				if (len > longest) {
 					longest = len;
 					shift = ((s.offset - at) % align + align) % align;
@@ -1044,32 +1044,21 @@ struct piece_disk_io final : lt::disk_interface {
 		char const *p = data + s.at;
 		std::int64_t off = s.off, n = s.len;
 		std::int64_t head = (align - off % align) % align;
-		if (!e && n - head >= align) {
-			if (head)
-				e = write_all(fd, p, head, off);
+		// the aligned middle with O_DIRECT when it lies aligned in memory
+		// too (make_buf lines up a piece's longest run with its file)
+		int dfd = -1;
+		if (!e && n - head >= align &&
+		    reinterpret_cast<std::uintptr_t>(p + head) % align == 0)
+			dfd = open(s.path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+		if (dfd >= 0) {
 			std::int64_t mid = (n - head) / align * align;
-			char const *q = p + head;
-			char *bounce = nullptr;
-			// a v1 piece lies across files at any offset: the middle
-			// is copied to where O_DIRECT can take it
-			if (!e && reinterpret_cast<std::uintptr_t>(q) % align) {
-				bounce = static_cast<char *>(std::aligned_alloc(
-					align, static_cast<std::size_t>(mid)));
-				if (bounce)
-					std::memcpy(bounce, q, static_cast<std::size_t>(mid));
-			}
-			bool aligned = bounce || reinterpret_cast<std::uintptr_t>(q) % align == 0;
-			int dfd = !e && aligned ? open(s.path.c_str(),
-					O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
-			if (dfd >= 0) {
-				e = write_all(dfd, bounce ? bounce : q, mid, off + head);
-				close(dfd);
+			e = head ? write_all(fd, p, head, off) : 0;
+			if (!e) {
+				e = write_all(dfd, p + head, mid, off + head);
 				if (e == EINVAL)  // the file system refuses it after all
-					e = write_all(fd, q, mid, off + head);
-			} else if (!e) {
-				e = write_all(fd, q, mid, off + head);
+					e = write_all(fd, p + head, mid, off + head);
 			}
-			std::free(bounce);
+			close(dfd);
 			p += head + mid;
 			off += head + mid;
 			n -= head + mid;
