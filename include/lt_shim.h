@@ -128,6 +128,12 @@ struct lts_add_params {
 	 * of those in the resume data or the default */
 	const int *file_priorities;
 	size_t n_file_priorities;
+	/* optional: n_digest_files entries, one per file of the torrent (only
+	 * with metadata); digest_files[i] != 0 asks for the SHA-256 of file
+	 * i, worked out from its pieces as they are written (see
+	 * lts_torrent_file_sha256()). Only with disk_io_write_mode 2. */
+	const unsigned char *digest_files;
+	size_t n_digest_files;
 };
 
 /*
@@ -286,6 +292,31 @@ int lts_torrent_save_resume(lts_session *s, int id, int flush,
  * keeps using it). An LTS_ALERT_FILE_RENAMED(_FAILED) alert follows. */
 int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 			    struct lts_error *err);
+
+/*
+ * The SHA-256 of a file asked for with lts_add_params.digest_files, worked
+ * out from the pieces as they were written, in the file's order (a piece
+ * that comes early waits in memory, or past a cap, on disk). Ask once the
+ * file's bytes are all in (lts_torrent_file_progress()). Returns
+ *   LTS_DIGEST_READY:   out[0..31] is the SHA-256 of the bytes written;
+ *   LTS_DIGEST_PENDING: a worker is still feeding it: ask again shortly;
+ *   LTS_DIGEST_NONE:    none (not asked for, or some of its bytes reached
+ *                       the disk another way, e.g. in an earlier run):
+ *                       read the file;
+ * or a negative code. Only a piece whose SHA-1 is the torrent's is fed (a
+ * v2-only torrent has none to check): a digest that differs from the one
+ * expected means "read the file", not "the file is bad".
+ */
+#define LTS_DIGEST_NONE    0
+#define LTS_DIGEST_READY   1
+#define LTS_DIGEST_PENDING 2
+int lts_torrent_file_sha256(lts_session *s, int id, int file,
+			    unsigned char out[32], struct lts_error *err);
+
+/* Sequential download: pieces are picked in order while it is on (rarest
+ * first while it is off, the default). */
+int lts_torrent_set_sequential(lts_session *s, int id, int on,
+			       struct lts_error *err);
 
 /* Upload mode: no piece is requested while it is on. */
 int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
@@ -490,6 +521,10 @@ int lts_selftest_disk_order(char *msg, size_t n);
  * -DLTS_SELFTEST. Writes what went wrong, or "as expected", to msg;
  * returns 0 when all went as expected, -1 otherwise. */
 int lts_selftest_piece_writes(const char *dir, char *msg, size_t n);
+/* File digests worked out as pieces are written: pieces out of order, in
+ * memory and past the cap on disk; a piece that is not the torrent's never
+ * fed; and the back-pressure on peers. Same conventions. */
+int lts_selftest_file_digests(const char *dir, char *msg, size_t n);
 
 #ifdef __cplusplus
 }

@@ -114,6 +114,14 @@ int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, siz
 		    struct ms_error *err);
 int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 			      struct ms_error *err);
+/* Pieces picked in order (on) or rarest first (off, the default). */
+int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
+			     struct ms_error *err);
+/* The SHA-256 of a file asked for with lts_add_params.digest_files, as its
+ * pieces were written: LTS_DIGEST_READY (in out), LTS_DIGEST_PENDING (ask
+ * again shortly) or LTS_DIGEST_NONE (read the file); see lt_shim.h. */
+int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
+			  unsigned char out[32]);
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err);
 /* Metadata of a torrent in the session; free with ms_torrent_free(). */

@@ -473,6 +473,23 @@ int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 	WRAP(lts_torrent_set_upload_mode(e->ses, id, on, &le));
 }
 
+int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
+			     struct ms_error *err)
+{
+	WRAP(lts_torrent_set_sequential(e->ses, id, on, &le));
+}
+
+int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
+			  unsigned char out[32])
+{
+	int r;
+
+	if (e->closing)
+		return LTS_DIGEST_NONE;
+	r = lts_torrent_file_sha256(e->ses, id, file, out, NULL);
+	return r < 0 ? LTS_DIGEST_NONE : r;
+}
+
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err)
 {

@@ -28,6 +28,7 @@
 #include <libtorrent/version.hpp>
 #include <libtorrent/write_resume_data.hpp>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include <boost/asio/post.hpp>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -110,6 +112,11 @@ void clear_err(struct lts_error *err)
 		return ret;                                                   \
 	}
 
+namespace {
+struct digest_table;
+struct file_digests;
+}
+
 struct torrent_entry {
 	lt::torrent_handle h;
 	lt::info_hash_t ih;
@@ -117,6 +124,7 @@ struct torrent_entry {
 	int hash_failures = 0;
 	std::int64_t real_size = -1;  // bytes without pad files, once known
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
+	std::shared_ptr<file_digests> digests; // files streamed, if asked for
 };
 
 // A dormant torrent: where to load it from when a peer asks for it.
@@ -154,6 +162,7 @@ struct lts_session {
 	void (*notify_fn)(void *) = nullptr;
 	void *notify_ud = nullptr;
 	std::shared_ptr<dormant_table> dormant;
+	std::shared_ptr<digest_table> digests;
 	// libtorrent turns every incoming connection away while it has no
 	// torrent at all; once a torrent is dormant, this paused torrent of a
 	// random info-hash (no metadata, no file, never announced) is there
@@ -733,6 +742,178 @@ struct ordered_disk_io final : lt::disk_interface {
 	}
 };
 
+// SHA-256 of whole files, worked out from the pieces piece_disk_io writes,
+// so that a caller holding a file's signed SHA-256 need not read the file
+// back (lts_add_params.digest_files, lts_torrent_file_sha256()).
+//
+// A file's bytes are fed in order. A piece that comes early waits for its
+// turn in memory (its buffer is kept, up to stream_cap bytes across the
+// session) or, past that, on disk, read back when its turn comes. Only a
+// piece whose SHA-1 is the torrent's is offered (a v2-only torrent has no
+// SHA-1 to check against: a bad piece fed there makes the digest wrong,
+// and the caller, seeing it differ from the signed one, reads the file).
+// A piece that reaches the disk another way (through the inner disk, or
+// in an earlier run) leaves a gap: that file has no digest.
+struct file_stream {
+	struct part {
+		std::shared_ptr<const char> data; // null: read it from path
+		int len = 0;
+		std::string path;
+	};
+	std::mutex mu;
+	std::int64_t size = 0;
+	std::int64_t done = 0;      // bytes fed
+	bool busy = false;          // a worker is feeding it
+	bool broken = false;        // no digest: a read failed, or a gap
+	bool final = false;
+	unsigned char digest[32] = {};
+	std::map<std::int64_t, part> ready; // by offset in the file
+	EVP_MD_CTX *md = nullptr;
+	~file_stream() { EVP_MD_CTX_free(md); }
+};
+
+struct digest_table;
+
+struct file_digests {
+	std::shared_ptr<digest_table> table;
+	std::vector<lt::sha1_hash> v1;      // the torrent's, if it has v1
+	std::vector<std::unique_ptr<file_stream>> files; // null: none wanted
+	~file_digests();
+};
+
+// Shared by the session and its disk: digests waiting for their storage.
+struct digest_table {
+	std::int64_t stream_cap = std::int64_t(128) << 20;
+	std::mutex mu;
+	// by v1 info-hash and by truncated v2 info-hash (a storage is made
+	// with either)
+	std::map<lt::sha1_hash, std::shared_ptr<file_digests>> unclaimed;
+	std::atomic<std::int64_t> held{0};  // bytes kept for streams
+
+	void put(lt::info_hash_t const &ih, std::shared_ptr<file_digests> const &d)
+	{
+		std::lock_guard<std::mutex> l(mu);
+		each_key(ih, [&](lt::sha1_hash const &k) {
+			if (d)
+				unclaimed[k] = d;
+			else
+				unclaimed.erase(k);
+		});
+	}
+	std::shared_ptr<file_digests> take(lt::sha1_hash const &k)
+	{
+		std::lock_guard<std::mutex> l(mu);
+		auto it = unclaimed.find(k);
+		if (it == unclaimed.end())
+			return nullptr;
+		auto d = it->second;
+		for (auto i = unclaimed.begin(); i != unclaimed.end();)
+			i = i->second == d ? unclaimed.erase(i) : std::next(i);
+		return d;
+	}
+};
+
+void let_go(digest_table &t, file_stream::part &p)
+{
+	if (p.data)
+		t.held -= p.len;
+	p.data.reset();
+}
+
+// under f.mu
+void break_stream(digest_table &t, file_stream &f)
+{
+	f.broken = true;
+	for (auto &kv : f.ready)
+		let_go(t, kv.second);
+	f.ready.clear();
+}
+
+bool read_feed(EVP_MD_CTX *md, std::string const &path, std::int64_t off, int len)
+{
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	std::vector<char> buf(std::size_t(1) << 20);
+	bool ok = true;
+	while (ok && len > 0) {
+		ssize_t n = pread(fd, buf.data(), std::min<std::size_t>(buf.size(),
+			static_cast<std::size_t>(len)), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ok = n > 0 && EVP_DigestUpdate(md, buf.data(), static_cast<std::size_t>(n)) == 1;
+		if (ok) {
+			off += n;
+			len -= static_cast<int>(n);
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+file_digests::~file_digests()
+{
+	for (auto &f : files)
+		if (f)
+			for (auto &kv : f->ready)
+				let_go(*table, kv.second);
+}
+
+// Feeds what is next in line; one worker at a time, the others leave
+// their parts to it.
+void feed(digest_table &t, file_stream &f)
+{
+	std::unique_lock<std::mutex> l(f.mu);
+	if (f.busy)
+		return;
+	f.busy = true;
+	while (!f.broken && !f.final) {
+		auto it = f.ready.begin();
+		if (it == f.ready.end() || it->first > f.done)
+			break;
+		std::int64_t off = it->first;
+		file_stream::part p = std::move(it->second);
+		f.ready.erase(it);
+		if (off < f.done) {  // a piece had twice
+			let_go(t, p);
+			continue;
+		}
+		l.unlock();
+		bool ok = p.data ? EVP_DigestUpdate(f.md, p.data.get(),
+						    static_cast<std::size_t>(p.len)) == 1
+				 : read_feed(f.md, p.path, off, p.len);
+		let_go(t, p);
+		l.lock();
+		if (!ok) {
+			break_stream(t, f);
+			break;
+		}
+		f.done += p.len;
+		if (f.done == f.size) {
+			f.final = EVP_DigestFinal_ex(f.md, f.digest, nullptr) == 1;
+			if (!f.final)
+				break_stream(t, f);
+		}
+	}
+	f.busy = false;
+}
+
+// What lts_torrent_file_sha256() says of a file whose bytes are all in.
+int digest_answer(digest_table &t, file_stream &f, unsigned char out[32])
+{
+	std::lock_guard<std::mutex> l(f.mu);
+	if (f.final) {
+		std::memcpy(out, f.digest, sizeof(f.digest));
+		return LTS_DIGEST_READY;
+	}
+	// a part next in line is being fed, or about to be
+	if (!f.broken && (f.busy || (!f.ready.empty() && f.ready.begin()->first <= f.done)))
+		return LTS_DIGEST_PENDING;
+	// a gap that will not fill: what waits is let go
+	break_stream(t, f);
+	return LTS_DIGEST_NONE;
+}
+
 // Downloaded pieces gathered in memory, hashed there and written whole,
 // when disk_io_write_mode is disable_os_cache (the engine's default).
 //
@@ -745,12 +926,16 @@ struct ordered_disk_io final : lt::disk_interface {
 // hash, a worker hashes the buffer (SHA-1, and the v2 block hashes) and
 // writes the piece in one call, with O_DIRECT for its aligned part. The
 // block writes and the hash are reported only once the piece is on disk,
-// so resume data never names a block that is not there.
+// so resume data never names a block that is not there. Past `soft` bytes
+// held, a write tells libtorrent to stop reading from that peer until
+// they are down to `low` (on this 2-core VM, a peer on loopback sends
+// faster than pieces are hashed and written). With a digest_table, the
+// pieces of files asked for are fed to their SHA-256 (file_stream).
 //
 // The inner disk does the rest: reads (libtorrent reads verified pieces,
 // and those are on disk), pieces that touch a file not to be downloaded
-// (libtorrent keeps those in its part file), pieces begun while buffers
-// are full, and every storage-wide call.
+// (libtorrent keeps those in its part file), pieces begun while `cap`
+// bytes are held, and every storage-wide call.
 // Such a call (stop, check, move, rename, delete, priorities) goes to the
 // inner disk once every piece of the storage it concerns has been written
 // out; a piece written out part-way goes on through the inner
@@ -764,8 +949,12 @@ struct piece_disk_io final : lt::disk_interface {
 
 	static constexpr int block = lt::default_block_size;
 	static constexpr std::int64_t align = 4096;
-	// bytes held in piece buffers at most, and the largest piece held
+	// bytes held in piece buffers at most, and the largest piece held;
+	// past `soft`, peers are asked to wait (back-pressure) until it is
+	// down to `low`
 	static constexpr std::int64_t cap = std::int64_t(256) << 20;
+	std::int64_t soft = std::int64_t(160) << 20;
+	std::int64_t low = std::int64_t(128) << 20;
 	static constexpr int max_piece = 64 << 20;
 
 	struct piece_buf {
@@ -798,6 +987,7 @@ struct piece_disk_io final : lt::disk_interface {
 		int ops = 0;                // storage-wide calls out
 		std::vector<done_fn> on_idle;   // when jobs is 0
 		std::vector<done_fn> on_no_ops; // when ops is 0
+		std::shared_ptr<file_digests> dg; // files streamed, if any
 	};
 	// shared with the workers and with completions not yet run
 	struct core {
@@ -810,20 +1000,24 @@ struct piece_disk_io final : lt::disk_interface {
 	struct result {
 		lt::sha1_hash sha1;
 		lt::storage_error err;
+		std::vector<file_stream *> feed; // streams given a part
 	};
 
 	lt::io_context &ios;
 	lt::settings_interface const &sett;
 	std::unique_ptr<lt::disk_interface> inner;
+	std::shared_ptr<digest_table> digests;
 	std::shared_ptr<core> c;
 	std::vector<std::thread> workers;
 	std::int64_t held = 0;
+	std::vector<std::weak_ptr<lt::disk_observer>> waiting; // past soft
 	std::map<std::uint32_t, std::shared_ptr<storage>> storages;
 	std::map<std::uint32_t, lt::storage_holder> holders;
 
 	piece_disk_io(lt::io_context &io, lt::settings_interface const &s,
-		      std::unique_ptr<lt::disk_interface> in)
-		: ios(io), sett(s), inner(std::move(in)),
+		      std::unique_ptr<lt::disk_interface> in,
+		      std::shared_ptr<digest_table> dt = nullptr)
+		: ios(io), sett(s), inner(std::move(in)), digests(std::move(dt)),
 		  c(std::make_shared<core>())
 	{
 		c->self = this;
@@ -868,14 +1062,19 @@ struct piece_disk_io final : lt::disk_interface {
 				t.join();
 	}
 
-	// `job` on a worker, then `done` on the network thread
-	void submit(std::shared_ptr<storage> const &st, done_fn job, done_fn done)
+	// `job` on a worker, then `done` on the network thread (and `then`
+	// on the worker, once `done` is posted)
+	void submit(std::shared_ptr<storage> const &st, done_fn job, done_fn done,
+		    done_fn then = nullptr)
 	{
 		st->jobs++;
 		lt::io_context &io = ios;
-		done_fn run = [&io, job = std::move(job), done = std::move(done)]() mutable {
+		done_fn run = [&io, job = std::move(job), done = std::move(done),
+			       then = std::move(then)]() mutable {
 			job();
 			boost::asio::post(io, std::move(done));
+			if (then)
+				then();
 		};
 		{
 			std::lock_guard<std::mutex> l(c->mu);
@@ -1084,6 +1283,21 @@ struct piece_disk_io final : lt::disk_interface {
 				return;
 	}
 
+	// Bytes no longer held: at `low`, the peers asked to wait go on.
+	void unhold(std::int64_t n)
+	{
+		held -= n;
+		if (held > low || waiting.empty())
+			return;
+		auto w = std::move(waiting);
+		waiting.clear();
+		boost::asio::post(ios, [w] {
+			for (auto const &o : w)
+				if (auto p = o.lock())
+					p->on_disk();
+		});
+	}
+
 	// The buffer is done with: its writes reported, then the waiting calls.
 	void drop_buf(storage &st, int piece, std::shared_ptr<piece_buf> const &b,
 		      lt::storage_error const &e)
@@ -1091,7 +1305,7 @@ struct piece_disk_io final : lt::disk_interface {
 		auto it = st.bufs.find(piece);
 		if (it != st.bufs.end() && it->second == b)
 			st.bufs.erase(it);
-		held -= b->size;
+		unhold(b->size);
 		auto acks = std::move(b->acks);
 		for (auto &a : acks)
 			a(e);
@@ -1171,6 +1385,8 @@ struct piece_disk_io final : lt::disk_interface {
 		st->files = p.mapped_files ? *p.mapped_files : p.files;
 		st->path = p.path;
 		st->prio = p.priorities;
+		if (digests)
+			st->dg = digests->take(p.info_hash);
 		std::uint32_t key = static_cast<std::uint32_t>(st->idx);
 		storages[key] = st;
 		holders[key] = std::move(h);
@@ -1184,7 +1400,7 @@ struct piece_disk_io final : lt::disk_interface {
 		if (st)
 			for (auto const &kv : st->bufs)
 				if (!kv.second->busy)
-					held -= kv.second->size;
+					unhold(kv.second->size);
 		storages.erase(static_cast<std::uint32_t>(idx));
 		holders.erase(static_cast<std::uint32_t>(idx));
 	}
@@ -1244,7 +1460,10 @@ struct piece_disk_io final : lt::disk_interface {
 			b.missing--;
 		}
 		b.acks.push_back(std::move(h));
-		return false;
+		if (held <= soft || !o)
+			return false;
+		waiting.push_back(o);
+		return true;
 	}
 
 	// libtorrent's handler owns the memory v2 points to: it is shared,
@@ -1317,7 +1536,8 @@ struct piece_disk_io final : lt::disk_interface {
 		auto segs = segments(*st, piece, 0, b->size);
 		auto res = std::make_shared<result>();
 		auto cc = c;
-		submit(st, [b, segs = std::move(segs), res, v1, v2, size2] {
+		auto dg = st->dg;
+		submit(st, [b, segs = std::move(segs), res, v1, v2, size2, dg, piece] {
 			if (v1)
 				res->sha1 = lt::hasher(b->data, b->size).final();
 			for (std::ptrdiff_t i = 0; i < v2.size(); i++) {
@@ -1327,13 +1547,55 @@ struct piece_disk_io final : lt::disk_interface {
 						: lt::sha256_hash();
 			}
 			write_segs(b->data, segs, &res->err);
+			// before the hash is reported: a caller told the piece is
+			// in finds it in its streams
+			if (dg && !res->err)
+				offer(*dg, piece, v1 ? &res->sha1 : nullptr, b, segs, res->feed);
 		}, [cc, st, piece, b, res, h] {
 			if (!cc->self)
 				return;
 			cc->self->drop_buf(*st, piece, b, res->err);
 			(*h)(lt::piece_index_t(piece), res->sha1, res->err);
 			cc->self->job_done(*st);
+		}, [dg, res] {
+			for (file_stream *f : res->feed)
+				feed(*dg->table, *f);
 		});
+	}
+
+	// A piece on disk: its parts queued on the streams of the files it
+	// touches, if its SHA-1 is the torrent's. The streams given a part
+	// go to `out`, to be fed.
+	static void offer(file_digests &d, int piece, lt::sha1_hash const *sha1,
+			  std::shared_ptr<piece_buf> const &b, std::vector<seg> const &segs,
+			  std::vector<file_stream *> &out)
+	{
+		if (!d.v1.empty() &&
+		    (!sha1 || piece < 0 || piece >= static_cast<int>(d.v1.size()) ||
+		     *sha1 != d.v1[static_cast<std::size_t>(piece)]))
+			return;
+		digest_table &t = *d.table;
+		for (auto const &s : segs) {
+			std::size_t fi = static_cast<std::size_t>(static_cast<int>(s.file));
+			if (fi >= d.files.size() || !d.files[fi])
+				continue;
+			file_stream &f = *d.files[fi];
+			std::lock_guard<std::mutex> l(f.mu);
+			if (f.broken || f.final || s.off < f.done)
+				continue;
+			file_stream::part p;
+			p.len = s.len;
+			p.path = s.path;
+			if (t.held + s.len <= t.stream_cap) {
+				t.held += s.len;
+				p.data = std::shared_ptr<const char>(b, b->data + s.at);
+			}
+			auto it = f.ready.find(s.off);
+			if (it != f.ready.end())
+				let_go(t, it->second);
+			f.ready[s.off] = std::move(p);
+			out.push_back(&f);
+		}
 	}
 
 	void async_hash2(lt::storage_index_t s, lt::piece_index_t p, int off,
@@ -1379,7 +1641,7 @@ struct piece_disk_io final : lt::disk_interface {
 				for (auto &a : acks)
 					boost::asio::post(ios, [a] { a(lt::storage_error()); });
 				st->bufs.erase(it);
-				held -= b->size;
+				unhold(b->size);
 			}
 		}
 		inner->async_clear_piece(s, p, std::move(h));
@@ -1643,13 +1905,15 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 	};
 	lt::session_params params(std::move(pack));
 	params.extensions.push_back(std::make_shared<dormant_plugin>(s->dormant));
-	params.disk_io_constructor = [](lt::io_context &ios,
+	s->digests = std::make_shared<digest_table>();
+	auto dt = s->digests;
+	params.disk_io_constructor = [dt](lt::io_context &ios,
 					lt::settings_interface const &sett,
 					lt::counters &cnt) {
 		std::unique_ptr<lt::disk_interface> in(new ordered_disk_io(
 			lt::mmap_disk_io_constructor(ios, sett, cnt)));
 		return std::unique_ptr<lt::disk_interface>(
-			new piece_disk_io(ios, sett, std::move(in)));
+			new piece_disk_io(ios, sett, std::move(in), dt));
 	};
 	// The session's start loads the whole system CA bundle into its HTTPS
 	// context: about 1 MB of memory held for good, for trackers that are
@@ -1740,6 +2004,32 @@ static bool one_per_file(size_t n, lt::torrent_info const &ti, const char *what,
 	set_err(err, LTS_EINVAL, "%zu %s for a torrent of %d files", n, what,
 		ti.num_files());
 	return false;
+}
+
+// Streams for the files flagged (not pad files, not empty ones).
+static std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
+						 const unsigned char *want,
+						 std::shared_ptr<digest_table> const &t)
+{
+	auto d = std::make_shared<file_digests>();
+	d->table = t;
+	lt::file_storage const &fs = ti.files();
+	if (ti.info_hashes().has_v1())
+		for (lt::piece_index_t i : fs.piece_range())
+			d->v1.push_back(ti.hash_for_piece(i));
+	d->files.resize(static_cast<std::size_t>(fs.num_files()));
+	for (lt::file_index_t i : fs.file_range()) {
+		std::size_t k = static_cast<std::size_t>(static_cast<int>(i));
+		if (!want[k] || fs.pad_file_at(i) || fs.file_size(i) <= 0)
+			continue;
+		auto f = std::make_unique<file_stream>();
+		f->size = fs.file_size(i);
+		f->md = EVP_MD_CTX_new();
+		if (!f->md || EVP_DigestInit_ex(f->md, EVP_sha256(), nullptr) != 1)
+			throw std::bad_alloc();
+		d->files[k] = std::move(f);
+	}
+	return d;
 }
 
 // The pieces made only of files the caller vouches for (and pad files)
@@ -1890,8 +2180,22 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 			return LTS_EEXIST;
 		}
 	}
+	std::shared_ptr<file_digests> dg;
+	if (p->digest_files) {
+		if (!atp.ti) {
+			set_err(err, LTS_EINVAL, "file digests need the torrent's metadata");
+			return LTS_EINVAL;
+		}
+		if (!one_per_file(p->n_digest_files, *atp.ti, "digest flags", err))
+			return LTS_EINVAL;
+		dg = new_digests(*atp.ti, p->digest_files, s->digests);
+		// the storage takes it when libtorrent makes it
+		s->digests->put(ih, dg);
+	}
 	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 	if (ec) {
+		if (dg)
+			s->digests->put(ih, nullptr);
 		set_err(err, LTS_ELIBTORRENT, "cannot add torrent: %s",
 			ec.message().c_str());
 		return LTS_ELIBTORRENT;
@@ -1900,6 +2204,7 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 	torrent_entry &e = s->torrents[nid];
 	e.h = h;
 	e.ih = ih;
+	e.digests = std::move(dg);
 	e.no_root = (p->flags & LTS_ADD_NO_ROOT) && !p->file_paths;
 	e.ti = h.torrent_file();
 
@@ -1918,6 +2223,8 @@ int lts_torrent_remove(lts_session *s, int id, unsigned flags,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
+	if (e->digests)  // not taken if its storage was never made
+		s->digests->put(e->ih, nullptr);
 	// a torrent with no tracker left sends no "stopped" announce
 	if (flags & LTS_REMOVE_QUIET)
 		e->h.replace_trackers({});
@@ -2324,8 +2631,9 @@ int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
-int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
-				struct lts_error *err)
+// one of the torrent's flags on or off
+static int set_flag(lts_session *s, int id, lt::torrent_flags_t flag, int on,
+		    struct lts_error *err)
 {
 	clear_err(err);
 	SHIM_TRY
@@ -2333,11 +2641,40 @@ int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
 	if (!e)
 		return LTS_ENOENT;
 	if (on)
-		e->h.set_flags(lt::torrent_flags::upload_mode);
+		e->h.set_flags(flag);
 	else
-		e->h.unset_flags(lt::torrent_flags::upload_mode);
+		e->h.unset_flags(flag);
 	return 0;
 	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
+				struct lts_error *err)
+{
+	return set_flag(s, id, lt::torrent_flags::upload_mode, on, err);
+}
+
+int lts_torrent_file_sha256(lts_session *s, int id, int file,
+			    unsigned char out[32], struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	if (!e->digests || file < 0 ||
+	    static_cast<std::size_t>(file) >= e->digests->files.size() ||
+	    !e->digests->files[static_cast<std::size_t>(file)])
+		return LTS_DIGEST_NONE;
+	return digest_answer(*s->digests,
+			     *e->digests->files[static_cast<std::size_t>(file)], out);
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_torrent_set_sequential(lts_session *s, int id, int on,
+			       struct lts_error *err)
+{
+	return set_flag(s, id, lt::torrent_flags::sequential_download, on, err);
 }
 
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
@@ -3174,18 +3511,50 @@ static std::string read_range(std::string const &path, long off, std::size_t len
 	return out;
 }
 
+// piece_disk_io (2 workers) over a disk that logs what reaches it (and
+// answers at once), and the first check that failed
+struct disk_rig {
+	std::vector<std::string> log;
+	lt::settings_pack sp;
+	lt::io_context ios;
+	std::unique_ptr<piece_disk_io> io;
+	std::string fail;
+
+	explicit disk_rig(std::shared_ptr<digest_table> dt)
+	{
+		auto sd = std::make_unique<script_disk>(log);
+		sd->verbose = true;
+		sp.set_int(lt::settings_pack::disk_io_write_mode,
+			   lt::settings_pack::disable_os_cache);
+		sp.set_int(lt::settings_pack::aio_threads, 2);
+		io = std::make_unique<piece_disk_io>(ios, sp, std::move(sd), std::move(dt));
+	}
+	void check(bool ok, std::string const &what)
+	{
+		if (!ok && fail.empty())
+			fail = what + " (log: " + join(log) + ")";
+	}
+	// bounded: 5 s at most (the loop stops at once with nothing posted)
+	bool run_until(std::function<bool()> done)
+	{
+		for (int i = 0; i < 500 && !done(); i++) {
+			ios.restart();
+			if (ios.poll() == 0)
+				std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		}
+		return done();
+	}
+};
+
 // piece_disk_io over a disk that logs what reaches it, writing into dir.
 static std::string piece_writes(std::string const &dir)
 {
-	std::vector<std::string> log;
-	auto sd = std::make_unique<script_disk>(log);
-	sd->verbose = true;
-	lt::settings_pack sp;
-	sp.set_int(lt::settings_pack::disk_io_write_mode,
-		   lt::settings_pack::disable_os_cache);
-	sp.set_int(lt::settings_pack::aio_threads, 2);
-	lt::io_context ios;
-	piece_disk_io io(ios, sp, std::move(sd));
+	disk_rig rig(nullptr);
+	auto &log = rig.log;
+	auto &ios = rig.ios;
+	piece_disk_io &io = *rig.io;
+	auto check = [&](bool ok, std::string const &what) { rig.check(ok, what); };
+	auto run_until = [&](std::function<bool()> done) { return rig.run_until(done); };
 	// pieces of 2 blocks; piece 1 lies across both files
 	lt::file_storage fs;
 	fs.set_piece_length(32768);
@@ -3198,20 +3567,6 @@ static std::string piece_writes(std::string const &dir)
 	std::string data(70000, '\0');
 	for (std::size_t i = 0; i < data.size(); i++)
 		data[i] = static_cast<char>(i * 7 + i / 4093);
-	std::string fail;
-	auto check = [&](bool ok, std::string const &what) {
-		if (!ok && fail.empty())
-			fail = what + " (log: " + join(log) + ")";
-	};
-	auto run_until = [&](std::function<bool()> done) {
-		// bounded: 5 s at most (the loop stops at once with nothing posted)
-		for (int i = 0; i < 500 && !done(); i++) {
-			ios.restart();
-			if (ios.poll() == 0)
-				std::this_thread::sleep_for(std::chrono::milliseconds(10));
-		}
-		return done();
-	};
 	auto req = [&](int piece, int blk) {
 		lt::peer_request r;
 		r.piece = lt::piece_index_t(piece);
@@ -3305,13 +3660,193 @@ static std::string piece_writes(std::string const &dir)
 		      "a file that cannot be created");
 	}
 	io.abort(true);
-	return fail;
+	return rig.fail;
 }
 
 extern "C" int lts_selftest_piece_writes(const char *dir, char *msg, size_t n)
 {
 	std::string d(dir);
 	return selftest([d] { return piece_writes(d); }, "as expected", msg, n);
+}
+
+// File digests worked out as pieces are written (piece_disk_io with a
+// digest_table), and the back-pressure on peers, with files under dir.
+static std::string file_digests_run(std::string const &dir)
+{
+	auto table = std::make_shared<digest_table>();
+	disk_rig rig(table);
+	piece_disk_io &io = *rig.io;
+	auto check = [&](bool ok, std::string const &what) { rig.check(ok, what); };
+	auto run_until = [&](std::function<bool()> done) { return rig.run_until(done); };
+	// pieces of 2 blocks over two files: 3 whole ones and a short last
+	lt::file_storage fs;
+	fs.set_piece_length(32768);
+	fs.add_file("d/a.bin", 40000);
+	fs.add_file("d/b.bin", 60000);
+	fs.set_num_pieces(4);
+	fs.set_name("d");
+	std::string data(100000, '\0');
+	for (std::size_t i = 0; i < data.size(); i++)
+		data[i] = static_cast<char>(i * 13 + i / 511);
+	auto sha256 = [](char const *p, std::size_t n) {
+		unsigned char h[32];
+		unsigned int len = 0;
+		EVP_Digest(p, n, h, &len, EVP_sha256(), nullptr);
+		return std::string(reinterpret_cast<char *>(h), 32);
+	};
+	struct waiter final : lt::disk_observer {
+		int woken = 0;
+		void on_disk() override { woken++; }
+	};
+	auto obs = std::make_shared<waiter>();
+	int pressed = 0;
+	// every block of a piece (bytes from src), then its hash; true once
+	// the hash came back
+	auto piece = [&](lt::storage_index_t st, int p, std::string const &src) {
+		int size = fs.piece_size(lt::piece_index_t(p));
+		for (int at = 0; at < size; at += 16384) {
+			lt::peer_request r;
+			r.piece = lt::piece_index_t(p);
+			r.start = at;
+			r.length = std::min(16384, size - at);
+			if (io.async_write(st, r, src.data() + p * 32768 + at, obs,
+					   [](lt::storage_error const &) {}, {}))
+				pressed++;
+		}
+		bool hashed = false;
+		io.async_hash(st, lt::piece_index_t(p), {}, lt::disk_interface::v1_hash,
+			[&](lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &) {
+				hashed = true;
+			});
+		return run_until([&] { return hashed; });
+	};
+	auto answer = [&](file_digests &d, int file, std::string *out) {
+		unsigned char h[32];
+		int r = LTS_DIGEST_PENDING;
+		run_until([&] {
+			r = digest_answer(*table, *d.files[static_cast<std::size_t>(file)], h);
+			return r != LTS_DIGEST_PENDING;
+		});
+		*out = std::string(reinterpret_cast<char *>(h), 32);
+		return r;
+	};
+	auto digests = [&](lt::sha1_hash const &ih) {
+		auto d = std::make_shared<file_digests>();
+		d->table = table;
+		for (int p = 0; p < 4; p++) {
+			int size = fs.piece_size(lt::piece_index_t(p));
+			d->v1.push_back(lt::hasher(data.data() + p * 32768, size).final());
+		}
+		for (int i = 0; i < 2; i++) {
+			auto f = std::make_unique<file_stream>();
+			f->size = fs.file_size(lt::file_index_t(i));
+			f->md = EVP_MD_CTX_new();
+			EVP_DigestInit_ex(f->md, EVP_sha256(), nullptr);
+			d->files.push_back(std::move(f));
+		}
+		lt::info_hash_t key(ih);
+		table->put(key, d);
+		return d;
+	};
+	auto storage = [&](std::string const &sub, lt::sha1_hash const &ih) {
+		lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio;
+		lt::storage_params params(fs, nullptr, dir + "/" + sub, lt::storage_mode_sparse,
+					  prio, ih);
+		return io.new_torrent(params, nullptr);
+	};
+	std::string got;
+	{
+		// pieces out of order: each file's bytes still go by in order
+		lt::sha1_hash ih("digests-in-order-111");
+		auto d = digests(ih);
+		lt::storage_holder st = storage("one", ih);
+		check(table->unclaimed.empty(), "the storage did not take its digests");
+		for (int p : {2, 0, 3, 1})
+			check(piece(st, p, data), "piece not hashed");
+		check(answer(*d, 0, &got) == LTS_DIGEST_READY &&
+		      got == sha256(data.data(), 40000), "a.bin: digest as written");
+		check(answer(*d, 1, &got) == LTS_DIGEST_READY &&
+		      got == sha256(data.data() + 40000, 60000), "b.bin: digest as written");
+		check(table->held == 0, "stream memory not let go");
+	}
+	{
+		// past the cap, a piece that came early waits on disk, read
+		// back when its turn comes
+		table->stream_cap = 16384;
+		lt::sha1_hash ih("digests-over-cap-2222");
+		auto d = digests(ih);
+		lt::storage_holder st = storage("two", ih);
+		for (int p : {3, 2, 1, 0})
+			check(piece(st, p, data), "piece not hashed");
+		check(answer(*d, 1, &got) == LTS_DIGEST_READY &&
+		      got == sha256(data.data() + 40000, 60000), "b.bin: digest over the cap");
+		check(answer(*d, 0, &got) == LTS_DIGEST_READY &&
+		      got == sha256(data.data(), 40000), "a.bin: digest over the cap");
+		check(table->held == 0, "stream memory not let go over the cap");
+		table->stream_cap = std::int64_t(128) << 20;
+	}
+	{
+		// a piece that is not the torrent's is never fed: that file has
+		// no digest (the caller reads it), the other one has
+		lt::sha1_hash ih("digests-bad-piece-333");
+		auto d = digests(ih);
+		lt::storage_holder st = storage("three", ih);
+		std::string bad = data;
+		bad[32768 * 3 + 5] ^= 1;
+		for (int p : {0, 1, 2})
+			check(piece(st, p, data), "piece not hashed");
+		check(piece(st, 3, bad), "bad piece not hashed");
+		check(answer(*d, 0, &got) == LTS_DIGEST_READY &&
+		      got == sha256(data.data(), 40000), "a.bin next to a bad piece");
+		check(answer(*d, 1, &got) == LTS_DIGEST_NONE, "b.bin fed a bad piece");
+	}
+	{
+		// a piece waiting for its turn when the torrent goes: let go
+		lt::sha1_hash ih("digests-left-waiting");
+		auto d = digests(ih);
+		lt::storage_holder st = storage("five", ih);
+		check(piece(st, 2, data), "piece 2 not hashed");
+		check(table->held == 32768, "piece 2 not waiting in memory");
+	}
+	check(table->held == 0, "memory of a piece left waiting not let go");
+	{
+		// back-pressure: past `soft` bytes held, a write asks its peer
+		// to wait, and the peer is told to go on at `low`
+		io.soft = 32768;
+		io.low = 0;
+		pressed = 0;
+		obs->woken = 0;
+		lt::sha1_hash ih("no-digests-at-all-44");
+		lt::storage_holder st = storage("four", ih);
+		lt::peer_request r;
+		r.piece = lt::piece_index_t(0);
+		r.length = 16384;
+		for (int p = 0; p < 2; p++)
+			for (int b = 0; b < 2; b++) {
+				r.piece = lt::piece_index_t(p);
+				r.start = b * 16384;
+				if (io.async_write(st, r, data.data() + p * 32768 + r.start, obs,
+						   [](lt::storage_error const &) {}, {}))
+					pressed++;
+			}
+		check(pressed == 2 && obs->woken == 0, "no back-pressure past soft");
+		for (int p = 0; p < 2; p++) {
+			bool hashed = false;
+			io.async_hash(st, lt::piece_index_t(p), {}, lt::disk_interface::v1_hash,
+				[&](lt::piece_index_t, lt::sha1_hash const &,
+				    lt::storage_error const &) { hashed = true; });
+			check(run_until([&] { return hashed; }), "piece not hashed (pressure)");
+		}
+		check(run_until([&] { return obs->woken > 0; }), "the peer was never told to go on");
+	}
+	io.abort(true);
+	return rig.fail;
+}
+
+extern "C" int lts_selftest_file_digests(const char *dir, char *msg, size_t n)
+{
+	std::string d(dir);
+	return selftest([d] { return file_digests_run(d); }, "as expected", msg, n);
 }
 #endif
 

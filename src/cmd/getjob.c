@@ -33,7 +33,9 @@ enum fstate {
 	F_PRESENT,      /* the blob was there and verified */
 	F_DOWNLOADING,  /* mapped to blobs/<etag>.incomplete */
 	F_FLUSHING,     /* complete; waiting for libtorrent to write it out */
-	F_HASHING,      /* complete; its sha256 is being checked */
+	F_DIGEST,       /* complete; its sha256, worked out as its pieces were
+			   written, is not quite finished */
+	F_HASHING,      /* complete; its sha256 is being checked (read back) */
 	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
 	F_FINAL         /* blobs/<etag> */
 };
@@ -45,6 +47,7 @@ struct gfile {
 	int retries;         /* verifications tried again */
 	int wanted;
 	int prio;            /* as given to libtorrent */
+	int stream;          /* its sha256 is worked out as it is written */
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
 };
@@ -94,7 +97,8 @@ struct getjob {
 	/* download */
 	struct ms_store store;
 	int store_open;
-	uv_timer_t *lock_timer; /* freed by its close callback */
+	uv_timer_t *timer;     /* lock attempts, then digest waits; freed by
+				  its close callback */
 	int locked;
 	int magnet;            /* the index has no torrent: metadata from peers */
 	int mapped;            /* files mapped onto blobs, priorities set */
@@ -115,6 +119,8 @@ struct getjob {
 	int checks;            /* times libtorrent hashed the files on disk */
 	int direct_files;      /* files fetched whole from mirrors */
 	int again;             /* 1: removed, to be added again; 2: added */
+	int sequential;        /* pieces asked for in order (files streamed) */
+	int64_t read_back;     /* bytes read back to check their sha256 */
 };
 
 static void stop(struct getjob *g, int code);
@@ -590,11 +596,61 @@ static void hash_after_cb(uv_work_t *req, int status)
 	to_blob(g, f);
 }
 
-/* a file whose pieces all verified: check its sha256 off the loop */
+static void arm_timer(struct getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t repeat)
+{
+	if (!g->timer) {
+		if (!(g->timer = malloc(sizeof(*g->timer)))) {
+			say_err(g, "out of memory");
+			stop(g, EXIT_ERROR);
+			return;
+		}
+		uv_timer_init(g->loop, g->timer);
+		g->timer->data = g;
+	}
+	uv_timer_start(g->timer, cb, ms, repeat);
+}
+
+static void verify_file(struct getjob *g, struct gfile *f);
+
+static void digest_wait(uv_timer_t *t)
+{
+	struct getjob *g = t->data;
+
+	for (size_t i = 0; i < g->n_files && !g->exit_code; i++)
+		if (g->files[i].st == F_DIGEST)
+			verify_file(g, &g->files[i]);
+}
+
+/* a file whose pieces all verified: its sha256 as it was written, else
+ * checked off the loop, read back */
 static void verify_file(struct getjob *g, struct gfile *f)
 {
-	struct hash_work *w = calloc(1, sizeof(*w));
+	struct hash_work *w;
 
+	if (f->stream) {
+		unsigned char d[32];
+		char hex[65];
+		int r = ms_engine_file_sha256(g->eng, g->id, f->tindex, d);
+
+		if (r == LTS_DIGEST_PENDING) {
+			/* a worker is hashing its last pieces */
+			f->st = F_DIGEST;
+			arm_timer(g, digest_wait, 2, 0);
+			return;
+		}
+		f->stream = 0; /* once: from now on, it is read back */
+		if (r == LTS_DIGEST_READY) {
+			ms_hex(d, 32, hex);
+			if (!strcmp(hex, f->mf->sha256)) {
+				to_blob(g, f);
+				return;
+			}
+		}
+		/* a gap (a piece written another way), or the bytes that went
+		 * by are not the manifest's: what is on disk decides */
+	}
+	g->read_back += f->mf->size;
+	w = calloc(1, sizeof(*w));
 	if (!w) {
 		say_err(g, "out of memory");
 		stop(g, EXIT_ERROR);
@@ -721,14 +777,15 @@ static void check_done(struct getjob *g)
 	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
 	{
 		int64_t web = mirrors_bytes(&g->mr);
-		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i}", "event", "done",
+		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I}", "event", "done",
 				   "repo", g->repo, "revision", g->rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
 				   (json_int_t)g->final.peer_download, "from_webseeds",
 				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
 				   "hash_failures", g->hash_failures, "checks", g->checks,
-				   "whole_files", g->direct_files));
+				   "whole_files", g->direct_files, "read_back",
+				   (json_int_t)g->read_back));
 	}
 	/* the torrent stays in the session, seeding, until the owner
 	 * removes it */
@@ -942,15 +999,16 @@ static void add_torrent(struct getjob *g)
 	struct lts_add_params ap;
 	struct ms_error err;
 	const char **paths;
-	unsigned char *resume = NULL, *have = NULL;
+	unsigned char *resume = NULL, *have = NULL, *digest = NULL;
 	size_t resume_len = 0;
 	int n = ms_torrent_num_files(g->meta), r = 0, code = EXIT_ERROR;
-	int *prio, n_have = 0, partial = 0;
+	int *prio, n_have = 0, partial = 0, n_digest = 0;
 
 	paths = calloc((size_t)n, sizeof(*paths));
 	prio = calloc((size_t)n, sizeof(*prio));
 	have = calloc((size_t)n, 1);
-	if (!paths || !prio || !have) {
+	digest = calloc((size_t)n, 1);
+	if (!paths || !prio || !have || !digest) {
 		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -996,7 +1054,14 @@ static void add_torrent(struct getjob *g)
 				goto out;
 			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
 			f->st = F_DOWNLOADING;
-			partial = partial || has_bytes(g, f->path);
+			if (has_bytes(g, f->path)) {
+				partial = 1;
+			} else if (!strcmp(f->mf->etag, f->mf->sha256)) {
+				/* all of it to come: its sha256 can be worked out
+				 * as it is written (a git blob's etag is read back) */
+				f->stream = digest[f->tindex] = 1;
+				n_digest++;
+			}
 		}
 		if (dup && f->wanted)
 			f->st = F_PRESENT; /* linked to the same blob as its twin */
@@ -1031,15 +1096,24 @@ static void add_torrent(struct getjob *g)
 	add_params(g, &ap, paths, prio, have, n);
 	ap.resume = resume;
 	ap.resume_len = resume_len;
+	if (n_digest) {
+		ap.digest_files = digest;
+		ap.n_digest_files = (size_t)n;
+	}
 	r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	if (r && resume) {
 		ap.resume = NULL;
 		ap.resume_len = 0;
 		r = ms_engine_add(g->eng, &ap, &g->id, &err);
 	}
+	/* in order while there are few peers, so that the streams need not
+	 * wait for pieces that came early */
+	if (!r && n_digest && !ms_engine_set_sequential(g->eng, g->id, 1, NULL))
+		g->sequential = 1;
 	if (!r)
 		dial_peers(g);
 out:
+	free(digest);
 	free(have);
 	free(resume);
 	free(paths);
@@ -1198,14 +1272,7 @@ static void start_download(struct getjob *g)
 		return;
 	}
 	waiting_for_lock(g);
-	if (!(g->lock_timer = malloc(sizeof(*g->lock_timer)))) {
-		say_err(g, "out of memory");
-		stop(g, EXIT_ERROR);
-		return;
-	}
-	uv_timer_init(g->loop, g->lock_timer);
-	g->lock_timer->data = g;
-	uv_timer_start(g->lock_timer, try_lock, 200, 200);
+	arm_timer(g, try_lock, 200, 200);
 }
 
 /* ---- engine callbacks ------------------------------------------------ */
@@ -1350,6 +1417,12 @@ void getjob_tick(struct getjob *g)
 		start_mirrors(g);
 	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)
 		ms_engine_crowded(g->eng);
+	/* a swarm: rarest first, so that peers have pieces to trade (the
+	 * streams then wait for some pieces, in memory up to a cap, then
+	 * on disk: read back when their turn comes) */
+	if (g->sequential && st.num_peers >= MS_CROWD_PEERS &&
+	    !ms_engine_set_sequential(g->eng, g->id, 0, NULL))
+		g->sequential = 0;
 	if (st.is_finished)
 		scan_complete(g, 1);
 	/* files fetched whole are not in libtorrent's figures */
@@ -1388,7 +1461,7 @@ void getjob_tick(struct getjob *g)
 	ms_progress_update(g->prog, &snap);
 }
 
-static void lock_timer_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h)
 {
 	free(h);
 }
@@ -1406,10 +1479,10 @@ static void stop(struct getjob *g, int code)
 		ms_http_close(g->http);
 		g->http = NULL;
 	}
-	if (g->lock_timer) {
-		uv_timer_stop(g->lock_timer);
-		uv_close((uv_handle_t *)g->lock_timer, lock_timer_closed);
-		g->lock_timer = NULL;
+	if (g->timer) {
+		uv_timer_stop(g->timer);
+		uv_close((uv_handle_t *)g->timer, timer_closed);
+		g->timer = NULL;
 	}
 	if (g->store.lock_fd >= 0 && g->exit_code == -1) {
 		close(g->store.lock_fd); /* others may download it now */

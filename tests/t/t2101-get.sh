@@ -81,6 +81,8 @@ test_expect_success '@huggingface/hub scanCacheDir reads exactly that' '
 	! grep -q "^warning" scan.out
 '
 
+# the changed shard is hashed for its sha256 as it is written: nothing is
+# read back
 test_expect_success 'revision 2 shares two of three shards: only the changed bytes move' '
 	modelswarm publish v2 --repo acme/tiny --rev $r2 --key acme.key --index index \
 		--tracker "$tracker_url" >/dev/null &&
@@ -95,6 +97,7 @@ test_expect_success 'revision 2 shares two of three shards: only the changed byt
 	test "$got" -ge 12000000 && test "$got" -lt 13000000 &&
 	test_grep "5 of 6 files already in the cache" get2.err &&
 	test_grep "\"event\":\"done\".*\"checks\":0[,}]" get2.out &&
+	test_grep "\"event\":\"done\".*\"read_back\":0[,}]" get2.out &&
 	same_tree v2 cache/models--acme--tiny/snapshots/$r2 &&
 	test "$(cat cache/models--acme--tiny/refs/main)" = $r2 &&
 	scan cache >scan.out &&

@@ -139,6 +139,14 @@ int main(void)
 	ok(lts_selftest_piece_writes(path, pieces, sizeof(pieces)) == 0,
 	   "piece writes: %s", pieces);
 
+	/* each file's SHA-256 worked out from its pieces as they are written
+	 * (lts_add_params.digest_files), and peers asked to wait when too
+	 * much is held */
+	char digests[512];
+	snprintf(path, sizeof(path), "%s/digests", tmp);
+	ok(lts_selftest_file_digests(path, digests, sizeof(digests)) == 0,
+	   "file digests: %s", digests);
+
 	/* settings by name */
 	struct lts_setting bad[] = { { "no_such_setting", "1" } };
 	s = lts_session_new(bad, 1, &err);
