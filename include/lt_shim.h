@@ -97,6 +97,15 @@ void lts_session_free(lts_session *s);
 #define LTS_ADD_SUPER_SEED  (1u << 4) /* BEP 16 initial seeding (a seed only:
 					 each peer is offered one rare piece
 					 at a time) */
+#define LTS_ADD_V2_CHECKS   (1u << 5) /* a hybrid torrent (with metadata and
+					 piece layers): a downloaded piece
+					 of a file longer than a piece is
+					 checked by its v2 hashes alone, its
+					 SHA-1 not computed (libtorrent is
+					 handed the torrent's SHA-1 when the
+					 v2 hashes match, none when not, so
+					 the two checks agree). Only with
+					 disk_io_write_mode 2. */
 
 struct lts_add_params {
 	/* exactly one of torrent / magnet, or resume data carrying metadata */

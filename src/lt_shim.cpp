@@ -778,8 +778,49 @@ struct file_digests {
 	std::shared_ptr<digest_table> table;
 	std::vector<lt::sha1_hash> v1;      // the torrent's, if it has v1
 	std::vector<std::unique_ptr<file_stream>> files; // null: none wanted
+	// LTS_ADD_V2_CHECKS: each file's piece layer (empty: none, or a file
+	// of one piece at most), and where the file's pieces begin
+	std::vector<std::vector<lt::sha256_hash>> layers;
+	std::vector<int> first_piece;
 	~file_digests();
+
+	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
+	// stands for them; false when its v1 hash is to be computed
+	bool by_v2(lt::file_storage const &fs, int piece, lt::sha256_hash *want2,
+		   lt::sha1_hash *want1) const
+	{
+		if (layers.empty() || piece < 0 || piece >= static_cast<int>(v1.size()))
+			return false;
+		std::size_t f = static_cast<std::size_t>(static_cast<int>(
+			fs.file_index_at_piece(lt::piece_index_t(piece))));
+		if (f >= layers.size() || layers[f].empty())
+			return false;
+		std::size_t k = static_cast<std::size_t>(piece - first_piece[f]);
+		if (piece < first_piece[f] || k >= layers[f].size())
+			return false;
+		*want2 = layers[f][k];
+		*want1 = v1[static_cast<std::size_t>(piece)];
+		return true;
+	}
 };
+
+// The root of a piece's merkle subtree from its block hashes: n leaves (a
+// power of 2), zeros past the end of its file (BEP 52).
+lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n)
+{
+	std::vector<lt::sha256_hash> level(blocks.begin(), blocks.end());
+	level.resize(std::max<std::size_t>(n, 1));
+	while (level.size() > 1) {
+		for (std::size_t i = 0; i < level.size() / 2; i++) {
+			lt::hasher256 h;
+			h.update(level[2 * i]);
+			h.update(level[2 * i + 1]);
+			level[i] = h.final();
+		}
+		level.resize(level.size() / 2);
+	}
+	return level[0];
+}
 
 // Shared by the session and its disk: digests waiting for their storage.
 struct digest_table {
@@ -1537,8 +1578,13 @@ struct piece_disk_io final : lt::disk_interface {
 		auto res = std::make_shared<result>();
 		auto cc = c;
 		auto dg = st->dg;
-		submit(st, [b, segs = std::move(segs), res, v1, v2, size2, dg, piece] {
-			if (v1)
+		lt::sha256_hash want2;
+		lt::sha1_hash want1;
+		bool by_v2 = v1 && !v2.empty() && dg && dg->by_v2(st->files, piece, &want2, &want1);
+		std::size_t leaves = static_cast<std::size_t>(st->files.piece_length() / block);
+		submit(st, [b, segs = std::move(segs), res, v1, v2, size2, dg, piece,
+			    by_v2, want2, want1, leaves] {
+			if (v1 && !by_v2)
 				res->sha1 = lt::hasher(b->data, b->size).final();
 			for (std::ptrdiff_t i = 0; i < v2.size(); i++) {
 				int at = static_cast<int>(i) * block;
@@ -1546,6 +1592,9 @@ struct piece_disk_io final : lt::disk_interface {
 				v2[i] = len > 0 ? lt::hasher256(b->data + at, len).final()
 						: lt::sha256_hash();
 			}
+			// the v2 check stands for the v1 one: both pass or both fail
+			if (by_v2 && piece_root(v2, leaves) == want2)
+				res->sha1 = want1;
 			write_segs(b->data, segs, &res->err);
 			// before the hash is reported: a caller told the piece is
 			// in finds it in its streams
@@ -2006,9 +2055,10 @@ static bool one_per_file(size_t n, lt::torrent_info const &ti, const char *what,
 	return false;
 }
 
-// Streams for the files flagged (not pad files, not empty ones).
+// Streams for the files flagged in want (not pad files, not empty ones),
+// and with v2_checks the piece layers of a hybrid torrent.
 static std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
-						 const unsigned char *want,
+						 const unsigned char *want, bool v2_checks,
 						 std::shared_ptr<digest_table> const &t)
 {
 	auto d = std::make_shared<file_digests>();
@@ -2017,10 +2067,29 @@ static std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 	if (ti.info_hashes().has_v1())
 		for (lt::piece_index_t i : fs.piece_range())
 			d->v1.push_back(ti.hash_for_piece(i));
-	d->files.resize(static_cast<std::size_t>(fs.num_files()));
+	std::size_t nf = static_cast<std::size_t>(fs.num_files());
+	if (v2_checks && ti.info_hashes().has_v1() && ti.info_hashes().has_v2()) {
+		d->layers.resize(nf);
+		d->first_piece.resize(nf);
+		std::int64_t plen = fs.piece_length();
+		for (lt::file_index_t i : fs.file_range()) {
+			std::size_t k = static_cast<std::size_t>(static_cast<int>(i));
+			std::int64_t size = fs.file_size(i);
+			lt::span<char const> pl = ti.piece_layer(i);
+			std::size_t n = static_cast<std::size_t>((size + plen - 1) / plen);
+			// a hybrid torrent's files begin on a piece
+			if (fs.pad_file_at(i) || size <= plen || fs.file_offset(i) % plen ||
+			    static_cast<std::size_t>(pl.size()) != n * 32)
+				continue;
+			d->first_piece[k] = static_cast<int>(fs.file_offset(i) / plen);
+			for (std::size_t j = 0; j < n; j++)
+				d->layers[k].emplace_back(pl.data() + j * 32);
+		}
+	}
+	d->files.resize(nf);
 	for (lt::file_index_t i : fs.file_range()) {
 		std::size_t k = static_cast<std::size_t>(static_cast<int>(i));
-		if (!want[k] || fs.pad_file_at(i) || fs.file_size(i) <= 0)
+		if (!want || !want[k] || fs.pad_file_at(i) || fs.file_size(i) <= 0)
 			continue;
 		auto f = std::make_unique<file_stream>();
 		f->size = fs.file_size(i);
@@ -2181,14 +2250,16 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		}
 	}
 	std::shared_ptr<file_digests> dg;
-	if (p->digest_files) {
-		if (!atp.ti) {
-			set_err(err, LTS_EINVAL, "file digests need the torrent's metadata");
-			return LTS_EINVAL;
-		}
-		if (!one_per_file(p->n_digest_files, *atp.ti, "digest flags", err))
-			return LTS_EINVAL;
-		dg = new_digests(*atp.ti, p->digest_files, s->digests);
+	if (p->digest_files && !atp.ti) {
+		set_err(err, LTS_EINVAL, "file digests need the torrent's metadata");
+		return LTS_EINVAL;
+	}
+	if (p->digest_files &&
+	    !one_per_file(p->n_digest_files, *atp.ti, "digest flags", err))
+		return LTS_EINVAL;
+	if (atp.ti && (p->digest_files || (p->flags & LTS_ADD_V2_CHECKS))) {
+		dg = new_digests(*atp.ti, p->digest_files,
+				 (p->flags & LTS_ADD_V2_CHECKS) != 0, s->digests);
 		// the storage takes it when libtorrent makes it
 		s->digests->put(ih, dg);
 	}

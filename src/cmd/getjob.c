@@ -893,6 +893,10 @@ static void add_params(const struct getjob *g, struct lts_add_params *ap,
 	if (!ap->torrent) /* by magnet: the metadata peers sent */
 		ap->torrent = ms_torrent_bytes(g->meta, &ap->torrent_len);
 	ap->save_path = g->store.repo_dir;
+	/* the torrent's v2 hashes are bound to the signed manifest (roots
+	 * checked, info-hash signed) and publish made its v1 hashes from the
+	 * same bytes: a hybrid piece is checked by SHA-256 alone */
+	ap->flags = LTS_ADD_V2_CHECKS;
 	ap->file_paths = paths;
 	ap->n_file_paths = (size_t)n;
 	ap->trackers = (const char *const *)g->v.m.trackers;

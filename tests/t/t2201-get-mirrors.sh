@@ -245,6 +245,23 @@ test_expect_success '... wrong bytes: the mirror is demoted for that file, nothi
 	test_grep "\"files_skipped\": *1" corrupt.out
 '
 
+# a file fetched piece by piece (a git blob, longer than a piece): each
+# piece is checked by its v2 hashes alone (LTS_ADD_V2_CHECKS), and a bad
+# one fails both its v1 and v2 checks, as libtorrent requires of a hybrid
+# torrent (else it stops the torrent: "inconsistent hashes")
+test_expect_success 'a mirror corrupting a file fetched piece by piece: its pieces fail, the other mirror completes' '
+	start_fixture fx-corrupt-pieces --mode corrupt:model-00002-of-00002.safetensors &&
+	config "webseed-timeout = 2" "webseed-request-size = 1M" &&
+	get_from corrupt-pieces $rev --webseeds always --webseed "$fx_url/plain/" \
+		--webseed "$nginx_url/plain/" &&
+	test_grep "\"message\":\"piece [0-9]* of .$rev/model-00002-of-00002.safetensors. failed the hash check: not using it for that file\"" corrupt-pieces.out &&
+	fails=$(done_field corrupt-pieces hash_failures) &&
+	say "hash failures: $fails" &&
+	test "$fails" -gt 0 &&
+	! grep -qi "inconsistent" corrupt-pieces.out corrupt-pieces.err &&
+	test_kill $fx_pid
+'
+
 test_expect_success '... a 200 for a range, a body too long: refused' '
 	test_grep "ignored the byte range (HTTP 200 instead of 206)" full200.out &&
 	test_grep "sent more bytes than asked for" overlong.out
