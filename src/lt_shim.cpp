@@ -991,8 +991,10 @@ struct piece_disk_io final : lt::disk_interface {
 	static constexpr int block = lt::default_block_size;
 	static constexpr std::int64_t align = 4096;
 	// bytes held in piece buffers at most, and the largest piece held;
-	// past `soft`, peers are asked to wait (back-pressure) until it is
-	// down to `low`
+	// past `soft`, with half of that in workers' hands, peers are asked
+	// to wait (back-pressure) until it is down to `low` or the workers
+	// have a quarter of `soft` left (they always finish: a peer never
+	// waits on pieces that wait for it)
 	static constexpr std::int64_t cap = std::int64_t(256) << 20;
 	std::int64_t soft = std::int64_t(160) << 20;
 	std::int64_t low = std::int64_t(128) << 20;
@@ -1051,6 +1053,7 @@ struct piece_disk_io final : lt::disk_interface {
 	std::shared_ptr<core> c;
 	std::vector<std::thread> workers;
 	std::int64_t held = 0;
+	std::int64_t working = 0;   // of which in workers' jobs (busy)
 	std::vector<std::weak_ptr<lt::disk_observer>> waiting; // past soft
 	std::map<std::uint32_t, std::shared_ptr<storage>> storages;
 	std::map<std::uint32_t, lt::storage_holder> holders;
@@ -1324,11 +1327,12 @@ struct piece_disk_io final : lt::disk_interface {
 				return;
 	}
 
-	// Bytes no longer held: at `low`, the peers asked to wait go on.
+	// Bytes no longer held: at `low`, or with the workers nearly done,
+	// the peers asked to wait go on.
 	void unhold(std::int64_t n)
 	{
 		held -= n;
-		if (held > low || waiting.empty())
+		if ((held > low && working > soft / 4) || waiting.empty())
 			return;
 		auto w = std::move(waiting);
 		waiting.clear();
@@ -1346,6 +1350,7 @@ struct piece_disk_io final : lt::disk_interface {
 		auto it = st.bufs.find(piece);
 		if (it != st.bufs.end() && it->second == b)
 			st.bufs.erase(it);
+		working -= b->size;  // a worker had it
 		unhold(b->size);
 		auto acks = std::move(b->acks);
 		for (auto &a : acks)
@@ -1362,6 +1367,7 @@ struct piece_disk_io final : lt::disk_interface {
 	{
 		auto b = st->bufs.at(piece);
 		b->busy = true;
+		working += b->size;
 		std::vector<seg> segs;
 		int n = static_cast<int>(b->in.size());
 		for (int i = 0; i < n;) {
@@ -1501,7 +1507,7 @@ struct piece_disk_io final : lt::disk_interface {
 			b.missing--;
 		}
 		b.acks.push_back(std::move(h));
-		if (held <= soft || !o)
+		if (held <= soft || working < soft / 2 || !o)
 			return false;
 		waiting.push_back(o);
 		return true;
@@ -1572,6 +1578,7 @@ struct piece_disk_io final : lt::disk_interface {
 			return;
 		}
 		b->busy = true;
+		working += b->size;
 		bool v1 = bool(f & lt::disk_interface::v1_hash);
 		int size2 = v2.empty() ? 0 : st->files.piece_size2(p);
 		auto segs = segments(*st, piece, 0, b->size);
@@ -3890,24 +3897,32 @@ static std::string file_digests_run(std::string const &dir)
 		lt::sha1_hash ih("no-digests-at-all-44");
 		lt::storage_holder st = storage("four", ih);
 		lt::peer_request r;
-		r.piece = lt::piece_index_t(0);
 		r.length = 16384;
-		for (int p = 0; p < 2; p++)
-			for (int b = 0; b < 2; b++) {
-				r.piece = lt::piece_index_t(p);
-				r.start = b * 16384;
-				if (io.async_write(st, r, data.data() + p * 32768 + r.start, obs,
-						   [](lt::storage_error const &) {}, {}))
-					pressed++;
-			}
-		check(pressed == 2 && obs->woken == 0, "no back-pressure past soft");
-		for (int p = 0; p < 2; p++) {
-			bool hashed = false;
+		int hashed = 0;
+		auto hash = [&](int p) {
 			io.async_hash(st, lt::piece_index_t(p), {}, lt::disk_interface::v1_hash,
 				[&](lt::piece_index_t, lt::sha1_hash const &,
-				    lt::storage_error const &) { hashed = true; });
-			check(run_until([&] { return hashed; }), "piece not hashed (pressure)");
-		}
+				    lt::storage_error const &) { hashed++; });
+		};
+		auto write = [&](int p, int b) {
+			r.piece = lt::piece_index_t(p);
+			r.start = b * 16384;
+			if (io.async_write(st, r, data.data() + p * 32768 + r.start, obs,
+					   [](lt::storage_error const &) {}, {}))
+				pressed++;
+		};
+		// pieces held but none with a worker: no peer waits on them
+		write(0, 0);
+		write(0, 1);
+		write(1, 0);
+		check(pressed == 0, "back-pressure with no piece in a worker's hands");
+		// piece 0 with a worker (its completion not yet run here): the
+		// next block past soft is told to wait
+		hash(0);
+		write(1, 1);
+		check(pressed == 1 && obs->woken == 0, "no back-pressure past soft");
+		hash(1);
+		check(run_until([&] { return hashed == 2; }), "pieces not hashed (pressure)");
 		check(run_until([&] { return obs->woken > 0; }), "the peer was never told to go on");
 	}
 	io.abort(true);

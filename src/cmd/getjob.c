@@ -610,45 +610,50 @@ static void arm_timer(struct getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t re
 	uv_timer_start(g->timer, cb, ms, repeat);
 }
 
-static void verify_file(struct getjob *g, struct gfile *f);
-
 static void digest_wait(uv_timer_t *t)
 {
 	struct getjob *g = t->data;
 
 	for (size_t i = 0; i < g->n_files && !g->exit_code; i++)
 		if (g->files[i].st == F_DIGEST)
-			verify_file(g, &g->files[i]);
+			flush_then_verify(g, &g->files[i]);
 }
 
-/* a file whose pieces all verified: its sha256 as it was written, else
- * checked off the loop, read back */
+/* A complete file's sha256 as its pieces were written: 1 if that settled
+ * it for now (it matched: on to its blob name; or it is nearly done: ask
+ * again shortly), 0 if it is to be read back. Its pieces were on disk
+ * before they were counted, so no flush is needed first. */
+static int digest_verdict(struct getjob *g, struct gfile *f)
+{
+	unsigned char d[32];
+	char hex[65];
+	int r = ms_engine_file_sha256(g->eng, g->id, f->tindex, d);
+
+	if (r == LTS_DIGEST_PENDING) {
+		/* a worker is hashing its last pieces */
+		f->st = F_DIGEST;
+		arm_timer(g, digest_wait, 2, 0);
+		return 1;
+	}
+	f->stream = 0; /* once: from now on, it is read back */
+	if (r == LTS_DIGEST_READY) {
+		ms_hex(d, 32, hex);
+		if (!strcmp(hex, f->mf->sha256)) {
+			to_blob(g, f);
+			return 1;
+		}
+	}
+	/* a gap (a piece written another way), or the bytes that went by
+	 * are not the manifest's: what is on disk decides */
+	return 0;
+}
+
+/* a file whose pieces all verified: check its sha256 off the loop, read
+ * back */
 static void verify_file(struct getjob *g, struct gfile *f)
 {
 	struct hash_work *w;
 
-	if (f->stream) {
-		unsigned char d[32];
-		char hex[65];
-		int r = ms_engine_file_sha256(g->eng, g->id, f->tindex, d);
-
-		if (r == LTS_DIGEST_PENDING) {
-			/* a worker is hashing its last pieces */
-			f->st = F_DIGEST;
-			arm_timer(g, digest_wait, 2, 0);
-			return;
-		}
-		f->stream = 0; /* once: from now on, it is read back */
-		if (r == LTS_DIGEST_READY) {
-			ms_hex(d, 32, hex);
-			if (!strcmp(hex, f->mf->sha256)) {
-				to_blob(g, f);
-				return;
-			}
-		}
-		/* a gap (a piece written another way), or the bytes that went
-		 * by are not the manifest's: what is on disk decides */
-	}
 	g->read_back += f->mf->size;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -665,11 +670,13 @@ static void verify_file(struct getjob *g, struct gfile *f)
 	uv_queue_work(g->loop, &w->req, hash_work_cb, hash_after_cb);
 }
 
-/* A complete file may still sit in libtorrent's write buffers: ask for a
- * flush (save resume data with flush_disk_cache) and verify the file when
- * that is done. */
+/* A complete file: its sha256 as it was written, if there is one; else,
+ * as it may still sit in libtorrent's write buffers, ask for a flush (save
+ * resume data with flush_disk_cache) and read it back when that is done. */
 static void flush_then_verify(struct getjob *g, struct gfile *f)
 {
+	if (f->stream && digest_verdict(g, f))
+		return;
 	f->st = F_FLUSHING;
 	f->flush_seq = ++g->saves_sent;
 	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
