@@ -3828,7 +3828,8 @@ static std::string file_digests_run(std::string const &dir)
 	};
 	auto storage = [&](std::string const &sub, lt::sha1_hash const &ih) {
 		lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio;
-		lt::storage_params params(fs, nullptr, dir + "/" + sub, lt::storage_mode_sparse,
+		std::string path = dir + "/" + sub;  // params keeps a reference
+		lt::storage_params params(fs, nullptr, path, lt::storage_mode_sparse,
 					  prio, ih);
 		return io.new_torrent(params, nullptr);
 	};
