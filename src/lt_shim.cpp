@@ -968,9 +968,9 @@ int digest_answer(digest_table &t, file_stream &f, unsigned char out[32])
 // writes the piece in one call, with O_DIRECT for its aligned part. The
 // block writes and the hash are reported only once the piece is on disk,
 // so resume data never names a block that is not there. Past `soft` bytes
-// held, a write tells libtorrent to stop reading from that peer until
-// they are down to `low` (on this 2-core VM, a peer on loopback sends
-// faster than pieces are hashed and written). With a digest_table, the
+// held, half of them with workers, a write tells libtorrent to stop
+// reading from that peer for a while (on a 2-core VM a peer on loopback
+// sends faster than pieces are hashed and written). With a digest_table, the
 // pieces of files asked for are fed to their SHA-256 (file_stream).
 //
 // The inner disk does the rest: reads (libtorrent reads verified pieces,
