@@ -968,7 +968,7 @@ int digest_answer(digest_table &t, file_stream &f, unsigned char out[32])
 // writes the piece in one call, with O_DIRECT for its aligned part. The
 // block writes and the hash are reported only once the piece is on disk,
 // so resume data never names a block that is not there. Past `soft` bytes
-// held, half of them with workers, a write tells libtorrent to stop
+// held, half of them in whole pieces, a write tells libtorrent to stop
 // reading from that peer for a while (on a 2-core VM a peer on loopback
 // sends faster than pieces are hashed and written). With a digest_table, the
 // pieces of files asked for are fed to their SHA-256 (file_stream).
@@ -991,10 +991,10 @@ struct piece_disk_io final : lt::disk_interface {
 	static constexpr int block = lt::default_block_size;
 	static constexpr std::int64_t align = 4096;
 	// bytes held in piece buffers at most, and the largest piece held;
-	// past `soft`, with half of that in workers' hands, peers are asked
-	// to wait (back-pressure) until it is down to `low` or the workers
-	// have a quarter of `soft` left (they always finish: a peer never
-	// waits on pieces that wait for it)
+	// past `soft`, half of that in whole pieces, peers are asked to wait
+	// (back-pressure) until it is down to `low` or the whole pieces to a
+	// quarter of `soft` (a whole piece is hashed and written without
+	// more data: a peer never waits on pieces that wait for it)
 	static constexpr std::int64_t cap = std::int64_t(256) << 20;
 	std::int64_t soft = std::int64_t(160) << 20;
 	std::int64_t low = std::int64_t(128) << 20;
@@ -1009,6 +1009,7 @@ struct piece_disk_io final : lt::disk_interface {
 		std::vector<write_handler> acks; // reported once on disk
 		std::vector<done_fn> after; // calls waiting for the job
 		bool busy = false;          // a worker has it
+		bool whole = false;         // every block in (counted in `whole`)
 		~piece_buf() { std::free(mem); }
 	};
 	// bytes of a piece in one file, worked out for a worker
@@ -1053,7 +1054,7 @@ struct piece_disk_io final : lt::disk_interface {
 	std::shared_ptr<core> c;
 	std::vector<std::thread> workers;
 	std::int64_t held = 0;
-	std::int64_t working = 0;   // of which in workers' jobs (busy)
+	std::int64_t whole = 0;     // of which in whole pieces
 	std::vector<std::weak_ptr<lt::disk_observer>> waiting; // past soft
 	std::map<std::uint32_t, std::shared_ptr<storage>> storages;
 	std::map<std::uint32_t, lt::storage_holder> holders;
@@ -1327,12 +1328,14 @@ struct piece_disk_io final : lt::disk_interface {
 				return;
 	}
 
-	// Bytes no longer held: at `low`, or with the workers nearly done,
+	// A buffer no longer held: at `low`, or with few whole pieces left,
 	// the peers asked to wait go on.
-	void unhold(std::int64_t n)
+	void unhold(piece_buf const &b)
 	{
-		held -= n;
-		if ((held > low && working > soft / 4) || waiting.empty())
+		held -= b.size;
+		if (b.whole)
+			whole -= b.size;
+		if ((held > low && whole > soft / 4) || waiting.empty())
 			return;
 		auto w = std::move(waiting);
 		waiting.clear();
@@ -1350,8 +1353,7 @@ struct piece_disk_io final : lt::disk_interface {
 		auto it = st.bufs.find(piece);
 		if (it != st.bufs.end() && it->second == b)
 			st.bufs.erase(it);
-		working -= b->size;  // a worker had it
-		unhold(b->size);
+		unhold(*b);
 		auto acks = std::move(b->acks);
 		for (auto &a : acks)
 			a(e);
@@ -1367,7 +1369,6 @@ struct piece_disk_io final : lt::disk_interface {
 	{
 		auto b = st->bufs.at(piece);
 		b->busy = true;
-		working += b->size;
 		std::vector<seg> segs;
 		int n = static_cast<int>(b->in.size());
 		for (int i = 0; i < n;) {
@@ -1447,7 +1448,7 @@ struct piece_disk_io final : lt::disk_interface {
 		if (st)
 			for (auto const &kv : st->bufs)
 				if (!kv.second->busy)
-					unhold(kv.second->size);
+					unhold(*kv.second);
 		storages.erase(static_cast<std::uint32_t>(idx));
 		holders.erase(static_cast<std::uint32_t>(idx));
 	}
@@ -1504,10 +1505,13 @@ struct piece_disk_io final : lt::disk_interface {
 		std::size_t i = static_cast<std::size_t>(r.start / block);
 		if (!b.in[i]) {
 			b.in[i] = 1;
-			b.missing--;
+			if (--b.missing == 0) {
+				b.whole = true;
+				whole += b.size;
+			}
 		}
 		b.acks.push_back(std::move(h));
-		if (held <= soft || working < soft / 2 || !o)
+		if (held <= soft || whole < soft / 2 || !o)
 			return false;
 		waiting.push_back(o);
 		return true;
@@ -1578,7 +1582,6 @@ struct piece_disk_io final : lt::disk_interface {
 			return;
 		}
 		b->busy = true;
-		working += b->size;
 		bool v1 = bool(f & lt::disk_interface::v1_hash);
 		int size2 = v2.empty() ? 0 : st->files.piece_size2(p);
 		auto segs = segments(*st, piece, 0, b->size);
@@ -1697,7 +1700,7 @@ struct piece_disk_io final : lt::disk_interface {
 				for (auto &a : acks)
 					boost::asio::post(ios, [a] { a(lt::storage_error()); });
 				st->bufs.erase(it);
-				unhold(b->size);
+				unhold(*b);
 			}
 		}
 		inner->async_clear_piece(s, p, std::move(h));
@@ -3912,16 +3915,17 @@ static std::string file_digests_run(std::string const &dir)
 					   [](lt::storage_error const &) {}, {}))
 				pressed++;
 		};
-		// pieces held but none with a worker: no peer waits on them
+		// pieces held, none whole: no peer waits on them
 		write(0, 0);
-		write(0, 1);
 		write(1, 0);
-		check(pressed == 0, "back-pressure with no piece in a worker's hands");
-		// piece 0 with a worker (its completion not yet run here): the
-		// next block past soft is told to wait
+		check(pressed == 0, "back-pressure with no whole piece");
+		// piece 0 whole (not even hashed yet): the next block past soft
+		// is told to wait
+		write(0, 1);
+		check(pressed == 1 && obs->woken == 0, "no back-pressure past soft");
 		hash(0);
 		write(1, 1);
-		check(pressed == 1 && obs->woken == 0, "no back-pressure past soft");
+		check(pressed == 2 && obs->woken == 0, "no back-pressure past soft (2)");
 		hash(1);
 		check(run_until([&] { return hashed == 2; }), "pieces not hashed (pressure)");
 		check(run_until([&] { return obs->woken > 0; }), "the peer was never told to go on");
