@@ -66,7 +66,11 @@ test_expect_success 'a partial snapshot seeds the files it has' '
 
 test_expect_success 'a damaged blob is refused' '
 	big=$(sha256sum <repo/model.safetensors | cut -c1-64) &&
-	printf X | dd of=hf/models--acme--tiny/blobs/$big bs=1 seek=100 conv=notrunc 2>/dev/null &&
+	# byte 100 changed (a byte written over it may be the same one)
+	dd if=hf/models--acme--tiny/blobs/$big bs=1 skip=100 count=1 2>/dev/null |
+		tr "\000-\377" "\001-\377\000" >byte &&
+	dd if=byte of=hf/models--acme--tiny/blobs/$big bs=1 seek=100 conv=notrunc 2>/dev/null &&
+	! cmp -s repo/model.safetensors hf/models--acme--tiny/blobs/$big &&
 	test_expect_code 1 timeout 60 modelswarm seed acme/tiny@$rev --index index --cache-dir hf \
 		$MS_NET --listen 127.0.0.1:0 --recheck >out 2>err &&
 	test_grep "does not match the torrent" err
