@@ -779,9 +779,8 @@ struct file_digests {
 	std::vector<lt::sha1_hash> v1;      // the torrent's, if it has v1
 	std::vector<std::unique_ptr<file_stream>> files; // null: none wanted
 	// LTS_ADD_V2_CHECKS: each file's piece layer (empty: none, or a file
-	// of one piece at most), and where the file's pieces begin
+	// of one piece at most; its pieces begin on a piece boundary)
 	std::vector<std::vector<lt::sha256_hash>> layers;
-	std::vector<int> first_piece;
 	~file_digests();
 
 	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
@@ -791,12 +790,13 @@ struct file_digests {
 	{
 		if (layers.empty() || piece < 0 || piece >= static_cast<int>(v1.size()))
 			return false;
-		std::size_t f = static_cast<std::size_t>(static_cast<int>(
-			fs.file_index_at_piece(lt::piece_index_t(piece))));
+		lt::file_index_t fi = fs.file_index_at_piece(lt::piece_index_t(piece));
+		std::size_t f = static_cast<std::size_t>(static_cast<int>(fi));
 		if (f >= layers.size() || layers[f].empty())
 			return false;
-		std::size_t k = static_cast<std::size_t>(piece - first_piece[f]);
-		if (piece < first_piece[f] || k >= layers[f].size())
+		std::int64_t first = fs.file_offset(fi) / fs.piece_length();
+		std::size_t k = static_cast<std::size_t>(piece - first);
+		if (piece < first || k >= layers[f].size())
 			return false;
 		*want2 = layers[f][k];
 		*want1 = v1[static_cast<std::size_t>(piece)];
@@ -870,12 +870,14 @@ void break_stream(digest_table &t, file_stream &f)
 	f.ready.clear();
 }
 
-bool read_feed(EVP_MD_CTX *md, std::string const &path, std::int64_t off, int len)
+// buf: the feeder's, made 1 MiB on first use
+bool read_feed(EVP_MD_CTX *md, std::string const &path, std::int64_t off, int len,
+	       std::vector<char> &buf)
 {
 	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	std::vector<char> buf(std::size_t(1) << 20);
+	buf.resize(std::size_t(1) << 20);
 	bool ok = true;
 	while (ok && len > 0) {
 		ssize_t n = pread(fd, buf.data(), std::min<std::size_t>(buf.size(),
@@ -908,6 +910,7 @@ void feed(digest_table &t, file_stream &f)
 	if (f.busy)
 		return;
 	f.busy = true;
+	std::vector<char> buf;
 	while (!f.broken && !f.final) {
 		auto it = f.ready.begin();
 		if (it == f.ready.end() || it->first > f.done)
@@ -922,7 +925,7 @@ void feed(digest_table &t, file_stream &f)
 		l.unlock();
 		bool ok = p.data ? EVP_DigestUpdate(f.md, p.data.get(),
 						    static_cast<std::size_t>(p.len)) == 1
-				 : read_feed(f.md, p.path, off, p.len);
+				 : read_feed(f.md, p.path, off, p.len, buf);
 		let_go(t, p);
 		l.lock();
 		if (!ok) {
@@ -2080,7 +2083,6 @@ static std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 	std::size_t nf = static_cast<std::size_t>(fs.num_files());
 	if (v2_checks && ti.info_hashes().has_v1() && ti.info_hashes().has_v2()) {
 		d->layers.resize(nf);
-		d->first_piece.resize(nf);
 		std::int64_t plen = fs.piece_length();
 		for (lt::file_index_t i : fs.file_range()) {
 			std::size_t k = static_cast<std::size_t>(static_cast<int>(i));
@@ -2091,7 +2093,6 @@ static std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 			if (fs.pad_file_at(i) || size <= plen || fs.file_offset(i) % plen ||
 			    static_cast<std::size_t>(pl.size()) != n * 32)
 				continue;
-			d->first_piece[k] = static_cast<int>(fs.file_offset(i) / plen);
 			for (std::size_t j = 0; j < n; j++)
 				d->layers[k].emplace_back(pl.data() + j * 32);
 		}
@@ -3881,6 +3882,63 @@ static std::string file_digests_run(std::string const &dir)
 		check(answer(*d, 0, &got) == LTS_DIGEST_READY &&
 		      got == sha256(data.data(), 40000), "a.bin next to a bad piece");
 		check(answer(*d, 1, &got) == LTS_DIGEST_NONE, "b.bin fed a bad piece");
+	}
+	{
+		// LTS_ADD_V2_CHECKS: a file of two whole pieces, piece-aligned as
+		// in a hybrid torrent. A piece whose blocks make its piece-layer
+		// hash is handed the torrent's SHA-1 without computing it; a bad
+		// one gets none (not its own SHA-1), so both checks fail alike
+		lt::file_storage fs2;
+		fs2.set_piece_length(32768);
+		fs2.add_file("h/a.bin", 65536);
+		fs2.set_num_pieces(2);
+		fs2.set_name("h");
+		auto d = std::make_shared<file_digests>();
+		d->table = table;
+		d->files.resize(1);
+		d->layers.resize(1);
+		for (int p = 0; p < 2; p++) {
+			lt::sha256_hash blocks[2];
+			for (int k = 0; k < 2; k++)
+				blocks[k] = lt::hasher256(data.data() + p * 32768 + k * 16384,
+							  16384).final();
+			d->v1.push_back(lt::hasher(data.data() + p * 32768, 32768).final());
+			d->layers[0].push_back(piece_root(blocks, 2));
+		}
+		lt::sha1_hash ih("digests-by-v2-hashes5");
+		table->put(lt::info_hash_t(ih), d);
+		lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio;
+		std::string path = dir + "/six";
+		lt::storage_params params(fs2, nullptr, path, lt::storage_mode_sparse, prio, ih);
+		lt::storage_holder st = io.new_torrent(params, nullptr);
+		std::string bad = data;
+		bad[32768 + 7] ^= 1;
+		for (int p = 0; p < 2; p++) {
+			std::string const &src = p ? bad : data;
+			for (int k = 0; k < 2; k++) {
+				lt::peer_request r;
+				r.piece = lt::piece_index_t(p);
+				r.start = k * 16384;
+				r.length = 16384;
+				io.async_write(st, r, src.data() + p * 32768 + r.start, nullptr,
+					       [](lt::storage_error const &) {}, {});
+			}
+			lt::sha256_hash v2[2];
+			lt::sha1_hash sha1;
+			bool hashed = false;
+			io.async_hash(st, lt::piece_index_t(p), v2, lt::disk_interface::v1_hash,
+				[&](lt::piece_index_t, lt::sha1_hash const &h,
+				    lt::storage_error const &) {
+					sha1 = h;
+					hashed = true;
+				});
+			check(run_until([&] { return hashed; }), "piece not hashed (v2 checks)");
+			if (p == 0)
+				check(sha1 == d->v1[0] && piece_root(v2, 2) == d->layers[0][0],
+				      "a good piece: the torrent's SHA-1, by its v2 hashes");
+			else
+				check(sha1.is_all_zeros(), "a bad piece: no SHA-1 (both checks fail)");
+		}
 	}
 	{
 		// a piece waiting for its turn when the torrent goes: let go

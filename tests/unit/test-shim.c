@@ -446,6 +446,29 @@ int main(void)
 			ok(lts_torrent_add(leech, &ap, &hid, &err) == LTS_EINVAL,
 			   "a priority count that is not the file count is refused: %s", err.msg);
 			ap.n_file_priorities = (size_t)nf;
+			{
+				/* file digests: one flag a file, and only with metadata */
+				unsigned char *dig = calloc((size_t)nf + 1, 1);
+				struct lts_add_params mp;
+
+				ap.digest_files = dig;
+				ap.n_digest_files = (size_t)nf + 1;
+				ok(dig && lts_torrent_add(leech, &ap, &hid, &err) == LTS_EINVAL &&
+				   strstr(err.msg, "digest flags"),
+				   "a digest flag count that is not the file count is refused: %s",
+				   err.msg);
+				ap.digest_files = NULL;
+				ap.n_digest_files = 0;
+				memset(&mp, 0, sizeof(mp));
+				mp.magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+				mp.save_path = ap.save_path;
+				mp.digest_files = dig;
+				mp.n_digest_files = 1;
+				ok(dig && lts_torrent_add(leech, &mp, &hid, &err) == LTS_EINVAL &&
+				   strstr(err.msg, "metadata"),
+				   "file digests by magnet (no metadata yet) are refused: %s", err.msg);
+				free(dig);
+			}
 			ok(lts_torrent_add(leech, &ap, &hid, &err) == 0 &&
 			   wait_alert(leech, LTS_ALERT_TORRENT_CHECKED, hid, 10, NULL) &&
 			   lts_torrent_piece_states(leech, hid, st8, 64, &err) == np &&
