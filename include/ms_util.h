@@ -137,4 +137,34 @@ int ms_config_dir(char *buf, size_t len, struct ms_error *err);
 /* 64-bit FNV-1a, for naming state files. */
 uint64_t ms_fnv64(const void *data, size_t len, uint64_t seed);
 
+/* A growable list of strings: borrowed (they must outlive the list), or
+ * copies freed with it; one list holds one kind. */
+struct ms_strlist {
+	const char **v;
+	size_t n, cap;
+	int owned;        /* the strings are copies, freed with the list */
+};
+int ms_strlist_push(struct ms_strlist *l, const char *s);
+int ms_strlist_push_copy(struct ms_strlist *l, const char *s);
+void ms_strlist_release(struct ms_strlist *l);
+
+/*
+ * strdup for what the daemon keeps for months, allocated with calloc.
+ * glibc's malloc (not calloc) first serves a small request from the
+ * thread's cache of freed chunks, and that cache holds chunks of any
+ * arena: the loop thread frees many of libtorrent's (alerts, resume data),
+ * and a long-lived string placed in one would pin a page of libtorrent's
+ * arena for good (a thousand repos pinned a megabyte that way).
+ */
+char *ms_keep_strdup(const char *s);
+
+/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
+ * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
+int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
+		   size_t len, struct ms_error *err);
+
+/* Remove the empty directories under path (and path), bottom-up; never
+ * touches a file. depth: 0. */
+void ms_prune_empty_dirs(const char *path, int depth);
+
 #endif

@@ -50,28 +50,6 @@ void cmd_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Translate a getopt_long '?' / ':' return into a usage error. */
 int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts);
 
-/* A growable list of strings borrowed from argv. */
-struct strlist {
-	const char **v;
-	size_t n, cap;
-	int owned;        /* the strings are copies, freed with the list */
-};
-/* push s itself (it must outlive the list), or a copy of it; one list
- * holds one kind */
-/*
- * strdup for what the daemon keeps for months, allocated with calloc.
- * glibc's malloc (not calloc) first serves a small request from the
- * thread's cache of freed chunks, and that cache holds chunks of any
- * arena: the loop thread frees many of libtorrent's (alerts, resume data),
- * and a long-lived string placed in one would pin a page of libtorrent's
- * arena for good (a thousand repos pinned a megabyte that way).
- */
-char *keep_strdup(const char *s);
-
-int strlist_push(struct strlist *l, const char *s);
-int strlist_push_copy(struct strlist *l, const char *s);
-void strlist_release(struct strlist *l);
-
 /* Options shared by every networking command. */
 enum {
 	OPT_NO_DHT = 1000,
@@ -104,7 +82,7 @@ struct net_opts {
 	{ "webseeds", required_argument, NULL, OPT_WEBSEEDS }
 
 struct mirror_opts {
-	struct strlist urls;   /* --webseed */
+	struct ms_strlist urls;   /* --webseed */
 	const char *mode;      /* --webseeds, or NULL */
 };
 /* Handle one of the MIRROR_LONGOPTS as net_opt() does. */
@@ -158,9 +136,9 @@ void mirrors_release(struct mirrors *mr);
 struct getjob;
 struct getjob_opts {
 	const char *spec;                  /* ORG/NAME[@REV] */
-	const struct strlist *indexes;     /* tried in order; none: the
+	const struct ms_strlist *indexes;     /* tried in order; none: the
 					      default ones (all copied) */
-	const struct strlist *includes, *excludes, *peers;
+	const struct ms_strlist *includes, *excludes, *peers;
 	const struct mirror_opts *mirrors; /* copied */
 	const char *cache_dir;             /* NULL: the default */
 	const char *local_dir;             /* NULL: none */
@@ -221,7 +199,7 @@ int getjob_mapping(const struct getjob *j, const char **paths, int *prio, int n)
 
 /* --peer ARG: a numeric HOST:PORT onto peers; 0, or 129 after a usage
  * error */
-int peer_opt(const char *cmd, struct strlist *peers, const char *arg);
+int peer_opt(const char *cmd, struct ms_strlist *peers, const char *arg);
 /* Handle one of the NET_LONGOPTS; returns 1 if handled, 0 if not ours,
  * or 129 after printing a usage error. */
 int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);
@@ -232,7 +210,7 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 /* Check dir against the torrent, then seed it until a signal; prints
  * "listening on", "seeding". Returns an exit code. */
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-	     const char *dir, const struct strlist *trackers, int upload);
+	     const char *dir, const struct ms_strlist *trackers, int upload);
 
 /* Seeding from the Hugging Face cache: files mapped onto blobs. */
 struct seed_store {
@@ -247,11 +225,11 @@ struct seed_store {
 	const char *resume_path;         /* where to keep it */
 };
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-		const char *dir, const struct strlist *trackers, int upload,
+		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
 /* modelswarm seed ORG/NAME@REV: in seed-store.c */
 int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
-		   const struct strlist *trackers, int upload, const char *index, const char *cache, int recheck);
+		   const struct ms_strlist *trackers, int upload, const char *index, const char *cache, int recheck);
 
 /* A release resolved through an index and verified (release.c): the
  * signed files exactly as the index served them. */
@@ -269,7 +247,7 @@ struct signed_release {
 	struct ms_verified v;
 	int verified;
 	lts_torrent *meta;
-	struct strlist indexes;      /* tried in order */
+	struct ms_strlist indexes;      /* tried in order */
 	char *index_buf;
 };
 /* Parse spec (ORG/NAME@REV; the ref default_ref when there is no @, or
@@ -280,7 +258,7 @@ struct signed_release {
  * pinned key, the torrent it names. Prints the error; returns 0 or an exit
  * code. Release r with signed_release_release() either way. */
 int signed_release_fetch(struct signed_release *r, const char *cmd, const char *spec,
-			 const char *default_ref, const struct strlist *indexes,
+			 const char *default_ref, const struct ms_strlist *indexes,
 			 const struct ms_ctx *ctx, int want_refs);
 void signed_release_release(struct signed_release *r);
 /* The manifest's entry for the torrent's file i (fi filled, *path the
@@ -308,15 +286,6 @@ struct hash_progress {
 	int last;
 };
 void hash_progress(void *ud, int64_t done, int64_t total);
-
-/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
- * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
-int resume_path(const char *what, const char *where, const char *ext, char *buf,
-		size_t len, struct ms_error *err);
-
-/* Remove the empty directories under path (and path), bottom-up; never
- * touches a file. depth: 0. */
-void prune_empty_dirs(const char *path, int depth);
 
 /* The engine's on_warning for commands: "warning: MSG" on stderr. */
 void engine_warning(struct ms_engine *e, const char *msg, void *ud);

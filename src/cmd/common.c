@@ -61,57 +61,14 @@ int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts)
 			       arg ? arg : "?");
 }
 
-int strlist_push(struct strlist *l, const char *s)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		/* (calloc, not malloc: see keep_strdup) */
-		const char **v = l->v ? realloc(l->v, cap * sizeof(*v)) : calloc(cap, sizeof(*v));
-		if (!v)
-			return MS_ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = s;
-	return 0;
-}
-
-char *keep_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = calloc(1, n);
-
-	return d ? memcpy(d, s, n) : NULL;
-}
-
-int strlist_push_copy(struct strlist *l, const char *s)
-{
-	char *c = keep_strdup(s);
-
-	if (!c || strlist_push(l, c)) {
-		free(c);
-		return MS_ENOMEM;
-	}
-	l->owned = 1;
-	return 0;
-}
-
-void strlist_release(struct strlist *l)
-{
-	for (size_t i = 0; l->owned && i < l->n; i++)
-		free((char *)l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-int peer_opt(const char *cmd, struct strlist *peers, const char *arg)
+int peer_opt(const char *cmd, struct ms_strlist *peers, const char *arg)
 {
 	char host[256];
 	int port;
 
 	if (ms_parse_hostport(arg, host, sizeof(host), &port) || !port)
 		return cmd_usage_error(cmd, "--peer needs HOST:PORT, not '%s'", arg);
-	strlist_push(peers, arg);
+	ms_strlist_push(peers, arg);
 	return 0;
 }
 
@@ -258,50 +215,6 @@ void hash_progress(void *ud, int64_t done, int64_t total)
 		ms_fmt_bytes(d, sizeof(d), (double)done),
 		ms_fmt_bytes(t, sizeof(t), (double)total));
 	fflush(stderr);
-}
-
-int resume_path(const char *what, const char *where, const char *ext, char *buf,
-		size_t len, struct ms_error *err)
-{
-	char state[PATH_MAX], dir[PATH_MAX + 16];
-	uint64_t a, b;
-	int r;
-
-	if ((r = ms_state_dir(state, sizeof(state), err)))
-		return r;
-	snprintf(dir, sizeof(dir), "%.4000s/resume", state);
-	if ((r = ms_mkdir_p(dir, err)))
-		return r;
-	a = ms_fnv64(what, strlen(what), 0);
-	b = ms_fnv64(where, strlen(where), 0);
-	if ((size_t)snprintf(buf, len, "%s/%016" PRIx64 "-%016" PRIx64 ".%s", dir, a, b,
-			     ext) >= len)
-		return ms_error_set(err, MS_EINVAL, "state directory path too long");
-	return 0;
-}
-
-/* remove empty directories under path, bottom-up; never touches files */
-void prune_empty_dirs(const char *path, int depth)
-{
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 64 || !(d = opendir(path)))
-		return;
-	while ((de = readdir(d))) {
-		char child[PATH_MAX];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path,
-				     de->d_name) >= sizeof(child))
-			continue;
-		if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-			prune_empty_dirs(child, depth + 1);
-	}
-	closedir(d);
-	rmdir(path);
 }
 
 void engine_warning(struct ms_engine *e, const char *msg, void *ud)

@@ -45,7 +45,7 @@ static int check_name(const char *name)
 
 int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist webseeds = { 0 }, trackers = { 0 };
+	struct ms_strlist webseeds = { 0 }, trackers = { 0 };
 	const char *out = NULL, *name = NULL, *dir;
 	struct ms_build_opts co;
 	struct ms_build_file *files = NULL;
@@ -92,10 +92,10 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			break;
 		case OPT_WEBSEED:
-			strlist_push(&webseeds, optarg);
+			ms_strlist_push(&webseeds, optarg);
 			break;
 		case OPT_TRACKER:
-			strlist_push(&trackers, optarg);
+			ms_strlist_push(&trackers, optarg);
 			break;
 		case 'h':
 			fputs(create_usage, stdout);
@@ -211,7 +211,7 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 out:
 	free(buf);
 	free(files);
-	strlist_release(&webseeds);
-	strlist_release(&trackers);
+	ms_strlist_release(&webseeds);
+	ms_strlist_release(&trackers);
 	return r;
 }

@@ -518,7 +518,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct net_opts net = { 0 };
 	struct ms_error err;
-	struct strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
+	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	char path[4096], cfg[4096];
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
 	int c, foreground = 0, pin = 0, paused = 0, data = 0, json = 0, keep = -1;
@@ -541,9 +541,9 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_D_METRICS: metrics = optarg; break;
 		case OPT_D_SYSLOG: use_syslog = 1; break;
 		case OPT_D_CACHE: cache = optarg; break;
-		case OPT_D_INDEX: strlist_push(&indexes, optarg); break;
-		case OPT_D_INCLUDE: strlist_push(&includes, optarg); break;
-		case OPT_D_EXCLUDE: strlist_push(&excludes, optarg); break;
+		case OPT_D_INDEX: ms_strlist_push(&indexes, optarg); break;
+		case OPT_D_INCLUDE: ms_strlist_push(&includes, optarg); break;
+		case OPT_D_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
 		case OPT_PEER:
 			if ((r = peer_opt("daemon", &peers, optarg)))
 				goto out;
@@ -725,9 +725,9 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	r = client(sock, what, params, json);
 out:
 	json_decref(budgets);
-	strlist_release(&indexes);
-	strlist_release(&includes);
-	strlist_release(&excludes);
-	strlist_release(&peers);
+	ms_strlist_release(&indexes);
+	ms_strlist_release(&includes);
+	ms_strlist_release(&excludes);
+	ms_strlist_release(&peers);
 	return r;
 }

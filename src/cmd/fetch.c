@@ -62,7 +62,7 @@ struct fetch {
 	char resume_path[PATH_MAX];
 	lts_torrent *meta;
 	int id;
-	struct strlist peers;
+	struct ms_strlist peers;
 	struct ms_progress prog;
 	struct timespec t0;
 	unsigned ticks;
@@ -184,7 +184,7 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 		char stale[PATH_MAX];
 		if ((size_t)snprintf(stale, sizeof(stale), "%s/%s", f->out,
 				     ms_torrent_name(f->meta)) < sizeof(stale))
-			prune_empty_dirs(stale, 0);
+			ms_prune_empty_dirs(stale, 0);
 	}
 	f->complete = 1;
 	f->final = st;
@@ -403,7 +403,7 @@ static int resume_file(struct fetch *f, const char *identity)
 	if (!real)
 		return cmd_error(EXIT_ERROR, "cannot resolve '%s': %s", f->out,
 				 strerror(errno));
-	r = resume_path(identity, real, "resume", f->resume_path,
+	r = ms_resume_path(identity, real, "resume", f->resume_path,
 			sizeof(f->resume_path), &err);
 	free(real);
 	if (r)
@@ -413,7 +413,7 @@ static int resume_file(struct fetch *f, const char *identity)
 
 int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist trackers = { 0 };
+	struct ms_strlist trackers = { 0 };
 	struct net_opts net = { 0 };
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
@@ -449,7 +449,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 				goto out;
 			break;
 		case OPT_TRACKER:
-			strlist_push(&trackers, optarg);
+			ms_strlist_push(&trackers, optarg);
 			break;
 		case OPT_UPLOAD_LIMIT:
 			if (parse_rate("fetch", "--upload-limit", optarg, &upload)) {
@@ -591,8 +591,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 out:
 	free(resume);
 	ms_torrent_free(f.meta);
-	strlist_release(&f.peers);
-	strlist_release(&trackers);
+	ms_strlist_release(&f.peers);
+	ms_strlist_release(&trackers);
 	mirrors_release(&f.mr);
 	mirror_opts_release(&f.mo);
 	return r;

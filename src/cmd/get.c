@@ -149,7 +149,7 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 
 /* ---- handing the download to a running daemon -------------------------- */
 
-static json_t *strlist_array(const struct strlist *l)
+static json_t *strlist_array(const struct ms_strlist *l)
 {
 	json_t *a = json_array();
 
@@ -329,7 +329,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
-	struct strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
+	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	struct mirror_opts mo = { 0 };
 	struct net_opts net = { 0 };
 	struct getjob_opts jo;
@@ -356,11 +356,11 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		if (k)
 			continue;
 		switch (c) {
-		case OPT_INDEX: strlist_push(&indexes, optarg); break;
+		case OPT_INDEX: ms_strlist_push(&indexes, optarg); break;
 		case OPT_CACHE: cache = optarg; break;
 		case OPT_LOCAL: local = optarg; break;
-		case OPT_INCLUDE: strlist_push(&includes, optarg); break;
-		case OPT_EXCLUDE: strlist_push(&excludes, optarg); break;
+		case OPT_INCLUDE: ms_strlist_push(&includes, optarg); break;
+		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
 		case OPT_PEER:
 			if ((r = peer_opt("get", &peers, optarg)))
 				goto out;
@@ -433,10 +433,10 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	else if (g.signum)
 		r = EXIT_OK;
 out:
-	strlist_release(&indexes);
-	strlist_release(&includes);
-	strlist_release(&excludes);
-	strlist_release(&peers);
+	ms_strlist_release(&indexes);
+	ms_strlist_release(&includes);
+	ms_strlist_release(&excludes);
+	ms_strlist_release(&peers);
 	mirror_opts_release(&mo);
 	return r;
 }

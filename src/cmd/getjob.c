@@ -79,7 +79,7 @@ struct getjob {
 	char want[128];        /* the REV or ref asked for */
 	const char *ref;       /* the ref to write, or NULL */
 	char ref_buf[128];     /* opts->ref */
-	struct strlist indexes, includes, excludes, peers;
+	struct ms_strlist indexes, includes, excludes, peers;
 	char *cache_override, *local_dir;
 	char *index_buf;       /* the default indexes, split */
 	int json, peer_discovery;
@@ -494,7 +494,7 @@ static int check_torrent(struct getjob *g, struct ms_error *err)
 
 /* ---- the store ------------------------------------------------------- */
 
-static int glob_match(const struct strlist *l, const char *path)
+static int glob_match(const struct ms_strlist *l, const char *path)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const char *base = strrchr(path, '/');
@@ -771,7 +771,7 @@ static void check_done(struct getjob *g)
 		char stale[2 * PATH_MAX];
 		snprintf(stale, sizeof(stale), "%s/%s", g->store.repo_dir,
 			 ms_torrent_name(g->meta));
-		prune_empty_dirs(stale, 0);
+		ms_prune_empty_dirs(stale, 0);
 	}
 	/* every wanted blob is final: the snapshot and refs come last */
 	if (write_snapshot(g, &err)) {
@@ -991,7 +991,7 @@ static void waiting_for_lock(void *ud)
 
 static int resume_file(struct getjob *g)
 {
-	return resume_path(g->rev, g->store.repo_dir, "get", g->resume_path,
+	return ms_resume_path(g->rev, g->store.repo_dir, "get", g->resume_path,
 			   sizeof(g->resume_path), NULL);
 }
 
@@ -1556,19 +1556,19 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 	}
 	r = ms_error_set(err, MS_ENOMEM, "out of memory");
 	for (size_t i = 0; o->indexes && i < o->indexes->n; i++)
-		if (strlist_push_copy(&g->indexes, o->indexes->v[i]))
+		if (ms_strlist_push_copy(&g->indexes, o->indexes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->includes && i < o->includes->n; i++)
-		if (strlist_push_copy(&g->includes, o->includes->v[i]))
+		if (ms_strlist_push_copy(&g->includes, o->includes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->excludes && i < o->excludes->n; i++)
-		if (strlist_push_copy(&g->excludes, o->excludes->v[i]))
+		if (ms_strlist_push_copy(&g->excludes, o->excludes->v[i]))
 			goto fail;
 	for (size_t i = 0; o->peers && i < o->peers->n; i++)
-		if (strlist_push_copy(&g->peers, o->peers->v[i]))
+		if (ms_strlist_push_copy(&g->peers, o->peers->v[i]))
 			goto fail;
 	for (size_t i = 0; o->mirrors && i < o->mirrors->urls.n; i++)
-		if (strlist_push_copy(&g->mo.urls, o->mirrors->urls.v[i]))
+		if (ms_strlist_push_copy(&g->mo.urls, o->mirrors->urls.v[i]))
 			goto fail;
 	g->mo.mode = o->mirrors ? o->mirrors->mode : NULL;
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
@@ -1584,7 +1584,7 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 			goto fail;
 		for (tok = g->index_buf ? strtok_r(g->index_buf, " \t", &save) : NULL; tok;
 		     tok = strtok_r(NULL, " \t", &save))
-			if (strlist_push_copy(&g->indexes, tok))
+			if (ms_strlist_push_copy(&g->indexes, tok))
 				goto fail;
 	}
 	if (!g->indexes.n) {
@@ -1614,10 +1614,10 @@ static void destroy(struct getjob *g)
 	free(g->index_buf);
 	free(g->cache_override);
 	free(g->local_dir);
-	strlist_release(&g->indexes);
-	strlist_release(&g->includes);
-	strlist_release(&g->excludes);
-	strlist_release(&g->peers);
+	ms_strlist_release(&g->indexes);
+	ms_strlist_release(&g->includes);
+	ms_strlist_release(&g->excludes);
+	ms_strlist_release(&g->peers);
 	mirrors_release(&g->mr);
 	mirror_opts_release(&g->mo);
 	free(g);

@@ -201,7 +201,7 @@ static void unstage(struct mirror_job *m)
 	if (!m->dirs_made)
 		return;
 	snprintf(p, sizeof(p), "%s/resolve/%s", m->repo_dir, m->rel.rev);
-	prune_empty_dirs(p, 0);
+	ms_prune_empty_dirs(p, 0);
 	snprintf(p, sizeof(p), "%s/resolve", m->repo_dir);
 	rmdir(p);
 	rmdir(m->repo_dir);
@@ -300,7 +300,7 @@ static int run(struct mirror_job *m, const char *cache_opt)
 
 int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist indexes = { 0 };
+	struct ms_strlist indexes = { 0 };
 	const char *cache = NULL;
 	struct mirror_job m;
 	int c, r;
@@ -312,8 +312,8 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 	while ((c = getopt_long(argc, argv, "h", mirror_longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_M_INDEX:
-			if (strlist_push(&indexes, optarg)) {
-				strlist_release(&indexes);
+			if (ms_strlist_push(&indexes, optarg)) {
+				ms_strlist_release(&indexes);
 				return cmd_error(EXIT_ERROR, "out of memory");
 			}
 			break;
@@ -321,22 +321,22 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_M_COPY: m.copy = 1; break;
 		case 'h':
 			fputs(mirror_usage, stdout);
-			strlist_release(&indexes);
+			ms_strlist_release(&indexes);
 			return EXIT_OK;
 		default:
-			strlist_release(&indexes);
+			ms_strlist_release(&indexes);
 			return cmd_bad_option("mirror", argv, mirror_longopts);
 		}
 	}
 	if (argc - optind != 2) {
-		strlist_release(&indexes);
+		ms_strlist_release(&indexes);
 		return cmd_usage_error("mirror", argc - optind > 2 ? "too many arguments"
 					 : argc - optind ? "no directory given"
 							 : "no ORG/NAME given");
 	}
 	m.dir = argv[optind + 1];
 	r = signed_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx, 1);
-	strlist_release(&indexes);
+	ms_strlist_release(&indexes);
 	if (!r && (size_t)snprintf(m.repo_dir, sizeof(m.repo_dir), "%s/%s", m.dir,
 				   m.rel.repo) >= sizeof(m.repo_dir))
 		r = cmd_error(EXIT_ERROR, "'%s' is too long", m.dir);

@@ -12,7 +12,7 @@ int mirror_opt(const char *cmd, struct mirror_opts *m, int c, const char *arg)
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
 			return cmd_usage_error(cmd, "--webseed needs an http:// or "
 						    "https:// URL, not '%s'", arg);
-		strlist_push(&m->urls, arg);
+		ms_strlist_push(&m->urls, arg);
 		return 1;
 	case OPT_WEBSEEDS:
 		if (ms_webseed_mode_parse(arg) < 0)
@@ -26,7 +26,7 @@ int mirror_opt(const char *cmd, struct mirror_opts *m, int c, const char *arg)
 
 void mirror_opts_release(struct mirror_opts *m)
 {
-	strlist_release(&m->urls);
+	ms_strlist_release(&m->urls);
 }
 
 static void on_event(void *ud, const char *mirror, const char *msg)

@@ -166,7 +166,7 @@ static time_t now_or_epoch(void)
 
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist webseeds = { 0 }, trackers = { 0 }, refnames = { 0 };
+	struct ms_strlist webseeds = { 0 }, trackers = { 0 }, refnames = { 0 };
 	struct net_opts net = { 0 };
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
 	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
@@ -211,10 +211,10 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 				r = cmd_usage_error("publish", "%s", err.msg);
 				goto out;
 			}
-			strlist_push(&refnames, optarg);
+			ms_strlist_push(&refnames, optarg);
 			break;
-		case OPT_WEBSEED: strlist_push(&webseeds, optarg); break;
-		case OPT_TRACKER: strlist_push(&trackers, optarg); break;
+		case OPT_WEBSEED: ms_strlist_push(&webseeds, optarg); break;
+		case OPT_TRACKER: ms_strlist_push(&trackers, optarg); break;
 		case OPT_EXPIRES:
 			if (ms_parse_size(optarg, &days) || days < 1 || days > 3650) {
 				r = cmd_usage_error("publish",
@@ -265,7 +265,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		}
 	}
 	if (!refnames.n)
-		strlist_push(&refnames, "main");
+		ms_strlist_push(&refnames, "main");
 	{
 		struct stat st;
 		if (stat(index, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -536,8 +536,8 @@ out:
 	free(rules);
 	if (have_tree)
 		ms_tree_release(&tree);
-	strlist_release(&webseeds);
-	strlist_release(&trackers);
-	strlist_release(&refnames);
+	ms_strlist_release(&webseeds);
+	ms_strlist_release(&trackers);
+	ms_strlist_release(&refnames);
 	return r;
 }

@@ -23,14 +23,14 @@ static void index_bytes_free(struct index_bytes *f)
 }
 
 /* --index, else every index of MODELSWARM_INDEX, else of the config */
-static int index_list(struct signed_release *r, const struct strlist *given,
+static int index_list(struct signed_release *r, const struct ms_strlist *given,
 		      const struct ms_ctx *ctx)
 {
 	const char *v = getenv("MODELSWARM_INDEX");
 	char *tok, *save;
 
 	for (size_t i = 0; i < given->n; i++)
-		if (strlist_push(&r->indexes, given->v[i]))
+		if (ms_strlist_push(&r->indexes, given->v[i]))
 			return MS_ENOMEM;
 	if (r->indexes.n)
 		return 0;
@@ -41,7 +41,7 @@ static int index_list(struct signed_release *r, const struct strlist *given,
 	if (!(r->index_buf = strdup(v)))
 		return MS_ENOMEM;
 	for (tok = strtok_r(r->index_buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
-		if (strlist_push(&r->indexes, tok))
+		if (ms_strlist_push(&r->indexes, tok))
 			return MS_ENOMEM;
 	return 0;
 }
@@ -152,7 +152,7 @@ static void forget(struct signed_release *r)
 }
 
 int signed_release_fetch(struct signed_release *r, const char *cmd, const char *spec,
-			 const char *default_ref, const struct strlist *indexes,
+			 const char *default_ref, const struct ms_strlist *indexes,
 			 const struct ms_ctx *ctx, int want_refs)
 {
 	const char *at = strchr(spec, '@');
@@ -217,7 +217,7 @@ const struct ms_manifest_file *signed_release_file(const struct signed_release *
 void signed_release_release(struct signed_release *r)
 {
 	forget(r);
-	strlist_release(&r->indexes);
+	ms_strlist_release(&r->indexes);
 	free(r->index_buf);
 	r->index_buf = NULL;
 }

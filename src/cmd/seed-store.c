@@ -14,14 +14,14 @@
 #include "ms_store.h"
 
 int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
-		   const struct strlist *trackers,
+		   const struct ms_strlist *trackers,
 		   int upload, const char *index_opt, const char *cache_opt, int recheck)
 {
 	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600];
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
 	struct signed_release rel;
-	struct strlist given = { 0 };
+	struct ms_strlist given = { 0 };
 	struct ms_store store;
 	struct seed_store ss;
 	struct ms_error err;
@@ -34,10 +34,10 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 	(void)argc;
 	memset(&store, 0, sizeof(store));
 	store.lock_fd = -1;
-	if (index_opt && strlist_push(&given, index_opt))
+	if (index_opt && ms_strlist_push(&given, index_opt))
 		return cmd_error(EXIT_ERROR, "out of memory");
 	r = signed_release_fetch(&rel, "seed", argv[0], NULL, &given, ctx, 0);
-	strlist_release(&given);
+	ms_strlist_release(&given);
 	if (r)
 		goto out;
 	r = EXIT_ERROR;
@@ -83,7 +83,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 		goto out;
 	}
 	/* the fast path: resume data from the last time, unless --recheck */
-	if (resume_path(rel.rev, store.repo_dir, "seed", rpath, sizeof(rpath), NULL))
+	if (ms_resume_path(rel.rev, store.repo_dir, "seed", rpath, sizeof(rpath), NULL))
 		rpath[0] = '\0';
 	else if (!recheck && access(rpath, F_OK) == 0)
 		ms_read_file(rpath, 256u << 20, &resume, &resume_len, NULL);

@@ -166,7 +166,7 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 }
 
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-	     const char *dir, const struct strlist *trackers, int upload)
+	     const char *dir, const struct ms_strlist *trackers, int upload)
 {
 	struct seed_store st;
 
@@ -175,7 +175,7 @@ int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 }
 
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-		const char *dir, const struct strlist *trackers, int upload,
+		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss)
 {
 	struct ms_engine_opts eo;
@@ -250,7 +250,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 
 int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct strlist trackers = { 0 }, indexes = { 0 };
+	struct ms_strlist trackers = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
 	lts_torrent *meta = NULL;
 	const char *dir, *cache = NULL;
@@ -269,7 +269,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			continue;
 		switch (c) {
 		case OPT_TRACKER:
-			strlist_push(&trackers, optarg);
+			ms_strlist_push(&trackers, optarg);
 			break;
 		case OPT_UPLOAD_LIMIT:
 			if (parse_rate("seed", "--upload-limit", optarg, &upload)) {
@@ -278,7 +278,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			break;
 		case OPT_S_INDEX:
-			strlist_push(&indexes, optarg);
+			ms_strlist_push(&indexes, optarg);
 			break;
 		case OPT_S_CACHE:
 			cache = optarg;
@@ -327,7 +327,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 	r = seed_run(ctx, &net, meta, dir, &trackers, upload);
 out:
 	ms_torrent_free(meta);
-	strlist_release(&trackers);
-	strlist_release(&indexes);
+	ms_strlist_release(&trackers);
+	ms_strlist_release(&indexes);
 	return r;
 }

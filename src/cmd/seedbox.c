@@ -48,7 +48,7 @@ struct repo {
 	char *cache;             /* the hub cache it lives in */
 	char *repo_dir;          /* its directory there, once known */
 	char *local_dir;
-	struct strlist indexes, includes, excludes, peers, trackers;
+	struct ms_strlist indexes, includes, excludes, peers, trackers;
 	char *sub;               /* the subscription that added it, or NULL */
 	enum rstate st;
 	int paused;              /* by the operator */
@@ -101,7 +101,7 @@ struct poll {
 struct sub {
 	char repo[256];
 	char ref[128];
-	struct strlist indexes;
+	struct ms_strlist indexes;
 	char *cache;
 	int keep;                /* newest revisions to keep; 0: all */
 	char rev[41];            /* the last revision seen */
@@ -216,7 +216,7 @@ static void file_path(const struct seedbox *sb, const char *id, const char *ext,
 	snprintf(buf, len, "%s/repos/%s.%s", sb->dir, id, ext);
 }
 
-static json_t *strlist_json(const struct strlist *l)
+static json_t *strlist_json(const struct ms_strlist *l)
 {
 	json_t *a = json_array();
 
@@ -225,14 +225,14 @@ static json_t *strlist_json(const struct strlist *l)
 	return a;
 }
 
-static void strlist_from(struct strlist *l, json_t *a)
+static void strlist_from(struct ms_strlist *l, json_t *a)
 {
 	size_t i;
 	json_t *v;
 
 	json_array_foreach(a, i, v)
 		if (json_is_string(v))
-			strlist_push_copy(l, json_string_value(v));
+			ms_strlist_push_copy(l, json_string_value(v));
 }
 
 static int save_record(struct seedbox *sb, struct repo *r)
@@ -311,7 +311,7 @@ static const char *str_or_empty(const json_t *o, const char *key)
 }
 
 /* r->repo, r->want and r->ref, in one allocation (r->repo's; calloc, as
- * keep_strdup); 0 or -1 (out of memory: r unchanged) */
+ * ms_keep_strdup); 0 or -1 (out of memory: r unchanged) */
 static int set_names(struct repo *r, const char *repo, size_t rl, const char *want,
 		     const char *ref)
 {
@@ -342,16 +342,16 @@ static void repo_free(struct repo *r)
 	free(r->local_dir);
 	free(r->sub);
 	free(r->error);
-	strlist_release(&r->indexes);
-	strlist_release(&r->includes);
-	strlist_release(&r->excludes);
-	strlist_release(&r->peers);
-	strlist_release(&r->trackers);
+	ms_strlist_release(&r->indexes);
+	ms_strlist_release(&r->includes);
+	ms_strlist_release(&r->excludes);
+	ms_strlist_release(&r->peers);
+	ms_strlist_release(&r->trackers);
 	free(r);
 }
 
 /* r's file paths and priorities, in one block (r->paths'; calloc, as
- * keep_strdup); 0 or MS_ENOMEM (r unchanged) */
+ * ms_keep_strdup); 0 or MS_ENOMEM (r unchanged) */
 static int set_files(struct repo *r, const char *const *paths, const int *prio, int n)
 {
 	size_t head = (size_t)n * (sizeof(char *) + sizeof(int)), len = head;
@@ -405,13 +405,13 @@ static struct repo *record_load(struct seedbox *sb, const char *path)
 	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
 		repo_error(r, "%s", s);
 	if ((s = json_string_value(json_object_get(o, "cache"))))
-		r->cache = keep_strdup(s);
+		r->cache = ms_keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "local_dir"))))
-		r->local_dir = keep_strdup(s);
+		r->local_dir = ms_keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "repo_dir"))))
-		r->repo_dir = keep_strdup(s);
+		r->repo_dir = ms_keep_strdup(s);
 	if ((s = json_string_value(json_object_get(o, "subscription"))))
-		r->sub = keep_strdup(s);
+		r->sub = ms_keep_strdup(s);
 	strlist_from(&r->indexes, json_object_get(o, "indexes"));
 	strlist_from(&r->includes, json_object_get(o, "include"));
 	strlist_from(&r->excludes, json_object_get(o, "exclude"));
@@ -482,7 +482,7 @@ static const char *repo_dir(struct repo *r, struct ms_error *err)
 	st.lock_fd = -1;
 	if (ms_store_open(&st, r->cache, r->repo, err))
 		return NULL;
-	r->repo_dir = keep_strdup(st.repo_dir);
+	r->repo_dir = ms_keep_strdup(st.repo_dir);
 	ms_store_release(&st);
 	if (!r->repo_dir)
 		ms_error_set(err, MS_ENOMEM, "out of memory");
@@ -875,7 +875,7 @@ static void job_finish(struct repo *r, int code)
 		r->tid = in.id;
 		r->busy_at = now_s(sb);
 		if (!r->repo_dir && in.repo_dir)
-			r->repo_dir = keep_strdup(in.repo_dir);
+			r->repo_dir = ms_keep_strdup(in.repo_dir);
 		r->up_base = r->uploaded; /* uploads while downloading count too */
 		repo_error(r, NULL);
 		r->size = in.size;
@@ -884,7 +884,7 @@ static void job_finish(struct repo *r, int code)
 		r->from_mirrors += in.from_mirrors;
 		r->checks += in.checks;
 		for (size_t i = 0; i < in.n_trackers; i++)
-			strlist_push_copy(&r->trackers, in.trackers[i]);
+			ms_strlist_push_copy(&r->trackers, in.trackers[i]);
 		r->can_announce = can_announce(sb, r, ms_torrent_num_trackers(in.meta));
 		logf_(sb, "%s: downloaded %" PRId64 " bytes in %.1f s, seeding",
 		      label(r, l, sizeof(l)), in.from_peers + in.from_mirrors, in.seconds);
@@ -1450,7 +1450,7 @@ void seedbox_free(struct seedbox *sb)
 		return NULL; \
 	} while (0)
 
-static int strlist_param(struct strlist *l, json_t *params, const char *key)
+static int strlist_param(struct ms_strlist *l, json_t *params, const char *key)
 {
 	json_t *a = json_object_get(params, key), *v;
 	size_t i;
@@ -1460,7 +1460,7 @@ static int strlist_param(struct strlist *l, json_t *params, const char *key)
 	if (!json_is_array(a))
 		return -1;
 	json_array_foreach(a, i, v) {
-		if (!json_is_string(v) || strlist_push_copy(l, json_string_value(v)))
+		if (!json_is_string(v) || ms_strlist_push_copy(l, json_string_value(v)))
 			return -1;
 	}
 	return 0;
@@ -1605,7 +1605,7 @@ static struct repo *repo_new(struct seedbox *sb, const char *spec, const char *c
 	if (ms_repo_check(r->repo, NULL, 0, err) ||
 	    (ms_revision_check(r->want) && ms_ref_check(r->want, err)))
 		goto fail;
-	if (!(r->cache = keep_strdup(cache))) {
+	if (!(r->cache = ms_keep_strdup(cache))) {
 		ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1666,7 +1666,7 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 		repo_free(r);
 		FAIL(-32602, "indexes, include, exclude and peers are arrays of strings");
 	}
-	if (local && (abs_path(local, lbuf, sizeof(lbuf)) || !(r->local_dir = keep_strdup(lbuf)))) {
+	if (local && (abs_path(local, lbuf, sizeof(lbuf)) || !(r->local_dir = ms_keep_strdup(lbuf)))) {
 		repo_free(r);
 		FAIL(-32602, "bad local_dir");
 	}
@@ -1675,7 +1675,7 @@ json_t *seedbox_add(struct seedbox *sb, json_t *params, int *code, char *msg, si
 	r->up_limit = (int)json_integer_value(json_object_get(params, "upload_limit"));
 	r->down_limit = (int)json_integer_value(json_object_get(params, "download_limit"));
 	if ((v = json_object_get(params, "subscription")) && json_is_string(v))
-		r->sub = keep_strdup(json_string_value(v));
+		r->sub = ms_keep_strdup(json_string_value(v));
 	if ((v = json_object_get(params, "ref")) && json_is_string(v)) {
 		struct ms_error e2;
 		if (ms_ref_check(json_string_value(v), &e2)) {
@@ -1917,7 +1917,7 @@ json_t *seedbox_status(struct seedbox *sb)
 
 static void sub_free(struct sub *s)
 {
-	strlist_release(&s->indexes);
+	ms_strlist_release(&s->indexes);
 	free(s->cache);
 	free(s);
 }
