@@ -28,7 +28,9 @@
 	XX(EPATH, "unsafe path")                                 \
 	XX(EBADSIG, "signature verification failed")             \
 	XX(EAGAIN, "try again later")                            \
-	XX(EUNCHANGED, "not modified")
+	XX(EUNCHANGED, "not modified")                           \
+	XX(EVERIFY, "verification failed")                       \
+	XX(ENOTFOUND, "not found")
 
 enum ms_errno {
 	MS_OK = 0,
@@ -41,6 +43,11 @@ enum ms_errno {
 
 /* Returns a static string describing an MS_E* code (or "unknown error"). */
 const char *ms_strerror(int code);
+/* The name of an MS_E* code without its prefix ("EVERIFY"; "OK" for 0),
+ * for records and the RPC; NULL for an unknown code. */
+const char *ms_errname(int code);
+/* The code of such a name; MS_EIO for a name it does not know. */
+int ms_errno_from_name(const char *name);
 
 struct ms_error {
 	int code;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "modelswarm.h"
 
@@ -18,6 +19,33 @@ const char *ms_strerror(int code)
 	default:
 		return "unknown error";
 	}
+}
+
+const char *ms_errname(int code)
+{
+	switch (code) {
+	case MS_OK:
+		return "OK";
+#define XX(name, msg) \
+	case MS_##name: \
+		return #name;
+		MS_ERRNO_MAP(XX)
+#undef XX
+	default:
+		return NULL;
+	}
+}
+
+int ms_errno_from_name(const char *name)
+{
+	if (!strcmp(name, "OK"))
+		return MS_OK;
+#define XX(n, msg) \
+	if (!strcmp(name, #n)) \
+		return MS_##n;
+	MS_ERRNO_MAP(XX)
+#undef XX
+	return MS_EIO;
 }
 
 int ms_error_set(struct ms_error *err, int code, const char *fmt, ...)

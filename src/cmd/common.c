@@ -49,6 +49,19 @@ void cmd_warning(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int cmd_exit_code(int code)
+{
+	switch (code) {
+	case MS_OK:
+		return EXIT_OK;
+	case MS_EVERIFY:
+	case MS_ENOTFOUND:
+		return EXIT_VERIFY;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
 int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts)
 {
 	const char *arg = argv[optind - 1];
@@ -222,4 +235,62 @@ void engine_warning(struct ms_engine *e, const char *msg, void *ud)
 	(void)e;
 	(void)ud;
 	cmd_warning("%s", msg);
+}
+
+int mirror_opt(const char *cmd, struct ms_mirror_opts *m, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_WEBSEED:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return cmd_usage_error(cmd, "--webseed needs an http:// or "
+						    "https:// URL, not '%s'", arg);
+		ms_strlist_push(&m->urls, arg);
+		return 1;
+	case OPT_WEBSEEDS:
+		if (ms_webseed_mode_parse(arg) < 0)
+			return cmd_usage_error(cmd, "--webseeds needs fallback, always "
+						    "or never, not '%s'", arg);
+		m->mode = arg;
+		return 1;
+	}
+	return 0;
+}
+
+void print_mirrors(const struct ms_mirrors *mr, FILE *f)
+{
+	int n;
+	const struct ms_mirror_stat *st = ms_mirrors_stats(mr, &n);
+
+	for (int i = 0; i < n; i++) {
+		const struct ms_mirror_stat *s = &st[i];
+		fprintf(f, "mirror %s: %" PRId64 " bytes", s->url, s->bytes);
+		if (s->bad_bytes)
+			fprintf(f, ", %" PRId64 " failed the hash check", s->bad_bytes);
+		if (s->files_skipped)
+			fprintf(f, ", skipped for %d files", s->files_skipped);
+		fputc('\n', f);
+	}
+}
+
+static void release_warning(void *ud, const char *msg)
+{
+	(void)ud;
+	cmd_warning("%s", msg);
+}
+
+int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
+		      const char *default_ref, const struct ms_strlist *given,
+		      const struct ms_ctx *ctx, int want_refs)
+{
+	struct ms_error err;
+	int e;
+
+	ms_release_init(r);
+	if (ms_release_spec(r, spec, default_ref, &err) ||
+	    ms_release_indexes(r, given, &ctx->config, &err))
+		return err.code == MS_EINVAL ? cmd_usage_error(cmd, "%s", err.msg)
+					     : cmd_error(EXIT_ERROR, "%s", err.msg);
+	if ((e = ms_release_fetch(r, want_refs, release_warning, NULL, &err)))
+		return cmd_error(cmd_exit_code(e), "%s", err.msg);
+	return 0;
 }

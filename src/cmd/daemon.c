@@ -15,7 +15,7 @@
 #include "cmd.h"
 #include "ms_metrics.h"
 #include "ms_rpc.h"
-#include "seedbox.h"
+#include "ms_seedbox.h"
 
 static const char daemon_usage[] =
 	"usage: modelswarm daemon [--foreground] [--config FILE] [--socket PATH]\n"
@@ -117,7 +117,7 @@ struct daemon {
 	uv_loop_t *loop;
 	struct ms_engine *eng;
 	struct ms_rpc *rpc;
-	struct seedbox *sb;
+	struct ms_seedbox *sb;
 	struct ms_metrics *metrics;
 	uv_signal_t sighup;
 	const char *socket;
@@ -166,7 +166,7 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 		ms_metrics_close(d->metrics);
 	d->metrics = NULL;
 	if (d->sb)
-		seedbox_shutdown(d->sb);
+		ms_seedbox_shutdown(d->sb);
 	uv_signal_stop(&d->sighup);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	ms_engine_shutdown(d->eng, 10000);
@@ -193,7 +193,7 @@ static json_t *m_status(void *ud, json_t *params, int *code, char *msg, size_t l
 	(void)code;
 	(void)msg;
 	(void)len;
-	o = seedbox_status(d->sb);
+	o = ms_seedbox_status(d->sb);
 	json_object_update_new(o, json_pack("{s:s, s:i, s:I, s:i, s:s}", "version", MS_VERSION,
 					    "pid", (int)getpid(), "uptime_s",
 					    (json_int_t)(time(NULL) - d->started), "listen_port",
@@ -233,15 +233,15 @@ static json_t *m_stop(void *ud, json_t *params, int *code, char *msg, size_t len
 		return r;                                                         \
 	}
 
-REPO_METHOD(m_add, seedbox_add(d->sb, p, code, msg, len))
-REPO_METHOD(m_rm, seedbox_remove(d->sb, p, code, msg, len))
-REPO_METHOD(m_ls, seedbox_list(d->sb, p, code, msg, len))
-REPO_METHOD(m_pause, seedbox_pause(d->sb, p, 1, code, msg, len))
-REPO_METHOD(m_resume, seedbox_pause(d->sb, p, 0, code, msg, len))
-REPO_METHOD(m_limits, seedbox_limits(d->sb, p, code, msg, len))
-REPO_METHOD(m_subscribe, seedbox_subscribe(d->sb, p, code, msg, len))
-REPO_METHOD(m_unsubscribe, seedbox_unsubscribe(d->sb, p, code, msg, len))
-REPO_METHOD(m_subscriptions, seedbox_subscriptions(d->sb))
+REPO_METHOD(m_add, ms_seedbox_add(d->sb, p, code, msg, len))
+REPO_METHOD(m_rm, ms_seedbox_remove(d->sb, p, code, msg, len))
+REPO_METHOD(m_ls, ms_seedbox_list(d->sb, p, code, msg, len))
+REPO_METHOD(m_pause, ms_seedbox_pause(d->sb, p, 1, code, msg, len))
+REPO_METHOD(m_resume, ms_seedbox_pause(d->sb, p, 0, code, msg, len))
+REPO_METHOD(m_limits, ms_seedbox_limits(d->sb, p, code, msg, len))
+REPO_METHOD(m_subscribe, ms_seedbox_subscribe(d->sb, p, code, msg, len))
+REPO_METHOD(m_unsubscribe, ms_seedbox_unsubscribe(d->sb, p, code, msg, len))
+REPO_METHOD(m_subscriptions, ms_seedbox_subscriptions(d->sb))
 
 static const struct ms_rpc_method methods[] = {
 	{ "ping", m_ping },
@@ -262,7 +262,7 @@ static int render_metrics(void *ud, char **buf, size_t *len)
 {
 	struct daemon *d = ud;
 
-	return seedbox_metrics(d->sb, buf, len);
+	return ms_seedbox_metrics(d->sb, buf, len);
 }
 
 /* ---- engine callbacks ------------------------------------------------ */
@@ -280,7 +280,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		say("cannot listen on %s:%d: %s", a->address, a->port, a->message);
 	}
 	if (d->sb)
-		seedbox_alert(d->sb, a);
+		ms_seedbox_alert(d->sb, a);
 }
 
 static void on_signal(struct ms_engine *e, int signum, void *ud)
@@ -323,7 +323,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	if (d->stop_asked)
 		shutdown_daemon(d, "asked over RPC");
 	else if (d->sb && !d->stopping)
-		seedbox_tick(d->sb);
+		ms_seedbox_tick(d->sb);
 }
 
 /* ---- client side ------------------------------------------------------ */
@@ -395,7 +395,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 	       const char *metrics, int ready_fd)
 {
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
-	struct seedbox_hooks sh = { log_line, NULL };
+	struct ms_seedbox_hooks sh = { log_line, NULL };
 	struct ms_engine_opts eo;
 	struct ms_rpc_opts ro;
 	struct ms_error err;
@@ -427,14 +427,14 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 	if (!metrics)
 		metrics = ctx->config.metrics;
 	if (ms_rpc_start(&d.rpc, &loop, &ro, &err) ||
-	    seedbox_open(&d.sb, ctx, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
+	    ms_seedbox_open(&d.sb, &ctx->config, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
 	    (metrics && ms_metrics_start(&d.metrics, &loop, metrics, render_metrics, &d, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		if (d.rpc)
 			ms_rpc_close(d.rpc);
 		d.rpc = NULL;
 		if (d.sb)
-			seedbox_shutdown(d.sb);
+			ms_seedbox_shutdown(d.sb);
 		ms_engine_close(d.eng);
 	} else {
 		uv_signal_init(&loop, &d.sighup);
@@ -453,7 +453,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 		}
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
-	seedbox_free(d.sb);
+	ms_seedbox_free(d.sb);
 	if (uv_loop_close(&loop))
 		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
 	if (!r)

@@ -56,8 +56,8 @@ struct fetch {
 	struct ms_ctx *ctx;
 	uv_loop_t *loop;
 	const char *out;
-	struct mirror_opts mo;
-	struct mirrors mr;
+	struct ms_mirror_opts mo;
+	struct ms_mirrors mr;
 	int peer_sources;
 	char resume_path[PATH_MAX];
 	lts_torrent *meta;
@@ -156,7 +156,7 @@ static void finish_with(struct ms_engine *e, struct fetch *f, int code)
 	ms_progress_clear(&f->prog);
 	if (!f->exit_code)
 		f->exit_code = code;
-	mirrors_stop(&f->mr);
+	ms_mirrors_stop(&f->mr);
 	ms_engine_shutdown(e, 10000);
 }
 
@@ -188,7 +188,7 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	}
 	f->complete = 1;
 	f->final = st;
-	mirrors_stop(&f->mr);
+	ms_mirrors_stop(&f->mr);
 	f->seconds = elapsed(&f->t0);
 	ms_progress_clear(&f->prog);
 	/* saves (then deletes) resume data with a disk flush, then closes */
@@ -217,7 +217,7 @@ static void start_mirrors(struct ms_engine *e, struct fetch *f)
 		urls[n++] = ms_torrent_webseed(f->meta, i);
 	f->mr.on_event = mirror_event;
 	f->mr.ud = f;
-	if (mirrors_start(&f->mr, f->ctx, &f->mo, f->loop, e, f->id, urls, n,
+	if (ms_mirrors_start(&f->mr, &f->ctx->config, &f->mo, f->loop, e, f->id, urls, n,
 			  f->peer_sources, &err))
 		warn_once(f, "%s%s", "cannot use the mirrors: ", err.msg);
 }
@@ -229,7 +229,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 
 	if (a->torrent && a->torrent != f->id)
 		return;
-	mirrors_alert(&f->mr, a);
+	ms_mirrors_alert(&f->mr, a);
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (!f->meta) {
@@ -357,11 +357,11 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.rate = -1; /* measured by the display: libtorrent's lags */
 	snap.peers = st.num_peers;
 	snap.seeds = st.num_seeds;
-	snap.webseeds = mirrors_active(&f->mr);
+	snap.webseeds = ms_mirrors_active(&f->mr);
 	snap.from_peers = st.peer_download;
-	snap.from_webseeds = mirrors_bytes(&f->mr);
+	snap.from_webseeds = ms_mirrors_bytes(&f->mr);
 	snap.mirrors = srcs;
-	snap.n_mirrors = mirrors_sources(&f->mr, srcs, 8);
+	snap.n_mirrors = ms_mirrors_sources(&f->mr, srcs, 8);
 	snap.hash_failures = f->hash_failures;
 	if (f->meta && f->prog.tty) {
 		int n = ms_torrent_num_files(f->meta);
@@ -389,7 +389,7 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 
 	if (!f->signum)
 		f->signum = signum;
-	mirrors_stop(&f->mr);
+	ms_mirrors_stop(&f->mr);
 	ms_progress_clear(&f->prog);
 	ms_engine_shutdown(e, 10000);
 }
@@ -573,12 +573,12 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		printf("fetched '%s' into '%s': %d files, %s\n",
 		       ms_torrent_name(f.meta), f.out, nfiles,
 		       ms_fmt_bytes(sz, sizeof(sz), (double)ms_torrent_total_size(f.meta)));
-		int64_t web = mirrors_bytes(&f.mr), all = f.final.peer_download + web;
+		int64_t web = ms_mirrors_bytes(&f.mr), all = f.final.peer_download + web;
 		printf("downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
 		       " from peers, %" PRId64 " from webseeds, %d hash failures\n",
 		       all, f.seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
 		       f.final.peer_download, web, f.hash_failures);
-		mirrors_print(&f.mr, stdout);
+		print_mirrors(&f.mr, stdout);
 		r = EXIT_OK;
 	} else if (f.exit_code) {
 		r = f.exit_code;
@@ -593,7 +593,7 @@ out:
 	ms_torrent_free(f.meta);
 	ms_strlist_release(&f.peers);
 	ms_strlist_release(&trackers);
-	mirrors_release(&f.mr);
-	mirror_opts_release(&f.mo);
+	ms_mirrors_release(&f.mr);
+	ms_mirror_opts_release(&f.mo);
 	return r;
 }

@@ -68,7 +68,7 @@ static const struct option get_opts[] = {
 
 struct get {
 	struct ms_engine *eng;
-	struct getjob *job;
+	struct ms_getjob *job;
 	struct ms_progress prog;
 	int json, seed;
 	int code;              /* -1 while running */
@@ -97,19 +97,36 @@ static void on_event(void *ud, json_t *o)
 	json_decref(o);
 }
 
+/* "downloaded N bytes ..." and the mirrors on stderr, and like hf
+ * download the path on stdout */
+static void print_summary(const struct ms_getjob_info *in)
+{
+	char rate[32];
+	double secs = in->seconds > 0.001 ? in->seconds : 0.001;
+	int64_t all = in->from_peers + in->from_mirrors;
+
+	fprintf(stderr,
+		"downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
+		" from peers, %" PRId64 " from webseeds\n",
+		all, in->seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
+		in->from_peers, in->from_mirrors);
+	print_mirrors(in->mirrors, stderr);
+	printf("%s\n", in->path);
+}
+
 static void on_done(void *ud, int code)
 {
 	struct get *g = ud;
-	struct getjob_info in;
+	struct ms_getjob_info in;
 
-	g->code = code;
+	g->code = code == MS_EINTR && g->signum ? 128 + g->signum : cmd_exit_code(code);
 	ms_progress_clear(&g->prog);
-	if (code == EXIT_OK) {
+	if (!code) {
 		g->finished = 1;
+		ms_getjob_info(g->job, &in);
 		if (!g->json)
-			getjob_print_summary(g->job, stderr, stdout);
+			print_summary(&in);
 		if (g->seed) {
-			getjob_info(g->job, &in);
 			on_line(g, 0, "seeding from the cache until interrupted");
 			return;
 		}
@@ -123,7 +140,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 
 	(void)e;
 	if (g->job)
-		getjob_alert(g->job, a);
+		ms_getjob_alert(g->job, a);
 }
 
 static void on_tick(struct ms_engine *e, void *ud)
@@ -132,7 +149,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 
 	(void)e;
 	if (g->job && !g->finished)
-		getjob_tick(g->job);
+		ms_getjob_tick(g->job);
 }
 
 static void on_signal(struct ms_engine *e, int signum, void *ud)
@@ -144,7 +161,7 @@ static void on_signal(struct ms_engine *e, int signum, void *ud)
 	if (g->finished || !g->job) /* --seed ends with a signal: success */
 		ms_engine_shutdown(e, 10000);
 	else
-		getjob_cancel(g->job, 128 + signum);
+		ms_getjob_cancel(g->job, MS_EINTR);
 }
 
 /* ---- handing the download to a running daemon -------------------------- */
@@ -169,6 +186,18 @@ static void absolute(const char *in, char *out, size_t len)
 		snprintf(out, len, "%s", in);
 }
 
+/* how a repo the daemon has failed: its MS_E* code by name (an older
+ * daemon gave an exit status) */
+static int daemon_exit_code(json_t *o)
+{
+	const char *name = json_string_value(json_object_get(o, "error_code"));
+	int old = (int)json_integer_value(json_object_get(o, "exit_code"));
+
+	if (name)
+		return cmd_exit_code(ms_errno_from_name(name));
+	return old > 0 ? old : EXIT_ERROR;
+}
+
 /* the daemon's answer to method, or NULL after printing why */
 static json_t *ask(const char *sock, const char *method, json_t *params, int *code)
 {
@@ -189,9 +218,10 @@ static json_t *ask(const char *sock, const char *method, json_t *params, int *co
 	return res;
 }
 
-static int delegate(const char *sock, const char *spec, const struct getjob_opts *jo,
-		    const char *default_index, int json)
+static int delegate(const char *sock, const char *spec, const struct ms_getjob_opts *jo,
+		    const struct ms_config *config, int json)
 {
+	struct ms_release rel;
 	struct ms_progress prog;
 	struct ms_error err;
 	char cache[PATH_MAX], abs[PATH_MAX * 2], id[64];
@@ -207,18 +237,11 @@ static int delegate(const char *sock, const char *spec, const struct getjob_opts
 	/* our indexes (--index, else $MODELSWARM_INDEX's, else the
 	 * config's), directories made absolute */
 	idx = json_array();
-	if (jo->indexes->n) {
-		for (size_t i = 0; i < jo->indexes->n; i++)
-			json_array_append_new(idx, json_string(jo->indexes->v[i]));
-	} else if ((getenv("MODELSWARM_INDEX") && *getenv("MODELSWARM_INDEX")) ||
-		   default_index) {
-		const char *v = getenv("MODELSWARM_INDEX");
-		char *list = strdup(v && *v ? v : default_index), *tok, *save;
-		for (tok = list ? strtok_r(list, " \t", &save) : NULL; tok;
-		     tok = strtok_r(NULL, " \t", &save))
-			json_array_append_new(idx, json_string(tok));
-		free(list);
-	}
+	ms_release_init(&rel);
+	if (!ms_release_indexes(&rel, jo->indexes, config, &err))
+		for (size_t i = 0; i < rel.indexes.n; i++)
+			json_array_append_new(idx, json_string(rel.indexes.v[i]));
+	ms_release_release(&rel);
 	for (size_t i = 0; i < json_array_size(idx); i++) {
 		const char *v = json_string_value(json_array_get(idx, i));
 		if (!strstr(v, "://")) {
@@ -259,7 +282,7 @@ static int delegate(const char *sock, const char *spec, const struct getjob_opts
 		}
 		if (!strcmp(state, "failed")) {
 			const char *e = json_string_value(json_object_get(o, "error"));
-			code = (int)json_integer_value(json_object_get(o, "exit_code"));
+			code = daemon_exit_code(o);
 			ms_progress_clear(&prog);
 			fprintf(stderr, "error: %s\n", e ? e : "the download failed");
 			if (json) {
@@ -268,7 +291,7 @@ static int delegate(const char *sock, const char *spec, const struct getjob_opts
 				on_event(&(struct get){ .json = 1 }, ev);
 			}
 			json_decref(res);
-			return code > 0 ? code : EXIT_ERROR;
+			return code;
 		}
 		if (strcmp(state, "queued") && strcmp(state, "downloading") &&
 		    strcmp(state, "checking")) {
@@ -330,10 +353,10 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
-	struct mirror_opts mo = { 0 };
+	struct ms_mirror_opts mo = { 0 };
 	struct net_opts net = { 0 };
-	struct getjob_opts jo;
-	struct getjob_hooks hooks = { on_line, on_event, on_done, NULL };
+	struct ms_getjob_opts jo;
+	struct ms_getjob_hooks hooks = { on_line, on_event, on_done, NULL };
 	struct ms_error err;
 	struct get g;
 	const char *cache = NULL, *local = NULL;
@@ -398,7 +421,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	 * otherwise or given options for a session of our own */
 	if (!no_daemon && !net.listen && !net.no_dht && !net.no_lsd && !net.no_port_mapping &&
 	    !mo.urls.n && !mo.mode && daemon_running(sock, sizeof(sock))) {
-		r = delegate(sock, jo.spec, &jo, ctx->config.index, g.json);
+		r = delegate(sock, jo.spec, &jo, &ctx->config, g.json);
 		goto out;
 	}
 	hooks.ud = &g;
@@ -413,7 +436,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		uv_loop_close(&loop);
 		goto out;
 	}
-	if (getjob_start(&g.job, ctx, &loop, g.eng, &jo, &hooks, &err)) {
+	if (ms_getjob_start(&g.job, &ctx->config, &loop, g.eng, &jo, &hooks, &err)) {
 		r = err.code == MS_EINVAL ? cmd_usage_error("get", "%s", err.msg)
 					  : cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(g.eng);
@@ -422,7 +445,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
-	getjob_free(g.job);
+	ms_getjob_free(g.job);
 	if (uv_loop_close(&loop)) {
 		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
 		goto out;
@@ -437,6 +460,6 @@ out:
 	ms_strlist_release(&includes);
 	ms_strlist_release(&excludes);
 	ms_strlist_release(&peers);
-	mirror_opts_release(&mo);
+	ms_mirror_opts_release(&mo);
 	return r;
 }

@@ -46,7 +46,7 @@ static const struct option mirror_longopts[] = {
 struct mirror_job {
 	const char *dir;             /* DIR */
 	int copy;                    /* --copy */
-	struct signed_release rel;
+	struct ms_release rel;
 	struct ms_store store;
 	char repo_dir[PATH_MAX + 300];   /* DIR/ORG/NAME */
 	int dirs_made;               /* DIR/ORG/NAME/resolve/REV is ours to prune */
@@ -54,28 +54,6 @@ struct mirror_job {
 	struct ms_hash_file *hf;     /* per manifest file */
 	size_t copies;
 };
-
-/* every torrent file is a manifest file and the other way round: the web
- * seed serves the torrent's paths, the mirror writes the manifest's */
-static int check_torrent(struct mirror_job *m)
-{
-	int n = ms_torrent_num_files(m->rel.meta);
-	size_t files = 0;
-
-	for (int i = 0; i < n; i++) {
-		struct lts_file_info fi;
-		const char *p;
-
-		if (signed_release_file(&m->rel, i, &fi, &p))
-			files++;
-		else if (!fi.pad)
-			return cmd_error(EXIT_VERIFY, "the torrent's '%s' is not in the manifest", p);
-	}
-	if (files != m->rel.v.m.n_files)
-		return cmd_error(EXIT_VERIFY, "the torrent of %s@%s has %zu of the manifest's "
-				 "%zu files", m->rel.repo, m->rel.rev, files, m->rel.v.m.n_files);
-	return 0;
-}
 
 /* a mirror is complete or it is nothing */
 static int check_present(struct mirror_job *m)
@@ -227,7 +205,7 @@ static int commit(struct mirror_job *m)
 }
 
 /* DIR/ORG/NAME/name = the bytes the index served, unless already there */
-static int put_file(struct mirror_job *m, const char *name, const struct index_bytes *f)
+static int put_file(struct mirror_job *m, const char *name, const struct ms_release_bytes *f)
 {
 	char path[PATH_MAX + 400];
 	unsigned char *old = NULL;
@@ -276,8 +254,6 @@ static int run(struct mirror_job *m, const char *cache_opt)
 	size_t n = m->rel.v.m.n_files;
 	int r;
 
-	if ((r = check_torrent(m)))
-		return r;
 	if (ms_store_cache_dir(cache_opt, cache, sizeof(cache), &err) ||
 	    ms_store_open(&m->store, cache, m->rel.repo, &err))
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
@@ -335,7 +311,7 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 							 : "no ORG/NAME given");
 	}
 	m.dir = argv[optind + 1];
-	r = signed_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx, 1);
+	r = cmd_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx, 1);
 	ms_strlist_release(&indexes);
 	if (!r && (size_t)snprintf(m.repo_dir, sizeof(m.repo_dir), "%s/%s", m.dir,
 				   m.rel.repo) >= sizeof(m.repo_dir))
@@ -347,6 +323,6 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 	free(m.tmp);
 	free(m.hf);
 	ms_store_release(&m.store);
-	signed_release_release(&m.rel);
+	ms_release_release(&m.rel);
 	return r;
 }

@@ -20,7 +20,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600];
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
-	struct signed_release rel;
+	struct ms_release rel;
 	struct ms_strlist given = { 0 };
 	struct ms_store store;
 	struct seed_store ss;
@@ -36,7 +36,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 	store.lock_fd = -1;
 	if (index_opt && ms_strlist_push(&given, index_opt))
 		return cmd_error(EXIT_ERROR, "out of memory");
-	r = signed_release_fetch(&rel, "seed", argv[0], NULL, &given, ctx, 0);
+	r = cmd_release_fetch(&rel, "seed", argv[0], NULL, &given, ctx, 0);
 	ms_strlist_release(&given);
 	if (r)
 		goto out;
@@ -58,14 +58,8 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		struct lts_file_info fi;
-		const char *p;
-		const struct ms_manifest_file *mf = signed_release_file(&rel, i, &fi, &p);
+		const struct ms_manifest_file *mf = ms_release_file(&rel, i);
 
-		if (!fi.pad && !mf) {
-			r = cmd_error(EXIT_VERIFY, "the torrent's '%s' is not in the manifest", p);
-			goto out;
-		}
 		if (mf && ms_store_blob_present(&store, mf->etag, mf->size)) {
 			ms_store_blob_path(&store, mf->etag, 0, 1, pathbuf[i], PATH_MAX);
 			prio[i] = 4;
@@ -74,7 +68,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 		} else {
 			snprintf(pathbuf[i], PATH_MAX, "blobs/.skip/%d", i);
 		}
-		wanted += !fi.pad;
+		wanted += mf != NULL;
 		paths[i] = pathbuf[i];
 	}
 	if (!present) {
@@ -110,6 +104,6 @@ out:
 	free(pathbuf);
 	free(prio);
 	ms_store_release(&store);
-	signed_release_release(&rel);
+	ms_release_release(&rel);
 	return r;
 }

@@ -1,37 +1,19 @@
-/* mirrors.c: HTTP mirrors (web seeds) for fetch and get */
+/* mirrors.c: HTTP mirrors (web seeds) of one torrent, for fetch, get and
+ * the daemon */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "ms_mirrors.h"
 
-int mirror_opt(const char *cmd, struct mirror_opts *m, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_WEBSEED:
-		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
-			return cmd_usage_error(cmd, "--webseed needs an http:// or "
-						    "https:// URL, not '%s'", arg);
-		ms_strlist_push(&m->urls, arg);
-		return 1;
-	case OPT_WEBSEEDS:
-		if (ms_webseed_mode_parse(arg) < 0)
-			return cmd_usage_error(cmd, "--webseeds needs fallback, always "
-						    "or never, not '%s'", arg);
-		m->mode = arg;
-		return 1;
-	}
-	return 0;
-}
-
-void mirror_opts_release(struct mirror_opts *m)
+void ms_mirror_opts_release(struct ms_mirror_opts *m)
 {
 	ms_strlist_release(&m->urls);
 }
 
 static void on_event(void *ud, const char *mirror, const char *msg)
 {
-	struct mirrors *mr = ud;
+	struct ms_mirrors *mr = ud;
 
 	if (mr->on_event)
 		mr->on_event(mr->ud, mirror, msg);
@@ -39,18 +21,17 @@ static void on_event(void *ud, const char *mirror, const char *msg)
 
 static void on_file(void *ud, int file, int error)
 {
-	struct mirrors *mr = ud;
+	struct ms_mirrors *mr = ud;
 
 	if (mr->on_file)
 		mr->on_file(mr->ud, file, error);
 }
 
-int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
-		  const struct mirror_opts *mo, uv_loop_t *loop,
+int ms_mirrors_start(struct ms_mirrors *mr, const struct ms_config *c,
+		  const struct ms_mirror_opts *mo, uv_loop_t *loop,
 		  struct ms_engine *e, int id, const char *const *extra,
 		  size_t n_extra, int peer_sources, struct ms_error *err)
 {
-	const struct ms_config *c = &ctx->config;
 	struct ms_webseed_opts o;
 	struct ms_mirror_auth *auth;
 	size_t n;
@@ -109,13 +90,13 @@ int mirrors_start(struct mirrors *mr, const struct ms_ctx *ctx,
 	return r;
 }
 
-void mirrors_alert(struct mirrors *mr, const struct lts_alert *a)
+void ms_mirrors_alert(struct ms_mirrors *mr, const struct lts_alert *a)
 {
 	if (mr->ws)
 		ms_webseed_on_alert(mr->ws, a);
 }
 
-static void mirrors_release_tally(struct mirrors *mr)
+static void release_tally(struct ms_mirrors *mr)
 {
 	for (int i = 0; mr->st && i < mr->n; i++) {
 		free((char *)mr->st[i].url);
@@ -127,11 +108,11 @@ static void mirrors_release_tally(struct mirrors *mr)
 }
 
 /* the figures as they are now, kept for after the module closes */
-static void tally(struct mirrors *mr)
+static void tally(struct ms_mirrors *mr)
 {
 	int n = ms_webseed_count(mr->ws);
 
-	mirrors_release_tally(mr);
+	release_tally(mr);
 	mr->st = calloc((size_t)n + 1, sizeof(*mr->st));
 	if (!mr->st)
 		return;
@@ -146,12 +127,12 @@ static void tally(struct mirrors *mr)
 	mr->bytes = ms_webseed_bytes(mr->ws);
 }
 
-int64_t mirrors_bytes(const struct mirrors *mr)
+int64_t ms_mirrors_bytes(const struct ms_mirrors *mr)
 {
 	return mr->ws ? ms_webseed_bytes(mr->ws) : mr->bytes;
 }
 
-int mirrors_active(const struct mirrors *mr)
+int ms_mirrors_active(const struct ms_mirrors *mr)
 {
 	int n = 0;
 
@@ -163,7 +144,7 @@ int mirrors_active(const struct mirrors *mr)
 	return n;
 }
 
-int mirrors_sources(const struct mirrors *mr, struct ms_progress_source *out,
+int ms_mirrors_sources(const struct ms_mirrors *mr, struct ms_progress_source *out,
 		    int max)
 {
 	int n = ms_webseed_count(mr->ws);
@@ -177,7 +158,7 @@ int mirrors_sources(const struct mirrors *mr, struct ms_progress_source *out,
 	return n < max ? n : max;
 }
 
-void mirrors_stop(struct mirrors *mr)
+void ms_mirrors_stop(struct ms_mirrors *mr)
 {
 	mr->stopped = 1;
 	if (!mr->ws)
@@ -187,20 +168,13 @@ void mirrors_stop(struct mirrors *mr)
 	mr->ws = NULL;
 }
 
-void mirrors_print(const struct mirrors *mr, FILE *f)
+const struct ms_mirror_stat *ms_mirrors_stats(const struct ms_mirrors *mr, int *n)
 {
-	for (int i = 0; i < mr->n; i++) {
-		const struct ms_mirror_stat *s = &mr->st[i];
-		fprintf(f, "mirror %s: %" PRId64 " bytes", s->url, s->bytes);
-		if (s->bad_bytes)
-			fprintf(f, ", %" PRId64 " failed the hash check", s->bad_bytes);
-		if (s->files_skipped)
-			fprintf(f, ", skipped for %d files", s->files_skipped);
-		fputc('\n', f);
-	}
+	*n = mr->n;
+	return mr->st;
 }
 
-json_t *mirrors_json(const struct mirrors *mr)
+json_t *ms_mirrors_json(const struct ms_mirrors *mr)
 {
 	json_t *a = json_array();
 	int n = mr->ws ? ms_webseed_count(mr->ws) : mr->n;
@@ -221,9 +195,9 @@ json_t *mirrors_json(const struct mirrors *mr)
 	return a;
 }
 
-void mirrors_release(struct mirrors *mr)
+void ms_mirrors_release(struct ms_mirrors *mr)
 {
 	if (mr->ws)
-		mirrors_stop(mr);
-	mirrors_release_tally(mr);
+		ms_mirrors_stop(mr);
+	release_tally(mr);
 }

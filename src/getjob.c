@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "cmd.h"
+#include "ms_getjob.h"
 #include "ms_hash.h"
-#include "ms_http.h"
+#include "ms_release.h"
 #include "ms_manifest.h"
 #include "ms_progress.h"
 #include "ms_store.h"
@@ -52,47 +52,38 @@ struct gfile {
 	char path[PATH_MAX];  /* relative to the repo dir */
 };
 
-struct getjob;
+struct ms_getjob;
 
 struct hash_work {
 	uv_work_t req;
-	struct getjob *g;
+	struct ms_getjob *g;
 	struct gfile *f;
 	char path[2 * PATH_MAX + 8];
 	int result;
 	struct ms_error err;
 };
 
-struct getjob {
+struct ms_getjob {
 	uv_loop_t *loop;
-	struct ms_ctx *ctx;
+	const struct ms_config *config;
 	struct ms_engine *eng;
-	struct ms_http *http;  /* the index fetches; closed when done */
-	struct mirror_opts mo;
-	struct mirrors mr;
-	struct getjob_hooks hooks;
+	struct ms_mirror_opts mo;
+	struct ms_mirrors mr;
+	struct ms_getjob_hooks hooks;
 	struct ms_progress *prog;  /* the owner's display, or NULL */
 	struct timespec t0;
 
 	/* request */
-	char repo[256];
-	char want[128];        /* the REV or ref asked for */
 	const char *ref;       /* the ref to write, or NULL */
 	char ref_buf[128];     /* opts->ref */
-	struct ms_strlist indexes, includes, excludes, peers;
+	struct ms_strlist includes, excludes, peers;
 	char *cache_override, *local_dir;
-	char *index_buf;       /* the default indexes, split */
 	int json, peer_discovery;
 
 	/* resolution */
-	size_t idx;            /* index being tried */
-	char rev[41];
-	struct ms_verified v;
-	int have_manifest;
-	unsigned char *torrent;
-	size_t torrent_len;
-	lts_torrent *meta;
-	char last_error[600];
+	struct ms_release rel;          /* repo, want, rev, the verified
+					   manifest, the bound torrent */
+	struct ms_release_resolver *resolver;  /* while resolving */
 
 	/* download */
 	struct ms_store store;
@@ -106,14 +97,16 @@ struct getjob {
 	struct gfile *files;
 	size_t n_files;
 	int pending_work;      /* hashing off the loop */
-	int released;          /* getjob_free() came while work was pending */
+	int released;          /* ms_getjob_free() came while work was pending */
 	unsigned saves_sent, saves_done; /* resume saves, answered in order */
 	int finished;          /* snapshot written */
 	double last_resume, last_event, last_dial;
 	char resume_path[PATH_MAX];
+	char path[PATH_MAX];   /* once finished: the snapshot or local dir */
 	struct lts_status final;
 	double seconds;
-	int exit_code;         /* 0 while running; -1: success */
+	int stopped;           /* the job ended: code says how */
+	int code;              /* 0: success, else MS_E* */
 	int done_said;         /* hooks.on_done called */
 	int hash_failures;
 	int checks;            /* times libtorrent hashed the files on disk */
@@ -123,7 +116,7 @@ struct getjob {
 	int64_t read_back;     /* bytes read back to check their sha256 */
 };
 
-static void stop(struct getjob *g, int code);
+static void stop(struct ms_getjob *g, int code);
 
 static double elapsed(const struct timespec *t0)
 {
@@ -136,7 +129,7 @@ static double elapsed(const struct timespec *t0)
 /* ---- output ---------------------------------------------------------- */
 
 /* a JSON event for the owner (o is handed over) */
-static void event(struct getjob *g, json_t *o)
+static void event(struct ms_getjob *g, json_t *o)
 {
 	if (o && g->hooks.on_event)
 		g->hooks.on_event(g->hooks.ud, o);
@@ -145,7 +138,7 @@ static void event(struct getjob *g, json_t *o)
 }
 
 /* a message for the owner; errors are also an "error" event */
-static void vsay(struct getjob *g, int error, const char *fmt, va_list ap)
+static void vsay(struct ms_getjob *g, int error, const char *fmt, va_list ap)
 {
 	char buf[1200];
 
@@ -153,12 +146,12 @@ static void vsay(struct getjob *g, int error, const char *fmt, va_list ap)
 	if (g->hooks.on_line)
 		g->hooks.on_line(g->hooks.ud, error, buf);
 	if (error)
-		event(g, json_pack("{s:s,s:s,s:s}", "event", "error", "repo", g->repo,
+		event(g, json_pack("{s:s,s:s,s:s}", "event", "error", "repo", g->rel.repo,
 				   "message", buf));
 }
 
-static void say_err(struct getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say_err(struct getjob *g, const char *fmt, ...)
+static void say_err(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say_err(struct ms_getjob *g, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -167,8 +160,8 @@ static void say_err(struct getjob *g, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void info(struct getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void info(struct getjob *g, const char *fmt, ...)
+static void info(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(struct ms_getjob *g, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -177,317 +170,68 @@ static void info(struct getjob *g, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- resolution ------------------------------------------------------ */
+/* ---- resolution: the release check ---------------------------------- */
 
-static void next_index(struct getjob *g);
-static void fetch_manifest(struct getjob *g);
-static void start_download(struct getjob *g);
+static void start_download(struct ms_getjob *g);
 
-/* an index file and its signature, fetched side by side */
-struct part {
-	struct pair *p;
-	unsigned char *body;
-	size_t len;
-	int status;
-	char msg[600];
-};
-
-struct pair {
-	struct getjob *g;
-	struct part file, sig;
-	int got;
-	void (*done)(struct pair *p);
-};
-
-static void on_part(void *ud, int status, unsigned char *body, size_t len, const char *msg)
+static void rel_warning(void *ud, const char *msg)
 {
-	struct part *t = ud;
-
-	t->status = status;
-	t->body = body;
-	t->len = len;
-	snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
-	if (++t->p->got == 2)
-		t->p->done(t->p);
+	info(ud, "warning: %s", msg);
 }
 
-/* fetch REL and REL.minisig from the current index, then done() */
-static int fetch_pair(struct getjob *g, const char *rel, size_t cap,
-		      void (*done)(struct pair *))
+static void rel_verified(void *ud, struct ms_release *r)
 {
-	struct pair *p = calloc(1, sizeof(*p));
-	char sigrel[600];
-	struct ms_error err;
+	struct ms_getjob *g = ud;
+	int64_t total = 0;
 
-	if (!p)
-		return MS_ENOMEM;
-	p->g = g;
-	p->done = done;
-	p->file.p = p->sig.p = p;
-	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
-	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, cap, on_part, &p->file, &err) ||
-	    ms_http_get(g->http, g->indexes.v[g->idx], sigrel, MS_SIGFILE_MAX, on_part,
-			&p->sig, &err)) {
-		snprintf(g->last_error, sizeof(g->last_error), "%s", err.msg);
-		free(p);
-		return err.code;
+	for (size_t i = 0; i < r->v.m.n_files; i++)
+		total += r->v.m.files[i].size;
+	if (!g->json) {
+		char sz[32];
+		info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", r->repo,
+		     r->rev, r->v.m.version, r->v.keyid, r->v.m.n_files,
+		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
 	}
-	return 0;
+	event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
+			   r->repo, "revision", r->rev, "version", (json_int_t)r->v.m.version,
+			   "key", r->v.keyid, "files", (json_int_t)r->v.m.n_files, "bytes",
+			   (json_int_t)total));
 }
 
-static void pair_free(struct pair *p)
+static void rel_done(void *ud, struct ms_release *r, int code, const struct ms_error *err)
 {
-	free(p->file.body);
-	free(p->sig.body);
-	free(p);
-}
+	struct ms_getjob *g = ud;
 
-/* a failed fetch: try the next index (network trouble or a missing file);
- * a failed verification is final */
-static int fetch_failed(struct pair *p)
-{
-	struct getjob *g = p->g;
-
-	if (!p->file.status && !p->sig.status)
-		return 0;
-	snprintf(g->last_error, sizeof(g->last_error), "%s",
-		 p->file.status ? p->file.msg : p->sig.msg);
-	if (g->indexes.n > 1)
-		info(g, "warning: index '%s': %s", g->indexes.v[g->idx], g->last_error);
-	pair_free(p);
-	g->idx++;
-	next_index(g);
-	return 1;
-}
-
-static void on_refs(struct pair *p)
-{
-	struct getjob *g = p->g;
-	struct ms_refs refs;
-	struct ms_error err;
-	const struct ms_ref *ref;
-	char rel[600];
-
-	if (fetch_failed(p))
-		return;
-	if (ms_refs_verify(g->repo, p->file.body, p->file.len, (char *)p->sig.body,
-			   p->sig.len, time(NULL), 0, &refs, &err)) {
-		pair_free(p);
-		say_err(g, "%s", err.msg);
-		stop(g, EXIT_VERIFY);
+	ms_release_resolver_free(g->resolver);
+	g->resolver = NULL;
+	if (code) {
+		say_err(g, "%s", err->msg);
+		stop(g, code);
 		return;
 	}
-	pair_free(p);
-	ref = ms_refs_find(&refs, g->want);
-	if (!ref) {
-		ms_refs_release(&refs);
-		say_err(g, "%s has no ref '%s'", g->repo, g->want);
-		stop(g, EXIT_VERIFY);
-		return;
-	}
-	memcpy(g->rev, ref->revision, 41);
-	ms_refs_release(&refs);
-	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
-	(void)rel;
-	fetch_manifest(g);
-}
-
-static void on_torrent(void *ud, int status, unsigned char *body, size_t len,
-		       const char *msg)
-{
-	struct getjob *g = ud;
-	struct ms_error err;
-
-	if (status) {
-		if (status == MS_ENOENT && g->idx + 1 >= g->indexes.n) {
-			/* no torrent file: the metadata comes from peers, by the
-			 * signed info-hashes */
-			info(g, "no torrent for %s@%s in the index: getting its metadata "
-			     "from peers", g->repo, g->rev);
-			g->magnet = 1;
-			start_download(g);
-			return;
-		}
-		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
-		g->idx++;
-		g->have_manifest = 1;
-		next_index(g);
-		return;
-	}
-	g->torrent = body;
-	g->torrent_len = len;
-	g->meta = ms_torrent_load(body, len, &err);
-	if (!g->meta) {
-		say_err(g, "the index's torrent for %s@%s is not a valid torrent: %s", g->repo,
-			g->rev, err.msg);
-		stop(g, EXIT_VERIFY);
-		return;
+	if (!r->meta) {
+		/* no torrent file: the metadata comes from peers, by the
+		 * signed info-hashes */
+		info(g, "no torrent for %s@%s in the index: getting its metadata "
+		     "from peers", r->repo, r->rev);
+		g->magnet = 1;
 	}
 	start_download(g);
 }
 
-static void fetch_torrent(struct getjob *g)
+/* the job's files, one per manifest file, mapped onto the bound torrent */
+static int map_files(struct ms_getjob *g, struct ms_error *err)
 {
-	char rel[600];
-	struct ms_error err;
+	const struct ms_manifest *m = &g->rel.v.m;
 
-	snprintf(rel, sizeof(rel), "%s/%s.torrent", g->repo, g->rev);
-	if (ms_http_get(g->http, g->indexes.v[g->idx], rel, 64u << 20, on_torrent, g, &err)) {
-		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
-	}
-}
-
-static void on_manifest(struct pair *p)
-{
-	struct getjob *g = p->g;
-	struct ms_error err;
-	int64_t total = 0;
-
-	if (fetch_failed(p))
-		return;
-	if (ms_release_verify(g->repo, g->rev, p->file.body, p->file.len,
-			      (char *)p->sig.body, p->sig.len, time(NULL), 0, &g->v, &err)) {
-		pair_free(p);
-		say_err(g, "%s", err.msg);
-		stop(g, EXIT_VERIFY);
-		return;
-	}
-	pair_free(p);
-	g->have_manifest = 1;
-	for (size_t i = 0; i < g->v.m.n_files; i++)
-		total += g->v.m.files[i].size;
-	if (!g->json) {
-		char sz[32];
-		info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", g->repo,
-		     g->rev, g->v.m.version, g->v.keyid, g->v.m.n_files,
-		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
-	}
-	event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
-			   g->repo, "revision", g->rev, "version", (json_int_t)g->v.m.version,
-			   "key", g->v.keyid, "files", (json_int_t)g->v.m.n_files, "bytes",
-			   (json_int_t)total));
-	fetch_torrent(g);
-}
-
-static void fetch_manifest(struct getjob *g)
-{
-	char rel[600];
-
-	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", g->repo, g->rev);
-	if (fetch_pair(g, rel, MS_MANIFEST_MAX, on_manifest)) {
-		say_err(g, "%s", g->last_error);
-		stop(g, EXIT_ERROR);
-	}
-}
-
-static void next_index(struct getjob *g)
-{
-	char rel[600];
-
-	if (g->idx >= g->indexes.n) {
-		say_err(g, "cannot resolve %s@%s from any index: %s", g->repo, g->want,
-			g->last_error);
-		stop(g, g->last_error[0] && strstr(g->last_error, "not found") ? EXIT_VERIFY
-									     : EXIT_ERROR);
-		return;
-	}
-	if (g->have_manifest) {
-		/* the manifest is verified; only the torrent is missing */
-		fetch_torrent(g);
-		return;
-	}
-	if (!ms_revision_check(g->want)) {
-		memcpy(g->rev, g->want, 41);
-		fetch_manifest(g);
-		return;
-	}
-	snprintf(rel, sizeof(rel), "%s/refs.json", g->repo);
-	if (fetch_pair(g, rel, MS_REFS_MAX, on_refs)) {
-		say_err(g, "%s", g->last_error);
-		stop(g, EXIT_ERROR);
-	}
-}
-
-/* ---- the torrent must be the manifest's ------------------------------ */
-
-static int cmp_mf(const void *a, const void *b)
-{
-	return strcmp(a, ((const struct ms_manifest_file *)b)->path);
-}
-
-static int check_torrent(struct getjob *g, struct ms_error *err)
-{
-	const struct ms_manifest *m = &g->v.m;
-	const char *name = ms_torrent_name(g->meta);
-	size_t nl = strlen(name);
-	int n = ms_torrent_num_files(g->meta);
-	size_t seen = 0;
-
-	if (*m->infohash_v1 && strcmp(m->infohash_v1, ms_torrent_hash_v1(g->meta)))
-		return ms_error_set(err, MS_ETORRENT,
-				    "torrent's v1 info-hash %s is not the manifest's %s",
-				    *ms_torrent_hash_v1(g->meta) ? ms_torrent_hash_v1(g->meta) : "(none)",
-				    m->infohash_v1);
-	if (*m->infohash_v2 && strcmp(m->infohash_v2, ms_torrent_hash_v2(g->meta)))
-		return ms_error_set(err, MS_ETORRENT,
-				    "torrent's v2 info-hash %s is not the manifest's %s",
-				    *ms_torrent_hash_v2(g->meta) ? ms_torrent_hash_v2(g->meta) : "(none)",
-				    m->infohash_v2);
-	if (ms_torrent_piece_length(g->meta) != m->piece_length)
-		return ms_error_set(err, MS_ETORRENT, "torrent's piece length %d is not the "
-				    "manifest's %" PRId64, ms_torrent_piece_length(g->meta),
-				    m->piece_length);
-	g->files = calloc(m->n_files, sizeof(*g->files));
+	free(g->files);
+	g->files = calloc(m->n_files + 1, sizeof(*g->files));
 	if (!g->files)
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	g->n_files = m->n_files;
 	for (size_t i = 0; i < m->n_files; i++) {
 		g->files[i].mf = &m->files[i];
-		g->files[i].tindex = -1;
-	}
-	for (int i = 0; i < n; i++) {
-		struct lts_file_info fi;
-		const char *rel;
-		struct ms_manifest_file *mf;
-
-		ms_torrent_file(g->meta, i, &fi);
-		if (fi.pad)
-			continue;
-		if (fi.symlink || fi.executable)
-			return ms_error_set(err, MS_ETORRENT,
-					    "torrent file '%s' has the %s attribute", fi.path,
-					    fi.symlink ? "symlink" : "executable");
-		rel = fi.path;
-		if (!strncmp(rel, name, nl) && rel[nl] == '/')
-			rel += nl + 1;
-		mf = bsearch(rel, m->files, m->n_files, sizeof(*m->files), cmp_mf);
-		if (!mf)
-			return ms_error_set(err, MS_ETORRENT,
-					    "torrent has a file '%s' that the manifest does not list",
-					    rel);
-		if (g->files[mf - m->files].tindex >= 0)
-			return ms_error_set(err, MS_ETORRENT, "torrent lists '%s' twice", rel);
-		if (fi.size != mf->size)
-			return ms_error_set(err, MS_ETORRENT,
-					    "torrent says '%s' has %" PRId64 " bytes, the manifest %" PRId64,
-					    rel, fi.size, mf->size);
-		if (*mf->pieces_root || fi.has_root) {
-			char hex[65];
-			ms_hex(fi.root, 32, hex);
-			if (!fi.has_root || strcmp(hex, mf->pieces_root))
-				return ms_error_set(err, MS_ETORRENT,
-						    "torrent's pieces root of '%s' is not the manifest's",
-						    rel);
-		}
-		g->files[mf - m->files].tindex = i;
-		seen++;
-	}
-	if (seen != m->n_files) {
-		for (size_t i = 0; i < m->n_files; i++)
-			if (g->files[i].tindex < 0)
-				return ms_error_set(err, MS_ETORRENT,
-						    "torrent is missing '%s'", m->files[i].path);
+		g->files[i].tindex = g->rel.tindex[i];
 	}
 	return 0;
 }
@@ -526,13 +270,13 @@ static void hash_work_cb(uv_work_t *req)
 	}
 }
 
-static void check_done(struct getjob *g);
-static void check_present(struct getjob *g);
-static void destroy(struct getjob *g);
+static void check_done(struct ms_getjob *g);
+static void check_present(struct ms_getjob *g);
+static void destroy(struct ms_getjob *g);
 
 /* work off the loop came back: 1 if the job was given up meanwhile (it is
  * freed once nothing else is pending) */
-static int work_back(struct getjob *g)
+static int work_back(struct ms_getjob *g)
 {
 	g->pending_work--;
 	if (!g->released)
@@ -541,11 +285,11 @@ static int work_back(struct getjob *g)
 		destroy(g);
 	return 1;
 }
-static void locked_go(struct getjob *g);
-static void flush_then_verify(struct getjob *g, struct gfile *f);
+static void locked_go(struct ms_getjob *g);
+static void flush_then_verify(struct ms_getjob *g, struct gfile *f);
 
 /* a file that matched the manifest: libtorrent moves it to its blob name */
-static void to_blob(struct getjob *g, struct gfile *f)
+static void to_blob(struct ms_getjob *g, struct gfile *f)
 {
 	struct ms_error err;
 	char final[PATH_MAX];
@@ -555,21 +299,21 @@ static void to_blob(struct getjob *g, struct gfile *f)
 	f->st = F_RENAMING;
 	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 	}
 }
 
 static void hash_after_cb(uv_work_t *req, int status)
 {
 	struct hash_work *w = req->data;
-	struct getjob *g = w->g;
+	struct ms_getjob *g = w->g;
 	struct gfile *f = w->f;
 
 	if (work_back(g)) {
 		free(w);
 		return;
 	}
-	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->exit_code) {
+	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->stopped) {
 		free(w);
 		check_done(g);
 		return;
@@ -589,19 +333,19 @@ static void hash_after_cb(uv_work_t *req, int status)
 		say_err(g, "%s", w->err.msg);
 		free(w);
 		/* nothing reaches a final name: the .incomplete file stays */
-		stop(g, EXIT_VERIFY);
+		stop(g, MS_EVERIFY);
 		return;
 	}
 	free(w);
 	to_blob(g, f);
 }
 
-static void arm_timer(struct getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t repeat)
+static void arm_timer(struct ms_getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t repeat)
 {
 	if (!g->timer) {
 		if (!(g->timer = malloc(sizeof(*g->timer)))) {
 			say_err(g, "out of memory");
-			stop(g, EXIT_ERROR);
+			stop(g, MS_EIO);
 			return;
 		}
 		uv_timer_init(g->loop, g->timer);
@@ -612,9 +356,9 @@ static void arm_timer(struct getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t re
 
 static void digest_wait(uv_timer_t *t)
 {
-	struct getjob *g = t->data;
+	struct ms_getjob *g = t->data;
 
-	for (size_t i = 0; i < g->n_files && !g->exit_code; i++)
+	for (size_t i = 0; i < g->n_files && !g->stopped; i++)
 		if (g->files[i].st == F_DIGEST)
 			flush_then_verify(g, &g->files[i]);
 }
@@ -623,7 +367,7 @@ static void digest_wait(uv_timer_t *t)
  * it for now (it matched: on to its blob name; or it is nearly done: ask
  * again shortly), 0 if it is to be read back. Its pieces were on disk
  * before they were counted, so no flush is needed first. */
-static int digest_verdict(struct getjob *g, struct gfile *f)
+static int digest_verdict(struct ms_getjob *g, struct gfile *f)
 {
 	unsigned char d[32];
 	char hex[65];
@@ -650,7 +394,7 @@ static int digest_verdict(struct getjob *g, struct gfile *f)
 
 /* a file whose pieces all verified: check its sha256 off the loop, read
  * back */
-static void verify_file(struct getjob *g, struct gfile *f)
+static void verify_file(struct ms_getjob *g, struct gfile *f)
 {
 	struct hash_work *w;
 
@@ -658,7 +402,7 @@ static void verify_file(struct getjob *g, struct gfile *f)
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		say_err(g, "out of memory");
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	w->g = g;
@@ -673,7 +417,7 @@ static void verify_file(struct getjob *g, struct gfile *f)
 /* A complete file: its sha256 as it was written, if there is one; else,
  * as it may still sit in libtorrent's write buffers, ask for a flush (save
  * resume data with flush_disk_cache) and read it back when that is done. */
-static void flush_then_verify(struct getjob *g, struct gfile *f)
+static void flush_then_verify(struct ms_getjob *g, struct gfile *f)
 {
 	if (f->stream && digest_verdict(g, f))
 		return;
@@ -681,21 +425,21 @@ static void flush_then_verify(struct getjob *g, struct gfile *f)
 	f->flush_seq = ++g->saves_sent;
 	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
 		say_err(g, "cannot flush '%s' to disk", f->mf->path);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 	}
 }
 
 /* files that are complete but not yet verified (after a check or resume);
  * all: every wanted piece is verified, so every wanted file is complete
  * (the per-file byte counts can lag behind pieces handed in again) */
-static void scan_complete(struct getjob *g, int all)
+static void scan_complete(struct ms_getjob *g, int all)
 {
 	int64_t *prog;
 	int n;
 
-	if (!g->meta || !g->mapped || g->exit_code || ms_engine_closing(g->eng))
+	if (!g->rel.meta || !g->mapped || g->stopped || ms_engine_closing(g->eng))
 		return;
-	n = ms_torrent_num_files(g->meta);
+	n = ms_torrent_num_files(g->rel.meta);
 	prog = calloc((size_t)n + 1, sizeof(*prog));
 	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
 		free(prog);
@@ -711,7 +455,7 @@ static void scan_complete(struct getjob *g, int all)
 	free(prog);
 }
 
-static int write_snapshot(struct getjob *g, struct ms_error *err)
+static int write_snapshot(struct ms_getjob *g, struct ms_error *err)
 {
 	int r;
 
@@ -721,10 +465,10 @@ static int write_snapshot(struct getjob *g, struct ms_error *err)
 			continue;
 		if (!ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))
 			return ms_error_set(err, MS_EIO, "blob of '%s' vanished", f->mf->path);
-		if ((r = ms_store_link(&g->store, g->rev, f->mf->path, f->mf->etag, err)))
+		if ((r = ms_store_link(&g->store, g->rel.rev, f->mf->path, f->mf->etag, err)))
 			return r;
 	}
-	if (g->ref && (r = ms_store_write_ref(&g->store, g->ref, g->rev, err)))
+	if (g->ref && (r = ms_store_write_ref(&g->store, g->ref, g->rel.rev, err)))
 		return r;
 	if (g->local_dir)
 		for (size_t i = 0; i < g->n_files; i++)
@@ -735,14 +479,14 @@ static int write_snapshot(struct getjob *g, struct ms_error *err)
 	return 0;
 }
 
-static int add_again(struct getjob *g, struct ms_error *err);
+static int add_again(struct ms_getjob *g, struct ms_error *err);
 
-static void check_done(struct getjob *g)
+static void check_done(struct ms_getjob *g)
 {
 	struct ms_error err;
 	char snap[PATH_MAX];
 
-	if (g->finished || g->exit_code || !g->mapped || ms_engine_closing(g->eng))
+	if (g->finished || g->stopped || !g->mapped || ms_engine_closing(g->eng))
 		return;
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
@@ -754,14 +498,14 @@ static void check_done(struct getjob *g)
 	if (!g->again) {
 		if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
 			g->seconds = elapsed(&g->t0);
-		mirrors_stop(&g->mr);
+		ms_mirrors_stop(&g->mr);
 	}
 	if (g->direct_files && !g->again) {
 		/* add_again() once it is out */
 		g->again = 1;
 		if (ms_engine_remove(g->eng, g->id, 0, &err)) {
 			say_err(g, "cannot seed the files fetched whole: %s", err.msg);
-			stop(g, EXIT_ERROR);
+			stop(g, MS_EIO);
 		}
 		return;
 	}
@@ -770,55 +514,39 @@ static void check_done(struct getjob *g)
 		 * empty files, since moved) under <repo>/<name> */
 		char stale[2 * PATH_MAX];
 		snprintf(stale, sizeof(stale), "%s/%s", g->store.repo_dir,
-			 ms_torrent_name(g->meta));
+			 ms_torrent_name(g->rel.meta));
 		ms_prune_empty_dirs(stale, 0);
 	}
 	/* every wanted blob is final: the snapshot and refs come last */
 	if (write_snapshot(g, &err)) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	g->finished = 1;
 	ms_store_remove_scratch(&g->store);
-	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
+	ms_store_snapshot_dir(&g->store, g->rel.rev, snap, sizeof(snap));
+	snprintf(g->path, sizeof(g->path), "%s", g->local_dir ? g->local_dir : snap);
 	{
-		int64_t web = mirrors_bytes(&g->mr);
+		int64_t web = ms_mirrors_bytes(&g->mr);
 		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I}", "event", "done",
-				   "repo", g->repo, "revision", g->rev, "snapshot",
+				   "repo", g->rel.repo, "revision", g->rel.rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
 				   (json_int_t)g->final.peer_download, "from_webseeds",
-				   (json_int_t)web, "mirrors", mirrors_json(&g->mr),
+				   (json_int_t)web, "mirrors", ms_mirrors_json(&g->mr),
 				   "hash_failures", g->hash_failures, "checks", g->checks,
 				   "whole_files", g->direct_files, "read_back",
 				   (json_int_t)g->read_back));
 	}
 	/* the torrent stays in the session, seeding, until the owner
 	 * removes it */
-	stop(g, EXIT_OK);
-}
-
-void getjob_print_summary(const struct getjob *g, FILE *err, FILE *out)
-{
-	char rate[32], snap[PATH_MAX];
-	double secs = g->seconds > 0.001 ? g->seconds : 0.001;
-	int64_t web = mirrors_bytes(&g->mr), all = g->final.peer_download + web;
-
-	ms_store_snapshot_dir(&g->store, g->rev, snap, sizeof(snap));
-	fprintf(err,
-		"downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
-		" from peers, %" PRId64 " from webseeds\n",
-		all, g->seconds, ms_fmt_bytes(rate, sizeof(rate), (double)all / secs),
-		g->final.peer_download, web);
-	mirrors_print(&g->mr, err);
-	/* like hf download: the path on stdout */
-	fprintf(out, "%s\n", g->local_dir ? g->local_dir : snap);
+	stop(g, 0);
 }
 
 static void mirror_event(void *ud, const char *mirror, const char *msg)
 {
-	struct getjob *g = ud;
+	struct ms_getjob *g = ud;
 
 	if (g->json)
 		event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
@@ -832,9 +560,9 @@ static void mirror_event(void *ud, const char *mirror, const char *msg)
 /* a file the mirrors fetched whole, or could not write */
 static void mirror_file(void *ud, int file, int error)
 {
-	struct getjob *g = ud;
+	struct ms_getjob *g = ud;
 
-	if (g->exit_code || g->finished)
+	if (g->stopped || g->finished)
 		return;
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
@@ -844,10 +572,10 @@ static void mirror_file(void *ud, int file, int error)
 			say_err(g, "no space left on device writing '%s/%s' (progress is "
 				"kept: run the same command again once there is space)",
 				g->store.repo_dir, f->path);
-			stop(g, EXIT_ERROR);
+			stop(g, MS_EIO);
 		} else if (error) {
 			say_err(g, "cannot write '%s': %s", f->mf->path, strerror(error));
-			stop(g, EXIT_ERROR);
+			stop(g, MS_EIO);
 		} else {
 			/* its sha256 matched the manifest as it was written */
 			g->direct_files++;
@@ -860,9 +588,9 @@ static void mirror_file(void *ud, int file, int error)
 /* Files the mirrors may fetch whole, straight to their .incomplete path,
  * checked against the manifest's sha256 as they come: those whose blob is
  * named by that sha256 (LFS files). */
-static int whole_files(struct getjob *g, struct ms_error *err)
+static int whole_files(struct ms_getjob *g, struct ms_error *err)
 {
-	int n = ms_torrent_num_files(g->meta), r;
+	int n = ms_torrent_num_files(g->rel.meta), r;
 	struct ms_direct_file *df = calloc((size_t)n + 1, sizeof(*df));
 	char (*paths)[2 * PATH_MAX + 8] = calloc((size_t)n + 1, sizeof(*paths));
 
@@ -890,15 +618,15 @@ static int whole_files(struct getjob *g, struct ms_error *err)
 /* The torrent mapped onto the store: file i at paths[i] with priority
  * prio[i] (ours, not the resume data's, which has 0 for a file the mirrors
  * were fetching whole), the files flagged in have (or NULL) counted as had */
-static void add_params(const struct getjob *g, struct lts_add_params *ap,
+static void add_params(const struct ms_getjob *g, struct lts_add_params *ap,
 		       const char **paths, const int *prio, const unsigned char *have,
 		       int n)
 {
 	memset(ap, 0, sizeof(*ap));
-	ap->torrent = g->torrent;
-	ap->torrent_len = g->torrent_len;
+	ap->torrent = g->rel.torrent.buf;
+	ap->torrent_len = g->rel.torrent.len;
 	if (!ap->torrent) /* by magnet: the metadata peers sent */
-		ap->torrent = ms_torrent_bytes(g->meta, &ap->torrent_len);
+		ap->torrent = ms_torrent_bytes(g->rel.meta, &ap->torrent_len);
 	ap->save_path = g->store.repo_dir;
 	/* the torrent's v2 hashes are bound to the signed manifest (roots
 	 * checked, info-hash signed) and publish made its v1 hashes from the
@@ -906,8 +634,8 @@ static void add_params(const struct getjob *g, struct lts_add_params *ap,
 	ap->flags = LTS_ADD_V2_CHECKS;
 	ap->file_paths = paths;
 	ap->n_file_paths = (size_t)n;
-	ap->trackers = (const char *const *)g->v.m.trackers;
-	ap->n_trackers = g->v.m.n_trackers;
+	ap->trackers = (const char *const *)g->rel.v.m.trackers;
+	ap->n_trackers = g->rel.v.m.n_trackers;
 	ap->have_files = have;
 	ap->n_have_files = have ? (size_t)n : 0;
 	ap->file_priorities = prio;
@@ -917,15 +645,15 @@ static void add_params(const struct getjob *g, struct lts_add_params *ap,
 /* Files fetched whole went around libtorrent, which does not have their
  * pieces: add the torrent again with every blob vouched for, so that it
  * seeds them all without hashing them (the torrent id changes). */
-static int add_again(struct getjob *g, struct ms_error *err)
+static int add_again(struct ms_getjob *g, struct ms_error *err)
 {
-	int n = ms_torrent_num_files(g->meta), id = 0, r;
+	int n = ms_torrent_num_files(g->rel.meta), id = 0, r;
 	const char **paths = calloc((size_t)n + 1, sizeof(*paths));
 	int *prio = calloc((size_t)n + 1, sizeof(*prio));
 	unsigned char *have = calloc((size_t)n + 1, 1);
 	struct lts_add_params ap;
 
-	if (!paths || !prio || !have || getjob_mapping(g, paths, prio, n)) {
+	if (!paths || !prio || !have || ms_getjob_mapping(g, paths, prio, n)) {
 		r = ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -952,27 +680,27 @@ out:
 
 /* the manifest's mirrors, --webseed and the config's, once the files are
  * mapped and checked */
-static void start_mirrors(struct getjob *g)
+static void start_mirrors(struct ms_getjob *g)
 {
 	struct ms_error err;
-	int sources = g->v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
+	int sources = g->rel.v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
 	int started;
 
-	if (!g->mapped || g->finished || g->exit_code)
+	if (!g->mapped || g->finished || g->stopped)
 		return;
 	g->mr.on_event = mirror_event;
 	g->mr.ud = g;
 	g->mr.on_file = mirror_file;
 	started = g->mr.ws != NULL;
-	if (mirrors_start(&g->mr, g->ctx, &g->mo, g->loop, g->eng, g->id,
-			  (const char *const *)g->v.m.webseeds, g->v.m.n_webseeds,
+	if (ms_mirrors_start(&g->mr, g->config, &g->mo, g->loop, g->eng, g->id,
+			  (const char *const *)g->rel.v.m.webseeds, g->rel.v.m.n_webseeds,
 			  sources, &err))
 		info(g, "warning: cannot use the mirrors: %s", err.msg);
 	else if (!started && g->mr.ws && whole_files(g, &err))
 		info(g, "warning: mirrors fetch piece by piece only: %s", err.msg);
 }
 
-static void dial_peers(struct getjob *g)
+static void dial_peers(struct ms_getjob *g)
 {
 	for (size_t i = 0; i < g->peers.n; i++) {
 		char host[256];
@@ -984,19 +712,19 @@ static void dial_peers(struct getjob *g)
 
 static void waiting_for_lock(void *ud)
 {
-	struct getjob *g = ud;
+	struct ms_getjob *g = ud;
 
-	info(g, "waiting for another download of %s to finish", g->repo);
+	info(g, "waiting for another download of %s to finish", g->rel.repo);
 }
 
-static int resume_file(struct getjob *g)
+static int resume_file(struct ms_getjob *g)
 {
-	return ms_resume_path(g->rev, g->store.repo_dir, "get", g->resume_path,
+	return ms_resume_path(g->rel.rev, g->store.repo_dir, "get", g->resume_path,
 			   sizeof(g->resume_path), NULL);
 }
 
 /* 1 if the file at PATH (under the repo) exists and holds bytes */
-static int has_bytes(const struct getjob *g, const char *path)
+static int has_bytes(const struct ms_getjob *g, const char *path)
 {
 	char p[2 * PATH_MAX];
 	struct stat st;
@@ -1005,14 +733,14 @@ static int has_bytes(const struct getjob *g, const char *path)
 	return lstat(p, &st) == 0 && st.st_size > 0;
 }
 
-static void add_torrent(struct getjob *g)
+static void add_torrent(struct ms_getjob *g)
 {
 	struct lts_add_params ap;
 	struct ms_error err;
 	const char **paths;
 	unsigned char *resume = NULL, *have = NULL, *digest = NULL;
 	size_t resume_len = 0;
-	int n = ms_torrent_num_files(g->meta), r = 0, code = EXIT_ERROR;
+	int n = ms_torrent_num_files(g->rel.meta), r = 0, code = MS_EIO;
 	int *prio, n_have = 0, partial = 0, n_digest = 0;
 
 	paths = calloc((size_t)n, sizeof(*paths));
@@ -1039,7 +767,7 @@ static void add_torrent(struct getjob *g)
 			char p[PATH_MAX + 128];
 			if (strcmp(f->mf->sha256, EMPTY_SHA256) ||
 			    (strlen(f->mf->etag) == 40 && strcmp(f->mf->etag, EMPTY_GIT))) {
-				code = EXIT_VERIFY;
+				code = MS_EVERIFY;
 				r = ms_error_set(&err, MS_EHASH, "'%s' is empty but the manifest's "
 						 "hashes are not those of an empty file", f->mf->path);
 				goto out;
@@ -1140,14 +868,14 @@ out:
 
 static void try_lock(uv_timer_t *t)
 {
-	struct getjob *g = t->data;
+	struct ms_getjob *g = t->data;
 	struct ms_error err;
 
 	if (flock(g->store.lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			return; /* try again at the next tick */
-		say_err(g, "cannot lock the cache for %s: %s", g->repo, strerror(errno));
-		stop(g, EXIT_ERROR);
+		say_err(g, "cannot lock the cache for %s: %s", g->rel.repo, strerror(errno));
+		stop(g, MS_EIO);
 		return;
 	}
 	uv_timer_stop(t);
@@ -1159,13 +887,13 @@ static void try_lock(uv_timer_t *t)
 /* existing blobs are checked before they are used */
 struct present_work {
 	uv_work_t req;
-	struct getjob *g;
+	struct ms_getjob *g;
 };
 
 static void present_cb(uv_work_t *req)
 {
 	struct present_work *w = req->data;
-	struct getjob *g = w->g;
+	struct ms_getjob *g = w->g;
 
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
@@ -1183,12 +911,12 @@ static void present_cb(uv_work_t *req)
 static void present_after(uv_work_t *req, int status)
 {
 	struct present_work *w = req->data;
-	struct getjob *g = w->g;
+	struct ms_getjob *g = w->g;
 	size_t reused = 0;
 
 	free(w);
 	if (work_back(g) || status == UV_ECANCELED || ms_engine_closing(g->eng) ||
-	    g->exit_code)
+	    g->stopped)
 		return;
 	for (size_t i = 0; i < g->n_files; i++)
 		reused += g->files[i].st == F_PRESENT;
@@ -1199,13 +927,13 @@ static void present_after(uv_work_t *req, int status)
 	add_torrent(g);
 }
 
-static void check_present(struct getjob *g)
+static void check_present(struct ms_getjob *g)
 {
 	struct present_work *w = calloc(1, sizeof(*w));
 
 	if (!w) {
 		say_err(g, "out of memory");
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	w->g = g;
@@ -1216,35 +944,35 @@ static void check_present(struct getjob *g)
 
 /* no torrent file: add by magnet, in upload mode so that nothing is
  * requested before the metadata is checked against the manifest */
-static void add_magnet(struct getjob *g)
+static void add_magnet(struct ms_getjob *g)
 {
 	struct lts_add_params ap;
 	struct ms_error err;
 	char magnet[1024];
 
 	snprintf(magnet, sizeof(magnet), "magnet:?");
-	if (*g->v.m.infohash_v1)
+	if (*g->rel.v.m.infohash_v1)
 		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
-			 "xt=urn:btih:%s", g->v.m.infohash_v1);
-	if (*g->v.m.infohash_v2)
+			 "xt=urn:btih:%s", g->rel.v.m.infohash_v1);
+	if (*g->rel.v.m.infohash_v2)
 		snprintf(magnet + strlen(magnet), sizeof(magnet) - strlen(magnet),
-			 "%sxt=urn:btmh:1220%s", *g->v.m.infohash_v1 ? "&" : "",
-			 g->v.m.infohash_v2);
+			 "%sxt=urn:btmh:1220%s", *g->rel.v.m.infohash_v1 ? "&" : "",
+			 g->rel.v.m.infohash_v2);
 	memset(&ap, 0, sizeof(ap));
 	ap.magnet = magnet;
 	ap.save_path = g->store.repo_dir;
 	ap.flags = LTS_ADD_UPLOAD_ONLY;
-	ap.trackers = (const char *const *)g->v.m.trackers;
-	ap.n_trackers = g->v.m.n_trackers;
+	ap.trackers = (const char *const *)g->rel.v.m.trackers;
+	ap.n_trackers = g->rel.v.m.n_trackers;
 	if (ms_engine_add(g->eng, &ap, &g->id, &err)) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	dial_peers(g);
 }
 
-static void locked_go(struct getjob *g)
+static void locked_go(struct ms_getjob *g)
 {
 	if (g->magnet)
 		add_magnet(g);
@@ -1252,20 +980,20 @@ static void locked_go(struct getjob *g)
 		check_present(g);
 }
 
-static void start_download(struct getjob *g)
+static void start_download(struct ms_getjob *g)
 {
 	struct ms_error err;
 	char cache[PATH_MAX];
 
-	if (!g->magnet && check_torrent(g, &err)) {
-		say_err(g, "the torrent does not match the signed manifest: %s", err.msg);
-		stop(g, EXIT_VERIFY);
+	if (!g->magnet && map_files(g, &err)) {
+		say_err(g, "%s", err.msg);
+		stop(g, err.code);
 		return;
 	}
 	if (ms_store_cache_dir(g->cache_override, cache, sizeof(cache), &err) ||
-	    ms_store_open(&g->store, cache, g->repo, &err)) {
+	    ms_store_open(&g->store, cache, g->rel.repo, &err)) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	g->store_open = 1;
@@ -1279,7 +1007,7 @@ static void start_download(struct getjob *g)
 	}
 	if (g->store.lock_fd < 0) {
 		say_err(g, "%s", err.msg);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		return;
 	}
 	waiting_for_lock(g);
@@ -1288,36 +1016,42 @@ static void start_download(struct getjob *g)
 
 /* ---- engine callbacks ------------------------------------------------ */
 
-void getjob_alert(struct getjob *g, const struct lts_alert *a)
+void ms_getjob_alert(struct ms_getjob *g, const struct lts_alert *a)
 {
 	if (a->torrent && a->torrent != g->id)
 		return;
-	mirrors_alert(&g->mr, a);
+	ms_mirrors_alert(&g->mr, a);
 	switch (a->type) {
 	case LTS_ALERT_TORRENT_REMOVED:
-		if (g->again == 1 && !g->exit_code) {
+		if (g->again == 1 && !g->stopped) {
 			struct ms_error err;
 			if (add_again(g, &err)) {
 				say_err(g, "cannot seed the files fetched whole: %s", err.msg);
-				stop(g, EXIT_ERROR);
+				stop(g, MS_EIO);
 				break;
 			}
 			check_done(g);
 		}
 		break;
 	case LTS_ALERT_METADATA_RECEIVED:
-		if (g->magnet && !g->meta) {
+		if (g->magnet && !g->rel.meta) {
 			struct ms_error err;
-			g->meta = ms_engine_torrent(g->eng, g->id, &err);
-			if (!g->meta) {
+			lts_torrent *t = ms_engine_torrent(g->eng, g->id, &err);
+			if (!t) {
 				say_err(g, "%s", err.msg);
-				stop(g, EXIT_ERROR);
+				stop(g, MS_EIO);
 				break;
 			}
-			if (check_torrent(g, &err)) {
+			if (ms_release_bind(&g->rel, t, &err)) {
+				ms_torrent_free(t);
 				say_err(g, "the torrent does not match the signed manifest: %s",
 					err.msg);
-				stop(g, EXIT_VERIFY);
+				stop(g, MS_EVERIFY);
+				break;
+			}
+			if (map_files(g, &err)) {
+				say_err(g, "%s", err.msg);
+				stop(g, err.code);
 				break;
 			}
 			check_present(g);
@@ -1351,7 +1085,7 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 		break;
 	case LTS_ALERT_FILE_RENAME_FAILED:
 		say_err(g, "cannot move a verified file to its blob name: %s", a->message);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		break;
 	case LTS_ALERT_HASH_FAILED:
 		g->hash_failures++;
@@ -1366,7 +1100,7 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 		break;
 	case LTS_ALERT_FILE_ERROR:
 	case LTS_ALERT_TORRENT_ERROR:
-		if (g->exit_code)
+		if (g->stopped)
 			break; /* the first error says it */
 		if (a->errno_value == ENOSPC)
 			say_err(g, "no space left on device writing '%s' (progress is kept: "
@@ -1374,13 +1108,13 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 				*a->url ? a->url : g->store.repo_dir);
 		else
 			say_err(g, "%s", a->message);
-		stop(g, EXIT_ERROR);
+		stop(g, MS_EIO);
 		break;
 	case LTS_ALERT_SAVE_RESUME_FAILED:
 		/* keep the count in step; files waiting on it ask again */
 		g->saves_done++;
 		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			if (g->files[i].st == F_FLUSHING && !g->stopped &&
 			    g->saves_done >= g->files[i].flush_seq)
 				flush_then_verify(g, &g->files[i]);
 		break;
@@ -1389,7 +1123,7 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 		 * hashed (saves are answered in the order they were asked) */
 		g->saves_done++;
 		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].st == F_FLUSHING && !g->exit_code &&
+			if (g->files[i].st == F_FLUSHING && !g->stopped &&
 			    g->saves_done >= g->files[i].flush_seq)
 				verify_file(g, &g->files[i]);
 		if (g->resume_path[0]) {
@@ -1404,7 +1138,7 @@ void getjob_alert(struct getjob *g, const struct lts_alert *a)
 	}
 }
 
-void getjob_tick(struct getjob *g)
+void ms_getjob_tick(struct ms_getjob *g)
 {
 	struct lts_status st;
 	struct ms_progress_snap snap;
@@ -1412,7 +1146,7 @@ void getjob_tick(struct getjob *g)
 	double now = elapsed(&g->t0);
 	int64_t dsize, ddone;
 
-	if (!g->locked || g->exit_code || !g->id || ms_engine_closing(g->eng) ||
+	if (!g->locked || g->stopped || !g->id || ms_engine_closing(g->eng) ||
 	    ms_engine_status(g->eng, g->id, &st, NULL))
 		return;
 	if (now - g->last_resume >= RESUME_EVERY_S &&
@@ -1447,8 +1181,8 @@ void getjob_tick(struct getjob *g)
 				   "total", (json_int_t)st.total_wanted, "rate",
 				   st.download_rate, "peers", st.num_peers, "from_peers",
 				   (json_int_t)st.peer_download, "from_webseeds",
-				   (json_int_t)mirrors_bytes(&g->mr), "mirrors",
-				   mirrors_json(&g->mr)));
+				   (json_int_t)ms_mirrors_bytes(&g->mr), "mirrors",
+				   ms_mirrors_json(&g->mr)));
 	}
 	if (!g->prog)
 		return;
@@ -1457,17 +1191,17 @@ void getjob_tick(struct getjob *g)
 				     st.state == LTS_STATE_CHECKING_RESUME_DATA
 			     ? "checking"
 			     : "downloading";
-	snap.title = g->repo;
+	snap.title = g->rel.repo;
 	snap.total = st.total_wanted;
 	snap.done = st.total_wanted_done;
 	snap.rate = -1;
 	snap.peers = st.num_peers;
 	snap.seeds = st.num_seeds;
-	snap.webseeds = mirrors_active(&g->mr);
+	snap.webseeds = ms_mirrors_active(&g->mr);
 	snap.from_peers = st.peer_download;
-	snap.from_webseeds = mirrors_bytes(&g->mr);
+	snap.from_webseeds = ms_mirrors_bytes(&g->mr);
 	snap.mirrors = srcs;
-	snap.n_mirrors = mirrors_sources(&g->mr, srcs, 8);
+	snap.n_mirrors = ms_mirrors_sources(&g->mr, srcs, 8);
 	snap.hash_failures = g->hash_failures;
 	ms_progress_update(g->prog, &snap);
 }
@@ -1481,53 +1215,52 @@ static void timer_closed(uv_handle_t *h)
  * the index client, the mirrors), then tell the owner, once. The torrent
  * stays in the session: seeding after success; the owner removes it or
  * shuts the engine down. */
-static void stop(struct getjob *g, int code)
+static void stop(struct ms_getjob *g, int code)
 {
-	if (!g->exit_code)
-		g->exit_code = code ? code : -1; /* -1: success, recorded */
-	mirrors_stop(&g->mr);
-	if (g->http) {
-		ms_http_close(g->http);
-		g->http = NULL;
+	if (!g->stopped) {
+		g->stopped = 1;
+		g->code = code;
 	}
+	ms_mirrors_stop(&g->mr);
+	ms_release_resolver_free(g->resolver);
+	g->resolver = NULL;
 	if (g->timer) {
 		uv_timer_stop(g->timer);
 		uv_close((uv_handle_t *)g->timer, timer_closed);
 		g->timer = NULL;
 	}
-	if (g->store.lock_fd >= 0 && g->exit_code == -1) {
+	if (g->store.lock_fd >= 0 && !g->code) {
 		close(g->store.lock_fd); /* others may download it now */
 		g->store.lock_fd = -1;
 	}
-	if (g->exit_code == -1 && g->resume_path[0])
+	if (!g->code && g->resume_path[0])
 		unlink(g->resume_path); /* seeding needs none of it */
 	if (!g->done_said) {
 		g->done_said = 1;
 		if (g->hooks.on_done)
-			g->hooks.on_done(g->hooks.ud, g->exit_code == -1 ? EXIT_OK : g->exit_code);
+			g->hooks.on_done(g->hooks.ud, g->code);
 	}
 }
 
-void getjob_cancel(struct getjob *g, int code)
+void ms_getjob_cancel(struct ms_getjob *g, int code)
 {
 	stop(g, code);
 }
 
 /* ---- the job's life -------------------------------------------------- */
 
-int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
-		 struct ms_engine *e, const struct getjob_opts *o,
-		 const struct getjob_hooks *h, struct ms_error *err)
+int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t *loop,
+		    struct ms_engine *e, const struct ms_getjob_opts *o,
+		    const struct ms_getjob_hooks *h, struct ms_error *err)
 {
-	struct getjob *g;
-	const char *at = strchr(o->spec, '@');
-	size_t rl = at ? (size_t)(at - o->spec) : strlen(o->spec);
-	int r = MS_ENOMEM;
+	struct ms_release_hooks rh = { rel_warning, rel_verified, rel_done, NULL };
+	struct ms_getjob *g;
+	int r;
 
 	*out = NULL;
 	if (!(g = calloc(1, sizeof(*g))))
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
-	g->ctx = ctx;
+	g->config = c;
 	g->loop = loop;
 	g->eng = e;
 	g->hooks = *h;
@@ -1536,18 +1269,10 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 	g->peer_discovery = o->peer_discovery;
 	g->store.lock_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &g->t0);
-	if (rl >= sizeof(g->repo)) {
-		r = ms_error_set(err, MS_EINVAL, "repository name too long");
+	if ((r = ms_release_spec(&g->rel, o->spec, "main", err)))
 		goto fail;
-	}
-	snprintf(g->repo, sizeof(g->repo), "%.*s", (int)rl, o->spec);
-	snprintf(g->want, sizeof(g->want), "%s", at ? at + 1 : "main");
-	if ((r = ms_repo_check(g->repo, NULL, 0, err)))
-		goto fail;
-	if (ms_revision_check(g->want)) {
-		if ((r = ms_ref_check(g->want, err)))
-			goto fail;
-		g->ref = g->want;
+	if (ms_revision_check(g->rel.want)) {
+		g->ref = g->rel.want;
 	} else if (o->ref) {
 		if ((r = ms_ref_check(o->ref, err)))
 			goto fail;
@@ -1555,9 +1280,6 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 		g->ref = g->ref_buf;
 	}
 	r = ms_error_set(err, MS_ENOMEM, "out of memory");
-	for (size_t i = 0; o->indexes && i < o->indexes->n; i++)
-		if (ms_strlist_push_copy(&g->indexes, o->indexes->v[i]))
-			goto fail;
 	for (size_t i = 0; o->includes && i < o->includes->n; i++)
 		if (ms_strlist_push_copy(&g->includes, o->includes->v[i]))
 			goto fail;
@@ -1574,82 +1296,65 @@ int getjob_start(struct getjob **out, struct ms_ctx *ctx, uv_loop_t *loop,
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
 	    (o->local_dir && !(g->local_dir = strdup(o->local_dir))))
 		goto fail;
-	if (!g->indexes.n) {
-		/* $MODELSWARM_INDEX, else the config's */
-		const char *v = getenv("MODELSWARM_INDEX");
-		char *tok, *save;
-		if (!(v && *v))
-			v = ctx->config.index;
-		if (v && !(g->index_buf = strdup(v)))
-			goto fail;
-		for (tok = g->index_buf ? strtok_r(g->index_buf, " \t", &save) : NULL; tok;
-		     tok = strtok_r(NULL, " \t", &save))
-			if (ms_strlist_push_copy(&g->indexes, tok))
-				goto fail;
-	}
-	if (!g->indexes.n) {
-		r = ms_error_set(err, MS_EINVAL, "no index: give --index URL, set "
-				 "MODELSWARM_INDEX, or put 'index = URL' in the config file");
+	if ((r = ms_release_indexes(&g->rel, o->indexes, c, err)))
 		goto fail;
-	}
-	if ((r = ms_http_new(&g->http, loop, err)))
-		goto fail;
+	rh.ud = g;
 	*out = g;
-	next_index(g);
+	if ((r = ms_release_resolve(&g->resolver, loop, &g->rel, 0, &rh, err))) {
+		*out = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	destroy(g);
 	return r;
 }
 
-static void destroy(struct getjob *g)
+static void destroy(struct ms_getjob *g)
 {
 	if (g->store_open)
 		ms_store_release(&g->store);
-	if (g->have_manifest || g->v.m.repo)
-		ms_manifest_release(&g->v.m);
-	ms_torrent_free(g->meta);
-	free(g->torrent);
+	ms_release_resolver_free(g->resolver);
+	ms_release_release(&g->rel);
 	free(g->files);
-	free(g->index_buf);
 	free(g->cache_override);
 	free(g->local_dir);
-	ms_strlist_release(&g->indexes);
 	ms_strlist_release(&g->includes);
 	ms_strlist_release(&g->excludes);
 	ms_strlist_release(&g->peers);
-	mirrors_release(&g->mr);
-	mirror_opts_release(&g->mo);
+	ms_mirrors_release(&g->mr);
+	ms_mirror_opts_release(&g->mo);
 	free(g);
 }
 
-void getjob_free(struct getjob *g)
+void ms_getjob_free(struct ms_getjob *g)
 {
 	if (!g)
 		return;
 	g->done_said = 1; /* the owner is not told any more */
-	stop(g, EXIT_ERROR);
+	stop(g, MS_EIO);
 	if (g->pending_work)
 		g->released = 1; /* freed when the work comes back */
 	else
 		destroy(g);
 }
 
-void getjob_info(const struct getjob *g, struct getjob_info *in)
+void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->repo = g->repo;
-	in->want = g->want;
+	in->repo = g->rel.repo;
+	in->want = g->rel.want;
 	in->ref = g->ref;
-	in->rev = g->rev[0] ? g->rev : NULL;
+	in->rev = g->rel.rev[0] ? g->rel.rev : NULL;
 	in->repo_dir = g->store_open ? g->store.repo_dir : NULL;
 	in->cache = g->store_open ? g->store.cache : NULL;
 	in->id = g->id;
 	in->finished = g->finished;
-	in->exit_code = g->exit_code == -1 ? 0 : g->exit_code;
-	in->meta = g->meta;
+	in->code = g->code;
+	in->path = g->finished ? g->path : NULL;
+	in->meta = g->rel.meta;
 	in->from_peers = g->finished ? g->final.peer_download : 0;
-	in->from_mirrors = mirrors_bytes(&g->mr);
+	in->from_mirrors = ms_mirrors_bytes(&g->mr);
 	in->hash_failures = g->hash_failures;
 	in->checks = g->checks;
 	in->seconds = g->seconds;
@@ -1657,18 +1362,14 @@ void getjob_info(const struct getjob *g, struct getjob_info *in)
 	for (size_t i = 0; i < g->n_files; i++)
 		if (g->files[i].wanted)
 			in->size += g->files[i].mf->size;
-	in->trackers = g->have_manifest ? (const char *const *)g->v.m.trackers : NULL;
-	in->n_trackers = g->have_manifest ? g->v.m.n_trackers : 0;
+	in->trackers = g->rel.verified ? (const char *const *)g->rel.v.m.trackers : NULL;
+	in->n_trackers = g->rel.verified ? g->rel.v.m.n_trackers : 0;
+	in->mirrors = &g->mr;
 }
 
-json_t *getjob_mirrors_json(const struct getjob *g)
+int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)
 {
-	return mirrors_json(&g->mr);
-}
-
-int getjob_mapping(const struct getjob *g, const char **paths, int *prio, int n)
-{
-	if (!g->meta || !g->mapped || ms_torrent_num_files(g->meta) != n)
+	if (!g->rel.meta || !g->mapped || ms_torrent_num_files(g->rel.meta) != n)
 		return MS_EINVAL;
 	for (int i = 0; i < n; i++) {
 		paths[i] = "blobs/.skip/pad";

@@ -1,0 +1,86 @@
+/*
+ * One download of a signed release into the Hugging Face cache
+ * (getjob.c): resolve ORG/NAME[@REV] (ms_release), download on an engine
+ * its owner drives, verify every file against the signed manifest before
+ * it gets its blob name, then link the snapshot. `get` runs one, the
+ * daemon many. The owner passes the job's alerts to ms_getjob_alert() and
+ * calls ms_getjob_tick() on every engine tick; the job reports through
+ * hooks, on the loop thread, and never prints.
+ */
+#ifndef MS_GETJOB_H
+#define MS_GETJOB_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ms_engine.h"
+#include "ms_mirrors.h"
+#include "ms_progress.h"
+#include "ms_util.h"
+
+struct ms_getjob;
+struct ms_getjob_opts {
+	const char *spec;                  /* ORG/NAME[@REV] */
+	const struct ms_strlist *indexes;  /* tried in order; none: the
+					      default ones (all copied) */
+	const struct ms_strlist *includes, *excludes, *peers;
+	const struct ms_mirror_opts *mirrors; /* copied */
+	const char *cache_dir;             /* NULL: the default */
+	const char *local_dir;             /* NULL: none */
+	const char *ref;                   /* with a revision: also point
+					      this ref at it (the caller
+					      checked that the signed refs
+					      say so), or NULL */
+	int peer_discovery;                /* DHT or LSD is on */
+	int json;                          /* progress events every second */
+	struct ms_progress *display;       /* updated every tick, or NULL */
+};
+struct ms_getjob_hooks {
+	void (*on_line)(void *ud, int error, const char *msg);
+	void (*on_event)(void *ud, json_t *ev);     /* the reference is the
+						       hook's */
+	/* once: 0 when the snapshot is written (the torrent stays in the
+	 * session, seeding), else an MS_E* code: MS_EVERIFY when something
+	 * did not match what is signed, MS_ENOTFOUND when no index has the
+	 * release (the torrent, if added, stays too: the owner removes it
+	 * or shuts the engine down) */
+	void (*on_done)(void *ud, int code);
+	void *ud;
+};
+/* Check the request and start resolving it; MS_EINVAL with a message for
+ * a bad spec or when no index is known. */
+int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t *loop,
+		    struct ms_engine *e, const struct ms_getjob_opts *o,
+		    const struct ms_getjob_hooks *h, struct ms_error *err);
+void ms_getjob_alert(struct ms_getjob *j, const struct lts_alert *a);
+void ms_getjob_tick(struct ms_getjob *j);
+/* Stop now with this MS_E* code (on_done is called if it was not yet). */
+void ms_getjob_cancel(struct ms_getjob *j, int code);
+/* Stop without telling the owner and free (later, if hashing is still
+ * running off the loop). The torrent is not removed. */
+void ms_getjob_free(struct ms_getjob *j);
+struct ms_getjob_info {
+	const char *repo, *want, *ref;    /* owned by the job */
+	const char *rev;                  /* NULL until resolved */
+	const char *cache, *repo_dir;     /* NULL until the store is open */
+	const char *path;                 /* once finished: the snapshot or
+					     the local dir */
+	int id;                           /* the torrent, 0 until added */
+	int finished;
+	int code;                         /* MS_E* once it failed, else 0 */
+	const lts_torrent *meta;          /* NULL until known */
+	int64_t from_peers, from_mirrors;
+	int hash_failures;
+	int checks;                       /* times libtorrent hashed the files */
+	double seconds;
+	int64_t size;                     /* of the wanted files */
+	const char *const *trackers;      /* the manifest's */
+	size_t n_trackers;
+	const struct ms_mirrors *mirrors; /* their figures */
+};
+void ms_getjob_info(const struct ms_getjob *j, struct ms_getjob_info *out);
+/* The path and priority libtorrent has for each of the n torrent files
+ * (paths owned by the job), to add the torrent again for seeding. */
+int ms_getjob_mapping(const struct ms_getjob *j, const char **paths, int *prio, int n);
+
+#endif

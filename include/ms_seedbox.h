@@ -1,0 +1,83 @@
+/*
+ * The daemon's repos (seedbox.c, seedbox-subs.c, seedbox-rpc.c): each is downloaded by a getjob on the
+ * daemon's engine, then seeded from the cache. Every repo is kept under
+ * <state>/daemon/repos/<id>.{json,torrent,resume}, written atomically, so
+ * that a restart puts every seeding repo back into the session with its
+ * resume data (no index, no hashing) and queues unfinished downloads
+ * again. Budgets: max-active-downloads, per-repo and session rate limits,
+ * seed ratio and time limits (the repo is stopped), and a disk budget that
+ * evicts the least recently active unpinned seeding repos. Subscriptions
+ * poll an index's signed refs.json (conditional requests, jitter, backoff)
+ * and add each new revision, dropping the oldest beyond `keep`.
+ *
+ * The JSON functions are the bodies of the daemon's RPC methods: they
+ * return a new reference, or NULL with *code (JSON-RPC) and msg set.
+ * Everything runs on the loop thread.
+ */
+#ifndef MS_SEEDBOX_H
+#define MS_SEEDBOX_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ms_engine.h"
+#include "ms_util.h"
+
+struct ms_seedbox;
+
+struct ms_seedbox_hooks {
+	void (*log)(void *ud, const char *line);   /* one line an event */
+	void *ud;
+};
+
+/* Load what was kept and start seeding it; peer_discovery: DHT or LSD is
+ * on (downloads without any peer source use mirrors at once). */
+int ms_seedbox_open(struct ms_seedbox **out, struct ms_config *c, uv_loop_t *loop,
+		 struct ms_engine *e, int peer_discovery, const struct ms_seedbox_hooks *h,
+		 struct ms_error *err);
+void ms_seedbox_alert(struct ms_seedbox *sb, const struct lts_alert *a);
+void ms_seedbox_tick(struct ms_seedbox *sb);
+/* Before the engine's shutdown: save every record (resume data comes with
+ * the engine's shutdown, through seedbox_alert). */
+void ms_seedbox_shutdown(struct ms_seedbox *sb);
+/* After the loop ended. */
+void ms_seedbox_free(struct ms_seedbox *sb);
+
+/* A repo to keep: downloaded (the same job as get), then seeded. */
+struct ms_seedbox_req {
+	const char *spec;                 /* ORG/NAME[@REV] */
+	const char *cache_dir;            /* NULL: the default */
+	const char *local_dir;            /* NULL: none */
+	const struct ms_strlist *indexes, *includes, *excludes, *peers;
+	const char *subscription;         /* ORG/NAME@REF that added it, or NULL */
+	const char *ref;                  /* also point this ref at it, or NULL */
+	int pinned, paused;
+	int up_limit, down_limit;         /* bytes/s; 0: none */
+};
+/* Add it (queued), or find the same request kept already (*existing; a
+ * failed one is tried again). *id: its id, owned by sb. MS_EINVAL with a
+ * message for a bad request. */
+int ms_seedbox_add_repo(struct ms_seedbox *sb, const struct ms_seedbox_req *q,
+			const char **id, int *existing, struct ms_error *err);
+
+json_t *ms_seedbox_add(struct ms_seedbox *sb, json_t *params, int *code, char *msg, size_t msglen);
+json_t *ms_seedbox_remove(struct ms_seedbox *sb, json_t *params, int *code, char *msg,
+		       size_t msglen);
+json_t *ms_seedbox_list(struct ms_seedbox *sb, json_t *params, int *code, char *msg, size_t msglen);
+json_t *ms_seedbox_pause(struct ms_seedbox *sb, json_t *params, int pause, int *code, char *msg,
+		      size_t msglen);
+json_t *ms_seedbox_limits(struct ms_seedbox *sb, json_t *params, int *code, char *msg,
+		       size_t msglen);
+json_t *ms_seedbox_subscribe(struct ms_seedbox *sb, json_t *params, int *code, char *msg,
+			  size_t msglen);
+json_t *ms_seedbox_unsubscribe(struct ms_seedbox *sb, json_t *params, int *code, char *msg,
+			    size_t msglen);
+json_t *ms_seedbox_subscriptions(struct ms_seedbox *sb);
+json_t *ms_seedbox_status(struct ms_seedbox *sb);
+/* The Prometheus text for the metrics endpoint (malloc'd into *buf). */
+int ms_seedbox_metrics(struct ms_seedbox *sb, char **buf, size_t *len);
+
+int ms_seedbox_subs_load(struct ms_seedbox *sb);
+int ms_seedbox_subs_save(struct ms_seedbox *sb);
+
+#endif

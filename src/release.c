@@ -1,0 +1,589 @@
+/* release.c: a signed release, checked once -- ORG/NAME[@REV], the index
+ * list, refs.json and the manifest verified against the pinned key, the
+ * torrent bound to the manifest -- for get, seed, mirror and the daemon */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ms_engine.h"
+#include "ms_hash.h"
+#include "ms_http.h"
+#include "ms_release.h"
+
+void ms_release_init(struct ms_release *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+static void bytes_free(struct ms_release_bytes *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->len = 0;
+}
+
+/* what one index left behind, before the next is tried */
+static void forget(struct ms_release *r)
+{
+	bytes_free(&r->refs);
+	bytes_free(&r->refs_sig);
+	bytes_free(&r->manifest);
+	bytes_free(&r->manifest_sig);
+	bytes_free(&r->torrent);
+	ms_torrent_free(r->meta);
+	r->meta = NULL;
+	free(r->tindex);
+	free(r->mindex);
+	r->tindex = r->mindex = NULL;
+	if (r->verified)
+		ms_manifest_release(&r->v.m);
+	r->verified = 0;
+	r->index = NULL;
+}
+
+void ms_release_release(struct ms_release *r)
+{
+	forget(r);
+	ms_strlist_release(&r->indexes);
+}
+
+int ms_release_spec(struct ms_release *r, const char *spec, const char *default_ref,
+		    struct ms_error *err)
+{
+	const char *at = strchr(spec, '@');
+	size_t rl = at ? (size_t)(at - spec) : strlen(spec);
+	int e;
+
+	if ((!at && !default_ref) || (at && !at[1]))
+		return ms_error_set(err, MS_EINVAL, "need ORG/NAME%s, not '%s'",
+				    default_ref ? "[@REV]" : "@REV", spec);
+	if (rl >= sizeof(r->repo) || strlen(at ? at + 1 : default_ref) >= sizeof(r->want))
+		return ms_error_set(err, MS_EINVAL, "'%s' is too long", spec);
+	snprintf(r->repo, sizeof(r->repo), "%.*s", (int)rl, spec);
+	snprintf(r->want, sizeof(r->want), "%s", at ? at + 1 : default_ref);
+	if ((e = ms_repo_check(r->repo, NULL, 0, err)))
+		return e;
+	if (ms_revision_check(r->want) && (e = ms_ref_check(r->want, err)))
+		return e;
+	return 0;
+}
+
+int ms_release_indexes(struct ms_release *r, const struct ms_strlist *given,
+		       const struct ms_config *c, struct ms_error *err)
+{
+	const char *v = getenv("MODELSWARM_INDEX");
+	char *buf, *tok, *save;
+
+	for (size_t i = 0; given && i < given->n; i++)
+		if (ms_strlist_push_copy(&r->indexes, given->v[i]))
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+	if (!r->indexes.n) {
+		if (!(v && *v))
+			v = c ? c->index : NULL;
+		if (v) {
+			if (!(buf = strdup(v)))
+				return ms_error_set(err, MS_ENOMEM, "out of memory");
+			for (tok = strtok_r(buf, " \t", &save); tok;
+			     tok = strtok_r(NULL, " \t", &save))
+				if (ms_strlist_push_copy(&r->indexes, tok)) {
+					free(buf);
+					return ms_error_set(err, MS_ENOMEM, "out of memory");
+				}
+			free(buf);
+		}
+	}
+	if (!r->indexes.n)
+		return ms_error_set(err, MS_EINVAL, "no index: give --index URL, set "
+				    "MODELSWARM_INDEX, or put 'index = URL' in the config file");
+	return 0;
+}
+
+/* ---- the torrent must be the manifest's ------------------------------ */
+
+static int cmp_mf(const void *a, const void *b)
+{
+	return strcmp(a, ((const struct ms_manifest_file *)b)->path);
+}
+
+static int bind_files(struct ms_release *r, const lts_torrent *t, int *tindex, int *mindex,
+		      struct ms_error *err)
+{
+	const struct ms_manifest *m = &r->v.m;
+	const char *name = ms_torrent_name(t);
+	size_t nl = strlen(name), seen = 0;
+	int n = ms_torrent_num_files(t);
+
+	for (size_t i = 0; i < m->n_files; i++)
+		tindex[i] = -1;
+	for (int i = 0; i < n; i++) {
+		struct lts_file_info fi;
+		const char *rel;
+		const struct ms_manifest_file *mf;
+		size_t k;
+
+		mindex[i] = -1;
+		ms_torrent_file(t, i, &fi);
+		if (fi.pad)
+			continue;
+		if (fi.symlink || fi.executable)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent file '%s' has the %s attribute", fi.path,
+					    fi.symlink ? "symlink" : "executable");
+		rel = fi.path;
+		if (!strncmp(rel, name, nl) && rel[nl] == '/')
+			rel += nl + 1;
+		mf = bsearch(rel, m->files, m->n_files, sizeof(*m->files), cmp_mf);
+		if (!mf)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent has a file '%s' that the manifest does not list",
+					    rel);
+		k = (size_t)(mf - m->files);
+		if (tindex[k] >= 0)
+			return ms_error_set(err, MS_ETORRENT, "torrent lists '%s' twice", rel);
+		if (fi.size != mf->size)
+			return ms_error_set(err, MS_ETORRENT,
+					    "torrent says '%s' has %" PRId64 " bytes, the manifest %" PRId64,
+					    rel, fi.size, mf->size);
+		if (*mf->pieces_root || fi.has_root) {
+			char hex[65];
+			ms_hex(fi.root, 32, hex);
+			if (!fi.has_root || strcmp(hex, mf->pieces_root))
+				return ms_error_set(err, MS_ETORRENT,
+						    "torrent's pieces root of '%s' is not the manifest's",
+						    rel);
+		}
+		tindex[k] = i;
+		mindex[i] = (int)k;
+		seen++;
+	}
+	for (size_t i = 0; seen != m->n_files && i < m->n_files; i++)
+		if (tindex[i] < 0)
+			return ms_error_set(err, MS_ETORRENT, "torrent is missing '%s'",
+					    m->files[i].path);
+	return 0;
+}
+
+int ms_release_bind(struct ms_release *r, lts_torrent *t, struct ms_error *err)
+{
+	const struct ms_manifest *m = &r->v.m;
+	const char *h1 = ms_torrent_hash_v1(t), *h2 = ms_torrent_hash_v2(t);
+	int n = ms_torrent_num_files(t), *tindex, *mindex, e;
+
+	if (!r->verified)
+		return ms_error_set(err, MS_EINVAL, "no verified manifest to bind the torrent to");
+	if (*m->infohash_v1 && strcmp(m->infohash_v1, h1))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v1 info-hash %s is not the manifest's %s",
+				    *h1 ? h1 : "(none)", m->infohash_v1);
+	if (*m->infohash_v2 && strcmp(m->infohash_v2, h2))
+		return ms_error_set(err, MS_ETORRENT,
+				    "torrent's v2 info-hash %s is not the manifest's %s",
+				    *h2 ? h2 : "(none)", m->infohash_v2);
+	if (ms_torrent_piece_length(t) != m->piece_length)
+		return ms_error_set(err, MS_ETORRENT, "torrent's piece length %d is not the "
+				    "manifest's %" PRId64, ms_torrent_piece_length(t),
+				    m->piece_length);
+	tindex = calloc(m->n_files + 1, sizeof(*tindex));
+	mindex = calloc((size_t)n + 1, sizeof(*mindex));
+	if (!tindex || !mindex) {
+		free(tindex);
+		free(mindex);
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
+	if ((e = bind_files(r, t, tindex, mindex, err))) {
+		free(tindex);
+		free(mindex);
+		return e;
+	}
+	if (r->meta != t)
+		ms_torrent_free(r->meta);
+	free(r->tindex);
+	free(r->mindex);
+	r->meta = t;
+	r->tindex = tindex;
+	r->mindex = mindex;
+	return 0;
+}
+
+const struct ms_manifest_file *ms_release_file(const struct ms_release *r, int i)
+{
+	if (!r->mindex || i < 0 || i >= ms_torrent_num_files(r->meta) || r->mindex[i] < 0)
+		return NULL;
+	return &r->v.m.files[r->mindex[i]];
+}
+
+int ms_release_refs_check(const char *repo, const char *ref, const unsigned char *refs,
+			  size_t len, const unsigned char *sig, size_t sig_len, char *rev,
+			  struct ms_error *err)
+{
+	struct ms_refs rf;
+	const struct ms_ref *f;
+
+	if (ms_refs_verify(repo, refs, len, (const char *)sig, sig_len, time(NULL), 0, &rf, err)) {
+		err->code = MS_EVERIFY;
+		return MS_EVERIFY;
+	}
+	if (ref && !(f = ms_refs_find(&rf, ref))) {
+		ms_refs_release(&rf);
+		return ms_error_set(err, MS_EVERIFY, "%s has no ref '%s'", repo, ref);
+	}
+	if (ref && rev)
+		memcpy(rev, f->revision, 41);
+	ms_refs_release(&rf);
+	return 0;
+}
+
+/* ---- resolving, index by index --------------------------------------- */
+
+/* a file and its signature, fetched side by side */
+struct part {
+	struct ms_release_resolver *q;
+	unsigned char *body;
+	size_t len;
+	int status;
+	char msg[600];
+};
+
+struct ms_release_resolver {
+	uv_loop_t *loop;
+	struct ms_http *http;
+	struct ms_release *r;
+	struct ms_release_hooks h;
+	int want_refs;
+	size_t idx;                /* the index being tried */
+	struct part file, sig;
+	int got;                   /* parts back */
+	void (*step)(struct ms_release_resolver *q);
+	int done;
+	struct ms_error last;      /* why the last index failed */
+};
+
+static void next_index(struct ms_release_resolver *q);
+
+static void finish(struct ms_release_resolver *q, int code, struct ms_error *err)
+{
+	if (q->done)
+		return;
+	q->done = 1;
+	if (q->http) {
+		ms_http_close(q->http);
+		q->http = NULL;
+	}
+	if (q->h.on_done)
+		q->h.on_done(q->h.ud, q->r, code, err);
+}
+
+static void warn(struct ms_release_resolver *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void warn(struct ms_release_resolver *q, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	if (!q->h.on_warning)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	q->h.on_warning(q->h.ud, buf);
+}
+
+static void part_free(struct part *t)
+{
+	free(t->body);
+	t->body = NULL;
+	t->len = 0;
+	t->status = 0;
+	t->msg[0] = '\0';
+}
+
+static void on_part(void *ud, int status, unsigned char *body, size_t len, const char *msg)
+{
+	struct part *t = ud;
+	struct ms_release_resolver *q = t->q;
+
+	t->status = status;
+	t->body = body;
+	t->len = len;
+	snprintf(t->msg, sizeof(t->msg), "%s", msg ? msg : "");
+	if (++q->got == 2)
+		q->step(q);
+}
+
+static const char *index_url(const struct ms_release_resolver *q)
+{
+	return q->r->indexes.v[q->idx];
+}
+
+/* fetch REL and, unless sig_cap is 0, REL.minisig, then step() */
+static void fetch(struct ms_release_resolver *q, const char *rel, size_t cap, size_t sig_cap,
+		  void (*step)(struct ms_release_resolver *q))
+{
+	char sigrel[600];
+	struct ms_error err;
+
+	part_free(&q->file);
+	part_free(&q->sig);
+	q->got = sig_cap ? 0 : 1;
+	q->step = step;
+	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
+	if (ms_http_get(q->http, index_url(q), rel, cap, on_part, &q->file, &err) ||
+	    (sig_cap && ms_http_get(q->http, index_url(q), sigrel, sig_cap, on_part, &q->sig,
+				    &err)))
+		finish(q, err.code, &err);
+}
+
+/* a part that could not be fetched: the next index (network trouble or
+ * a missing file) */
+static int fetch_failed(struct ms_release_resolver *q)
+{
+	struct part *t = q->file.status ? &q->file : q->sig.status ? &q->sig : NULL;
+
+	if (!t)
+		return 0;
+	ms_error_set(&q->last, t->status, "%s", t->msg);
+	if (q->r->indexes.n > 1)
+		warn(q, "index '%s': %s", index_url(q), q->last.msg);
+	q->idx++;
+	next_index(q);
+	return 1;
+}
+
+static void take(struct ms_release_bytes *b, struct part *t)
+{
+	b->buf = t->body;
+	b->len = t->len;
+	t->body = NULL;
+}
+
+static void on_torrent(struct ms_release_resolver *q)
+{
+	struct ms_release *r = q->r;
+	struct ms_error err;
+	lts_torrent *t;
+
+	if (q->file.status == MS_ENOENT && q->idx + 1 >= r->indexes.n) {
+		/* no index has a torrent: the metadata comes from peers, by
+		 * the signed info-hashes */
+		r->index = index_url(q);
+		ms_error_set(&err, MS_ENOTFOUND, "%s", q->file.msg);
+		finish(q, 0, &err);
+		return;
+	}
+	if (fetch_failed(q))
+		return;
+	take(&r->torrent, &q->file);
+	if (!(t = ms_torrent_load(r->torrent.buf, r->torrent.len, &err))) {
+		ms_error_set(&err, MS_EVERIFY, "the index's torrent for %s@%s is not a valid "
+			     "torrent: %.400s", r->repo, r->rev, err.msg);
+		finish(q, MS_EVERIFY, &err);
+		return;
+	}
+	if (ms_release_bind(r, t, &err)) {
+		char why[sizeof(err.msg)];
+		ms_torrent_free(t);
+		snprintf(why, sizeof(why), "%s", err.msg);
+		ms_error_set(&err, MS_EVERIFY, "the torrent does not match the signed "
+			     "manifest: %.450s", why);
+		finish(q, MS_EVERIFY, &err);
+		return;
+	}
+	r->index = index_url(q);
+	finish(q, 0, &err);
+}
+
+static void fetch_torrent(struct ms_release_resolver *q)
+{
+	char rel[600];
+
+	snprintf(rel, sizeof(rel), "%s/%s.torrent", q->r->repo, q->r->rev);
+	fetch(q, rel, MS_TORRENT_MAX, 0, on_torrent);
+}
+
+static void on_manifest(struct ms_release_resolver *q)
+{
+	struct ms_release *r = q->r;
+	struct ms_error err;
+
+	if (fetch_failed(q))
+		return;
+	take(&r->manifest, &q->file);
+	take(&r->manifest_sig, &q->sig);
+	if (ms_release_verify(r->repo, r->rev, r->manifest.buf, r->manifest.len,
+			      (char *)r->manifest_sig.buf, r->manifest_sig.len, time(NULL), 0,
+			      &r->v, &err)) {
+		err.code = MS_EVERIFY;
+		finish(q, MS_EVERIFY, &err);
+		return;
+	}
+	r->verified = 1;
+	if (q->h.on_verified)
+		q->h.on_verified(q->h.ud, r);
+	if (!q->done)
+		fetch_torrent(q);
+}
+
+static void fetch_manifest(struct ms_release_resolver *q)
+{
+	char rel[600];
+
+	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", q->r->repo, q->r->rev);
+	fetch(q, rel, MS_MANIFEST_MAX, MS_SIGFILE_MAX, on_manifest);
+}
+
+/* refs.json: to resolve a ref (it must verify), or with want_refs to keep
+ * it next to a commit's release (left out if the index has none, or with
+ * a warning if it does not verify) */
+static void on_refs(struct ms_release_resolver *q)
+{
+	struct ms_release *r = q->r;
+	int is_ref = ms_revision_check(r->want) != 0;
+	struct ms_error err;
+
+	if (!is_ref && (q->file.status == MS_ENOENT || q->sig.status == MS_ENOENT)) {
+		fetch_manifest(q);
+		return;
+	}
+	if (fetch_failed(q))
+		return;
+	if (ms_release_refs_check(r->repo, is_ref ? r->want : NULL, q->file.body, q->file.len,
+				  q->sig.body, q->sig.len, is_ref ? r->rev : NULL, &err)) {
+		if (is_ref) {
+			finish(q, MS_EVERIFY, &err);
+			return;
+		}
+		warn(q, "leaving out the refs.json of %s: %s", r->repo, err.msg);
+		fetch_manifest(q);
+		return;
+	}
+	take(&r->refs, &q->file);
+	take(&r->refs_sig, &q->sig);
+	fetch_manifest(q);
+}
+
+static void next_index(struct ms_release_resolver *q)
+{
+	struct ms_release *r = q->r;
+	int is_ref = ms_revision_check(r->want) != 0;
+	char rel[600];
+
+	if (q->idx >= r->indexes.n) {
+		/* a missing file is "not found"; a network or disk error an
+		 * error */
+		int code = q->last.code == MS_ENOENT || q->last.code == MS_ETOOBIG ? MS_ENOTFOUND
+										     : MS_EIO;
+		struct ms_error err;
+		if (r->indexes.n > 1)
+			ms_error_set(&err, code, "cannot resolve %s@%s from any index: %.400s",
+				     r->repo, r->want, q->last.msg);
+		else
+			ms_error_set(&err, code, "%s", q->last.msg);
+		finish(q, code, &err);
+		return;
+	}
+	if (r->verified) {
+		/* the manifest is verified; only the torrent is missing */
+		fetch_torrent(q);
+		return;
+	}
+	forget(r);
+	if (!is_ref)
+		memcpy(r->rev, r->want, 41);
+	if (!is_ref && !q->want_refs) {
+		fetch_manifest(q);
+		return;
+	}
+	snprintf(rel, sizeof(rel), "%s/refs.json", r->repo);
+	fetch(q, rel, MS_REFS_MAX, MS_SIGFILE_MAX, on_refs);
+}
+
+int ms_release_resolve(struct ms_release_resolver **out, uv_loop_t *loop,
+		       struct ms_release *r, int want_refs, const struct ms_release_hooks *h,
+		       struct ms_error *err)
+{
+	struct ms_release_resolver *q;
+	int e;
+
+	*out = NULL;
+	if (!r->indexes.n)
+		return ms_error_set(err, MS_EINVAL, "no index to resolve %s from", r->repo);
+	if (!(q = calloc(1, sizeof(*q))))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	if ((e = ms_http_new(&q->http, loop, err))) {
+		free(q);
+		return e;
+	}
+	q->loop = loop;
+	q->r = r;
+	q->h = *h;
+	q->want_refs = want_refs;
+	q->file.q = q->sig.q = q;
+	*out = q;
+	next_index(q);
+	return 0;
+}
+
+void ms_release_resolver_free(struct ms_release_resolver *q)
+{
+	if (!q)
+		return;
+	q->done = 1;
+	if (q->http)
+		ms_http_close(q->http); /* no callbacks any more */
+	part_free(&q->file);
+	part_free(&q->sig);
+	free(q);
+}
+
+/* ---- blocking, for commands without a loop --------------------------- */
+
+struct fetch_wait {
+	int code;
+	struct ms_error *err;
+	void (*on_warning)(void *ud, const char *msg);
+	void *ud;
+};
+
+static void fetch_warning(void *ud, const char *msg)
+{
+	struct fetch_wait *w = ud;
+
+	if (w->on_warning)
+		w->on_warning(w->ud, msg);
+}
+
+static void fetch_done(void *ud, struct ms_release *r, int code, const struct ms_error *err)
+{
+	struct fetch_wait *w = ud;
+
+	w->code = code;
+	if (code)
+		*w->err = *err;
+	else if (!r->meta) /* the torrent is required here */
+		w->code = ms_error_set(w->err, MS_ENOTFOUND, "%s", err->msg);
+}
+
+int ms_release_fetch(struct ms_release *r, int want_refs,
+		     void (*on_warning)(void *ud, const char *msg), void *ud,
+		     struct ms_error *err)
+{
+	uv_loop_t loop;
+	struct ms_release_resolver *q;
+	struct fetch_wait w = { MS_EIO, err, on_warning, ud };
+	struct ms_release_hooks h = { fetch_warning, NULL, fetch_done, &w };
+	int e;
+
+	if ((e = uv_loop_init(&loop)))
+		return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
+				    uv_strerror(e));
+	e = ms_release_resolve(&q, &loop, r, want_refs, &h, err);
+	if (!e)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	ms_release_resolver_free(q);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the client's close callbacks */
+	uv_loop_close(&loop);
+	return e ? e : w.code;
+}
