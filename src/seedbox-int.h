@@ -42,7 +42,7 @@ struct repo {
 	int64_t uploaded, downloaded, from_mirrors;  /* all time */
 	int64_t seed_s;          /* seconds spent seeding, all time */
 	int up_limit, down_limit;
-	int exit_code;           /* of a failed download */
+	int code;                /* MS_E* of a failed download */
 	char *error;             /* the last error, or NULL */
 
 	/* live */

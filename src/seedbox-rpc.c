@@ -79,7 +79,8 @@ static json_t *repo_json_st(struct ms_seedbox *sb, struct repo *r, const struct 
 	json_object_set_new(o, "total", json_integer(have && st.total_wanted ? st.total_wanted
 									  : r->size));
 	if (r->st == R_FAILED)
-		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+		json_object_set_new(o, "error_code", json_string(ms_errname(r->code) ? ms_errname(r->code)
+										 : "EIO"));
 	if (r->job) {
 		struct ms_getjob_info in;
 		ms_getjob_info(r->job, &in);

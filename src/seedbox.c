@@ -158,8 +158,8 @@ int ms__save_record(struct ms_seedbox *sb, struct repo *r)
 		return MS_ENOMEM;
 	if (r->sub)
 		json_object_set_new(o, "subscription", json_string(r->sub));
-	if (r->exit_code)
-		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	if (r->code && ms_errname(r->code))
+		json_object_set_new(o, "error_code", json_string(ms_errname(r->code)));
 	if (r->ref[0])
 		json_object_set_new(o, "ref", json_string(r->ref));
 	if (r->repo_dir)
@@ -328,7 +328,12 @@ static struct repo *record_load(struct ms_seedbox *sb, const char *path)
 	r->seed_s = json_integer_value(json_object_get(o, "seed_seconds"));
 	r->up_limit = (int)json_integer_value(json_object_get(o, "upload_limit"));
 	r->down_limit = (int)json_integer_value(json_object_get(o, "download_limit"));
-	r->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
+	if (json_is_string(json_object_get(o, "error_code")))
+		r->code = ms_errno_from_name(json_string_value(json_object_get(o, "error_code")));
+	else if (json_integer_value(json_object_get(o, "exit_code")))
+		/* a record of an older daemon: the exit status get gave */
+		r->code = json_integer_value(json_object_get(o, "exit_code")) == 1 ? MS_EVERIFY
+										 : MS_EIO;
 	files = json_object_get(o, "files");
 	if (json_array_size(files)) {
 		size_t n = json_array_size(files);
@@ -740,9 +745,9 @@ static void job_finish(struct repo *r, int code)
 			ms__remove_repo(sb, r, 0);
 		} else {
 			r->st = R_FAILED;
-			r->exit_code = code;
+			r->code = code;
 			if (!r->error)
-				ms__repo_error(r, "failed (exit code %d)", code);
+				ms__repo_error(r, "failed (%s)", ms_strerror(code));
 			ms__log(sb, "%s: download failed", ms__label(r, l, sizeof(l)));
 			ms__save_record(sb, r);
 		}
