@@ -23,7 +23,9 @@
 struct ms_engine;
 
 struct ms_engine_events {
-	/* every alert, on the loop thread; the alert is valid during the call */
+	/* every alert of no torrent, or of a torrent nobody watches
+	 * (ms_engine_watch()), on the loop thread; the alert is valid during
+	 * the call */
 	void (*on_alert)(struct ms_engine *e, const struct lts_alert *a, void *ud);
 	/* every tick_ms */
 	void (*on_tick)(struct ms_engine *e, void *ud);
@@ -51,6 +53,19 @@ struct ms_engine_opts {
 	const struct lts_setting *settings;
 	size_t n_settings;
 };
+
+/*
+ * A torrent's alerts go straight to its owner: fn(ud, a) for each alert
+ * of torrent id, on the loop thread, instead of on_alert. A torrent may
+ * have a few watchers (a download and its mirrors), each registered by
+ * itself; nobody relays. The watch holds until ms_engine_unwatch(), or
+ * until the engine closes: then fn(ud, NULL) is called once, and the
+ * engine must not be used by that watcher any more. A removed torrent's
+ * removal alert is delivered; the watch goes on (ids are not reused).
+ */
+typedef void (*ms_engine_alert_fn)(void *ud, const struct lts_alert *a);
+int ms_engine_watch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud);
+void ms_engine_unwatch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud);
 
 /* Create the engine on loop. *out is owned by the engine: it is freed after
  * ms_engine_close()/ms_engine_shutdown() has closed every handle. */

@@ -3,8 +3,9 @@
  * (getjob.c): resolve ORG/NAME[@REV] (ms_release), download on an engine
  * its owner drives, verify every file against the signed manifest before
  * it gets its blob name, then link the snapshot. `get` runs one, the
- * daemon many. The owner passes the job's alerts to ms_getjob_alert() and
- * calls ms_getjob_tick() on every engine tick; the job reports through
+ * daemon many. The job takes its torrent's alerts from the engine itself
+ * (ms_engine_watch()); the owner calls ms_getjob_tick() on every engine
+ * tick; the job reports through
  * hooks, on the loop thread, and never prints.
  */
 #ifndef MS_GETJOB_H
@@ -52,7 +53,6 @@ struct ms_getjob_hooks {
 int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t *loop,
 		    struct ms_engine *e, const struct ms_getjob_opts *o,
 		    const struct ms_getjob_hooks *h, struct ms_error *err);
-void ms_getjob_alert(struct ms_getjob *j, const struct lts_alert *a);
 void ms_getjob_tick(struct ms_getjob *j);
 /* Stop now with this MS_E* code (on_done is called if it was not yet). */
 void ms_getjob_cancel(struct ms_getjob *j, int code);

@@ -44,7 +44,6 @@ int ms_mirrors_start(struct ms_mirrors *mr, const struct ms_config *c,
 		     const struct ms_mirror_opts *mo, uv_loop_t *loop,
 		     struct ms_engine *e, int id, const char *const *extra,
 		     size_t n_extra, int peer_sources, struct ms_error *err);
-void ms_mirrors_alert(struct ms_mirrors *mr, const struct lts_alert *a);
 int64_t ms_mirrors_bytes(const struct ms_mirrors *mr);
 int ms_mirrors_active(const struct ms_mirrors *mr);
 /* bytes per mirror for the progress display (names owned by mr) */

@@ -74,7 +74,8 @@ struct ms_webseed;
 
 /*
  * Start serving torrent `id` of engine e (it must have its metadata) on
- * loop. The strings in o are copied. Free with ms_webseed_close().
+ * loop; it takes the torrent's alerts from the engine itself. The strings
+ * in o are copied. Free with ms_webseed_close().
  */
 int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		   struct ms_engine *e, int id,
@@ -85,8 +86,6 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 int ms_webseed_add(struct ms_webseed *w, const char *url,
 		   struct ms_error *err);
 
-/* Feed every alert of the torrent (piece finished / hash failed). */
-void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a);
 
 struct ms_direct_file {
 	const char *path;     /* where the engine keeps the file; NULL: fetch

@@ -24,6 +24,10 @@ struct ms_engine {
 	int *ids;
 	size_t n_ids, cap_ids;
 
+	/* who takes each torrent's alerts, sorted by id */
+	struct watch *watches;
+	size_t n_watches, cap_watches;
+
 	int own_picking;       /* the config sets whole_pieces_threshold */
 	int picks_blocks;      /* ms_engine_crowded() was called */
 
@@ -33,6 +37,12 @@ struct ms_engine {
 	int close_requested;
 	int closing;
 	int open_handles;
+};
+
+struct watch {
+	int id;
+	ms_engine_alert_fn fn;
+	void *ud;
 };
 
 static int map_lts(int code)
@@ -80,11 +90,24 @@ static void close_handle(struct ms_engine *e, uv_handle_t *h)
 	}
 }
 
+/* the engine closes: every watch ends, its owner told once */
+static void end_watches(struct ms_engine *e)
+{
+	while (e->n_watches) {
+		struct watch w = e->watches[--e->n_watches];
+		w.fn(w.ud, NULL);
+	}
+	free(e->watches);
+	e->watches = NULL;
+	e->cap_watches = 0;
+}
+
 static void do_close(struct ms_engine *e)
 {
 	if (e->closing)
 		return;
 	e->closing = 1;
+	end_watches(e);
 	/* removes the notify function first, then stops libtorrent */
 	lts_session_free(e->ses);
 	e->ses = NULL;
@@ -134,6 +157,84 @@ static void forget_id(struct ms_engine *e, int id)
 	}
 }
 
+/* the first watch of id, or where it would go */
+static size_t watch_pos(const struct ms_engine *e, int id)
+{
+	size_t lo = 0, hi = e->n_watches;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->watches[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int watching(const struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud)
+{
+	for (size_t i = watch_pos(e, id); i < e->n_watches && e->watches[i].id == id; i++)
+		if (e->watches[i].fn == fn && e->watches[i].ud == ud)
+			return 1;
+	return 0;
+}
+
+int ms_engine_watch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud)
+{
+	size_t at;
+
+	if (id <= 0 || ms_engine_closing(e))
+		return MS_EINVAL;
+	if (watching(e, id, fn, ud))
+		return 0;
+	if (e->n_watches == e->cap_watches) {
+		size_t cap = e->cap_watches ? 2 * e->cap_watches : 16;
+		struct watch *w = realloc(e->watches, cap * sizeof(*w));
+		if (!w)
+			return MS_ENOMEM;
+		e->watches = w;
+		e->cap_watches = cap;
+	}
+	at = watch_pos(e, id + 1); /* after the id's other watches */
+	memmove(&e->watches[at + 1], &e->watches[at], (e->n_watches - at) * sizeof(*e->watches));
+	e->watches[at] = (struct watch){ id, fn, ud };
+	e->n_watches++;
+	return 0;
+}
+
+void ms_engine_unwatch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud)
+{
+	for (size_t i = watch_pos(e, id); i < e->n_watches && e->watches[i].id == id; i++)
+		if (e->watches[i].fn == fn && e->watches[i].ud == ud) {
+			memmove(&e->watches[i], &e->watches[i + 1],
+				(e->n_watches - i - 1) * sizeof(*e->watches));
+			e->n_watches--;
+			return;
+		}
+}
+
+/* a torrent's alert to its watchers (each still watching when its turn
+ * comes: one may end another's watch), else to on_alert */
+#define WATCHERS_MAX 8
+static void deliver(struct ms_engine *e, const struct lts_alert *a)
+{
+	struct watch w[WATCHERS_MAX];
+	size_t n = 0;
+
+	for (size_t i = a->torrent ? watch_pos(e, a->torrent) : e->n_watches;
+	     i < e->n_watches && e->watches[i].id == a->torrent && n < WATCHERS_MAX; i++)
+		w[n++] = e->watches[i];
+	if (!n) {
+		if (e->ev.on_alert)
+			e->ev.on_alert(e, a, e->ev.ud);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (watching(e, w[i].id, w[i].fn, w[i].ud))
+			w[i].fn(w[i].ud, a);
+}
+
 static void drain(struct ms_engine *e)
 {
 	const struct lts_alert *al;
@@ -155,8 +256,7 @@ static void drain(struct ms_engine *e)
 
 		if (a->type == LTS_ALERT_TORRENT_WOKEN && a->torrent)
 			remember_id(e, a->torrent);
-		if (e->ev.on_alert)
-			e->ev.on_alert(e, a, e->ev.ud);
+		deliver(e, a);
 		if (a->type == LTS_ALERT_TORRENT_REMOVED)
 			forget_id(e, a->torrent);
 		if (e->shutting_down &&

@@ -94,6 +94,7 @@ struct ms_getjob {
 	int magnet;            /* the index has no torrent: metadata from peers */
 	int mapped;            /* files mapped onto blobs, priorities set */
 	int id;                /* 0 until added */
+	int watching;          /* the engine sends us id's alerts */
 	struct gfile *files;
 	size_t n_files;
 	int pending_work;      /* hashing off the loop */
@@ -615,6 +616,21 @@ static int whole_files(struct ms_getjob *g, struct ms_error *err)
 	return r;
 }
 
+static void on_alert(void *ud, const struct lts_alert *a);
+
+/* the torrent is id now (0: none): its alerts come straight to the job */
+static int set_id(struct ms_getjob *g, int id)
+{
+	if (g->watching)
+		ms_engine_unwatch(g->eng, g->id, on_alert, g);
+	g->watching = 0;
+	g->id = id;
+	if (id && ms_engine_watch(g->eng, id, on_alert, g))
+		return MS_ENOMEM;
+	g->watching = id != 0;
+	return 0;
+}
+
 /* The torrent mapped onto the store: file i at paths[i] with priority
  * prio[i] (ours, not the resume data's, which has 0 for a file the mirrors
  * were fetching whole), the files flagged in have (or NULL) counted as had */
@@ -666,10 +682,10 @@ static int add_again(struct ms_getjob *g, struct ms_error *err)
 		prio[f->tindex] = have[f->tindex] ? 4 : 0;
 	}
 	add_params(g, &ap, paths, prio, have, n);
-	g->id = 0;
+	set_id(g, 0);
 	r = ms_engine_add(g->eng, &ap, &id, err);
 	if (!r)
-		g->id = id;
+		r = set_id(g, id);
 	g->again = 2;
 out:
 	free(paths);
@@ -740,7 +756,7 @@ static void add_torrent(struct ms_getjob *g)
 	const char **paths;
 	unsigned char *resume = NULL, *have = NULL, *digest = NULL;
 	size_t resume_len = 0;
-	int n = ms_torrent_num_files(g->rel.meta), r = 0, code = MS_EIO;
+	int n = ms_torrent_num_files(g->rel.meta), r = 0, code = MS_EIO, id = 0;
 	int *prio, n_have = 0, partial = 0, n_digest = 0;
 
 	paths = calloc((size_t)n, sizeof(*paths));
@@ -839,12 +855,14 @@ static void add_torrent(struct ms_getjob *g)
 		ap.digest_files = digest;
 		ap.n_digest_files = (size_t)n;
 	}
-	r = ms_engine_add(g->eng, &ap, &g->id, &err);
+	r = ms_engine_add(g->eng, &ap, &id, &err);
 	if (r && resume) {
 		ap.resume = NULL;
 		ap.resume_len = 0;
-		r = ms_engine_add(g->eng, &ap, &g->id, &err);
+		r = ms_engine_add(g->eng, &ap, &id, &err);
 	}
+	if (!r && (r = set_id(g, id)))
+		ms_error_set(&err, r, "cannot watch the torrent's alerts");
 	/* in order while there are few peers, so that the streams need not
 	 * wait for pieces that came early */
 	if (!r && n_digest && !ms_engine_set_sequential(g->eng, g->id, 1, NULL))
@@ -949,6 +967,7 @@ static void add_magnet(struct ms_getjob *g)
 	struct lts_add_params ap;
 	struct ms_error err;
 	char magnet[1024];
+	int id = 0;
 
 	snprintf(magnet, sizeof(magnet), "magnet:?");
 	if (*g->rel.v.m.infohash_v1)
@@ -964,7 +983,8 @@ static void add_magnet(struct ms_getjob *g)
 	ap.flags = LTS_ADD_UPLOAD_ONLY;
 	ap.trackers = (const char *const *)g->rel.v.m.trackers;
 	ap.n_trackers = g->rel.v.m.n_trackers;
-	if (ms_engine_add(g->eng, &ap, &g->id, &err)) {
+	if (ms_engine_add(g->eng, &ap, &id, &err) ||
+	    (set_id(g, id) && ms_error_set(&err, MS_ENOMEM, "cannot watch the torrent's alerts"))) {
 		say_err(g, "%s", err.msg);
 		stop(g, MS_EIO);
 		return;
@@ -1016,11 +1036,15 @@ static void start_download(struct ms_getjob *g)
 
 /* ---- engine callbacks ------------------------------------------------ */
 
-void ms_getjob_alert(struct ms_getjob *g, const struct lts_alert *a)
+/* the torrent's alerts, straight from the engine (NULL: it closed) */
+static void on_alert(void *ud, const struct lts_alert *a)
 {
-	if (a->torrent && a->torrent != g->id)
+	struct ms_getjob *g = ud;
+
+	if (!a) {
+		g->watching = 0;
 		return;
-	ms_mirrors_alert(&g->mr, a);
+	}
 	switch (a->type) {
 	case LTS_ALERT_TORRENT_REMOVED:
 		if (g->again == 1 && !g->stopped) {
@@ -1312,6 +1336,8 @@ fail:
 
 static void destroy(struct ms_getjob *g)
 {
+	if (g->watching)
+		ms_engine_unwatch(g->eng, g->id, on_alert, g);
 	if (g->store_open)
 		ms_store_release(&g->store);
 	ms_release_resolver_free(g->resolver);
@@ -1332,6 +1358,9 @@ void ms_getjob_free(struct ms_getjob *g)
 	if (!g)
 		return;
 	g->done_said = 1; /* the owner is not told any more */
+	if (g->watching)
+		ms_engine_unwatch(g->eng, g->id, on_alert, g);
+	g->watching = 0;
 	stop(g, MS_EIO);
 	if (g->pending_work)
 		g->released = 1; /* freed when the work comes back */

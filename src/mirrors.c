@@ -90,12 +90,6 @@ int ms_mirrors_start(struct ms_mirrors *mr, const struct ms_config *c,
 	return r;
 }
 
-void ms_mirrors_alert(struct ms_mirrors *mr, const struct lts_alert *a)
-{
-	if (mr->ws)
-		ms_webseed_on_alert(mr->ws, a);
-}
-
 static void release_tally(struct ms_mirrors *mr)
 {
 	for (int i = 0; mr->st && i < mr->n; i++) {

@@ -48,6 +48,7 @@ struct repo {
 	/* live */
 	struct ms_seedbox *sb;
 	int tid;                 /* the torrent, 0 if not in the session */
+	int watching;            /* the engine sends us tid's alerts */
 	struct ms_getjob *job;
 	int job_ended, job_code; /* the job said it is done */
 	char **paths;            /* per torrent file, while seeding */
@@ -146,6 +147,8 @@ int ms__undormant(struct ms_seedbox *sb, struct repo *r);
 /* the repo other than not that keeps repo@rev in cache, or NULL */
 struct repo *ms__find_rev(struct ms_seedbox *sb, const struct repo *not, const char *repo,
 			  const char *rev, const char *cache);
+/* its torrent is id now (0: none): the alerts of id come to r */
+void ms__set_tid(struct repo *r, int id);
 /* out of the session and the records; data: its files too */
 void ms__remove_repo(struct ms_seedbox *sb, struct repo *r, int data);
 /* start queued downloads up to max-active-downloads */

@@ -403,7 +403,7 @@ static int seed_add(struct ms_seedbox *sb, struct repo *r, struct ms_error *err)
 	size_t tlen = 0, rlen = 0;
 	struct lts_add_params ap;
 	lts_torrent *meta;
-	int rc;
+	int rc, id = 0;
 
 	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
 	file_path(sb, r->id, "resume", rpath, sizeof(rpath));
@@ -440,12 +440,14 @@ static int seed_add(struct ms_seedbox *sb, struct repo *r, struct ms_error *err)
 		ap.flags |= LTS_ADD_PAUSED;
 	r->up_base = r->uploaded;
 	r->busy_at = ms__now_s(sb);
-	rc = ms_engine_add(sb->eng, &ap, &r->tid, err);
+	rc = ms_engine_add(sb->eng, &ap, &id, err);
 	if (rc && resume) {
 		ap.resume = NULL;
 		ap.resume_len = 0;
-		rc = ms_engine_add(sb->eng, &ap, &r->tid, err);
+		rc = ms_engine_add(sb->eng, &ap, &id, err);
 	}
+	if (!rc)
+		ms__set_tid(r, id);
 	if (!rc)
 		rc = ms_engine_set_file_priorities(sb->eng, r->tid, r->prio, r->n_files, err);
 	apply_limits(sb, r);
@@ -504,7 +506,7 @@ void ms__make_dormant(struct ms_seedbox *sb, struct repo *r)
 	struct ms_error err;
 	int nt = 0;
 
-	r->tid = 0;
+	ms__set_tid(r, 0);
 	r->unloaded = 1;
 	r->rate_up = r->rate_down = r->peers_n = 0;
 	if (r->paused || r->limited || r->dormant)
@@ -582,7 +584,7 @@ static void woken(struct ms_seedbox *sb, const struct lts_alert *a)
 		}
 		return;
 	}
-	r->tid = a->torrent;
+	ms__set_tid(r, a->torrent);
 	r->up_base = r->uploaded;
 	apply_limits(sb, r);
 	if (r->paused || r->limited)
@@ -739,7 +741,7 @@ static void job_finish(struct repo *r, int code)
 			ms_engine_remove(sb->eng, in.id, 0, NULL);
 		ms_getjob_free(r->job);
 		r->job = NULL;
-		r->tid = 0;
+		ms__set_tid(r, 0);
 		if (twin) {
 			ms__log(sb, "%s: already kept (%s)", ms__label(r, l, sizeof(l)), twin->id);
 			ms__remove_repo(sb, r, 0);
@@ -765,10 +767,10 @@ static void job_finish(struct repo *r, int code)
 		ms__repo_error(r, "cannot keep its torrent");
 		r->st = R_FAILED;
 		ms_engine_remove(sb->eng, in.id, 0, NULL);
-		r->tid = 0;
+		ms__set_tid(r, 0);
 	} else {
 		r->st = R_SEEDING;
-		r->tid = in.id;
+		ms__set_tid(r, in.id);
 		r->busy_at = ms__now_s(sb);
 		if (!r->repo_dir && in.repo_dir)
 			r->repo_dir = ms_keep_strdup(in.repo_dir);
@@ -911,7 +913,7 @@ void ms__remove_repo(struct ms_seedbox *sb, struct repo *r, int data)
 	}
 	if (r->tid)
 		ms_engine_remove(sb->eng, r->tid, 0, NULL);
-	r->tid = 0;
+	ms__set_tid(r, 0);
 	ms__undormant(sb, r); /* (a peer waking it finds it gone) */
 	if (data && remove_data(sb, r, &err))
 		ms__log(sb, "%s: cannot remove its files: %s", ms__label(r, l, sizeof(l)), err.msg);
@@ -946,7 +948,7 @@ static void enforce_budget(struct ms_seedbox *sb)
 			break; /* (a peer is loading it: not idle after all) */
 		if (victim->tid)
 			ms_engine_remove(sb->eng, victim->tid, 0, NULL);
-		victim->tid = 0;
+		ms__set_tid(victim, 0);
 		if (remove_data(sb, victim, &err) == MS_EAGAIN) {
 			/* its blobs may be in use: try again at the next look */
 			if (victim->unloaded)
@@ -1211,37 +1213,11 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 	ms__subs_tick(sb);
 }
 
-void ms_seedbox_alert(struct ms_seedbox *sb, const struct lts_alert *a)
+/* an alert of repo r's torrent */
+static void repo_alert(struct ms_seedbox *sb, struct repo *r, const struct lts_alert *a)
 {
 	char path[PATH_MAX + 64], l[400];
-	struct repo *r;
 
-	for (r = sb->repos; r; r = r->next)
-		if (r->job && !r->job_ended)
-			ms_getjob_alert(r->job, a);
-	if (a->type == LTS_ALERT_TORRENT_WOKEN) {
-		woken(sb, a);
-		return;
-	}
-	if (!a->torrent)
-		return;
-	for (r = sb->repos; r && r->tid != a->torrent; r = r->next)
-		;
-	if (!r && a->type == LTS_ALERT_STATE_CHANGED && a->value == LTS_STATE_CHECKING_FILES) {
-		/* a download that ended and is not handed over yet */
-		for (r = sb->repos; r; r = r->next) {
-			struct ms_getjob_info in;
-			if (!r->job || !r->job_ended)
-				continue;
-			ms_getjob_info(r->job, &in);
-			if (in.id == a->torrent) {
-				r->checks++;
-				return;
-			}
-		}
-	}
-	if (!r)
-		return;
 	switch (a->type) {
 	case LTS_ALERT_STATE_CHANGED:
 		if (a->value == LTS_STATE_CHECKING_FILES)
@@ -1282,6 +1258,47 @@ void ms_seedbox_alert(struct ms_seedbox *sb, const struct lts_alert *a)
 	default:
 		break;
 	}
+}
+
+/* r's torrent's alerts, straight from the engine (NULL: it closed) */
+static void on_repo_alert(void *ud, const struct lts_alert *a)
+{
+	struct repo *r = ud;
+
+	if (!a)
+		r->watching = 0;
+	else
+		repo_alert(r->sb, r, a);
+}
+
+void ms__set_tid(struct repo *r, int id)
+{
+	struct ms_seedbox *sb = r->sb;
+
+	if (r->watching)
+		ms_engine_unwatch(sb->eng, r->tid, on_repo_alert, r);
+	r->watching = 0;
+	r->tid = id;
+	if (id && !ms_engine_watch(sb->eng, id, on_repo_alert, r))
+		r->watching = 1;
+}
+
+/* the alerts nobody watches: a dormant repo woken by a peer, or (when its
+ * watch could not be made) a repo's torrent */
+void ms_seedbox_alert(struct ms_seedbox *sb, const struct lts_alert *a)
+{
+	struct repo *r;
+
+	if (a->type == LTS_ALERT_TORRENT_WOKEN) {
+		woken(sb, a);
+		return;
+	}
+	if (!a->torrent)
+		return;
+	for (r = sb->repos; r && r->tid != a->torrent; r = r->next)
+		;
+	if (r)
+		repo_alert(sb, r, a);
 }
 
 /* ---- opening and closing -------------------------------------------------- */

@@ -123,6 +123,7 @@ struct ms_webseed {
 	struct ms_http *http;
 	uv_timer_t timer;
 	int closing;
+	int watching;          /* the engine sends us the torrent's alerts */
 
 	int nfiles;
 	struct tfile *files;
@@ -1224,6 +1225,8 @@ static void on_tick(uv_timer_t *t)
 	schedule(w);
 }
 
+static void on_alert(void *ud, const struct lts_alert *a);
+
 int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		   struct ms_engine *e, int id,
 		   const struct ms_webseed_opts *o, struct ms_error *err)
@@ -1287,6 +1290,11 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		ms_webseed_close(w);
 		return r;
 	}
+	if ((r = ms_engine_watch(e, id, on_alert, w))) {
+		ms_webseed_close(w);
+		return ms_error_set(err, r, "cannot watch the torrent's alerts");
+	}
+	w->watching = 1;
 	uv_timer_init(loop, &w->timer);
 	w->timer.data = w;
 	uv_timer_start(&w->timer, on_tick, TICK_MS, TICK_MS);
@@ -1360,11 +1368,18 @@ static void drop_jobs(struct ms_webseed *w, int mi, int f)
 	}
 }
 
-void ms_webseed_on_alert(struct ms_webseed *w, const struct lts_alert *a)
+/* the torrent's alerts, straight from the engine (NULL: it closed) */
+static void on_alert(void *ud, const struct lts_alert *a)
 {
-	int p = a->piece;
+	struct ms_webseed *w = ud;
+	int p;
 
-	if (a->torrent != w->id || p < 0 || p >= w->npieces)
+	if (!a) {
+		w->watching = 0;
+		return;
+	}
+	p = a->piece;
+	if (p < 0 || p >= w->npieces)
 		return;
 	if (w->pstate[p] == P_DIRECT)
 		return;
@@ -1479,6 +1494,9 @@ void ms_webseed_close(struct ms_webseed *w)
 	struct djob *dj, *next;
 
 	w->closing = 1;
+	if (w->watching)
+		ms_engine_unwatch(w->e, w->id, on_alert, w);
+	w->watching = 0;
 	while (w->jobs) {
 		struct job *j = w->jobs;
 		if (j->x)

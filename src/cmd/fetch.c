@@ -54,6 +54,7 @@ static const struct option fetch_opts[] = {
 
 struct fetch {
 	struct ms_ctx *ctx;
+	struct ms_engine *eng;
 	uv_loop_t *loop;
 	const char *out;
 	struct ms_mirror_opts mo;
@@ -222,14 +223,16 @@ static void start_mirrors(struct ms_engine *e, struct fetch *f)
 		warn_once(f, "%s%s", "cannot use the mirrors: ", err.msg);
 }
 
-static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+/* the torrent's alerts, straight from the engine (NULL: it closed), and
+ * the session's (listen failures) */
+static void on_alert(void *ud, const struct lts_alert *a)
 {
 	struct fetch *f = ud;
+	struct ms_engine *e = f->eng;
 	struct ms_error err;
 
-	if (a->torrent && a->torrent != f->id)
+	if (!a)
 		return;
-	ms_mirrors_alert(&f->mr, a);
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (!f->meta) {
@@ -293,6 +296,12 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 	default:
 		break;
 	}
+}
+
+static void on_session_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	(void)e;
+	on_alert(ud, a);
 }
 
 static void dial_peers(struct ms_engine *e, struct fetch *f)
@@ -416,7 +425,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_strlist trackers = { 0 };
 	struct net_opts net = { 0 };
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
+	struct ms_engine_events ev = { on_session_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;
@@ -523,6 +532,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		uv_loop_close(&loop);
 		goto out;
 	}
+	f.eng = eng;
 	memset(&ap, 0, sizeof(ap));
 	if (f.meta) {
 		size_t len;
@@ -546,6 +556,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	}
 	/* per torrent too: session limits do not cover peers on the
 	 * local network */
+	if (!r && ms_engine_watch(eng, f.id, on_alert, &f))
+		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
 	if (!r && (upload || download))
 		r = ms_engine_set_limits(eng, f.id, upload, download, &err);
 	if (r) {

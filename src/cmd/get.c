@@ -134,15 +134,6 @@ static void on_done(void *ud, int code)
 	ms_engine_shutdown(g->eng, 10000);
 }
 
-static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
-{
-	struct get *g = ud;
-
-	(void)e;
-	if (g->job)
-		ms_getjob_alert(g->job, a);
-}
-
 static void on_tick(struct ms_engine *e, void *ud)
 {
 	struct get *g = ud;
@@ -351,7 +342,7 @@ static int daemon_running(char *sock, size_t len)
 int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
+	struct ms_engine_events ev = { NULL, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	struct ms_mirror_opts mo = { 0 };
 	struct net_opts net = { 0 };
