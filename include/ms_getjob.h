@@ -5,7 +5,7 @@
  * it gets its blob name, then link the snapshot. `get` runs one, the
  * daemon many. The job takes its torrent's alerts from the engine itself
  * (ms_engine_watch()); the owner calls ms_getjob_tick() on every engine
- * tick; the job reports through
+ * tick and draws the progress it returns; the job reports through
  * hooks, on the loop thread, and never prints.
  */
 #ifndef MS_GETJOB_H
@@ -34,7 +34,6 @@ struct ms_getjob_opts {
 					      say so), or NULL */
 	int peer_discovery;                /* DHT or LSD is on */
 	int json;                          /* progress events every second */
-	struct ms_progress *display;       /* updated every tick, or NULL */
 };
 struct ms_getjob_hooks {
 	void (*on_line)(void *ud, int error, const char *msg);
@@ -53,7 +52,11 @@ struct ms_getjob_hooks {
 int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t *loop,
 		    struct ms_engine *e, const struct ms_getjob_opts *o,
 		    const struct ms_getjob_hooks *h, struct ms_error *err);
-void ms_getjob_tick(struct ms_getjob *j);
+/* On every engine tick: the job's periodic work; with snap, also what
+ * the progress display shows (srcs: room for max_srcs mirrors, named by
+ * the job). 1 when snap was filled, 0 when there is nothing to show. */
+int ms_getjob_tick(struct ms_getjob *j, struct ms_progress_snap *snap,
+		   struct ms_progress_source *srcs, int max_srcs);
 /* Stop now with this MS_E* code (on_done is called if it was not yet). */
 void ms_getjob_cancel(struct ms_getjob *j, int code);
 /* Stop without telling the owner and free (later, if hashing is still

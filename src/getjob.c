@@ -70,7 +70,6 @@ struct ms_getjob {
 	struct ms_mirror_opts mo;
 	struct ms_mirrors mr;
 	struct ms_getjob_hooks hooks;
-	struct ms_progress *prog;  /* the owner's display, or NULL */
 	struct timespec t0;
 
 	/* request */
@@ -1162,17 +1161,16 @@ static void on_alert(void *ud, const struct lts_alert *a)
 	}
 }
 
-void ms_getjob_tick(struct ms_getjob *g)
+int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
+		   struct ms_progress_source *srcs, int max_srcs)
 {
 	struct lts_status st;
-	struct ms_progress_snap snap;
-	struct ms_progress_source srcs[8];
 	double now = elapsed(&g->t0);
 	int64_t dsize, ddone;
 
 	if (!g->locked || g->stopped || !g->id || ms_engine_closing(g->eng) ||
 	    ms_engine_status(g->eng, g->id, &st, NULL))
-		return;
+		return 0;
 	if (now - g->last_resume >= RESUME_EVERY_S &&
 	    !ms_engine_save_resume(g->eng, g->id, 0, NULL)) {
 		g->saves_sent++;
@@ -1208,26 +1206,26 @@ void ms_getjob_tick(struct ms_getjob *g)
 				   (json_int_t)ms_mirrors_bytes(&g->mr), "mirrors",
 				   ms_mirrors_json(&g->mr)));
 	}
-	if (!g->prog)
-		return;
-	memset(&snap, 0, sizeof(snap));
-	snap.phase = st.state == LTS_STATE_CHECKING_FILES ||
+	if (!snap)
+		return 0;
+	memset(snap, 0, sizeof(*snap));
+	snap->phase = st.state == LTS_STATE_CHECKING_FILES ||
 				     st.state == LTS_STATE_CHECKING_RESUME_DATA
 			     ? "checking"
 			     : "downloading";
-	snap.title = g->rel.repo;
-	snap.total = st.total_wanted;
-	snap.done = st.total_wanted_done;
-	snap.rate = -1;
-	snap.peers = st.num_peers;
-	snap.seeds = st.num_seeds;
-	snap.webseeds = ms_mirrors_active(&g->mr);
-	snap.from_peers = st.peer_download;
-	snap.from_webseeds = ms_mirrors_bytes(&g->mr);
-	snap.mirrors = srcs;
-	snap.n_mirrors = ms_mirrors_sources(&g->mr, srcs, 8);
-	snap.hash_failures = g->hash_failures;
-	ms_progress_update(g->prog, &snap);
+	snap->title = g->rel.repo;
+	snap->total = st.total_wanted;
+	snap->done = st.total_wanted_done;
+	snap->rate = -1;
+	snap->peers = st.num_peers;
+	snap->seeds = st.num_seeds;
+	snap->webseeds = ms_mirrors_active(&g->mr);
+	snap->from_peers = st.peer_download;
+	snap->from_webseeds = ms_mirrors_bytes(&g->mr);
+	snap->mirrors = srcs;
+	snap->n_mirrors = ms_mirrors_sources(&g->mr, srcs, max_srcs);
+	snap->hash_failures = g->hash_failures;
+	return 1;
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -1288,7 +1286,6 @@ int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t
 	g->loop = loop;
 	g->eng = e;
 	g->hooks = *h;
-	g->prog = o->display;
 	g->json = o->json;
 	g->peer_discovery = o->peer_discovery;
 	g->store.lock_fd = -1;

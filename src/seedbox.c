@@ -1192,7 +1192,7 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 	}
 	for (struct repo *r = sb->repos; r; r = r->next)
 		if (r->job)
-			ms_getjob_tick(r->job);
+			ms_getjob_tick(r->job, NULL, NULL, 0);
 	if (now - sb->last_stats >= STATS_EVERY_S) {
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;

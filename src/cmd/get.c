@@ -137,10 +137,13 @@ static void on_done(void *ud, int code)
 static void on_tick(struct ms_engine *e, void *ud)
 {
 	struct get *g = ud;
+	struct ms_progress_snap snap;
+	struct ms_progress_source srcs[8];
 
 	(void)e;
-	if (g->job && !g->finished)
-		ms_getjob_tick(g->job);
+	if (g->job && !g->finished &&
+	    ms_getjob_tick(g->job, g->json ? NULL : &snap, srcs, 8))
+		ms_progress_update(&g->prog, &snap);
 }
 
 static void on_signal(struct ms_engine *e, int signum, void *ud)
@@ -407,7 +410,6 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	jo.local_dir = local;
 	jo.peer_discovery = (ctx->config.dht && !net.no_dht) || (ctx->config.lsd && !net.no_lsd);
 	jo.json = g.json;
-	jo.display = g.json ? NULL : &g.prog;
 	/* a running daemon takes it (and keeps seeding it), unless told
 	 * otherwise or given options for a session of our own */
 	if (!no_daemon && !net.listen && !net.no_dht && !net.no_lsd && !net.no_port_mapping &&
