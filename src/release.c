@@ -169,11 +169,14 @@ static int bind_files(struct ms_release *r, const lts_torrent *t, int *tindex, i
 int ms_release_bind(struct ms_release *r, lts_torrent *t, struct ms_error *err)
 {
 	const struct ms_manifest *m = &r->v.m;
-	const char *h1 = ms_torrent_hash_v1(t), *h2 = ms_torrent_hash_v2(t);
-	int n = ms_torrent_num_files(t), *tindex, *mindex, e;
+	const char *h1, *h2;
+	int n, *tindex, *mindex, e;
 
-	if (!r->verified)
+	if (!r->verified || !t)
 		return ms_error_set(err, MS_EINVAL, "no verified manifest to bind the torrent to");
+	h1 = ms_torrent_hash_v1(t);
+	h2 = ms_torrent_hash_v2(t);
+	n = ms_torrent_num_files(t);
 	if (*m->infohash_v1 && strcmp(m->infohash_v1, h1))
 		return ms_error_set(err, MS_ETORRENT,
 				    "torrent's v1 info-hash %s is not the manifest's %s",
