@@ -144,6 +144,15 @@ test_cmp () {
 	diff -u "$1" "$2"
 }
 
+# test_must_be_empty FILE (shows what is in it otherwise)
+test_must_be_empty () {
+	if test -s "$1"; then
+		echo "test_must_be_empty: '$1' is not empty:" >&2
+		cat "$1" >&2
+		return 1
+	fi
+}
+
 # test_grep PATTERN FILE (with a useful message on failure)
 test_grep () {
 	if ! grep -q -e "$1" "$2"; then
