@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "lt_shim.h"
+#include "ms_engine.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
 #include "ms_trust.h"
