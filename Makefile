@@ -42,7 +42,7 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/metrics.c \
 	src/mirrors.c src/release.c src/getjob.c src/seedbox.c \
-	src/seedbox-subs.c src/seedbox-rpc.c
+	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c
 LIB_CXX = src/lt_shim.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \

@@ -136,8 +136,21 @@ const char *ms__label(const struct repo *r, char *buf, size_t len);
 int ms__repos_status(struct ms_seedbox *sb, struct lts_status **st, int **have, size_t *n);
 json_t *ms__strlist_json(const struct ms_strlist *l);
 void ms__strlist_from(struct ms_strlist *l, json_t *a);
+/* records on disk (seedbox-records.c) */
+/* <dir>/repos/<id>.<ext> */
+void ms__file_path(const struct ms_seedbox *sb, const char *id, const char *ext, char *buf,
+		   size_t len);
 /* write r's record (atomically) */
 int ms__save_record(struct ms_seedbox *sb, struct repo *r);
+/* a repo from its record, or NULL (logged) */
+struct repo *ms__record_load(struct ms_seedbox *sb, const char *path);
+/* r's ORG/NAME (rl bytes of repo), what was asked for and the ref, in one
+ * allocation */
+int ms__set_names(struct repo *r, const char *repo, size_t rl, const char *want,
+		  const char *ref);
+/* the path and priority of each of r's n torrent files */
+int ms__set_files(struct repo *r, const char *const *paths, const int *prio, int n);
+void ms__repo_free(struct repo *r);
 /* set r's last error (NULL: none) */
 void ms__repo_error(struct repo *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* its directory in its cache (opened once), or NULL with err */

@@ -102,85 +102,6 @@ const char *ms__label(const struct repo *r, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- records on disk ---------------------------------------------------- */
-
-static void file_path(const struct ms_seedbox *sb, const char *id, const char *ext,
-		      char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/repos/%s.%s", sb->dir, id, ext);
-}
-
-json_t *ms__strlist_json(const struct ms_strlist *l)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < l->n; i++)
-		json_array_append_new(a, json_string(l->v[i]));
-	return a;
-}
-
-void ms__strlist_from(struct ms_strlist *l, json_t *a)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(a, i, v)
-		if (json_is_string(v))
-			ms_strlist_push_copy(l, json_string_value(v));
-}
-
-int ms__save_record(struct ms_seedbox *sb, struct repo *r)
-{
-	char path[PATH_MAX + 64], *s;
-	struct ms_error err;
-	json_t *o, *files = json_array();
-	int rc;
-
-	for (int i = 0; files && i < r->n_files; i++)
-		json_array_append_new(files, json_pack("[s,i]", r->paths[i], r->prio[i]));
-	o = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:s,s:b,s:b,s:b,"
-		      "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:s,s:o}",
-		      "format", 1, "id", r->id, "repo", r->repo, "want", r->want, "rev",
-		      r->rev, "cache", r->cache, "local_dir", r->local_dir, "indexes",
-		      ms__strlist_json(&r->indexes), "include", ms__strlist_json(&r->includes),
-		      "exclude", ms__strlist_json(&r->excludes), "peers", ms__strlist_json(&r->peers),
-		      "trackers", ms__strlist_json(&r->trackers), "state",
-		      ms__state_names[r->st == R_DOWNLOADING ? R_QUEUED : r->st], "paused",
-		      r->paused, "limited", r->limited, "pinned", r->pinned, "added",
-		      (json_int_t)r->added, "completed", (json_int_t)r->completed,
-		      "last_active", (json_int_t)r->last_active, "size", (json_int_t)r->size,
-		      "uploaded", (json_int_t)r->uploaded, "downloaded",
-		      (json_int_t)r->downloaded, "from_mirrors", (json_int_t)r->from_mirrors,
-		      "seed_seconds", (json_int_t)r->seed_s, "upload_limit", r->up_limit,
-		      "download_limit", r->down_limit, "error", r->error ? r->error : "", "files",
-		      files ? files : json_null());
-	if (!o)
-		return MS_ENOMEM;
-	if (r->sub)
-		json_object_set_new(o, "subscription", json_string(r->sub));
-	if (r->code && ms_errname(r->code))
-		json_object_set_new(o, "error_code", json_string(ms_errname(r->code)));
-	if (r->ref[0])
-		json_object_set_new(o, "ref", json_string(r->ref));
-	if (r->repo_dir)
-		json_object_set_new(o, "repo_dir", json_string(r->repo_dir));
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!s)
-		return MS_ENOMEM;
-	file_path(sb, r->id, "json", path, sizeof(path));
-	rc = ms_write_file_atomic(path, s, strlen(s), 0600, &err);
-	if (!rc)
-		r->saved_uploaded = r->uploaded;
-	if (rc)
-		ms__log(sb, "cannot save the state of %s: %s", r->repo, err.msg);
-	free(s);
-	return rc;
-}
-
-/* r's last error: printf-like, or NULL to clear it */
-void ms__repo_error(struct repo *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 void ms__repo_error(struct repo *r, const char *fmt, ...)
 {
 	char buf[600];
@@ -194,169 +115,6 @@ void ms__repo_error(struct repo *r, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	r->error = strdup(buf);
-}
-
-/* o's string member key, or "" */
-static const char *str_or_empty(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
-/* r->repo, r->want and r->ref, in one allocation (r->repo's; calloc, as
- * ms_keep_strdup); 0 or -1 (out of memory: r unchanged) */
-static int set_names(struct repo *r, const char *repo, size_t rl, const char *want,
-		     const char *ref)
-{
-	size_t wl = strlen(want), fl = strlen(ref);
-	char *p = calloc(1, rl + wl + fl + 3);
-
-	if (!p)
-		return -1;
-	memcpy(p, repo, rl);
-	p[rl] = '\0';
-	memcpy(p + rl + 1, want, wl + 1);
-	memcpy(p + rl + 1 + wl + 1, ref, fl + 1);
-	free(r->repo);
-	r->repo = p;
-	r->want = p + rl + 1;
-	r->ref = r->want + wl + 1;
-	return 0;
-}
-
-static void repo_free(struct repo *r)
-{
-	if (r->job)
-		ms_getjob_free(r->job);
-	free(r->paths); /* (and r->prio: one block) */
-	free(r->repo);
-	free(r->cache);
-	free(r->repo_dir);
-	free(r->local_dir);
-	free(r->sub);
-	free(r->error);
-	ms_strlist_release(&r->indexes);
-	ms_strlist_release(&r->includes);
-	ms_strlist_release(&r->excludes);
-	ms_strlist_release(&r->peers);
-	ms_strlist_release(&r->trackers);
-	free(r);
-}
-
-/* r's file paths and priorities, in one block (r->paths'; calloc, as
- * ms_keep_strdup); 0 or MS_ENOMEM (r unchanged) */
-static int set_files(struct repo *r, const char *const *paths, const int *prio, int n)
-{
-	size_t head = (size_t)n * (sizeof(char *) + sizeof(int)), len = head;
-	char *b, *at;
-
-	for (int i = 0; i < n; i++)
-		len += strlen(paths[i]) + 1;
-	if (!(b = calloc(1, len ? len : 1)))
-		return MS_ENOMEM;
-	free(r->paths);
-	r->paths = (char **)(void *)b;
-	r->prio = (int *)(void *)(b + (size_t)n * sizeof(char *));
-	r->n_files = n;
-	at = b + head;
-	for (int i = 0; i < n; i++) {
-		size_t l = strlen(paths[i]) + 1;
-		r->paths[i] = memcpy(at, paths[i], l);
-		at += l;
-		r->prio[i] = prio[i];
-	}
-	return 0;
-}
-
-static struct repo *record_load(struct ms_seedbox *sb, const char *path)
-{
-	unsigned char *buf = NULL;
-	size_t len;
-	json_error_t je;
-	json_t *o, *files, *v;
-	struct repo *r;
-	size_t i;
-	const char *s;
-
-	if (ms_read_file(path, RECORD_MAX, &buf, &len, NULL))
-		return NULL;
-	o = json_loadb((const char *)buf, len, 0, &je);
-	free(buf);
-	if (!o || !(r = calloc(1, sizeof(*r)))) {
-		json_decref(o);
-		return NULL;
-	}
-	r->sb = sb;
-	snprintf(r->id, sizeof(r->id), "%s", str_or_empty(o, "id"));
-	snprintf(r->rev, sizeof(r->rev), "%s", str_or_empty(o, "rev"));
-	s = str_or_empty(o, "repo");
-	if (set_names(r, s, strlen(s), str_or_empty(o, "want"), str_or_empty(o, "ref"))) {
-		json_decref(o);
-		free(r);
-		return NULL;
-	}
-	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
-		ms__repo_error(r, "%s", s);
-	if ((s = json_string_value(json_object_get(o, "cache"))))
-		r->cache = ms_keep_strdup(s);
-	if ((s = json_string_value(json_object_get(o, "local_dir"))))
-		r->local_dir = ms_keep_strdup(s);
-	if ((s = json_string_value(json_object_get(o, "repo_dir"))))
-		r->repo_dir = ms_keep_strdup(s);
-	if ((s = json_string_value(json_object_get(o, "subscription"))))
-		r->sub = ms_keep_strdup(s);
-	ms__strlist_from(&r->indexes, json_object_get(o, "indexes"));
-	ms__strlist_from(&r->includes, json_object_get(o, "include"));
-	ms__strlist_from(&r->excludes, json_object_get(o, "exclude"));
-	ms__strlist_from(&r->peers, json_object_get(o, "peers"));
-	ms__strlist_from(&r->trackers, json_object_get(o, "trackers"));
-	s = json_string_value(json_object_get(o, "state"));
-	r->st = s && !strcmp(s, "seeding") ? R_SEEDING : s && !strcmp(s, "failed") ? R_FAILED
-											: R_QUEUED;
-	r->paused = json_is_true(json_object_get(o, "paused"));
-	r->limited = json_is_true(json_object_get(o, "limited"));
-	r->pinned = json_is_true(json_object_get(o, "pinned"));
-	r->added = json_integer_value(json_object_get(o, "added"));
-	r->completed = json_integer_value(json_object_get(o, "completed"));
-	r->last_active = json_integer_value(json_object_get(o, "last_active"));
-	r->size = json_integer_value(json_object_get(o, "size"));
-	r->uploaded = json_integer_value(json_object_get(o, "uploaded"));
-	r->saved_uploaded = r->uploaded;
-	r->downloaded = json_integer_value(json_object_get(o, "downloaded"));
-	r->from_mirrors = json_integer_value(json_object_get(o, "from_mirrors"));
-	r->seed_s = json_integer_value(json_object_get(o, "seed_seconds"));
-	r->up_limit = (int)json_integer_value(json_object_get(o, "upload_limit"));
-	r->down_limit = (int)json_integer_value(json_object_get(o, "download_limit"));
-	if (json_is_string(json_object_get(o, "error_code")))
-		r->code = ms_errno_from_name(json_string_value(json_object_get(o, "error_code")));
-	else if (json_integer_value(json_object_get(o, "exit_code")))
-		/* a record of an older daemon: the exit status get gave */
-		r->code = json_integer_value(json_object_get(o, "exit_code")) == 1 ? MS_EVERIFY
-										 : MS_EIO;
-	files = json_object_get(o, "files");
-	if (json_array_size(files)) {
-		size_t n = json_array_size(files);
-		const char **paths = calloc(n, sizeof(*paths));
-		int *prio = calloc(n, sizeof(*prio));
-		if (paths && prio) {
-			json_array_foreach(files, i, v) {
-				s = json_string_value(json_array_get(v, 0));
-				paths[i] = s && !strstr(s, "..") && *s != '/' ? s : "blobs/.skip/bad";
-				prio[i] = (int)json_integer_value(json_array_get(v, 1));
-			}
-			set_files(r, paths, prio, (int)n);
-		}
-		free(paths);
-		free(prio);
-	}
-	json_decref(o);
-	if (!r->id[0] || !r->repo[0] || !r->cache || ms_repo_check(r->repo, NULL, 0, NULL) ||
-	    (r->st == R_SEEDING && (ms_revision_check(r->rev) || !r->n_files))) {
-		repo_free(r);
-		return NULL;
-	}
-	return r;
 }
 
 /* ---- the session -------------------------------------------------------- */
@@ -405,8 +163,8 @@ static int seed_add(struct ms_seedbox *sb, struct repo *r, struct ms_error *err)
 	lts_torrent *meta;
 	int rc, id = 0;
 
-	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
-	file_path(sb, r->id, "resume", rpath, sizeof(rpath));
+	ms__file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
+	ms__file_path(sb, r->id, "resume", rpath, sizeof(rpath));
 	if ((rc = ms_read_file(tpath, MS_TORRENT_MAX, &torrent, &tlen, err)))
 		goto out;
 	if (!(dir = ms__repo_dir(r, err))) {
@@ -511,8 +269,8 @@ void ms__make_dormant(struct ms_seedbox *sb, struct repo *r)
 	r->rate_up = r->rate_down = r->peers_n = 0;
 	if (r->paused || r->limited || r->dormant)
 		return;
-	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
-	file_path(sb, r->id, "resume", rpath, sizeof(rpath));
+	ms__file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
+	ms__file_path(sb, r->id, "resume", rpath, sizeof(rpath));
 	if (!r->cookie)
 		r->cookie = ++sb->next_cookie;
 	if (!ms_engine_dormant_add(sb->eng, tpath, rpath, r->cookie, &nt, &err)) {
@@ -760,9 +518,9 @@ static void job_finish(struct repo *r, int code)
 	paths = calloc((size_t)n + 1, sizeof(*paths));
 	prio = calloc((size_t)n + 1, sizeof(*prio));
 	bytes = in.meta ? ms_torrent_bytes(in.meta, &blen) : NULL;
-	file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
+	ms__file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
 	if (!paths || !prio || !bytes || ms_getjob_mapping(r->job, paths, prio, n) ||
-	    set_files(r, paths, prio, n) ||
+	    ms__set_files(r, paths, prio, n) ||
 	    ms_write_file_atomic(tpath, bytes, blen, 0600, &err)) {
 		ms__repo_error(r, "cannot keep its torrent");
 		r->st = R_FAILED;
@@ -866,7 +624,7 @@ static void unlink_files(struct ms_seedbox *sb, const struct repo *r)
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		file_path(sb, r->id, ext[i], path, sizeof(path));
+		ms__file_path(sb, r->id, ext[i], path, sizeof(path));
 		unlink(path);
 	}
 }
@@ -923,7 +681,7 @@ void ms__remove_repo(struct ms_seedbox *sb, struct repo *r, int data)
 			*p = r->next;
 			break;
 		}
-	repo_free(r);
+	ms__repo_free(r);
 }
 
 /* the disk budget: evict the least recently active unpinned repos that
@@ -1003,7 +761,7 @@ static struct repo *repo_new(struct ms_seedbox *sb, const char *spec, const char
 		ms_error_set(err, MS_EINVAL, "'%s' is too long", spec);
 		goto fail;
 	}
-	if (set_names(r, spec, rl, at ? at + 1 : "main", "")) {
+	if (ms__set_names(r, spec, rl, at ? at + 1 : "main", "")) {
 		ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1019,7 +777,7 @@ static struct repo *repo_new(struct ms_seedbox *sb, const char *spec, const char
 	r->added = r->last_active = time(NULL);
 	return r;
 fail:
-	repo_free(r);
+	ms__repo_free(r);
 	return NULL;
 }
 
@@ -1054,7 +812,7 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 	for (struct repo *o = sb->repos; o; o = o->next)
 		if (!strcmp(o->repo, r->repo) && !strcmp(o->cache, r->cache) &&
 		    (!strcmp(o->want, r->want) || !strcmp(o->rev, r->want))) {
-			repo_free(r);
+			ms__repo_free(r);
 			if (o->st == R_FAILED) {
 				o->st = R_QUEUED;
 				ms__repo_error(o, NULL);
@@ -1067,12 +825,12 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 	if (copy_list(&r->indexes, q->indexes) || copy_list(&r->includes, q->includes) ||
 	    copy_list(&r->excludes, q->excludes) || copy_list(&r->peers, q->peers) ||
 	    (q->subscription && !(r->sub = ms_keep_strdup(q->subscription)))) {
-		repo_free(r);
+		ms__repo_free(r);
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	}
 	if (q->local_dir && (ms__abs_path(q->local_dir, lbuf, sizeof(lbuf)) ||
 			     !(r->local_dir = ms_keep_strdup(lbuf)))) {
-		repo_free(r);
+		ms__repo_free(r);
 		return ms_error_set(err, MS_EINVAL, "bad local_dir");
 	}
 	r->pinned = q->pinned;
@@ -1081,15 +839,15 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 	r->down_limit = q->down_limit;
 	if (q->ref) {
 		if (ms_ref_check(q->ref, err)) {
-			repo_free(r);
+			ms__repo_free(r);
 			return MS_EINVAL;
 		}
 		if (strlen(q->ref) >= MS_WANT_MAX) {
-			repo_free(r);
+			ms__repo_free(r);
 			return ms_error_set(err, MS_EINVAL, "ref '%s' is too long", q->ref);
 		}
-		if (set_names(r, r->repo, strlen(r->repo), r->want, q->ref)) {
-			repo_free(r);
+		if (ms__set_names(r, r->repo, strlen(r->repo), r->want, q->ref)) {
+			ms__repo_free(r);
 			return ms_error_set(err, MS_ENOMEM, "out of memory");
 		}
 	}
@@ -1229,7 +987,7 @@ static void repo_alert(struct ms_seedbox *sb, struct repo *r, const struct lts_a
 	case LTS_ALERT_SAVE_RESUME:
 		if (r->st != R_SEEDING)
 			break;
-		file_path(sb, r->id, "resume", path, sizeof(path));
+		ms__file_path(sb, r->id, "resume", path, sizeof(path));
 		if (r->sleeping != 1)
 			ms_write_file_atomic(path, a->data, a->data_len, 0600, NULL);
 		else if (ms_write_file_atomic(path, a->data, a->data_len, 0600, NULL))
@@ -1365,7 +1123,7 @@ static void restore_cb(uv_idle_t *h)
 			continue;
 		r->restoring = 0;
 		n++;
-		file_path(sb, r->id, "resume", rpath, sizeof(rpath));
+		ms__file_path(sb, r->id, "resume", rpath, sizeof(rpath));
 		if (idle_unload_s(sb) > 0 && access(rpath, F_OK) == 0) {
 			/* idle until a peer or its announce comes (a few a
 			 * second: its trackers may have forgotten it) */
@@ -1427,7 +1185,7 @@ int ms_seedbox_open(struct ms_seedbox **out, struct ms_config *c, uv_loop_t *loo
 		char p[PATH_MAX + 400];
 		if (dot && !strcmp(dot, ".json")) {
 			snprintf(p, sizeof(p), "%s/%s", path, names[i]->d_name);
-			if (!(r = record_load(sb, p))) {
+			if (!(r = ms__record_load(sb, p))) {
 				ms__log(sb, "ignoring '%s': not a valid record", p);
 			} else {
 				struct repo **tail = &sb->repos;
@@ -1482,7 +1240,7 @@ void ms_seedbox_free(struct ms_seedbox *sb)
 	while (sb->repos) {
 		struct repo *r = sb->repos;
 		sb->repos = r->next;
-		repo_free(r);
+		ms__repo_free(r);
 	}
 	if (sb->http)
 		ms_http_close(sb->http); /* no poll callback after this */

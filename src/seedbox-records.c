@@ -1,0 +1,254 @@
+/* seedbox-records.c: the daemon's repos as kept on disk --
+ * <state>/daemon/repos/<id>.{json,torrent,resume}, each written
+ * atomically; a record of an older daemon is still read */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ms_manifest.h"
+#include "seedbox-int.h"
+
+/* ---- records on disk ---------------------------------------------------- */
+
+void ms__file_path(const struct ms_seedbox *sb, const char *id, const char *ext, char *buf,
+		   size_t len)
+{
+	snprintf(buf, len, "%s/repos/%s.%s", sb->dir, id, ext);
+}
+
+json_t *ms__strlist_json(const struct ms_strlist *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return a;
+}
+
+void ms__strlist_from(struct ms_strlist *l, json_t *a)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v)
+		if (json_is_string(v))
+			ms_strlist_push_copy(l, json_string_value(v));
+}
+
+int ms__save_record(struct ms_seedbox *sb, struct repo *r)
+{
+	char path[PATH_MAX + 64], *s;
+	struct ms_error err;
+	json_t *o, *files = json_array();
+	int rc;
+
+	for (int i = 0; files && i < r->n_files; i++)
+		json_array_append_new(files, json_pack("[s,i]", r->paths[i], r->prio[i]));
+	o = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:s,s:b,s:b,s:b,"
+		      "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:s,s:o}",
+		      "format", 1, "id", r->id, "repo", r->repo, "want", r->want, "rev",
+		      r->rev, "cache", r->cache, "local_dir", r->local_dir, "indexes",
+		      ms__strlist_json(&r->indexes), "include", ms__strlist_json(&r->includes),
+		      "exclude", ms__strlist_json(&r->excludes), "peers", ms__strlist_json(&r->peers),
+		      "trackers", ms__strlist_json(&r->trackers), "state",
+		      ms__state_names[r->st == R_DOWNLOADING ? R_QUEUED : r->st], "paused",
+		      r->paused, "limited", r->limited, "pinned", r->pinned, "added",
+		      (json_int_t)r->added, "completed", (json_int_t)r->completed,
+		      "last_active", (json_int_t)r->last_active, "size", (json_int_t)r->size,
+		      "uploaded", (json_int_t)r->uploaded, "downloaded",
+		      (json_int_t)r->downloaded, "from_mirrors", (json_int_t)r->from_mirrors,
+		      "seed_seconds", (json_int_t)r->seed_s, "upload_limit", r->up_limit,
+		      "download_limit", r->down_limit, "error", r->error ? r->error : "", "files",
+		      files ? files : json_null());
+	if (!o)
+		return MS_ENOMEM;
+	if (r->sub)
+		json_object_set_new(o, "subscription", json_string(r->sub));
+	if (r->code && ms_errname(r->code))
+		json_object_set_new(o, "error_code", json_string(ms_errname(r->code)));
+	if (r->ref[0])
+		json_object_set_new(o, "ref", json_string(r->ref));
+	if (r->repo_dir)
+		json_object_set_new(o, "repo_dir", json_string(r->repo_dir));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return MS_ENOMEM;
+	ms__file_path(sb, r->id, "json", path, sizeof(path));
+	rc = ms_write_file_atomic(path, s, strlen(s), 0600, &err);
+	if (!rc)
+		r->saved_uploaded = r->uploaded;
+	if (rc)
+		ms__log(sb, "cannot save the state of %s: %s", r->repo, err.msg);
+	free(s);
+	return rc;
+}
+
+/* r's last error: printf-like, or NULL to clear it */
+/* o's string member key, or "" */
+static const char *str_or_empty(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* r->repo, r->want and r->ref, in one allocation (r->repo's; calloc, as
+ * ms_keep_strdup); 0 or -1 (out of memory: r unchanged) */
+int ms__set_names(struct repo *r, const char *repo, size_t rl, const char *want,
+		     const char *ref)
+{
+	size_t wl = strlen(want), fl = strlen(ref);
+	char *p = calloc(1, rl + wl + fl + 3);
+
+	if (!p)
+		return -1;
+	memcpy(p, repo, rl);
+	p[rl] = '\0';
+	memcpy(p + rl + 1, want, wl + 1);
+	memcpy(p + rl + 1 + wl + 1, ref, fl + 1);
+	free(r->repo);
+	r->repo = p;
+	r->want = p + rl + 1;
+	r->ref = r->want + wl + 1;
+	return 0;
+}
+
+void ms__repo_free(struct repo *r)
+{
+	if (r->job)
+		ms_getjob_free(r->job);
+	free(r->paths); /* (and r->prio: one block) */
+	free(r->repo);
+	free(r->cache);
+	free(r->repo_dir);
+	free(r->local_dir);
+	free(r->sub);
+	free(r->error);
+	ms_strlist_release(&r->indexes);
+	ms_strlist_release(&r->includes);
+	ms_strlist_release(&r->excludes);
+	ms_strlist_release(&r->peers);
+	ms_strlist_release(&r->trackers);
+	free(r);
+}
+
+/* r's file paths and priorities, in one block (r->paths'; calloc, as
+ * ms_keep_strdup); 0 or MS_ENOMEM (r unchanged) */
+int ms__set_files(struct repo *r, const char *const *paths, const int *prio, int n)
+{
+	size_t head = (size_t)n * (sizeof(char *) + sizeof(int)), len = head;
+	char *b, *at;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(paths[i]) + 1;
+	if (!(b = calloc(1, len ? len : 1)))
+		return MS_ENOMEM;
+	free(r->paths);
+	r->paths = (char **)(void *)b;
+	r->prio = (int *)(void *)(b + (size_t)n * sizeof(char *));
+	r->n_files = n;
+	at = b + head;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(paths[i]) + 1;
+		r->paths[i] = memcpy(at, paths[i], l);
+		at += l;
+		r->prio[i] = prio[i];
+	}
+	return 0;
+}
+
+struct repo *ms__record_load(struct ms_seedbox *sb, const char *path)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	json_error_t je;
+	json_t *o, *files, *v;
+	struct repo *r;
+	size_t i;
+	const char *s;
+
+	if (ms_read_file(path, RECORD_MAX, &buf, &len, NULL))
+		return NULL;
+	o = json_loadb((const char *)buf, len, 0, &je);
+	free(buf);
+	if (!o || !(r = calloc(1, sizeof(*r)))) {
+		json_decref(o);
+		return NULL;
+	}
+	r->sb = sb;
+	snprintf(r->id, sizeof(r->id), "%s", str_or_empty(o, "id"));
+	snprintf(r->rev, sizeof(r->rev), "%s", str_or_empty(o, "rev"));
+	s = str_or_empty(o, "repo");
+	if (ms__set_names(r, s, strlen(s), str_or_empty(o, "want"), str_or_empty(o, "ref"))) {
+		json_decref(o);
+		free(r);
+		return NULL;
+	}
+	if ((s = json_string_value(json_object_get(o, "error"))) && *s)
+		ms__repo_error(r, "%s", s);
+	if ((s = json_string_value(json_object_get(o, "cache"))))
+		r->cache = ms_keep_strdup(s);
+	if ((s = json_string_value(json_object_get(o, "local_dir"))))
+		r->local_dir = ms_keep_strdup(s);
+	if ((s = json_string_value(json_object_get(o, "repo_dir"))))
+		r->repo_dir = ms_keep_strdup(s);
+	if ((s = json_string_value(json_object_get(o, "subscription"))))
+		r->sub = ms_keep_strdup(s);
+	ms__strlist_from(&r->indexes, json_object_get(o, "indexes"));
+	ms__strlist_from(&r->includes, json_object_get(o, "include"));
+	ms__strlist_from(&r->excludes, json_object_get(o, "exclude"));
+	ms__strlist_from(&r->peers, json_object_get(o, "peers"));
+	ms__strlist_from(&r->trackers, json_object_get(o, "trackers"));
+	s = json_string_value(json_object_get(o, "state"));
+	r->st = s && !strcmp(s, "seeding") ? R_SEEDING : s && !strcmp(s, "failed") ? R_FAILED
+											: R_QUEUED;
+	r->paused = json_is_true(json_object_get(o, "paused"));
+	r->limited = json_is_true(json_object_get(o, "limited"));
+	r->pinned = json_is_true(json_object_get(o, "pinned"));
+	r->added = json_integer_value(json_object_get(o, "added"));
+	r->completed = json_integer_value(json_object_get(o, "completed"));
+	r->last_active = json_integer_value(json_object_get(o, "last_active"));
+	r->size = json_integer_value(json_object_get(o, "size"));
+	r->uploaded = json_integer_value(json_object_get(o, "uploaded"));
+	r->saved_uploaded = r->uploaded;
+	r->downloaded = json_integer_value(json_object_get(o, "downloaded"));
+	r->from_mirrors = json_integer_value(json_object_get(o, "from_mirrors"));
+	r->seed_s = json_integer_value(json_object_get(o, "seed_seconds"));
+	r->up_limit = (int)json_integer_value(json_object_get(o, "upload_limit"));
+	r->down_limit = (int)json_integer_value(json_object_get(o, "download_limit"));
+	if (json_is_string(json_object_get(o, "error_code")))
+		r->code = ms_errno_from_name(json_string_value(json_object_get(o, "error_code")));
+	else if (json_integer_value(json_object_get(o, "exit_code")))
+		/* a record of an older daemon: the exit status get gave */
+		r->code = json_integer_value(json_object_get(o, "exit_code")) == 1 ? MS_EVERIFY
+										 : MS_EIO;
+	files = json_object_get(o, "files");
+	if (json_array_size(files)) {
+		size_t n = json_array_size(files);
+		const char **paths = calloc(n, sizeof(*paths));
+		int *prio = calloc(n, sizeof(*prio));
+		if (paths && prio) {
+			json_array_foreach(files, i, v) {
+				s = json_string_value(json_array_get(v, 0));
+				paths[i] = s && !strstr(s, "..") && *s != '/' ? s : "blobs/.skip/bad";
+				prio[i] = (int)json_integer_value(json_array_get(v, 1));
+			}
+			ms__set_files(r, paths, prio, (int)n);
+		}
+		free(paths);
+		free(prio);
+	}
+	json_decref(o);
+	if (!r->id[0] || !r->repo[0] || !r->cache || ms_repo_check(r->repo, NULL, 0, NULL) ||
+	    (r->st == R_SEEDING && (ms_revision_check(r->rev) || !r->n_files))) {
+		ms__repo_free(r);
+		return NULL;
+	}
+	return r;
+}
+
