@@ -3,7 +3,7 @@
 // The only C++ file in modelswarm. Every extern "C" function body is wrapped
 // in SHIM_TRY/SHIM_CATCH so no exception crosses into C.
 
-#include "lt_shim.h"
+#include "shim.h"
 
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert_types.hpp>
@@ -60,57 +60,7 @@
 #include <thread>
 #include <vector>
 
-namespace lt = libtorrent;
-
-namespace {
-
-void set_err(struct lts_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-void set_err(struct lts_error *err, int code, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	err->code = code;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-}
-
-void clear_err(struct lts_error *err)
-{
-	if (err) {
-		err->code = 0;
-		err->msg[0] = '\0';
-	}
-}
-
-} // namespace
-
-#define SHIM_TRY try {
-#define SHIM_CATCH(ret)                                                       \
-	}                                                                     \
-	catch (std::bad_alloc const &)                                        \
-	{                                                                     \
-		set_err(err, LTS_ENOMEM, "out of memory");                    \
-		return ret;                                                   \
-	}                                                                     \
-	catch (lt::system_error const &e)                                     \
-	{                                                                     \
-		set_err(err, LTS_ELIBTORRENT, "%s", e.code().message().c_str()); \
-		return ret;                                                   \
-	}                                                                     \
-	catch (std::exception const &e)                                       \
-	{                                                                     \
-		set_err(err, LTS_EEXCEPTION, "%s", e.what());                 \
-		return ret;                                                   \
-	}                                                                     \
-	catch (...)                                                           \
-	{                                                                     \
-		set_err(err, LTS_EEXCEPTION, "unknown exception");            \
-		return ret;                                                   \
-	}
+using namespace lts_internal;
 
 namespace {
 struct digest_table;
@@ -1896,11 +1846,6 @@ struct piece_disk_io final : lt::disk_interface {
 } // namespace
 
 extern "C" {
-
-const char *lts_version(void)
-{
-	return lt::version();
-}
 
 // Whether OpenSSL's certificate directories (SSL_CERT_DIR, else its
 // default; ':'-separated) hold a hashed name ("5ad8a5d6.0"), by which it
