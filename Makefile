@@ -41,7 +41,8 @@ endif
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/metrics.c
-LIB_CXX = src/shim/common.cpp src/shim/disk-pieces.cpp
+LIB_CXX = src/shim/common.cpp src/shim/metainfo.cpp src/shim/create.cpp \
+	src/shim/disk-pieces.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
 	src/cmd/verify.c src/cmd/get.c src/cmd/getjob.c src/cmd/seedbox.c src/cmd/seed-store.c src/cmd/mirrors.c src/cmd/release.c src/cmd/daemon.c \

@@ -12,9 +12,12 @@
 #include "lt_shim.h"
 
 #include <libtorrent/error_code.hpp>
+#include <libtorrent/torrent_info.hpp>
 
 #include <exception>
+#include <memory>
 #include <new>
+#include <vector>
 
 namespace lt = libtorrent;
 
@@ -24,6 +27,11 @@ namespace lts_internal {
 void set_err(struct lts_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void clear_err(struct lts_error *err);
+
+// metainfo.cpp: a torrent to inspect, of its metadata and its .torrent
+// file's bytes (empty: no file yet)
+lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
+		       std::vector<char> bytes);
 
 } // namespace lts_internal
 
