@@ -42,6 +42,7 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/metrics.c
 LIB_CXX = src/shim/common.cpp src/shim/metainfo.cpp src/shim/create.cpp \
+	src/shim/digests.cpp \
 	src/shim/disk-pieces.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \

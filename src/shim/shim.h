@@ -12,11 +12,23 @@
 #include "lt_shim.h"
 
 #include <libtorrent/error_code.hpp>
+#include <libtorrent/file_storage.hpp>
+#include <libtorrent/info_hash.hpp>
+#include <libtorrent/sha1_hash.hpp>
+#include <libtorrent/span.hpp>
 #include <libtorrent/torrent_info.hpp>
 
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <string>
 #include <vector>
 
 namespace lt = libtorrent;
@@ -32,6 +44,83 @@ void clear_err(struct lts_error *err);
 // file's bytes (empty: no file yet)
 lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
 		       std::vector<char> bytes);
+
+// the torrent's keys in the dormant table and in the digest table: what a
+// handshake (or a storage) may name it by
+template <typename F> void each_key(lt::info_hash_t const &ih, F f)
+{
+	if (ih.has_v1())
+		f(ih.get(lt::protocol_version::V1));
+	if (ih.has_v2())
+		f(ih.get(lt::protocol_version::V2));
+}
+
+// digests.cpp: files' SHA-256 worked out from the pieces piece_disk_io
+// writes (how, at the top of digests.cpp)
+
+// one file's bytes on their way to its SHA-256, in order
+struct file_stream {
+	struct part {
+		std::shared_ptr<const char> data; // null: read it from path
+		int len = 0;
+		std::string path;
+	};
+	std::mutex mu;
+	std::int64_t size = 0;
+	std::int64_t done = 0;      // bytes fed
+	bool busy = false;          // a worker is feeding it
+	bool broken = false;        // no digest: a read failed, or a gap
+	bool final = false;
+	unsigned char digest[32] = {};
+	std::map<std::int64_t, part> ready; // by offset in the file
+	EVP_MD_CTX *md = nullptr;
+	~file_stream() { EVP_MD_CTX_free(md); }
+};
+
+struct digest_table;
+
+// the streams of a torrent's files, and what its pieces are checked against
+struct file_digests {
+	std::shared_ptr<digest_table> table;
+	std::vector<lt::sha1_hash> v1;      // the torrent's, if it has v1
+	std::vector<std::unique_ptr<file_stream>> files; // null: none wanted
+	// LTS_ADD_V2_CHECKS: each file's piece layer (empty: none, or a file
+	// of one piece at most; its pieces begin on a piece boundary)
+	std::vector<std::vector<lt::sha256_hash>> layers;
+	~file_digests();
+
+	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
+	// stands for them; false when its v1 hash is to be computed
+	bool by_v2(lt::file_storage const &fs, int piece, lt::sha256_hash *want2,
+		   lt::sha1_hash *want1) const;
+};
+
+// the root of a piece's merkle subtree from its n block hashes (BEP 52)
+lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n);
+
+// Shared by the session and its disk: digests waiting for their storage.
+struct digest_table {
+	std::int64_t stream_cap = std::int64_t(128) << 20;
+	std::mutex mu;
+	// by v1 info-hash and by truncated v2 info-hash (a storage is made
+	// with either)
+	std::map<lt::sha1_hash, std::shared_ptr<file_digests>> unclaimed;
+	std::atomic<std::int64_t> held{0};  // bytes kept for streams
+
+	void put(lt::info_hash_t const &ih, std::shared_ptr<file_digests> const &d);
+	std::shared_ptr<file_digests> take(lt::sha1_hash const &k);
+};
+
+// a part's memory (if it holds any) handed back to the table
+void let_go(digest_table &t, file_stream::part &p);
+// the parts next in line fed to the file's SHA-256
+void feed(digest_table &t, file_stream &f);
+// LTS_DIGEST_* of a file (out: its SHA-256, when ready)
+int digest_answer(digest_table &t, file_stream &f, unsigned char out[32]);
+// streams for the files flagged in want, and (v2_checks) piece layers
+std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
+					  const unsigned char *want, bool v2_checks,
+					  std::shared_ptr<digest_table> const &t);
 
 } // namespace lts_internal
 
