@@ -11,9 +11,12 @@
 
 #include "lt_shim.h"
 
+#include <libtorrent/disk_interface.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/file_storage.hpp>
 #include <libtorrent/info_hash.hpp>
+#include <libtorrent/io_context.hpp>
+#include <libtorrent/settings_pack.hpp>
 #include <libtorrent/sha1_hash.hpp>
 #include <libtorrent/span.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -121,6 +124,23 @@ int digest_answer(digest_table &t, file_stream &f, unsigned char out[32]);
 std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 					  const unsigned char *want, bool v2_checks,
 					  std::shared_ptr<digest_table> const &t);
+
+// disk-order.cpp: libtorrent's disk (inner), with the clear of a piece
+// that failed its hash check put after the writes to that piece
+std::unique_ptr<lt::disk_interface>
+new_ordered_disk_io(std::unique_ptr<lt::disk_interface> inner);
+
+// disk-pieces.cpp: pieces downloaded gathered in memory, hashed there and
+// written whole, the rest left to inner; with digests (may be null), the
+// pieces of the files asked for fed to their SHA-256
+std::unique_ptr<lt::disk_interface>
+new_piece_disk_io(lt::io_context &ios, lt::settings_interface const &sett,
+		  std::unique_ptr<lt::disk_interface> inner,
+		  std::shared_ptr<digest_table> digests);
+// the bytes held past which a disk new_piece_disk_io() made asks peers to
+// wait, and down to which they go on (the self-test lowers them)
+void set_piece_disk_pressure(lt::disk_interface &disk, std::int64_t soft,
+			     std::int64_t low);
 
 } // namespace lts_internal
 
