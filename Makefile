@@ -41,8 +41,10 @@ endif
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/metrics.c
-LIB_CXX = src/shim/common.cpp src/shim/metainfo.cpp src/shim/create.cpp \
-	src/shim/digests.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp
+LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
+	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
+	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \
+	src/shim/digests.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
 	src/cmd/verify.c src/cmd/get.c src/cmd/getjob.c src/cmd/seedbox.c src/cmd/seed-store.c src/cmd/mirrors.c src/cmd/release.c src/cmd/daemon.c \

@@ -1,32 +1,55 @@
-// shim.h: what the files of the shim (src/shim/*.cpp) share. C++ only,
-// never included from C: the C API is include/lt_shim.h.
+// shim.h: what the files of the shim share. C++ only, never included
+// from C: the C API is include/lt_shim.h, which says nothing of how the
+// shim is cut up.
 //
 // The shim is the only C++ in modelswarm and the only code that includes
 // libtorrent. Every extern "C" function body is wrapped in
 // SHIM_TRY/SHIM_CATCH so no exception crosses into C. What the files share
-// is in namespace lts_internal; the rest of each file is its own.
+// is in namespace lts_internal, declared here; the rest of each file is
+// its own (static, or in an anonymous namespace).
+//
+//   common.cpp       errors for the caller; libtorrent's version
+//   session.cpp      the session: settings, its disks and plugin set up
+//   torrent.cpp      a torrent in the session, named by an id
+//   alerts.cpp       libtorrent's alerts as lts_alert
+//   dormant.cpp      torrents loaded only when a peer asks for them
+//   metainfo.cpp     a torrent's metadata, read and inspected
+//   create.cpp       making a .torrent
+//   disk-pieces.cpp  the session's disk: pieces gathered in memory, each
+//                    hashed and written whole
+//   disk-order.cpp   the disk under it: a failed piece's clear after its
+//                    writes
+//   digests.cpp      files' SHA-256 from the pieces written
+//   selftest.cpp     self-tests of the disks and digests, built into
+//                    tests/unit/test-shim only
 
 #ifndef LT_SHIM_INTERNAL_H
 #define LT_SHIM_INTERNAL_H
 
 #include "lt_shim.h"
 
+#include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/disk_interface.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/file_storage.hpp>
+#include <libtorrent/fwd.hpp>
 #include <libtorrent/info_hash.hpp>
 #include <libtorrent/io_context.hpp>
 #include <libtorrent/settings_pack.hpp>
 #include <libtorrent/sha1_hash.hpp>
 #include <libtorrent/span.hpp>
+#include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
 
 #include <openssl/evp.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,11 +65,6 @@ namespace lts_internal {
 void set_err(struct lts_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void clear_err(struct lts_error *err);
-
-// metainfo.cpp: a torrent to inspect, of its metadata and its .torrent
-// file's bytes (empty: no file yet)
-lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
-		       std::vector<char> bytes);
 
 // the torrent's keys in the dormant table and in the digest table: what a
 // handshake (or a storage) may name it by
@@ -142,7 +160,93 @@ new_piece_disk_io(lt::io_context &ios, lt::settings_interface const &sett,
 void set_piece_disk_pressure(lt::disk_interface &disk, std::int64_t soft,
 			     std::int64_t low);
 
+// dormant.cpp: torrents loaded only when a peer asks for them
+
+// A dormant torrent: where to load it from when a peer asks for it.
+struct dormant_entry {
+	std::string torrent_path, resume_path;
+	std::int64_t cookie = 0;
+	lt::info_hash_t ih;
+};
+
+// A dormant torrent taken out of the table by libtorrent's thread; the
+// caller's thread reports it (failed: never added, with the reason).
+struct woken_entry {
+	lt::info_hash_t ih;
+	std::int64_t cookie = 0;
+	bool failed = false;
+	std::string error;
+};
+
+// Shared by the session (caller's thread) and the plugin (libtorrent's
+// network thread): everything in it is under mu.
+struct dormant_table {
+	std::mutex mu;
+	bool closed = false;
+	// by v1 info-hash and by truncated v2 info-hash (a peer's handshake
+	// names a torrent by either)
+	std::map<lt::sha1_hash, std::shared_ptr<dormant_entry>> by_hash;
+	std::map<std::int64_t, std::shared_ptr<dormant_entry>> by_cookie;
+	std::vector<woken_entry> woken;
+	std::function<void()> notify; // wakes the caller's loop
+};
+
+// the plugin that loads a dormant torrent when a peer's handshake names it
+std::shared_ptr<lt::plugin> new_dormant_plugin(std::shared_ptr<dormant_table> table);
+// the woken entry of that torrent, out of the table
+bool take_woken(dormant_table &t, lt::info_hash_t const &ih, woken_entry *out);
+
+// torrent.cpp: a torrent in the session
+
+// what the shim keeps of a torrent in the session, under its id
+struct torrent_entry {
+	lt::torrent_handle h;
+	lt::info_hash_t ih;
+	bool no_root = false;
+	int hash_failures = 0;
+	std::int64_t real_size = -1;  // bytes without pad files, once known
+	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
+	std::shared_ptr<file_digests> digests; // files streamed, if asked for
+};
+
+// LTS_STATE_* of libtorrent's state
+int state_of(lt::torrent_status::state_t st);
+// the files of a torrent mapped to save_path/<path without the torrent name>
+void strip_root(lt::torrent_handle const &h, lt::file_storage const &fs);
+// the flags every torrent is added with, whatever its resume data says
+void add_flags(lt::add_torrent_params &atp, unsigned flags);
+
+// metainfo.cpp: a torrent to inspect, of its metadata and its .torrent
+// file's bytes (empty: no file yet)
+lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
+		       std::vector<char> bytes);
+
 } // namespace lts_internal
+
+// session.cpp: the session; what the other files keep in it
+struct lts_session {
+	std::unique_ptr<lt::session> ses;
+	std::mutex notify_mu;
+	void (*notify_fn)(void *) = nullptr;
+	void *notify_ud = nullptr;
+	std::shared_ptr<lts_internal::dormant_table> dormant;
+	std::shared_ptr<lts_internal::digest_table> digests;
+	// libtorrent turns every incoming connection away while it has no
+	// torrent at all; once a torrent is dormant, this paused torrent of a
+	// random info-hash (no metadata, no file, never announced) is there
+	// so that a peer's handshake reaches the dormant table
+	lt::torrent_handle anchor;
+
+	int next_id = 1;
+	std::map<int, lts_internal::torrent_entry> torrents;
+	std::map<lt::torrent_handle, int> by_handle;
+	std::map<lt::info_hash_t, int> by_hash;
+
+	// storage for the last batch of popped alerts
+	std::vector<lts_alert> alerts;
+	std::deque<std::string> strings;
+	std::deque<std::vector<char>> buffers;
+};
 
 // The body of every extern "C" function that may throw, between
 // SHIM_TRY and SHIM_CATCH(value returned on an exception), with a struct
