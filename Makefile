@@ -43,7 +43,10 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/store.c src/webseed.c src/rpc.c src/metrics.c \
 	src/mirrors.c src/release.c src/getjob.c src/seedbox.c \
 	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c
-LIB_CXX = src/lt_shim.cpp
+LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
+	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
+	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \
+	src/shim/digests.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
 	src/cmd/verify.c src/cmd/get.c src/cmd/seed-store.c src/cmd/daemon.c \
@@ -53,8 +56,8 @@ UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)
-# the shim again, with the self-test of its disk ordering, for test-shim
-SELFTEST_OBJ = build/lt_shim_selftest.o
+# the self-tests of the shim's internals, for test-shim only
+SELFTEST_OBJ = build/shim/selftest.o
 ALL_OBJ = $(LIB_OBJ) $(CMD_OBJ) $(UNIT:tests/unit/%=build/unit/%.o) $(SELFTEST_OBJ)
 
 all: modelswarm
@@ -88,11 +91,7 @@ build/unit/%.o: tests/unit/%.c | build-deps
 tests/unit/%: build/unit/%.o build/libms.a
 	$(CXX) $(LDFLAGS) -o $@ $< build/libms.a $(PKG_LIBS) -lpthread
 
-$(SELFTEST_OBJ): src/lt_shim.cpp | build-deps
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(MS_CXXFLAGS) -DLTS_SELFTEST $(PKG_CFLAGS) -c -o $@ $<
-
-# linked before libms.a, so the archive's own shim object is not used
+# the self-tests before libms.a, whose shim they reach into
 tests/unit/test-shim: build/unit/test-shim.o $(SELFTEST_OBJ) build/libms.a
 	$(CXX) $(LDFLAGS) -o $@ $< $(SELFTEST_OBJ) build/libms.a $(PKG_LIBS) -lpthread
 

@@ -1,8 +1,8 @@
 /*
  * lt_shim: a small C API over libtorrent-rasterbar.
  *
- * This is the only interface to libtorrent in modelswarm; src/lt_shim.cpp is
- * the only C++ file and the only file that includes libtorrent headers.
+ * This is the only interface to libtorrent in modelswarm; src/shim/ holds
+ * the only C++ and the only files that include libtorrent headers.
  *
  * Rules:
  *  - every handle is opaque; torrents are named by shim-issued ids (> 0),
@@ -518,17 +518,17 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 const char *lts_version(void);
 
 /* Self-test of the shim's disk ordering (a failed piece's clear waits for
- * the writes to that piece issued before it). Only in a shim built with
- * -DLTS_SELFTEST (the unit tests). Writes "in order", or the order of
- * events it saw, to msg; returns 0 when it is the expected one, -1
- * otherwise. */
+ * the writes to that piece issued before it). Only in the unit tests
+ * (src/shim/selftest.cpp, linked into tests/unit/test-shim alone). Writes
+ * "in order", or the order of events it saw, to msg; returns 0 when it is
+ * the expected one, -1 otherwise. */
 int lts_selftest_disk_order(char *msg, size_t n);
 
 /* Self-test of the shim's piece writes (a downloaded piece gathered in
  * memory, written whole, its blocks reported written only then), over a
- * disk that logs what reaches it, with files under dir. Only with
- * -DLTS_SELFTEST. Writes what went wrong, or "as expected", to msg;
- * returns 0 when all went as expected, -1 otherwise. */
+ * disk that logs what reaches it, with files under dir. Only in the unit
+ * tests. Writes what went wrong, or "as expected", to msg; returns 0 when
+ * all went as expected, -1 otherwise. */
 int lts_selftest_piece_writes(const char *dir, char *msg, size_t n);
 /* File digests worked out as pieces are written: pieces out of order, in
  * memory and past the cap on disk; a piece that is not the torrent's never

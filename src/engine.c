@@ -382,15 +382,15 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 	 * so a download runs at the speed of these, not of hashing_threads.
 	 * Two per core, at least 4: a 2 GiB fetch on 2 cores took 5.6-6.0 s
 	 * with one, 3.9-5.1 s with four. Several are safe only because the
-	 * shim orders a failed piece's clear after its writes (lt_shim.cpp,
-	 * ordered_disk_io) */
+	 * shim orders a failed piece's clear after its writes
+	 * (src/shim/disk-order.cpp, ordered_disk_io) */
 	par = uv_available_parallelism();
 	snprintf(aio, sizeof(aio), "%u", par < 2 ? 4 : par > 8 ? 16 : 2 * par);
 	base[n++] = (struct lts_setting){ "aio_threads", aio };
 	/* a downloaded piece is gathered in memory, hashed there and
-	 * written whole, bypassing the page cache where it can (lt_shim.cpp,
-	 * piece_disk_io); 0 (enable_os_cache) leaves every block to
-	 * libtorrent's own disk I/O */
+	 * written whole, bypassing the page cache where it can
+	 * (src/shim/disk-pieces.cpp, piece_disk_io); 0 (enable_os_cache)
+	 * leaves every block to libtorrent's own disk I/O */
 	base[n++] = (struct lts_setting){ "disk_io_write_mode", "2" };
 	/* an origin seeding a release to many peers at once: with
 	 * libtorrent's 500 queued blocks a peer books seconds of our upload

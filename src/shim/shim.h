@@ -1,0 +1,279 @@
+// shim.h: what the files of the shim share. C++ only, never included
+// from C: the C API is include/lt_shim.h, which says nothing of how the
+// shim is cut up.
+//
+// The shim is the only C++ in modelswarm and the only code that includes
+// libtorrent. Every extern "C" function body is wrapped in
+// SHIM_TRY/SHIM_CATCH so no exception crosses into C. What the files share
+// is in namespace lts_internal, declared here; the rest of each file is
+// its own (static, or in an anonymous namespace).
+//
+//   common.cpp       errors for the caller; libtorrent's version
+//   session.cpp      the session: settings, its disks and plugin set up
+//   torrent.cpp      a torrent in the session, named by an id
+//   alerts.cpp       libtorrent's alerts as lts_alert
+//   dormant.cpp      torrents loaded only when a peer asks for them
+//   metainfo.cpp     a torrent's metadata, read and inspected
+//   create.cpp       making a .torrent
+//   disk-pieces.cpp  the session's disk: pieces gathered in memory, each
+//                    hashed and written whole
+//   disk-order.cpp   the disk under it: a failed piece's clear after its
+//                    writes
+//   digests.cpp      files' SHA-256 from the pieces written
+//   selftest.cpp     self-tests of the disks and digests, built into
+//                    tests/unit/test-shim only
+
+#ifndef LT_SHIM_INTERNAL_H
+#define LT_SHIM_INTERNAL_H
+
+#include "lt_shim.h"
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/disk_interface.hpp>
+#include <libtorrent/error_code.hpp>
+#include <libtorrent/file_storage.hpp>
+#include <libtorrent/fwd.hpp>
+#include <libtorrent/info_hash.hpp>
+#include <libtorrent/io_context.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/sha1_hash.hpp>
+#include <libtorrent/span.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace lt = libtorrent;
+
+namespace lts_internal {
+
+// common.cpp: the caller's struct lts_error (err may be null)
+void set_err(struct lts_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void clear_err(struct lts_error *err);
+
+// the torrent's keys in the dormant table and in the digest table: what a
+// handshake (or a storage) may name it by
+template <typename F> void each_key(lt::info_hash_t const &ih, F f)
+{
+	if (ih.has_v1())
+		f(ih.get(lt::protocol_version::V1));
+	if (ih.has_v2())
+		f(ih.get(lt::protocol_version::V2));
+}
+
+// digests.cpp: files' SHA-256 worked out from the pieces piece_disk_io
+// writes (how, at the top of digests.cpp)
+
+// one file's bytes on their way to its SHA-256, in order
+struct file_stream {
+	struct part {
+		std::shared_ptr<const char> data; // null: read it from path
+		int len = 0;
+		std::string path;
+	};
+	std::mutex mu;
+	std::int64_t size = 0;
+	std::int64_t done = 0;      // bytes fed
+	bool busy = false;          // a worker is feeding it
+	bool broken = false;        // no digest: a read failed, or a gap
+	bool final = false;
+	unsigned char digest[32] = {};
+	std::map<std::int64_t, part> ready; // by offset in the file
+	EVP_MD_CTX *md = nullptr;
+	~file_stream() { EVP_MD_CTX_free(md); }
+};
+
+struct digest_table;
+
+// the streams of a torrent's files, and what its pieces are checked against
+struct file_digests {
+	std::shared_ptr<digest_table> table;
+	std::vector<lt::sha1_hash> v1;      // the torrent's, if it has v1
+	std::vector<std::unique_ptr<file_stream>> files; // null: none wanted
+	// LTS_ADD_V2_CHECKS: each file's piece layer (empty: none, or a file
+	// of one piece at most; its pieces begin on a piece boundary)
+	std::vector<std::vector<lt::sha256_hash>> layers;
+	~file_digests();
+
+	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
+	// stands for them; false when its v1 hash is to be computed
+	bool by_v2(lt::file_storage const &fs, int piece, lt::sha256_hash *want2,
+		   lt::sha1_hash *want1) const;
+};
+
+// the root of a piece's merkle subtree from its n block hashes (BEP 52)
+lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n);
+
+// Shared by the session and its disk: digests waiting for their storage.
+struct digest_table {
+	std::int64_t stream_cap = std::int64_t(128) << 20;
+	std::mutex mu;
+	// by v1 info-hash and by truncated v2 info-hash (a storage is made
+	// with either)
+	std::map<lt::sha1_hash, std::shared_ptr<file_digests>> unclaimed;
+	std::atomic<std::int64_t> held{0};  // bytes kept for streams
+
+	void put(lt::info_hash_t const &ih, std::shared_ptr<file_digests> const &d);
+	std::shared_ptr<file_digests> take(lt::sha1_hash const &k);
+};
+
+// a part's memory (if it holds any) handed back to the table
+void let_go(digest_table &t, file_stream::part &p);
+// the parts next in line fed to the file's SHA-256
+void feed(digest_table &t, file_stream &f);
+// LTS_DIGEST_* of a file (out: its SHA-256, when ready)
+int digest_answer(digest_table &t, file_stream &f, unsigned char out[32]);
+// streams for the files flagged in want, and (v2_checks) piece layers
+std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
+					  const unsigned char *want, bool v2_checks,
+					  std::shared_ptr<digest_table> const &t);
+
+// disk-order.cpp: libtorrent's disk (inner), with the clear of a piece
+// that failed its hash check put after the writes to that piece
+std::unique_ptr<lt::disk_interface>
+new_ordered_disk_io(std::unique_ptr<lt::disk_interface> inner);
+
+// disk-pieces.cpp: pieces downloaded gathered in memory, hashed there and
+// written whole, the rest left to inner; with digests (may be null), the
+// pieces of the files asked for fed to their SHA-256
+std::unique_ptr<lt::disk_interface>
+new_piece_disk_io(lt::io_context &ios, lt::settings_interface const &sett,
+		  std::unique_ptr<lt::disk_interface> inner,
+		  std::shared_ptr<digest_table> digests);
+// the bytes held past which a disk new_piece_disk_io() made asks peers to
+// wait, and down to which they go on (the self-test lowers them)
+void set_piece_disk_pressure(lt::disk_interface &disk, std::int64_t soft,
+			     std::int64_t low);
+
+// dormant.cpp: torrents loaded only when a peer asks for them
+
+// A dormant torrent: where to load it from when a peer asks for it.
+struct dormant_entry {
+	std::string torrent_path, resume_path;
+	std::int64_t cookie = 0;
+	lt::info_hash_t ih;
+};
+
+// A dormant torrent taken out of the table by libtorrent's thread; the
+// caller's thread reports it (failed: never added, with the reason).
+struct woken_entry {
+	lt::info_hash_t ih;
+	std::int64_t cookie = 0;
+	bool failed = false;
+	std::string error;
+};
+
+// Shared by the session (caller's thread) and the plugin (libtorrent's
+// network thread): everything in it is under mu.
+struct dormant_table {
+	std::mutex mu;
+	bool closed = false;
+	// by v1 info-hash and by truncated v2 info-hash (a peer's handshake
+	// names a torrent by either)
+	std::map<lt::sha1_hash, std::shared_ptr<dormant_entry>> by_hash;
+	std::map<std::int64_t, std::shared_ptr<dormant_entry>> by_cookie;
+	std::vector<woken_entry> woken;
+	std::function<void()> notify; // wakes the caller's loop
+};
+
+// the plugin that loads a dormant torrent when a peer's handshake names it
+std::shared_ptr<lt::plugin> new_dormant_plugin(std::shared_ptr<dormant_table> table);
+// the woken entry of that torrent, out of the table
+bool take_woken(dormant_table &t, lt::info_hash_t const &ih, woken_entry *out);
+
+// torrent.cpp: a torrent in the session
+
+// what the shim keeps of a torrent in the session, under its id
+struct torrent_entry {
+	lt::torrent_handle h;
+	lt::info_hash_t ih;
+	bool no_root = false;
+	int hash_failures = 0;
+	std::int64_t real_size = -1;  // bytes without pad files, once known
+	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
+	std::shared_ptr<file_digests> digests; // files streamed, if asked for
+};
+
+// LTS_STATE_* of libtorrent's state
+int state_of(lt::torrent_status::state_t st);
+// the files of a torrent mapped to save_path/<path without the torrent name>
+void strip_root(lt::torrent_handle const &h, lt::file_storage const &fs);
+// the flags every torrent is added with, whatever its resume data says
+void add_flags(lt::add_torrent_params &atp, unsigned flags);
+
+// metainfo.cpp: a torrent to inspect, of its metadata and its .torrent
+// file's bytes (empty: no file yet)
+lts_torrent *wrap_info(std::shared_ptr<const lt::torrent_info> ti,
+		       std::vector<char> bytes);
+
+} // namespace lts_internal
+
+// session.cpp: the session; what the other files keep in it
+struct lts_session {
+	std::unique_ptr<lt::session> ses;
+	std::mutex notify_mu;
+	void (*notify_fn)(void *) = nullptr;
+	void *notify_ud = nullptr;
+	std::shared_ptr<lts_internal::dormant_table> dormant;
+	std::shared_ptr<lts_internal::digest_table> digests;
+	// libtorrent turns every incoming connection away while it has no
+	// torrent at all; once a torrent is dormant, this paused torrent of a
+	// random info-hash (no metadata, no file, never announced) is there
+	// so that a peer's handshake reaches the dormant table
+	lt::torrent_handle anchor;
+
+	int next_id = 1;
+	std::map<int, lts_internal::torrent_entry> torrents;
+	std::map<lt::torrent_handle, int> by_handle;
+	std::map<lt::info_hash_t, int> by_hash;
+
+	// storage for the last batch of popped alerts
+	std::vector<lts_alert> alerts;
+	std::deque<std::string> strings;
+	std::deque<std::vector<char>> buffers;
+};
+
+// The body of every extern "C" function that may throw, between
+// SHIM_TRY and SHIM_CATCH(value returned on an exception), with a struct
+// lts_error *err in scope.
+#define SHIM_TRY try {
+#define SHIM_CATCH(ret)                                                       \
+	}                                                                     \
+	catch (std::bad_alloc const &)                                        \
+	{                                                                     \
+		lts_internal::set_err(err, LTS_ENOMEM, "out of memory");      \
+		return ret;                                                   \
+	}                                                                     \
+	catch (lt::system_error const &e)                                     \
+	{                                                                     \
+		lts_internal::set_err(err, LTS_ELIBTORRENT, "%s",             \
+				      e.code().message().c_str());            \
+		return ret;                                                   \
+	}                                                                     \
+	catch (std::exception const &e)                                       \
+	{                                                                     \
+		lts_internal::set_err(err, LTS_EEXCEPTION, "%s", e.what());   \
+		return ret;                                                   \
+	}                                                                     \
+	catch (...)                                                           \
+	{                                                                     \
+		lts_internal::set_err(err, LTS_EEXCEPTION, "unknown exception"); \
+		return ret;                                                   \
+	}
+
+#endif
