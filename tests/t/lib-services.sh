@@ -8,6 +8,14 @@
 # (test-lib.sh changes into the trash directory, so a relative $0 no longer
 # leads to this file; $TEST_DIRECTORY does.)
 #
+# The benchmarks under tools/bench/ start their services here too, through
+# tools/bench/lib.sh. What this file takes from test-lib.sh is only
+# TRASH_DIRECTORY (where the services keep their files), test_bg (start a
+# command in the background with its output in NAME.out/NAME.err and its pid
+# in NAME.pid, and stop it by that pid at exit), free_port, wait_for and
+# test_grep; tools/bench/lib.sh gives the benchmarks those five without
+# test-lib's TAP and trash directory.
+#
 # Every service is started with test_bg (so test-lib stops it by its pid at
 # exit), binds 127.0.0.1 (or ::1) only, on ports from free_port, has every
 # form of peer discovery the program knows turned off (DHT, LSD, PEX,
@@ -16,6 +24,15 @@
 # helpers here name their own variables with an "ls_" prefix, and what they
 # report is in variables named after the service (tracker_url, nginx_url,
 # aria2_port, transmission_port, qbt_port, ...).
+#
+# Optional knobs, read when a start_ function runs (as ${NAME:-}, so a
+# caller under set -u need not set them); unset, they change nothing:
+# OPENTRACKER_PORT, NGINX_SERVER_EXTRA, NGINX_WORKERS, ARIA2_ADDR,
+# TRANSMISSION_SETTINGS_EXTRA, QBT_CONF_EXTRA (each described at its
+# function), and SERVICE_WRAPPER: a command (a program or a shell function,
+# and its words) that every start_ function runs its service through, e.g.
+# one that execs it with a clean environment; it must exec the service, so
+# that the pid recorded is the service's own.
 
 # curl, aria2c and transmission-remote would send even 127.0.0.1 requests
 # through a proxy named in the environment
@@ -97,7 +114,7 @@ start_opentracker () {
 	ls_user=
 	test "$(id -u)" != 0 || ls_user="-u nobody"
 	tracker_port=${OPENTRACKER_PORT:-$(free_port)} &&
-	test_bg opentracker opentracker -i 127.0.0.1 -p "$tracker_port" \
+	test_bg opentracker ${SERVICE_WRAPPER:-} opentracker -i 127.0.0.1 -p "$tracker_port" \
 		-P "$tracker_port" -d "$ls_dir" -w whitelist $ls_user &&
 	tracker_pid=$bg_pid &&
 	tracker_url="http://127.0.0.1:$tracker_port/announce" &&
@@ -141,20 +158,24 @@ wait_tracker_seeders () {
 # Sets nginx_port, nginx_url (http://127.0.0.1:PORT, no slash at the end),
 # nginx_log (the access log), nginx_pid. If NGINX_SERVER_EXTRA names a shell
 # function, what it prints goes into the server block (it may use
-# $nginx_port and $ls_root).
+# $nginx_port and $ls_root). With NGINX_WORKERS set (a number, or auto),
+# a master process and that many workers serve instead of the one process;
+# nginx_pid is then the master's.
 start_nginx () {
 	ls_root=$(cd "$1" && pwd) || return 1
 	ls_dir="$TRASH_DIRECTORY/nginx"
 	ls_user=
 	test "$(id -u)" != 0 || ls_user="user root;"
+	ls_master=off ls_workers=1
+	test -z "${NGINX_WORKERS:-}" || ls_master=on ls_workers=$NGINX_WORKERS
 	nginx_port=$(free_port) &&
 	nginx_log="$ls_dir/access.log" &&
 	mkdir -p "$ls_dir/tmp" &&
 	cat >"$ls_dir/nginx.conf" <<-EOF &&
 	$ls_user
 	daemon off;
-	master_process off;
-	worker_processes 1;
+	master_process $ls_master;
+	worker_processes $ls_workers;
 	pid $ls_dir/nginx.pid;
 	lock_file $ls_dir/nginx.lock;
 	error_log $ls_dir/error.log info;
@@ -177,11 +198,11 @@ start_nginx () {
 			server_name localhost;
 			root $ls_root;
 			autoindex off;
-			$(test -z "$NGINX_SERVER_EXTRA" || "$NGINX_SERVER_EXTRA")
+			$(test -z "${NGINX_SERVER_EXTRA:-}" || "$NGINX_SERVER_EXTRA")
 		}
 	}
 	EOF
-	test_bg nginx nginx -p "$ls_dir" -c "$ls_dir/nginx.conf" &&
+	test_bg nginx ${SERVICE_WRAPPER:-} nginx -p "$ls_dir" -c "$ls_dir/nginx.conf" &&
 	nginx_pid=$bg_pid &&
 	nginx_url="http://127.0.0.1:$nginx_port" &&
 	wait_http "$nginx_url/" 30 &&
@@ -207,7 +228,7 @@ start_aria2_seed () {
 	ls_name=$1 ls_torrent=$2 ls_data=$3
 	shift 3
 	aria2_port=$(free_port) &&
-	test_bg "$ls_name" aria2c $ARIA2_NET \
+	test_bg "$ls_name" ${SERVICE_WRAPPER:-} aria2c $ARIA2_NET \
 		--interface="${ARIA2_ADDR:-127.0.0.1}" \
 		--listen-port="$aria2_port" --dir="$ls_data" \
 		--check-integrity=true --seed-ratio=0.0 \
@@ -234,24 +255,28 @@ run_aria2_leech () {
 
 # --- Transmission --------------------------------------------------------
 
-# start_transmission_seed NAME TORRENT DIR: transmission-daemon (3.00)
-# seeds TORRENT (v1 only) from DIR (which holds the torrent's top
-# directory), peers on 127.0.0.1 (and ::1) and a free port, RPC on
-# 127.0.0.1 only, without DHT, LPD, PEX, uTP or port mapping; waits until
-# the data is verified and seeding. Transmission ignores 127.x peers it
-# hears of from trackers: dial it with --peer 127.0.0.1:$transmission_port.
-# Config and log in NAME/. Sets transmission_port, transmission_rpc,
+# start_transmission NAME DIR: transmission-daemon (3.00) with no torrent
+# yet, new torrents into DIR, peers on 127.0.0.1 (and ::1) and a free port,
+# RPC on 127.0.0.1 only, without DHT, LPD, PEX, uTP or port mapping; waits
+# until its RPC port answers. Transmission ignores 127.x peers it hears of
+# from trackers: dial it with --peer 127.0.0.1:$transmission_port. Config
+# and log in NAME/. Sets transmission_port, transmission_rpc,
 # transmission_pid; "transmission-remote 127.0.0.1:$transmission_rpc"
-# talks to it.
-start_transmission_seed () {
-	ls_name=$1 ls_torrent=$2
-	ls_data=$(cd "$3" && pwd) || return 1
+# talks to it. If TRANSMISSION_SETTINGS_EXTRA names a shell function, what
+# it prints (JSON members, each followed by a comma) goes into its
+# settings.json.
+start_transmission () {
+	ls_name=$1
+	ls_data=$(cd "$2" && pwd) || return 1
 	ls_dir="$TRASH_DIRECTORY/$ls_name"
 	mkdir -p "$ls_dir/config" &&
 	transmission_port=$(free_port) &&
 	transmission_rpc=$(free_port) &&
-	cat >"$ls_dir/config/settings.json" <<-EOF &&
 	{
+		echo "{" &&
+		{ test -z "${TRANSMISSION_SETTINGS_EXTRA:-}" ||
+			"$TRANSMISSION_SETTINGS_EXTRA"; } &&
+		cat <<-EOF
 		"bind-address-ipv4": "127.0.0.1",
 		"bind-address-ipv6": "::1",
 		"dht-enabled": false,
@@ -279,12 +304,30 @@ start_transmission_seed () {
 		"watch-dir-enabled": false,
 		"start-added-torrents": true,
 		"message-level": 2
-	}
-	EOF
-	test_bg "$ls_name" transmission-daemon -f -g "$ls_dir/config" \
-		-e "$ls_dir/transmission.log" &&
+		}
+		EOF
+	} >"$ls_dir/config/settings.json" &&
+	restart_transmission "$ls_name"
+}
+
+# restart_transmission NAME: transmission-daemon again, once the one that
+# start_transmission NAME started has been stopped: the same config dir
+# (its torrents and resume data as it left them), the same ports; waits
+# until its RPC port answers. Sets transmission_pid.
+restart_transmission () {
+	test_bg "$1" ${SERVICE_WRAPPER:-} transmission-daemon -f \
+		-g "$TRASH_DIRECTORY/$1/config" \
+		-e "$TRASH_DIRECTORY/$1/transmission.log" &&
 	transmission_pid=$bg_pid &&
-	wait_port "$transmission_rpc" 30 &&
+	wait_port "$transmission_rpc" 30
+}
+
+# start_transmission_seed NAME TORRENT DIR: start_transmission NAME DIR,
+# then it seeds TORRENT (v1 only) from DIR (which holds the torrent's top
+# directory); waits until the data is verified and seeding.
+start_transmission_seed () {
+	ls_torrent=$2
+	start_transmission "$1" "$3" &&
 	timeout 30 transmission-remote "127.0.0.1:$transmission_rpc" \
 		-a "$ls_torrent" --download-dir "$ls_data" >"$ls_name.add" 2>&1 &&
 	test_grep 'success' "$ls_name.add" &&
@@ -319,12 +362,15 @@ wait_transmission_seeding () {
 # start_qbittorrent NAME: qbittorrent-nox (4.5) with its profile in NAME/,
 # peers on 127.0.0.1 (interface lo) over TCP on a free port, its WebUI on
 # 127.0.0.1 with no login for localhost; no DHT, LSD, PEX, UPnP/NAT-PMP.
-# Sets qbt_port, qbt_url (the WebUI), qbt_pid.
+# Sets qbt_port, qbt_url (the WebUI), qbt_pid. If QBT_CONF_EXTRA names a
+# shell function, what it prints goes at the end of its qBittorrent.conf
+# (whole sections: "[Preferences]" and its keys, ...).
 start_qbittorrent () {
 	ls_name=$1
 	ls_dir="$TRASH_DIRECTORY/$ls_name"
 	qbt_port=$(free_port) &&
 	ls_webui=$(free_port) &&
+	qbt_url="http://127.0.0.1:$ls_webui" &&
 	mkdir -p "$ls_dir/qBittorrent/config" "$ls_dir/downloads" &&
 	cat >"$ls_dir/qBittorrent/config/qBittorrent.conf" <<-EOF &&
 	[LegalNotice]
@@ -361,10 +407,20 @@ start_qbittorrent () {
 	WebUI\CSRFProtection=false
 	WebUI\UseUPnP=false
 	EOF
-	test_bg "$ls_name" qbittorrent-nox --profile="$ls_dir" \
-		--webui-port="$ls_webui" &&
+	{ test -z "${QBT_CONF_EXTRA:-}" ||
+		"$QBT_CONF_EXTRA" >>"$ls_dir/qBittorrent/config/qBittorrent.conf"; } &&
+	restart_qbittorrent "$ls_name"
+}
+
+# restart_qbittorrent NAME: qbittorrent-nox again, once the one that
+# start_qbittorrent NAME started has been stopped: the same profile (its
+# torrents and resume data as it left them), the same ports; waits until
+# its WebUI answers and checks its settings. Sets qbt_pid.
+restart_qbittorrent () {
+	ls_name=$1
+	test_bg "$ls_name" ${SERVICE_WRAPPER:-} qbittorrent-nox \
+		--profile="$TRASH_DIRECTORY/$ls_name" --webui-port="${qbt_url##*:}" &&
 	qbt_pid=$bg_pid &&
-	qbt_url="http://127.0.0.1:$ls_webui" &&
 	wait_http "$qbt_url/api/v2/app/version" 60 &&
 	timeout 10 curl -sS -f "$qbt_url/api/v2/app/version" >"$ls_name.version" &&
 	echo >>"$ls_name.version" &&

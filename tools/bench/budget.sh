@@ -56,6 +56,9 @@ test -x /usr/bin/time || bench_die "needs /usr/bin/time (Debian package time)"
 mkdir -p "$tmp_parent" 2>/dev/null
 W=$(mktemp -d "$tmp_parent/ms-bench-budget.XXXXXX") || bench_die "no work directory"
 cd "$W" || exit 2
+W=$(pwd)
+# where the services (tests/t/lib-services.sh) keep their files
+TRASH_DIRECTORY=$W
 mkdir -p logs out
 on_exit () {
 	bench_cleanup
@@ -71,9 +74,8 @@ bench_get_repo "$SRC" "$size_gib" || bench_die "cannot write the repo"
 total_bytes=$(find "$SRC" -type f -exec cat {} + | wc -c)
 
 # ---- nginx, as in get.sh ---------------------------------------------------
-nport=$(bench_free_port) || bench_die "no free port"
-bench_nginx "$W/nginx" "$nport" "$W/srv" || bench_die "nginx did not start"
-nginx_pid=$bg_pid
+NGINX_WORKERS=auto
+start_nginx "$W/srv" || bench_die "nginx did not start"
 
 # CPU ticks (user + system) of nginx's master and workers so far
 tck=$(getconf CLK_TCK)
@@ -86,7 +88,7 @@ nginx_ticks () {
 run_curl () {
 	args=
 	for f in $(cd "$SRC" && ls); do
-		args="$args -o $1/$f http://127.0.0.1:$nport/repo/$f"
+		args="$args -o $1/$f $nginx_url/repo/$f"
 	done
 	# shellcheck disable=SC2086
 	exec /usr/bin/time -f "%e %U %S" -o "$2.time" timeout -k 5 900 \

@@ -24,7 +24,8 @@
 #
 # Everything listens on 127.0.0.1 only; DHT, LSD, PeX, UPnP/NAT-PMP are off
 # for every program; every process is stopped by its pid; every wait is
-# bounded.
+# bounded. opentracker, nginx and qbittorrent-nox are started as the tests
+# start them (tests/t/lib-services.sh).
 
 usage="usage: tools/bench/fetch.sh [--runs N] [--size-gib G] [--clients LIST]
                           [--curl-mode parallel|sequential] [--timeout SECS]
@@ -197,17 +198,9 @@ piece=$(sed -n "s/.*piece size \([0-9]*\).*/\1/p" logs/create.out)
 
 TRACKER=
 if has_client aria2c; then
-	mkdir -p "$W/tracker"
-	chmod 755 "$W/tracker"
-	echo "$HASH" >"$W/tracker/whitelist"
-	chmod 644 "$W/tracker/whitelist"
-	tport=$(bench_free_port) || bench_die "no free port"
-	# Debian's opentracker refuses to run as root and needs a whitelist
-	bench_bg logs/opentracker opentracker -i 127.0.0.1 -p "$tport" -P "$tport" \
-		-u nobody -d "$W/tracker" -w whitelist
-	TRACKER=http://127.0.0.1:$tport/announce
-	bench_wait_http "http://127.0.0.1:$tport/stats" 20 "$bg_pid" ||
-		bench_die "opentracker did not start: $(cat logs/opentracker.err)"
+	start_opentracker "$HASH" ||
+		bench_die "opentracker did not start: $(cat opentracker.err 2>/dev/null)"
+	TRACKER=$tracker_url
 fi
 
 bench_say "starting the seeder (it hashes the repo first)"
@@ -225,60 +218,24 @@ test -n "$SPORT" || bench_die "the seeder did not say where it listens"
 # which would shut out every client. So the seeder is put in the tracker's
 # list by a plain HTTP announce on its behalf, renewed before each aria2c run.
 tracker_register () {
-	qhash=$(echo "$HASH" | sed 's/../%&/g')
-	curl -s --max-time 5 -o /dev/null \
-		"$TRACKER?info_hash=$qhash&peer_id=-BENCH0-000000000000&port=$SPORT&uploaded=0&downloaded=0&left=0&compact=1&event=started" &&
-	curl -s --max-time 5 "http://127.0.0.1:$tport/scrape?info_hash=$qhash" |
-		grep -a -q 'completei[1-9]'
+	bench_tracker_register "$HASH" "$SPORT" -BENCH0-000000000000
 }
 if test -n "$TRACKER"; then
 	tracker_register || bench_die "cannot register the seeder with opentracker"
 fi
 
 if has_client curl; then
-	nport=$(bench_free_port) || bench_die "no free port"
-	mkdir -p "$W/nginx/tmp"
-	{
-		echo "daemon off;"
-		test "$(id -u)" = 0 && echo "user root;"
-		echo "worker_processes auto;"
-		echo "pid $W/nginx/nginx.pid;"
-		echo "error_log $W/nginx/error.log;"
-		echo "events { worker_connections 256; }"
-		echo "http {"
-		echo "    access_log off;"
-		echo "    default_type application/octet-stream;"
-		echo "    client_body_temp_path $W/nginx/tmp/body;"
-		echo "    proxy_temp_path $W/nginx/tmp/proxy;"
-		echo "    fastcgi_temp_path $W/nginx/tmp/fastcgi;"
-		echo "    uwsgi_temp_path $W/nginx/tmp/uwsgi;"
-		echo "    scgi_temp_path $W/nginx/tmp/scgi;"
-		echo "    sendfile on;"
-		echo "    tcp_nopush on;"
-		echo "    server {"
-		echo "        listen 127.0.0.1:$nport;"
-		echo "        root $W/srv;"
-		echo "    }"
-		echo "}"
-	} >"$W/nginx/nginx.conf"
-	bench_bg logs/nginx nginx -p "$W/nginx" -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf"
-	bench_wait_http "http://127.0.0.1:$nport/" 20 "$bg_pid" ||
-		bench_die "nginx did not start: $(cat logs/nginx.err "$W/nginx/error.log" 2>/dev/null)"
-	NGINX=http://127.0.0.1:$nport/$NAME
+	# as many workers as CPUs: the single-source ceiling
+	NGINX_WORKERS=auto
+	start_nginx "$W/srv" ||
+		bench_die "nginx did not start: $(cat nginx.err nginx/error.log 2>/dev/null)"
+	NGINX=$nginx_url/$NAME
 fi
 
 if has_client qbittorrent; then
-	qport=$(bench_free_port) || bench_die "no free port"
-	qwport=$(bench_free_port) || bench_die "no free port"
-	mkdir -p "$W/qbt-home"
-	bench_qbt_profile "$W/qbt" "$qport" "$qwport" "$W/out" ||
-		bench_die "cannot write the qbittorrent profile"
-	HOME=$W/qbt-home bench_bg logs/qbittorrent qbittorrent-nox \
-		--profile="$W/qbt" --webui-port="$qwport"
-	qbt_pid=$bg_pid
-	QBT=http://127.0.0.1:$qwport
-	bench_wait_http "$QBT/api/v2/app/version" 60 "$qbt_pid" ||
-		bench_die "qbittorrent-nox did not start: $(cat logs/qbittorrent.err)"
+	start_qbittorrent qbt ||
+		bench_die "qbittorrent-nox did not start: $(cat qbt.err 2>/dev/null)"
+	QBT=$qbt_url
 fi
 
 # ---- the clients -----------------------------------------------------------
@@ -300,7 +257,7 @@ run_fetch () {
 }
 
 run_aria2c () {
-	aport=$(bench_free_port) || return 1
+	aport=$(free_port) || return 1
 	exec timeout -k 5 "$timeout_s" aria2c --no-conf=true --dir="$1" \
 		--seed-time=0 --enable-dht=false --enable-dht6=false \
 		--bt-enable-lpd=false --enable-peer-exchange=false \

@@ -41,6 +41,9 @@ done
 test -n "$W" || W=$(mktemp -d "${TMPDIR:-/tmp}/ms-bench-get.XXXXXX")
 mkdir -p "$W/logs"
 cd "$W" || exit 2
+W=$(pwd)
+# where the services (tests/t/lib-services.sh) keep their files
+TRASH_DIRECTORY=$W
 on_exit () {
 	bench_cleanup
 	test -n "$keep" || rm -rf "$W"
@@ -91,25 +94,16 @@ bench_wait_for '^seeding ' logs/seed1.out 600 "$seed1_pid" || bench_die "seeder:
 SPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' logs/seed.out | head -n 1)
 SPORT1=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' logs/seed1.out | head -n 1)
 
-mkdir -p "$W/tracker"
-chmod 755 "$W/tracker"
-echo "$V1HASH" >"$W/tracker/whitelist"
-chmod 644 "$W/tracker/whitelist"
-tport=$(bench_free_port) || bench_die "no free port"
-bench_bg logs/opentracker opentracker -i 127.0.0.1 -p "$tport" -P "$tport" -u nobody \
-	-d "$W/tracker" -w whitelist
-TRACKER=http://127.0.0.1:$tport/announce
-bench_wait_http "http://127.0.0.1:$tport/stats" 20 "$bg_pid" || bench_die "opentracker did not start"
+start_opentracker "$V1HASH" || bench_die "opentracker did not start"
+TRACKER=$tracker_url
 # the v1 seeder is entered in the tracker by an announce on its behalf
 tracker_register () {
-	q=$(echo "$V1HASH" | sed 's/../%&/g')
-	curl -s --max-time 5 -o /dev/null \
-		"$TRACKER?info_hash=$q&peer_id=-BENCH0-000000000001&port=$SPORT1&uploaded=0&downloaded=0&left=0&compact=1&event=started"
+	bench_tracker_register "$V1HASH" "$SPORT1" -BENCH0-000000000001
 }
 
-nport=$(bench_free_port) || bench_die "no free port"
-bench_nginx "$W/nginx" "$nport" "$W/srv" || bench_die "nginx did not start"
-NGINX=http://127.0.0.1:$nport/$ORG--$NAME
+NGINX_WORKERS=auto
+start_nginx "$W/srv" || bench_die "nginx did not start"
+NGINX=$nginx_url/$ORG--$NAME
 
 # ---- clients ----------------------------------------------------------------
 
@@ -123,7 +117,7 @@ run_fetch () {
 		--peer "127.0.0.1:$SPORT" --listen 127.0.0.1:0 $MS_NET >"$2.out" 2>"$2.err"
 }
 run_aria2c () {
-	aport=$(bench_free_port) || return 1
+	aport=$(free_port) || return 1
 	exec timeout -k 5 900 aria2c --no-conf=true --dir="$1" --seed-time=0 \
 		--enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
 		--enable-peer-exchange=false --bt-tracker="$TRACKER" --disable-ipv6=true \

@@ -2,7 +2,9 @@
 #
 # Every process a benchmark starts in the background goes through bench_bg,
 # which records its pid; bench_cleanup stops them all by pid, newest first.
-# Every wait is bounded.
+# Every wait is bounded. nginx, opentracker, transmission-daemon and
+# qbittorrent-nox are started by the tests' own functions, from
+# tests/t/lib-services.sh (see the end of this file).
 
 bench_pids=
 
@@ -25,8 +27,8 @@ bench_secs () {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
 }
 
-# bench_free_port: a TCP port that is free on 127.0.0.1 right now
-bench_free_port () {
+# free_port: a TCP port that is free on 127.0.0.1 right now
+free_port () {
 	perl -MIO::Socket::INET -e '
 		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
 			LocalPort => 0, Proto => "tcp", Listen => 1) or die "$!\n";
@@ -81,44 +83,6 @@ bench_wait_for () {
 	done
 }
 
-# bench_wait_http URL SECONDS [PID]: poll until URL answers at all
-bench_wait_http () {
-	i=0
-	while ! curl -s -o /dev/null --max-time 2 "$1"; do
-		i=$((i + 1))
-		if test $i -gt $(($2 * 10)); then
-			bench_say "'$1' did not answer within $2 s"
-			return 1
-		fi
-		if test -n "${3:-}" && ! kill -0 "$3" 2>/dev/null; then
-			bench_say "process $3 exited before '$1' answered"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-# bench_nginx DIR PORT ROOT: nginx serving ROOT on 127.0.0.1:PORT
-# (sendfile, no access log), its files under DIR; started with bench_bg
-# (logs/nginx.*), so bg_pid is its master. Returns once it answers.
-bench_nginx () {
-	mkdir -p "$1/tmp" || return 1
-	{
-		echo "daemon off;"
-		test "$(id -u)" = 0 && echo "user root;"
-		echo "worker_processes auto;"
-		echo "pid $1/nginx.pid;"
-		echo "error_log $1/error.log;"
-		echo "events { worker_connections 256; }"
-		echo "http { access_log off; sendfile on; tcp_nopush on;"
-		echo "  client_body_temp_path $1/tmp/b; proxy_temp_path $1/tmp/p;"
-		echo "  fastcgi_temp_path $1/tmp/f; uwsgi_temp_path $1/tmp/u; scgi_temp_path $1/tmp/s;"
-		echo "  server { listen 127.0.0.1:$2; root $3; } }"
-	} >"$1/nginx.conf"
-	bench_bg logs/nginx nginx -p "$1" -e "$1/error.log" -c "$1/nginx.conf"
-	bench_wait_http "http://127.0.0.1:$2/" 20 "$bg_pid"
-}
-
 # bench_median: the median of the numbers on stdin, one a line
 bench_median () {
 	sort -g | awk '{ v[NR] = $1 }
@@ -163,7 +127,8 @@ bench_get_repo () {
 # PARENT, and go there (with logs/ and out/); copy MODELSWARM to $W/modelswarm
 # as MS (the tree may be rebuilt while the benchmark runs). At exit the
 # timed run (bench_timed) and every bench_bg process are stopped by pid and
-# W is removed unless $keep is set.
+# W is removed unless $keep is set. W is also where the services of
+# lib-services.sh keep their files (TRASH_DIRECTORY).
 bench_workdir () {
 	mkdir -p "$1" 2>/dev/null
 	W=$(mktemp -d "$1/$2.XXXXXX") || bench_die "cannot make a work directory under '$1'"
@@ -174,6 +139,7 @@ bench_workdir () {
 	trap 'exit 143' TERM
 	cd "$W" || exit 2
 	mkdir -p logs out
+	TRASH_DIRECTORY=$W
 	MS=$W/modelswarm
 	cp "$3" "$MS" || bench_die "cannot copy '$3'"
 }
@@ -213,52 +179,90 @@ bench_machine () {
 		"$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)"
 }
 
-# bench_qbt_profile DIR PORT WEBPORT SAVEPATH: a qbittorrent-nox profile in
-# DIR (for --profile=DIR): peers on 127.0.0.1:PORT over TCP only, no DHT,
-# LSD, PeX, UPnP or encryption, no ratio or seeding-time limit, no queueing,
-# new torrents into SAVEPATH; the Web API on 127.0.0.1:WEBPORT without login
-bench_qbt_profile () {
-	mkdir -p "$1/qBittorrent/config" || return 1
-	cat >"$1/qBittorrent/config/qBittorrent.conf" <<EOF
-[LegalNotice]
-Accepted=true
+# ---- the services: tests/t/lib-services.sh ---------------------------------
+#
+# The benchmarks start nginx, opentracker, transmission-daemon and
+# qbittorrent-nox with the functions the tests use (start_nginx,
+# start_opentracker, start_transmission, start_qbittorrent, ...), so that
+# each of them is run one way only. lib-services.sh takes five things from
+# tests/t/test-lib.sh, which a benchmark cannot source (it makes and enters
+# a trash directory under tests/ and prints TAP); they are given here
+# instead:
+#   TRASH_DIRECTORY  where the services keep their files: the work
+#                    directory W (bench_workdir sets it; get.sh and
+#                    budget.sh, which make their own W, set it too)
+#   test_bg          bench_bg (so bench_cleanup stops the service by its
+#                    pid), plus the NAME.pid file lib-services.sh reads; the
+#                    service runs with HOME=W, as in a test it runs with the
+#                    trash directory for HOME
+#   free_port        above
+#   wait_for, test_grep
+
+test_bg () {
+	HOME=$TRASH_DIRECTORY bench_bg "$@" &&
+	echo "$bg_pid" >"$1.pid"
+}
+
+wait_for () {
+	bench_wait_for "$1" "$2" "${3:-30}"
+}
+
+test_grep () {
+	grep -q -e "$1" "$2" && return 0
+	bench_say "'$1' is not in $2"
+	return 1
+}
+
+# every benchmark is tools/bench/NAME.sh and sources this file before it
+# changes directory
+# shellcheck source=../../tests/t/lib-services.sh
+. "$(dirname "$0")/../../tests/t/lib-services.sh"
+
+# What the benchmarks' services have on top of the tests' (through the
+# knobs of lib-services.sh; NGINX_WORKERS is left to each benchmark).
+# nginx: no access log (a line a request), tcp_nopush with sendfile.
+bench_nginx_server () {
+	echo "access_log off;"
+	echo "tcp_nopush on;"
+}
+NGINX_SERVER_EXTRA=bench_nginx_server
+
+# transmission-daemon: no download or seed queue, so that every torrent of
+# a large batch is active at once
+bench_transmission_settings () {
+	echo '"download-queue-enabled": false,'
+	echo '"seed-queue-enabled": false,'
+	echo '"queue-stalled-enabled": false,'
+}
+TRANSMISSION_SETTINGS_EXTRA=bench_transmission_settings
+
+# qbittorrent-nox: no temporary download path, no trackers added to every
+# torrent, no look-up of peers' countries (which would download a GeoIP
+# database), no random port, no RSS
+bench_qbt_conf () {
+	cat <<\EOF
 
 [BitTorrent]
-Session\\DHTEnabled=false
-Session\\LSDEnabled=false
-Session\\PeXEnabled=false
-Session\\BTProtocol=TCP
-Session\\Port=$2
-Session\\Interface=lo
-Session\\InterfaceName=lo
-Session\\InterfaceAddress=127.0.0.1
-Session\\Encryption=0
-Session\\GlobalMaxRatio=-1
-Session\\GlobalMaxSeedingMinutes=-1
-Session\\QueueingSystemEnabled=false
-Session\\AddTorrentPaused=false
-Session\\DefaultSavePath=$4
-Session\\TempPathEnabled=false
-Session\\AddTrackersEnabled=false
-
-[Network]
-PortForwardingEnabled=false
+Session\TempPathEnabled=false
+Session\AddTrackersEnabled=false
 
 [Preferences]
-Connection\\UPnP=false
-Connection\\ResolvePeerCountries=false
-General\\Locale=C
-General\\UseRandomPort=false
-WebUI\\Enabled=true
-WebUI\\Address=127.0.0.1
-WebUI\\Port=$3
-WebUI\\UseUPnP=false
-WebUI\\LocalHostAuth=false
-WebUI\\CSRFProtection=false
-WebUI\\HostHeaderValidation=false
+Connection\ResolvePeerCountries=false
+General\UseRandomPort=false
 
 [RSS]
-AutoDownloader\\EnableProcessing=false
-Session\\EnableProcessing=false
+AutoDownloader\EnableProcessing=false
+Session\EnableProcessing=false
 EOF
+}
+QBT_CONF_EXTRA=bench_qbt_conf
+
+# bench_tracker_register HASH PORT PEER_ID: enter a seeder that listens on
+# 127.0.0.1:PORT in the opentracker started last, for the v1 info-hash
+# HASH, by a plain HTTP announce on its behalf (PEER_ID: 20 characters);
+# fails unless the tracker then counts a seeder
+bench_tracker_register () {
+	curl -s --max-time 5 -o /dev/null \
+		"$tracker_url?info_hash=$(echo "$1" | sed 's/../%&/g')&peer_id=$3&port=$2&uploaded=0&downloaded=0&left=0&compact=1&event=started" &&
+	test "$(tracker_seeders "$1")" -ge 1
 }

@@ -680,8 +680,9 @@ MS_NET="--no-dht --no-lsd --no-port-mapping"
 # (PATH, HOME, the locale, and MODELSWARM_HOME when set here), not this
 # shell's: a variable such as SSL_CERT_FILE in a user's environment changes
 # what a client loads at start (modelswarm then loads that CA bundle whole,
-# about 1 MB). Every client's daemon is started this way, by bench_bg: it
-# execs, so that the pid recorded is the client's.
+# about 1 MB). Every client's daemon is started this way: modelswarm's by
+# bench_bg, transmission's and qbittorrent's by tests/t/lib-services.sh
+# (SERVICE_WRAPPER). It execs, so that the pid recorded is the client's.
 service_env () {
 	exec env -i PATH="$PATH" HOME="${HOME:-/}" LC_ALL="$LC_ALL" \
 		${MODELSWARM_HOME:+"MODELSWARM_HOME=$MODELSWARM_HOME"} "$@"
@@ -696,6 +697,7 @@ ms_home () {
 	} >"$1/config"
 }
 ms_home "$W/ms-fetch"
+SERVICE_WRAPPER=service_env
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load0=$(cut -d" " -f1-3 /proc/loadavg)
@@ -860,52 +862,12 @@ fi
 # ---- transmission-daemon -----------------------------------------------------------
 
 if has_client transmission; then
-	TRC=$W/transmission
-	mkdir -p "$TRC"
-	tr_port=$(bench_free_port) || bench_die "no free port"
-	tr_rpc=$(bench_free_port) || bench_die "no free port"
-	cat >"$TRC/settings.json" <<EOF
-{
-	"bind-address-ipv4": "127.0.0.1",
-	"bind-address-ipv6": "::1",
-	"dht-enabled": false,
-	"lpd-enabled": false,
-	"pex-enabled": false,
-	"utp-enabled": false,
-	"port-forwarding-enabled": false,
-	"peer-port": $tr_port,
-	"peer-port-random-on-start": false,
-	"rpc-enabled": true,
-	"rpc-bind-address": "127.0.0.1",
-	"rpc-port": $tr_rpc,
-	"rpc-authentication-required": false,
-	"rpc-whitelist-enabled": true,
-	"rpc-whitelist": "127.0.0.1",
-	"rpc-host-whitelist-enabled": false,
-	"blocklist-enabled": false,
-	"ratio-limit-enabled": false,
-	"idle-seeding-limit-enabled": false,
-	"speed-limit-up-enabled": false,
-	"speed-limit-down-enabled": false,
-	"download-queue-enabled": false,
-	"seed-queue-enabled": false,
-	"queue-stalled-enabled": false,
-	"encryption": 0,
-	"download-dir": "$REPOS",
-	"incomplete-dir-enabled": false,
-	"watch-dir-enabled": false,
-	"start-added-torrents": true,
-	"message-level": 2
-}
-EOF
-	tr_start () {
-		bench_bg "logs/$1" service_env transmission-daemon -f -g "$TRC" -e "$W/logs/$1.log"
-		tr_pid=$bg_pid
-	}
 	bench_say "transmission: starting transmission-daemon"
-	tr_start tr-daemon1
-	bench_wait_http "http://127.0.0.1:$tr_rpc/transmission/rpc" 60 "$tr_pid" ||
-		bench_die "transmission-daemon did not start: $(tail -n 5 logs/tr-daemon1.err)"
+	start_transmission tr "$REPOS" ||
+		bench_die "transmission-daemon did not start: $(tail -n 5 tr.err)"
+	tr_pid=$transmission_pid
+	tr_port=$transmission_port
+	tr_rpc=$transmission_rpc
 	bench_say "transmission: adding $nrepos torrents over RPC, data present"
 	t0=$(bench_now)
 	in_bg logs/tr-add.out py tr-add "$tr_rpc" "$TOR" "$REPOS" "$nrepos" || bench_die "adding to transmission failed"
@@ -920,12 +882,14 @@ EOF
 	bench_say "transmission: stopping it (SIGTERM)"
 	stop_pid "$tr_pid" "$timeout_s"
 	phase tr-stop "$stop_s"
-	bench_say "transmission: stopped in $stop_s s (clean: $stop_clean); $(ls "$TRC/resume" | wc -l) resume files"
+	bench_say "transmission: stopped in $stop_s s (clean: $stop_clean); $(ls "$W/tr/config/resume" | wc -l) resume files"
 
 	py evict "$REPOS" >/dev/null || bench_die "cannot drop the repos from the page cache"
 	bench_say "transmission: restarting it (its data dropped from the page cache first)"
 	t0=$(bench_now)
-	tr_start tr-daemon2
+	restart_transmission tr ||
+		bench_die "transmission-daemon did not start again: $(tail -n 5 tr.err)"
+	tr_pid=$transmission_pid
 	in_bg logs/tr-restart.out py tr-wait "$tr_rpc" "$nrepos" "$timeout_s" "$t0" 0.2
 	rc=$?
 	tr_rchar=$(rchar "$tr_pid")
@@ -942,20 +906,10 @@ fi
 # ---- qbittorrent-nox -------------------------------------------------------------
 
 if has_client qbittorrent; then
-	qport=$(bench_free_port) || bench_die "no free port"
-	qwport=$(bench_free_port) || bench_die "no free port"
-	mkdir -p "$W/qbt-home"
-	bench_qbt_profile "$W/qbt" "$qport" "$qwport" "$REPOS" ||
-		bench_die "cannot write the qbittorrent profile"
-	QBT=http://127.0.0.1:$qwport
-	qbt_start () {
-		HOME=$W/qbt-home bench_bg "logs/$1" service_env qbittorrent-nox --profile="$W/qbt" --webui-port="$qwport"
-		qbt_pid=$bg_pid
-	}
 	bench_say "qbittorrent: starting qbittorrent-nox"
-	qbt_start qbt1
-	bench_wait_http "$QBT/api/v2/app/version" 60 "$qbt_pid" ||
-		bench_die "qbittorrent-nox did not start: $(tail -n 5 logs/qbt1.err)"
+	start_qbittorrent qbt ||
+		bench_die "qbittorrent-nox did not start: $(tail -n 5 qbt.err)"
+	QBT=$qbt_url
 	bench_say "qbittorrent: adding $nrepos torrents over the Web API, data present, skip_checking=$qbt_skip"
 	t0=$(bench_now)
 	in_bg logs/qbt-add.out py qbt-add "$QBT" "$TOR" "$REPOS" "$nrepos" "$qbt_skip" || bench_die "adding to qbittorrent failed"
@@ -976,7 +930,8 @@ if has_client qbittorrent; then
 	py evict "$REPOS" >/dev/null || bench_die "cannot drop the repos from the page cache"
 	bench_say "qbittorrent: restarting it (its data dropped from the page cache first)"
 	t0=$(bench_now)
-	qbt_start qbt2
+	restart_qbittorrent qbt ||
+		bench_die "qbittorrent-nox did not start again: $(tail -n 5 qbt.err)"
 	in_bg logs/qbt-restart.out py qbt-wait "$QBT" "$nrepos" "$timeout_s" "$t0" 0.2
 	rc=$?
 	test $rc -eq 0 || bench_die "qbittorrent: not every torrent seeds after the restart"
@@ -984,7 +939,7 @@ if has_client qbittorrent; then
 	rd=$(field_of resident_bytes "$(py resident "$REPOS")")
 	bench_say "qbittorrent: restart: $line; data read back: $rd bytes"
 	echo "qbittorrent $(field_of secs "$line") $(cpu_s "$qbt_pid") $rd $(field_of rechecked "$line")" >>restart
-	spot_fetch qbittorrent "$TOR/$last.torrent" "$qport" "$REPOS/$last"
+	spot_fetch qbittorrent "$TOR/$last.torrent" "$qbt_port" "$REPOS/$last"
 	measure_mem qbittorrent restarted "$qbt_pid"
 	stop_pid "$qbt_pid" "$timeout_s"
 fi

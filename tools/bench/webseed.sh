@@ -5,10 +5,11 @@
 # and the speed ratios get/curl (target >= 1.0) and get/aria2c (target
 # >= 1.5). Not a test (not part of make check).
 #
-# One nginx on 127.0.0.1 (one worker, sendfile, keep-alive, no access log)
-# serves, from one root, both the signed index written by `modelswarm
-# publish` (http://127.0.0.1:PORT/bench/model/...) and a hub-style mirror
-# tree http://127.0.0.1:PORT/bench/model/resolve/REV/PATH (hard links of the
+# One nginx on 127.0.0.1 (one process, sendfile, keep-alive, no access log;
+# tests/t/lib-services.sh's start_nginx) serves, from one root, both the
+# signed index written by `modelswarm publish`
+# (http://127.0.0.1:PORT/bench/model/...) and a hub-style mirror tree
+# http://127.0.0.1:PORT/bench/model/resolve/REV/PATH (hard links of the
 # repo's files), which the manifest names as its web seed. There is no
 # tracker and no seeder, DHT and LSD are off: the only source `get` has is
 # the mirror, which it then uses at once.
@@ -146,13 +147,18 @@ printf '# bench-model\n\nA generated repo for tools/bench/webseed.sh.\n' >"$SRC/
 total_bytes=$(awk '{ t += $1 } END { print t }' sizes)
 nfiles=$(wc -l <files)
 
-# ---- publish, index and mirror tree -----------------------------------------
+# ---- nginx -------------------------------------------------------------------
+#
+# started first: its port is in the manifest (the web seed's URL)
 
-nport=$(bench_free_port) || bench_die "no free port"
-BASE=http://127.0.0.1:$nport
 WWW=$W/www
-MIRROR=$BASE/$REPO/resolve/
 mkdir -p "$WWW"
+start_nginx "$WWW" ||
+	bench_die "nginx did not start: $(cat nginx.err nginx/error.log 2>/dev/null)"
+BASE=$nginx_url
+MIRROR=$BASE/$REPO/resolve/
+
+# ---- publish, index and mirror tree -----------------------------------------
 
 # ms_home DIR: a MODELSWARM_HOME where nothing may leave 127.0.0.1
 ms_home () {
@@ -174,38 +180,6 @@ MODELSWARM_HOME=$W/user "$MS" trust add $ORG "$W/$ORG.pub" \
 mkdir -p "$WWW/$REPO/resolve/$REV"
 cp -al "$SRC/." "$WWW/$REPO/resolve/$REV/" || bench_die "cannot hard-link the mirror tree"
 chmod -R a+rX "$WWW"
-
-# ---- nginx -------------------------------------------------------------------
-
-mkdir -p "$W/nginx/tmp"
-{
-	echo "daemon off;"
-	test "$(id -u)" = 0 && echo "user root;"
-	echo "worker_processes 1;"
-	echo "pid $W/nginx/nginx.pid;"
-	echo "error_log $W/nginx/error.log;"
-	echo "events { worker_connections 1024; }"
-	echo "http {"
-	echo "    access_log off;"
-	echo "    default_type application/octet-stream;"
-	echo "    client_body_temp_path $W/nginx/tmp/body;"
-	echo "    proxy_temp_path $W/nginx/tmp/proxy;"
-	echo "    fastcgi_temp_path $W/nginx/tmp/fastcgi;"
-	echo "    uwsgi_temp_path $W/nginx/tmp/uwsgi;"
-	echo "    scgi_temp_path $W/nginx/tmp/scgi;"
-	echo "    sendfile on;"
-	echo "    tcp_nopush on;"
-	echo "    keepalive_timeout 65;"
-	echo "    keepalive_requests 100000;"
-	echo "    server {"
-	echo "        listen 127.0.0.1:$nport;"
-	echo "        root $WWW;"
-	echo "    }"
-	echo "}"
-} >"$W/nginx/nginx.conf"
-bench_bg logs/nginx nginx -p "$W/nginx" -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf"
-bench_wait_http "$BASE/$REPO/refs.json" 20 "$bg_pid" ||
-	bench_die "nginx did not start: $(cat logs/nginx.err "$W/nginx/error.log" 2>/dev/null)"
 first=$(head -n 1 files)
 curl -sS --fail --max-time 10 -o /dev/null "$MIRROR$REV/$first" ||
 	bench_die "nginx does not serve the mirror tree"
@@ -283,7 +257,7 @@ load0=$(cut -d" " -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 failures=0
 : >results
-bench_say "nginx on 127.0.0.1:$nport; $nfiles files, $total_bytes bytes; 1 warm-up + $runs measured rounds"
+bench_say "nginx on 127.0.0.1:$nginx_port; $nfiles files, $total_bytes bytes; 1 warm-up + $runs measured rounds"
 r=0
 while test $r -le "$runs"; do
 	order=$(echo "$clients" | awk -v r="$r" '{
@@ -328,7 +302,7 @@ sync
 
 echo "modelswarm web seed benchmark, started $started, $(bench_machine)"
 echo "repo: $nfiles files, $total_bytes bytes ($nshards shards of ~$(awk -v s="$shard" 'BEGIN { printf "%.2f", s / 1073741824 }') GiB + small json/tokenizer files)"
-echo "server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker, sendfile, keep-alive, on 127.0.0.1;"
+echo "server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 process, sendfile, keep-alive, on 127.0.0.1;"
 echo "        source files warm in the page cache (no cache drop)"
 echo "get:    $("$MS" --version 2>/dev/null | head -n 1), web seed only (no tracker, no peer, no DHT/LSD),"
 echo "        index and signature over HTTP, final sha256 included"
