@@ -39,13 +39,13 @@ enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK, OPT_S_ORIGIN, OPT
 
 static const struct option seed_opts[] = {
 	NET_LONGOPTS,
+	UPLOAD_LIMIT_LONGOPT,
+	TRACKER_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_S_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
 	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
 	{ "origin", no_argument, NULL, OPT_S_ORIGIN },
 	{ "super-seeding", no_argument, NULL, OPT_S_SUPER },
-	{ "tracker", required_argument, NULL, OPT_TRACKER },
-	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -252,31 +252,17 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_strlist trackers = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
+	struct rate_opts rate = { 0 };
+	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers };
 	lts_torrent *meta = NULL;
 	const char *dir, *cache = NULL;
 	struct stat sb;
-	int c, r = EXIT_OK, upload = 0, recheck = 0;
+	int c, r = EXIT_OK, recheck = 0;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", seed_opts, NULL)) != -1) {
-		int k = net_opt("seed", &net, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
-		case OPT_TRACKER:
-			ms_strlist_push(&trackers, optarg);
-			break;
-		case OPT_UPLOAD_LIMIT:
-			if (parse_rate("seed", "--upload-limit", optarg, &upload)) {
-				r = EXIT_USAGE;
-				goto out;
-			}
-			break;
 		case OPT_S_INDEX:
 			ms_strlist_push(&indexes, optarg);
 			break;
@@ -296,13 +282,14 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			fputs(seed_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("seed", argv, seed_opts);
-			goto out;
+			if ((r = groups_opt("seed", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind == 1 && strchr(argv[optind], '/') && stat(argv[optind], &sb) < 0) {
 		r = cmd_seed_store(argc - optind, argv + optind, ctx, &net, &trackers,
-				   upload, indexes.n ? indexes.v[0] : NULL, cache,
+				   rate.upload, indexes.n ? indexes.v[0] : NULL, cache,
 				   recheck);
 		goto out;
 	}
@@ -324,7 +311,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", dir);
 		goto out;
 	}
-	r = seed_run(ctx, &net, meta, dir, &trackers, upload);
+	r = seed_run(ctx, &net, meta, dir, &trackers, rate.upload);
 out:
 	ms_torrent_free(meta);
 	ms_strlist_release(&trackers);
