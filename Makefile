@@ -45,8 +45,8 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/seedbox-subs.c src/seedbox-rpc.c
 LIB_CXX = src/lt_shim.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
-	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
-	src/cmd/verify.c src/cmd/get.c src/cmd/seed-store.c src/cmd/daemon.c \
+	src/cmd/seeding.c src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c \
+	src/cmd/trust.c src/cmd/verify.c src/cmd/get.c src/cmd/daemon.c \
 	src/cmd/mirror.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash \
 	tests/unit/test-manifest tests/unit/test-metrics

@@ -152,8 +152,9 @@ void print_mirrors(const struct ms_mirrors *mr, FILE *f);
 void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 		     struct ms_engine_opts *o);
 
-/* Check dir against the torrent, then seed it until a signal; prints
- * "listening on", "seeding". Returns an exit code. */
+/* seeding.c, for seed and publish --seed: check dir against the torrent,
+ * then seed it until a signal; prints "listening on", "seeding". Returns
+ * an exit code. */
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	     const char *dir, const struct ms_strlist *trackers, int upload);
 
@@ -172,9 +173,6 @@ struct seed_store {
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
-/* modelswarm seed ORG/NAME@REV: in seed-store.c */
-int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
-		   const struct ms_strlist *trackers, int upload, const char *index, const char *cache, int recheck);
 
 /* A release for a command (ms_release_fetch()): ORG/NAME@REV (default_ref
  * when there is no '@', else '@REV' is required; a usage error), the
