@@ -48,8 +48,8 @@ LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
 	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \
 	src/shim/digests.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
-	src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c src/cmd/trust.c \
-	src/cmd/verify.c src/cmd/get.c src/cmd/seed-store.c src/cmd/daemon.c \
+	src/cmd/seeding.c src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c \
+	src/cmd/trust.c src/cmd/verify.c src/cmd/get.c src/cmd/daemon.c \
 	src/cmd/mirror.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests/unit/test-sign tests/unit/test-hash \
 	tests/unit/test-manifest tests/unit/test-metrics

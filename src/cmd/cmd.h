@@ -55,10 +55,32 @@ void cmd_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (MS_EVERIFY, MS_ENOTFOUND); 2 (EXIT_ERROR) for every other MS_E* code. */
 int cmd_exit_code(int code);
 
-/* Translate a getopt_long '?' / ':' return into a usage error. */
+/* Translate a getopt_long '?' / ':' return into a usage error; longopts
+ * is unused. */
 int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts);
 
-/* Options shared by every networking command. */
+/* Option groups. The options that several commands take come in groups,
+ * each a longopts macro to put in a command's table, a struct the values
+ * go into, and one helper in common.c that checks any option of the group
+ * (1 if handled, 0 if not of the group, 129 after printing a usage error),
+ * so that its validation and its message exist once:
+ *
+ *   NET      NET_LONGOPTS, struct net_opts: --no-dht, --no-lsd,
+ *            --no-port-mapping, --listen ADDR:PORT (numeric)
+ *   RATE     RATE_LONGOPTS (or UPLOAD_LIMIT_LONGOPT alone), struct
+ *            rate_opts: --upload-limit RATE, --download-limit RATE, bytes/s
+ *            below 2G with a suffix K, M or G
+ *   TRACKER  TRACKER_LONGOPTS, a struct ms_strlist: --tracker URL
+ *            (http://, https:// or udp://; repeatable)
+ *   PEER     PEER_LONGOPTS, a struct ms_strlist: --peer HOST:PORT
+ *            (numeric, with a port; repeatable)
+ *   MIRROR   MIRROR_LONGOPTS (or WEBSEED_LONGOPT alone), struct
+ *            ms_mirror_opts: --webseed URL (http:// or https://;
+ *            repeatable), --webseeds fallback|always|never
+ *
+ * A command points a struct opt_groups at the structs of the groups it
+ * takes, and its getopt loop hands groups_opt() what its own cases do not take.
+ */
 enum {
 	OPT_NO_DHT = 1000,
 	OPT_NO_LSD,
@@ -84,28 +106,55 @@ struct net_opts {
 	const char *listen;
 };
 
-/* HTTP mirrors for fetch and get: --webseed URL, --webseeds MODE */
+/* a seeder only uploads: UPLOAD_LIMIT_LONGOPT alone */
+#define UPLOAD_LIMIT_LONGOPT                                            \
+	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT }
+#define RATE_LONGOPTS                                                   \
+	UPLOAD_LIMIT_LONGOPT,                                           \
+	{ "download-limit", required_argument, NULL, OPT_DOWNLOAD_LIMIT }
+
+/* bytes/s, such as 2M; left as the caller set them when not given */
+struct rate_opts {
+	int upload, download;
+};
+
+#define TRACKER_LONGOPTS                                                \
+	{ "tracker", required_argument, NULL, OPT_TRACKER }
+
+#define PEER_LONGOPTS                                                   \
+	{ "peer", required_argument, NULL, OPT_PEER }
+
+/* create and publish put web seeds into the torrent: WEBSEED_LONGOPT
+ * alone; fetch and get use them as mirrors, in a mode */
+#define WEBSEED_LONGOPT                                                 \
+	{ "webseed", required_argument, NULL, OPT_WEBSEED }
 #define MIRROR_LONGOPTS                                                 \
-	{ "webseed", required_argument, NULL, OPT_WEBSEED },            \
+	WEBSEED_LONGOPT,                                                \
 	{ "webseeds", required_argument, NULL, OPT_WEBSEEDS }
 
-/* Handle one of the MIRROR_LONGOPTS as net_opt() does. */
-int mirror_opt(const char *cmd, struct ms_mirror_opts *m, int c, const char *arg);
+/* The groups a command takes: NULL for those it does not. */
+struct opt_groups {
+	struct net_opts *net;
+	struct rate_opts *rate;
+	struct ms_strlist *trackers;
+	struct ms_strlist *peers;
+	struct ms_mirror_opts *mirrors;
+};
+/* For an option c (its value in optarg) that the command's own cases do
+ * not take: 0 when it is an option of the groups in g, checked and kept;
+ * otherwise 129 after printing a usage error (the group's, or that of
+ * cmd_bad_option()). */
+int groups_opt(const char *cmd, const struct opt_groups *g, int c, char **argv);
+
 /* "mirror URL: N bytes[, ...]" lines */
 void print_mirrors(const struct ms_mirrors *mr, FILE *f);
-
-/* --peer ARG: a numeric HOST:PORT onto peers; 0, or 129 after a usage
- * error */
-int peer_opt(const char *cmd, struct ms_strlist *peers, const char *arg);
-/* Handle one of the NET_LONGOPTS; returns 1 if handled, 0 if not ours,
- * or 129 after printing a usage error. */
-int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg);
 /* Engine options from the config file overridden by the command line. */
 void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 		     struct ms_engine_opts *o);
 
-/* Check dir against the torrent, then seed it until a signal; prints
- * "listening on", "seeding". Returns an exit code. */
+/* seeding.c, for seed and publish --seed: check dir against the torrent,
+ * then seed it until a signal; prints "listening on", "seeding". Returns
+ * an exit code. */
 int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 	     const char *dir, const struct ms_strlist *trackers, int upload);
 
@@ -124,9 +173,6 @@ struct seed_store {
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
-/* modelswarm seed ORG/NAME@REV: in seed-store.c */
-int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,
-		   const struct ms_strlist *trackers, int upload, const char *index, const char *cache, int recheck);
 
 /* A release for a command (ms_release_fetch()): ORG/NAME@REV (default_ref
  * when there is no '@', else '@REV' is required; a usage error), the
@@ -136,9 +182,6 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 		      const char *default_ref, const struct ms_strlist *given,
 		      const struct ms_ctx *ctx, int want_refs);
-
-/* Parse a rate like "2M" (bytes/s) for --upload-limit. */
-int parse_rate(const char *cmd, const char *opt, const char *arg, int *out);
 
 /* Read and parse a .torrent file (size-capped); prints the error. */
 int load_torrent_file(const char *path, lts_torrent **t);

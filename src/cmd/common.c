@@ -74,18 +74,7 @@ int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts)
 			       arg ? arg : "?");
 }
 
-int peer_opt(const char *cmd, struct ms_strlist *peers, const char *arg)
-{
-	char host[256];
-	int port;
-
-	if (ms_parse_hostport(arg, host, sizeof(host), &port) || !port)
-		return cmd_usage_error(cmd, "--peer needs HOST:PORT, not '%s'", arg);
-	ms_strlist_push(peers, arg);
-	return 0;
-}
-
-int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg)
+static int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg)
 {
 	switch (c) {
 	case OPT_NO_DHT:
@@ -111,6 +100,91 @@ int net_opt(const char *cmd, struct net_opts *n, int c, const char *arg)
 	}
 }
 
+static int rate_opt(const char *cmd, struct rate_opts *r, int c, const char *arg)
+{
+	const char *opt;
+	int64_t v;
+
+	switch (c) {
+	case OPT_UPLOAD_LIMIT:
+		opt = "--upload-limit";
+		break;
+	case OPT_DOWNLOAD_LIMIT:
+		opt = "--download-limit";
+		break;
+	default:
+		return 0;
+	}
+	if (ms_parse_size(arg, &v) || v > 2147483647)
+		return cmd_usage_error(cmd, "%s needs a rate in bytes/s such as 2M, not '%s'",
+				       opt, arg);
+	*(c == OPT_UPLOAD_LIMIT ? &r->upload : &r->download) = (int)v;
+	return 1;
+}
+
+static int tracker_opt(const char *cmd, struct ms_strlist *trackers, int c, const char *arg)
+{
+	if (c != OPT_TRACKER)
+		return 0;
+	if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8) &&
+	    strncmp(arg, "udp://", 6))
+		return cmd_usage_error(cmd, "--tracker needs an http://, https:// or "
+					    "udp:// URL, not '%s'", arg);
+	ms_strlist_push(trackers, arg);
+	return 1;
+}
+
+static int peer_opt(const char *cmd, struct ms_strlist *peers, int c, const char *arg)
+{
+	char host[256];
+	int port;
+
+	if (c != OPT_PEER)
+		return 0;
+	if (ms_parse_hostport(arg, host, sizeof(host), &port) || !port)
+		return cmd_usage_error(cmd, "--peer needs HOST:PORT, not '%s'", arg);
+	ms_strlist_push(peers, arg);
+	return 1;
+}
+
+static int mirror_opt(const char *cmd, struct ms_mirror_opts *m, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_WEBSEED:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return cmd_usage_error(cmd, "--webseed needs an http:// or "
+						    "https:// URL, not '%s'", arg);
+		ms_strlist_push(&m->urls, arg);
+		return 1;
+	case OPT_WEBSEEDS:
+		if (ms_webseed_mode_parse(arg) < 0)
+			return cmd_usage_error(cmd, "--webseeds needs fallback, always "
+						    "or never, not '%s'", arg);
+		m->mode = arg;
+		return 1;
+	}
+	return 0;
+}
+
+int groups_opt(const char *cmd, const struct opt_groups *g, int c, char **argv)
+{
+	int k = 0;
+
+	if (g->net)
+		k = net_opt(cmd, g->net, c, optarg);
+	if (!k && g->rate)
+		k = rate_opt(cmd, g->rate, c, optarg);
+	if (!k && g->trackers)
+		k = tracker_opt(cmd, g->trackers, c, optarg);
+	if (!k && g->peers)
+		k = peer_opt(cmd, g->peers, c, optarg);
+	if (!k && g->mirrors)
+		k = mirror_opt(cmd, g->mirrors, c, optarg);
+	if (!k)
+		return cmd_bad_option(cmd, argv, NULL);
+	return k == 1 ? 0 : k;
+}
+
 void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 		     struct ms_engine_opts *o)
 {
@@ -124,17 +198,6 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 	o->download_limit = (int)ctx->config.download_limit;
 	o->settings = ctx->config.settings;
 	o->n_settings = ctx->config.n_settings;
-}
-
-int parse_rate(const char *cmd, const char *opt, const char *arg, int *out)
-{
-	int64_t v;
-
-	if (ms_parse_size(arg, &v) || v > 2147483647)
-		return cmd_usage_error(cmd, "%s needs a rate in bytes/s such as 2M, not '%s'",
-				       opt, arg);
-	*out = (int)v;
-	return 0;
 }
 
 int stderr_is_tty(void)
@@ -235,25 +298,6 @@ void engine_warning(struct ms_engine *e, const char *msg, void *ud)
 	(void)e;
 	(void)ud;
 	cmd_warning("%s", msg);
-}
-
-int mirror_opt(const char *cmd, struct ms_mirror_opts *m, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_WEBSEED:
-		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
-			return cmd_usage_error(cmd, "--webseed needs an http:// or "
-						    "https:// URL, not '%s'", arg);
-		ms_strlist_push(&m->urls, arg);
-		return 1;
-	case OPT_WEBSEEDS:
-		if (ms_webseed_mode_parse(arg) < 0)
-			return cmd_usage_error(cmd, "--webseeds needs fallback, always "
-						    "or never, not '%s'", arg);
-		m->mode = arg;
-		return 1;
-	}
-	return 0;
 }
 
 void print_mirrors(const struct ms_mirrors *mr, FILE *f)

@@ -31,8 +31,8 @@ static const struct option create_opts[] = {
 	{ "v2-only", no_argument, NULL, OPT_V2 },
 	{ "piece-size", required_argument, NULL, OPT_PIECE },
 	{ "name", required_argument, NULL, OPT_NAME },
-	{ "webseed", required_argument, NULL, OPT_WEBSEED },
-	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	WEBSEED_LONGOPT,
+	TRACKER_LONGOPTS,
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -45,7 +45,9 @@ static int check_name(const char *name)
 
 int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct ms_strlist webseeds = { 0 }, trackers = { 0 };
+	struct ms_strlist trackers = { 0 };
+	struct ms_mirror_opts webseeds = { 0 };   /* only --webseed */
+	struct opt_groups og = { .trackers = &trackers, .mirrors = &webseeds };
 	const char *out = NULL, *name = NULL, *dir;
 	struct ms_build_opts co;
 	struct ms_build_file *files = NULL;
@@ -91,18 +93,13 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 				goto out;
 			}
 			break;
-		case OPT_WEBSEED:
-			ms_strlist_push(&webseeds, optarg);
-			break;
-		case OPT_TRACKER:
-			ms_strlist_push(&trackers, optarg);
-			break;
 		case 'h':
 			fputs(create_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("create", argv, create_opts);
-			goto out;
+			if ((r = groups_opt("create", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if ((flags & LTS_CREATE_V1_ONLY) && (flags & LTS_CREATE_V2_ONLY)) {
@@ -170,8 +167,8 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 		free(real);
 		co.name = dirname_buf;
 	}
-	co.webseeds = webseeds.v;
-	co.n_webseeds = webseeds.n;
+	co.webseeds = webseeds.urls.v;
+	co.n_webseeds = webseeds.urls.n;
 	co.trackers = trackers.v;
 	co.n_trackers = trackers.n;
 	co.progress = hash_progress;
@@ -211,7 +208,7 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 out:
 	free(buf);
 	free(files);
-	ms_strlist_release(&webseeds);
+	ms_mirror_opts_release(&webseeds);
 	ms_strlist_release(&trackers);
 	return r;
 }

@@ -87,6 +87,8 @@ enum {
 
 static const struct option daemon_opts[] = {
 	NET_LONGOPTS,
+	RATE_LONGOPTS,
+	PEER_LONGOPTS,
 	{ "foreground", no_argument, NULL, OPT_D_FOREGROUND },
 	{ "socket", required_argument, NULL, OPT_D_SOCKET },
 	{ "config", required_argument, NULL, OPT_D_CONFIG },
@@ -96,11 +98,8 @@ static const struct option daemon_opts[] = {
 	{ "index", required_argument, NULL, OPT_D_INDEX },
 	{ "include", required_argument, NULL, OPT_D_INCLUDE },
 	{ "exclude", required_argument, NULL, OPT_D_EXCLUDE },
-	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "pin", no_argument, NULL, OPT_D_PIN },
 	{ "paused", no_argument, NULL, OPT_D_PAUSED },
-	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
-	{ "download-limit", required_argument, NULL, OPT_DOWNLOAD_LIMIT },
 	{ "data", no_argument, NULL, OPT_D_DATA },
 	{ "keep", required_argument, NULL, OPT_D_KEEP },
 	{ "json", no_argument, NULL, OPT_D_JSON },
@@ -517,24 +516,19 @@ static int nargs(const char *what)
 int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct net_opts net = { 0 };
+	struct rate_opts rate = { -1, -1 };   /* -1: not given */
 	struct ms_error err;
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
+	struct opt_groups og = { .net = &net, .rate = &rate, .peers = &peers };
 	char path[4096], cfg[4096];
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
 	int c, foreground = 0, pin = 0, paused = 0, data = 0, json = 0, keep = -1;
-	int up = -1, down = -1, r = EXIT_OK, known = 0;
+	int r = EXIT_OK, known = 0;
 	json_t *params, *budgets = json_object();
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", daemon_opts, NULL)) != -1) {
-		int k = net_opt("daemon", &net, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
 		case OPT_D_FOREGROUND: foreground = 1; break;
 		case OPT_D_SOCKET: sock = optarg; break;
@@ -544,21 +538,10 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_D_INDEX: ms_strlist_push(&indexes, optarg); break;
 		case OPT_D_INCLUDE: ms_strlist_push(&includes, optarg); break;
 		case OPT_D_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
-		case OPT_PEER:
-			if ((r = peer_opt("daemon", &peers, optarg)))
-				goto out;
-			break;
 		case OPT_D_PIN: pin = 1; break;
 		case OPT_D_PAUSED: paused = 1; break;
 		case OPT_D_DATA: data = 1; break;
 		case OPT_D_JSON: json = 1; break;
-		case OPT_UPLOAD_LIMIT:
-		case OPT_DOWNLOAD_LIMIT:
-			if ((r = parse_rate("daemon", c == OPT_UPLOAD_LIMIT ? "--upload-limit"
-									   : "--download-limit",
-					       optarg, c == OPT_UPLOAD_LIMIT ? &up : &down)))
-				goto out;
-			break;
 		case OPT_D_RATIO:
 		case OPT_D_STIME:
 		case OPT_D_BUDGET:
@@ -620,8 +603,9 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 			fputs(daemon_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("daemon", argv, daemon_opts);
-			goto out;
+			if ((r = groups_opt("daemon", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind >= 1) {
@@ -716,12 +700,12 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	if (keep >= 0)
 		json_object_set_new(params, "keep", json_integer(keep));
 	json_object_update(params, budgets);
-	if (up >= 0)
+	if (rate.upload >= 0)
 		json_object_set_new(params, !strcmp(what, "add") ? "upload_limit" : "upload",
-				    json_integer(up));
-	if (down >= 0)
+				    json_integer(rate.upload));
+	if (rate.download >= 0)
 		json_object_set_new(params, !strcmp(what, "add") ? "download_limit" : "download",
-				    json_integer(down));
+				    json_integer(rate.download));
 	r = client(sock, what, params, json);
 out:
 	json_decref(budgets);

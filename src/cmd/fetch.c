@@ -38,12 +38,11 @@ static const char fetch_usage[] =
 
 static const struct option fetch_opts[] = {
 	NET_LONGOPTS,
-	{ "output", required_argument, NULL, 'o' },
-	{ "peer", required_argument, NULL, OPT_PEER },
-	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	RATE_LONGOPTS,
+	TRACKER_LONGOPTS,
+	PEER_LONGOPTS,
 	MIRROR_LONGOPTS,
-	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
-	{ "download-limit", required_argument, NULL, OPT_DOWNLOAD_LIMIT },
+	{ "output", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -424,60 +423,36 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_strlist trackers = { 0 };
 	struct net_opts net = { 0 };
+	struct rate_opts rate = { 0 };
+	struct fetch f;
+	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers,
+				 .peers = &f.peers, .mirrors = &f.mo };
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_session_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;
-	struct fetch f;
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
 	const char *src, *identity;
 	uv_loop_t loop;
-	int c, r = EXIT_OK, upload = 0, download = 0, is_magnet;
+	int c, r = EXIT_OK, is_magnet;
 
 	memset(&f, 0, sizeof(f));
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", fetch_opts, NULL)) != -1) {
-		int k = net_opt("fetch", &net, c, optarg);
-		if (!k)
-			k = mirror_opt("fetch", &f.mo, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
 		case 'o':
 			f.out = optarg;
-			break;
-		case OPT_PEER:
-			if ((r = peer_opt("fetch", &f.peers, optarg)))
-				goto out;
-			break;
-		case OPT_TRACKER:
-			ms_strlist_push(&trackers, optarg);
-			break;
-		case OPT_UPLOAD_LIMIT:
-			if (parse_rate("fetch", "--upload-limit", optarg, &upload)) {
-				r = EXIT_USAGE;
-				goto out;
-			}
-			break;
-		case OPT_DOWNLOAD_LIMIT:
-			if (parse_rate("fetch", "--download-limit", optarg, &download)) {
-				r = EXIT_USAGE;
-				goto out;
-			}
 			break;
 		case 'h':
 			fputs(fetch_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("fetch", argv, fetch_opts);
-			goto out;
+			if ((r = groups_opt("fetch", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind != 1) {
@@ -520,8 +495,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	f.loop = &loop;
 	f.peer_sources = trackers.n || f.peers.n || eo.dht || eo.lsd || is_magnet ||
 			 (f.meta && ms_torrent_num_trackers(f.meta));
-	eo.upload_limit = upload;
-	eo.download_limit = download;
+	eo.upload_limit = rate.upload;
+	eo.download_limit = rate.download;
 	eo.tick_ms = TICK_MS;
 	ev.ud = &f;
 	ms_progress_init(&f.prog, stderr);
@@ -558,8 +533,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	 * local network */
 	if (!r && ms_engine_watch(eng, f.id, on_alert, &f))
 		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
-	if (!r && (upload || download))
-		r = ms_engine_set_limits(eng, f.id, upload, download, &err);
+	if (!r && (rate.upload || rate.download))
+		r = ms_engine_set_limits(eng, f.id, rate.upload, rate.download, &err);
 	if (r) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);

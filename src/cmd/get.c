@@ -50,13 +50,13 @@ enum {
 
 static const struct option get_opts[] = {
 	NET_LONGOPTS,
+	PEER_LONGOPTS,
 	MIRROR_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE },
 	{ "local-dir", required_argument, NULL, OPT_LOCAL },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
-	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "seed", no_argument, NULL, OPT_SEED },
 	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
@@ -349,6 +349,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	struct ms_mirror_opts mo = { 0 };
 	struct net_opts net = { 0 };
+	struct opt_groups og = { .net = &net, .peers = &peers, .mirrors = &mo };
 	struct ms_getjob_opts jo;
 	struct ms_getjob_hooks hooks = { on_line, on_event, on_done, NULL };
 	struct ms_error err;
@@ -363,25 +364,12 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", get_opts, NULL)) != -1) {
-		int k = net_opt("get", &net, c, optarg);
-		if (!k)
-			k = mirror_opt("get", &mo, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
 		case OPT_INDEX: ms_strlist_push(&indexes, optarg); break;
 		case OPT_CACHE: cache = optarg; break;
 		case OPT_LOCAL: local = optarg; break;
 		case OPT_INCLUDE: ms_strlist_push(&includes, optarg); break;
 		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
-		case OPT_PEER:
-			if ((r = peer_opt("get", &peers, optarg)))
-				goto out;
-			break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_SEED: g.seed = 1; break;
 		case OPT_NO_DAEMON: no_daemon = 1; break;
@@ -389,8 +377,9 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 			fputs(get_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("get", argv, get_opts);
-			goto out;
+			if ((r = groups_opt("get", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind != 1) {

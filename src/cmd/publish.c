@@ -46,16 +46,16 @@ enum {
 
 static const struct option publish_opts[] = {
 	NET_LONGOPTS,
+	UPLOAD_LIMIT_LONGOPT,
+	TRACKER_LONGOPTS,
+	WEBSEED_LONGOPT,
 	{ "repo", required_argument, NULL, OPT_REPO },
 	{ "rev", required_argument, NULL, OPT_REV },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "index", required_argument, NULL, OPT_INDEX },
 	{ "ref", required_argument, NULL, OPT_REF },
-	{ "webseed", required_argument, NULL, OPT_WEBSEED },
-	{ "tracker", required_argument, NULL, OPT_TRACKER },
 	{ "expires", required_argument, NULL, OPT_EXPIRES },
 	{ "seed", no_argument, NULL, OPT_SEED },
-	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -166,8 +166,12 @@ static time_t now_or_epoch(void)
 
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct ms_strlist webseeds = { 0 }, trackers = { 0 }, refnames = { 0 };
+	struct ms_strlist trackers = { 0 }, refnames = { 0 };
+	struct ms_mirror_opts webseeds = { 0 };   /* only --webseed */
 	struct net_opts net = { 0 };
+	struct rate_opts rate = { 0 };
+	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers,
+				 .mirrors = &webseeds };
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
 	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
 	struct ms_build_file *bf = NULL;
@@ -186,7 +190,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	size_t tlen = 0, mlen = 0, rlen = 0;
 	lts_torrent *meta = NULL;
 	int64_t days = 180;
-	int c, r = EXIT_OK, seed = 0, upload = 0, have_tree = 0;
+	int c, r = EXIT_OK, seed = 0, have_tree = 0;
 	time_t now;
 
 	memset(&m, 0, sizeof(m));
@@ -194,13 +198,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", publish_opts, NULL)) != -1) {
-		int k = net_opt("publish", &net, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
 		case OPT_REPO: repo = optarg; break;
 		case OPT_REV: rev = optarg; break;
@@ -213,8 +210,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			ms_strlist_push(&refnames, optarg);
 			break;
-		case OPT_WEBSEED: ms_strlist_push(&webseeds, optarg); break;
-		case OPT_TRACKER: ms_strlist_push(&trackers, optarg); break;
 		case OPT_EXPIRES:
 			if (ms_parse_size(optarg, &days) || days < 1 || days > 3650) {
 				r = cmd_usage_error("publish",
@@ -224,18 +219,13 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			break;
 		case OPT_SEED: seed = 1; break;
-		case OPT_UPLOAD_LIMIT:
-			if (parse_rate("publish", "--upload-limit", optarg, &upload)) {
-				r = EXIT_USAGE;
-				goto out;
-			}
-			break;
 		case 'h':
 			fputs(publish_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("publish", argv, publish_opts);
-			goto out;
+			if ((r = groups_opt("publish", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind != 1) {
@@ -255,14 +245,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	if (ms_revision_check(rev)) {
 		r = cmd_usage_error("publish", "--rev needs a 40-hex git commit, not '%s'", rev);
 		goto out;
-	}
-	for (size_t i = 0; i < webseeds.n + trackers.n; i++) {
-		const char *u = i < webseeds.n ? webseeds.v[i] : trackers.v[i - webseeds.n];
-		if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8) &&
-		    strncmp(u, "udp://", 6)) {
-			r = cmd_usage_error("publish", "'%s' is not an http(s) or udp URL", u);
-			goto out;
-		}
 	}
 	if (!refnames.n)
 		ms_strlist_push(&refnames, "main");
@@ -353,8 +335,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	/* one read of every file: sha256, git sha1, v1 and v2 hashes */
 	memset(&bo, 0, sizeof(bo));
 	bo.name = rev;  /* a webseed base .../resolve/ maps to .../resolve/REV/PATH */
-	bo.webseeds = webseeds.v;
-	bo.n_webseeds = webseeds.n;
+	bo.webseeds = webseeds.urls.v;
+	bo.n_webseeds = webseeds.urls.n;
 	bo.trackers = trackers.v;
 	bo.n_trackers = trackers.n;
 	bo.progress = hash_progress;
@@ -428,8 +410,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	snprintf(m.infohash_v2, sizeof(m.infohash_v2), "%s", ms_torrent_hash_v2(meta));
 	m.piece_length = ms_torrent_piece_length(meta);
 	m.files = calloc(tree.n, sizeof(*m.files));
-	m.webseeds = (char **)webseeds.v;
-	m.n_webseeds = webseeds.n;
+	m.webseeds = (char **)webseeds.urls.v;
+	m.n_webseeds = webseeds.urls.n;
 	m.trackers = (char **)trackers.v;
 	m.n_trackers = trackers.n;
 	if (!m.files) {
@@ -514,7 +496,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	if (seed) {
 		ms_seckey_free(sk);
 		sk = NULL;
-		r = seed_run(ctx, &net, meta, dir, &trackers, upload);
+		r = seed_run(ctx, &net, meta, dir, &trackers, rate.upload);
 	}
 out:
 	/* borrowed pointers in m */
@@ -536,7 +518,7 @@ out:
 	free(rules);
 	if (have_tree)
 		ms_tree_release(&tree);
-	ms_strlist_release(&webseeds);
+	ms_mirror_opts_release(&webseeds);
 	ms_strlist_release(&trackers);
 	ms_strlist_release(&refnames);
 	return r;

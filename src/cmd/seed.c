@@ -1,12 +1,15 @@
-/* seed.c: modelswarm seed FILE.torrent DIR */
-#include <signal.h>
+/* seed.c: modelswarm seed FILE.torrent DIR, and modelswarm seed
+ * ORG/NAME@REV from the Hugging Face cache; the loop is in seeding.c */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd.h"
-#include "ms_progress.h"
+#include "ms_manifest.h"
+#include "ms_store.h"
 
 static const char seed_usage[] =
 	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
@@ -39,212 +42,108 @@ enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK, OPT_S_ORIGIN, OPT
 
 static const struct option seed_opts[] = {
 	NET_LONGOPTS,
+	UPLOAD_LIMIT_LONGOPT,
+	TRACKER_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_S_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
 	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
 	{ "origin", no_argument, NULL, OPT_S_ORIGIN },
 	{ "super-seeding", no_argument, NULL, OPT_S_SUPER },
-	{ "tracker", required_argument, NULL, OPT_TRACKER },
-	{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
 
-struct seed {
-	const char *dir;
-	const char *label;          /* what is seeded, for messages */
-	int partial;                /* only some files are there */
-	int64_t want_bytes;         /* partial: bytes that must verify */
-	const char *resume_path;    /* fast path for the next start */
+/* seed ORG/NAME@REV: a verified release straight from the Hugging Face
+ * cache, blobs in place */
+static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct net_opts *net,
+			   const struct ms_strlist *trackers, int upload, const char *index_opt,
+			   const char *cache_opt, int recheck)
+{
+	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600];
+	unsigned char *resume = NULL;
+	size_t resume_len = 0;
+	struct ms_release rel;
+	struct ms_strlist given = { 0 };
+	struct ms_store store;
+	struct seed_store ss;
+	struct ms_error err;
 	lts_torrent *meta;
-	int id;
-	int seeding;
-	int listening;
-	int exit_code;
-	int signum;
-	struct ms_progress prog;
-};
+	const char **paths = NULL;
+	char (*pathbuf)[PATH_MAX] = NULL;
+	int *prio = NULL, n, r, present = 0, wanted = 0;
+	int64_t want_bytes = 0;
 
-static void fail_now(struct ms_engine *e, struct seed *s, int code)
-{
-	ms_progress_clear(&s->prog);
-	s->exit_code = code;
-	ms_engine_close(e);
-}
+	memset(&store, 0, sizeof(store));
+	store.lock_fd = -1;
+	if (index_opt && ms_strlist_push(&given, index_opt))
+		return cmd_error(EXIT_ERROR, "out of memory");
+	r = cmd_release_fetch(&rel, "seed", spec, NULL, &given, ctx, 0);
+	ms_strlist_release(&given);
+	if (r)
+		goto out;
+	r = EXIT_ERROR;
+	meta = rel.meta;
+	if (ms_store_cache_dir(cache_opt, cache, sizeof(cache), &err) ||
+	    ms_store_open(&store, cache, rel.repo, &err)) {
+		cmd_error(EXIT_ERROR, "%s", err.msg);
+		goto out;
+	}
 
-static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
-{
-	struct seed *s = ud;
-	struct lts_status st;
-	struct ms_error err;
+	/* every torrent file onto its blob, if the blob is there */
+	n = ms_torrent_num_files(meta);
+	paths = calloc((size_t)n, sizeof(*paths));
+	pathbuf = calloc((size_t)n, sizeof(*pathbuf));
+	prio = calloc((size_t)n, sizeof(*prio));
+	if (!paths || !pathbuf || !prio) {
+		cmd_error(EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct ms_manifest_file *mf = ms_release_file(&rel, i);
 
-	switch (a->type) {
-	case LTS_ALERT_LISTEN_SUCCEEDED:
-		s->listening++;
-		print_listen(stdout, a);
-		break;
-	case LTS_ALERT_LISTEN_FAILED:
-		cmd_warning("cannot listen on %s:%d: %s", a->address, a->port,
-			    a->message);
-		break;
-	case LTS_ALERT_TORRENT_CHECKED:
-		if (a->torrent != s->id || s->seeding)
-			break;
-		if (ms_engine_status(e, s->id, &st, &err)) {
-			cmd_error(EXIT_ERROR, "%s", err.msg);
-			fail_now(e, s, EXIT_ERROR);
-			break;
+		if (mf && ms_store_blob_present(&store, mf->etag, mf->size)) {
+			ms_store_blob_path(&store, mf->etag, 0, 1, pathbuf[i], PATH_MAX);
+			prio[i] = 4;
+			present++;
+			want_bytes += mf->size;
+		} else {
+			snprintf(pathbuf[i], PATH_MAX, "blobs/.skip/%d", i);
 		}
-		ms_progress_clear(&s->prog);
-		if (s->partial ? st.total_wanted_done < s->want_bytes : !st.is_seeding) {
-			cmd_error(EXIT_VERIFY,
-				  "'%s' does not match the torrent: %d of %d pieces verified",
-				  s->label ? s->label : s->dir, st.pieces_done, st.num_pieces);
-			fail_now(e, s, EXIT_VERIFY);
-			break;
-		}
-		if (!s->listening) {
-			cmd_error(EXIT_ERROR, "not listening on any address");
-			fail_now(e, s, EXIT_ERROR);
-			break;
-		}
-		s->seeding = 1;
-		if (s->resume_path)
-			ms_engine_save_resume(e, s->id, 0, NULL);
-		if (s->label)
-			printf("seeding %s\n", s->label);
-		else
-			printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
-		if (*ms_torrent_hash_v1(s->meta))
-			printf("infohash v1: %s\n", ms_torrent_hash_v1(s->meta));
-		if (*ms_torrent_hash_v2(s->meta))
-			printf("infohash v2: %s\n", ms_torrent_hash_v2(s->meta));
-		break;
-	case LTS_ALERT_SAVE_RESUME:
-		if (a->torrent == s->id && s->resume_path && s->seeding)
-			ms_write_file_atomic(s->resume_path, a->data, a->data_len, 0600, NULL);
-		break;
-	case LTS_ALERT_TORRENT_ERROR:
-	case LTS_ALERT_FILE_ERROR:
-		if (a->torrent != s->id)
-			break;
-		cmd_error(EXIT_ERROR, "%s", a->message);
-		fail_now(e, s, EXIT_ERROR);
-		break;
-	default:
-		break;
+		wanted += mf != NULL;
+		paths[i] = pathbuf[i];
 	}
-}
-
-static void on_tick(struct ms_engine *e, void *ud)
-{
-	struct seed *s = ud;
-	struct lts_status st;
-	struct ms_progress_snap snap;
-
-	if (s->seeding || ms_engine_status(e, s->id, &st, NULL))
-		return;
-	if (st.state != LTS_STATE_CHECKING_FILES &&
-	    st.state != LTS_STATE_CHECKING_RESUME_DATA)
-		return;
-	memset(&snap, 0, sizeof(snap));
-	snap.phase = "checking";
-	snap.title = ms_torrent_name(s->meta);
-	snap.total = st.num_pieces;
-	snap.done = st.pieces_done;
-	if (s->prog.tty)
-		ms_progress_update(&s->prog, &snap);
-}
-
-static void on_signal(struct ms_engine *e, int signum, void *ud)
-{
-	struct seed *s = ud;
-
-	s->signum = signum;
-	ms_progress_clear(&s->prog);
-	ms_engine_shutdown(e, 10000);
-}
-
-int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-	     const char *dir, const struct ms_strlist *trackers, int upload)
-{
-	struct seed_store st;
-
-	memset(&st, 0, sizeof(st));
-	return seed_run_ex(ctx, net, meta, dir, trackers, upload, &st);
-}
-
-int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
-		const char *dir, const struct ms_strlist *trackers, int upload,
-		const struct seed_store *ss)
-{
-	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
-	struct lts_add_params ap;
-	struct ms_engine *eng = NULL;
-	struct ms_error err;
-	struct seed s;
-	uv_loop_t loop;
-	size_t len;
-	int r = EXIT_OK;
-
-	memset(&s, 0, sizeof(s));
-	s.dir = dir;
-	s.meta = meta;
-	s.label = ss->label;
-	s.partial = ss->partial;
-	s.want_bytes = ss->want_bytes;
-	s.resume_path = ss->resume_path;
-	net_engine_opts(ctx, net, &eo);
-	eo.upload_limit = upload;
-	eo.origin = ctx->config.origin || ctx->config.super_seeding;
-	eo.tick_ms = 500;
-	ev.ud = &s;
-	ms_progress_init(&s.prog, stderr);
-	uv_loop_init(&loop);
-	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
-		uv_loop_close(&loop);
-		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	if (!present) {
+		r = cmd_error(EXIT_VERIFY, "none of the files of %s@%s are in '%s'", rel.repo,
+			      rel.rev, store.repo_dir);
+		goto out;
 	}
-	memset(&ap, 0, sizeof(ap));
-	ap.torrent = ms_torrent_bytes(meta, &len);
-	ap.torrent_len = len;
-	ap.save_path = dir;
-	ap.flags = LTS_ADD_NO_ROOT;
-	if (ctx->config.super_seeding)
-		ap.flags |= LTS_ADD_SUPER_SEED;
-	if (ss->file_paths) {
-		ap.file_paths = ss->file_paths;
-		ap.n_file_paths = ss->n_file_paths;
-		ap.flags = LTS_ADD_UPLOAD_ONLY | (ap.flags & LTS_ADD_SUPER_SEED);
-		ap.resume = ss->resume;
-		ap.resume_len = ss->resume_len;
-	}
-	ap.trackers = trackers->v;
-	ap.n_trackers = trackers->n;
-	/* per torrent too: session limits do not cover peers on the
-	 * local network */
-	r = ms_engine_add(eng, &ap, &s.id, &err);
-	if (r && ap.resume) {
-		/* stale resume data: check the files instead */
-		ap.resume = NULL;
-		ap.resume_len = 0;
-		r = ms_engine_add(eng, &ap, &s.id, &err);
-	}
-	if (!r && ss->priorities)
-		r = ms_engine_set_file_priorities(eng, s.id, ss->priorities,
-						  (int)ss->n_file_paths, &err);
-	if (r || (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		ms_engine_close(eng);
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&loop))
-		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
-	if (!r)
-		r = s.exit_code;
-	if (!r && s.signum)
-		fprintf(stderr, "stopped by signal %d\n", s.signum);
+	/* the fast path: resume data from the last time, unless --recheck */
+	if (ms_resume_path(rel.rev, store.repo_dir, "seed", rpath, sizeof(rpath), NULL))
+		rpath[0] = '\0';
+	else if (!recheck && access(rpath, F_OK) == 0)
+		ms_read_file(rpath, 256u << 20, &resume, &resume_len, NULL);
+	snprintf(label, sizeof(label), "%s@%s from '%s' (%d of %d files)", rel.repo, rel.rev,
+		 store.repo_dir, present, wanted);
+	memset(&ss, 0, sizeof(ss));
+	ss.label = label;
+	ss.file_paths = paths;
+	ss.n_file_paths = (size_t)n;
+	ss.priorities = prio;
+	ss.partial = 1;
+	ss.want_bytes = want_bytes;
+	ss.resume = resume;
+	ss.resume_len = resume_len;
+	ss.resume_path = rpath[0] ? rpath : NULL;
+	/* trackers and web seeds of the manifest come with the torrent; the
+	 * command line can add more */
+	r = seed_run_ex(ctx, net, meta, store.repo_dir, trackers, upload, &ss);
+out:
+	free(resume);
+	free(paths);
+	free(pathbuf);
+	free(prio);
+	ms_store_release(&store);
+	ms_release_release(&rel);
 	return r;
 }
 
@@ -252,31 +151,17 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_strlist trackers = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
+	struct rate_opts rate = { 0 };
+	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers };
 	lts_torrent *meta = NULL;
 	const char *dir, *cache = NULL;
 	struct stat sb;
-	int c, r = EXIT_OK, upload = 0, recheck = 0;
+	int c, r = EXIT_OK, recheck = 0;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", seed_opts, NULL)) != -1) {
-		int k = net_opt("seed", &net, c, optarg);
-		if (k == EXIT_USAGE) {
-			r = k;
-			goto out;
-		}
-		if (k)
-			continue;
 		switch (c) {
-		case OPT_TRACKER:
-			ms_strlist_push(&trackers, optarg);
-			break;
-		case OPT_UPLOAD_LIMIT:
-			if (parse_rate("seed", "--upload-limit", optarg, &upload)) {
-				r = EXIT_USAGE;
-				goto out;
-			}
-			break;
 		case OPT_S_INDEX:
 			ms_strlist_push(&indexes, optarg);
 			break;
@@ -296,14 +181,14 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			fputs(seed_usage, stdout);
 			goto out;
 		default:
-			r = cmd_bad_option("seed", argv, seed_opts);
-			goto out;
+			if ((r = groups_opt("seed", &og, c, argv)))
+				goto out;
+			break;
 		}
 	}
 	if (argc - optind == 1 && strchr(argv[optind], '/') && stat(argv[optind], &sb) < 0) {
-		r = cmd_seed_store(argc - optind, argv + optind, ctx, &net, &trackers,
-				   upload, indexes.n ? indexes.v[0] : NULL, cache,
-				   recheck);
+		r = seed_from_cache(argv[optind], ctx, &net, &trackers, rate.upload,
+			       indexes.n ? indexes.v[0] : NULL, cache, recheck);
 		goto out;
 	}
 	if (indexes.n || cache || recheck) {
@@ -324,7 +209,7 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "'%s' is not a directory", dir);
 		goto out;
 	}
-	r = seed_run(ctx, &net, meta, dir, &trackers, upload);
+	r = seed_run(ctx, &net, meta, dir, &trackers, rate.upload);
 out:
 	ms_torrent_free(meta);
 	ms_strlist_release(&trackers);

@@ -53,6 +53,28 @@ test_expect_success 'bad arguments exit 129' '
 	! test -e x.torrent && ! test -e dl
 '
 
+test_expect_success 'a --tracker, --webseed or rate is checked alike by every command' '
+	for c in "create d -o x.torrent" "seed x.torrent d" "fetch x.torrent -o dl" \
+		 "publish d --repo a/b --rev x --key k --index i"; do
+		test_expect_code 129 modelswarm $c --tracker ws://t/ 2>err &&
+		test_grep "^error: --tracker needs an http://, https:// or udp:// URL, not .ws://t/." err ||
+		return 1
+	done &&
+	for c in "create d -o x.torrent" "publish d --repo a/b --rev x --key k --index i"; do
+		test_expect_code 129 modelswarm $c --webseed udp://w/ 2>err &&
+		test_grep "^error: --webseed needs an http:// or https:// URL, not .udp://w/." err ||
+		return 1
+	done &&
+	for c in "seed x.torrent d" "fetch x.torrent -o dl" "publish d" "daemon limits"; do
+		test_expect_code 129 modelswarm $c --upload-limit 2X 2>err &&
+		test_grep "^error: --upload-limit needs a rate in bytes/s such as 2M, not .2X." err ||
+		return 1
+	done &&
+	test_expect_code 129 modelswarm seed x.torrent d --download-limit 2M 2>err &&
+	test_grep "unknown option" err &&
+	! test -e x.torrent && ! test -e dl
+'
+
 test_expect_success 'a junk torrent is refused and nothing is written' '
 	printf "this is not bencode" >junk.torrent &&
 	test_expect_code 2 modelswarm fetch junk.torrent -o dl $MS_NET 2>err &&

@@ -1,0 +1,206 @@
+/* seeding.c: the seeding loop of modelswarm seed (a torrent and its
+ * directory, or ORG/NAME@REV from the cache) and of publish --seed */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "ms_progress.h"
+
+struct seed {
+	const char *dir;
+	const char *label;          /* what is seeded, for messages */
+	int partial;                /* only some files are there */
+	int64_t want_bytes;         /* partial: bytes that must verify */
+	const char *resume_path;    /* fast path for the next start */
+	lts_torrent *meta;
+	int id;
+	int seeding;
+	int listening;
+	int exit_code;
+	int signum;
+	struct ms_progress prog;
+};
+
+static void fail_now(struct ms_engine *e, struct seed *s, int code)
+{
+	ms_progress_clear(&s->prog);
+	s->exit_code = code;
+	ms_engine_close(e);
+}
+
+static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	struct seed *s = ud;
+	struct lts_status st;
+	struct ms_error err;
+
+	switch (a->type) {
+	case LTS_ALERT_LISTEN_SUCCEEDED:
+		s->listening++;
+		print_listen(stdout, a);
+		break;
+	case LTS_ALERT_LISTEN_FAILED:
+		cmd_warning("cannot listen on %s:%d: %s", a->address, a->port,
+			    a->message);
+		break;
+	case LTS_ALERT_TORRENT_CHECKED:
+		if (a->torrent != s->id || s->seeding)
+			break;
+		if (ms_engine_status(e, s->id, &st, &err)) {
+			cmd_error(EXIT_ERROR, "%s", err.msg);
+			fail_now(e, s, EXIT_ERROR);
+			break;
+		}
+		ms_progress_clear(&s->prog);
+		if (s->partial ? st.total_wanted_done < s->want_bytes : !st.is_seeding) {
+			cmd_error(EXIT_VERIFY,
+				  "'%s' does not match the torrent: %d of %d pieces verified",
+				  s->label ? s->label : s->dir, st.pieces_done, st.num_pieces);
+			fail_now(e, s, EXIT_VERIFY);
+			break;
+		}
+		if (!s->listening) {
+			cmd_error(EXIT_ERROR, "not listening on any address");
+			fail_now(e, s, EXIT_ERROR);
+			break;
+		}
+		s->seeding = 1;
+		if (s->resume_path)
+			ms_engine_save_resume(e, s->id, 0, NULL);
+		if (s->label)
+			printf("seeding %s\n", s->label);
+		else
+			printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
+		if (*ms_torrent_hash_v1(s->meta))
+			printf("infohash v1: %s\n", ms_torrent_hash_v1(s->meta));
+		if (*ms_torrent_hash_v2(s->meta))
+			printf("infohash v2: %s\n", ms_torrent_hash_v2(s->meta));
+		break;
+	case LTS_ALERT_SAVE_RESUME:
+		if (a->torrent == s->id && s->resume_path && s->seeding)
+			ms_write_file_atomic(s->resume_path, a->data, a->data_len, 0600, NULL);
+		break;
+	case LTS_ALERT_TORRENT_ERROR:
+	case LTS_ALERT_FILE_ERROR:
+		if (a->torrent != s->id)
+			break;
+		cmd_error(EXIT_ERROR, "%s", a->message);
+		fail_now(e, s, EXIT_ERROR);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_tick(struct ms_engine *e, void *ud)
+{
+	struct seed *s = ud;
+	struct lts_status st;
+	struct ms_progress_snap snap;
+
+	if (s->seeding || ms_engine_status(e, s->id, &st, NULL))
+		return;
+	if (st.state != LTS_STATE_CHECKING_FILES &&
+	    st.state != LTS_STATE_CHECKING_RESUME_DATA)
+		return;
+	memset(&snap, 0, sizeof(snap));
+	snap.phase = "checking";
+	snap.title = ms_torrent_name(s->meta);
+	snap.total = st.num_pieces;
+	snap.done = st.pieces_done;
+	if (s->prog.tty)
+		ms_progress_update(&s->prog, &snap);
+}
+
+static void on_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct seed *s = ud;
+
+	s->signum = signum;
+	ms_progress_clear(&s->prog);
+	ms_engine_shutdown(e, 10000);
+}
+
+int seed_run(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+	     const char *dir, const struct ms_strlist *trackers, int upload)
+{
+	struct seed_store st;
+
+	memset(&st, 0, sizeof(st));
+	return seed_run_ex(ctx, net, meta, dir, trackers, upload, &st);
+}
+
+int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
+		const char *dir, const struct ms_strlist *trackers, int upload,
+		const struct seed_store *ss)
+{
+	struct ms_engine_opts eo;
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
+	struct lts_add_params ap;
+	struct ms_engine *eng = NULL;
+	struct ms_error err;
+	struct seed s;
+	uv_loop_t loop;
+	size_t len;
+	int r = EXIT_OK;
+
+	memset(&s, 0, sizeof(s));
+	s.dir = dir;
+	s.meta = meta;
+	s.label = ss->label;
+	s.partial = ss->partial;
+	s.want_bytes = ss->want_bytes;
+	s.resume_path = ss->resume_path;
+	net_engine_opts(ctx, net, &eo);
+	eo.upload_limit = upload;
+	eo.origin = ctx->config.origin || ctx->config.super_seeding;
+	eo.tick_ms = 500;
+	ev.ud = &s;
+	ms_progress_init(&s.prog, stderr);
+	uv_loop_init(&loop);
+	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
+		uv_loop_close(&loop);
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	}
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = ms_torrent_bytes(meta, &len);
+	ap.torrent_len = len;
+	ap.save_path = dir;
+	ap.flags = LTS_ADD_NO_ROOT;
+	if (ctx->config.super_seeding)
+		ap.flags |= LTS_ADD_SUPER_SEED;
+	if (ss->file_paths) {
+		ap.file_paths = ss->file_paths;
+		ap.n_file_paths = ss->n_file_paths;
+		ap.flags = LTS_ADD_UPLOAD_ONLY | (ap.flags & LTS_ADD_SUPER_SEED);
+		ap.resume = ss->resume;
+		ap.resume_len = ss->resume_len;
+	}
+	ap.trackers = trackers->v;
+	ap.n_trackers = trackers->n;
+	/* per torrent too: session limits do not cover peers on the
+	 * local network */
+	r = ms_engine_add(eng, &ap, &s.id, &err);
+	if (r && ap.resume) {
+		/* stale resume data: check the files instead */
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(eng, &ap, &s.id, &err);
+	}
+	if (!r && ss->priorities)
+		r = ms_engine_set_file_priorities(eng, s.id, ss->priorities,
+						  (int)ss->n_file_paths, &err);
+	if (r || (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
+		r = cmd_error(EXIT_ERROR, "%s", err.msg);
+		ms_engine_close(eng);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop))
+		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+	if (!r)
+		r = s.exit_code;
+	if (!r && s.signum)
+		fprintf(stderr, "stopped by signal %d\n", s.signum);
+	return r;
+}
