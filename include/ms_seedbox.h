@@ -77,6 +77,9 @@ json_t *ms_seedbox_status(struct ms_seedbox *sb);
 /* The Prometheus text for the metrics endpoint (malloc'd into *buf). */
 int ms_seedbox_metrics(struct ms_seedbox *sb, char **buf, size_t *len);
 
+/* Subscriptions, on top of the repos: load the kept ones and start
+ * following them (after ms_seedbox_open(); without this call the seedbox
+ * follows none); save them. */
 int ms_seedbox_subs_load(struct ms_seedbox *sb);
 int ms_seedbox_subs_save(struct ms_seedbox *sb);
 

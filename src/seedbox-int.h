@@ -100,8 +100,18 @@ struct sub {
 	struct sub *next;
 };
 
+/* what the repos tell the subscriptions, which sit on top of them */
+struct ms__subs_ops {
+	void (*tick)(struct ms_seedbox *sb);
+	/* repo r of a subscription is seeding: drop the oldest beyond keep */
+	void (*seeded)(struct ms_seedbox *sb, struct repo *r);
+	void (*shutdown)(struct ms_seedbox *sb);   /* save them */
+	void (*close)(struct ms_seedbox *sb);      /* free them */
+};
+
 struct ms_seedbox {
 	struct ms_config *config;   /* the daemon's; the limits method changes it */
+	struct ms__subs_ops subs_ops;   /* none until ms_seedbox_subs_load() */
 	uv_loop_t *loop;
 	struct ms_engine *eng;
 	struct ms_seedbox_hooks hooks;
@@ -173,12 +183,9 @@ int ms__abs_path(const char *in, char *out, size_t len);
 int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo **out,
 	    int *existing, struct ms_error *err);
 
-/* subscriptions (seedbox-subs.c) */
-void ms__sub_free(struct sub *s);
+/* subscriptions (seedbox-subs.c), on top of the repos: ms_seedbox_subs_load()
+ * sets sb->subs_ops, through which seedbox.c calls them */
 json_t *ms__sub_json(const struct sub *s);
-void ms__subs_tick(struct ms_seedbox *sb);
-/* a subscription's new revision is seeding: drop the oldest beyond keep */
-void ms__subs_after_seed(struct ms_seedbox *sb, struct repo *r);
 /* follow spec (ORG/NAME[@REF]) in cache_dir; keep: -1 unchanged */
 int ms__subscribe(struct ms_seedbox *sb, const char *spec, const char *cache_dir,
 		  const struct ms_strlist *indexes, int keep, struct sub **out,

@@ -1,7 +1,9 @@
 /* seedbox-records.c: the daemon's repos as kept on disk --
  * <state>/daemon/repos/<id>.{json,torrent,resume}, each written
- * atomically; a record of an older daemon is still read */
+ * atomically; a record of an older daemon is still read -- and what
+ * every part of the seedbox needs of a repo (its log line, its error) */
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,49 @@
 
 #include "ms_manifest.h"
 #include "seedbox-int.h"
+
+const char *const ms__state_names[] = { "queued", "downloading", "seeding", "failed" };
+
+double ms__now_s(const struct ms_seedbox *sb)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - sb->t0.tv_sec) + (double)(t.tv_nsec - sb->t0.tv_nsec) / 1e9;
+}
+
+void ms__log(struct ms_seedbox *sb, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (sb->hooks.log)
+		sb->hooks.log(sb->hooks.ud, buf);
+}
+
+const char *ms__label(const struct repo *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s@%s", r->repo, r->rev[0] ? r->rev : r->want);
+	return buf;
+}
+
+void ms__repo_error(struct repo *r, const char *fmt, ...)
+{
+	char buf[600];
+	va_list ap;
+
+	free(r->error);
+	r->error = NULL;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r->error = strdup(buf);
+}
 
 /* ---- records on disk ---------------------------------------------------- */
 

@@ -17,7 +17,7 @@
 
 /* ---- subscriptions -------------------------------------------------------- */
 
-void ms__sub_free(struct sub *s)
+static void sub_free(struct sub *s)
 {
 	ms_strlist_release(&s->indexes);
 	free(s->cache);
@@ -92,6 +92,15 @@ static struct sub *sub_new(struct ms_seedbox *sb, const char *repo, const char *
 	return s;
 }
 
+static void subs_tick(struct ms_seedbox *sb);
+static void subs_after_seed(struct ms_seedbox *sb, struct repo *r);
+static void subs_close(struct ms_seedbox *sb);
+
+static void subs_shutdown(struct ms_seedbox *sb)
+{
+	ms_seedbox_subs_save(sb);
+}
+
 int ms_seedbox_subs_load(struct ms_seedbox *sb)
 {
 	char path[PATH_MAX + 32];
@@ -99,6 +108,10 @@ int ms_seedbox_subs_load(struct ms_seedbox *sb)
 	size_t len, i;
 	json_t *a, *o;
 
+	sb->subs_ops.tick = subs_tick;
+	sb->subs_ops.seeded = subs_after_seed;
+	sb->subs_ops.shutdown = subs_shutdown;
+	sb->subs_ops.close = subs_close;
 	snprintf(path, sizeof(path), "%s/subscriptions.json", sb->dir);
 	if (access(path, F_OK) || ms_read_file(path, RECORD_MAX, &buf, &len, NULL))
 		return 0;
@@ -154,7 +167,7 @@ static void poll_end(struct poll *p)
 				*pp = s->next;
 				break;
 			}
-		ms__sub_free(s);
+		sub_free(s);
 		return;
 	}
 	schedule(sb, s);
@@ -301,7 +314,7 @@ static void sub_poll(struct ms_seedbox *sb, struct sub *s)
 	poll_index(p);
 }
 
-void ms__subs_tick(struct ms_seedbox *sb)
+static void subs_tick(struct ms_seedbox *sb)
 {
 	double now = ms__now_s(sb);
 
@@ -311,7 +324,7 @@ void ms__subs_tick(struct ms_seedbox *sb)
 }
 
 /* a subscription's new revision is seeding: drop the oldest beyond keep */
-void ms__subs_after_seed(struct ms_seedbox *sb, struct repo *r)
+static void subs_after_seed(struct ms_seedbox *sb, struct repo *r)
 {
 	struct sub *s;
 	char rel[400];
@@ -382,7 +395,7 @@ int ms__subscribe(struct ms_seedbox *sb, const char *spec, const char *cache_dir
 		}
 		for (size_t i = 0; indexes && i < indexes->n; i++)
 			if (ms_strlist_push_copy(&s->indexes, indexes->v[i])) {
-				ms__sub_free(s);
+				sub_free(s);
 				ms_release_release(&rel);
 				return ms_error_set(err, MS_ENOMEM, "out of memory");
 			}
@@ -416,7 +429,7 @@ int ms__unsubscribe(struct ms_seedbox *sb, const char *spec)
 				s->next = sb->dead_subs;
 				sb->dead_subs = s;
 			} else {
-				ms__sub_free(s);
+				sub_free(s);
 			}
 			n++;
 		} else {
@@ -428,4 +441,23 @@ int ms__unsubscribe(struct ms_seedbox *sb, const char *spec)
 		ms__log(sb, "unsubscribed from %s", spec);
 	}
 	return n;
+}
+
+/* the daemon closes: every subscription goes (a poll in flight was
+ * cancelled with the HTTP client) */
+static void subs_close(struct ms_seedbox *sb)
+{
+	for (int k = 0; k < 2; k++) {
+		struct sub **list = k ? &sb->dead_subs : &sb->subs;
+		while (*list) {
+			struct sub *s = *list;
+			*list = s->next;
+			if (s->poll) {
+				free(s->poll->refs);
+				ms_strlist_release(&s->poll->indexes);
+				free(s->poll);
+			}
+			sub_free(s);
+		}
+	}
 }

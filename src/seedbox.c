@@ -32,8 +32,6 @@
 #define RESUME_EVERY_S 300
 
 
-const char *const ms__state_names[] = { "queued", "downloading", "seeding", "failed" };
-
 /* an idle repo loaded to announce stays this long without a peer */
 #define ANNOUNCE_WAKE_S 15
 /* at most this many loaded at once only to announce */
@@ -46,13 +44,6 @@ static void trim_memory(void)
 #endif
 }
 
-double ms__now_s(const struct ms_seedbox *sb)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - sb->t0.tv_sec) + (double)(t.tv_nsec - sb->t0.tv_nsec) / 1e9;
-}
 
 /* the status of every repo in the session, in one call (one per repo
  * stalls the loop with a thousand repos): *st and *have (1 when repo k has
@@ -84,38 +75,8 @@ int ms__repos_status(struct ms_seedbox *sb, struct lts_status **st, int **have, 
 	return 0;
 }
 
-void ms__log(struct ms_seedbox *sb, const char *fmt, ...)
-{
-	char buf[1200];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (sb->hooks.log)
-		sb->hooks.log(sb->hooks.ud, buf);
-}
 
-const char *ms__label(const struct repo *r, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s@%s", r->repo, r->rev[0] ? r->rev : r->want);
-	return buf;
-}
-
-void ms__repo_error(struct repo *r, const char *fmt, ...)
-{
-	char buf[600];
-	va_list ap;
-
-	free(r->error);
-	r->error = NULL;
-	if (!fmt)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	r->error = strdup(buf);
-}
 
 /* ---- the session -------------------------------------------------------- */
 
@@ -555,7 +516,8 @@ static void job_finish(struct repo *r, int code)
 	r->job = NULL;
 	ms__save_record(sb, r);
 	if (r->st == R_SEEDING)
-		ms__subs_after_seed(sb, r);
+		if (sb->subs_ops.seeded)
+			sb->subs_ops.seeded(sb, r);
 	ms__start_queued(sb);
 }
 
@@ -968,7 +930,8 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 				ms__save_record(sb, r);
 			}
 	}
-	ms__subs_tick(sb);
+	if (sb->subs_ops.tick)
+		sb->subs_ops.tick(sb);
 }
 
 /* an alert of repo r's torrent */
@@ -1206,7 +1169,6 @@ int ms_seedbox_open(struct ms_seedbox **out, struct ms_config *c, uv_loop_t *loo
 		sb->restore_on = 1;
 		uv_idle_start(&sb->restore, restore_cb);
 	}
-	ms_seedbox_subs_load(sb);
 	if (c->seed_store)
 		seed_store(sb);
 	ms__start_queued(sb);
@@ -1226,7 +1188,8 @@ void ms_seedbox_shutdown(struct ms_seedbox *sb)
 	for (struct repo *r = sb->repos; r; r = r->next)
 		ms__save_record(sb, r); /* a download is saved as queued; its job
 				       keeps its resume data meanwhile */
-	ms_seedbox_subs_save(sb);
+	if (sb->subs_ops.shutdown)
+		sb->subs_ops.shutdown(sb);
 	if (sb->http) {
 		ms_http_close(sb->http);
 		sb->http = NULL;
@@ -1244,17 +1207,7 @@ void ms_seedbox_free(struct ms_seedbox *sb)
 	}
 	if (sb->http)
 		ms_http_close(sb->http); /* no poll callback after this */
-	for (int k = 0; k < 2; k++) {
-		struct sub **list = k ? &sb->dead_subs : &sb->subs;
-		while (*list) {
-			struct sub *s = *list;
-			*list = s->next;
-			if (s->poll) {
-				free(s->poll->refs);
-				free(s->poll);
-			}
-			ms__sub_free(s);
-		}
-	}
+	if (sb->subs_ops.close)
+		sb->subs_ops.close(sb);
 	free(sb);
 }

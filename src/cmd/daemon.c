@@ -427,6 +427,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 		metrics = ctx->config.metrics;
 	if (ms_rpc_start(&d.rpc, &loop, &ro, &err) ||
 	    ms_seedbox_open(&d.sb, &ctx->config, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
+	    ms_seedbox_subs_load(d.sb) ||
 	    (metrics && ms_metrics_start(&d.metrics, &loop, metrics, render_metrics, &d, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		if (d.rpc)
