@@ -69,6 +69,7 @@ struct ms_getjob_info {
 	int finished;
 	int code;                         /* MS_E* once it failed, else 0 */
 	const lts_torrent *meta;          /* NULL until known */
+	const struct ms_torrent_meta *info; /* meta's snapshot, NULL until known */
 	int64_t from_peers, from_mirrors;
 	int hash_failures;
 	int checks;                       /* times libtorrent hashed the files */

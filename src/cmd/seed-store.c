@@ -49,7 +49,7 @@ int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *n
 	}
 
 	/* every torrent file onto its blob, if the blob is there */
-	n = ms_torrent_num_files(meta);
+	n = rel.info.num_files;
 	paths = calloc((size_t)n, sizeof(*paths));
 	pathbuf = calloc((size_t)n, sizeof(*pathbuf));
 	prio = calloc((size_t)n, sizeof(*prio));
