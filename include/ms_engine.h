@@ -20,6 +20,7 @@
 
 #include "lt_shim.h"
 #include "modelswarm.h"
+#include "ms_config.h"
 #include "ms_torrent.h"
 
 struct ms_engine;
@@ -49,8 +50,8 @@ struct ms_engine_opts {
 	int origin;           /* the first seed of a release: a peer may queue
 				 few requests with us, so that we send each
 				 piece about once while others lack it */
-	/* more libtorrent settings by name, applied last */
-	const struct lts_setting *settings;
+	/* more libtorrent settings by name (the config file's), applied last */
+	const struct ms_setting *settings;
 	size_t n_settings;
 };
 

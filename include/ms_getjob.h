@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_mirrors.h"
 #include "ms_progress.h"

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_progress.h"
 #include "ms_util.h"

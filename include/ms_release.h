@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
 #include "ms_torrent.h"

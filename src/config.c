@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms_config.h"
 #include "ms_util.h"
 
 static int home_path(char *buf, size_t len, const char *ms_sub,
@@ -284,7 +285,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			}
 			c->n_auth++;
 		} else if (!strncmp(key, "libtorrent.", 11) && key[11]) {
-			struct lts_setting *s = realloc(c->settings,
+			struct ms_setting *s = realloc(c->settings,
 				(c->n_settings + 1) * sizeof(*s));
 			if (!s) {
 				r = ms_error_set(err, MS_ENOMEM, "out of memory");
@@ -309,8 +310,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 void ms_config_release(struct ms_config *c)
 {
 	for (size_t i = 0; i < c->n_settings; i++) {
-		free((char *)c->settings[i].name);
-		free((char *)c->settings[i].value);
+		free(c->settings[i].name);
+		free(c->settings[i].value);
 	}
 	free(c->settings);
 	free_strs(c->webseeds, c->n_webseeds);

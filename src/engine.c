@@ -289,9 +289,10 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	}
 	memcpy(all, base, n * sizeof(*all));
-	note_own_picking(e, opts->settings, opts->n_settings);
-	if (opts->n_settings)
-		memcpy(all + n, opts->settings, opts->n_settings * sizeof(*all));
+	for (size_t i = 0; i < opts->n_settings; i++)
+		all[n + i] = (struct lts_setting){ opts->settings[i].name,
+						   opts->settings[i].value };
+	note_own_picking(e, all + n, opts->n_settings);
 	e->ses = lts_session_new(all, n + opts->n_settings, &le);
 	free(all);
 	if (!e->ses) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ms_util.h"
+#include "ms_config.h"
 
 int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 		 size_t *len, struct ms_error *err)

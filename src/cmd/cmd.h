@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "modelswarm.h"
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_trust.h"
 #include "ms_util.h"

@@ -162,7 +162,8 @@ int main(void)
 	   "ms_engine_close from a tick closes the loop");
 
 	/* a bad setting: an error and nothing left on the loop */
-	struct lts_setting bad[] = { { "enable_dht", "perhaps" } };
+	char dht[] = "enable_dht", perhaps[] = "perhaps";
+	struct ms_setting bad[] = { { dht, perhaps } };
 	memset(&o, 0, sizeof(o));
 	o.settings = bad;
 	o.n_settings = 1;
