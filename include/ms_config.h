@@ -87,4 +87,9 @@ int ms_state_dir(char *buf, size_t len, struct ms_error *err);
  * ~/.config/modelswarm, into buf. */
 int ms_config_dir(char *buf, size_t len, struct ms_error *err);
 
+/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
+ * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
+int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
+		   size_t len, struct ms_error *err);
+
 #endif

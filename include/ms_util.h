@@ -87,11 +87,6 @@ void ms_strlist_release(struct ms_strlist *l);
  */
 char *ms_keep_strdup(const char *s);
 
-/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
- * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
-int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
-		   size_t len, struct ms_error *err);
-
 /* Remove the empty directories under path (and path), bottom-up; never
  * touches a file. depth: 0. */
 void ms_prune_empty_dirs(const char *path, int depth);

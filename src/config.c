@@ -1,6 +1,8 @@
-/* config.c: the configuration file and the state directory */
+/* config.c: the configuration file and the state directory (where
+ * modelswarm keeps its files, resume data among them) */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,26 @@ int ms_config_dir(char *buf, size_t len, struct ms_error *err)
 		return home_path(buf, len, "", "XDG_CONFIG_HOME", ".config", "", err);
 	if (n < 0 || (size_t)n >= len)
 		return ms_error_set(err, MS_EINVAL, "configuration path too long");
+	return 0;
+}
+
+int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
+		   size_t len, struct ms_error *err)
+{
+	char state[PATH_MAX], dir[PATH_MAX + 16];
+	uint64_t a, b;
+	int r;
+
+	if ((r = ms_state_dir(state, sizeof(state), err)))
+		return r;
+	snprintf(dir, sizeof(dir), "%.4000s/resume", state);
+	if ((r = ms_mkdir_p(dir, err)))
+		return r;
+	a = ms_fnv64(what, strlen(what), 0);
+	b = ms_fnv64(where, strlen(where), 0);
+	if ((size_t)snprintf(buf, len, "%s/%016" PRIx64 "-%016" PRIx64 ".%s", dir, a, b,
+			     ext) >= len)
+		return ms_error_set(err, MS_EINVAL, "state directory path too long");
 	return 0;
 }
 
