@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "ms_torrent.h"
 
 static const char create_usage[] =
 	"usage: modelswarm create DIR -o FILE.torrent [--v1-only | --v2-only]\n"

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
+#include "ms_mirrors.h"
 #include "ms_progress.h"
 
 static const char fetch_usage[] =

@@ -17,6 +17,7 @@
 #include "ms_hash.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
+#include "ms_torrent.h"
 #include "ms_trust.h"
 
 static const char publish_usage[] =

@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "ms_hash.h"
 #include "ms_manifest.h"
+#include "ms_release.h"
 #include "ms_store.h"
 
 int cmd_seed_store(int argc, char **argv, struct ms_ctx *ctx, struct net_opts *net,

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
 #include "ms_progress.h"
 
 static const char seed_usage[] =
