@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lt_shim.h"
 #include "ms_engine.h"
 
 struct ms_engine {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lt_shim.h"
 #include "ms_hash.h"
 #include "ms_torrent.h"
 

@@ -25,7 +25,7 @@ struct ms_mirror_opts;
 struct ms_mirrors;
 struct ms_release;
 struct lts_alert;
-typedef struct lts_torrent lts_torrent; /* as in lt_shim.h */
+typedef struct lts_torrent lts_torrent; /* the shim's, see ms_torrent.h */
 
 #define EXIT_OK 0
 #define EXIT_VERIFY 1
