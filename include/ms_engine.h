@@ -9,7 +9,8 @@
  * every torrent, then closes every handle so that the loop ends and
  * uv_loop_close() succeeds.
  *
- * Only this module calls the shim; the lts_* structs from lt_shim.h are
+ * Only this module and torrent.c (.torrent files without a session, see
+ * ms_torrent.h) call the shim; the lts_* structs from lt_shim.h are
  * reused as plain data types.
  */
 #ifndef MS_ENGINE_H
@@ -19,6 +20,8 @@
 
 #include "lt_shim.h"
 #include "modelswarm.h"
+#include "ms_config.h"
+#include "ms_torrent.h"
 
 struct ms_engine;
 
@@ -49,8 +52,8 @@ struct ms_engine_opts {
 	int origin;           /* the first seed of a release: a peer may queue
 				 few requests with us, so that we send each
 				 piece about once while others lack it */
-	/* more libtorrent settings by name, applied last */
-	const struct lts_setting *settings;
+	/* more libtorrent settings by name (the config file's), applied last */
+	const struct ms_setting *settings;
 	size_t n_settings;
 };
 
@@ -139,68 +142,9 @@ int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
 			  unsigned char out[32]);
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err);
-/* Metadata of a torrent in the session; free with ms_torrent_free(). */
+/* Metadata of a torrent in the session (NULL + err until it has some);
+ * free with ms_torrent_free(), look at it with ms_torrent_meta(). */
 lts_torrent *ms_engine_torrent(struct ms_engine *e, int id,
 			       struct ms_error *err);
-
-/* --- torrent metadata without a session --- */
-
-/* Parse .torrent bytes; NULL + err on junk. Free with ms_torrent_free(). */
-lts_torrent *ms_torrent_load(const void *buf, size_t len, struct ms_error *err);
-void ms_torrent_free(lts_torrent *t);
-const char *ms_torrent_name(const lts_torrent *t);
-int ms_torrent_num_files(const lts_torrent *t);
-int ms_torrent_file(const lts_torrent *t, int i, struct lts_file_info *fi);
-int64_t ms_torrent_total_size(const lts_torrent *t);
-int ms_torrent_piece_length(const lts_torrent *t);
-int ms_torrent_num_pieces(const lts_torrent *t);
-const char *ms_torrent_hash_v1(const lts_torrent *t);
-const char *ms_torrent_hash_v2(const lts_torrent *t);
-const char *ms_torrent_magnet(const lts_torrent *t);
-int ms_torrent_num_trackers(const lts_torrent *t);
-int ms_torrent_num_webseeds(const lts_torrent *t);
-const char *ms_torrent_webseed(const lts_torrent *t, int i);
-/* The bencoded torrent, owned by t. */
-const unsigned char *ms_torrent_bytes(const lts_torrent *t, size_t *len);
-
-/* Build a torrent from files under dir (see lts_create()). *out is
- * malloc'd; the caller frees it. */
-int ms_torrent_create(const char *dir, const struct lts_create_file *files,
-		      size_t n, const struct lts_create_opts *opts,
-		      unsigned char **out, size_t *len, struct ms_error *err);
-
-/* One file for ms_torrent_build(): in, then out. */
-struct ms_build_file {
-	const char *path;      /* relative, '/'-separated; the array is sorted
-				  bytewise by path */
-	int64_t size;
-	int want_git;          /* also compute the git blob sha1 */
-	uint8_t sha256[32];
-	uint8_t git_sha1[20];
-	uint8_t root[32];      /* v2 pieces root (if has_root) */
-	int has_root;
-};
-
-struct ms_build_opts {
-	unsigned flags;                /* LTS_CREATE_* */
-	int piece_size;                /* 0: automatic */
-	const char *name;              /* torrent name (required) */
-	const char *const *webseeds;
-	size_t n_webseeds;
-	const char *const *trackers;
-	size_t n_trackers;
-	int threads;                   /* 0: all cores */
-	void (*progress)(void *ud, int64_t done, int64_t total);
-	void *ud;
-};
-
-/* Read every file under dir once, computing its sha256 (and git blob sha1
- * when asked) along with the torrent's v1/v2 hashes, on all cores; build
- * the torrent (no attributes, no creation date). *out is malloc'd. */
-int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
-		     const struct ms_build_opts *opts, unsigned char **out,
-		     size_t *len, struct ms_error *err);
-
-const char *ms_libtorrent_version(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_mirrors.h"
 #include "ms_progress.h"
@@ -72,6 +73,7 @@ struct ms_getjob_info {
 	int finished;
 	int code;                         /* MS_E* once it failed, else 0 */
 	const lts_torrent *meta;          /* NULL until known */
+	const struct ms_torrent_meta *info; /* meta's snapshot, NULL until known */
 	int64_t from_peers, from_mirrors;
 	int hash_failures;
 	int checks;                       /* times libtorrent hashed the files */

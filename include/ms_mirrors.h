@@ -11,16 +11,13 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_progress.h"
+#include "ms_config.h"
 #include "ms_util.h"
 #include "ms_webseed.h"
 
-struct ms_mirror_opts {
-	struct ms_strlist urls;   /* --webseed */
-	const char *mode;         /* --webseeds, or NULL */
-};
-void ms_mirror_opts_release(struct ms_mirror_opts *m);
 
 struct ms_mirrors {
 	struct ms_webseed *ws;

@@ -16,9 +16,11 @@
 
 #include <uv.h>
 
-#include "ms_engine.h"
+#include "ms_config.h"
+#include "ms_torrent.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
+#include "ms_torrent.h"
 #include "ms_trust.h"
 #include "ms_util.h"
 
@@ -46,6 +48,7 @@ struct ms_release {
 	struct ms_verified v;
 	int verified;                 /* v holds a verified manifest */
 	lts_torrent *meta;            /* the bound torrent, or NULL */
+	struct ms_torrent_meta info;  /* meta's snapshot (zeroed without one) */
 	int *tindex;                  /* per manifest file: its torrent file */
 	int *mindex;                  /* per torrent file: its manifest file,
 					 or -1 for a pad file */
@@ -66,8 +69,8 @@ int ms_release_indexes(struct ms_release *r, const struct ms_strlist *given,
 		       const struct ms_config *c, struct ms_error *err);
 
 /* Bind meta (borrowed until it succeeds, then r's) to r's verified
- * manifest: fills r->tindex and r->mindex. MS_ETORRENT with a message
- * naming what differs; meta stays the caller's then. */
+ * manifest: fills r->info, r->tindex and r->mindex. MS_ETORRENT with a
+ * message naming what differs; meta stays the caller's then. */
 int ms_release_bind(struct ms_release *r, lts_torrent *meta, struct ms_error *err);
 
 /* The manifest file of torrent file i (after ms_release_bind), or NULL

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_util.h"
 

@@ -1,6 +1,7 @@
 /*
  * Small helpers shared by the modules and the tool: files, paths, sizes,
- * the configuration file and the state directory.
+ * trees of files, lists of strings. The configuration file and the state
+ * directory are in ms_config.h.
  */
 #ifndef MS_UTIL_H
 #define MS_UTIL_H
@@ -8,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lt_shim.h"
 #include "modelswarm.h"
 
 /* Read all of path into a malloc'd buffer (NUL-terminated, *len excludes
@@ -63,77 +63,6 @@ void ms_tree_release(struct ms_tree *t);
 int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
 		       struct ms_error *err);
 
-/* Configuration: $MODELSWARM_HOME/config, else
- * $XDG_CONFIG_HOME/modelswarm/config, else ~/.config/modelswarm/config. */
-struct ms_config {
-	int dht, lsd, port_mapping;   /* default on */
-	char *listen;                 /* NULL: libtorrent's default */
-	char *index;                  /* index URLs, space-separated, or NULL */
-	char *path;                   /* the file read, or NULL */
-	/* libtorrent.NAME = VALUE lines */
-	struct lts_setting *settings;
-	size_t n_settings;
-	/* HTTP mirrors: webseed = URL lines (extra mirrors for every
-	 * download), webseeds = fallback|always|never (NULL: unset),
-	 * webseed-fallback-rate, webseed-fallback-delay (seconds),
-	 * webseed-timeout (seconds), webseed-connections (per mirror),
-	 * webseed-request-size (bytes a request; 0 for these three: unset),
-	 * and mirror-auth.HOST = VALUE (an Authorization header sent to HOST
-	 * only) */
-	char **webseeds;
-	size_t n_webseeds;
-	char *webseed_mode;
-	int64_t fallback_rate;        /* -1: unset */
-	int64_t fallback_delay_s;     /* -1: unset */
-	int64_t webseed_timeout_s;
-	int64_t webseed_conns;
-	int64_t webseed_request;
-	char **auth_host, **auth_value;
-	size_t n_auth;
-	/* the daemon: rpc-timeout (seconds a client has to send a whole
-	 * request; 0: unset) */
-	int64_t rpc_timeout_s;
-	/* the daemon: upload-limit, download-limit (bytes/s, session-wide;
-	 * 0: none), seed-ratio-limit (0: none), seed-time-limit (seconds; 0:
-	 * none), disk-budget (bytes; 0: none), max-active-downloads (0: 3),
-	 * seed-store (seed every complete snapshot of the cache),
-	 * subscribe-interval (seconds; 0: 600), metrics (ADDR:PORT), log
-	 * (stderr or syslog) */
-	int64_t upload_limit, download_limit;
-	double seed_ratio_limit;
-	int64_t seed_time_limit_s;
-	int64_t disk_budget;
-	int64_t max_active_downloads;
-	/* idle-unload: seconds without a peer after which a seeding repo
-	 * leaves the session (dormant: a peer's handshake loads it again;
-	 * -1: unset, 60; 0: never); idle-announce: seconds between the
-	 * announces of a dormant repo (0: unset, 1800); idle-loaded: idle
-	 * repos (seeding, no peer) left loaded before idle-unload is up, at
-	 * most (-1: unset, 16) */
-	int64_t idle_unload_s;
-	int64_t idle_announce_s;
-	int64_t idle_loaded;
-	int seed_store;
-	/* origin: seed and publish --seed let each peer queue few requests,
-	 * so that a release's first seed sends each piece about once;
-	 * super-seeding: also BEP 16 super seeding */
-	int origin, super_seeding;
-	int64_t subscribe_interval_s;
-	char *metrics;
-	char *log;
-};
-
-int ms_config_load(struct ms_config *c, struct ms_error *err);
-void ms_config_release(struct ms_config *c);
-
-/* $MODELSWARM_HOME/state, else $XDG_STATE_HOME/modelswarm, else
- * ~/.local/state/modelswarm, into buf. */
-int ms_state_dir(char *buf, size_t len, struct ms_error *err);
-
-/* $MODELSWARM_HOME, else $XDG_CONFIG_HOME/modelswarm, else
- * ~/.config/modelswarm, into buf. */
-int ms_config_dir(char *buf, size_t len, struct ms_error *err);
-
 /* 64-bit FNV-1a, for naming state files. */
 uint64_t ms_fnv64(const void *data, size_t len, uint64_t seed);
 
@@ -157,11 +86,6 @@ void ms_strlist_release(struct ms_strlist *l);
  * arena for good (a thousand repos pinned a megabyte that way).
  */
 char *ms_keep_strdup(const char *s);
-
-/* The resume data file for WHAT (a hash, a revision) stored at WHERE:
- * <state>/resume/<fnv(what)>-<fnv(where)>.EXT (the directory is made). */
-int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
-		   size_t len, struct ms_error *err);
 
 /* Remove the empty directories under path (and path), bottom-up; never
  * touches a file. depth: 0. */

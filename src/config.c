@@ -1,11 +1,14 @@
-/* config.c: the configuration file and the state directory */
+/* config.c: the configuration file and the state directory (where
+ * modelswarm keeps its files, resume data among them) */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms_config.h"
 #include "ms_util.h"
 
 static int home_path(char *buf, size_t len, const char *ms_sub,
@@ -49,6 +52,26 @@ int ms_config_dir(char *buf, size_t len, struct ms_error *err)
 		return home_path(buf, len, "", "XDG_CONFIG_HOME", ".config", "", err);
 	if (n < 0 || (size_t)n >= len)
 		return ms_error_set(err, MS_EINVAL, "configuration path too long");
+	return 0;
+}
+
+int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
+		   size_t len, struct ms_error *err)
+{
+	char state[PATH_MAX], dir[PATH_MAX + 16];
+	uint64_t a, b;
+	int r;
+
+	if ((r = ms_state_dir(state, sizeof(state), err)))
+		return r;
+	snprintf(dir, sizeof(dir), "%.4000s/resume", state);
+	if ((r = ms_mkdir_p(dir, err)))
+		return r;
+	a = ms_fnv64(what, strlen(what), 0);
+	b = ms_fnv64(where, strlen(where), 0);
+	if ((size_t)snprintf(buf, len, "%s/%016" PRIx64 "-%016" PRIx64 ".%s", dir, a, b,
+			     ext) >= len)
+		return ms_error_set(err, MS_EINVAL, "state directory path too long");
 	return 0;
 }
 
@@ -284,7 +307,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			}
 			c->n_auth++;
 		} else if (!strncmp(key, "libtorrent.", 11) && key[11]) {
-			struct lts_setting *s = realloc(c->settings,
+			struct ms_setting *s = realloc(c->settings,
 				(c->n_settings + 1) * sizeof(*s));
 			if (!s) {
 				r = ms_error_set(err, MS_ENOMEM, "out of memory");
@@ -309,8 +332,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 void ms_config_release(struct ms_config *c)
 {
 	for (size_t i = 0; i < c->n_settings; i++) {
-		free((char *)c->settings[i].name);
-		free((char *)c->settings[i].value);
+		free(c->settings[i].name);
+		free(c->settings[i].value);
 	}
 	free(c->settings);
 	free_strs(c->webseeds, c->n_webseeds);
@@ -323,4 +346,9 @@ void ms_config_release(struct ms_config *c)
 	free(c->index);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
+}
+
+void ms_mirror_opts_release(struct ms_mirror_opts *m)
+{
+	ms_strlist_release(&m->urls);
 }

@@ -439,7 +439,7 @@ static void scan_complete(struct ms_getjob *g, int all)
 
 	if (!g->rel.meta || !g->mapped || g->stopped || ms_engine_closing(g->eng))
 		return;
-	n = ms_torrent_num_files(g->rel.meta);
+	n = g->rel.info.num_files;
 	prog = calloc((size_t)n + 1, sizeof(*prog));
 	if (!prog || ms_engine_file_progress(g->eng, g->id, prog, n, NULL) < 0) {
 		free(prog);
@@ -514,7 +514,7 @@ static void check_done(struct ms_getjob *g)
 		 * empty files, since moved) under <repo>/<name> */
 		char stale[2 * PATH_MAX];
 		snprintf(stale, sizeof(stale), "%s/%s", g->store.repo_dir,
-			 ms_torrent_name(g->rel.meta));
+			 g->rel.info.name);
 		ms_prune_empty_dirs(stale, 0);
 	}
 	/* every wanted blob is final: the snapshot and refs come last */
@@ -590,7 +590,7 @@ static void mirror_file(void *ud, int file, int error)
  * named by that sha256 (LFS files). */
 static int whole_files(struct ms_getjob *g, struct ms_error *err)
 {
-	int n = ms_torrent_num_files(g->rel.meta), r;
+	int n = g->rel.info.num_files, r;
 	struct ms_direct_file *df = calloc((size_t)n + 1, sizeof(*df));
 	char (*paths)[2 * PATH_MAX + 8] = calloc((size_t)n + 1, sizeof(*paths));
 
@@ -662,7 +662,7 @@ static void add_params(const struct ms_getjob *g, struct lts_add_params *ap,
  * seeds them all without hashing them (the torrent id changes). */
 static int add_again(struct ms_getjob *g, struct ms_error *err)
 {
-	int n = ms_torrent_num_files(g->rel.meta), id = 0, r;
+	int n = g->rel.info.num_files, id = 0, r;
 	const char **paths = calloc((size_t)n + 1, sizeof(*paths));
 	int *prio = calloc((size_t)n + 1, sizeof(*prio));
 	unsigned char *have = calloc((size_t)n + 1, 1);
@@ -755,7 +755,7 @@ static void add_torrent(struct ms_getjob *g)
 	const char **paths;
 	unsigned char *resume = NULL, *have = NULL, *digest = NULL;
 	size_t resume_len = 0;
-	int n = ms_torrent_num_files(g->rel.meta), r = 0, code = MS_EIO, id = 0;
+	int n = g->rel.info.num_files, r = 0, code = MS_EIO, id = 0;
 	int *prio, n_have = 0, partial = 0, n_digest = 0;
 
 	paths = calloc((size_t)n, sizeof(*paths));
@@ -1379,6 +1379,7 @@ void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
 	in->code = g->code;
 	in->path = g->finished ? g->path : NULL;
 	in->meta = g->rel.meta;
+	in->info = g->rel.meta ? &g->rel.info : NULL;
 	in->from_peers = g->finished ? g->final.peer_download : 0;
 	in->from_mirrors = ms_mirrors_bytes(&g->mr);
 	in->hash_failures = g->hash_failures;
@@ -1395,7 +1396,7 @@ void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
 
 int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)
 {
-	if (!g->rel.meta || !g->mapped || ms_torrent_num_files(g->rel.meta) != n)
+	if (!g->rel.meta || !g->mapped || g->rel.info.num_files != n)
 		return MS_EINVAL;
 	for (int i = 0; i < n; i++) {
 		paths[i] = "blobs/.skip/pad";

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "ms_torrent.h"
 
 #define NEEDS_CONFIG (1u << 0)
 

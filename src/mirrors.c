@@ -6,11 +6,6 @@
 
 #include "ms_mirrors.h"
 
-void ms_mirror_opts_release(struct ms_mirror_opts *m)
-{
-	ms_strlist_release(&m->urls);
-}
-
 static void on_event(void *ud, const char *mirror, const char *msg)
 {
 	struct ms_mirrors *mr = ud;

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "ms_engine.h"
 #include "ms_hash.h"
 #include "ms_http.h"
 #include "ms_release.h"
@@ -35,6 +34,7 @@ static void forget(struct ms_release *r)
 	bytes_free(&r->torrent);
 	ms_torrent_free(r->meta);
 	r->meta = NULL;
+	ms_torrent_meta_release(&r->info);
 	free(r->tindex);
 	free(r->mindex);
 	r->tindex = r->mindex = NULL;
@@ -108,13 +108,14 @@ static int cmp_mf(const void *a, const void *b)
 	return strcmp(a, ((const struct ms_manifest_file *)b)->path);
 }
 
-static int bind_files(struct ms_release *r, const lts_torrent *t, int *tindex, int *mindex,
+static int bind_files(struct ms_release *r, const lts_torrent *t,
+		      const struct ms_torrent_meta *tm, int *tindex, int *mindex,
 		      struct ms_error *err)
 {
 	const struct ms_manifest *m = &r->v.m;
-	const char *name = ms_torrent_name(t);
+	const char *name = tm->name;
 	size_t nl = strlen(name), seen = 0;
-	int n = ms_torrent_num_files(t);
+	int n = tm->num_files;
 
 	for (size_t i = 0; i < m->n_files; i++)
 		tindex[i] = -1;
@@ -166,17 +167,13 @@ static int bind_files(struct ms_release *r, const lts_torrent *t, int *tindex, i
 	return 0;
 }
 
-int ms_release_bind(struct ms_release *r, lts_torrent *t, struct ms_error *err)
+/* t against the manifest, by its snapshot tm */
+static int bind_check(const struct ms_release *r, const struct ms_torrent_meta *tm,
+		      struct ms_error *err)
 {
 	const struct ms_manifest *m = &r->v.m;
-	const char *h1, *h2;
-	int n, *tindex, *mindex, e;
+	const char *h1 = tm->hash_v1, *h2 = tm->hash_v2;
 
-	if (!r->verified || !t)
-		return ms_error_set(err, MS_EINVAL, "no verified manifest to bind the torrent to");
-	h1 = ms_torrent_hash_v1(t);
-	h2 = ms_torrent_hash_v2(t);
-	n = ms_torrent_num_files(t);
 	if (*m->infohash_v1 && strcmp(m->infohash_v1, h1))
 		return ms_error_set(err, MS_ETORRENT,
 				    "torrent's v1 info-hash %s is not the manifest's %s",
@@ -185,35 +182,53 @@ int ms_release_bind(struct ms_release *r, lts_torrent *t, struct ms_error *err)
 		return ms_error_set(err, MS_ETORRENT,
 				    "torrent's v2 info-hash %s is not the manifest's %s",
 				    *h2 ? h2 : "(none)", m->infohash_v2);
-	if (ms_torrent_piece_length(t) != m->piece_length)
+	if (tm->piece_length != m->piece_length)
 		return ms_error_set(err, MS_ETORRENT, "torrent's piece length %d is not the "
-				    "manifest's %" PRId64, ms_torrent_piece_length(t),
+				    "manifest's %" PRId64, tm->piece_length,
 				    m->piece_length);
-	tindex = calloc(m->n_files + 1, sizeof(*tindex));
-	mindex = calloc((size_t)n + 1, sizeof(*mindex));
-	if (!tindex || !mindex) {
-		free(tindex);
-		free(mindex);
-		return ms_error_set(err, MS_ENOMEM, "out of memory");
-	}
-	if ((e = bind_files(r, t, tindex, mindex, err))) {
-		free(tindex);
-		free(mindex);
+	return 0;
+}
+
+int ms_release_bind(struct ms_release *r, lts_torrent *t, struct ms_error *err)
+{
+	const struct ms_manifest *m = &r->v.m;
+	struct ms_torrent_meta tm;
+	int *tindex = NULL, *mindex = NULL, e;
+
+	if (!r->verified || !t)
+		return ms_error_set(err, MS_EINVAL, "no verified manifest to bind the torrent to");
+	if ((e = ms_torrent_meta(t, &tm, err)))
 		return e;
+	if ((e = bind_check(r, &tm, err)))
+		goto fail;
+	tindex = calloc(m->n_files + 1, sizeof(*tindex));
+	mindex = calloc((size_t)tm.num_files + 1, sizeof(*mindex));
+	if (!tindex || !mindex) {
+		e = ms_error_set(err, MS_ENOMEM, "out of memory");
+		goto fail;
 	}
+	if ((e = bind_files(r, t, &tm, tindex, mindex, err)))
+		goto fail;
 	if (r->meta != t)
 		ms_torrent_free(r->meta);
+	ms_torrent_meta_release(&r->info);
 	free(r->tindex);
 	free(r->mindex);
 	r->meta = t;
+	r->info = tm;
 	r->tindex = tindex;
 	r->mindex = mindex;
 	return 0;
+fail:
+	ms_torrent_meta_release(&tm);
+	free(tindex);
+	free(mindex);
+	return e;
 }
 
 const struct ms_manifest_file *ms_release_file(const struct ms_release *r, int i)
 {
-	if (!r->mindex || i < 0 || i >= ms_torrent_num_files(r->meta) || r->mindex[i] < 0)
+	if (!r->mindex || i < 0 || i >= r->info.num_files || r->mindex[i] < 0)
 		return NULL;
 	return &r->v.m.files[r->mindex[i]];
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ms_config.h"
 #include "ms_rpc.h"
 #include "ms_util.h"
 

@@ -122,6 +122,7 @@ static int seed_add(struct ms_seedbox *sb, struct repo *r, struct ms_error *err)
 	size_t tlen = 0, rlen = 0;
 	struct lts_add_params ap;
 	lts_torrent *meta;
+	struct ms_torrent_meta tm;
 	int rc, id = 0;
 
 	ms__file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
@@ -136,9 +137,13 @@ static int seed_add(struct ms_seedbox *sb, struct repo *r, struct ms_error *err)
 		rc = err->code;
 		goto out;
 	}
-	rc = ms_torrent_num_files(meta) != r->n_files;
-	r->can_announce = can_announce(sb, r, ms_torrent_num_trackers(meta));
+	rc = ms_torrent_meta(meta, &tm, err);
 	ms_torrent_free(meta);
+	if (rc)
+		goto out;
+	rc = tm.num_files != r->n_files;
+	r->can_announce = can_announce(sb, r, tm.n_trackers);
+	ms_torrent_meta_release(&tm);
 	if (rc) {
 		rc = ms_error_set(err, MS_EINVAL, "its saved state does not match its torrent");
 		goto out;
@@ -475,7 +480,7 @@ static void job_finish(struct repo *r, int code)
 		ms__start_queued(sb);
 		return;
 	}
-	n = in.meta ? ms_torrent_num_files(in.meta) : 0;
+	n = in.info ? in.info->num_files : 0;
 	paths = calloc((size_t)n + 1, sizeof(*paths));
 	prio = calloc((size_t)n + 1, sizeof(*prio));
 	bytes = in.meta ? ms_torrent_bytes(in.meta, &blen) : NULL;
@@ -502,7 +507,7 @@ static void job_finish(struct repo *r, int code)
 		r->checks += in.checks;
 		for (size_t i = 0; i < in.n_trackers; i++)
 			ms_strlist_push_copy(&r->trackers, in.trackers[i]);
-		r->can_announce = can_announce(sb, r, ms_torrent_num_trackers(in.meta));
+		r->can_announce = can_announce(sb, r, in.info->n_trackers);
 		ms__log(sb, "%s: downloaded %" PRId64 " bytes in %.1f s, seeding",
 		      ms__label(r, l, sizeof(l)), in.from_peers + in.from_mirrors, in.seconds);
 		apply_limits(sb, r);

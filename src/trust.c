@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "ms_config.h"
 #include "ms_hash.h"
 #include "ms_trust.h"
 #include "ms_util.h"

@@ -282,26 +282,6 @@ void ms_strlist_release(struct ms_strlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int ms_resume_path(const char *what, const char *where, const char *ext, char *buf,
-		size_t len, struct ms_error *err)
-{
-	char state[PATH_MAX], dir[PATH_MAX + 16];
-	uint64_t a, b;
-	int r;
-
-	if ((r = ms_state_dir(state, sizeof(state), err)))
-		return r;
-	snprintf(dir, sizeof(dir), "%.4000s/resume", state);
-	if ((r = ms_mkdir_p(dir, err)))
-		return r;
-	a = ms_fnv64(what, strlen(what), 0);
-	b = ms_fnv64(where, strlen(where), 0);
-	if ((size_t)snprintf(buf, len, "%s/%016" PRIx64 "-%016" PRIx64 ".%s", dir, a, b,
-			     ext) >= len)
-		return ms_error_set(err, MS_EINVAL, "state directory path too long");
-	return 0;
-}
-
 /* remove empty directories under path, bottom-up; never touches files */
 void ms_prune_empty_dirs(const char *path, int depth)
 {

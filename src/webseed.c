@@ -1233,6 +1233,7 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 {
 	struct ms_webseed *w = calloc(1, sizeof(*w));
 	lts_torrent *ti;
+	struct ms_torrent_meta tm;
 	int r;
 
 	if (!w)
@@ -1241,6 +1242,11 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 	if (!ti) {
 		free(w);
 		return err ? err->code : MS_EINVAL;
+	}
+	if ((r = ms_torrent_meta(ti, &tm, err))) {
+		ms_torrent_free(ti);
+		free(w);
+		return r;
 	}
 	w->loop = loop;
 	w->e = e;
@@ -1251,9 +1257,10 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 	w->o.auth = NULL;
 	w->o.n_auth = 0;
 	w->auth = calloc(o->n_auth + 1, sizeof(*w->auth));
-	w->nfiles = ms_torrent_num_files(ti);
-	w->npieces = ms_torrent_num_pieces(ti);
-	w->plen = ms_torrent_piece_length(ti);
+	w->nfiles = tm.num_files;
+	w->npieces = tm.num_pieces;
+	w->plen = tm.piece_length;
+	ms_torrent_meta_release(&tm);
 	w->files = calloc((size_t)w->nfiles + 1, sizeof(*w->files));
 	w->pstate = calloc((size_t)w->npieces + 1, 1);
 	w->estate = calloc((size_t)w->npieces + 1, 1);

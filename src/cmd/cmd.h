@@ -13,14 +13,19 @@
 #include <stdio.h>
 
 #include "modelswarm.h"
-#include "ms_engine.h"
-#include "ms_trust.h"
+#include "ms_config.h"
 #include "ms_util.h"
-#include "ms_progress.h"
-#include "ms_webseed.h"
-#include "ms_mirrors.h"
-#include "ms_getjob.h"
-#include "ms_release.h"
+
+/* a command includes the headers of what it uses (ms_torrent.h for
+ * .torrent files, ms_engine.h for a session, ...): those that run no
+ * session (create, verify, publish) include no ms_engine.h */
+struct ms_engine;
+struct ms_engine_opts;
+struct ms_mirror_opts;
+struct ms_mirrors;
+struct ms_release;
+struct lts_alert;
+typedef struct lts_torrent lts_torrent; /* the shim's, see ms_torrent.h */
 
 #define EXIT_OK 0
 #define EXIT_VERIFY 1

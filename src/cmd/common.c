@@ -13,6 +13,9 @@
 #include <sodium.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
+#include "ms_mirrors.h"
+#include "ms_release.h"
 
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
 {

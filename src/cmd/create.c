@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "ms_torrent.h"
 
 static const char create_usage[] =
 	"usage: modelswarm create DIR -o FILE.torrent [--v1-only | --v2-only]\n"
@@ -61,6 +62,7 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 	char dirname_buf[256];
 	int c, r = EXIT_OK;
 	lts_torrent *t;
+	struct ms_torrent_meta tm;
 
 	(void)ctx;
 	memset(&co, 0, sizeof(co));
@@ -187,23 +189,25 @@ int cmd_create(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 	t = ms_torrent_load(buf, len, &err);
-	if (!t) {
+	if (!t || ms_torrent_meta(t, &tm, &err)) {
+		ms_torrent_free(t);
 		ms_tree_release(&tree);
 		r = cmd_error(EXIT_ERROR, "created an unreadable torrent: %s", err.msg);
 		goto out;
 	}
+	ms_torrent_free(t);
 	{
 		char sz[32];
 		printf("created %s: '%s', %zu files, %s, piece size %d\n", out,
-		       ms_torrent_name(t), tree.n,
+		       tm.name, tree.n,
 		       ms_fmt_bytes(sz, sizeof(sz), (double)tree.total),
-		       ms_torrent_piece_length(t));
-		if (*ms_torrent_hash_v1(t))
-			printf("infohash v1: %s\n", ms_torrent_hash_v1(t));
-		if (*ms_torrent_hash_v2(t))
-			printf("infohash v2: %s\n", ms_torrent_hash_v2(t));
+		       tm.piece_length);
+		if (*tm.hash_v1)
+			printf("infohash v1: %s\n", tm.hash_v1);
+		if (*tm.hash_v2)
+			printf("infohash v2: %s\n", tm.hash_v2);
 	}
-	ms_torrent_free(t);
+	ms_torrent_meta_release(&tm);
 	ms_tree_release(&tree);
 out:
 	free(buf);

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
+#include "ms_mirrors.h"
 #include "ms_progress.h"
 
 static const char fetch_usage[] =
@@ -60,7 +62,8 @@ struct fetch {
 	struct ms_mirrors mr;
 	int peer_sources;
 	char resume_path[PATH_MAX];
-	lts_torrent *meta;
+	lts_torrent *meta;          /* NULL until known */
+	struct ms_torrent_meta info; /* its snapshot */
 	int id;
 	struct ms_strlist peers;
 	struct ms_progress prog;
@@ -106,11 +109,11 @@ static void warn_once(struct fetch *f, const char *fmt, const char *a,
 static int out_path(struct fetch *f, const struct lts_file_info *fi, char *buf,
 		    size_t len)
 {
-	const char *name = ms_torrent_name(f->meta);
+	const char *name = f->info.name;
 	size_t nl = strlen(name);
 	const char *rel = fi->path;
 
-	if (!(ms_torrent_num_files(f->meta) == 1 && !strcmp(fi->path, name)) &&
+	if (!(f->info.num_files == 1 && !strcmp(fi->path, name)) &&
 	    !strncmp(rel, name, nl) && rel[nl] == '/')
 		rel += nl + 1;
 	if ((size_t)snprintf(buf, len, "%s/%s", f->out, rel) >= len)
@@ -121,7 +124,7 @@ static int out_path(struct fetch *f, const struct lts_file_info *fi, char *buf,
 /* libtorrent does not write empty files: create them */
 static int make_empty_files(struct fetch *f)
 {
-	int n = ms_torrent_num_files(f->meta);
+	int n = f->info.num_files;
 
 	for (int i = 0; i < n; i++) {
 		struct lts_file_info fi;
@@ -180,10 +183,10 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	}
 	/* a magnet's files are mapped below DIR only once the metadata is
 	 * known; libtorrent may have made directories under DIR/NAME first */
-	if (f->magnet && ms_torrent_num_files(f->meta) > 1) {
+	if (f->magnet && f->info.num_files > 1) {
 		char stale[PATH_MAX];
 		if ((size_t)snprintf(stale, sizeof(stale), "%s/%s", f->out,
-				     ms_torrent_name(f->meta)) < sizeof(stale))
+				     f->info.name) < sizeof(stale))
 			ms_prune_empty_dirs(stale, 0);
 	}
 	f->complete = 1;
@@ -213,13 +216,25 @@ static void start_mirrors(struct ms_engine *e, struct fetch *f)
 
 	if (!f->meta || f->mr.ws || f->mr.stopped)
 		return;
-	for (int i = 0; i < ms_torrent_num_webseeds(f->meta) && n < 64; i++)
-		urls[n++] = ms_torrent_webseed(f->meta, i);
+	for (int i = 0; i < f->info.n_webseeds && n < 64; i++)
+		urls[n++] = f->info.webseeds[i];
 	f->mr.on_event = mirror_event;
 	f->mr.ud = f;
 	if (ms_mirrors_start(&f->mr, &f->ctx->config, &f->mo, f->loop, e, f->id, urls, n,
 			  f->peer_sources, &err))
 		warn_once(f, "%s%s", "cannot use the mirrors: ", err.msg);
+}
+
+/* the torrent's metadata is known: t is f's, with its snapshot; on
+ * error t is freed */
+static int know_meta(struct fetch *f, lts_torrent *t, struct ms_error *err)
+{
+	if (ms_torrent_meta(t, &f->info, err)) {
+		ms_torrent_free(t);
+		return -1;
+	}
+	f->meta = t;
+	return 0;
 }
 
 /* the torrent's alerts, straight from the engine (NULL: it closed), and
@@ -235,12 +250,12 @@ static void on_alert(void *ud, const struct lts_alert *a)
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
 		if (!f->meta) {
-			f->meta = ms_engine_torrent(e, f->id, &err);
-			if (!f->meta)
+			lts_torrent *t = ms_engine_torrent(e, f->id, &err);
+			if (!t || know_meta(f, t, &err))
 				break; /* not readable yet: the next tick tries again */
 			ms_progress_clear(&f->prog);
 			fprintf(stderr, "got metadata for '%s': %d files\n",
-				ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
+				f->info.name, f->info.num_files);
 		}
 		break;
 	case LTS_ALERT_TORRENT_CHECKED:
@@ -322,6 +337,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	struct fetch *f = ud;
 	struct lts_status st;
 	struct ms_progress_snap snap;
+	lts_torrent *t;
 	struct ms_progress_source srcs[8];
 	struct ms_progress_file pf[64];
 	int64_t prog[64];
@@ -331,9 +347,10 @@ static void on_tick(struct ms_engine *e, void *ud)
 	if (ms_engine_status(e, f->id, &st, NULL))
 		return;
 	/* a magnet's metadata may not have been readable at its alert */
-	if (!f->meta && st.has_metadata && (f->meta = ms_engine_torrent(e, f->id, NULL)))
+	if (!f->meta && st.has_metadata && (t = ms_engine_torrent(e, f->id, NULL)) &&
+	    !know_meta(f, t, NULL))
 		fprintf(stderr, "got metadata for '%s': %d files\n",
-			ms_torrent_name(f->meta), ms_torrent_num_files(f->meta));
+			f->info.name, f->info.num_files);
 	if (st.state == LTS_STATE_DOWNLOADING)
 		start_mirrors(e, f);
 	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)
@@ -359,7 +376,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	default:
 		snap.phase = "downloading";
 	}
-	snap.title = f->meta ? ms_torrent_name(f->meta) : "(magnet)";
+	snap.title = f->meta ? f->info.name : "(magnet)";
 	snap.total = st.total_wanted;
 	snap.done = st.total_wanted_done;
 	snap.rate = -1; /* measured by the display: libtorrent's lags */
@@ -372,7 +389,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 	snap.n_mirrors = ms_mirrors_sources(&f->mr, srcs, 8);
 	snap.hash_failures = f->hash_failures;
 	if (f->meta && f->prog.tty) {
-		int n = ms_torrent_num_files(f->meta);
+		int n = f->info.num_files;
 		if (n <= 64 && ms_engine_file_progress(e, f->id, prog, n, NULL) >= 0) {
 			for (int i = 0; i < n; i++) {
 				struct lts_file_info fi;
@@ -470,10 +487,14 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 
 	/* validate everything before creating anything */
 	if (!is_magnet) {
-		if ((r = load_torrent_file(src, &f.meta)))
+		lts_torrent *t;
+		if ((r = load_torrent_file(src, &t)))
 			goto out;
-		identity = *ms_torrent_hash_v2(f.meta) ? ms_torrent_hash_v2(f.meta)
-						       : ms_torrent_hash_v1(f.meta);
+		if (know_meta(&f, t, &err)) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
+			goto out;
+		}
+		identity = *f.info.hash_v2 ? f.info.hash_v2 : f.info.hash_v1;
 	} else {
 		identity = src;
 	}
@@ -494,7 +515,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	f.ctx = ctx;
 	f.loop = &loop;
 	f.peer_sources = trackers.n || f.peers.n || eo.dht || eo.lsd || is_magnet ||
-			 (f.meta && ms_torrent_num_trackers(f.meta));
+			 (f.meta && f.info.n_trackers);
 	eo.upload_limit = rate.upload;
 	eo.download_limit = rate.download;
 	eo.tick_ms = TICK_MS;
@@ -552,14 +573,14 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		char sz[32], rate[32];
 		double secs = f.seconds > 0.001 ? f.seconds : 0.001;
 		int nfiles = 0;
-		for (int i = 0; i < ms_torrent_num_files(f.meta); i++) {
+		for (int i = 0; i < f.info.num_files; i++) {
 			struct lts_file_info fi;
 			if (!ms_torrent_file(f.meta, i, &fi) && !fi.pad)
 				nfiles++;
 		}
 		printf("fetched '%s' into '%s': %d files, %s\n",
-		       ms_torrent_name(f.meta), f.out, nfiles,
-		       ms_fmt_bytes(sz, sizeof(sz), (double)ms_torrent_total_size(f.meta)));
+		       f.info.name, f.out, nfiles,
+		       ms_fmt_bytes(sz, sizeof(sz), (double)f.info.total_size));
 		int64_t web = ms_mirrors_bytes(&f.mr), all = f.final.peer_download + web;
 		printf("downloaded %" PRId64 " bytes in %.1f s (%s/s): %" PRId64
 		       " from peers, %" PRId64 " from webseeds, %d hash failures\n",
@@ -577,6 +598,7 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	}
 out:
 	free(resume);
+	ms_torrent_meta_release(&f.info);
 	ms_torrent_free(f.meta);
 	ms_strlist_release(&f.peers);
 	ms_strlist_release(&trackers);

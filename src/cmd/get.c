@@ -10,7 +10,10 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
+#include "ms_getjob.h"
 #include "ms_progress.h"
+#include "ms_release.h"
 #include "ms_rpc.h"
 #include "ms_store.h"
 

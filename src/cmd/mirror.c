@@ -13,6 +13,7 @@
 
 #include "cmd.h"
 #include "ms_hash.h"
+#include "ms_release.h"
 #include "ms_store.h"
 
 static const char mirror_usage[] =

@@ -17,6 +17,7 @@
 #include "ms_hash.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
+#include "ms_torrent.h"
 #include "ms_trust.h"
 
 static const char publish_usage[] =
@@ -189,6 +190,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	char *mtext = NULL, *rtext = NULL;
 	size_t tlen = 0, mlen = 0, rlen = 0;
 	lts_torrent *meta = NULL;
+	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
 	int c, r = EXIT_OK, seed = 0, have_tree = 0;
 	time_t now;
@@ -349,7 +351,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 	meta = ms_torrent_load(tbuf, tlen, &err);
-	if (!meta) {
+	if (!meta || ms_torrent_meta(meta, &tm, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
@@ -406,9 +408,9 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	m.version = refs.version + 1;
 	m.issued = now;
 	m.expires = now + (time_t)days * 86400;
-	snprintf(m.infohash_v1, sizeof(m.infohash_v1), "%s", ms_torrent_hash_v1(meta));
-	snprintf(m.infohash_v2, sizeof(m.infohash_v2), "%s", ms_torrent_hash_v2(meta));
-	m.piece_length = ms_torrent_piece_length(meta);
+	snprintf(m.infohash_v1, sizeof(m.infohash_v1), "%s", tm.hash_v1);
+	snprintf(m.infohash_v2, sizeof(m.infohash_v2), "%s", tm.hash_v2);
+	m.piece_length = tm.piece_length;
 	m.files = calloc(tree.n, sizeof(*m.files));
 	m.webseeds = (char **)webseeds.urls.v;
 	m.n_webseeds = webseeds.urls.n;
@@ -508,6 +510,7 @@ out:
 	ms_manifest_release(&m);
 	ms_refs_release(&refs);
 	ms_seckey_free(sk);
+	ms_torrent_meta_release(&tm);
 	ms_torrent_free(meta);
 	free(tbuf);
 	free(mtext);

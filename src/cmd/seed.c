@@ -9,6 +9,7 @@
 
 #include "cmd.h"
 #include "ms_manifest.h"
+#include "ms_release.h"
 #include "ms_store.h"
 
 static const char seed_usage[] =
@@ -90,7 +91,7 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 	}
 
 	/* every torrent file onto its blob, if the blob is there */
-	n = ms_torrent_num_files(meta);
+	n = rel.info.num_files;
 	paths = calloc((size_t)n, sizeof(*paths));
 	pathbuf = calloc((size_t)n, sizeof(*pathbuf));
 	prio = calloc((size_t)n, sizeof(*prio));

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "ms_engine.h"
 #include "ms_progress.h"
+#include "ms_torrent.h"
 
 struct seed {
 	const char *dir;
@@ -13,7 +15,7 @@ struct seed {
 	int partial;                /* only some files are there */
 	int64_t want_bytes;         /* partial: bytes that must verify */
 	const char *resume_path;    /* fast path for the next start */
-	lts_torrent *meta;
+	struct ms_torrent_meta info; /* the torrent's snapshot */
 	int id;
 	int seeding;
 	int listening;
@@ -71,11 +73,11 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 		if (s->label)
 			printf("seeding %s\n", s->label);
 		else
-			printf("seeding '%s' from '%s'\n", ms_torrent_name(s->meta), s->dir);
-		if (*ms_torrent_hash_v1(s->meta))
-			printf("infohash v1: %s\n", ms_torrent_hash_v1(s->meta));
-		if (*ms_torrent_hash_v2(s->meta))
-			printf("infohash v2: %s\n", ms_torrent_hash_v2(s->meta));
+			printf("seeding '%s' from '%s'\n", s->info.name, s->dir);
+		if (*s->info.hash_v1)
+			printf("infohash v1: %s\n", s->info.hash_v1);
+		if (*s->info.hash_v2)
+			printf("infohash v2: %s\n", s->info.hash_v2);
 		break;
 	case LTS_ALERT_SAVE_RESUME:
 		if (a->torrent == s->id && s->resume_path && s->seeding)
@@ -106,7 +108,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 		return;
 	memset(&snap, 0, sizeof(snap));
 	snap.phase = "checking";
-	snap.title = ms_torrent_name(s->meta);
+	snap.title = s->info.name;
 	snap.total = st.num_pieces;
 	snap.done = st.pieces_done;
 	if (s->prog.tty)
@@ -147,11 +149,12 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 
 	memset(&s, 0, sizeof(s));
 	s.dir = dir;
-	s.meta = meta;
 	s.label = ss->label;
 	s.partial = ss->partial;
 	s.want_bytes = ss->want_bytes;
 	s.resume_path = ss->resume_path;
+	if (ms_torrent_meta(meta, &s.info, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	net_engine_opts(ctx, net, &eo);
 	eo.upload_limit = upload;
 	eo.origin = ctx->config.origin || ctx->config.super_seeding;
@@ -161,6 +164,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 	uv_loop_init(&loop);
 	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
 		uv_loop_close(&loop);
+		ms_torrent_meta_release(&s.info);
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	}
 	memset(&ap, 0, sizeof(ap));
@@ -196,6 +200,7 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		ms_engine_close(eng);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_torrent_meta_release(&s.info);
 	if (uv_loop_close(&loop))
 		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
 	if (!r)

@@ -11,6 +11,7 @@
 #include "ms_hash.h"
 #include "ms_http.h"
 #include "ms_manifest.h"
+#include "ms_torrent.h"
 #include "ms_trust.h"
 
 static const char verify_usage[] =

@@ -162,7 +162,8 @@ int main(void)
 	   "ms_engine_close from a tick closes the loop");
 
 	/* a bad setting: an error and nothing left on the loop */
-	struct lts_setting bad[] = { { "enable_dht", "perhaps" } };
+	char dht[] = "enable_dht", perhaps[] = "perhaps";
+	struct ms_setting bad[] = { { dht, perhaps } };
 	memset(&o, 0, sizeof(o));
 	o.settings = bad;
 	o.n_settings = 1;
@@ -175,6 +176,44 @@ int main(void)
 	/* metadata helpers map errors */
 	ok(ms_torrent_load("d4:infoe", 8, &err) == NULL && err.code == MS_ETORRENT,
 	   "bad torrent is MS_ETORRENT: %s", err.msg);
+	/* one snapshot holds what a torrent says about itself */
+	for (int v1only = 0; v1only < 2; v1only++) {
+		static const char *const ws[] = { "http://a.example/", "http://b.example/x/" };
+		static const char *const tr[] = { "http://t.example/announce" };
+		struct lts_create_opts co;
+		struct ms_torrent_meta tm;
+		unsigned char *buf = NULL;
+		size_t len;
+		lts_torrent *t = NULL;
+		char dir[256];
+
+		memset(&co, 0, sizeof(co));
+		co.flags = v1only ? LTS_CREATE_V1_ONLY : 0;
+		co.piece_size = 32768;
+		co.name = "snap";
+		co.webseeds = ws;
+		co.n_webseeds = 2;
+		co.trackers = tr;
+		co.n_trackers = 1;
+		snprintf(dir, sizeof(dir), "%s/data", tmp);
+		memset(&tm, 0, sizeof(tm));
+		ok(!ms_torrent_create(dir, files, 1, &co, &buf, &len, &err) &&
+		   (t = ms_torrent_load(buf, len, &err)) && !ms_torrent_meta(t, &tm, &err),
+		   "%s torrent: snapshot taken", v1only ? "v1-only" : "hybrid");
+		ms_torrent_free(t);
+		free(buf);
+		ok(tm.name && !strcmp(tm.name, "snap") && tm.num_files == 1 &&
+		   tm.total_size == 100000 && tm.piece_length == 32768 && tm.num_pieces == 4,
+		   "name, files, size, piece length and pieces, after the torrent is freed");
+		ok(strlen(tm.hash_v1) == 40 && strlen(tm.hash_v2) == (v1only ? 0 : 64),
+		   "info-hashes: v1 %s, v2 '%s'", tm.hash_v1, tm.hash_v2);
+		ok(tm.n_trackers == 1 && tm.n_webseeds == 2 &&
+		   !strcmp(tm.webseeds[0], ws[0]) && !strcmp(tm.webseeds[1], ws[1]),
+		   "trackers and web seeds");
+		ms_torrent_meta_release(&tm);
+		ok(!tm.name && !tm.webseeds && !tm.n_webseeds, "released and zeroed");
+	}
+
 	ok(!strcmp(ms_strerror(MS_ETORRENT), "invalid torrent") &&
 	   !strcmp(ms_strerror(12345), "unknown error"), "ms_strerror");
 

@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "ms_engine.h"
+#include "ms_torrent.h"
 #include "ms_hash.h"
 #include "tap.h"
 
