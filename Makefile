@@ -51,8 +51,9 @@ CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/seeding.c src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c \
 	src/cmd/trust.c src/cmd/verify.c src/cmd/get.c src/cmd/daemon.c \
 	src/cmd/mirror.c
-UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests/unit/test-sign tests/unit/test-hash \
-	tests/unit/test-manifest tests/unit/test-metrics
+UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests/unit/test-sign \
+	tests/unit/test-hash tests/unit/test-manifest tests/unit/test-metrics tests/unit/test-trust \
+	tests/unit/test-store
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)

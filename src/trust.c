@@ -60,6 +60,11 @@ int ms_trust_get(const char *org, struct ms_pubkey *pk, struct ms_error *err)
 		return r;
 	r = ms_pubkey_parse((char *)buf, len, pk, err);
 	free(buf);
+	if (r && err) {
+		char m[sizeof(err->msg)];
+		snprintf(m, sizeof(m), "%s", err->msg);
+		return ms_error_set(err, r, "trusted key for '%s' ('%s'): %s", org, path, m);
+	}
 	return r;
 }
 
