@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ms_engine.h"
+#include "ms_torrent.h"
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "tap.h"
@@ -96,15 +96,20 @@ static size_t v1_torrent(char *out, size_t cap, const struct v1file *f, int n, i
 static void manifest_of(struct ms_release *r, lts_torrent *t)
 {
 	struct ms_manifest *m = &r->v.m;
-	int n = ms_torrent_num_files(t);
-	const char *name = ms_torrent_name(t);
+	struct ms_torrent_meta tm;
+	int n;
+	const char *name;
 
+	if (ms_torrent_meta(t, &tm, NULL))
+		abort();
+	n = tm.num_files;
+	name = tm.name;
 	memset(m, 0, sizeof(*m));
 	m->repo = strdup("acme/tiny");
 	m->repo_type = strdup("model");
-	snprintf(m->infohash_v1, sizeof(m->infohash_v1), "%s", ms_torrent_hash_v1(t));
-	snprintf(m->infohash_v2, sizeof(m->infohash_v2), "%s", ms_torrent_hash_v2(t));
-	m->piece_length = ms_torrent_piece_length(t);
+	snprintf(m->infohash_v1, sizeof(m->infohash_v1), "%s", tm.hash_v1);
+	snprintf(m->infohash_v2, sizeof(m->infohash_v2), "%s", tm.hash_v2);
+	m->piece_length = tm.piece_length;
 	m->files = calloc((size_t)n, sizeof(*m->files));
 	for (int i = 0; i < n; i++) {
 		struct lts_file_info fi;
@@ -121,6 +126,7 @@ static void manifest_of(struct ms_release *r, lts_torrent *t)
 			ms_hex(fi.root, 32, m->files[m->n_files].pieces_root);
 		m->n_files++;
 	}
+	ms_torrent_meta_release(&tm);
 	r->verified = 1;
 }
 
