@@ -30,7 +30,8 @@
 	XX(EAGAIN, "try again later")                            \
 	XX(EUNCHANGED, "not modified")                           \
 	XX(EVERIFY, "verification failed")                       \
-	XX(ENOTFOUND, "not found")
+	XX(ENOTFOUND, "not found")                               \
+	XX(ESTALLED, "no source left")
 
 enum ms_errno {
 	MS_OK = 0,

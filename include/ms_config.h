@@ -40,6 +40,9 @@ struct ms_config {
 	int64_t fallback_rate;        /* -1: unset */
 	int64_t fallback_delay_s;     /* -1: unset */
 	int64_t webseed_timeout_s;
+	/* stall-timeout: seconds a download may go without a byte from
+	 * anyone before it gives up (-1: unset) */
+	int64_t stall_timeout_s;
 	int64_t webseed_conns;
 	int64_t webseed_request;
 	char **auth_host, **auth_value;

@@ -35,6 +35,8 @@ struct ms_getjob_opts {
 					      say so), or NULL */
 	int peer_discovery;                /* DHT or LSD is on */
 	int json;                          /* progress events every second */
+	int stall_timeout_s;               /* give up after this long without
+					      a byte from anyone (0: never) */
 };
 struct ms_getjob_hooks {
 	void (*on_line)(void *ud, int error, const char *msg);

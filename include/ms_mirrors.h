@@ -27,6 +27,8 @@ struct ms_mirrors {
 	void (*on_event)(void *ud, const char *mirror, const char *msg);
 	/* a file fetched whole (ms_webseed_direct()), on the loop */
 	void (*on_file)(void *ud, int file, int error);
+	/* no mirror is left for a file, on the loop */
+	void (*on_exhausted)(void *ud, int file);
 	void *ud;
 	/* figures kept by ms_mirrors_stop() */
 	struct ms_mirror_stat *st;

@@ -64,6 +64,9 @@ struct ms_webseed_opts {
 	 * the SHA-256 given; else the errno of writing it (it is then left
 	 * to the engine again) */
 	void (*on_file)(void *ud, int file, int error);
+	/* no mirror is left for file: only peers can finish it (may be
+	 * NULL) */
+	void (*on_exhausted)(void *ud, int file);
 	void *ud;
 };
 

@@ -131,6 +131,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 	c->dht = c->lsd = c->port_mapping = 1;
 	c->fallback_rate = c->fallback_delay_s = -1;
 	c->idle_unload_s = -1;
+	c->stall_timeout_s = -1;
 	c->idle_loaded = -1;
 	if (getenv("MODELSWARM_CONFIG") && *getenv("MODELSWARM_CONFIG"))
 		r = snprintf(path, sizeof(path), "%s", getenv("MODELSWARM_CONFIG")) >=
@@ -220,6 +221,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			   !strcmp(key, "webseed-fallback-delay") ||
 			   !strcmp(key, "webseed-connections") ||
 			   !strcmp(key, "webseed-timeout") ||
+			   !strcmp(key, "stall-timeout") ||
 			   !strcmp(key, "rpc-timeout")) {
 			int64_t v;
 			int rate = !strcmp(key, "webseed-fallback-rate") ||
@@ -238,6 +240,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "webseed-connections") ? &c->webseed_conns
 			  : !strcmp(key, "webseed-timeout") ? &c->webseed_timeout_s
 			  : !strcmp(key, "rpc-timeout") ? &c->rpc_timeout_s
+			  : !strcmp(key, "stall-timeout") ? &c->stall_timeout_s
 							 : &c->fallback_delay_s) = v;
 		} else if (!strcmp(key, "upload-limit") || !strcmp(key, "download-limit") ||
 			   !strcmp(key, "disk-budget")) {

@@ -78,6 +78,10 @@ struct ms_getjob {
 	struct ms_strlist includes, excludes, peers;
 	char *cache_override, *local_dir;
 	int json, peer_discovery;
+	int stall_timeout_s;   /* 0: wait for sources for ever */
+	int exhausted;         /* 1 + a torrent file no mirror has left */
+	double progress_at;    /* when a byte last came, or waiting began */
+	int64_t progress;      /* bytes from anyone by then */
 
 	/* resolution */
 	struct ms_release rel;          /* repo, want, rev, the verified
@@ -693,12 +697,55 @@ out:
 	return r;
 }
 
+/* could a peer show up at all: trackers, --peer, DHT or LSD */
+static int peer_sources(const struct ms_getjob *g)
+{
+	return g->rel.v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
+}
+
+/* nothing can finish the download: say so and stop */
+static void give_up(struct ms_getjob *g, const char *why)
+{
+	say_err(g, "%s, and no peer can come (no tracker, --peer, DHT or LSD): giving up on "
+		"%s@%s; progress is kept", why, g->rel.repo, g->rel.rev);
+	stop(g, MS_ESTALLED);
+}
+
+/* the mirrors have nothing more of torrent file f: noted here, handled
+ * on the next tick (the mirrors are in the middle of their own call) */
+static void mirror_exhausted(void *ud, int f)
+{
+	struct ms_getjob *g = ud;
+
+	if (!g->exhausted)
+		g->exhausted = f + 1;
+}
+
+/* a wanted file the mirrors cannot finish, with no peer to come */
+static int exhausted(struct ms_getjob *g)
+{
+	char why[PATH_MAX + 64];
+	int f = g->exhausted - 1;
+
+	g->exhausted = 0;
+	if (f < 0 || g->stopped || g->finished || peer_sources(g))
+		return 0;
+	for (size_t i = 0; i < g->n_files; i++)
+		if (g->files[i].tindex == f && g->files[i].wanted &&
+		    g->files[i].st == F_DOWNLOADING) {
+			snprintf(why, sizeof(why), "no mirror left for '%s'", g->files[i].mf->path);
+			give_up(g, why);
+			return 1;
+		}
+	return 0;
+}
+
 /* the manifest's mirrors, --webseed and the config's, once the files are
  * mapped and checked */
 static void start_mirrors(struct ms_getjob *g)
 {
 	struct ms_error err;
-	int sources = g->rel.v.m.n_trackers || g->peers.n || g->magnet || g->peer_discovery;
+	int sources = peer_sources(g);
 	int started;
 
 	if (!g->mapped || g->finished || g->stopped)
@@ -706,6 +753,7 @@ static void start_mirrors(struct ms_getjob *g)
 	g->mr.on_event = mirror_event;
 	g->mr.ud = g;
 	g->mr.on_file = mirror_file;
+	g->mr.on_exhausted = mirror_exhausted;
 	started = g->mr.ws != NULL;
 	if (ms_mirrors_start(&g->mr, g->config, &g->mo, g->loop, g->eng, g->id,
 			  (const char *const *)g->rel.v.m.webseeds, g->rel.v.m.n_webseeds,
@@ -1161,6 +1209,39 @@ static void on_alert(void *ud, const struct lts_alert *a)
 	}
 }
 
+/* a download no byte comes to: with nothing that could bring one it
+ * gives up at once (after a few seconds' grace), else after
+ * stall_timeout_s; 1 when it stopped */
+#define NO_SOURCE_GRACE_S 5
+static int stalled(struct ms_getjob *g, const struct lts_status *st, double now)
+{
+	int64_t got = st->total_wanted_done + ms_mirrors_bytes(&g->mr);
+	int waiting = (st->state == LTS_STATE_DOWNLOADING ||
+		       st->state == LTS_STATE_DOWNLOADING_METADATA) && !st->is_finished &&
+		      !g->finished;
+	char why[200];
+
+	if (!waiting || got != g->progress || g->progress_at <= 0) {
+		g->progress = got;
+		g->progress_at = now;
+		return 0;
+	}
+	if (!st->num_peers && !g->mr.ws && !peer_sources(g) &&
+	    now - g->progress_at >= NO_SOURCE_GRACE_S) {
+		give_up(g, "no mirror has its files");
+		return 1;
+	}
+	if (g->stall_timeout_s > 0 && now - g->progress_at >= g->stall_timeout_s) {
+		snprintf(why, sizeof(why), "no byte came from a peer or a mirror for %d s "
+			 "(--stall-timeout)", g->stall_timeout_s);
+		say_err(g, "%s: giving up on %s@%s; progress is kept (run the same command "
+			"again to go on)", why, g->rel.repo, g->rel.rev);
+		stop(g, MS_ESTALLED);
+		return 1;
+	}
+	return 0;
+}
+
 int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		   struct ms_progress_source *srcs, int max_srcs)
 {
@@ -1196,6 +1277,8 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
 	st.total_wanted += dsize;
 	st.total_wanted_done += ddone;
+	if (exhausted(g) || stalled(g, &st, now))
+		return 0;
 	if (g->json && now - g->last_event >= 1) {
 		g->last_event = now;
 		event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
@@ -1212,6 +1295,8 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	snap->phase = st.state == LTS_STATE_CHECKING_FILES ||
 				     st.state == LTS_STATE_CHECKING_RESUME_DATA
 			     ? "checking"
+		      : !st.num_peers && !ms_mirrors_active(&g->mr) && now - g->progress_at >= 2
+			     ? "waiting for peers"
 			     : "downloading";
 	snap->title = g->rel.repo;
 	snap->total = st.total_wanted;
@@ -1288,6 +1373,7 @@ int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t
 	g->hooks = *h;
 	g->json = o->json;
 	g->peer_discovery = o->peer_discovery;
+	g->stall_timeout_s = o->stall_timeout_s;
 	g->store.lock_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &g->t0);
 	if ((r = ms_release_spec(&g->rel, o->spec, "main", err)))

@@ -14,6 +14,14 @@ static void on_event(void *ud, const char *mirror, const char *msg)
 		mr->on_event(mr->ud, mirror, msg);
 }
 
+static void on_exhausted(void *ud, int file)
+{
+	struct ms_mirrors *mr = ud;
+
+	if (mr->on_exhausted)
+		mr->on_exhausted(mr->ud, file);
+}
+
 static void on_file(void *ud, int file, int error)
 {
 	struct ms_mirrors *mr = ud;
@@ -66,6 +74,7 @@ int ms_mirrors_start(struct ms_mirrors *mr, const struct ms_config *c,
 	o.n_auth = c->n_auth;
 	o.on_event = on_event;
 	o.on_file = on_file;
+	o.on_exhausted = on_exhausted;
 	o.ud = mr;
 	mr->mode = o.mode;
 	r = ms_webseed_new(&mr->ws, loop, e, id, &o, err);

@@ -546,6 +546,8 @@ static int job_start(struct ms_seedbox *sb, struct repo *r)
 	o.cache_dir = r->cache;
 	o.local_dir = r->local_dir;
 	o.ref = r->ref[0] ? r->ref : NULL;
+	/* the daemon waits for sources, unless told otherwise */
+	o.stall_timeout_s = sb->config->stall_timeout_s > 0 ? (int)sb->config->stall_timeout_s : 0;
 	o.peer_discovery = sb->peer_discovery;
 	ms__repo_error(r, NULL);
 	r->st = R_DOWNLOADING;

@@ -415,9 +415,11 @@ static int mirror_left(const struct ms_webseed *w, int f)
 /* say so when no mirror is left for file f */
 static void none_left(struct ms_webseed *w, int f)
 {
-	if (!mirror_left(w, f))
-		event(w, NULL, "no mirror left for '%s': only peers can finish it",
-		      w->files[f].path);
+	if (mirror_left(w, f))
+		return;
+	event(w, NULL, "no mirror left for '%s': only peers can finish it", w->files[f].path);
+	if (w->o.on_exhausted)
+		w->o.on_exhausted(w->o.ud, f);
 }
 
 /* a transfer of file f from mirror m failed (status, not 0): a 404 skips

@@ -21,7 +21,7 @@ static const char get_usage[] =
 	"usage: modelswarm get ORG/NAME[@REV] [--index URL]... [--cache-dir DIR]\n"
 	"                      [--local-dir DIR] [--include GLOB]... [--exclude GLOB]...\n"
 	"                      [--peer HOST:PORT]... [--webseed URL]... [--webseeds MODE]\n"
-	"                      [--json] [--seed] [--no-daemon]\n"
+	"                      [--json] [--seed] [--no-daemon] [--stall-timeout SECONDS]\n"
 	"                      [--listen ADDR:PORT] [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    REV                   a 40-hex revision or a ref (default: main)\n"
@@ -41,6 +41,10 @@ static const char get_usage[] =
 	"    --seed                keep seeding from the cache when done\n"
 	"    --no-daemon           download here even if a daemon runs (otherwise a\n"
 	"                          running daemon downloads, then keeps seeding)\n"
+	"    --stall-timeout SECONDS\n"
+	"                          give up when no byte came from anyone for this long\n"
+	"                          (default: the config's stall-timeout, else 300;\n"
+	"                          0: wait for peers for ever)\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
 	"    --no-dht, --no-lsd, --no-port-mapping\n"
 	"                          turn off DHT, local discovery, UPnP/NAT-PMP\n"
@@ -48,7 +52,7 @@ static const char get_usage[] =
 
 enum {
 	OPT_INDEX = OPT_CMD_BASE, OPT_CACHE, OPT_LOCAL, OPT_INCLUDE, OPT_EXCLUDE,
-	OPT_JSON, OPT_SEED, OPT_NO_DAEMON
+	OPT_JSON, OPT_SEED, OPT_NO_DAEMON, OPT_STALL
 };
 
 static const struct option get_opts[] = {
@@ -63,11 +67,13 @@ static const struct option get_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "seed", no_argument, NULL, OPT_SEED },
 	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
+	{ "stall-timeout", required_argument, NULL, OPT_STALL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
 
 #define TICK_MS 500
+#define GET_STALL_TIMEOUT_S 300
 
 struct get {
 	struct ms_engine *eng;
@@ -218,6 +224,8 @@ static json_t *ask(const char *sock, const char *method, json_t *params, int *co
 static int delegate(const char *sock, const char *spec, const struct ms_getjob_opts *jo,
 		    const struct ms_config *config, int json)
 {
+	struct timespec since;
+	int64_t got, last_got = -1;
 	struct ms_release rel;
 	struct ms_progress prog;
 	struct ms_error err;
@@ -260,6 +268,7 @@ static int delegate(const char *sock, const char *spec, const struct ms_getjob_o
 	if (!json)
 		fprintf(stderr, "the daemon downloads %s (id %s) and keeps seeding it\n", spec, id);
 	ms_progress_init(&prog, stderr);
+	clock_gettime(CLOCK_MONOTONIC, &since);
 	/* until it seeds or fails; the daemon goes on if we are stopped */
 	for (;;) {
 		json_t *o;
@@ -313,6 +322,24 @@ static int delegate(const char *sock, const char *spec, const struct ms_getjob_o
 			json_decref(res);
 			return EXIT_OK;
 		}
+		/* the daemon waits for sources; this command does not */
+		got = json_integer_value(json_object_get(o, "done")) +
+		      json_integer_value(json_object_get(o, "mirror_bytes"));
+		if (got != last_got || strcmp(state, "downloading")) {
+			last_got = got;
+			clock_gettime(CLOCK_MONOTONIC, &since);
+		} else if (jo->stall_timeout_s > 0) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - since.tv_sec >= jo->stall_timeout_s) {
+				json_decref(res);
+				ms_progress_clear(&prog);
+				return cmd_error(EXIT_ERROR, "no byte of %s came for %d s "
+						 "(--stall-timeout): not waiting any more; the "
+						 "daemon keeps trying (modelswarm daemon ls %s)",
+						 spec, jo->stall_timeout_s, id);
+			}
+		}
 		if (!json) {
 			struct ms_progress_snap sn;
 			memset(&sn, 0, sizeof(sn));
@@ -360,7 +387,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	const char *cache = NULL, *local = NULL;
 	char sock[PATH_MAX];
 	uv_loop_t loop;
-	int c, r = EXIT_OK, no_daemon = 0;
+	int c, r = EXIT_OK, no_daemon = 0, stall = -1;
 
 	memset(&g, 0, sizeof(g));
 	g.code = -1;
@@ -376,6 +403,17 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_JSON: g.json = 1; break;
 		case OPT_SEED: g.seed = 1; break;
 		case OPT_NO_DAEMON: no_daemon = 1; break;
+		case OPT_STALL: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (end == optarg || *end || v < 0 || v > 86400 * 30) {
+				r = cmd_usage_error("get", "--stall-timeout needs a number of "
+						    "seconds, not '%s'", optarg);
+				goto out;
+			}
+			stall = (int)v;
+			break;
+		}
 		case 'h':
 			fputs(get_usage, stdout);
 			goto out;
@@ -402,6 +440,10 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	jo.local_dir = local;
 	jo.peer_discovery = (ctx->config.dht && !net.no_dht) || (ctx->config.lsd && !net.no_lsd);
 	jo.json = g.json;
+	/* the command does not wait for ever; the daemon does (seedbox.c) */
+	jo.stall_timeout_s = stall >= 0 ? stall
+			     : ctx->config.stall_timeout_s >= 0 ? (int)ctx->config.stall_timeout_s
+								: GET_STALL_TIMEOUT_S;
 	/* a running daemon takes it (and keeps seeding it), unless told
 	 * otherwise or given options for a session of our own */
 	if (!no_daemon && !net.listen && !net.no_dht && !net.no_lsd && !net.no_port_mapping &&
