@@ -276,6 +276,10 @@ struct ms_release_resolver {
 	int got;                   /* parts back */
 	void (*step)(struct ms_release_resolver *q);
 	int done;
+	int starting;              /* in ms_release_resolve(): an end now is
+				      its return value, not a hook */
+	int start_code;
+	struct ms_error start_err;
 	struct ms_error last;      /* why the last index failed */
 };
 
@@ -289,6 +293,11 @@ static void finish(struct ms_release_resolver *q, int code, struct ms_error *err
 	if (q->http) {
 		ms_http_close(q->http);
 		q->http = NULL;
+	}
+	if (q->starting) {
+		q->start_code = code ? code : MS_EIO;
+		q->start_err = *err;
+		return;
 	}
 	if (q->h.on_done)
 		q->h.on_done(q->h.ud, q->r, code, err);
@@ -539,8 +548,19 @@ int ms_release_resolve(struct ms_release_resolver **out, uv_loop_t *loop,
 	q->h = *h;
 	q->want_refs = want_refs;
 	q->file.q = q->sig.q = q;
-	*out = q;
+	/* an end before this returns (a request that could not even start)
+	 * is this call's error: a call that fails runs no hook */
+	q->starting = 1;
 	next_index(q);
+	q->starting = 0;
+	if (q->done) {
+		e = q->start_code;
+		if (err)
+			*err = q->start_err;
+		ms_release_resolver_free(q);
+		return e;
+	}
+	*out = q;
 	return 0;
 }
 
