@@ -323,7 +323,6 @@ static int tree_oid(const struct listing *l, size_t lo, size_t hi, size_t skip, 
 	struct tentry *e = calloc(hi - lo + 1, sizeof(*e));
 	char *buf = NULL;
 	size_t n = 0, len = 0, i = lo;
-	FILE *f;
 	int rc = 0;
 
 	if (!e)
@@ -350,17 +349,23 @@ static int tree_oid(const struct listing *l, size_t lo, size_t hi, size_t skip, 
 		i = j;
 	}
 	qsort(e, n, sizeof(*e), git_order);
-	if (!rc && !(f = open_memstream(&buf, &len)))
+	for (size_t k = 0; k < n; k++)
+		len += 7 + e[k].len + 21;   /* "100644 " name NUL id */
+	if (!rc && !(buf = malloc(len + 1)))
 		rc = MS_ENOMEM;
 	if (!rc) {
+		size_t o = 0;
 		for (size_t k = 0; k < n; k++) {
-			fprintf(f, "%s ", e[k].dir ? "40000" : "100644");
-			fwrite(e[k].name, 1, e[k].len, f);
-			fputc('\0', f);
-			fwrite(e[k].id, 1, 20, f);
+			const char *mode = e[k].dir ? "40000 " : "100644 ";
+			memcpy(buf + o, mode, strlen(mode));
+			o += strlen(mode);
+			memcpy(buf + o, e[k].name, e[k].len);
+			o += e[k].len;
+			buf[o++] = '\0';
+			memcpy(buf + o, e[k].id, 20);
+			o += 20;
 		}
-		fclose(f);
-		git_sha1("tree", buf, len, out);
+		git_sha1("tree", buf, o, out);
 		free(buf);
 	}
 	free(e);
