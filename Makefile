@@ -15,7 +15,7 @@ CC ?= cc
 CXX ?= c++
 PKG_CONFIG ?= pkg-config
 PROVE ?= prove
-PKGS = libtorrent-rasterbar libuv libcurl jansson libsodium libcrypto
+PKGS = libtorrent-rasterbar libuv libcurl jansson libsodium libcrypto libmicrohttpd
 
 OPT ?= -O2 -g
 CFLAGS ?= $(OPT)
@@ -40,7 +40,7 @@ endif
 
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/torrent.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
-	src/store.c src/webseed.c src/rpc.c src/metrics.c \
+	src/store.c src/webseed.c src/rpc.c src/httpd.c src/metrics.c src/hfapi.c \
 	src/webseed-direct.c src/webseed-mirror.c \
 	src/mirrors.c src/release.c src/getjob.c src/seedbox.c \
 	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c

@@ -54,8 +54,9 @@ struct ms_config {
 	 * 0: none), seed-ratio-limit (0: none), seed-time-limit (seconds; 0:
 	 * none), disk-budget (bytes; 0: none), max-active-downloads (0: 3),
 	 * seed-store (seed every complete snapshot of the cache),
-	 * subscribe-interval (seconds; 0: 600), metrics (ADDR:PORT), log
-	 * (stderr or syslog) */
+	 * subscribe-interval (seconds; 0: 600), metrics (ADDR:PORT),
+	 * hf-listen ([ADDR:]PORT, the Hugging Face endpoint), log (stderr or
+	 * syslog) */
 	int64_t upload_limit, download_limit;
 	double seed_ratio_limit;
 	int64_t seed_time_limit_s;
@@ -77,6 +78,7 @@ struct ms_config {
 	int origin, super_seeding;
 	int64_t subscribe_interval_s;
 	char *metrics;
+	char *hf_listen;
 	char *log;
 };
 

@@ -84,6 +84,9 @@ struct ms_getjob_info {
 	const char *const *trackers;      /* the manifest's */
 	size_t n_trackers;
 	const struct ms_mirrors *mirrors; /* their figures */
+	const unsigned char *manifest;    /* the verified manifest's bytes as
+					     signed, NULL until verified */
+	size_t manifest_len;
 };
 void ms_getjob_info(const struct ms_getjob *j, struct ms_getjob_info *out);
 /* The path and priority libtorrent has for each of the n torrent files

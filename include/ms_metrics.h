@@ -1,14 +1,14 @@
 /*
- * A tiny Prometheus metrics endpoint over HTTP, on a libuv loop: the
- * transport, plus a buffer that writes the text exposition format safely.
+ * The Prometheus metrics endpoint (on ms_httpd, libmicrohttpd on the
+ * loop), plus a buffer that writes the text exposition format safely.
  *
  * GET (or HEAD) /metrics answers 200 with the text the caller renders;
- * other paths are 404, other methods 405, a request head over 8 KiB is 431.
- * One request a connection: the answer carries Content-Length and
- * Connection: close. A client has a hard time limit (5 s unless set) to
- * send its whole head and then to take the answer; at most 32 clients are
- * served at once and any more are closed as soon as they are accepted.
- * What the metrics are is the caller's: it passes a render function.
+ * other paths are 404, other methods 405 (with Allow), a request head that
+ * does not fit a connection's memory (16 KiB) is 431. A client has 5 s
+ * (unless set) to send its whole head, however slowly it trickles, and may
+ * not stay idle longer; at most 32 clients are served at once and any more
+ * are closed as soon as they are accepted. What the metrics are is the
+ * caller's: it passes a render function.
  */
 #ifndef MS_METRICS_H
 #define MS_METRICS_H
@@ -20,9 +20,9 @@
 
 #include "modelswarm.h"
 
-#define MS_METRICS_MAX_HEAD 8192          /* bytes of a request head */
+#define MS_METRICS_CONN_MEMORY (16u << 10) /* bytes of a connection */
 #define MS_METRICS_MAX_CLIENTS 32
-#define MS_METRICS_TIMEOUT_MS 5000
+#define MS_METRICS_TIMEOUT_S 5
 #define MS_METRICS_MAX_TEXT (64u << 20)   /* cap of a struct ms_metrics_buf */
 
 struct ms_metrics;
@@ -48,14 +48,14 @@ int ms_metrics_start(struct ms_metrics **out, uv_loop_t *loop, const char *addr,
 /* The port bound (useful after port 0). */
 int ms_metrics_port(const struct ms_metrics *m);
 
-/* The time a client has to send its head, and again to take the answer;
+/* The time (seconds) a client has to send its head, and may stay idle;
  * applies to connections accepted afterwards. 0: the default (5 s).
  * Loop thread only. */
-void ms_metrics_set_timeout(struct ms_metrics *m, unsigned timeout_ms);
+void ms_metrics_set_timeout(struct ms_metrics *m, unsigned timeout_s);
 
-/* Close every connection and the listening socket; m is freed once libuv
- * has closed the handles (keep running the loop). NULL is a no-op; safe to
- * call from the render function. */
+/* Close every connection and the listening socket (libuv closes the
+ * handles: keep running the loop). NULL is a no-op; safe to call from the
+ * render function (that request then gets no answer). */
 void ms_metrics_close(struct ms_metrics *m);
 
 /*

@@ -1,7 +1,8 @@
 /*
  * The daemon's repos (seedbox.c, seedbox-subs.c, seedbox-rpc.c): each is downloaded by a getjob on the
  * daemon's engine, then seeded from the cache. Every repo is kept under
- * <state>/daemon/repos/<id>.{json,torrent,resume}, written atomically, so
+ * <state>/daemon/repos/<id>.{json,torrent,resume,manifest.json} (the
+ * last: the verified manifest, kept when the download ends), written atomically, so
  * that a restart puts every seeding repo back into the session with its
  * resume data (no index, no hashing) and queues unfinished downloads
  * again. Budgets: max-active-downloads, per-repo and session rate limits,
@@ -77,6 +78,29 @@ json_t *ms_seedbox_subscriptions(struct ms_seedbox *sb);
 json_t *ms_seedbox_status(struct ms_seedbox *sb);
 /* The Prometheus text for the metrics endpoint (malloc'd into *buf). */
 int ms_seedbox_metrics(struct ms_seedbox *sb, char **buf, size_t *len);
+
+/* The releases the seedbox holds complete (its seeding repos), as the
+ * Hugging Face endpoint serves them. Strings are owned by sb and valid
+ * until the loop runs again. */
+struct ms_seedbox_held {
+	const char *id;          /* names repos/<id>.manifest.json */
+	const char *repo;        /* ORG/NAME */
+	const char *rev;         /* 40 hex */
+	const char *repo_dir;    /* its directory in its hub cache */
+};
+/* repo at want: a 40-hex revision, or a ref name the daemon resolved (the
+ * newest seeding revision it named). 0; MS_ENOTFOUND with *known 0 when no
+ * revision of repo is held, 1 when others are. */
+int ms_seedbox_held(struct ms_seedbox *sb, const char *repo, const char *want,
+		    struct ms_seedbox_held *out, int *known);
+/* fn for each ref name of repo's held revisions, with the newest revision
+ * it named; the number of refs. */
+int ms_seedbox_held_refs(struct ms_seedbox *sb, const char *repo,
+			 void (*fn)(void *ud, const char *ref, const char *rev), void *ud);
+/* the path of a held repo's kept manifest (it may be missing: older
+ * records kept none) */
+void ms_seedbox_manifest_path(const struct ms_seedbox *sb, const char *id, char *buf,
+			      size_t len);
 
 /* Subscriptions, on top of the repos: load the kept ones and start
  * following them (after ms_seedbox_open(); without this call the seedbox

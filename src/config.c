@@ -290,7 +290,19 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 				break;
 			}
 			free(c->metrics);
+	free(c->hf_listen);
 			c->metrics = strdup(val);
+		} else if (!strcmp(key, "hf-listen")) {
+			char host[256];
+			int port;
+			if (val[strspn(val, "0123456789")] &&
+			    ms_parse_hostport(val, host, sizeof(host), &port)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: hf-listen needs [ADDR:]PORT",
+						 path, lineno);
+				break;
+			}
+			free(c->hf_listen);
+			c->hf_listen = strdup(val);
 		} else if (!strcmp(key, "log")) {
 			if (strcmp(val, "stderr") && strcmp(val, "syslog")) {
 				r = ms_error_set(err, MS_EINVAL, "%s:%d: log needs stderr or syslog",

@@ -1478,6 +1478,8 @@ void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
 	in->trackers = g->rel.verified ? (const char *const *)g->rel.v.m.trackers : NULL;
 	in->n_trackers = g->rel.verified ? g->rel.v.m.n_trackers : 0;
 	in->mirrors = &g->mr;
+	in->manifest = g->rel.verified ? g->rel.manifest.buf : NULL;
+	in->manifest_len = g->rel.verified ? g->rel.manifest.len : 0;
 }
 
 int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)

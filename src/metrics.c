@@ -1,6 +1,5 @@
-/* metrics.c: a Prometheus metrics endpoint over HTTP (transport) and the
- * text exposition format buffer */
-#include <arpa/inet.h>
+/* metrics.c: the Prometheus metrics endpoint (on ms_httpd) and the text
+ * exposition format buffer */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -8,430 +7,112 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms_httpd.h"
 #include "ms_metrics.h"
 #include "ms_util.h"
 
-/* ---- the server ---- */
-
-enum conn_state {
-	C_HEAD,    /* reading the request head */
-	C_ANSWER,  /* the answer is being written */
-	C_DRAIN,   /* answered and shut down; reading to EOF so that a close
-		    * with unread input cannot turn into a RST that loses the
-		    * answer */
-};
-
-struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer;        /* the deadline of the current state */
-	uv_write_t wreq;
-	uv_shutdown_t sreq;
-	struct ms_metrics *m;
-	enum conn_state state;
-	unsigned timeout_ms;
-	char head[MS_METRICS_MAX_HEAD];  /* the request head so far */
-	size_t len;
-	char hdr[512];           /* the answer's head (and an error's body) */
-	char *body;              /* the rendered text; freed with the conn */
-	int peer_eof;
-	int closing;
-	int handles;             /* open handles of this conn */
-	struct conn *next;
-};
+/* ---- the endpoint, on ms_httpd ---- */
 
 struct ms_metrics {
-	uv_loop_t *loop;
-	uv_tcp_t server;
+	struct ms_httpd *h;
 	ms_metrics_render_fn render;
 	void *ud;
-	int port;
-	unsigned timeout_ms;
-	struct conn *conns;
-	int n_conns;
-	int closing;
-	int handles;
+	int in_render, closed;
 };
 
-static void metrics_maybe_free(struct ms_metrics *m)
+/* an answer other than the text: its reason phrase for a body */
+static void plain(struct ms_httpd_resp *r, int status, const char *why)
 {
-	if (m->closing && m->handles == 0 && !m->conns)
-		free(m);
+	r->status = status;
+	ms_httpd_resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+	ms_httpd_resp_header(r, "Connection", "close");
+	ms_httpd_resp_copy(r, why, strlen(why));
 }
 
-static void conn_closed(uv_handle_t *h)
+static void handle(void *ud, const struct ms_httpd_req *q, struct ms_httpd_resp *r)
 {
-	struct conn *c = h->data;
-	struct ms_metrics *m = c->m;
-
-	if (--c->handles)
-		return;
-	for (struct conn **pp = &m->conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	m->n_conns--;
-	free(c->body);
-	free(c);
-	metrics_maybe_free(m);
-}
-
-/* a write or shutdown still pending is cancelled: libuv runs its callback
- * (UV_ECANCELED) before conn_closed, so c outlives it */
-static void conn_close(struct conn *c)
-{
-	if (c->closing)
-		return;
-	c->closing = 1;
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, conn_closed);
-	uv_close((uv_handle_t *)&c->tcp, conn_closed);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-	conn_close(t->data);
-}
-
-static void shut(uv_shutdown_t *req, int status)
-{
-	struct conn *c = req->data;
-
-	if (status < 0 || c->peer_eof)
-		conn_close(c);
-	/* else drain until the peer's EOF or the deadline */
-}
-
-static void written(uv_write_t *req, int status)
-{
-	struct conn *c = req->data;
-
-	if (c->closing)
-		return;
-	if (status < 0) {
-		conn_close(c);
-		return;
-	}
-	free(c->body);
-	c->body = NULL;
-	c->state = C_DRAIN;
-	c->sreq.data = c;
-	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shut))
-		conn_close(c);
-}
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
-	}
-}
-
-/* Queue the answer and give the client timeout_ms to take it. For 200,
- * body (malloc'd, never NULL) becomes the conn's; any other status has its
- * reason phrase for a body. extra: more header lines, each ending in CRLF.
- * send_body: 0 for HEAD. */
-static void respond(struct conn *c, int status, const char *extra, char *body,
-		    size_t blen, int send_body)
-{
-	const char *why = reason(status);
-	uv_buf_t b[2];
-	unsigned nb = 1;
-	int n;
-
-	c->state = C_ANSWER;
-	if (status != 200)
-		blen = strlen(why) + 1;
-	c->body = body;
-	n = snprintf(c->hdr, sizeof(c->hdr),
-		     "HTTP/1.1 %d %s\r\n"
-		     "Content-Type: text/plain; %scharset=utf-8\r\n"
-		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s%s",
-		     status, why, status == 200 ? "version=0.0.4; " : "", blen, extra,
-		     status != 200 && send_body ? why : "",
-		     status != 200 && send_body ? "\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(c->hdr)) {
-		conn_close(c);
-		return;
-	}
-	b[0] = uv_buf_init(c->hdr, (unsigned)n);
-	if (status == 200 && send_body && blen)
-		b[nb++] = uv_buf_init(body, (unsigned)blen);
-	uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
-	c->wreq.data = c;
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, nb, written))
-		conn_close(c);
-}
-
-static int is_tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* the head is complete: answer its request line */
-static void handle_request(struct conn *c)
-{
-	struct ms_metrics *m = c->m;
-	char *line = c->head, *eol, *target, *version, *p;
+	struct ms_metrics *m = ud;
 	char *buf = NULL;
-	size_t ll, len = 0;
-	int get, head, r;
+	size_t len = 0;
+	int rc;
 
-	eol = memchr(line, '\n', c->len);  /* there is one: the head ended */
-	ll = (size_t)(eol - line);
-	if (ll && line[ll - 1] == '\r')
-		ll--;
-	if (memchr(line, '\0', ll)) {
-		respond(c, 400, "", NULL, 0, 1);
+	if (strcmp(q->path, "/metrics")) {
+		plain(r, 404, "Not Found\n");
 		return;
 	}
-	line[ll] = '\0';
-	/* METHOD SP request-target SP HTTP-version */
-	for (p = line; is_tchar((unsigned char)*p); p++)
-		;
-	if (p == line || *p != ' ') {
-		respond(c, 400, "", NULL, 0, 1);
+	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD")) {
+		plain(r, 405, "Method Not Allowed\n");
+		ms_httpd_resp_header(r, "Allow", "GET, HEAD");
 		return;
 	}
-	*p = '\0';
-	target = p + 1;
-	for (p = target; (unsigned char)*p > ' ' && *p != 0x7f; p++)
-		;
-	if (p == target || *p != ' ') {
-		respond(c, 400, "", NULL, 0, 1);
-		return;
-	}
-	*p = '\0';
-	version = p + 1;
-	get = !strcmp(line, "GET");
-	head = !strcmp(line, "HEAD");
-	if (strcmp(version, "HTTP/1.1") && strcmp(version, "HTTP/1.0")) {
-		int http = !strncmp(version, "HTTP/", 5) && version[5] >= '0' &&
-			   version[5] <= '9' && version[6] == '.' && version[7] >= '0' &&
-			   version[7] <= '9' && !version[8];
-		respond(c, http ? 505 : 400, "", NULL, 0, !head);
-		return;
-	}
-	if (strcmp(target, "/metrics") && strncmp(target, "/metrics?", 9)) {
-		respond(c, 404, "", NULL, 0, !head);
-		return;
-	}
-	if (!get && !head) {
-		respond(c, 405, "Allow: GET, HEAD\r\n", NULL, 0, 1);
-		return;
-	}
-	r = m->render(m->ud, &buf, &len);
-	if (c->closing) {  /* ms_metrics_close from render */
+	m->in_render = 1;
+	rc = m->render(m->ud, &buf, &len);
+	m->in_render = 0;
+	if (m->closed) {   /* ms_metrics_close from render */
 		free(buf);
+		free(m);
+		r->close = 1;
 		return;
 	}
-	if (r || (!buf && len) || len > UINT32_MAX) {
+	if (rc || (!buf && len)) {
 		free(buf);
-		respond(c, 500, "", NULL, 0, !head);
+		plain(r, 500, "Internal Server Error\n");
 		return;
 	}
-	if (!buf && !(buf = malloc(1))) {
-		respond(c, 500, "", NULL, 0, !head);
-		return;
-	}
-	respond(c, 200, "", buf, len, !head);
-}
-
-/* the end of the head ("\r\n\r\n", or "\n\n" from lax clients) within
- * c->head[0..len), looking from `from` on; NULL: not yet */
-static const char *head_end(const struct conn *c, size_t from)
-{
-	const char *a = memmem(c->head + from, c->len - from, "\r\n\r\n", 4);
-	const char *b = memmem(c->head + from, c->len - from, "\n\n", 2);
-
-	if (a && b)
-		return a < b ? a : b;
-	return a ? a : b;
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	static char slab[4096];  /* drained input, never looked at */
-	struct conn *c = h->data;
-
-	(void)hint;
-	/* the head has room left: it is answered the moment it fills */
-	if (c->state == C_HEAD)
-		*b = uv_buf_init(c->head + c->len, (unsigned)(sizeof(c->head) - c->len));
-	else
-		*b = uv_buf_init(slab, sizeof(slab));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct conn *c = s->data;
-	size_t from;
-
-	(void)b;
-	if (c->closing || n == 0)
-		return;
-	if (n == UV_EOF && c->state != C_HEAD) {
-		/* the answer still goes out; close once it has */
-		c->peer_eof = 1;
-		if (c->state == C_DRAIN)
-			conn_close(c);
-		return;
-	}
-	if (n < 0) {
-		conn_close(c);
-		return;
-	}
-	if (c->state != C_HEAD)
-		return;
-	from = c->len > 3 ? c->len - 3 : 0;
-	c->len += (size_t)n;
-	if (head_end(c, from))
-		handle_request(c);
-	else if (c->len == sizeof(c->head))
-		respond(c, 431, "", NULL, 0, 1);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-	struct ms_metrics *m = server->data;
-	struct conn *c;
-
-	if (status < 0 || m->closing)
-		return;
-	/* out of memory: not accepting stops libuv listening until a later
-	 * uv_accept, which never comes; there is nothing better to do */
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
-	c->m = m;
-	c->timeout_ms = m->timeout_ms;
-	uv_tcp_init(m->loop, &c->tcp);
-	uv_timer_init(m->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles = 2;
-	c->next = m->conns;
-	m->conns = c;
-	m->n_conns++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
-	    m->n_conns > MS_METRICS_MAX_CLIENTS) {
-		conn_close(c);
-		return;
-	}
-	/* the whole head must arrive in time, however slowly it trickles */
-	uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
-		conn_close(c);
-}
-
-static void server_closed(uv_handle_t *h)
-{
-	struct ms_metrics *m = h->data;
-
-	m->handles--;
-	metrics_maybe_free(m);
-}
-
-/* addr into *sa, or an error that says what is wrong with it */
-static int parse_addr(const char *addr, struct sockaddr_storage *sa, int *v6,
-		      struct ms_error *err)
-{
-	char host[128];
-	const char *rb;
-	int port;
-
-	memset(sa, 0, sizeof(*sa));
-	if (!addr || !*addr)
-		return ms_error_set(err, MS_EINVAL, "no metrics address");
-	*v6 = addr[0] == '[';
-	if (ms_parse_hostport(addr, host, sizeof(host), &port)) {
-		rb = strchr(addr, ']');
-		if ((*v6 && rb && !rb[1]) || (!*v6 && !strchr(addr, ':')))
-			return ms_error_set(err, MS_EINVAL,
-					    "metrics address '%s' has no port", addr);
-		if (!*v6 && strchr(addr, ':') != strrchr(addr, ':'))
-			return ms_error_set(err, MS_EINVAL,
-					    "metrics address '%s': write an IPv6 address "
-					    "in brackets, '[::1]:9100'", addr);
-		return ms_error_set(err, MS_EINVAL,
-				    "bad metrics address '%s': expected IPV4:PORT or "
-				    "[IPV6]:PORT, port 0-65535", addr);
-	}
-	if (*v6 ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa)
-		: uv_ip4_addr(host, port, (struct sockaddr_in *)sa))
-		return ms_error_set(err, MS_EINVAL,
-				    "bad metrics address '%s': '%s' is not a numeric "
-				    "%s address", addr, host, *v6 ? "IPv6" : "IPv4");
-	return 0;
+	r->status = 200;
+	ms_httpd_resp_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ms_httpd_resp_header(r, "Connection", "close");   /* one scrape a connection */
+	if (buf)
+		ms_httpd_resp_take(r, buf, len);
 }
 
 int ms_metrics_start(struct ms_metrics **out, uv_loop_t *loop, const char *addr,
 		     ms_metrics_render_fn render, void *ud, struct ms_error *err)
 {
-	struct sockaddr_storage sa, bound;
+	struct ms_httpd_opts o = {
+		.addr = addr, .what = "metrics",
+		.max_conns = MS_METRICS_MAX_CLIENTS,
+		.conn_memory = MS_METRICS_CONN_MEMORY,
+		.timeout_s = MS_METRICS_TIMEOUT_S,
+		.body_max = 4096,
+		.handler = handle,
+	};
 	struct ms_metrics *m;
-	int v6 = 0, rc, len = sizeof(bound);
+	int rc;
 
-	if ((rc = parse_addr(addr, &sa, &v6, err)))
-		return rc;
 	if (!render)
 		return ms_error_set(err, MS_EINVAL, "no render function");
 	if (!(m = calloc(1, sizeof(*m))))
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
-	m->loop = loop;
 	m->render = render;
 	m->ud = ud;
-	m->timeout_ms = MS_METRICS_TIMEOUT_MS;
-	if ((rc = uv_tcp_init(loop, &m->server))) {
+	o.ud = m;
+	if ((rc = ms_httpd_start(&m->h, loop, &o, err))) {
 		free(m);
-		return ms_error_set(err, MS_EIO, "cannot listen on '%s': %s", addr,
-				    uv_strerror(rc));
+		return rc;
 	}
-	m->server.data = m;
-	m->handles = 1;
-	rc = uv_tcp_bind(&m->server, (const struct sockaddr *)&sa, v6 ? UV_TCP_IPV6ONLY : 0);
-	if (!rc)  /* a bind error such as EADDRINUSE may only show here */
-		rc = uv_listen((uv_stream_t *)&m->server, 64, on_connection);
-	if (!rc)
-		rc = uv_tcp_getsockname(&m->server, (struct sockaddr *)&bound, &len);
-	if (rc) {
-		m->closing = 1;
-		uv_close((uv_handle_t *)&m->server, server_closed);
-		return ms_error_set(err, MS_EIO, "cannot listen on '%s': %s", addr,
-				    uv_strerror(rc));
-	}
-	m->port = ntohs(bound.ss_family == AF_INET6
-			? ((struct sockaddr_in6 *)&bound)->sin6_port
-			: ((struct sockaddr_in *)&bound)->sin_port);
 	*out = m;
 	return 0;
 }
 
 int ms_metrics_port(const struct ms_metrics *m)
 {
-	return m->port;
+	return ms_httpd_port(m->h);
 }
 
-void ms_metrics_set_timeout(struct ms_metrics *m, unsigned timeout_ms)
+void ms_metrics_set_timeout(struct ms_metrics *m, unsigned timeout_s)
 {
-	m->timeout_ms = timeout_ms ? timeout_ms : MS_METRICS_TIMEOUT_MS;
+	ms_httpd_set_timeout(m->h, timeout_s ? timeout_s : MS_METRICS_TIMEOUT_S);
 }
 
 void ms_metrics_close(struct ms_metrics *m)
 {
-	if (!m || m->closing)
+	if (!m || m->closed)
 		return;
-	m->closing = 1;
-	for (struct conn *c = m->conns; c; c = c->next)
-		conn_close(c);
-	uv_close((uv_handle_t *)&m->server, server_closed);
+	m->closed = 1;
+	ms_httpd_close(m->h);
+	if (!m->in_render)
+		free(m);
 }
 
 /* ---- the text format ---- */

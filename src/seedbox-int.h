@@ -23,7 +23,7 @@ enum rstate { R_QUEUED, R_DOWNLOADING, R_SEEDING, R_FAILED };
 extern const char *const ms__state_names[];
 
 struct repo {
-	char id[17];             /* names its files: repos/<id>.{json,torrent,resume} */
+	char id[17];             /* names its files: repos/<id>.{json,torrent,resume,manifest.json} */
 	char *repo;              /* ORG/NAME */
 	char *want;              /* as asked: a revision or a ref */
 	char *ref;               /* a ref to write for it (subscriptions), or "" */

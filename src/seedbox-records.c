@@ -1,5 +1,5 @@
 /* seedbox-records.c: the daemon's repos as kept on disk --
- * <state>/daemon/repos/<id>.{json,torrent,resume}, each written
+ * <state>/daemon/repos/<id>.{json,torrent,resume,manifest.json}, each written
  * atomically; a record of an older daemon is still read -- and what
  * every part of the seedbox needs of a repo (its log line, its error) */
 #include <errno.h>
@@ -297,3 +297,78 @@ struct repo *ms__record_load(struct ms_seedbox *sb, const char *path)
 	return r;
 }
 
+
+/* ---- the releases held, for the Hugging Face endpoint ---- */
+
+static int held(const struct repo *r, const char *repo)
+{
+	return r->st == R_SEEDING && r->rev[0] && r->repo_dir && !strcmp(r->repo, repo);
+}
+
+/* the refs a repo was resolved through: what was asked for, unless a
+ * revision, and the ref a subscription writes */
+static int names_ref(const struct repo *r, const char *ref)
+{
+	return (ms_revision_check(r->want) && !strcmp(r->want, ref)) ||
+	       (r->ref && *r->ref && !strcmp(r->ref, ref));
+}
+
+int ms_seedbox_held(struct ms_seedbox *sb, const char *repo, const char *want,
+		    struct ms_seedbox_held *out, int *known)
+{
+	const struct repo *best = NULL;
+	int is_rev = !ms_revision_check(want);
+
+	*known = 0;
+	for (const struct repo *r = sb->repos; r; r = r->next) {
+		if (!held(r, repo))
+			continue;
+		*known = 1;
+		if (is_rev ? strcmp(r->rev, want) : !names_ref(r, want))
+			continue;
+		if (!best || r->completed > best->completed)
+			best = r;
+	}
+	if (!best)
+		return MS_ENOTFOUND;
+	out->id = best->id;
+	out->repo = best->repo;
+	out->rev = best->rev;
+	out->repo_dir = best->repo_dir;
+	return 0;
+}
+
+int ms_seedbox_held_refs(struct ms_seedbox *sb, const char *repo,
+			 void (*fn)(void *ud, const char *ref, const char *rev), void *ud)
+{
+	int n = 0;
+
+	for (const struct repo *r = sb->repos; r; r = r->next) {
+		const char *names[2] = { ms_revision_check(r->want) ? r->want : NULL,
+					 r->ref && *r->ref ? r->ref : NULL };
+		struct ms_seedbox_held h;
+		int known;
+
+		if (!held(r, repo))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			int seen = 0;
+			if (!names[k] || (k == 1 && names[0] && !strcmp(names[0], names[1])))
+				continue;
+			/* once per name: skip it if an earlier repo named it */
+			for (const struct repo *o = sb->repos; o != r; o = o->next)
+				seen |= held(o, repo) && names_ref(o, names[k]);
+			if (seen || ms_seedbox_held(sb, repo, names[k], &h, &known))
+				continue;
+			fn(ud, names[k], h.rev);
+			n++;
+		}
+	}
+	return n;
+}
+
+void ms_seedbox_manifest_path(const struct ms_seedbox *sb, const char *id, char *buf,
+			      size_t len)
+{
+	ms__file_path(sb, id, "manifest.json", buf, len);
+}

@@ -449,7 +449,7 @@ static void job_finish(struct repo *r, int code)
 {
 	struct ms_seedbox *sb = r->sb;
 	struct ms_getjob_info in;
-	char l[400], tpath[PATH_MAX + 64];
+	char l[400], tpath[PATH_MAX + 64], mpath[PATH_MAX + 64];
 	const char **paths = NULL;
 	int *prio = NULL, n;
 	size_t blen;
@@ -485,9 +485,12 @@ static void job_finish(struct repo *r, int code)
 	prio = calloc((size_t)n + 1, sizeof(*prio));
 	bytes = in.meta ? ms_torrent_bytes(in.meta, &blen) : NULL;
 	ms__file_path(sb, r->id, "torrent", tpath, sizeof(tpath));
-	if (!paths || !prio || !bytes || ms_getjob_mapping(r->job, paths, prio, n) ||
+	ms__file_path(sb, r->id, "manifest.json", mpath, sizeof(mpath));
+	/* the verified manifest too: what the HF endpoint serves from */
+	if (!paths || !prio || !bytes || !in.manifest || ms_getjob_mapping(r->job, paths, prio, n) ||
 	    ms__set_files(r, paths, prio, n) ||
-	    ms_write_file_atomic(tpath, bytes, blen, 0600, &err)) {
+	    ms_write_file_atomic(tpath, bytes, blen, 0600, &err) ||
+	    ms_write_file_atomic(mpath, in.manifest, in.manifest_len, 0600, &err)) {
 		ms__repo_error(r, "cannot keep its torrent");
 		r->st = R_FAILED;
 		ms_engine_remove(sb->eng, in.id, 0, NULL);
@@ -589,7 +592,7 @@ void ms__start_queued(struct ms_seedbox *sb)
 
 static void unlink_files(struct ms_seedbox *sb, const struct repo *r)
 {
-	static const char *const ext[] = { "torrent", "resume", "json" };
+	static const char *const ext[] = { "torrent", "resume", "manifest.json", "json" };
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {

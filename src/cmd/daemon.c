@@ -13,13 +13,15 @@
 #include <syslog.h>
 
 #include "cmd.h"
+#include "ms_hfapi.h"
 #include "ms_metrics.h"
 #include "ms_rpc.h"
 #include "ms_seedbox.h"
 
 static const char daemon_usage[] =
 	"usage: modelswarm daemon [--foreground] [--config FILE] [--socket PATH]\n"
-	"                         [--listen ADDR:PORT] [--metrics ADDR:PORT] [--syslog]\n"
+	"                         [--listen ADDR:PORT] [--metrics ADDR:PORT]\n"
+	"                         [--hf-listen [ADDR:]PORT] [--syslog]\n"
 	"                         [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm daemon add ORG/NAME[@REV] [--cache-dir DIR] [--index URL]...\n"
 	"                         [--include GLOB]... [--exclude GLOB]... [--peer HOST:PORT]...\n"
@@ -46,6 +48,10 @@ static const char daemon_usage[] =
 	"                          $XDG_RUNTIME_DIR/modelswarm.sock)\n"
 	"    --listen ADDR:PORT    listen for peers there (port 0: any free port)\n"
 	"    --metrics ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	"    --hf-listen [ADDR:]PORT\n"
+	"                          serve the repos it holds as a Hugging Face hub\n"
+	"                          there (HF_ENDPOINT=http://ADDR:PORT; ADDR:\n"
+	"                          127.0.0.1 unless given)\n"
 	"    --syslog              log to syslog instead of standard error\n"
 	"    --no-dht              no DHT\n"
 	"    --no-lsd              no local service discovery\n"
@@ -79,7 +85,7 @@ static const char daemon_usage[] =
 	"    -h, --help            show this help\n";
 
 enum {
-	OPT_D_FOREGROUND = OPT_CMD_BASE, OPT_D_SOCKET, OPT_D_CONFIG, OPT_D_METRICS,
+	OPT_D_FOREGROUND = OPT_CMD_BASE, OPT_D_SOCKET, OPT_D_CONFIG, OPT_D_METRICS, OPT_D_HF,
 	OPT_D_SYSLOG, OPT_D_CACHE, OPT_D_INDEX, OPT_D_INCLUDE, OPT_D_EXCLUDE, OPT_D_PIN,
 	OPT_D_PAUSED, OPT_D_DATA, OPT_D_KEEP, OPT_D_JSON, OPT_D_RATIO, OPT_D_STIME,
 	OPT_D_BUDGET, OPT_D_ACTIVE
@@ -93,6 +99,7 @@ static const struct option daemon_opts[] = {
 	{ "socket", required_argument, NULL, OPT_D_SOCKET },
 	{ "config", required_argument, NULL, OPT_D_CONFIG },
 	{ "metrics", required_argument, NULL, OPT_D_METRICS },
+	{ "hf-listen", required_argument, NULL, OPT_D_HF },
 	{ "syslog", no_argument, NULL, OPT_D_SYSLOG },
 	{ "cache-dir", required_argument, NULL, OPT_D_CACHE },
 	{ "index", required_argument, NULL, OPT_D_INDEX },
@@ -118,6 +125,7 @@ struct daemon {
 	struct ms_rpc *rpc;
 	struct ms_seedbox *sb;
 	struct ms_metrics *metrics;
+	struct ms_hfapi *hf;
 	uv_signal_t sighup;
 	const char *socket;
 	time_t started;
@@ -164,6 +172,8 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 	if (d->metrics)
 		ms_metrics_close(d->metrics);
 	d->metrics = NULL;
+	ms_hfapi_close(d->hf);
+	d->hf = NULL;
 	if (d->sb)
 		ms_seedbox_shutdown(d->sb);
 	uv_signal_stop(&d->sighup);
@@ -199,6 +209,8 @@ static json_t *m_status(void *ud, json_t *params, int *code, char *msg, size_t l
 					    d->listen_port, "socket", d->socket));
 	if (d->metrics)
 		json_object_set_new(o, "metrics_port", json_integer(ms_metrics_port(d->metrics)));
+	if (d->hf)
+		json_object_set_new(o, "hf_port", json_integer(ms_hfapi_port(d->hf)));
 	return o;
 }
 
@@ -391,8 +403,9 @@ static int client(const char *sock, const char *what, json_t *params, int json)
 /* ---- the daemon ------------------------------------------------------- */
 
 static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
-	       const char *metrics, int ready_fd)
+	       const char *metrics, const char *hf, int ready_fd)
 {
+	char hf_addr[300];
 	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
 	struct ms_seedbox_hooks sh = { log_line, NULL };
 	struct ms_engine_opts eo;
@@ -425,14 +438,24 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 		ro.request_timeout_ms = (unsigned)ctx->config.rpc_timeout_s * 1000;
 	if (!metrics)
 		metrics = ctx->config.metrics;
+	if (!hf)
+		hf = ctx->config.hf_listen;
+	if (hf && !hf[strspn(hf, "0123456789")]) {   /* a port alone: loopback */
+		snprintf(hf_addr, sizeof(hf_addr), "127.0.0.1:%s", hf);
+		hf = hf_addr;
+	}
 	if (ms_rpc_start(&d.rpc, &loop, &ro, &err) ||
 	    ms_seedbox_open(&d.sb, &ctx->config, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
 	    ms_seedbox_subs_load(d.sb) ||
-	    (metrics && ms_metrics_start(&d.metrics, &loop, metrics, render_metrics, &d, &err))) {
+	    (metrics && ms_metrics_start(&d.metrics, &loop, metrics, render_metrics, &d, &err)) ||
+	    (hf && ms_hfapi_start(&d.hf, &loop, hf, d.sb, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		if (d.rpc)
 			ms_rpc_close(d.rpc);
 		d.rpc = NULL;
+		if (d.metrics)
+			ms_metrics_close(d.metrics);
+		d.metrics = NULL;
 		if (d.sb)
 			ms_seedbox_shutdown(d.sb);
 		ms_engine_close(d.eng);
@@ -445,6 +468,8 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 		if (d.metrics)
 			say("metrics at http://%s/metrics (port %d)", metrics,
 			    ms_metrics_port(d.metrics));
+		if (d.hf)
+			say("Hugging Face endpoint at http://%s (port %d)", hf, ms_hfapi_port(d.hf));
 		if (ready_fd >= 0) {
 			if (write(ready_fd, "1", 1) != 1)
 				say("cannot tell the parent that the daemon is ready");
@@ -463,7 +488,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 
 /* fork; the parent returns once the child's socket answers (or it died) */
 static int detach(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
-		  const char *metrics)
+		  const char *metrics, const char *hf)
 {
 	int p[2], null;
 	pid_t pid;
@@ -494,7 +519,7 @@ static int detach(struct ms_ctx *ctx, const struct net_opts *net, const char *so
 		if (null > 2)
 			close(null);
 	}
-	exit(run(ctx, net, sock, metrics, p[1]));
+	exit(run(ctx, net, sock, metrics, hf, p[1]));
 }
 
 static const char *const subcommands[] = {
@@ -523,6 +548,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	struct opt_groups og = { .net = &net, .rate = &rate, .peers = &peers };
 	char path[4096], cfg[4096];
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
+	const char *hf = NULL;
 	int c, foreground = 0, pin = 0, paused = 0, data = 0, json = 0, keep = -1;
 	int r = EXIT_OK, known = 0;
 	json_t *params, *budgets = json_object();
@@ -534,6 +560,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_D_FOREGROUND: foreground = 1; break;
 		case OPT_D_SOCKET: sock = optarg; break;
 		case OPT_D_METRICS: metrics = optarg; break;
+		case OPT_D_HF: hf = optarg; break;
 		case OPT_D_SYSLOG: use_syslog = 1; break;
 		case OPT_D_CACHE: cache = optarg; break;
 		case OPT_D_INDEX: ms_strlist_push(&indexes, optarg); break;
@@ -644,9 +671,9 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		if (use_syslog)
 			openlog("modelswarm", LOG_PID, LOG_DAEMON);
 		if (foreground)
-			r = run(ctx, &net, sock, metrics, -1);
+			r = run(ctx, &net, sock, metrics, hf, -1);
 		else
-			r = detach(ctx, &net, sock, metrics);
+			r = detach(ctx, &net, sock, metrics, hf);
 		goto out;
 	}
 	if (json_object_size(budgets) && (strcmp(what, "limits") || arg)) {

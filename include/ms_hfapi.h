@@ -1,0 +1,50 @@
+/*
+ * The Hugging Face compatible endpoint of the daemon (hfapi.c, on
+ * ms_httpd): the hub's own API and resolve/ URLs, so that unmodified
+ * clients (huggingface_hub with HF_ENDPOINT, @huggingface/hub with hubUrl,
+ * transformers.js with env.remoteHost, llama.cpp with MODEL_ENDPOINT)
+ * download what the daemon holds.
+ *
+ * Served, for models (and the same under /api/datasets/ and /datasets/
+ * for a release whose manifest says repo_type dataset):
+ *   GET  /api/models/ORG/NAME[/revision/REV]     info: sha, siblings, ...
+ *   GET  /api/models/ORG/NAME/tree/REV[/PATH]    ?recursive=true|false
+ *   POST /api/models/ORG/NAME/paths-info/REV     JSON or form body
+ *   GET  /api/models/ORG/NAME/refs
+ *   HEAD|GET /ORG/NAME/resolve/REV/PATH          200 or 206, never a redirect
+ *   OPTIONS anything                             CORS preflight
+ * REV is a ref the daemon resolved, a 40-hex revision, or HEAD (main).
+ * Only releases the daemon holds complete (seeding) are served, and only
+ * for orgs with a pinned key; anything else is 404 with the hub's
+ * X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound). Files are
+ * described by the verified manifest the daemon kept with the download
+ * (repos/<id>.manifest.json); a repo restored from records older than
+ * that is described by its snapshot directory (a blob's name is its etag).
+ * Bytes come from blobs/<etag> with sendfile; a Range of one span is 206,
+ * several spans are answered 200 with the whole file.
+ */
+#ifndef MS_HFAPI_H
+#define MS_HFAPI_H
+
+#include <uv.h>
+
+#include "modelswarm.h"
+#include "ms_seedbox.h"
+
+#define MS_HFAPI_MAX_CONNS 512
+#define MS_HFAPI_MAX_PER_IP 128
+#define MS_HFAPI_CONN_MEMORY (64u << 10)  /* a request head fits in half */
+#define MS_HFAPI_TIMEOUT_S 60
+#define MS_HFAPI_BODY_MAX (1u << 20)      /* a paths-info body */
+
+struct ms_hfapi;
+
+/* Listen on addr (IPV4:PORT or [IPV6]:PORT) and serve what sb holds; sb
+ * must outlive the endpoint. */
+int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const char *addr,
+		   struct ms_seedbox *sb, struct ms_error *err);
+int ms_hfapi_port(const struct ms_hfapi *a);
+/* Close (libuv closes the handles: keep running the loop); NULL is fine. */
+void ms_hfapi_close(struct ms_hfapi *a);
+
+#endif

@@ -1,0 +1,948 @@
+/* hfapi.c: the Hugging Face compatible endpoint (what a request means; the
+ * transport is httpd.c) */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "ms_hash.h"
+#include "ms_hfapi.h"
+#include "ms_httpd.h"
+#include "ms_manifest.h"
+#include "ms_trust.h"
+#include "ms_util.h"
+
+#define CACHED 8            /* listings kept parsed */
+#define MAX_SEGS 300
+#define LFS_POINTER "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %" PRId64 "\n"
+
+static const char expose[] =
+	"X-Repo-Commit, X-Error-Code, X-Error-Message, ETag, Link, Accept-Ranges, "
+	"Content-Range, Content-Length, X-Linked-Size, X-Linked-ETag";
+
+/* one file of a held release */
+struct hf_file {
+	char *path;
+	int64_t size;
+	char etag[65];          /* sha256 (LFS) or git blob sha1 */
+};
+
+/* the files of one held release, sorted by path */
+struct listing {
+	char key[80];           /* id:rev */
+	int dataset;
+	time_t issued;
+	struct hf_file *f;
+	size_t n, cap;
+};
+
+struct ms_hfapi {
+	struct ms_httpd *h;
+	struct ms_seedbox *sb;
+	struct listing *cache[CACHED];
+	unsigned next;          /* the slot to reuse */
+};
+
+/* one request being answered */
+struct call {
+	struct ms_hfapi *a;
+	const struct ms_httpd_req *q;
+	struct ms_httpd_resp *r;
+	int dataset;            /* the URL's kind */
+	char repo[256];
+	char rev[200];
+	struct ms_seedbox_held held;
+	struct listing *l;
+};
+
+/* ---- listings ---- */
+
+static void listing_free(struct listing *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->f[i].path);
+	free(l->f);
+	free(l);
+}
+
+static int listing_add(struct listing *l, const char *path, int64_t size, const char *etag)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct hf_file *nf = realloc(l->f, cap * sizeof(*nf));
+		if (!nf)
+			return MS_ENOMEM;
+		l->f = nf;
+		l->cap = cap;
+	}
+	if (!(l->f[l->n].path = strdup(path)))
+		return MS_ENOMEM;
+	l->f[l->n].size = size;
+	snprintf(l->f[l->n].etag, sizeof(l->f[l->n].etag), "%s", etag);
+	l->n++;
+	return 0;
+}
+
+static int by_path(const void *x, const void *y)
+{
+	return strcmp(((const struct hf_file *)x)->path, ((const struct hf_file *)y)->path);
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == n;
+}
+
+/* the kept, verified manifest */
+static int from_manifest(struct listing *l, const struct ms_seedbox_held *h,
+			 const unsigned char *buf, size_t len)
+{
+	struct ms_manifest m;
+	struct ms_error err;
+	int rc;
+
+	if ((rc = ms_manifest_parse(buf, len, &m, &err)))
+		return rc;
+	if (strcmp(m.repo, h->repo) || strcmp(m.revision, h->rev)) {
+		ms_manifest_release(&m);
+		return MS_EVERIFY;
+	}
+	l->dataset = !strcmp(m.repo_type, "dataset");
+	l->issued = m.issued;
+	for (size_t i = 0; i < m.n_files && !rc; i++)
+		rc = listing_add(l, m.files[i].path, m.files[i].size, m.files[i].etag);
+	ms_manifest_release(&m);
+	return rc;
+}
+
+/* records older than the kept manifest: the snapshot the daemon linked
+ * after verifying it, each link naming its blob by etag */
+static struct listing *walking;
+static size_t walk_root;
+
+static int walk_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	const char *etag;
+	ssize_t n;
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_SL)
+		return 0;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	etag = strrchr(target, '/');
+	etag = etag ? etag + 1 : target;
+	if (!strstr(target, "blobs/") || (!is_hex(etag, 40) && !is_hex(etag, 64)) ||
+	    stat(path, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	return listing_add(walking, path + walk_root, st.st_size, etag) ? 1 : 0;
+}
+
+static int from_snapshot(struct listing *l, const struct ms_seedbox_held *h)
+{
+	char dir[PATH_MAX];
+	const char *base = strrchr(h->repo_dir, '/');
+	struct stat st;
+	int rc;
+
+	if (snprintf(dir, sizeof(dir), "%s/snapshots/%s", h->repo_dir, h->rev) >=
+	    (int)sizeof(dir) || lstat(dir, &st) || !S_ISDIR(st.st_mode))
+		return MS_ENOENT;
+	l->dataset = base && !strncmp(base + 1, "datasets--", 10);
+	l->issued = st.st_mtime;
+	walking = l;   /* the loop thread only */
+	walk_root = strlen(dir) + 1;
+	rc = nftw(dir, walk_one, 16, FTW_PHYS);
+	walking = NULL;
+	return rc ? MS_EIO : 0;
+}
+
+static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_held *h)
+{
+	char key[80], path[PATH_MAX + 64];
+	struct listing *l;
+	unsigned char *buf = NULL;
+	size_t len;
+	struct ms_error err;
+	int rc;
+
+	snprintf(key, sizeof(key), "%s:%s", h->id, h->rev);
+	for (unsigned i = 0; i < CACHED; i++)
+		if (a->cache[i] && !strcmp(a->cache[i]->key, key))
+			return a->cache[i];
+	if (!(l = calloc(1, sizeof(*l))))
+		return NULL;
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	ms_seedbox_manifest_path(a->sb, h->id, path, sizeof(path));
+	rc = ms_read_file(path, MS_MANIFEST_MAX, &buf, &len, &err);
+	if (!rc)
+		rc = from_manifest(l, h, buf, len);
+	else if (rc == MS_ENOENT)
+		rc = from_snapshot(l, h);
+	free(buf);
+	if (rc) {
+		listing_free(l);
+		return NULL;
+	}
+	qsort(l->f, l->n, sizeof(*l->f), by_path);
+	listing_free(a->cache[a->next]);
+	a->cache[a->next] = l;
+	a->next = (a->next + 1) % CACHED;
+	return l;
+}
+
+static const struct hf_file *find_file(const struct listing *l, const char *path)
+{
+	struct hf_file key = { .path = (char *)path };
+
+	return bsearch(&key, l->f, l->n, sizeof(*l->f), by_path);
+}
+
+/* the files under dir ("" for the root): [*lo, *hi) of the sorted list
+ * (paths with one prefix are next to each other); 0 when there are none */
+static int dir_range(const struct listing *l, const char *dir, size_t *lo, size_t *hi)
+{
+	size_t dl = strlen(dir), a = 0, b = l->n;
+
+	if (!dl) {
+		*lo = 0;
+		*hi = l->n;
+		return l->n > 0;
+	}
+	while (a < b) {   /* the first path >= "dir/" */
+		size_t m = a + (b - a) / 2;
+		int c = strncmp(l->f[m].path, dir, dl);
+		if (c < 0 || (c == 0 && (unsigned char)l->f[m].path[dl] < '/'))
+			a = m + 1;
+		else
+			b = m;
+	}
+	*lo = a;
+	while (a < l->n && !strncmp(l->f[a].path, dir, dl) && l->f[a].path[dl] == '/')
+		a++;
+	*hi = a;
+	return *hi > *lo;
+}
+
+/* ---- git object ids ---- */
+
+static int is_lfs(const struct hf_file *f)
+{
+	return strlen(f->etag) == 64;
+}
+
+static void git_sha1(const char *type, const void *buf, size_t len, uint8_t out[20])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	char head[64];
+	int n = snprintf(head, sizeof(head), "%s %zu", type, len);
+
+	EVP_DigestInit_ex(c, EVP_sha1(), NULL);
+	EVP_DigestUpdate(c, head, (size_t)n + 1);
+	EVP_DigestUpdate(c, buf, len);
+	EVP_DigestFinal_ex(c, out, NULL);
+	EVP_MD_CTX_free(c);
+}
+
+/* a file's git blob id: its etag, or for an LFS file its pointer's */
+static void file_oid(const struct hf_file *f, char hex[41], int *pointer_size)
+{
+	char ptr[256];
+	uint8_t raw[20];
+	int n;
+
+	if (!is_lfs(f)) {
+		memcpy(hex, f->etag, 41);
+		return;
+	}
+	n = snprintf(ptr, sizeof(ptr), LFS_POINTER, f->etag, f->size);
+	git_sha1("blob", ptr, (size_t)n, raw);
+	ms_hex(raw, 20, hex);
+	if (pointer_size)
+		*pointer_size = n;
+}
+
+struct tentry {
+	const char *name;
+	size_t len;
+	int dir;
+	uint8_t id[20];
+};
+
+/* git's order: a directory sorts as if its name ended in '/' */
+static int git_order(const void *x, const void *y)
+{
+	const struct tentry *a = x, *b = y;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->name, b->name, n);
+	unsigned ca, cb;
+
+	if (c)
+		return c;
+	ca = n < a->len ? (unsigned char)a->name[n] : a->dir ? '/' : 0;
+	cb = n < b->len ? (unsigned char)b->name[n] : b->dir ? '/' : 0;
+	return (int)ca - (int)cb;
+}
+
+static int hex_raw(const char *hex, uint8_t *out)
+{
+	for (int i = 0; i < 20; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1)
+			return -1;
+	return 0;
+}
+
+/* the git tree id of files [lo, hi), all under a directory whose path is
+ * skip bytes long (with its '/') */
+static int tree_oid(const struct listing *l, size_t lo, size_t hi, size_t skip, uint8_t out[20])
+{
+	struct tentry *e = calloc(hi - lo + 1, sizeof(*e));
+	char *buf = NULL;
+	size_t n = 0, len = 0, i = lo;
+	int rc = 0;
+
+	if (!e)
+		return MS_ENOMEM;
+	while (i < hi && !rc) {
+		const char *rest = l->f[i].path + skip, *slash = strchr(rest, '/');
+		struct tentry *t = &e[n++];
+
+		t->name = rest;
+		if (!slash) {
+			char hex[41];
+			file_oid(&l->f[i], hex, NULL);
+			t->len = strlen(rest);
+			rc = hex_raw(hex, t->id);
+			i++;
+			continue;
+		}
+		t->dir = 1;
+		t->len = (size_t)(slash - rest);
+		size_t j = i;
+		while (j < hi && !strncmp(l->f[j].path + skip, rest, t->len + 1))
+			j++;
+		rc = tree_oid(l, i, j, skip + t->len + 1, t->id);
+		i = j;
+	}
+	qsort(e, n, sizeof(*e), git_order);
+	for (size_t k = 0; k < n; k++)
+		len += 7 + e[k].len + 21;   /* "100644 " name NUL id */
+	if (!rc && !(buf = malloc(len + 1)))
+		rc = MS_ENOMEM;
+	if (!rc) {
+		size_t o = 0;
+		for (size_t k = 0; k < n; k++) {
+			const char *mode = e[k].dir ? "40000 " : "100644 ";
+			memcpy(buf + o, mode, strlen(mode));
+			o += strlen(mode);
+			memcpy(buf + o, e[k].name, e[k].len);
+			o += e[k].len;
+			buf[o++] = '\0';
+			memcpy(buf + o, e[k].id, 20);
+			o += 20;
+		}
+		git_sha1("tree", buf, o, out);
+		free(buf);
+	}
+	free(e);
+	return rc;
+}
+
+/* ---- answers ---- */
+
+static void cors(struct ms_httpd_resp *r)
+{
+	ms_httpd_resp_header(r, "Access-Control-Allow-Origin", "*");
+	ms_httpd_resp_header(r, "Access-Control-Expose-Headers", "%s", expose);
+}
+
+/* 4xx the way the hub says it: X-Error-Code and a JSON body */
+static void fail(struct call *c, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void fail(struct call *c, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512], *body;
+	json_t *o;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* a header value: no control bytes */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	c->r->status = status;
+	cors(c->r);
+	if (code)
+		ms_httpd_resp_header(c->r, "X-Error-Code", "%s", code);
+	ms_httpd_resp_header(c->r, "X-Error-Message", "%s", msg);
+	ms_httpd_resp_header(c->r, "Content-Type", "application/json; charset=utf-8");
+	o = json_pack("{s:s}", "error", msg);
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (body)
+		ms_httpd_resp_take(c->r, body, strlen(body));
+}
+
+static void send_json(struct call *c, json_t *o)
+{
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (!body) {
+		c->r->err = MS_ENOMEM;
+		return;
+	}
+	c->r->status = 200;
+	cors(c->r);
+	ms_httpd_resp_header(c->r, "Content-Type", "application/json; charset=utf-8");
+	ms_httpd_resp_take(c->r, body, strlen(body));
+}
+
+/* ---- the URL ---- */
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* percent-decode n bytes of s into out; a NUL, a bad escape, or (unless
+ * slash) an encoded '/' is refused; plus: '+' is a space (forms) */
+static int decode(const char *s, size_t n, char *out, size_t outlen, int slash, int plus)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int ch = (unsigned char)s[i];
+		if (ch == '%') {
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+				return -1;
+			ch = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+		} else if (ch == '+' && plus) {
+			ch = ' ';
+		}
+		if (ch == 0 || (ch == '/' && !slash) || o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* the raw path split at '/' */
+struct segs {
+	const char *s[MAX_SEGS];
+	size_t len[MAX_SEGS];
+	int n;
+};
+
+static int split(const char *path, struct segs *g)
+{
+	const char *p = path;
+
+	g->n = 0;
+	if (*p != '/')
+		return -1;
+	while (*p == '/') {
+		const char *e = strchr(p + 1, '/');
+		if (!e)
+			e = p + strlen(p);
+		if (g->n == MAX_SEGS)
+			return -1;
+		g->s[g->n] = p + 1;
+		g->len[g->n++] = (size_t)(e - p - 1);
+		p = e;
+	}
+	return 0;
+}
+
+static int seg_is(const struct segs *g, int i, const char *word)
+{
+	return i < g->n && g->len[i] == strlen(word) && !memcmp(g->s[i], word, g->len[i]);
+}
+
+/* segments [from, n) decoded and joined into a repo file path that passes
+ * the manifest's path rules; "" when there are none */
+static int join_path(const struct segs *g, int from, char *out, size_t outlen)
+{
+	size_t o = 0;
+	struct ms_error err;
+
+	out[0] = '\0';
+	if (from >= g->n || (from == g->n - 1 && g->len[from] == 0))
+		return 0;   /* none, or a trailing '/' */
+	for (int i = from; i < g->n; i++) {
+		if (o && o + 1 < outlen)
+			out[o++] = '/';
+		if (decode(g->s[i], g->len[i], out + o, outlen - o, 0, 0))
+			return -1;
+		o += strlen(out + o);
+	}
+	return ms_path_check(out, &err) ? -1 : 0;
+}
+
+/* ORG/NAME from two segments and REV from a third (HEAD: main), the
+ * release found; 0, or the answer given */
+static int find_release(struct call *c, const struct segs *g, int at, int rev_at)
+{
+	char org[128], name[128], kind[16];
+	struct ms_pubkey pk;
+	struct ms_error err;
+	int known = 0;
+
+	snprintf(kind, sizeof(kind), "%s", c->dataset ? "Dataset" : "Repository");
+	if (at + 1 >= g->n || decode(g->s[at], g->len[at], org, sizeof(org), 0, 0) ||
+	    decode(g->s[at + 1], g->len[at + 1], name, sizeof(name), 0, 0) ||
+	    snprintf(c->repo, sizeof(c->repo), "%s/%s", org, name) >= (int)sizeof(c->repo) ||
+	    ms_repo_check(c->repo, NULL, 0, &err)) {
+		fail(c, 400, NULL, "Invalid repo name");
+		return -1;
+	}
+	if (rev_at < 0)
+		snprintf(c->rev, sizeof(c->rev), "main");
+	else if (rev_at >= g->n ||
+		 decode(g->s[rev_at], g->len[rev_at], c->rev, sizeof(c->rev), 1, 0) ||
+		 (strcmp(c->rev, "HEAD") && ms_revision_check(c->rev) &&
+		  ms_ref_check(c->rev, &err))) {
+		fail(c, 400, NULL, "Invalid revision");
+		return -1;
+	}
+	if (!strcmp(c->rev, "HEAD"))
+		snprintf(c->rev, sizeof(c->rev), "main");
+	/* only orgs with a pinned key: the daemon holds nothing else */
+	if (ms_trust_get(org, &pk, &err) ||
+	    ms_seedbox_held(c->a->sb, c->repo, c->rev, &c->held, &known) == MS_ENOTFOUND) {
+		if (known)
+			fail(c, 404, "RevisionNotFound", "Invalid rev id: %s", c->rev);
+		else
+			fail(c, 404, "RepoNotFound", "%s Not Found", kind);
+		return -1;
+	}
+	if (!(c->l = listing_get(c->a, &c->held))) {
+		fail(c, 500, NULL, "cannot read the release of %s@%s", c->repo, c->held.rev);
+		return -1;
+	}
+	if (c->l->dataset != c->dataset) {
+		fail(c, 404, "RepoNotFound", "%s Not Found", kind);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the API ---- */
+
+static json_t *file_json(const struct hf_file *f)
+{
+	char oid[41];
+	int psize = 0;
+	json_t *o;
+
+	file_oid(f, oid, &psize);
+	o = json_pack("{s:s,s:s,s:I,s:s}", "type", "file", "oid", oid, "size",
+		      (json_int_t)f->size, "path", f->path);
+	if (o && is_lfs(f))
+		json_object_set_new(o, "lfs", json_pack("{s:s,s:I,s:i}", "oid", f->etag, "size",
+							(json_int_t)f->size, "pointerSize", psize));
+	return o;
+}
+
+static json_t *dir_json(const struct listing *l, const char *dir, size_t lo, size_t hi)
+{
+	uint8_t raw[20];
+	char oid[41];
+
+	if (tree_oid(l, lo, hi, strlen(dir) + 1, raw))
+		return NULL;
+	ms_hex(raw, 20, oid);
+	return json_pack("{s:s,s:s,s:i,s:s}", "type", "directory", "oid", oid, "size", 0,
+			 "path", dir);
+}
+
+static void api_info(struct call *c)
+{
+	char when[32], id[25];
+	struct tm tm;
+	time_t t = c->l->issued;
+	json_t *sib = json_array(), *o;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	snprintf(id, sizeof(id), "%.24s", c->held.rev);
+	for (size_t i = 0; i < c->l->n; i++)
+		json_array_append_new(sib, json_pack("{s:s}", "rfilename", c->l->f[i].path));
+	o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:s,s:o,s:[],s:i,s:i}", "_id", id, "id",
+		      c->repo, "sha", c->held.rev, "private", 0,
+		      "gated", 0, "disabled", 0, "lastModified", when, "siblings", sib, "tags",
+		      "downloads", 0, "likes", 0);
+	if (o)
+		json_object_set_new(o, "author", json_stringn(c->repo, strcspn(c->repo, "/")));
+	if (o && !c->dataset)
+		json_object_set_new(o, "modelId", json_string(c->repo));
+	send_json(c, o);
+}
+
+/* the entries of dir: its files and directories, or everything below;
+ * a directory comes once, before its files */
+static void api_tree(struct call *c, const char *dir, int recursive)
+{
+	size_t lo, hi, skip = *dir ? strlen(dir) + 1 : 0;
+	json_t *a;
+
+	if (!dir_range(c->l, dir, &lo, &hi)) {
+		fail(c, 404, "EntryNotFound", "%s does not exist on \"%s\"", *dir ? dir : "/",
+		     c->held.rev);
+		ms_httpd_resp_header(c->r, "X-Repo-Commit", "%s", c->held.rev);
+		return;
+	}
+	a = json_array();
+	for (size_t i = lo; i < hi; i++) {
+		const char *p = c->l->f[i].path, *prev = i > lo ? c->l->f[i - 1].path : NULL;
+
+		for (const char *s = strchr(p + skip, '/'); s;
+		     s = recursive ? strchr(s + 1, '/') : NULL) {
+			size_t dl = (size_t)(s - p), dlo, dhi;
+			char d[MS_PATH_MAX + 1];
+
+			if (prev && !strncmp(prev, p, dl + 1))
+				continue;   /* listed with an earlier file */
+			memcpy(d, p, dl);
+			d[dl] = '\0';
+			dir_range(c->l, d, &dlo, &dhi);
+			json_array_append_new(a, dir_json(c->l, d, dlo, dhi));
+		}
+		if (recursive || !strchr(p + skip, '/'))
+			json_array_append_new(a, file_json(&c->l->f[i]));
+	}
+	send_json(c, a);
+}
+
+/* the paths asked for, as JSON ({"paths":[...]}) or a form (paths=a&paths=b) */
+static int asked_paths(struct call *c, struct ms_strlist *out)
+{
+	const char *ct = ms_httpd_header(c->q, "Content-Type");
+	const char *p = c->q->body;
+
+	if (ct && !strncasecmp(ct, "application/json", 16)) {
+		json_t *o = json_loadb(c->q->body, c->q->body_len, 0, NULL), *ps, *v;
+		size_t i;
+		int rc = 0;
+
+		ps = json_object_get(o, "paths");
+		if (json_is_string(ps))
+			rc = ms_strlist_push_copy(out, json_string_value(ps));
+		else if (json_is_array(ps))
+			json_array_foreach(ps, i, v)
+				if (!rc && json_is_string(v))
+					rc = ms_strlist_push_copy(out, json_string_value(v));
+		json_decref(o);
+		return !ps || rc ? -1 : 0;
+	}
+	while (*p) {
+		const char *amp = strchr(p, '&'), *eq;
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		char v[MS_PATH_MAX + 1];
+
+		eq = memchr(p, '=', n);
+		if (eq && eq - p == 5 && !strncmp(p, "paths", 5)) {
+			if (decode(eq + 1, n - 6, v, sizeof(v), 1, 1) || ms_strlist_push_copy(out, v))
+				return -1;
+		}
+		p += n + (amp ? 1 : 0);
+	}
+	return 0;
+}
+
+static void api_paths_info(struct call *c)
+{
+	struct ms_strlist paths = { 0 };
+	struct ms_error err;
+	json_t *a;
+
+	if (asked_paths(c, &paths)) {
+		ms_strlist_release(&paths);
+		fail(c, 400, NULL, "paths-info needs a 'paths' list");
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < paths.n; i++) {
+		const char *p = paths.v[i];
+		const struct hf_file *f;
+		size_t lo, hi;
+
+		if (ms_path_check(p, &err))
+			continue;
+		if ((f = find_file(c->l, p)))
+			json_array_append_new(a, file_json(f));
+		else if (dir_range(c->l, p, &lo, &hi))
+			json_array_append_new(a, dir_json(c->l, p, lo, hi));
+	}
+	ms_strlist_release(&paths);
+	send_json(c, a);
+}
+
+static void add_ref(void *ud, const char *ref, const char *rev)
+{
+	char full[200];
+
+	snprintf(full, sizeof(full), "refs/heads/%s", ref);
+	json_array_append_new(ud, json_pack("{s:s,s:s,s:s}", "name", ref, "ref", full,
+					    "targetCommit", rev));
+}
+
+static void api_refs(struct call *c)
+{
+	json_t *b = json_array();
+
+	ms_seedbox_held_refs(c->a->sb, c->repo, add_ref, b);
+	send_json(c, json_pack("{s:o,s:[],s:[]}", "branches", b, "tags", "converts"));
+}
+
+/* ---- resolve ---- */
+
+/* one span of "bytes=a-b", "bytes=a-", "bytes=-n" within size: 1 (and the
+ * span), 0 to answer the whole file, -1 unsatisfiable. An empty file is
+ * answered whole (200, with "Content-Range: bytes *\/0") whatever the
+ * range: clients probe with bytes=0-0 and take a 416 for an error. */
+static int parse_range(const char *h, int64_t size, int64_t *a, int64_t *b)
+{
+	char *end;
+
+	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ',') || size == 0)
+		return 0;   /* another unit, or several spans: the whole file */
+	h += 6;
+	if (*h == '-') {
+		long long n = strtoll(h + 1, &end, 10);
+		if (end == h + 1 || *end || n < 0)
+			return 0;
+		if (n == 0)
+			return -1;
+		*a = n >= size ? 0 : size - n;
+		*b = size - 1;
+		return 1;
+	}
+	if (*h < '0' || *h > '9')
+		return 0;
+	*a = strtoll(h, &end, 10);
+	if (*end != '-')
+		return 0;
+	h = end + 1;
+	if (!*h) {
+		*b = size - 1;
+	} else {
+		if (*h < '0' || *h > '9')
+			return 0;
+		*b = strtoll(h, &end, 10);
+		if (*end)
+			return 0;
+		if (*b < *a)
+			return 0;   /* not a valid range: ignored, as RFC 9110 says */
+		if (*b >= size)
+			*b = size - 1;
+	}
+	return *a >= size ? -1 : 1;
+}
+
+static void resolve(struct call *c, const struct segs *g, int at)
+{
+	char path[MS_PATH_MAX + 1], blob[PATH_MAX + 80];
+	const struct hf_file *f;
+	struct stat st;
+	int64_t a = 0, b = 0;
+	int fd, rng;
+
+	if (join_path(g, at + 4, path, sizeof(path)) || !*path) {
+		fail(c, 400, NULL, "Invalid file path");
+		return;
+	}
+	if (find_release(c, g, at, at + 3))
+		return;
+	if (!(f = find_file(c->l, path))) {
+		fail(c, 404, "EntryNotFound", "%s does not exist on \"%s\"", path, c->held.rev);
+		ms_httpd_resp_header(c->r, "X-Repo-Commit", "%s", c->held.rev);
+		return;
+	}
+	snprintf(blob, sizeof(blob), "%s/blobs/%s", c->held.repo_dir, f->etag);
+	fd = open(blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size != f->size) {
+		if (fd >= 0)
+			close(fd);
+		fail(c, 500, NULL, "the blob of %s is missing or damaged", path);
+		return;
+	}
+	rng = parse_range(ms_httpd_header(c->q, "Range"), f->size, &a, &b);
+	cors(c->r);
+	ms_httpd_resp_header(c->r, "X-Repo-Commit", "%s", c->held.rev);
+	ms_httpd_resp_header(c->r, "ETag", "\"%s\"", f->etag);
+	ms_httpd_resp_header(c->r, "X-Linked-Etag", "\"%s\"", f->etag);
+	ms_httpd_resp_header(c->r, "X-Linked-Size", "%" PRId64, f->size);
+	ms_httpd_resp_header(c->r, "Accept-Ranges", "bytes");
+	ms_httpd_resp_header(c->r, "Content-Type", "application/octet-stream");
+	if (rng < 0) {
+		close(fd);
+		c->r->status = 416;
+		ms_httpd_resp_header(c->r, "Content-Range", "bytes */%" PRId64, f->size);
+		return;
+	}
+	if (rng > 0) {
+		c->r->status = 206;
+		ms_httpd_resp_header(c->r, "Content-Range", "bytes %" PRId64 "-%" PRId64 "/%" PRId64,
+				     a, b, f->size);
+		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
+		return;
+	}
+	c->r->status = 200;
+	/* an empty file asked for a range: its size the way a range tells it
+	 * (@huggingface/hub's fileDownloadInfo reads it only there) */
+	if (f->size == 0 && ms_httpd_header(c->q, "Range"))
+		ms_httpd_resp_header(c->r, "Content-Range", "bytes */0");
+	ms_httpd_resp_file(c->r, fd, 0, (uint64_t)f->size);
+}
+
+/* ---- routing ---- */
+
+static void api(struct call *c, const struct segs *g, int get, int post)
+{
+	char dir[MS_PATH_MAX + 1];
+	const char *rec;
+
+	/* /api/{models,datasets}/ORG/NAME/... */
+	if (g->n == 4 || (g->n == 6 && seg_is(g, 4, "revision"))) {
+		if (get && !find_release(c, g, 2, g->n == 6 ? 5 : -1))
+			api_info(c);
+	} else if (g->n >= 6 && seg_is(g, 4, "tree")) {
+		if (join_path(g, 6, dir, sizeof(dir))) {
+			fail(c, 400, NULL, "Invalid path");
+			return;
+		}
+		rec = ms_httpd_arg(c->q, "recursive");
+		if (get && !find_release(c, g, 2, 5))
+			api_tree(c, dir, rec && (!strcmp(rec, "true") || !strcmp(rec, "1") ||
+						 !strcmp(rec, "True")));
+	} else if (g->n == 6 && seg_is(g, 4, "paths-info")) {
+		if (post && !find_release(c, g, 2, 5))
+			api_paths_info(c);
+		else if (!post)
+			fail(c, 405, NULL, "paths-info takes POST");
+		return;
+	} else if (g->n == 5 && seg_is(g, 4, "refs")) {
+		if (get && !find_release(c, g, 2, -1))
+			api_refs(c);
+	} else {
+		fail(c, 404, NULL, "Not Found");
+		return;
+	}
+	if (!get && c->r->status == 500 && !c->r->n_headers)
+		fail(c, 405, NULL, "Method Not Allowed");
+}
+
+static void handle(void *ud, const struct ms_httpd_req *q, struct ms_httpd_resp *r)
+{
+	struct call c = { .a = ud, .q = q, .r = r };
+	int get = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
+	int post = !strcmp(q->method, "POST");
+	struct segs g;
+	int at;
+
+	if (!strcmp(q->method, "OPTIONS")) {
+		r->status = 204;
+		cors(r);
+		ms_httpd_resp_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+		ms_httpd_resp_header(r, "Access-Control-Allow-Headers",
+				     "Authorization, Range, Content-Type, User-Agent, X-Requested-With");
+		ms_httpd_resp_header(r, "Access-Control-Max-Age", "86400");
+		return;
+	}
+	if (split(q->path, &g)) {
+		fail(&c, 400, NULL, "Invalid path");
+		return;
+	}
+	if (seg_is(&g, 0, "api") && (seg_is(&g, 1, "models") || seg_is(&g, 1, "datasets"))) {
+		c.dataset = seg_is(&g, 1, "datasets");
+		if (!get && !post)
+			fail(&c, 405, NULL, "Method Not Allowed");
+		else
+			api(&c, &g, get, post);
+		return;
+	}
+	c.dataset = seg_is(&g, 0, "datasets");
+	at = c.dataset ? 1 : 0;
+	if (!seg_is(&g, 0, "api") && seg_is(&g, at + 2, "resolve") && g.n >= at + 5) {
+		if (!get)
+			fail(&c, 405, NULL, "Method Not Allowed");
+		else
+			resolve(&c, &g, at);
+		return;
+	}
+	fail(&c, 404, NULL, "Not Found");
+}
+
+int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const char *addr,
+		   struct ms_seedbox *sb, struct ms_error *err)
+{
+	struct ms_httpd_opts o = {
+		.addr = addr, .what = "hf-listen",
+		.max_conns = MS_HFAPI_MAX_CONNS, .max_per_ip = MS_HFAPI_MAX_PER_IP,
+		.conn_memory = MS_HFAPI_CONN_MEMORY, .timeout_s = MS_HFAPI_TIMEOUT_S,
+		.body_max = MS_HFAPI_BODY_MAX, .sigpipe_ignored = 1, .handler = handle,
+	};
+	struct ms_hfapi *a = calloc(1, sizeof(*a));
+	int rc;
+
+	if (!a)
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	a->sb = sb;
+	o.ud = a;
+	if ((rc = ms_httpd_start(&a->h, loop, &o, err))) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+int ms_hfapi_port(const struct ms_hfapi *a)
+{
+	return ms_httpd_port(a->h);
+}
+
+void ms_hfapi_close(struct ms_hfapi *a)
+{
+	if (!a)
+		return;
+	ms_httpd_close(a->h);
+	for (unsigned i = 0; i < CACHED; i++)
+		listing_free(a->cache[i]);
+	free(a);
+}
