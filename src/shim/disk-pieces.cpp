@@ -13,6 +13,7 @@
 #include <libtorrent/io_context.hpp>
 #include <libtorrent/settings_pack.hpp>
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
 #include <fcntl.h>
@@ -116,6 +117,7 @@ struct piece_disk_io final : lt::disk_interface {
 		std::vector<done_fn> on_idle;   // when jobs is 0
 		std::vector<done_fn> on_no_ops; // when ops is 0
 		std::shared_ptr<file_digests> dg; // files streamed, if any
+		bool removed = false;       // libtorrent let go of it
 	};
 	// shared with the workers and with completions not yet run
 	struct core {
@@ -508,6 +510,15 @@ struct piece_disk_io final : lt::disk_interface {
 
 	static bool all(int) { return true; }
 
+	// what a call held back for a storage removed meanwhile gets, as
+	// libtorrent's own disk answers the jobs of a storage it stopped
+	static lt::storage_error aborted()
+	{
+		lt::storage_error e;
+		e.ec = boost::asio::error::operation_aborted;
+		return e;
+	}
+
 	lt::storage_holder new_torrent(lt::storage_params const &p,
 				       std::shared_ptr<void> const &t) override
 	{
@@ -527,12 +538,17 @@ struct piece_disk_io final : lt::disk_interface {
 
 	void remove_torrent(lt::storage_index_t idx) override
 	{
-		// a buffer a worker has is let go when its job is done
+		// a buffer a worker has is let go when its job is done; a call
+		// still held back is answered aborted, as the inner disk has
+		// no such storage any more (a stop's handler removes it before
+		// the hashes that waited for the stop run)
 		auto st = find(idx);
-		if (st)
+		if (st) {
+			st->removed = true;
 			for (auto const &kv : st->bufs)
 				if (!kv.second->busy)
 					unhold(*kv.second);
+		}
 		storages.erase(static_cast<std::uint32_t>(idx));
 		holders.erase(static_cast<std::uint32_t>(idx));
 	}
@@ -551,8 +567,11 @@ struct piece_disk_io final : lt::disk_interface {
 			return;
 		}
 		// not done by libtorrent, which reads only pieces it has
-		auto go = [this, s, r, h = std::move(h), f]() mutable {
-			inner->async_read(s, r, std::move(h), f);
+		auto go = [this, st, s, r, h = std::move(h), f]() mutable {
+			if (st->removed)
+				h(lt::disk_buffer_holder(), aborted());
+			else
+				inner->async_read(s, r, std::move(h), f);
 		};
 		if (b->busy)
 			b->after.push_back(std::move(go));
@@ -609,6 +628,10 @@ struct piece_disk_io final : lt::disk_interface {
 			lt::piece_index_t p, lt::span<lt::sha256_hash> v2,
 			lt::disk_job_flags_t f, hash_ptr h)
 	{
+		if (st->removed) {
+			(*h)(p, lt::sha1_hash(), aborted());
+			return;
+		}
 		inner->async_hash(s, p, v2, f,
 			[st, h](lt::piece_index_t p, lt::sha1_hash const &sha1,
 				lt::storage_error const &e) {
@@ -633,10 +656,9 @@ struct piece_disk_io final : lt::disk_interface {
 	{
 		auto st = find(s);
 		if (!st) {
-			inner->async_hash(s, p, v2, f, [h](lt::piece_index_t p,
-				lt::sha1_hash const &sha1, lt::storage_error const &e) {
-				(*h)(p, sha1, e);
-			});
+			// removed while the call was held back (async_hash()
+			// sends the calls of storages not ours to the inner disk)
+			(*h)(p, lt::sha1_hash(), aborted());
 			return;
 		}
 		int piece = static_cast<int>(p);
@@ -646,7 +668,12 @@ struct piece_disk_io final : lt::disk_interface {
 			return;
 		}
 		auto b = it->second;
-		auto again = [this, s, p, v2, f, h]() { hash(s, p, v2, f, h); };
+		auto again = [this, st, s, p, v2, f, h]() {
+			if (st->removed)  // (its index may be another's by now)
+				(*h)(p, lt::sha1_hash(), aborted());
+			else
+				hash(s, p, v2, f, h);
+		};
 		if (b->busy) {
 			b->after.push_back(std::move(again));
 			return;
@@ -754,8 +781,11 @@ struct piece_disk_io final : lt::disk_interface {
 			inner->async_hash2(s, p, off, f, std::move(h));
 			return;
 		}
-		auto go = [this, s, p, off, f, h]() {
-			inner->async_hash2(s, p, off, f, h);
+		auto go = [this, st, s, p, off, f, h]() {
+			if (st->removed)
+				h(p, lt::sha256_hash(), aborted());
+			else
+				inner->async_hash2(s, p, off, f, h);
 		};
 		if (b->busy)
 			b->after.push_back(std::move(go));
@@ -774,8 +804,11 @@ struct piece_disk_io final : lt::disk_interface {
 			if (it != st->bufs.end()) {
 				auto b = it->second;
 				if (b->busy) {
-					b->after.push_back([this, s, p, h] {
-						async_clear_piece(s, p, h);
+					b->after.push_back([this, st, s, p, h] {
+						if (st->removed)
+							h(p);
+						else
+							async_clear_piece(s, p, h);
 					});
 					return;
 				}

@@ -13,6 +13,8 @@
 #include <libtorrent/io_context.hpp>
 #include <libtorrent/settings_pack.hpp>
 
+#include <boost/asio/error.hpp>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -35,6 +37,7 @@ namespace {
 struct script_disk final : lt::disk_interface {
 	std::vector<std::string> &log;
 	std::vector<std::function<void(lt::storage_error const &)>> writes;
+	std::vector<std::function<void()>> stops;  // done when the test says
 	int removed = 0;
 	int next = 0;
 	// log reads, writes and hashes, and answer reads, hashes and
@@ -92,7 +95,12 @@ struct script_disk final : lt::disk_interface {
 			       lt::aux::vector<std::string, lt::file_index_t>,
 			       std::function<void(lt::status_t,
 						  lt::storage_error const &)>) override {}
-	void async_stop_torrent(lt::storage_index_t, std::function<void()>) override {}
+	void async_stop_torrent(lt::storage_index_t, std::function<void()> h) override
+	{
+		if (verbose)
+			log.push_back("inner stop");
+		stops.push_back(std::move(h));
+	}
 	void async_rename_file(lt::storage_index_t, lt::file_index_t, std::string,
 			       std::function<void(std::string const &, lt::file_index_t,
 						  lt::storage_error const &)>) override {}
@@ -236,11 +244,13 @@ struct disk_rig {
 	lt::settings_pack sp;
 	lt::io_context ios;
 	std::unique_ptr<lt::disk_interface> io;
+	script_disk *inner = nullptr;
 	std::string fail;
 
 	explicit disk_rig(std::shared_ptr<digest_table> dt)
 	{
 		auto sd = std::make_unique<script_disk>(log);
+		inner = sd.get();
 		sd->verbose = true;
 		sp.set_int(lt::settings_pack::disk_io_write_mode,
 			   lt::settings_pack::disable_os_cache);
@@ -378,6 +388,37 @@ static std::string piece_writes(std::string const &dir)
 		check(hash(st, 1), "piece 1 (bad path) not hashed");
 		check(join(log) == "ack 1/0 error, ack 1/1 error, hashed 1 error",
 		      "a file that cannot be created");
+		log.clear();
+	}
+	{
+		// a hash held back while the storage stops, and the stop's
+		// handler removes the storage (libtorrent's does): the hash is
+		// answered aborted, never sent to the inner disk, which has no
+		// such storage by then (libtorrent's mmap disk dereferences a
+		// null storage on it)
+		lt::storage_params params(fs, nullptr, path, lt::storage_mode_sparse,
+					  prio, lt::sha1_hash());
+		auto holder = std::make_unique<lt::storage_holder>(
+			io.new_torrent(params, nullptr));
+		lt::storage_index_t st = *holder;
+		io.async_stop_torrent(st, [&] {
+			holder.reset();
+			log.push_back("stopped");
+		});
+		write(st, 1, 0);
+		write(st, 1, 1);
+		io.async_hash(st, lt::piece_index_t(1), {}, lt::disk_interface::v1_hash,
+			[&](lt::piece_index_t p, lt::sha1_hash const &,
+			    lt::storage_error const &e) {
+				log.push_back("hashed " + std::to_string(static_cast<int>(p)) +
+					      (e.ec == boost::asio::error::operation_aborted
+					       ? " aborted" : e ? " error" : ""));
+			});
+		check(join(log) == "inner stop", "a hash not held back by a stop");
+		if (rig.inner->stops.size() == 1)
+			rig.inner->stops[0]();
+		check(join(log) == "inner stop, stopped, hashed 1 aborted",
+		      "a hash held back by a stop that removes the storage");
 	}
 	io.abort(true);
 	return rig.fail;
