@@ -62,6 +62,9 @@ int ms_getjob_tick(struct ms_getjob *j, struct ms_progress_snap *snap,
 		   struct ms_progress_source *srcs, int max_srcs);
 /* Stop now with this MS_E* code (on_done is called if it was not yet). */
 void ms_getjob_cancel(struct ms_getjob *j, int code);
+/* The engine closed (its on_closed): the job never touches it again,
+ * whatever comes back later (hashing off the loop, a timer). */
+void ms_getjob_detach(struct ms_getjob *j);
 /* Stop without telling the owner and free (later, if hashing is still
  * running off the loop). The torrent is not removed. */
 void ms_getjob_free(struct ms_getjob *j);

@@ -42,6 +42,8 @@ void ms_seedbox_tick(struct ms_seedbox *sb);
 /* Before the engine's shutdown: save every record (resume data comes with
  * the engine's shutdown, through seedbox_alert). */
 void ms_seedbox_shutdown(struct ms_seedbox *sb);
+/* The engine closed: nothing touches it any more. */
+void ms_seedbox_engine_closed(struct ms_seedbox *sb);
 /* After the loop ended. */
 void ms_seedbox_free(struct ms_seedbox *sb);
 

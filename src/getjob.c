@@ -122,6 +122,13 @@ struct ms_getjob {
 
 static void stop(struct ms_getjob *g, int code);
 
+/* the engine is there and not closing (after ms_getjob_detach() it is
+ * gone: work that comes back later must not touch it) */
+static int engine_up(const struct ms_getjob *g)
+{
+	return g->eng && !ms_engine_closing(g->eng);
+}
+
 static double elapsed(const struct timespec *t0)
 {
 	struct timespec t;
@@ -317,7 +324,7 @@ static void hash_after_cb(uv_work_t *req, int status)
 		free(w);
 		return;
 	}
-	if (status == UV_ECANCELED || ms_engine_closing(g->eng) || g->stopped) {
+	if (status == UV_ECANCELED || !engine_up(g) || g->stopped) {
 		free(w);
 		check_done(g);
 		return;
@@ -441,7 +448,7 @@ static void scan_complete(struct ms_getjob *g, int all)
 	int64_t *prog;
 	int n;
 
-	if (!g->rel.meta || !g->mapped || g->stopped || ms_engine_closing(g->eng))
+	if (!g->rel.meta || !g->mapped || g->stopped || !engine_up(g))
 		return;
 	n = g->rel.info.num_files;
 	prog = calloc((size_t)n + 1, sizeof(*prog));
@@ -490,7 +497,7 @@ static void check_done(struct ms_getjob *g)
 	struct ms_error err;
 	char snap[PATH_MAX];
 
-	if (g->finished || g->stopped || !g->mapped || ms_engine_closing(g->eng))
+	if (g->finished || g->stopped || !g->mapped || !engine_up(g))
 		return;
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
@@ -946,7 +953,8 @@ static void try_lock(uv_timer_t *t)
 	uv_timer_stop(t);
 	g->locked = 1;
 	(void)err;
-	locked_go(g);
+	if (engine_up(g))
+		locked_go(g);
 }
 
 /* existing blobs are checked before they are used */
@@ -980,7 +988,7 @@ static void present_after(uv_work_t *req, int status)
 	size_t reused = 0;
 
 	free(w);
-	if (work_back(g) || status == UV_ECANCELED || ms_engine_closing(g->eng) ||
+	if (work_back(g) || status == UV_ECANCELED || !engine_up(g) ||
 	    g->stopped)
 		return;
 	for (size_t i = 0; i < g->n_files; i++)
@@ -1249,7 +1257,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	double now = elapsed(&g->t0);
 	int64_t dsize, ddone;
 
-	if (!g->locked || g->stopped || !g->id || ms_engine_closing(g->eng) ||
+	if (!g->locked || g->stopped || !g->id || !engine_up(g) ||
 	    ms_engine_status(g->eng, g->id, &st, NULL))
 		return 0;
 	if (now - g->last_resume >= RESUME_EVERY_S &&
@@ -1480,6 +1488,14 @@ void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
 	in->mirrors = &g->mr;
 	in->manifest = g->rel.verified ? g->rel.manifest.buf : NULL;
 	in->manifest_len = g->rel.verified ? g->rel.manifest.len : 0;
+}
+
+void ms_getjob_detach(struct ms_getjob *g)
+{
+	if (!g)
+		return;
+	g->watching = 0; /* the engine ended every watch */
+	g->eng = NULL;
 }
 
 int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)

@@ -1185,6 +1185,14 @@ int ms_seedbox_open(struct ms_seedbox **out, struct ms_config *c, uv_loop_t *loo
 	return 0;
 }
 
+void ms_seedbox_engine_closed(struct ms_seedbox *sb)
+{
+	for (struct repo *r = sb->repos; r; r = r->next) {
+		ms_getjob_detach(r->job);
+		r->watching = 0; /* the engine ended every watch */
+	}
+}
+
 void ms_seedbox_shutdown(struct ms_seedbox *sb)
 {
 	/* counters and queued downloads; resume data comes with the

@@ -278,6 +278,15 @@ static int render_metrics(void *ud, char **buf, size_t *len)
 
 /* ---- engine callbacks ------------------------------------------------ */
 
+/* the engine is gone: no download may touch it any more */
+static void on_closed(void *ud)
+{
+	struct daemon *d = ud;
+
+	if (d->sb)
+		ms_seedbox_engine_closed(d->sb);
+}
+
 static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 {
 	struct daemon *d = ud;
@@ -406,7 +415,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 	       const char *metrics, const char *hf, int ready_fd)
 {
 	char hf_addr[300];
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, on_closed, engine_warning, NULL };
 	struct ms_seedbox_hooks sh = { log_line, NULL };
 	struct ms_engine_opts eo;
 	struct ms_rpc_opts ro;

@@ -155,6 +155,14 @@ static void on_tick(struct ms_engine *e, void *ud)
 		ms_progress_update(&g->prog, &snap);
 }
 
+/* the engine is gone: the job must not touch it any more */
+static void on_closed(void *ud)
+{
+	struct get *g = ud;
+
+	ms_getjob_detach(g->job);
+}
+
 static void on_signal(struct ms_engine *e, int signum, void *ud)
 {
 	struct get *g = ud;
@@ -375,7 +383,7 @@ static int daemon_running(char *sock, size_t len)
 int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { NULL, on_tick, on_signal, NULL, engine_warning, NULL };
+	struct ms_engine_events ev = { NULL, on_tick, on_signal, on_closed, engine_warning, NULL };
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	struct ms_mirror_opts mo = { 0 };
 	struct net_opts net = { 0 };
