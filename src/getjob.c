@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "ms_getjob.h"
+#include "getjob-int.h"
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "ms_manifest.h"
@@ -28,98 +28,6 @@
 #define EMPTY_GIT "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 #define RESUME_EVERY_S 1
 
-enum fstate {
-	F_SKIP,         /* excluded, or a duplicate of another file's blob */
-	F_PRESENT,      /* the blob was there and verified */
-	F_DOWNLOADING,  /* mapped to blobs/<etag>.incomplete */
-	F_FLUSHING,     /* complete; waiting for libtorrent to write it out */
-	F_DIGEST,       /* complete; its sha256, worked out as its pieces were
-			   written, is not quite finished */
-	F_HASHING,      /* complete; its sha256 is being checked (read back) */
-	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
-	F_FINAL         /* blobs/<etag> */
-};
-
-struct gfile {
-	const struct ms_manifest_file *mf;
-	int tindex;          /* index in the torrent */
-	unsigned flush_seq;  /* the flushing save to wait for */
-	int retries;         /* verifications tried again */
-	int wanted;
-	int prio;            /* as given to libtorrent */
-	int stream;          /* its sha256 is worked out as it is written */
-	enum fstate st;
-	char path[PATH_MAX];  /* relative to the repo dir */
-};
-
-struct ms_getjob;
-
-struct hash_work {
-	uv_work_t req;
-	struct ms_getjob *g;
-	struct gfile *f;
-	char path[2 * PATH_MAX + 8];
-	int result;
-	struct ms_error err;
-};
-
-struct ms_getjob {
-	uv_loop_t *loop;
-	const struct ms_config *config;
-	struct ms_engine *eng;
-	struct ms_mirror_opts mo;
-	struct ms_mirrors mr;
-	struct ms_getjob_hooks hooks;
-	struct timespec t0;
-
-	/* request */
-	const char *ref;       /* the ref to write, or NULL */
-	char ref_buf[128];     /* opts->ref */
-	struct ms_strlist includes, excludes, peers;
-	char *cache_override, *local_dir;
-	int json, peer_discovery;
-	int stall_timeout_s;   /* 0: wait for sources for ever */
-	int exhausted;         /* 1 + a torrent file no mirror has left */
-	double progress_at;    /* when a byte last came, or waiting began */
-	int64_t progress;      /* bytes from anyone by then */
-
-	/* resolution */
-	struct ms_release rel;          /* repo, want, rev, the verified
-					   manifest, the bound torrent */
-	struct ms_release_resolver *resolver;  /* while resolving */
-
-	/* download */
-	struct ms_store store;
-	int store_open;
-	uv_timer_t *timer;     /* lock attempts, then digest waits; freed by
-				  its close callback */
-	int locked;
-	int magnet;            /* the index has no torrent: metadata from peers */
-	int mapped;            /* files mapped onto blobs, priorities set */
-	int id;                /* 0 until added */
-	int watching;          /* the engine sends us id's alerts */
-	struct gfile *files;
-	size_t n_files;
-	int pending_work;      /* hashing off the loop */
-	int released;          /* ms_getjob_free() came while work was pending */
-	unsigned saves_sent, saves_done; /* resume saves, answered in order */
-	int finished;          /* snapshot written */
-	double last_resume, last_event, last_dial;
-	char resume_path[PATH_MAX];
-	char path[PATH_MAX];   /* once finished: the snapshot or local dir */
-	struct lts_status final;
-	double seconds;
-	int stopped;           /* the job ended: code says how */
-	int code;              /* 0: success, else MS_E* */
-	int done_said;         /* hooks.on_done called */
-	int hash_failures;
-	int checks;            /* times libtorrent hashed the files on disk */
-	int direct_files;      /* files fetched whole from mirrors */
-	int again;             /* 1: removed, to be added again; 2: added */
-	int sequential;        /* pieces asked for in order (files streamed) */
-	int64_t read_back;     /* bytes read back to check their sha256 */
-};
-
 static void stop(struct ms_getjob *g, int code);
 
 /* the engine is there and not closing (after ms_getjob_detach() it is
@@ -129,65 +37,13 @@ static int engine_up(const struct ms_getjob *g)
 	return g->eng && !ms_engine_closing(g->eng);
 }
 
-static double elapsed(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* ---- output ---------------------------------------------------------- */
-
-/* a JSON event for the owner (o is handed over) */
-static void event(struct ms_getjob *g, json_t *o)
-{
-	if (o && g->hooks.on_event)
-		g->hooks.on_event(g->hooks.ud, o);
-	else
-		json_decref(o);
-}
-
-/* a message for the owner; errors are also an "error" event */
-static void vsay(struct ms_getjob *g, int error, const char *fmt, va_list ap)
-{
-	char buf[1200];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (g->hooks.on_line)
-		g->hooks.on_line(g->hooks.ud, error, buf);
-	if (error)
-		event(g, json_pack("{s:s,s:s,s:s}", "event", "error", "repo", g->rel.repo,
-				   "message", buf));
-}
-
-static void say_err(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say_err(struct ms_getjob *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(g, 1, fmt, ap);
-	va_end(ap);
-}
-
-static void info(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void info(struct ms_getjob *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(g, 0, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- resolution: the release check ---------------------------------- */
 
 static void start_download(struct ms_getjob *g);
 
 static void rel_warning(void *ud, const char *msg)
 {
-	info(ud, "warning: %s", msg);
+	ms__job_info(ud, "warning: %s", msg);
 }
 
 static void rel_verified(void *ud, struct ms_release *r)
@@ -199,11 +55,11 @@ static void rel_verified(void *ud, struct ms_release *r)
 		total += r->v.m.files[i].size;
 	if (!g->json) {
 		char sz[32];
-		info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", r->repo,
+		ms__job_info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", r->repo,
 		     r->rev, r->v.m.version, r->v.keyid, r->v.m.n_files,
 		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
 	}
-	event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
+	ms__job_event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
 			   r->repo, "revision", r->rev, "version", (json_int_t)r->v.m.version,
 			   "key", r->v.keyid, "files", (json_int_t)r->v.m.n_files, "bytes",
 			   (json_int_t)total));
@@ -216,14 +72,14 @@ static void rel_done(void *ud, struct ms_release *r, int code, const struct ms_e
 	ms_release_resolver_free(g->resolver);
 	g->resolver = NULL;
 	if (code) {
-		say_err(g, "%s", err->msg);
+		ms__job_error(g, "%s", err->msg);
 		stop(g, code);
 		return;
 	}
 	if (!r->meta) {
 		/* no torrent file: the metadata comes from peers, by the
 		 * signed info-hashes */
-		info(g, "no torrent for %s@%s in the index: getting its metadata "
+		ms__job_info(g, "no torrent for %s@%s in the index: getting its metadata "
 		     "from peers", r->repo, r->rev);
 		g->magnet = 1;
 	}
@@ -309,7 +165,7 @@ static void to_blob(struct ms_getjob *g, struct gfile *f)
 	snprintf(f->path, sizeof(f->path), "%s", final);
 	f->st = F_RENAMING;
 	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 	}
 }
@@ -341,7 +197,7 @@ static void hash_after_cb(uv_work_t *req, int status)
 	}
 	if (w->result) {
 		g->hash_failures++;
-		say_err(g, "%s", w->err.msg);
+		ms__job_error(g, "%s", w->err.msg);
 		free(w);
 		/* nothing reaches a final name: the .incomplete file stays */
 		stop(g, MS_EVERIFY);
@@ -355,7 +211,7 @@ static void arm_timer(struct ms_getjob *g, uv_timer_cb cb, uint64_t ms, uint64_t
 {
 	if (!g->timer) {
 		if (!(g->timer = malloc(sizeof(*g->timer)))) {
-			say_err(g, "out of memory");
+			ms__job_error(g, "out of memory");
 			stop(g, MS_EIO);
 			return;
 		}
@@ -412,7 +268,7 @@ static void verify_file(struct ms_getjob *g, struct gfile *f)
 	g->read_back += f->mf->size;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
-		say_err(g, "out of memory");
+		ms__job_error(g, "out of memory");
 		stop(g, MS_EIO);
 		return;
 	}
@@ -435,7 +291,7 @@ static void flush_then_verify(struct ms_getjob *g, struct gfile *f)
 	f->st = F_FLUSHING;
 	f->flush_seq = ++g->saves_sent;
 	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
-		say_err(g, "cannot flush '%s' to disk", f->mf->path);
+		ms__job_error(g, "cannot flush '%s' to disk", f->mf->path);
 		stop(g, MS_EIO);
 	}
 }
@@ -508,14 +364,14 @@ static void check_done(struct ms_getjob *g)
 		return;  /* until the torrent is out of the session */
 	if (!g->again) {
 		if (ms_engine_status(g->eng, g->id, &g->final, NULL) == 0)
-			g->seconds = elapsed(&g->t0);
+			g->seconds = ms__job_elapsed(&g->t0);
 		ms_mirrors_stop(&g->mr);
 	}
 	if (g->direct_files && !g->again) {
 		/* add_again() once it is out */
 		g->again = 1;
 		if (ms_engine_remove(g->eng, g->id, 0, &err)) {
-			say_err(g, "cannot seed the files fetched whole: %s", err.msg);
+			ms__job_error(g, "cannot seed the files fetched whole: %s", err.msg);
 			stop(g, MS_EIO);
 		}
 		return;
@@ -530,7 +386,7 @@ static void check_done(struct ms_getjob *g)
 	}
 	/* every wanted blob is final: the snapshot and refs come last */
 	if (write_snapshot(g, &err)) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 		return;
 	}
@@ -540,7 +396,7 @@ static void check_done(struct ms_getjob *g)
 	snprintf(g->path, sizeof(g->path), "%s", g->local_dir ? g->local_dir : snap);
 	{
 		int64_t web = ms_mirrors_bytes(&g->mr);
-		event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I}", "event", "done",
+		ms__job_event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I}", "event", "done",
 				   "repo", g->rel.repo, "revision", g->rel.rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
@@ -560,12 +416,12 @@ static void mirror_event(void *ud, const char *mirror, const char *msg)
 	struct ms_getjob *g = ud;
 
 	if (g->json)
-		event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
+		ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
 				   "message", msg));
 	else if (*mirror)
-		info(g, "warning: mirror '%s': %s", mirror, msg);
+		ms__job_info(g, "warning: mirror '%s': %s", mirror, msg);
 	else
-		info(g, "%s", msg);
+		ms__job_info(g, "%s", msg);
 }
 
 /* a file the mirrors fetched whole, or could not write */
@@ -580,12 +436,12 @@ static void mirror_file(void *ud, int file, int error)
 		if (f->tindex != file || f->st != F_DOWNLOADING)
 			continue;
 		if (error == ENOSPC) {
-			say_err(g, "no space left on device writing '%s/%s' (progress is "
+			ms__job_error(g, "no space left on device writing '%s/%s' (progress is "
 				"kept: run the same command again once there is space)",
 				g->store.repo_dir, f->path);
 			stop(g, MS_EIO);
 		} else if (error) {
-			say_err(g, "cannot write '%s': %s", f->mf->path, strerror(error));
+			ms__job_error(g, "cannot write '%s': %s", f->mf->path, strerror(error));
 			stop(g, MS_EIO);
 		} else {
 			/* its sha256 matched the manifest as it was written */
@@ -713,7 +569,7 @@ static int peer_sources(const struct ms_getjob *g)
 /* nothing can finish the download: say so and stop */
 static void give_up(struct ms_getjob *g, const char *why)
 {
-	say_err(g, "%s, and no peer can come (no tracker, --peer, DHT or LSD): giving up on "
+	ms__job_error(g, "%s, and no peer can come (no tracker, --peer, DHT or LSD): giving up on "
 		"%s@%s; progress is kept", why, g->rel.repo, g->rel.rev);
 	stop(g, MS_ESTALLED);
 }
@@ -765,9 +621,9 @@ static void start_mirrors(struct ms_getjob *g)
 	if (ms_mirrors_start(&g->mr, g->config, &g->mo, g->loop, g->eng, g->id,
 			  (const char *const *)g->rel.v.m.webseeds, g->rel.v.m.n_webseeds,
 			  sources, &err))
-		info(g, "warning: cannot use the mirrors: %s", err.msg);
+		ms__job_info(g, "warning: cannot use the mirrors: %s", err.msg);
 	else if (!started && g->mr.ws && whole_files(g, &err))
-		info(g, "warning: mirrors fetch piece by piece only: %s", err.msg);
+		ms__job_info(g, "warning: mirrors fetch piece by piece only: %s", err.msg);
 }
 
 static void dial_peers(struct ms_getjob *g)
@@ -784,7 +640,7 @@ static void waiting_for_lock(void *ud)
 {
 	struct ms_getjob *g = ud;
 
-	info(g, "waiting for another download of %s to finish", g->rel.repo);
+	ms__job_info(g, "waiting for another download of %s to finish", g->rel.repo);
 }
 
 static int resume_file(struct ms_getjob *g)
@@ -930,7 +786,7 @@ out:
 	free(paths);
 	free(prio);
 	if (r) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, code);
 		return;
 	}
@@ -946,7 +802,7 @@ static void try_lock(uv_timer_t *t)
 	if (flock(g->store.lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			return; /* try again at the next tick */
-		say_err(g, "cannot lock the cache for %s: %s", g->rel.repo, strerror(errno));
+		ms__job_error(g, "cannot lock the cache for %s: %s", g->rel.repo, strerror(errno));
 		stop(g, MS_EIO);
 		return;
 	}
@@ -994,8 +850,8 @@ static void present_after(uv_work_t *req, int status)
 	for (size_t i = 0; i < g->n_files; i++)
 		reused += g->files[i].st == F_PRESENT;
 	if (reused) {
-		info(g, "%zu of %zu files already in the cache", reused, g->n_files);
-		event(g, json_pack("{s:s,s:I}", "event", "reused", "files", (json_int_t)reused));
+		ms__job_info(g, "%zu of %zu files already in the cache", reused, g->n_files);
+		ms__job_event(g, json_pack("{s:s,s:I}", "event", "reused", "files", (json_int_t)reused));
 	}
 	add_torrent(g);
 }
@@ -1005,7 +861,7 @@ static void check_present(struct ms_getjob *g)
 	struct present_work *w = calloc(1, sizeof(*w));
 
 	if (!w) {
-		say_err(g, "out of memory");
+		ms__job_error(g, "out of memory");
 		stop(g, MS_EIO);
 		return;
 	}
@@ -1040,7 +896,7 @@ static void add_magnet(struct ms_getjob *g)
 	ap.n_trackers = g->rel.v.m.n_trackers;
 	if (ms_engine_add(g->eng, &ap, &id, &err) ||
 	    (set_id(g, id) && ms_error_set(&err, MS_ENOMEM, "cannot watch the torrent's alerts"))) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 		return;
 	}
@@ -1061,13 +917,13 @@ static void start_download(struct ms_getjob *g)
 	char cache[PATH_MAX];
 
 	if (!g->magnet && map_files(g, &err)) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, err.code);
 		return;
 	}
 	if (ms_store_cache_dir(g->cache_override, cache, sizeof(cache), &err) ||
 	    ms_store_open(&g->store, cache, g->rel.repo, &err)) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 		return;
 	}
@@ -1081,7 +937,7 @@ static void start_download(struct ms_getjob *g)
 		return;
 	}
 	if (g->store.lock_fd < 0) {
-		say_err(g, "%s", err.msg);
+		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 		return;
 	}
@@ -1105,7 +961,7 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		if (g->again == 1 && !g->stopped) {
 			struct ms_error err;
 			if (add_again(g, &err)) {
-				say_err(g, "cannot seed the files fetched whole: %s", err.msg);
+				ms__job_error(g, "cannot seed the files fetched whole: %s", err.msg);
 				stop(g, MS_EIO);
 				break;
 			}
@@ -1117,19 +973,19 @@ static void on_alert(void *ud, const struct lts_alert *a)
 			struct ms_error err;
 			lts_torrent *t = ms_engine_torrent(g->eng, g->id, &err);
 			if (!t) {
-				say_err(g, "%s", err.msg);
+				ms__job_error(g, "%s", err.msg);
 				stop(g, MS_EIO);
 				break;
 			}
 			if (ms_release_bind(&g->rel, t, &err)) {
 				ms_torrent_free(t);
-				say_err(g, "the torrent does not match the signed manifest: %s",
+				ms__job_error(g, "the torrent does not match the signed manifest: %s",
 					err.msg);
 				stop(g, MS_EVERIFY);
 				break;
 			}
 			if (map_files(g, &err)) {
-				say_err(g, "%s", err.msg);
+				ms__job_error(g, "%s", err.msg);
 				stop(g, err.code);
 				break;
 			}
@@ -1156,14 +1012,14 @@ static void on_alert(void *ud, const struct lts_alert *a)
 			struct gfile *f = &g->files[i];
 			if (f->tindex == a->value && f->st == F_RENAMING) {
 				f->st = F_FINAL;
-				event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
+				ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
 						   f->mf->path, "status", "verified"));
 			}
 		}
 		check_done(g);
 		break;
 	case LTS_ALERT_FILE_RENAME_FAILED:
-		say_err(g, "cannot move a verified file to its blob name: %s", a->message);
+		ms__job_error(g, "cannot move a verified file to its blob name: %s", a->message);
 		stop(g, MS_EIO);
 		break;
 	case LTS_ALERT_HASH_FAILED:
@@ -1174,7 +1030,7 @@ static void on_alert(void *ud, const struct lts_alert *a)
 			g->checks++;
 		break;
 	case LTS_ALERT_PEER_BANNED:
-		info(g, "warning: banned peer %s:%d: it sent data that failed the hash check",
+		ms__job_info(g, "warning: banned peer %s:%d: it sent data that failed the hash check",
 		     a->address, a->port);
 		break;
 	case LTS_ALERT_FILE_ERROR:
@@ -1182,11 +1038,11 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		if (g->stopped)
 			break; /* the first error says it */
 		if (a->errno_value == ENOSPC)
-			say_err(g, "no space left on device writing '%s' (progress is kept: "
+			ms__job_error(g, "no space left on device writing '%s' (progress is kept: "
 				"run the same command again once there is space)",
 				*a->url ? a->url : g->store.repo_dir);
 		else
-			say_err(g, "%s", a->message);
+			ms__job_error(g, "%s", a->message);
 		stop(g, MS_EIO);
 		break;
 	case LTS_ALERT_SAVE_RESUME_FAILED:
@@ -1242,7 +1098,7 @@ static int stalled(struct ms_getjob *g, const struct lts_status *st, double now)
 	if (g->stall_timeout_s > 0 && now - g->progress_at >= g->stall_timeout_s) {
 		snprintf(why, sizeof(why), "no byte came from a peer or a mirror for %d s "
 			 "(--stall-timeout)", g->stall_timeout_s);
-		say_err(g, "%s: giving up on %s@%s; progress is kept (run the same command "
+		ms__job_error(g, "%s: giving up on %s@%s; progress is kept (run the same command "
 			"again to go on)", why, g->rel.repo, g->rel.rev);
 		stop(g, MS_ESTALLED);
 		return 1;
@@ -1254,7 +1110,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		   struct ms_progress_source *srcs, int max_srcs)
 {
 	struct lts_status st;
-	double now = elapsed(&g->t0);
+	double now = ms__job_elapsed(&g->t0);
 	int64_t dsize, ddone;
 
 	if (!g->locked || g->stopped || !g->id || !engine_up(g) ||
@@ -1289,7 +1145,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		return 0;
 	if (g->json && now - g->last_event >= 1) {
 		g->last_event = now;
-		event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
+		ms__job_event(g, json_pack("{s:s,s:I,s:I,s:i,s:i,s:I,s:I,s:o}", "event",
 				   "progress", "done", (json_int_t)st.total_wanted_done,
 				   "total", (json_int_t)st.total_wanted, "rate",
 				   st.download_rate, "peers", st.num_peers, "from_peers",
