@@ -261,26 +261,45 @@ static int make_parents(const char *base, const char *rel, struct ms_error *err)
 	return 0;
 }
 
+/* "../" per level from snapshots/<rev>/<dirs...>/ up to the repo dir, then
+ * blobs/<etag>, into buf; MS_EPATH when that is longer than a symlink's
+ * target may be */
+static int blob_target(const char *path, const char *etag, char *buf, size_t len,
+		       struct ms_error *err)
+{
+	size_t depth = 2, need, o = 0;
+
+	for (const char *c = path; *c; c++)
+		depth += *c == '/';
+	need = 3 * depth + strlen("blobs/") + strlen(etag) + 1;
+	if (need > len)
+		return ms_error_set(err, MS_EPATH,
+				    "cannot link '%.200s%s': %zu levels deep, its link would be "
+				    "longer than %zu bytes", path, strlen(path) > 200 ? "..." : "",
+				    depth - 2, len - 1);
+	for (size_t i = 0; i < depth; i++, o += 3)
+		memcpy(buf + o, "../", 3);
+	snprintf(buf + o, len - o, "blobs/%s", etag);
+	return 0;
+}
+
 int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 		  const char *etag, struct ms_error *err)
 {
 	char snap[PATH_MAX], target[PATH_MAX], link[PATH_MAX + 512], tmp[PATH_MAX + 600];
-	int depth = 0, n, r;
+	int r;
 
 	if (ms_store_snapshot_dir(s, rev, snap, sizeof(snap)))
 		return ms_error_set(err, MS_EINVAL, "path too long");
+	if ((r = blob_target(path, etag, target, sizeof(target), err)))
+		return r;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.ms-tmp-%ld", snap, path, (long)getpid()) >=
+	    sizeof(tmp))
+		return ms_error_set(err, MS_EPATH, "cannot link '%s/%.200s': path too long", snap,
+				    path);
+	snprintf(link, sizeof(link), "%s/%s", snap, path);
 	if ((r = real_dir(snap, err)) || (r = make_parents(snap, path, err)))
 		return r;
-	for (const char *c = path; *c; c++)
-		depth += *c == '/';
-	/* from snapshots/<rev>/<dirs...>/file up to the repo dir */
-	target[0] = '\0';
-	for (int i = 0; i < depth + 2; i++)
-		strcat(target, "../");
-	n = (int)strlen(target);
-	snprintf(target + n, sizeof(target) - (size_t)n, "blobs/%s", etag);
-	snprintf(link, sizeof(link), "%s/%s", snap, path);
-	snprintf(tmp, sizeof(tmp), "%s.ms-tmp-%ld", link, (long)getpid());
 	unlink(tmp);
 	if (symlink(target, tmp) < 0)
 		return ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
