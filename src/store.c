@@ -83,6 +83,9 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	if ((r = ms_mkdir_p(cache, err)) || (r = real_dir(s->repo_dir, err)))
 		return r;
+	if ((size_t)snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", cache,
+			     strrchr(s->repo_dir, '/') + 1) >= sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	snprintf(p, sizeof(p), "%s/blobs", s->repo_dir);
 	if ((r = real_dir(p, err)))
 		return r;
@@ -95,6 +98,7 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 	snprintf(p, sizeof(p), "%s/.locks", cache);
 	if ((r = real_dir(p, err)))
 		return r;
+	/* fits: checked with the lock file's name above */
 	snprintf(p, sizeof(p), "%s/.locks/%s", cache, strrchr(s->repo_dir, '/') + 1);
 	return real_dir(p, err);
 }
@@ -111,8 +115,9 @@ int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
 {
 	char p[PATH_MAX + 64];
 
-	snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", s->cache,
-		 strrchr(s->repo_dir, '/') + 1);
+	if ((size_t)snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", s->cache,
+			     strrchr(s->repo_dir, '/') + 1) >= sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (s->lock_fd < 0)
 		return ms_error_set(err, MS_EIO, "cannot open lock '%s': %s", p, strerror(errno));
