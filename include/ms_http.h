@@ -12,7 +12,9 @@
 
 /* Fetch base + "/" + rel (base may end in '/'; a plain path means
  * file://). A missing file (404, ENOENT) is MS_ENOENT; more than cap bytes
- * is MS_ETOOBIG. *buf is malloc'd and NUL-terminated. Blocking: for
+ * is MS_ETOOBIG; a redirect from a public address to a loopback, private
+ * or link-local one is refused before it connects, MS_EPATH (a URL that
+ * is local itself may redirect within the local network). *buf is malloc'd and NUL-terminated. Blocking: for
  * commands that do not run an event loop. */
 int ms_url_get(const char *base, const char *rel, size_t cap,
 	       unsigned char **buf, size_t *len, struct ms_error *err);
@@ -57,7 +59,8 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
  */
 struct ms_http_result {
 	int status;           /* 0, MS_ENOENT (404, 410), MS_EAGAIN (429,
-				 503), else MS_EIO */
+				 503), MS_EPATH (redirected from a public
+				 address to a local one), else MS_EIO */
 	long http_code;       /* of the last response, 0 if none */
 	long retry_after;     /* seconds from Retry-After, or -1 */
 	int redirected;       /* the answer came from another URL */

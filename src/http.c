@@ -1,9 +1,11 @@
 /* http.c: bounded fetches of index files */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -14,6 +16,17 @@ struct sink {
 	unsigned char *buf;
 	size_t len, cap, limit;
 	int toobig;
+};
+
+#define REFUSED "'%s' redirected to the local address %s: refused (a public " \
+	"index or mirror may not send requests into the local network)"
+
+/* where a transfer started, and a redirect refused for leading from a
+ * public address to a local one */
+enum { G_UNKNOWN, G_PUBLIC, G_LOCAL };
+struct guard {
+	int origin;
+	char refused[80];     /* "ADDRESS port N", or "" */
 };
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
@@ -42,6 +55,133 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	return add;
 }
 
+/* ---- redirects into the local network -------------------------------- */
+
+/* 127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 0/8, 100.64/10 */
+static int v4_local(const unsigned char a[4])
+{
+	return a[0] == 127 || a[0] == 10 || a[0] == 0 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 100 && (a[1] & 0xc0) == 64);
+}
+
+/* ::1, ::, fc00::/7, fe80::/10, and the v4 forms (::ffff:a.b.c.d, and
+ * the deprecated ::a.b.c.d) by their v4 address */
+static int v6_local(const unsigned char a[16])
+{
+	static const unsigned char zero[12], mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (!memcmp(a, mapped, 12) || !memcmp(a, zero, 12))
+		return v4_local(a + 12) || !memcmp(a, zero, 12);
+	return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+/* Test-only: the tests run on loopback, so this names addresses (such as
+ * 127.0.0.2, separated by commas or spaces) to be taken as public ones.
+ * Not for users. */
+static int test_public(const char *ip)
+{
+	const char *v = getenv("MODELSWARM_TEST_PUBLIC_HOSTS");
+	size_t n = strlen(ip);
+
+	for (; v && *v; v += strcspn(v, ", ")) {
+		v += strspn(v, ", ");
+		if (!strncmp(v, ip, n) && (v[n] == '\0' || v[n] == ',' || v[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+/* is the address (text, as libcurl gives it) loopback, private or
+ * link-local? */
+static int ip_local(const char *ip)
+{
+	unsigned char a[16];
+
+	if (test_public(ip))
+		return 0;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return v4_local(a);
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return v6_local(a);
+	return 0;
+}
+
+static void guard_refuse(struct guard *g, const char *ip, int port)
+{
+	snprintf(g->refused, sizeof(g->refused), "%s port %d", ip, port);
+}
+
+/* before a connection is made: once the first request has gone to a
+ * public address, none goes to a local one */
+static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct guard *g = ud;
+	char ip[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && g->origin == G_PUBLIC) {
+		if (a->family == AF_INET) {
+			struct sockaddr_in *v4 = (struct sockaddr_in *)&a->addr;
+			inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+			port = ntohs(v4->sin_port);
+		} else if (a->family == AF_INET6) {
+			struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->addr;
+			inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+			port = ntohs(v6->sin6_port);
+		}
+		if (*ip && ip_local(ip)) {
+			guard_refuse(g, ip, port);
+			return CURL_SOCKET_BAD;
+		}
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* before each request, on a new or a reused connection: the first one
+ * (to the URL asked for) says where the transfer started */
+static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+	struct guard *g = ud;
+
+	(void)local_ip;
+	(void)local_port;
+	if (g->origin == G_UNKNOWN)
+		g->origin = ip_local(ip) ? G_LOCAL : G_PUBLIC;
+	else if (g->origin == G_PUBLIC && ip_local(ip)) {
+		guard_refuse(g, ip, port);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/* A URL the user or a publisher named may be on the local network (a
+ * mirror on the LAN, an index on localhost) and may redirect within it;
+ * one on a public address may not redirect into it: a public index or
+ * mirror could otherwise make us send requests of its choosing to local
+ * services. The addresses checked are those libcurl connects to (behind
+ * a proxy, the proxy's: the proxy decides). */
+static void guard_opts(CURL *c, struct guard *g)
+{
+	memset(g, 0, sizeof(*g));
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, guard_open);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, guard_prereq);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, g);
+}
+
+/* the CAs OpenSSL's variables name, as for trackers (libcurl has its own
+ * defaults and does not read them) */
+static void ca_opts(CURL *c)
+{
+	const char *v;
+
+	if ((v = getenv("SSL_CERT_FILE")) && *v)
+		curl_easy_setopt(c, CURLOPT_CAINFO, v);
+	if ((v = getenv("SSL_CERT_DIR")) && *v)
+		curl_easy_setopt(c, CURLOPT_CAPATH, v);
+}
+
 int ms_url_get(const char *base, const char *rel, size_t cap,
 	       unsigned char **buf, size_t *len, struct ms_error *err)
 {
@@ -49,6 +189,7 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 	size_t bl = strlen(base);
 	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
 	struct sink s = { NULL, 0, 0, cap, 0 };
+	struct guard g;
 	char ebuf[CURL_ERROR_SIZE] = "";
 	long code = 0;
 	CURL *c;
@@ -92,9 +233,15 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	guard_opts(c, &g);
+	ca_opts(c);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
+	if (*g.refused) {
+		free(s.buf);
+		return ms_error_set(err, MS_EPATH, REFUSED, url, g.refused);
+	}
 	if (s.toobig || rc == CURLE_FILESIZE_EXCEEDED) {
 		free(s.buf);
 		return ms_error_set(err, MS_ETOOBIG, "'%s' is larger than %zu bytes", url, cap);
@@ -152,6 +299,7 @@ struct req {
 	struct rng *rg;
 	char url[8192];
 	char ebuf[CURL_ERROR_SIZE];
+	struct guard guard;
 	ms_http_cb cb;
 	void *ud;
 	int is_file;
@@ -216,7 +364,11 @@ static void range_done(struct ms_http *h, struct req *r, CURLcode rc)
 	res.redirected = redirs > 0;
 	res.url = eff ? eff : r->url;
 	res.got = g->got;
-	if (g->bad) {
+	if (*r->guard.refused) {
+		res.status = MS_EPATH;
+		snprintf(msg, sizeof(msg), "redirected to the local address %s: refused",
+			 r->guard.refused);
+	} else if (g->bad) {
 		res.status = MS_EIO;
 		snprintf(msg, sizeof(msg), "%s", g->bad);
 	} else if (res.http_code == 404 || res.http_code == 410) {
@@ -265,7 +417,10 @@ static void finish(struct ms_http *h)
 			continue;
 		}
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-		if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
+		if (*r->guard.refused) {
+			status = MS_EPATH;
+			snprintf(msg, sizeof(msg), REFUSED, r->url, r->guard.refused);
+		} else if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
 			status = MS_ETOOBIG;
 			snprintf(msg, sizeof(msg), "'%s' is larger than %zu bytes", r->url,
 				 r->sink.limit);
@@ -419,6 +574,10 @@ static void common_opts(struct req *r, int is_file)
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	if (!is_file) {
+		guard_opts(r->easy, &r->guard);
+		ca_opts(r->easy);
+	}
 }
 
 /* start r on the multi handle; on failure r is freed */

@@ -419,13 +419,13 @@ static void none_left(struct ms_webseed *w, int f)
 		      w->files[f].path);
 }
 
-/* a transfer of file f from mirror m failed (status, not 0): a 404 skips
- * the mirror for that file, a 429/503 waits for its Retry-After, anything
- * else backs off */
+/* a transfer of file f from mirror m failed (status, not 0): a 404, or a
+ * redirect into the local network, skips the mirror for that file, a
+ * 429/503 waits for its Retry-After, anything else backs off */
 static void mirror_failed(struct ms_webseed *w, struct mirror *m, int f, int status,
 			  long retry_after, const char *msg)
 {
-	if (status == MS_ENOENT) {
+	if (status == MS_ENOENT || status == MS_EPATH) {
 		m->fstate[f] = MF_MISSING;
 		m->skipped++;
 		event(w, m, "%s for '%s': not using it for that file", msg,
@@ -475,7 +475,7 @@ static void on_done(void *ud, const struct ms_http_result *res)
 		return;
 	}
 	mirror_failed(w, m, j->file, res->status, res->retry_after, res->msg);
-	if (res->status == MS_ENOENT)
+	if (res->status == MS_ENOENT || res->status == MS_EPATH)
 		none_left(w, j->file);
 	job_release(j);
 	job_free(j);
