@@ -54,8 +54,10 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
  * is another range, a 200 for a part of a file, a body longer or shorter
  * than asked are all errors, found before or as the first wrong byte
  * arrives. Redirects are followed (http/https only); the Authorization
- * header is sent only when the URL's host is auth_host, and libcurl drops
- * it on a redirect to another host or port.
+ * header is sent only when the URL's scheme and host are auth_scheme and
+ * auth_host (an https mirror's token never goes over http, to the same
+ * host or not), and libcurl drops it on a redirect to another scheme, host
+ * or port.
  */
 struct ms_http_result {
 	int status;           /* 0, MS_ENOENT (404, 410), MS_EAGAIN (429,
@@ -74,6 +76,7 @@ struct ms_http_range {
 	int64_t start, len;   /* bytes [start, start+len) of the file */
 	int64_t file_size;    /* a 200 is fine when the range is the file */
 	const char *auth_host;   /* host that gets the Authorization header */
+	const char *auth_scheme; /* over this scheme only ("http", "https") */
 	const char *auth;        /* its value, e.g. "Bearer X" (or NULL) */
 	unsigned char *buf;      /* len bytes, caller-owned, kept until done */
 	/* instead of buf: the body as it arrives, in order. Return 0 when

@@ -714,6 +714,14 @@ static void url_host(const char *url, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* is scheme ("https", say) the URL's? */
+static int same_scheme(const char *url, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return !strncasecmp(url, scheme, n) && !strncmp(url + n, "://", 3);
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
 	struct rng *g = ud;
@@ -804,7 +812,8 @@ int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 	r->rg->rq = *rq;
 	r->rg->cr_start = r->rg->cr_end = -1;
 	url_host(rq->url, host, sizeof(host));
-	if (rq->auth && rq->auth_host && *host && !strcasecmp(host, rq->auth_host)) {
+	if (rq->auth && rq->auth_host && rq->auth_scheme && *host &&
+	    !strcasecmp(host, rq->auth_host) && same_scheme(rq->url, rq->auth_scheme)) {
 		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", rq->auth) >=
 		    sizeof(hdr)) {
 			free_req(r);

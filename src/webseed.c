@@ -43,6 +43,7 @@ struct mirror {
 	int direct;
 	char *auth;              /* Authorization value for its host, or NULL */
 	char host[256];
+	char scheme[8];          /* "http" or "https": the token goes over it only */
 	int64_t bytes, bad_bytes;
 	int running;
 	uint64_t retry_at;       /* loop ms */
@@ -531,6 +532,7 @@ static void job_next(struct job *j)
 		rq.len = n;
 		rq.file_size = f->size;
 		rq.auth_host = m->host;
+		rq.auth_scheme = m->scheme;
 		rq.auth = m->auth;
 		rq.buf = j->buf + j->done;
 		rq.stall_s = w->o.stall_s;
@@ -956,6 +958,7 @@ static int d_begin(struct djob *j)
 	rq.len = t->size - d->hashed;
 	rq.file_size = t->size;
 	rq.auth_host = m->host;
+	rq.auth_scheme = m->scheme;
 	rq.auth = m->auth;
 	rq.stall_s = w->o.stall_s;
 	rq.on_data = d_on_data;
@@ -1337,6 +1340,7 @@ int ms_webseed_add(struct ms_webseed *w, const char *url, struct ms_error *err)
 		strcat(m->url, "/");
 	h = strstr(url, "://") + 3;
 	snprintf(m->host, sizeof(m->host), "%.*s", (int)strcspn(h, "/?#"), h);
+	snprintf(m->scheme, sizeof(m->scheme), "%s", strncmp(url, "https://", 8) ? "http" : "https");
 	for (size_t i = 0; i < w->o.n_auth; i++)
 		if (!strcasecmp(w->auth[i].host, m->host))
 			m->auth = strdup(w->auth[i].value);

@@ -123,4 +123,16 @@ test_expect_success 'a mirror the user named on the local network may redirect' 
 	test_grep "^http GET /plain/$rev/weights.bin 206 " auth.log
 '
 
+test_expect_success 'an https mirror redirecting to http: its token goes over TLS only' '
+	config "mirror-auth.127.0.0.1:$https_port = Bearer t0ken" "webseed-connections = 1" \
+		"webseed-request-size = 1M" &&
+	: >auth.log &&
+	SSL_CERT_FILE=$PWD/ca.pem get_ok 6 --index www \
+		--webseed "https://127.0.0.1:$https_port/mirror/" &&
+	cat auth.log &&
+	test_grep "^https GET /mirror/$rev/weights.bin 302 \"Bearer t0ken\"$" auth.log &&
+	test $(grep -c "^http GET /$rev/weights.bin " auth.log) -gt 1 &&
+	! grep "^http .*t0ken" auth.log
+'
+
 test_done
