@@ -62,7 +62,7 @@ CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/verify.c src/cmd/get.c src/cmd/getjob.c src/cmd/seedbox.c src/cmd/seed-store.c src/cmd/mirrors.c src/cmd/release.c src/cmd/daemon.c \
 	src/cmd/mirror.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-sign tests/unit/test-hash \
-	tests/unit/test-manifest tests/unit/test-metrics
+	tests/unit/test-manifest tests/unit/test-metrics tests/unit/test-http
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)

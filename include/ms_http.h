@@ -105,4 +105,9 @@ void ms_http_range_unpause(struct ms_http_xfer *x);
  * struct is freed once libuv has closed them. */
 void ms_http_close(struct ms_http *h);
 
+/* Internal, for the tests: is ip (text) an address a redirect from a
+ * public one may not lead to (loopback, private, link-local, and their
+ * IPv4-mapped forms)? */
+int ms__ip_local(const char *ip);
+
 #endif

@@ -92,9 +92,7 @@ static int test_public(const char *ip)
 	return 0;
 }
 
-/* is the address (text, as libcurl gives it) loopback, private or
- * link-local? */
-static int ip_local(const char *ip)
+int ms__ip_local(const char *ip)
 {
 	unsigned char a[16];
 
@@ -130,7 +128,7 @@ static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sock
 			inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
 			port = ntohs(v6->sin6_port);
 		}
-		if (*ip && ip_local(ip)) {
+		if (*ip && ms__ip_local(ip)) {
 			guard_refuse(g, ip, port);
 			return CURL_SOCKET_BAD;
 		}
@@ -147,8 +145,8 @@ static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_
 	(void)local_ip;
 	(void)local_port;
 	if (g->origin == G_UNKNOWN)
-		g->origin = ip_local(ip) ? G_LOCAL : G_PUBLIC;
-	else if (g->origin == G_PUBLIC && ip_local(ip)) {
+		g->origin = ms__ip_local(ip) ? G_LOCAL : G_PUBLIC;
+	else if (g->origin == G_PUBLIC && ms__ip_local(ip)) {
 		guard_refuse(g, ip, port);
 		return CURL_PREREQFUNC_ABORT;
 	}
