@@ -22,7 +22,8 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 /*
  * The same on a libuv loop: libcurl's multi interface with its sockets
  * and timers driven by the loop, so nothing blocks it. file:// URLs and
- * plain paths are read by libcurl too.
+ * plain paths are read as ms_url_get() reads them (a FIFO or a device is
+ * refused at once), and answered on the next loop turn.
  */
 #include <uv.h>
 

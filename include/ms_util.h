@@ -12,7 +12,9 @@
 #include "modelswarm.h"
 
 /* Read all of path into a malloc'd buffer (NUL-terminated, *len excludes
- * the NUL). Files larger than cap are refused with MS_ETOOBIG. */
+ * the NUL). Files larger than cap are refused with MS_ETOOBIG; anything
+ * but a regular file (a FIFO, a device, a directory) with MS_EINVAL, at
+ * once. */
 int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 		 size_t *len, struct ms_error *err);
 

@@ -274,6 +274,7 @@ struct ms_http {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
+	uv_timer_t soon;         /* answers local files on the next turn */
 	int open_handles;
 	int closing;
 	struct req *reqs;
@@ -300,7 +301,8 @@ struct req {
 	struct guard guard;
 	ms_http_cb cb;
 	void *ud;
-	int is_file;
+	int is_file;               /* read by read_local(), no libcurl */
+	struct ms_error local;     /* how that went */
 	struct curl_slist *cond;   /* If-None-Match, for ms_http_get_if() */
 	char *etag_out;            /* the response's ETag goes here */
 	struct req *next;
@@ -316,7 +318,7 @@ static void handle_closed(uv_handle_t *hd)
 {
 	struct ms_http *h = hd->data;
 
-	if (hd != (uv_handle_t *)&h->timer)
+	if (hd != (uv_handle_t *)&h->timer && hd != (uv_handle_t *)&h->soon)
 		free(hd);
 	if (--h->open_handles == 0 && h->closing)
 		free(h);
@@ -422,18 +424,17 @@ static void finish(struct ms_http *h)
 			status = MS_ETOOBIG;
 			snprintf(msg, sizeof(msg), "'%s' is larger than %zu bytes", r->url,
 				 r->sink.limit);
-		} else if (!r->is_file && code == 304 && r->cond) {
+		} else if (code == 304 && r->cond) {
 			status = MS_EUNCHANGED;
 			snprintf(msg, sizeof(msg), "'%s' not modified", r->url);
-		} else if (m->data.result == CURLE_FILE_COULDNT_READ_FILE ||
-			   (!r->is_file && (code == 404 || code == 410))) {
+		} else if (code == 404 || code == 410) {
 			status = MS_ENOENT;
 			snprintf(msg, sizeof(msg), "'%s' not found", r->url);
 		} else if (m->data.result != CURLE_OK) {
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': %s", r->url,
 				 *r->ebuf ? r->ebuf : curl_easy_strerror(m->data.result));
-		} else if (!r->is_file && (code < 200 || code >= 300)) {
+		} else if (code < 200 || code >= 300) {
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': HTTP %ld", r->url, code);
 		}
@@ -546,8 +547,9 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
 		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
 	}
 	uv_timer_init(loop, &h->timer);
-	h->timer.data = h;
-	h->open_handles = 1;
+	uv_timer_init(loop, &h->soon);
+	h->timer.data = h->soon.data = h;
+	h->open_handles = 2;
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -557,14 +559,14 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
 }
 
 /* options every transfer on the loop shares */
-static void common_opts(struct req *r, int is_file)
+static void common_opts(struct req *r)
 {
 	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->ebuf);
 	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, is_file ? "file" : "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -572,10 +574,8 @@ static void common_opts(struct req *r, int is_file)
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	if (!is_file) {
-		guard_opts(r->easy, &r->guard);
-		ca_opts(r->easy);
-	}
+	guard_opts(r->easy, &r->guard);
+	ca_opts(r->easy);
 }
 
 /* start r on the multi handle; on failure r is freed */
@@ -590,6 +590,47 @@ static int add_req(struct ms_http *h, struct req *r, struct ms_error *err)
 		return ms_error_set(err, MS_EIO, "cannot start a transfer");
 	}
 	return 0;
+}
+
+/* the answers of local files, in order, each callback after the last
+ * (one may close h) */
+static void on_soon(uv_timer_t *t)
+{
+	struct ms_http *h = t->data;
+
+	while (!h->closing) {
+		struct req **pp = &h->reqs, *r;
+
+		while (*pp && !(*pp)->is_file)
+			pp = &(*pp)->next;
+		if (!(r = *pp))
+			return;
+		*pp = r->next;
+		if (r->local.code)
+			r->cb(r->ud, r->local.code, NULL, 0, r->local.msg);
+		else
+			r->cb(r->ud, 0, r->sink.buf, r->sink.len, NULL);
+		free(r);
+	}
+}
+
+/* A local index file is read here, not by libcurl, whose file:// open
+ * waits (on the loop thread) for a FIFO's writer and which reads a
+ * device to the cap: ms_read_file refuses anything but a regular file at
+ * once, and reads the same path as ms_url_get. It is answered on the
+ * next loop turn, as a transfer would be. */
+static void read_local(struct ms_http *h, struct req *r)
+{
+	size_t len = 0;
+	int rc = ms_read_file(r->url + strlen("file://"), r->sink.limit, &r->sink.buf, &len,
+			      &r->local);
+
+	r->sink.len = len;
+	if (rc == MS_ENOENT)
+		snprintf(r->local.msg, sizeof(r->local.msg), "'%.400s' not found", r->url);
+	r->next = h->reqs;
+	h->reqs = r;
+	uv_timer_start(&h->soon, on_soon, 0, 0);
 }
 
 int ms_http_get(struct ms_http *h, const char *base, const char *rel,
@@ -630,12 +671,16 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 	r->cb = cb;
 	r->ud = ud;
 	r->sink.limit = cap;
+	if (r->is_file) {
+		read_local(h, r);
+		return 0;
+	}
 	r->easy = curl_easy_init();
 	if (!r->easy) {
 		free(r);
 		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
 	}
-	common_opts(r, r->is_file);
+	common_opts(r);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->sink);
 	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
@@ -829,7 +874,7 @@ int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 	}
 	snprintf(range, sizeof(range), "%lld-%lld", (long long)rq->start,
 		 (long long)(rq->start + rq->len - 1));
-	common_opts(r, 0);
+	common_opts(r);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_range_data);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -885,4 +930,5 @@ void ms_http_close(struct ms_http *h)
 	h->multi = NULL;
 	uv_timer_stop(&h->timer);
 	uv_close((uv_handle_t *)&h->timer, handle_closed);
+	uv_close((uv_handle_t *)&h->soon, handle_closed);
 }

@@ -22,16 +22,19 @@ int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 
 	*buf = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return ms_error_set(err, ms_error_from_errno(errno),
 				    "cannot open '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		if (!S_ISREG(st.st_mode))
-			return ms_error_set(err, MS_EINVAL, "'%s' is not a regular file", path);
 		return ms_error_set(err, MS_EIO, "cannot stat '%s': %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ms_error_set(err, MS_EINVAL, "'%s' is not a regular file", path);
 	}
 	if ((uint64_t)st.st_size > cap) {
 		close(fd);
