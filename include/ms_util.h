@@ -30,6 +30,10 @@ void ms_iobuf_free(void *buf, size_t len);
 int ms_write_file_atomic(const char *path, const void *buf, size_t len,
 			 int mode, struct ms_error *err);
 
+/* Write all of buf to fd, give it mode, fsync and close it (closed in
+ * any case); 0, or -1 with errno set. */
+int ms_write_close(int fd, const void *buf, size_t len, int mode);
+
 /* mkdir -p with mode 0755 for each missing component. */
 int ms_mkdir_p(const char *path, struct ms_error *err);
 
