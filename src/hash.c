@@ -562,6 +562,9 @@ out:
 	}
 	for (size_t i = 0; i < p.nbufs; i++)
 		free(p.bufs[i]);
+	/* after a failure the workers leave chunks read and not hashed */
+	for (size_t i = 0; i < p.qlen; i++)
+		free(p.queue[(p.qhead + i) % QMAX].buf);
 	free(p.fs);
 	free(p.order);
 	free(p.v1_done);
