@@ -6,6 +6,7 @@
 #   make install      PREFIX=/usr/local DESTDIR=
 #   DEVELOPER=1       warnings are errors
 #   SANITIZE=address,undefined
+#   OPT=-O0           no optimisation (and then no _FORTIFY_SOURCE)
 
 PREFIX ?= /usr/local
 BINDIR = $(PREFIX)/bin
@@ -38,6 +39,20 @@ MS_CXXFLAGS += $(SAN)
 LDFLAGS += $(SAN)
 endif
 
+# Hardening, as Debian builds its packages (dpkg-buildflags): a canary on
+# the stack, a position-independent executable, read-only relocations
+# bound at start, and glibc's checked string and memory functions.
+# _FORTIFY_SOURCE needs optimisation (-O0 or no -O: left out) and is left
+# to the sanitizers when SANITIZE is set (they check more, and exactly).
+HARDEN = -fstack-protector-strong -fPIE
+MS_CFLAGS += $(HARDEN)
+MS_CXXFLAGS += $(HARDEN)
+MS_LDFLAGS = -pie -Wl,-z,relro,-z,now
+fortify = $(if $(SANITIZE),,$(if $(filter-out -O0,$(filter -O%,$(1))), \
+	-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2))
+MS_CFLAGS += $(call fortify,$(CFLAGS))
+MS_CXXFLAGS += $(call fortify,$(CXXFLAGS))
+
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/engine.c src/torrent.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/httpd.c src/metrics.c src/hfapi.c \
@@ -54,7 +69,7 @@ CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/mirror.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests/unit/test-sign \
 	tests/unit/test-hash tests/unit/test-manifest tests/unit/test-metrics tests/unit/test-trust \
-	tests/unit/test-store
+	tests/unit/test-store tests/unit/test-http
 
 LIB_OBJ = $(LIB_C:src/%.c=build/%.o) $(LIB_CXX:src/%.cpp=build/%.o)
 CMD_OBJ = $(CMD_C:src/%.c=build/%.o)
@@ -65,13 +80,14 @@ ALL_OBJ = $(LIB_OBJ) $(CMD_OBJ) $(UNIT:tests/unit/%=build/unit/%.o) $(SELFTEST_O
 all: modelswarm
 
 modelswarm: $(CMD_OBJ) build/libms.a
-	$(CXX) $(LDFLAGS) -o $@ $(CMD_OBJ) build/libms.a $(PKG_LIBS) -lpthread
+	$(CXX) $(LDFLAGS) $(MS_LDFLAGS) -o $@ $(CMD_OBJ) build/libms.a $(PKG_LIBS) -lpthread
 
 build/libms.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # rebuild everything when the compiler or flags change (e.g. SANITIZE=)
-FLAGS_ID = $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(MS_CFLAGS) $(MS_CXXFLAGS) $(LDFLAGS)
+FLAGS_ID = $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(MS_CFLAGS) $(MS_CXXFLAGS) $(LDFLAGS) \
+	$(MS_LDFLAGS)
 build/.flags: FORCE
 	@mkdir -p build
 	@echo '$(FLAGS_ID)' | cmp -s - $@ || echo '$(FLAGS_ID)' >$@
@@ -91,11 +107,11 @@ build/unit/%.o: tests/unit/%.c | build-deps
 	$(CC) $(CFLAGS) $(MS_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 tests/unit/%: build/unit/%.o build/libms.a
-	$(CXX) $(LDFLAGS) -o $@ $< build/libms.a $(PKG_LIBS) -lpthread
+	$(CXX) $(LDFLAGS) $(MS_LDFLAGS) -o $@ $< build/libms.a $(PKG_LIBS) -lpthread
 
 # the self-tests before libms.a, whose shim they reach into
 tests/unit/test-shim: build/unit/test-shim.o $(SELFTEST_OBJ) build/libms.a
-	$(CXX) $(LDFLAGS) -o $@ $< $(SELFTEST_OBJ) build/libms.a $(PKG_LIBS) -lpthread
+	$(CXX) $(LDFLAGS) $(MS_LDFLAGS) -o $@ $< $(SELFTEST_OBJ) build/libms.a $(PKG_LIBS) -lpthread
 
 # Install the Debian packages that are missing (build: libraries and
 # compilers; test: the real programs the tests drive).

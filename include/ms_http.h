@@ -12,7 +12,9 @@
 
 /* Fetch base + "/" + rel (base may end in '/'; a plain path means
  * file://). A missing file (404, ENOENT) is MS_ENOENT; more than cap bytes
- * is MS_ETOOBIG. *buf is malloc'd and NUL-terminated. Blocking: for
+ * is MS_ETOOBIG; a redirect from a public address to a loopback, private
+ * or link-local one is refused before it connects, MS_EPATH (a URL that
+ * is local itself may redirect within the local network). *buf is malloc'd and NUL-terminated. Blocking: for
  * commands that do not run an event loop. */
 int ms_url_get(const char *base, const char *rel, size_t cap,
 	       unsigned char **buf, size_t *len, struct ms_error *err);
@@ -20,7 +22,8 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 /*
  * The same on a libuv loop: libcurl's multi interface with its sockets
  * and timers driven by the loop, so nothing blocks it. file:// URLs and
- * plain paths are read by libcurl too.
+ * plain paths are read as ms_url_get() reads them (a FIFO or a device is
+ * refused at once), and answered on the next loop turn.
  */
 #include <uv.h>
 
@@ -52,12 +55,15 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
  * is another range, a 200 for a part of a file, a body longer or shorter
  * than asked are all errors, found before or as the first wrong byte
  * arrives. Redirects are followed (http/https only); the Authorization
- * header is sent only when the URL's host is auth_host, and libcurl drops
- * it on a redirect to another host or port.
+ * header is sent only when the URL's scheme and host are auth_scheme and
+ * auth_host (an https mirror's token never goes over http, to the same
+ * host or not), and libcurl drops it on a redirect to another scheme, host
+ * or port.
  */
 struct ms_http_result {
 	int status;           /* 0, MS_ENOENT (404, 410), MS_EAGAIN (429,
-				 503), else MS_EIO */
+				 503), MS_EPATH (redirected from a public
+				 address to a local one), else MS_EIO */
 	long http_code;       /* of the last response, 0 if none */
 	long retry_after;     /* seconds from Retry-After, or -1 */
 	int redirected;       /* the answer came from another URL */
@@ -71,6 +77,7 @@ struct ms_http_range {
 	int64_t start, len;   /* bytes [start, start+len) of the file */
 	int64_t file_size;    /* a 200 is fine when the range is the file */
 	const char *auth_host;   /* host that gets the Authorization header */
+	const char *auth_scheme; /* over this scheme only ("http", "https") */
 	const char *auth;        /* its value, e.g. "Bearer X" (or NULL) */
 	unsigned char *buf;      /* len bytes, caller-owned, kept until done */
 	/* instead of buf: the body as it arrives, in order. Return 0 when
@@ -98,5 +105,10 @@ void ms_http_range_unpause(struct ms_http_xfer *x);
 /* Cancel what is pending (no callbacks) and close every handle; the
  * struct is freed once libuv has closed them. */
 void ms_http_close(struct ms_http *h);
+
+/* Internal, for the tests: is ip (text) an address a redirect from a
+ * public one may not lead to (loopback, private, link-local, and their
+ * IPv4-mapped forms)? */
+int ms__ip_local(const char *ip);
 
 #endif

@@ -21,6 +21,7 @@
 #define MS_MANIFEST_MAX_FILES 100000
 #define MS_PATH_MAX 4096
 #define MS_COMPONENT_MAX 255
+#define MS_PATH_DEPTH_MAX 64          /* components of a path, at most */
 #define MS_INT_MAX ((int64_t)1 << 53)  /* exclusive */
 
 struct ms_manifest_file {
@@ -98,8 +99,8 @@ int ms_revision_check(const char *rev);
 
 /* A relative '/'-separated path: valid UTF-8 in NFC (no combining marks),
  * no empty, "." or ".." component, no NUL, control character, backslash
- * or ':', components of at most 255 bytes, at most 4096 bytes, not under
- * ".git/". */
+ * or ':', components of at most 255 bytes, at most 64 components
+ * (MS_PATH_DEPTH_MAX), at most 4096 bytes, not under ".git/". */
 int ms_path_check(const char *path, struct ms_error *err);
 /* Two paths that differ only by case (or by Unicode case folding) would
  * collide on some filesystems: refuse. paths need not be sorted. */

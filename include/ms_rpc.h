@@ -5,8 +5,14 @@
  * mode 0600 and a client whose uid is not ours is dropped at once. Every
  * request has a hard size cap and must arrive whole within a time limit;
  * a client that breaks either gets a JSON-RPC error and is disconnected,
- * and everyone else is served as before. What the methods do is the
- * caller's: it passes a table (see src/cmd/daemon.c).
+ * and everyone else is served as before. No client can hold the others
+ * off: one that sends nothing is closed after a few seconds; one that
+ * does not read its answers is not read from while they exceed a cap,
+ * and is closed when it takes none for a while; a batch (at most
+ * MS_RPC_MAX_BATCH requests) is answered a few requests a loop turn; and
+ * at the client limit a new client is let in and the oldest idle one
+ * (else the oldest) is closed. What the methods do is the caller's: it
+ * passes a table (see src/cmd/daemon.c).
  */
 #ifndef MS_RPC_H
 #define MS_RPC_H
@@ -24,6 +30,9 @@
 #define MS_RPC_METHOD_NOT_FOUND -32601
 #define MS_RPC_INVALID_PARAMS -32602
 #define MS_RPC_INTERNAL_ERROR -32603
+
+/* requests in a batch, at most */
+#define MS_RPC_MAX_BATCH 1024
 
 /*
  * A method: returns its result (a new reference), or NULL after setting
@@ -44,9 +53,15 @@ struct ms_rpc_opts {
 	size_t n_methods;
 	void *ud;                          /* for the methods */
 	size_t max_request;                /* bytes; 0: 1 MiB */
-	unsigned request_timeout_ms;       /* a started request; 0: 10 s */
-	unsigned idle_timeout_ms;          /* a silent client; 0: 5 min */
-	int max_clients;                   /* 0: 64 */
+	unsigned request_timeout_ms;       /* a started request, and a client
+					      that takes none of its answers;
+					      0: 10 s */
+	unsigned first_byte_timeout_ms;    /* a new client's first byte; 0: 5 s */
+	unsigned idle_timeout_ms;          /* a client between requests; 0: 5 min */
+	size_t max_unsent;                 /* bytes of answers a client has not
+					      taken, over which it is not read
+					      from; 0: 1 MiB */
+	int max_clients;                   /* 0: 64; then the oldest idle goes */
 };
 
 struct ms_rpc;

@@ -12,7 +12,9 @@
 #include "modelswarm.h"
 
 /* Read all of path into a malloc'd buffer (NUL-terminated, *len excludes
- * the NUL). Files larger than cap are refused with MS_ETOOBIG. */
+ * the NUL). Files larger than cap are refused with MS_ETOOBIG; anything
+ * but a regular file (a FIFO, a device, a directory) with MS_EINVAL, at
+ * once. */
 int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 		 size_t *len, struct ms_error *err);
 
@@ -27,6 +29,10 @@ void ms_iobuf_free(void *buf, size_t len);
  * fsync, rename. Never leaves a partial file at path. */
 int ms_write_file_atomic(const char *path, const void *buf, size_t len,
 			 int mode, struct ms_error *err);
+
+/* Write all of buf to fd, give it mode, fsync and close it (closed in
+ * any case); 0, or -1 with errno set. */
+int ms_write_close(int fd, const void *buf, size_t len, int mode);
 
 /* mkdir -p with mode 0755 for each missing component. */
 int ms_mkdir_p(const char *path, struct ms_error *err);

@@ -228,7 +228,10 @@ static int file_begin(struct pool *p, size_t idx)
 		EVP_DigestInit_ex(st->git, EVP_sha1(), NULL);
 		EVP_DigestUpdate(st->git, hdr, (size_t)n + 1); /* with the NUL */
 	}
-	snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
+	if ((size_t)snprintf(full, sizeof(full), "%s/%s", job->dir, f->path) >= sizeof(full)) {
+		fail(p, MS_EPATH, "cannot open '%s/%s': path too long", job->dir, f->path);
+		return 0;
+	}
 	st->fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (st->fd < 0) {
 		fail(p, ms_error_from_errno(errno), "cannot open '%s': %s", full,
@@ -559,6 +562,9 @@ out:
 	}
 	for (size_t i = 0; i < p.nbufs; i++)
 		free(p.bufs[i]);
+	/* after a failure the workers leave chunks read and not hashed */
+	for (size_t i = 0; i < p.qlen; i++)
+		free(p.queue[(p.qhead + i) % QMAX].buf);
 	free(p.fs);
 	free(p.order);
 	free(p.v1_done);

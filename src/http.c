@@ -1,9 +1,11 @@
 /* http.c: bounded fetches of index files */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -14,6 +16,17 @@ struct sink {
 	unsigned char *buf;
 	size_t len, cap, limit;
 	int toobig;
+};
+
+#define REFUSED "'%s' redirected to the local address %s: refused (a public " \
+	"index or mirror may not send requests into the local network)"
+
+/* where a transfer started, and a redirect refused for leading from a
+ * public address to a local one */
+enum { G_UNKNOWN, G_PUBLIC, G_LOCAL };
+struct guard {
+	int origin;
+	char refused[80];     /* "ADDRESS port N", or "" */
 };
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
@@ -42,6 +55,131 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	return add;
 }
 
+/* ---- redirects into the local network -------------------------------- */
+
+/* 127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 0/8, 100.64/10 */
+static int v4_local(const unsigned char a[4])
+{
+	return a[0] == 127 || a[0] == 10 || a[0] == 0 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 100 && (a[1] & 0xc0) == 64);
+}
+
+/* ::1, ::, fc00::/7, fe80::/10, and the v4 forms (::ffff:a.b.c.d, and
+ * the deprecated ::a.b.c.d) by their v4 address */
+static int v6_local(const unsigned char a[16])
+{
+	static const unsigned char zero[12], mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (!memcmp(a, mapped, 12) || !memcmp(a, zero, 12))
+		return v4_local(a + 12) || !memcmp(a, zero, 12);
+	return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+/* Test-only: the tests run on loopback, so this names addresses (such as
+ * 127.0.0.2, separated by commas or spaces) to be taken as public ones.
+ * Not for users. */
+static int test_public(const char *ip)
+{
+	const char *v = getenv("MODELSWARM_TEST_PUBLIC_HOSTS");
+	size_t n = strlen(ip);
+
+	for (; v && *v; v += strcspn(v, ", ")) {
+		v += strspn(v, ", ");
+		if (!strncmp(v, ip, n) && (v[n] == '\0' || v[n] == ',' || v[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+int ms__ip_local(const char *ip)
+{
+	unsigned char a[16];
+
+	if (test_public(ip))
+		return 0;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return v4_local(a);
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return v6_local(a);
+	return 0;
+}
+
+static void guard_refuse(struct guard *g, const char *ip, int port)
+{
+	snprintf(g->refused, sizeof(g->refused), "%s port %d", ip, port);
+}
+
+/* before a connection is made: once the first request has gone to a
+ * public address, none goes to a local one */
+static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct guard *g = ud;
+	char ip[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && g->origin == G_PUBLIC) {
+		if (a->family == AF_INET) {
+			struct sockaddr_in *v4 = (struct sockaddr_in *)&a->addr;
+			inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+			port = ntohs(v4->sin_port);
+		} else if (a->family == AF_INET6) {
+			struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->addr;
+			inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+			port = ntohs(v6->sin6_port);
+		}
+		if (*ip && ms__ip_local(ip)) {
+			guard_refuse(g, ip, port);
+			return CURL_SOCKET_BAD;
+		}
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* before each request, on a new or a reused connection: the first one
+ * (to the URL asked for) says where the transfer started */
+static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+	struct guard *g = ud;
+
+	(void)local_ip;
+	(void)local_port;
+	if (g->origin == G_UNKNOWN)
+		g->origin = ms__ip_local(ip) ? G_LOCAL : G_PUBLIC;
+	else if (g->origin == G_PUBLIC && ms__ip_local(ip)) {
+		guard_refuse(g, ip, port);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/* A URL the user or a publisher named may be on the local network (a
+ * mirror on the LAN, an index on localhost) and may redirect within it;
+ * one on a public address may not redirect into it: a public index or
+ * mirror could otherwise make us send requests of its choosing to local
+ * services. The addresses checked are those libcurl connects to (behind
+ * a proxy, the proxy's: the proxy decides). */
+static void guard_opts(CURL *c, struct guard *g)
+{
+	memset(g, 0, sizeof(*g));
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, guard_open);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, guard_prereq);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, g);
+}
+
+/* the CAs OpenSSL's variables name, as for trackers (libcurl has its own
+ * defaults and does not read them) */
+static void ca_opts(CURL *c)
+{
+	const char *v;
+
+	if ((v = getenv("SSL_CERT_FILE")) && *v)
+		curl_easy_setopt(c, CURLOPT_CAINFO, v);
+	if ((v = getenv("SSL_CERT_DIR")) && *v)
+		curl_easy_setopt(c, CURLOPT_CAPATH, v);
+}
+
 int ms_url_get(const char *base, const char *rel, size_t cap,
 	       unsigned char **buf, size_t *len, struct ms_error *err)
 {
@@ -49,6 +187,7 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 	size_t bl = strlen(base);
 	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
 	struct sink s = { NULL, 0, 0, cap, 0 };
+	struct guard g;
 	char ebuf[CURL_ERROR_SIZE] = "";
 	long code = 0;
 	CURL *c;
@@ -92,9 +231,15 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	guard_opts(c, &g);
+	ca_opts(c);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
+	if (*g.refused) {
+		free(s.buf);
+		return ms_error_set(err, MS_EPATH, REFUSED, url, g.refused);
+	}
 	if (s.toobig || rc == CURLE_FILESIZE_EXCEEDED) {
 		free(s.buf);
 		return ms_error_set(err, MS_ETOOBIG, "'%s' is larger than %zu bytes", url, cap);
@@ -129,6 +274,7 @@ struct ms_http {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
+	uv_timer_t soon;         /* answers local files on the next turn */
 	int open_handles;
 	int closing;
 	struct req *reqs;
@@ -152,9 +298,11 @@ struct req {
 	struct rng *rg;
 	char url[8192];
 	char ebuf[CURL_ERROR_SIZE];
+	struct guard guard;
 	ms_http_cb cb;
 	void *ud;
-	int is_file;
+	int is_file;               /* read by read_local(), no libcurl */
+	struct ms_error local;     /* how that went */
 	struct curl_slist *cond;   /* If-None-Match, for ms_http_get_if() */
 	char *etag_out;            /* the response's ETag goes here */
 	struct req *next;
@@ -170,7 +318,7 @@ static void handle_closed(uv_handle_t *hd)
 {
 	struct ms_http *h = hd->data;
 
-	if (hd != (uv_handle_t *)&h->timer)
+	if (hd != (uv_handle_t *)&h->timer && hd != (uv_handle_t *)&h->soon)
 		free(hd);
 	if (--h->open_handles == 0 && h->closing)
 		free(h);
@@ -216,7 +364,11 @@ static void range_done(struct ms_http *h, struct req *r, CURLcode rc)
 	res.redirected = redirs > 0;
 	res.url = eff ? eff : r->url;
 	res.got = g->got;
-	if (g->bad) {
+	if (*r->guard.refused) {
+		res.status = MS_EPATH;
+		snprintf(msg, sizeof(msg), "redirected to the local address %s: refused",
+			 r->guard.refused);
+	} else if (g->bad) {
 		res.status = MS_EIO;
 		snprintf(msg, sizeof(msg), "%s", g->bad);
 	} else if (res.http_code == 404 || res.http_code == 410) {
@@ -265,22 +417,24 @@ static void finish(struct ms_http *h)
 			continue;
 		}
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-		if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
+		if (*r->guard.refused) {
+			status = MS_EPATH;
+			snprintf(msg, sizeof(msg), REFUSED, r->url, r->guard.refused);
+		} else if (r->sink.toobig || m->data.result == CURLE_FILESIZE_EXCEEDED) {
 			status = MS_ETOOBIG;
 			snprintf(msg, sizeof(msg), "'%s' is larger than %zu bytes", r->url,
 				 r->sink.limit);
-		} else if (!r->is_file && code == 304 && r->cond) {
+		} else if (code == 304 && r->cond) {
 			status = MS_EUNCHANGED;
 			snprintf(msg, sizeof(msg), "'%s' not modified", r->url);
-		} else if (m->data.result == CURLE_FILE_COULDNT_READ_FILE ||
-			   (!r->is_file && (code == 404 || code == 410))) {
+		} else if (code == 404 || code == 410) {
 			status = MS_ENOENT;
 			snprintf(msg, sizeof(msg), "'%s' not found", r->url);
 		} else if (m->data.result != CURLE_OK) {
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': %s", r->url,
 				 *r->ebuf ? r->ebuf : curl_easy_strerror(m->data.result));
-		} else if (!r->is_file && (code < 200 || code >= 300)) {
+		} else if (code < 200 || code >= 300) {
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': HTTP %ld", r->url, code);
 		}
@@ -393,8 +547,9 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
 		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
 	}
 	uv_timer_init(loop, &h->timer);
-	h->timer.data = h;
-	h->open_handles = 1;
+	uv_timer_init(loop, &h->soon);
+	h->timer.data = h->soon.data = h;
+	h->open_handles = 2;
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -404,14 +559,14 @@ int ms_http_new(struct ms_http **out, uv_loop_t *loop, struct ms_error *err)
 }
 
 /* options every transfer on the loop shares */
-static void common_opts(struct req *r, int is_file)
+static void common_opts(struct req *r)
 {
 	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->ebuf);
 	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, is_file ? "file" : "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -419,6 +574,8 @@ static void common_opts(struct req *r, int is_file)
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "modelswarm/" MS_VERSION);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	guard_opts(r->easy, &r->guard);
+	ca_opts(r->easy);
 }
 
 /* start r on the multi handle; on failure r is freed */
@@ -433,6 +590,47 @@ static int add_req(struct ms_http *h, struct req *r, struct ms_error *err)
 		return ms_error_set(err, MS_EIO, "cannot start a transfer");
 	}
 	return 0;
+}
+
+/* the answers of local files, in order, each callback after the last
+ * (one may close h) */
+static void on_soon(uv_timer_t *t)
+{
+	struct ms_http *h = t->data;
+
+	while (!h->closing) {
+		struct req **pp = &h->reqs, *r;
+
+		while (*pp && !(*pp)->is_file)
+			pp = &(*pp)->next;
+		if (!(r = *pp))
+			return;
+		*pp = r->next;
+		if (r->local.code)
+			r->cb(r->ud, r->local.code, NULL, 0, r->local.msg);
+		else
+			r->cb(r->ud, 0, r->sink.buf, r->sink.len, NULL);
+		free(r);
+	}
+}
+
+/* A local index file is read here, not by libcurl, whose file:// open
+ * waits (on the loop thread) for a FIFO's writer and which reads a
+ * device to the cap: ms_read_file refuses anything but a regular file at
+ * once, and reads the same path as ms_url_get. It is answered on the
+ * next loop turn, as a transfer would be. */
+static void read_local(struct ms_http *h, struct req *r)
+{
+	size_t len = 0;
+	int rc = ms_read_file(r->url + strlen("file://"), r->sink.limit, &r->sink.buf, &len,
+			      &r->local);
+
+	r->sink.len = len;
+	if (rc == MS_ENOENT)
+		snprintf(r->local.msg, sizeof(r->local.msg), "'%.400s' not found", r->url);
+	r->next = h->reqs;
+	h->reqs = r;
+	uv_timer_start(&h->soon, on_soon, 0, 0);
 }
 
 int ms_http_get(struct ms_http *h, const char *base, const char *rel,
@@ -473,12 +671,16 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 	r->cb = cb;
 	r->ud = ud;
 	r->sink.limit = cap;
+	if (r->is_file) {
+		read_local(h, r);
+		return 0;
+	}
 	r->easy = curl_easy_init();
 	if (!r->easy) {
 		free(r);
 		return ms_error_set(err, MS_ENOMEM, "cannot start libcurl");
 	}
-	common_opts(r, r->is_file);
+	common_opts(r);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, &r->sink);
 	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
@@ -553,6 +755,14 @@ static void url_host(const char *url, char *out, size_t cap)
 		n = 0;
 	memcpy(out, p, n);
 	out[n] = '\0';
+}
+
+/* is scheme ("https", say) the URL's? */
+static int same_scheme(const char *url, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return !strncasecmp(url, scheme, n) && !strncmp(url + n, "://", 3);
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
@@ -645,7 +855,8 @@ int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 	r->rg->rq = *rq;
 	r->rg->cr_start = r->rg->cr_end = -1;
 	url_host(rq->url, host, sizeof(host));
-	if (rq->auth && rq->auth_host && *host && !strcasecmp(host, rq->auth_host)) {
+	if (rq->auth && rq->auth_host && rq->auth_scheme && *host &&
+	    !strcasecmp(host, rq->auth_host) && same_scheme(rq->url, rq->auth_scheme)) {
 		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", rq->auth) >=
 		    sizeof(hdr)) {
 			free_req(r);
@@ -663,7 +874,7 @@ int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 	}
 	snprintf(range, sizeof(range), "%lld-%lld", (long long)rq->start,
 		 (long long)(rq->start + rq->len - 1));
-	common_opts(r, 0);
+	common_opts(r);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_range_data);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -719,4 +930,5 @@ void ms_http_close(struct ms_http *h)
 	h->multi = NULL;
 	uv_timer_stop(&h->timer);
 	uv_close((uv_handle_t *)&h->timer, handle_closed);
+	uv_close((uv_handle_t *)&h->soon, handle_closed);
 }

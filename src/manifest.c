@@ -143,7 +143,7 @@ static const char *printable(const char *in, char *buf, size_t len)
 int ms_path_check(const char *raw, struct ms_error *err)
 {
 	const unsigned char *s = (const unsigned char *)raw;
-	size_t n = strlen(raw), comp = 0;
+	size_t n = strlen(raw), comp = 0, depth = 1;
 	char safe[256];
 	const char *path = printable(raw, safe, sizeof(safe));
 
@@ -169,6 +169,9 @@ int ms_path_check(const char *raw, struct ms_error *err)
 				return ms_error_set(err, MS_EPATH,
 						    "a component of '%.60s...' is longer than %d bytes",
 						    path, MS_COMPONENT_MAX);
+			if (i < n && ++depth > MS_PATH_DEPTH_MAX)
+				return ms_error_set(err, MS_EPATH, "path '%s' has more than %d levels",
+						    path, MS_PATH_DEPTH_MAX);
 			comp = 0;
 			i++;
 			continue;

@@ -15,32 +15,62 @@
 #include "ms_rpc.h"
 #include "ms_util.h"
 
+/* requests (single, or of a batch) answered per client per loop turn;
+ * the rest wait for the next turn, so one client's batch does not stall
+ * the loop for everyone */
+#define TURN_REQUESTS 64
+
+/* what the client's timer is counting */
+enum {
+	T_NONE,
+	T_FIRST,     /* a new client's first byte */
+	T_REQUEST,   /* a request started and not finished */
+	T_IDLE,      /* between requests */
+	T_WRITE,     /* answers the client does not read */
+};
+
 struct client {
 	uv_pipe_t pipe;
 	uv_timer_t timer;
 	struct ms_rpc *r;
-	char *buf;               /* bytes of an unfinished line */
-	size_t len, cap;
+	char *buf;               /* bytes read, not handled yet: whole lines,
+				    then the start of one (from pstart) */
+	size_t off, len, cap, pstart;
+	json_t *batch;           /* a batch being answered, from batch_i */
+	size_t batch_i;
+	int batch_open;          /* its "[" is written */
+	char *ob;                /* answers not yet handed to libuv */
+	size_t ob_len, ob_cap;
+	size_t unsent_seen;      /* unsent bytes when the T_WRITE clock started */
+	int tmode;               /* T_* */
+	int spoke;               /* it has sent a byte */
+	int reading;
+	int ready;               /* has work for the next loop turn */
 	int closing;
 	int handles;             /* open handles of this client */
-	struct client *next;
+	struct client *next;     /* the newest first */
 };
 
 struct ms_rpc {
 	uv_loop_t *loop;
 	uv_pipe_t server;
+	uv_idle_t idle;          /* runs while a client has work left */
 	struct ms_rpc_opts o;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct client *clients;
-	int n_clients;
+	int n_open;              /* clients not closing */
 	int closing;
 	int handles;
 };
 
 struct wreq {
 	uv_write_t req;
+	struct client *c;
 	char *data;
 };
+
+static void pump(struct client *c);
+static void on_idle(uv_idle_t *h);
 
 static void rpc_maybe_free(struct ms_rpc *r)
 {
@@ -60,7 +90,8 @@ static void client_closed(uv_handle_t *h)
 			*pp = c->next;
 			break;
 		}
-	r->n_clients--;
+	json_decref(c->batch);
+	free(c->ob);
 	free(c->buf);
 	free(c);
 	rpc_maybe_free(r);
@@ -71,46 +102,89 @@ static void client_close(struct client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	c->r->n_open--;
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, client_closed);
 	uv_close((uv_handle_t *)&c->pipe, client_closed);
 }
 
+/* bytes of answers the client has not taken yet */
+static size_t unsent(struct client *c)
+{
+	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + c->ob_len;
+}
+
 static void written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
+	struct client *c = w->c;
 
-	(void)status;
 	free(w->data);
 	free(w);
+	/* the client took some: go on if it was held back */
+	if (status == 0 && !c->closing)
+		pump(c);
 }
 
-/* write one line; the client may be closed right after (writes queued
- * before uv_close are still flushed or cancelled cleanly) */
-static void send_json(struct client *c, json_t *msg)
+/* add n bytes at *len of *buf (of *cap bytes, grown as needed) */
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t nc = *cap ? *cap : 4096;
+		char *b;
+		while (nc < *len + n)
+			nc *= 2;
+		if (!(b = realloc(*buf, nc)))
+			return -1;
+		*buf = b;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	return 0;
+}
+
+/* queue n bytes of answer */
+static void out(struct client *c, const char *s, size_t n)
+{
+	if (!c->closing && append(&c->ob, &c->ob_len, &c->ob_cap, s, n))
+		client_close(c);
+}
+
+static void out_json(struct client *c, json_t *msg, const char *after)
+{
+	char *s;
+
+	if (!msg || !(s = json_dumps(msg, JSON_COMPACT)))
+		return;
+	out(c, s, strlen(s));
+	out(c, after, strlen(after));
+	free(s);
+}
+
+/* hand the queued answers to libuv, in one write; the client may be
+ * closed right after (writes queued before uv_close are still flushed or
+ * cancelled cleanly) */
+static void flush(struct client *c)
 {
 	struct wreq *w;
-	char *s;
-	size_t n;
 	uv_buf_t b;
 
-	if (c->closing || !msg)
+	if (c->closing || !c->ob_len)
 		return;
-	s = json_dumps(msg, JSON_COMPACT);
-	if (!s)
-		return;
-	n = strlen(s);
-	w = calloc(1, sizeof(*w));
-	if (!w || !(w->data = realloc(s, n + 2))) {
-		free(w);
-		free(s);
+	if (!(w = calloc(1, sizeof(*w)))) {
+		client_close(c);
 		return;
 	}
-	w->data[n] = '\n';
-	b = uv_buf_init(w->data, (unsigned)n + 1);
+	w->c = c;
+	w->data = c->ob;
+	b = uv_buf_init(c->ob, (unsigned)c->ob_len);
+	c->ob = NULL;
+	c->ob_len = c->ob_cap = 0;
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, written)) {
 		free(w->data);
 		free(w);
+		client_close(c);
 	}
 }
 
@@ -118,6 +192,17 @@ static json_t *error_obj(json_t *id, int code, const char *msg)
 {
 	return json_pack("{s:s, s:{s:i, s:s}, s:O}", "jsonrpc", "2.0", "error",
 			 "code", code, "message", msg, "id", id ? id : json_null());
+}
+
+/* an error with no id, then the client is closed */
+static void fail(struct client *c, const char *msg)
+{
+	json_t *e = error_obj(NULL, MS_RPC_INVALID_REQUEST, msg);
+
+	out_json(c, e, "\n");
+	json_decref(e);
+	flush(c);
+	client_close(c);
 }
 
 /* one request object: the response, or NULL for a notification */
@@ -160,6 +245,32 @@ static json_t *handle_one(struct ms_rpc *r, json_t *req)
 	return id ? error_obj(id, MS_RPC_METHOD_NOT_FOUND, msg) : NULL;
 }
 
+/* answer the batch's next requests, within *budget; its answer goes out
+ * piece by piece ("[", then each response after a ",", then "]"), none
+ * at all if it held only notifications */
+static void batch_step(struct client *c, int *budget)
+{
+	size_t n = json_array_size(c->batch);
+
+	while (*budget > 0 && c->batch_i < n && !c->closing &&
+	       unsent(c) <= c->r->o.max_unsent) {
+		json_t *one = handle_one(c->r, json_array_get(c->batch, c->batch_i++));
+		(*budget)--;
+		if (one) {
+			out(c, c->batch_open ? "," : "[", 1);
+			c->batch_open = 1;
+			out_json(c, one, "");
+			json_decref(one);
+		}
+	}
+	if (c->batch_i == n) {
+		if (c->batch_open)
+			out(c, "]\n", 2);
+		json_decref(c->batch);
+		c->batch = NULL;
+	}
+}
+
 static void handle_line(struct client *c, const char *line, size_t len)
 {
 	json_error_t je;
@@ -167,47 +278,147 @@ static void handle_line(struct client *c, const char *line, size_t len)
 
 	if (!req) {
 		resp = error_obj(NULL, MS_RPC_PARSE_ERROR, "not JSON");
+	} else if (json_is_array(req) && !json_array_size(req)) {
+		resp = error_obj(NULL, MS_RPC_INVALID_REQUEST, "empty batch");
+	} else if (json_is_array(req) && json_array_size(req) > MS_RPC_MAX_BATCH) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "a batch of more than %d requests", MS_RPC_MAX_BATCH);
+		resp = error_obj(NULL, MS_RPC_INVALID_REQUEST, msg);
 	} else if (json_is_array(req)) {
-		resp = json_array();
-		if (!json_array_size(req)) {
-			json_decref(resp);
-			resp = error_obj(NULL, MS_RPC_INVALID_REQUEST, "empty batch");
-		}
-		for (size_t i = 0; resp && json_is_array(resp) && i < json_array_size(req); i++) {
-			json_t *one = handle_one(c->r, json_array_get(req, i));
-			if (one)
-				json_array_append_new(resp, one);
-		}
-		if (json_is_array(resp) && !json_array_size(resp)) {
-			json_decref(resp);
-			resp = NULL;  /* only notifications */
-		}
+		c->batch = req;  /* answered by batch_step() */
+		c->batch_i = 0;
+		c->batch_open = 0;
+		return;
 	} else {
 		resp = handle_one(c->r, req);
 	}
-	send_json(c, resp);
+	out_json(c, resp, "\n");
 	json_decref(resp);
 	json_decref(req);
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* the clock for what the client is doing now; a state it stays in keeps
+ * its clock (a slow request is not given more time by each byte) */
+static void rearm(struct client *c)
+{
+	const struct ms_rpc_opts *o = &c->r->o;
+	size_t pending = unsent(c);
+	unsigned ms;
+	int mode;
+
+	if (c->closing)
+		return;
+	if (pending && !c->reading)
+		mode = T_WRITE;
+	else if (c->len > c->off || c->batch)
+		mode = T_REQUEST;
+	else
+		mode = c->spoke ? T_IDLE : T_FIRST;
+	if (mode == c->tmode)
+		return;
+	c->tmode = mode;
+	c->unsent_seen = pending;
+	ms = mode == T_FIRST ? o->first_byte_timeout_ms
+	     : mode == T_IDLE ? o->idle_timeout_ms : o->request_timeout_ms;
+	uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void on_timer(uv_timer_t *t)
 {
 	struct client *c = t->data;
+	size_t pending;
 
-	if (c->len) {
-		json_t *e = error_obj(NULL, MS_RPC_INVALID_REQUEST,
-				      "request not completed in time");
-		send_json(c, e);
-		json_decref(e);
+	switch (c->tmode) {
+	case T_WRITE:
+		/* it takes its answers, if slowly: more time */
+		pending = unsent(c);
+		if (pending < c->unsent_seen) {
+			c->unsent_seen = pending;
+			uv_timer_start(&c->timer, on_timer, c->r->o.request_timeout_ms, 0);
+			return;
+		}
+		break;
+	case T_REQUEST:
+		if (c->len > c->pstart) {
+			fail(c, "request not completed in time");
+			return;
+		}
+		if (c->batch || c->len > c->off) {
+			/* whole requests still being answered */
+			uv_timer_start(&c->timer, on_timer, c->r->o.request_timeout_ms, 0);
+			return;
+		}
+		break;
 	}
 	client_close(c);
 }
 
-static void arm(struct client *c)
-{
-	unsigned ms = c->len ? c->r->o.request_timeout_ms : c->r->o.idle_timeout_ms;
+static void set_reading(struct client *c, int on);
 
-	uv_timer_start(&c->timer, on_timer, ms, 0);
+/* answer what the client sent, at most TURN_REQUESTS requests and while
+ * its unsent answers are under the cap; then read more, wait for the
+ * next loop turn, or (held back) wait until it takes its answers */
+static void pump(struct client *c)
+{
+	struct ms_rpc *r = c->r;
+	int budget = TURN_REQUESTS, more, held;
+
+	c->ready = 0;
+	while (!c->closing && budget > 0 && unsent(c) <= r->o.max_unsent) {
+		char *line = c->buf + c->off, *nl;
+		size_t n;
+
+		if (c->batch) {
+			batch_step(c, &budget);
+			continue;
+		}
+		if (c->len == c->off || !(nl = memchr(line, '\n', c->len - c->off)))
+			break;
+		n = (size_t)(nl - line);
+		c->off += n + 1;
+		c->tmode = T_NONE;  /* the next request has its own clock */
+		if (n > r->o.max_request) {
+			fail(c, "request too large");
+			return;
+		}
+		if (n) {
+			handle_line(c, line, n);
+			budget--;
+		}
+	}
+	flush(c);
+	if (c->closing)
+		return;
+	if (c->off) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->pstart -= c->off;
+		c->off = 0;
+	}
+	more = c->batch || (c->len && memchr(c->buf, '\n', c->len));
+	held = unsent(c) > r->o.max_unsent;
+	set_reading(c, !more && !held);
+	if (more && !held) {
+		c->ready = 1;
+		uv_idle_start(&r->idle, on_idle);
+	}
+	rearm(c);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	struct ms_rpc *r = h->data;
+	int again = 0;
+
+	for (struct client *c = r->clients; c; c = c->next)
+		if (c->ready && !c->closing)
+			pump(c);
+	for (struct client *c = r->clients; c; c = c->next)
+		again |= c->ready && !c->closing;
+	if (!again)
+		uv_idle_stop(&r->idle);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -223,52 +434,36 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct client *c = s->data;
-	struct ms_rpc *r = c->r;
-	const char *p = b->base, *end;
-	int started = c->len > 0;
+	const char *nl;
 
 	if (n < 0) {
 		client_close(c);
 		return;
 	}
-	end = p + n;
-	while (p < end && !c->closing) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t take = (size_t)((nl ? nl : end) - p);
-
-		if (c->len + take > r->o.max_request) {
-			json_t *e = error_obj(NULL, MS_RPC_INVALID_REQUEST, "request too large");
-			send_json(c, e);
-			json_decref(e);
-			client_close(c);
-			return;
-		}
-		if (c->len + take > c->cap) {
-			size_t cap = c->cap ? c->cap : 4096;
-			char *nb;
-			while (cap < c->len + take)
-				cap *= 2;
-			if (!(nb = realloc(c->buf, cap))) {
-				client_close(c);
-				return;
-			}
-			c->buf = nb;
-			c->cap = cap;
-		}
-		memcpy(c->buf + c->len, p, take);
-		c->len += take;
-		p += take;
-		if (!nl)
-			break;
-		p++; /* the newline */
-		if (c->len)
-			handle_line(c, c->buf, c->len);
-		c->len = 0;
-		started = 0;
+	if (n == 0)
+		return;
+	c->spoke = 1;
+	/* it reads only when nothing whole is waiting: buf holds the start
+	 * of one request (under max_request) and this read */
+	if ((nl = memrchr(b->base, '\n', (size_t)n)))
+		c->pstart = c->len + (size_t)(nl - b->base) + 1;
+	if (append(&c->buf, &c->len, &c->cap, b->base, (size_t)n)) {
+		client_close(c);
+		return;
 	}
-	/* a new request starts its clock; one in progress keeps it */
-	if (!c->closing && (!started || !c->len))
-		arm(c);
+	if (c->len - c->pstart > c->r->o.max_request) {
+		fail(c, "request too large");
+		return;
+	}
+	pump(c);
+}
+
+static void set_reading(struct client *c, int on)
+{
+	if (on && !c->reading)
+		c->reading = !uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	else if (!on && c->reading)
+		c->reading = uv_read_stop((uv_stream_t *)&c->pipe) != 0;
 }
 
 static int peer_uid_ok(uv_pipe_t *p)
@@ -281,6 +476,28 @@ static int peer_uid_ok(uv_pipe_t *p)
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
 		return 0;
 	return cr.uid == geteuid();
+}
+
+/* At the limit, a new client is let in and an old one goes: the oldest
+ * that is doing nothing (it never spoke, or it waits between requests),
+ * else the oldest. The newest is the likeliest to be a command that will
+ * be answered at once; the one that held its place longest has had its
+ * turn; and a client that did nothing loses nothing it cannot ask again. */
+static int evict(struct ms_rpc *r, struct client *newest)
+{
+	struct client *idle = NULL, *oldest = NULL;
+
+	for (struct client *c = r->clients; c; c = c->next) {
+		if (c == newest || c->closing)
+			continue;
+		oldest = c;
+		if ((c->tmode == T_FIRST || c->tmode == T_IDLE) && !unsent(c))
+			idle = c;
+	}
+	if (!oldest)
+		return 0;
+	client_close(idle ? idle : oldest);
+	return 1;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -300,14 +517,14 @@ static void on_connection(uv_stream_t *server, int status)
 	c->handles = 2;
 	c->next = r->clients;
 	r->clients = c;
-	r->n_clients++;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) || !peer_uid_ok(&c->pipe) ||
-	    r->n_clients > r->o.max_clients) {
+	r->n_open++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) || !peer_uid_ok(&c->pipe)) {
 		client_close(c);
 		return;
 	}
-	arm(c);
-	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	while (r->n_open > r->o.max_clients && evict(r, c))
+		;
+	pump(c);  /* starts reading and its first-byte clock */
 }
 
 /* is something answering on path? */
@@ -356,6 +573,10 @@ int ms_rpc_start(struct ms_rpc **out, uv_loop_t *loop,
 		r->o.request_timeout_ms = 10000;
 	if (!r->o.idle_timeout_ms)
 		r->o.idle_timeout_ms = 300000;
+	if (!r->o.first_byte_timeout_ms)
+		r->o.first_byte_timeout_ms = 5000;
+	if (!r->o.max_unsent)
+		r->o.max_unsent = 1 << 20;
 	if (!r->o.max_clients)
 		r->o.max_clients = 64;
 	if (lstat(r->path, &st) == 0) {
@@ -372,8 +593,9 @@ int ms_rpc_start(struct ms_rpc **out, uv_loop_t *loop,
 		unlink(r->path); /* stale, from a daemon that died */
 	}
 	uv_pipe_init(loop, &r->server, 0);
-	r->server.data = r;
-	r->handles = 1;
+	uv_idle_init(loop, &r->idle);
+	r->server.data = r->idle.data = r;
+	r->handles = 2;
 	old = umask(0177); /* the socket is born 0600 */
 	rc = uv_pipe_bind(&r->server, r->path);
 	umask(old);
@@ -382,6 +604,7 @@ int ms_rpc_start(struct ms_rpc **out, uv_loop_t *loop,
 	if (rc) {
 		r->closing = 1;
 		uv_close((uv_handle_t *)&r->server, server_closed);
+		uv_close((uv_handle_t *)&r->idle, server_closed);
 		return ms_error_set(err, MS_EIO, "cannot listen on '%s': %s", o->path,
 				    uv_strerror(rc));
 	}
@@ -397,7 +620,9 @@ void ms_rpc_close(struct ms_rpc *r)
 	for (struct client *c = r->clients; c; c = c->next)
 		client_close(c);
 	unlink(r->path);
+	uv_idle_stop(&r->idle);
 	uv_close((uv_handle_t *)&r->server, server_closed);
+	uv_close((uv_handle_t *)&r->idle, server_closed);
 }
 
 int ms_rpc_default_path(char *buf, size_t len, struct ms_error *err)

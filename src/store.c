@@ -39,21 +39,94 @@ int ms_store_cache_dir(const char *override, char *buf, size_t len,
 	return 0;
 }
 
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+
+/* why name (shown as "base/name", base may be "") cannot be opened as a
+ * directory */
+static int dir_error(int e, const char *base, const char *name, struct ms_error *err)
+{
+	if (e == ELOOP || e == ENOTDIR)
+		return ms_error_set(err, MS_EPATH,
+				    "'%s%s%s' is not a directory (a symlink?); refusing to use it",
+				    base, *base ? "/" : "", name);
+	return ms_error_set(err, ms_error_from_errno(e), "cannot open directory '%s%s%s': %s",
+			    base, *base ? "/" : "", name, strerror(e));
+}
+
 /* mkdir, then insist on a real directory */
 static int real_dir(const char *path, struct ms_error *err)
 {
-	struct stat st;
+	int fd;
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return ms_error_set(err, ms_error_from_errno(errno),
 				    "cannot create directory '%s': %s", path, strerror(errno));
-	if (lstat(path, &st) < 0)
-		return ms_error_set(err, MS_EIO, "cannot stat '%s': %s", path, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return ms_error_set(err, MS_EPATH,
-				    "'%s' is not a directory (a symlink?); refusing to use it",
-				    path);
+	if ((fd = open(path, DIR_FLAGS)) < 0)
+		return dir_error(errno, "", path, err);
+	close(fd);
 	return 0;
+}
+
+/*
+ * The directories of rel (all but its last component) under the directory
+ * at, made if missing and opened one by one without following a symlink:
+ * a directory swapped for a symlink after it was checked cannot send what
+ * comes next elsewhere, as a path looked up again would. *fd is the last
+ * one (the caller closes it), *leaf the last component. base names at in
+ * messages.
+ */
+static int walk_dirs(int at, const char *base, const char *rel, int *fd,
+		     const char **leaf, struct ms_error *err)
+{
+	const char *c = rel, *slash;
+	int cur = fcntl(at, F_DUPFD_CLOEXEC, 0);
+
+	if (cur < 0)
+		return ms_error_set(err, MS_EIO, "cannot open directory '%s': %s", base,
+				    strerror(errno));
+	for (; (slash = strchr(c, '/')); c = slash + 1) {
+		size_t n = (size_t)(slash - c);
+		char name[NAME_MAX + 1], shown[PATH_MAX];
+		int sub;
+
+		snprintf(shown, sizeof(shown), "%s/%.*s", base, (int)(slash - rel), rel);
+		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.')) {
+			close(cur);
+			return ms_error_set(err, MS_EPATH, "refusing '%s/%s': a bad component",
+					    base, rel);
+		}
+		memcpy(name, c, n);
+		name[n] = '\0';
+		if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			close(cur);
+			return ms_error_set(err, ms_error_from_errno(e),
+					    "cannot create directory '%s': %s", shown, strerror(e));
+		}
+		sub = openat(cur, name, DIR_FLAGS);
+		close(cur);
+		if (sub < 0)
+			return dir_error(errno, "", shown, err);
+		cur = sub;
+	}
+	*fd = cur;
+	*leaf = c;
+	return 0;
+}
+
+/* base (a real directory; followed if a symlink when follow is set), then
+ * walk_dirs() under it */
+static int walk_from(const char *base, int follow, const char *rel, int *fd,
+		     const char **leaf, struct ms_error *err)
+{
+	int at = open(base, follow ? O_RDONLY | O_DIRECTORY | O_CLOEXEC : DIR_FLAGS), r;
+
+	if (at < 0)
+		return dir_error(errno, "", base, err);
+	r = walk_dirs(at, base, rel, fd, leaf, err);
+	close(at);
+	return r;
 }
 
 int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
@@ -83,6 +156,9 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	if ((r = ms_mkdir_p(cache, err)) || (r = real_dir(s->repo_dir, err)))
 		return r;
+	if ((size_t)snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", cache,
+			     strrchr(s->repo_dir, '/') + 1) >= sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	snprintf(p, sizeof(p), "%s/blobs", s->repo_dir);
 	if ((r = real_dir(p, err)))
 		return r;
@@ -95,6 +171,7 @@ int ms_store_open(struct ms_store *s, const char *cache, const char *repo,
 	snprintf(p, sizeof(p), "%s/.locks", cache);
 	if ((r = real_dir(p, err)))
 		return r;
+	/* fits: checked with the lock file's name above */
 	snprintf(p, sizeof(p), "%s/.locks/%s", cache, strrchr(s->repo_dir, '/') + 1);
 	return real_dir(p, err);
 }
@@ -111,8 +188,9 @@ int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
 {
 	char p[PATH_MAX + 64];
 
-	snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", s->cache,
-		 strrchr(s->repo_dir, '/') + 1);
+	if ((size_t)snprintf(p, sizeof(p), "%s/.locks/%s/modelswarm.lock", s->cache,
+			     strrchr(s->repo_dir, '/') + 1) >= sizeof(p))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (s->lock_fd < 0)
 		return ms_error_set(err, MS_EIO, "cannot open lock '%s': %s", p, strerror(errno));
@@ -236,62 +314,79 @@ int ms_store_snapshot_dir(const struct ms_store *s, const char *rev, char *buf,
 	return n < 0 || (size_t)n >= len ? MS_EINVAL : 0;
 }
 
-/* every directory from base down to (not including) the last component
- * of rel: created if missing, refused if a symlink */
-static int make_parents(const char *base, const char *rel, struct ms_error *err)
+/* "../" per level from snapshots/<rev>/<dirs...>/ up to the repo dir, then
+ * blobs/<etag>, into buf; MS_EPATH when that is longer than a symlink's
+ * target may be */
+static int blob_target(const char *path, const char *etag, char *buf, size_t len,
+		       struct ms_error *err)
 {
-	char p[PATH_MAX + 512];
-	size_t bl = strlen(base);
-	int r;
+	size_t depth = 2, need, o = 0;
 
-	if (bl + strlen(rel) + 2 > sizeof(p))
-		return ms_error_set(err, MS_EINVAL, "path too long");
-	memcpy(p, base, bl);
-	p[bl] = '/';
-	strcpy(p + bl + 1, rel);
-	for (char *c = p + bl + 1; *c; c++) {
-		if (*c != '/')
-			continue;
-		*c = '\0';
-		r = real_dir(p, err);
-		*c = '/';
-		if (r)
-			return r;
-	}
+	for (const char *c = path; *c; c++)
+		depth += *c == '/';
+	need = 3 * depth + strlen("blobs/") + strlen(etag) + 1;
+	if (need > len)
+		return ms_error_set(err, MS_EPATH,
+				    "cannot link '%.200s%s': %zu levels deep, its link would be "
+				    "longer than %zu bytes", path, strlen(path) > 200 ? "..." : "",
+				    depth - 2, len - 1);
+	for (size_t i = 0; i < depth; i++, o += 3)
+		memcpy(buf + o, "../", 3);
+	snprintf(buf + o, len - o, "blobs/%s", etag);
 	return 0;
 }
 
 int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 		  const char *etag, struct ms_error *err)
 {
-	char snap[PATH_MAX], target[PATH_MAX], link[PATH_MAX + 512], tmp[PATH_MAX + 600];
-	int depth = 0, n, r;
+	char target[PATH_MAX], tmp[NAME_MAX + 1], *rel;
+	const char *leaf;
+	int dfd, r;
 
-	if (ms_store_snapshot_dir(s, rev, snap, sizeof(snap)))
-		return ms_error_set(err, MS_EINVAL, "path too long");
-	if ((r = real_dir(snap, err)) || (r = make_parents(snap, path, err)))
+	if ((r = blob_target(path, etag, target, sizeof(target), err)))
 		return r;
-	for (const char *c = path; *c; c++)
-		depth += *c == '/';
-	/* from snapshots/<rev>/<dirs...>/file up to the repo dir */
-	target[0] = '\0';
-	for (int i = 0; i < depth + 2; i++)
-		strcat(target, "../");
-	n = (int)strlen(target);
-	snprintf(target + n, sizeof(target) - (size_t)n, "blobs/%s", etag);
-	snprintf(link, sizeof(link), "%s/%s", snap, path);
-	snprintf(tmp, sizeof(tmp), "%s.ms-tmp-%ld", link, (long)getpid());
-	unlink(tmp);
-	if (symlink(target, tmp) < 0)
-		return ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
-				    tmp, strerror(errno));
-	/* rename replaces whatever is at link (a planted symlink is replaced,
-	 * not followed); a directory there is an error */
-	if (rename(tmp, link) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return ms_error_set(err, ms_error_from_errno(e), "cannot create '%s': %s",
-				    link, strerror(e));
+	if (!*rev || strchr(rev, '/') || asprintf(&rel, "snapshots/%s/%s", rev, path) < 0)
+		return ms_error_set(err, MS_EINVAL, "bad revision '%s'", rev);
+	r = walk_from(s->repo_dir, 0, rel, &dfd, &leaf, err);
+	if (!r) {
+		/* a planted symlink at tmp is removed, not followed */
+		snprintf(tmp, sizeof(tmp), "%.200s.ms-tmp-%ld", leaf, (long)getpid());
+		unlinkat(dfd, tmp, 0);
+		if (symlinkat(target, dfd, tmp) < 0)
+			r = ms_error_set(err, ms_error_from_errno(errno),
+					 "cannot create '%s/%s.ms-tmp-%ld': %s", s->repo_dir, rel,
+					 (long)getpid(), strerror(errno));
+		/* rename replaces whatever is at link (a planted symlink is
+		 * replaced, not followed); a directory there is an error */
+		else if (renameat(dfd, tmp, dfd, leaf) < 0) {
+			int e = errno;
+			unlinkat(dfd, tmp, 0);
+			r = ms_error_set(err, ms_error_from_errno(e), "cannot create '%s/%s': %s",
+					 s->repo_dir, rel, strerror(e));
+		}
+		close(dfd);
+	}
+	free(rel);
+	return r;
+}
+
+/* write len bytes as leaf in the directory dfd: a temporary file there,
+ * fsync, rename; shown names it in messages */
+static int write_at(int dfd, const char *leaf, const char *shown, const void *buf,
+		    size_t len, struct ms_error *err)
+{
+	char tmp[NAME_MAX + 1];
+	int fd, e;
+
+	snprintf(tmp, sizeof(tmp), "%.200s.tmp.%ld", leaf, (long)getpid());
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || ms_write_close(fd, buf, len, 0644) < 0 ||
+	    renameat(dfd, tmp, dfd, leaf) < 0) {
+		e = errno;
+		unlinkat(dfd, tmp, 0);
+		return ms_error_set(err, ms_error_from_errno(e), "cannot write '%s': %s", shown,
+				    strerror(e));
 	}
 	return 0;
 }
@@ -299,24 +394,31 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 int ms_store_write_ref(const struct ms_store *s, const char *ref, const char *rev,
 		       struct ms_error *err)
 {
-	char base[PATH_MAX + 16], p[PATH_MAX + 512];
-	int r;
+	char shown[PATH_MAX + 512], *rel;
+	const char *leaf;
+	int dfd, r;
 
-	snprintf(base, sizeof(base), "%s/refs", s->repo_dir);
-	if ((r = make_parents(base, ref, err)))
-		return r;
-	if ((size_t)snprintf(p, sizeof(p), "%s/%s", base, ref) >= sizeof(p))
-		return ms_error_set(err, MS_EINVAL, "path too long");
-	return ms_write_file_atomic(p, rev, strlen(rev), 0644, err);
+	if (!*ref || asprintf(&rel, "refs/%s", ref) < 0)
+		return ms_error_set(err, MS_EINVAL, "bad ref '%s'", ref);
+	snprintf(shown, sizeof(shown), "%s/%s", s->repo_dir, rel);
+	if (!(r = walk_from(s->repo_dir, 0, rel, &dfd, &leaf, err))) {
+		r = *leaf ? write_at(dfd, leaf, shown, rev, strlen(rev), err)
+			  : ms_error_set(err, MS_EINVAL, "bad ref '%s'", ref);
+		close(dfd);
+	}
+	free(rel);
+	return r;
 }
 
 int ms_store_export_dirs(const char *dir, const char *path, struct ms_error *err)
 {
-	int r;
+	const char *leaf;
+	int fd, r;
 
-	if ((r = ms_mkdir_p(dir, err)))
+	if ((r = ms_mkdir_p(dir, err)) || (r = walk_from(dir, 1, path, &fd, &leaf, err)))
 		return r;
-	return make_parents(dir, path, err);
+	close(fd);
+	return 0;
 }
 
 int ms_store_export_stage(const struct ms_store *s, const char *etag, const char *dir,

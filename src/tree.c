@@ -49,7 +49,9 @@ static int walk(struct scan *s, const char *root, const char *rel,
 	if (++s->depth > 64)
 		return ms_error_set(err, MS_EPATH, "'%s/%s' is nested too deeply",
 				    root, rel);
-	snprintf(full, sizeof(full), "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((size_t)snprintf(full, sizeof(full), "%s%s%s", root, *rel ? "/" : "", rel) >=
+	    sizeof(full))
+		return ms_error_set(err, MS_EPATH, "path too long under '%s'", root);
 	d = opendir(full);
 	if (!d)
 		return ms_error_set(err, ms_error_from_errno(errno),

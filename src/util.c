@@ -24,16 +24,19 @@ int ms_read_file(const char *path, size_t cap, unsigned char **buf,
 
 	*buf = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return ms_error_set(err, ms_error_from_errno(errno),
 				    "cannot open '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		if (!S_ISREG(st.st_mode))
-			return ms_error_set(err, MS_EINVAL, "'%s' is not a regular file", path);
 		return ms_error_set(err, MS_EIO, "cannot stat '%s': %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ms_error_set(err, MS_EINVAL, "'%s' is not a regular file", path);
 	}
 	if ((uint64_t)st.st_size > cap) {
 		close(fd);
@@ -79,19 +82,11 @@ void ms_iobuf_free(void *buf, size_t len)
 		munmap(buf, len);
 }
 
-int ms_write_file_atomic(const char *path, const void *buf, size_t len,
-			 int mode, struct ms_error *err)
+int ms_write_close(int fd, const void *buf, size_t len, int mode)
 {
-	char tmp[PATH_MAX];
 	const unsigned char *p = buf;
-	int fd, e;
+	int e;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return ms_error_set(err, MS_EINVAL, "path too long: '%s'", path);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return ms_error_set(err, ms_error_from_errno(errno),
-				    "cannot create '%s': %s", tmp, strerror(errno));
 	while (len) {
 		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
@@ -103,21 +98,33 @@ int ms_write_file_atomic(const char *path, const void *buf, size_t len,
 	}
 	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0)
 		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	return 0;
+	return close(fd);
 fail:
 	e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return ms_error_set(err, ms_error_from_errno(e), "cannot write '%s': %s",
-			    path, strerror(e));
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int ms_write_file_atomic(const char *path, const void *buf, size_t len,
+			 int mode, struct ms_error *err)
+{
+	char tmp[PATH_MAX];
+	int fd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return ms_error_set(err, MS_EINVAL, "path too long: '%s'", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return ms_error_set(err, ms_error_from_errno(errno),
+				    "cannot create '%s': %s", tmp, strerror(errno));
+	if (ms_write_close(fd, buf, len, mode) < 0 || rename(tmp, path) < 0) {
+		e = errno;
+		unlink(tmp);
+		return ms_error_set(err, ms_error_from_errno(e), "cannot write '%s': %s",
+				    path, strerror(e));
+	}
+	return 0;
 }
 
 int ms_mkdir_p(const char *path, struct ms_error *err)

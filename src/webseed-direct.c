@@ -390,6 +390,7 @@ static int d_begin(struct djob *j)
 	rq.len = t->size - d->hashed;
 	rq.file_size = t->size;
 	rq.auth_host = m->host;
+	rq.auth_scheme = m->scheme;
 	rq.auth = m->auth;
 	rq.stall_s = w->o.stall_s;
 	rq.on_data = d_on_data;

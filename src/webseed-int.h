@@ -44,6 +44,7 @@ struct mirror {
 	int direct;
 	char *auth;              /* Authorization value for its host, or NULL */
 	char host[256];
+	char scheme[8];          /* "http" or "https": the token goes over it only */
 	int64_t bytes, bad_bytes;
 	int running;
 	uint64_t retry_at;       /* loop ms */
@@ -170,8 +171,9 @@ void ms__ws_backoff(struct ms_webseed *w, struct mirror *m, long secs);
 int ms__ws_mirror_left(const struct ms_webseed *w, int f);
 /* say so (and tell the owner) when no mirror is left for file f */
 void ms__ws_none_left(struct ms_webseed *w, int f);
-/* a transfer of file f from m failed: a 404 skips m for that file, a
- * 429/503 waits for its Retry-After, anything else backs off */
+/* a transfer of file f from m failed: a 404, or a redirect into the
+ * local network, skips m for that file, a 429/503 waits for its
+ * Retry-After, anything else backs off */
 void ms__ws_mirror_failed(struct ms_webseed *w, struct mirror *m, int f, int status,
 			  long retry_after, const char *msg);
 /* file f's URL on m (malloc'd) */

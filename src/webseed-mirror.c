@@ -100,7 +100,7 @@ void ms__ws_none_left(struct ms_webseed *w, int f)
 void ms__ws_mirror_failed(struct ms_webseed *w, struct mirror *m, int f, int status,
 			  long retry_after, const char *msg)
 {
-	if (status == MS_ENOENT) {
+	if (status == MS_ENOENT || status == MS_EPATH) {
 		m->fstate[f] = MF_MISSING;
 		m->skipped++;
 		ms__ws_event(w, m, "%s for '%s': not using it for that file", msg,

@@ -230,7 +230,7 @@ static void on_done(void *ud, const struct ms_http_result *res)
 		return;
 	}
 	ms__ws_mirror_failed(w, m, j->file, res->status, res->retry_after, res->msg);
-	if (res->status == MS_ENOENT)
+	if (res->status == MS_ENOENT || res->status == MS_EPATH)
 		ms__ws_none_left(w, j->file);
 	job_release(j);
 	job_free(j);
@@ -271,6 +271,7 @@ static void job_next(struct job *j)
 		rq.len = n;
 		rq.file_size = f->size;
 		rq.auth_host = m->host;
+		rq.auth_scheme = m->scheme;
 		rq.auth = m->auth;
 		rq.buf = j->buf + j->done;
 		rq.stall_s = w->o.stall_s;
@@ -517,6 +518,7 @@ int ms_webseed_add(struct ms_webseed *w, const char *url, struct ms_error *err)
 		strcat(m->url, "/");
 	h = strstr(url, "://") + 3;
 	snprintf(m->host, sizeof(m->host), "%.*s", (int)strcspn(h, "/?#"), h);
+	snprintf(m->scheme, sizeof(m->scheme), "%s", strncmp(url, "https://", 8) ? "http" : "https");
 	for (size_t i = 0; i < w->o.n_auth; i++)
 		if (!strcasecmp(w->auth[i].host, m->host))
 			m->auth = strdup(w->auth[i].value);

@@ -149,6 +149,18 @@ wait_tracker_seeders () {
 	done
 }
 
+# test_ca_cert: a test CA (ca.pem, ca.key) and a certificate for 127.0.0.1
+# it signed (server.pem, server.key), valid two days
+test_ca_cert () {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout ca.key -out ca.pem -days 2 -subj "/CN=modelswarm test CA" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null &&
+	echo "subjectAltName = IP:127.0.0.1" >san.cnf &&
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+		-days 2 -extfile san.cnf -out server.pem 2>/dev/null
+}
+
 # --- nginx ---------------------------------------------------------------
 
 # start_nginx DOCROOT: nginx serving the static files under DOCROOT at /
@@ -158,9 +170,10 @@ wait_tracker_seeders () {
 # Sets nginx_port, nginx_url (http://127.0.0.1:PORT, no slash at the end),
 # nginx_log (the access log), nginx_pid. If NGINX_SERVER_EXTRA names a shell
 # function, what it prints goes into the server block (it may use
-# $nginx_port and $ls_root). With NGINX_WORKERS set (a number, or auto),
-# a master process and that many workers serve instead of the one process;
-# nginx_pid is then the master's.
+# $nginx_port and $ls_root); NGINX_HTTP_EXTRA likewise into the http block
+# (a log_format, say). With NGINX_WORKERS set (a number, or auto), a master
+# process and that many workers serve instead of the one process; nginx_pid
+# is then the master's.
 start_nginx () {
 	ls_root=$(cd "$1" && pwd) || return 1
 	ls_dir="$TRASH_DIRECTORY/nginx"
@@ -185,6 +198,7 @@ start_nginx () {
 	http {
 		log_format ranges '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
 		access_log $nginx_log ranges;
+		$(test -z "$NGINX_HTTP_EXTRA" || "$NGINX_HTTP_EXTRA")
 		client_body_temp_path $ls_dir/tmp/body;
 		proxy_temp_path $ls_dir/tmp/proxy;
 		fastcgi_temp_path $ls_dir/tmp/fastcgi;

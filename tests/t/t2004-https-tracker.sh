@@ -20,13 +20,7 @@ nginx_https () {
 }
 
 test_expect_success 'setup: a test CA, a certificate for 127.0.0.1, nginx as the tracker' '
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout ca.key -out ca.pem -days 2 -subj "/CN=modelswarm test CA" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null &&
-	echo "subjectAltName = IP:127.0.0.1" >san.cnf &&
-	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-days 2 -extfile san.cnf -out server.pem 2>/dev/null &&
+	test_ca_cert &&
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout other.key -out other.pem -days 2 -subj "/CN=another CA" 2>/dev/null &&
 	mkdir certs other-certs empty-certs &&

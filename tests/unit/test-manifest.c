@@ -1,9 +1,14 @@
-/* test-manifest.c: strict manifest/refs parsing and the path rules */
+/* test-manifest.c: strict manifest/refs parsing and the path rules (and the
+ * store's own limit on a path's depth) */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ms_manifest.h"
+#include "ms_store.h"
 #include "tap.h"
 
 static const char good[] =
@@ -62,6 +67,49 @@ static int parse(const char *text, struct ms_error *err)
 	"\"fe470b8845196fb39265db76cce8ada41fd244e148526dc5f2dd936c8f625d96\", " \
 	"\"etag\": \"0187f3b09d66cef7911083ad49f890f5a6589589\", \"pieces_root\": " \
 	"\"91c72f00f9f3c88709794bd718955448f542e220b27410b9cb3423ce27e29160\"}"
+
+/* the store refuses a link it cannot build (a symlink target has at most
+ * PATH_MAX - 1 bytes) before it creates anything, whatever a manifest
+ * allowed */
+static void store_deep_link(void)
+{
+	static char path[3100];
+	char dir[] = "/tmp/test-manifest.XXXXXX", snaps[PATH_MAX + 64], cmd[PATH_MAX + 64];
+	const char *etag = "0187f3b09d66cef7911083ad49f890f5a6589589";
+	struct ms_store st;
+	struct ms_error err;
+	size_t o;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	ok(ms_store_open(&st, dir, "acme/deep", &err) == 0, "store opened");
+	for (o = 0; o < 2998; o += 2)
+		memcpy(path + o, "d/", 2);
+	strcpy(path + o, "f");
+	memset(&err, 0, sizeof(err));
+	ok(ms_store_link(&st, "11f6ad8ec52a2984abaafd7c3b516503785c2072", path, etag, &err) ==
+	   MS_EPATH && strstr(err.msg, "cannot link 'd/d/d/") &&
+	   strstr(err.msg, "1499 levels deep"), "deep link refused: %s", err.msg);
+	snprintf(snaps, sizeof(snaps), "%s/snapshots/11f6ad8ec52a2984abaafd7c3b516503785c2072",
+		 st.repo_dir);
+	ok(access(snaps, F_OK) < 0, "nothing created for it");
+	ok(ms_store_link(&st, "11f6ad8ec52a2984abaafd7c3b516503785c2072", "a/b/f", etag,
+			 &err) == 0, "a shallow link is made: %s", err.msg);
+	strcat(snaps, "/a/b/f");
+	{
+		char t[256];
+		ssize_t k = readlink(snaps, t, sizeof(t) - 1);
+		t[k > 0 ? k : 0] = '\0';
+		ok(!strcmp(t, "../../../../blobs/0187f3b09d66cef7911083ad49f890f5a6589589"),
+		   "its target: %s", t);
+	}
+	ms_store_release(&st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		diag("cannot remove %s", dir);
+}
 
 int main(void)
 {
@@ -129,6 +177,26 @@ int main(void)
 		ok(parse(text, &err) != 0 && strstr(err.msg, "longer than 255"),
 		   "over-long component: %s", err.msg);
 	}
+	{
+		/* depth: 64 components pass, 65 and 1,500 are refused by name */
+		static char p[3100];
+		size_t o = 0;
+		for (int i = 0; i < 63; i++)
+			o += (size_t)sprintf(p + o, "d%d/", i);
+		sprintf(p + o, "f");
+		text = variant(p, "1", "", "");
+		ok(parse(text, &err) == 0, "64 components: %s", parse(text, &err) ? err.msg : "ok");
+		sprintf(p + o, "d63/f");
+		text = variant(p, "1", "", "");
+		ok(parse(text, &err) == MS_EPATH && strstr(err.msg, "path 'd0/d1/d2/") &&
+		   strstr(err.msg, "has more than 64 levels"), "65 components: %s", err.msg);
+		for (o = 0; o < 2998; o += 2)
+			memcpy(p + o, "d/", 2);
+		sprintf(p + o, "f");
+		ok(ms_path_check(p, &err) == MS_EPATH && strstr(err.msg, "has more than 64 levels"),
+		   "1,500 components: %.80s...", err.msg);
+	}
+	store_deep_link();
 	{
 		/* unknown _type, spec version */
 		char *t = strdup(variant("a", "1", "", ""));

@@ -1,0 +1,80 @@
+#!/bin/sh
+test_description='get: a signed manifest with a path 1,500 levels deep is refused by name, nothing crashes'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/lib-release.sh"
+
+rev=$(fake_rev deep)
+# 1,499 directories and a file: 3,000 bytes, inside the format's 4,096,
+# and far beyond what a symlink target from the snapshot can climb
+deep=$(printf 'd/%.0s' $(seq 1499))f
+
+# v1_torrent DIR NAME OUT FILE...: a BitTorrent v1 torrent of the FILEs
+# (paths under DIR; a v2 file tree this deep is beyond any bencode depth
+# limit); prints its info-hash
+v1_torrent () {
+	/usr/bin/python3 - "$@" <<-\EOF
+	import hashlib, os, sys
+	top, name, out = sys.argv[1:4]
+	def enc(v):
+	    if isinstance(v, int):
+	        return b"i%de" % v
+	    if isinstance(v, str):
+	        v = v.encode()
+	    if isinstance(v, bytes):
+	        return b"%d:%s" % (len(v), v)
+	    if isinstance(v, list):
+	        return b"l" + b"".join(enc(x) for x in v) + b"e"
+	    return b"d" + b"".join(enc(k) + enc(v[k]) for k in sorted(v)) + b"e"
+	files, data = [], b""
+	for rel in sys.argv[4:]:
+	    body = open(os.path.join(top, rel), "rb").read()
+	    files.append({"length": len(body), "path": rel.split("/")})
+	    data += body
+	plen = 16384
+	pieces = b"".join(hashlib.sha1(data[i:i + plen]).digest()
+	                  for i in range(0, len(data), plen))
+	info = {"files": files, "name": name, "piece length": plen, "pieces": pieces}
+	open(out, "wb").write(enc({"info": info}))
+	print(hashlib.sha1(enc(info)).hexdigest())
+	EOF
+}
+
+test_expect_success 'setup: a release whose one file is 1,500 levels deep, signed, seeded' '
+	modelswarm keygen acme --no-password >/dev/null &&
+	modelswarm trust add acme acme.pub >/dev/null &&
+	mkdir -p repo index &&
+	echo shallow >repo/f &&
+	modelswarm publish repo --repo acme/deep --rev $rev --key acme.key --index index >/dev/null &&
+	mkdir -p "data/$(dirname "$deep")" &&
+	cp repo/f "data/$deep" &&
+	ih=$(v1_torrent data $rev index/acme/deep/$rev.torrent "$deep") &&
+	sha=$(sha256sum <"data/$deep" | cut -c1-64) &&
+	etag=$(git hash-object "data/$deep") &&
+	m=index/acme/deep/$rev.manifest.json &&
+	DEEP=$deep IH=$ih SHA=$sha ETAG=$etag perl -0pi -e "
+		s/\"infohash_v1\": \"[0-9a-f]*\"/\"infohash_v1\": \"\$ENV{IH}\"/;
+		s/\"infohash_v2\": \"[0-9a-f]*\"/\"infohash_v2\": \"\"/;
+		s/\"path\": \"f\"/\"path\": \"\$ENV{DEEP}\"/;
+		s/\"sha256\": \"[0-9a-f]*\"/\"sha256\": \"\$ENV{SHA}\"/;
+		s/\"etag\": \"[0-9a-f]*\"/\"etag\": \"\$ENV{ETAG}\"/;
+		s/\"pieces_root\": \"[0-9a-f]*\"/\"pieces_root\": \"\"/" $m &&
+	grep -q "$deep" $m &&
+	resign $m acme.key &&
+	ms_seed seed index/acme/deep/$rev.torrent data
+'
+
+test_expect_success 'get refuses the path by name and exits cleanly' '
+	test_expect_code 1 timeout 60 modelswarm get acme/deep --index index --cache-dir c \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) >out 2>err &&
+	test_grep "d/d/d/d.* has more than 64 levels" err &&
+	! grep -i "sanitizer\|runtime error" err &&
+	! ls c/models--acme--deep/snapshots/* >/dev/null 2>&1 &&
+	! test -e c/models--acme--deep/refs/main
+'
+
+test_expect_success 'verify refuses it too' '
+	test_expect_code 1 modelswarm verify --index index acme/deep@$rev >out 2>err &&
+	test_grep "has more than 64 levels" err
+'
+
+test_done
