@@ -2,6 +2,7 @@
 test_description='get: a signed manifest with a path 1,500 levels deep is refused by name, nothing crashes'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-release.sh"
+. "$TEST_DIRECTORY/lib-daemon.sh"
 
 rev=$(fake_rev deep)
 # 1,499 directories and a file: 3,000 bytes, inside the format's 4,096,
@@ -75,6 +76,26 @@ test_expect_success 'get refuses the path by name and exits cleanly' '
 test_expect_success 'verify refuses it too' '
 	test_expect_code 1 modelswarm verify --index index acme/deep@$rev >out 2>err &&
 	test_grep "has more than 64 levels" err
+'
+
+test_expect_success 'the daemon: the job fails by name, and a restart with it saved stays up' '
+	start_daemon d1 &&
+	modelswarm daemon add acme/deep --index "$TRASH_DIRECTORY/index" --cache-dir dc \
+		--peer 127.0.0.1:$(cat seed.port) --json >add.json &&
+	id=$(/usr/bin/python3 -c "import json; print(json.load(open(\"add.json\"))[\"id\"])") &&
+	wait_state $id failed 60 &&
+	field $id error >error.out &&
+	test_grep "has more than 64 levels" error.out &&
+	stop_daemon &&
+	rec="$MODELSWARM_HOME/state/daemon/repos/$id.json" &&
+	sed -i "s/\"state\":\"failed\"/\"state\":\"queued\"/" "$rec" &&
+	test_grep "\"state\":\"queued\"" "$rec" &&
+	start_daemon d2 &&
+	wait_state $id failed 60 &&
+	test "$(modelswarm daemon ping)" = pong &&
+	kill -0 $dpid &&
+	! grep -i "sanitizer\|runtime error" d1.err d2.err &&
+	stop_daemon
 '
 
 test_done
