@@ -53,10 +53,31 @@ struct ms_tree_file {
 	int64_t size;
 };
 
+/*
+ * The ignore list: directories at the top of a release directory that are
+ * never part of a release, whatever the flags of the scan that finds them
+ * (MS_TREE_IGNORE). One list, used by publish and by verify --manifest, so
+ * what publish leaves out verify does not call an extra file.
+ *   .cache/huggingface/   written by hf download --local-dir (a .gitignore,
+ *                         download/ with .metadata and lock files)
+ * .git/ is not on it: publish refuses a directory that has one (a work tree
+ * need not be the revision published; export it with git archive).
+ */
+struct ms_tree_ignore {
+	const char *dir;     /* relative to the top, ends in '/' */
+	const char *why;     /* "written by ..." */
+};
+#define MS_TREE_N_IGNORE 1
+extern const struct ms_tree_ignore ms_tree_ignore_list[MS_TREE_N_IGNORE];
+
 struct ms_tree {
 	struct ms_tree_file *files;
 	size_t n;
 	int64_t total;
+	/* left out: entries under ms_tree_ignore_list[i] (MS_TREE_IGNORE),
+	 * files matching the excludes */
+	size_t n_ignored[MS_TREE_N_IGNORE];
+	size_t n_excluded;
 };
 
 /* Every regular file under dir, sorted bytewise by relative path.
@@ -66,7 +87,15 @@ void ms_tree_release(struct ms_tree *t);
 /* symlinks to regular files inside dir are followed (their target's size
  * is listed); symlinks leading outside are refused */
 #define MS_TREE_FOLLOW_INSIDE (1u << 0)
-int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
+/* leave out the directories of ms_tree_ignore_list (nothing under them is
+ * refused, only counted) */
+#define MS_TREE_IGNORE (1u << 1)
+/* excludes (may be NULL): files whose relative path matches one, as
+ * ms_strlist_glob_match() says, are left out and counted before any check
+ * of them */
+struct ms_strlist;
+int ms_tree_scan_flags(const char *dir, unsigned flags,
+		       const struct ms_strlist *excludes, struct ms_tree *t,
 		       struct ms_error *err);
 
 /* 64-bit FNV-1a, for naming state files. */
@@ -82,6 +111,10 @@ struct ms_strlist {
 int ms_strlist_push(struct ms_strlist *l, const char *s);
 int ms_strlist_push_copy(struct ms_strlist *l, const char *s);
 void ms_strlist_release(struct ms_strlist *l);
+/* 1 if a glob of l matches path (fnmatch, '*' also crosses '/'), or
+ * matches its base name when the glob has no '/'; l may be NULL. The
+ * rule of --include/--exclude in get and publish. */
+int ms_strlist_glob_match(const struct ms_strlist *l, const char *path);
 
 /*
  * strdup for what the daemon keeps for months, allocated with calloc.

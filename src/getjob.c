@@ -3,7 +3,6 @@
  * manifest, download, verify every file, then link the snapshot. It runs
  * on an engine its owner drives: `get` runs one, the daemon many. */
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -104,17 +103,6 @@ static int map_files(struct ms_getjob *g, struct ms_error *err)
 }
 
 /* ---- the store ------------------------------------------------------- */
-
-static int glob_match(const struct ms_strlist *l, const char *path)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		const char *base = strrchr(path, '/');
-		if (!fnmatch(l->v[i], path, 0) ||
-		    (!strchr(l->v[i], '/') && !fnmatch(l->v[i], base ? base + 1 : path, 0)))
-			return 1;
-	}
-	return 0;
-}
 
 static void hash_work_cb(uv_work_t *req)
 {
@@ -685,8 +673,8 @@ static void add_torrent(struct ms_getjob *g)
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(g->files[k].mf->etag, f->mf->etag) && g->files[k].wanted)
 				dup = 1;
-		f->wanted = (!g->includes.n || glob_match(&g->includes, f->mf->path)) &&
-			    !glob_match(&g->excludes, f->mf->path);
+		f->wanted = (!g->includes.n || ms_strlist_glob_match(&g->includes, f->mf->path)) &&
+			    !ms_strlist_glob_match(&g->excludes, f->mf->path);
 		if (f->mf->size == 0 && f->wanted && f->st != F_PRESENT) {
 			/* libtorrent never writes an empty file: its blob is made
 			 * here, if the manifest's hashes are those of no bytes */

@@ -1,4 +1,5 @@
-/* tree.c: list the regular files of a directory, sorted bytewise */
+/* tree.c: list the regular files of a directory, sorted bytewise, less
+ * the ignore list and the excludes */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -9,13 +10,32 @@
 
 #include "ms_util.h"
 
+/* see ms_util.h; each dir ends in '/' */
+const struct ms_tree_ignore ms_tree_ignore_list[MS_TREE_N_IGNORE] = {
+	{ ".cache/huggingface/", "written by hf download" },
+};
+
 struct scan {
 	struct ms_tree *t;
 	size_t cap;
 	int depth;
 	unsigned flags;
+	const struct ms_strlist *excludes;
+	int ignoring;    /* index in ms_tree_ignore_list walked, or -1 */
 	char root_real[PATH_MAX];
 };
+
+/* the entry of the ignore list that directory rel is, or -1 */
+static int ignored_dir(const char *rel)
+{
+	for (int i = 0; i < MS_TREE_N_IGNORE; i++) {
+		const char *d = ms_tree_ignore_list[i].dir;
+		size_t n = strlen(d) - 1;
+		if (strlen(rel) == n && !strncmp(rel, d, n))
+			return i;
+	}
+	return -1;
+}
 
 static int push(struct scan *s, const char *rel, int64_t size, struct ms_error *err)
 {
@@ -74,7 +94,17 @@ static int walk(struct scan *s, const char *root, const char *rel,
 			r = ms_error_set(err, ms_error_from_errno(errno),
 					 "cannot stat '%s': %s", path, strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
+			int ig = s->ignoring < 0 && (s->flags & MS_TREE_IGNORE) ?
+					 ignored_dir(child) : -1;
+			if (ig >= 0)
+				s->ignoring = ig;
 			r = walk(s, root, child, err);
+			if (ig >= 0)
+				s->ignoring = -1;
+		} else if (s->ignoring >= 0) {
+			s->t->n_ignored[s->ignoring]++;
+		} else if (ms_strlist_glob_match(s->excludes, child)) {
+			s->t->n_excluded++;
 		} else if (S_ISREG(st.st_mode)) {
 			r = push(s, child, (int64_t)st.st_size, err);
 		} else if (S_ISLNK(st.st_mode) && (s->flags & MS_TREE_FOLLOW_INSIDE)) {
@@ -118,10 +148,11 @@ static int cmp_files(const void *a, const void *b)
 
 int ms_tree_scan(const char *dir, struct ms_tree *t, struct ms_error *err)
 {
-	return ms_tree_scan_flags(dir, 0, t, err);
+	return ms_tree_scan_flags(dir, 0, NULL, t, err);
 }
 
-int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
+int ms_tree_scan_flags(const char *dir, unsigned flags,
+		       const struct ms_strlist *excludes, struct ms_tree *t,
 		       struct ms_error *err)
 {
 	struct scan s;
@@ -131,6 +162,8 @@ int ms_tree_scan_flags(const char *dir, unsigned flags, struct ms_tree *t,
 	memset(&s, 0, sizeof(s));
 	s.t = t;
 	s.flags = flags;
+	s.excludes = excludes;
+	s.ignoring = -1;
 	if (!realpath(dir, s.root_real))
 		return ms_error_set(err, ms_error_from_errno(errno),
 				    "cannot open '%s': %s", dir, strerror(errno));

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -287,6 +288,17 @@ void ms_strlist_release(struct ms_strlist *l)
 		free((char *)l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+int ms_strlist_glob_match(const struct ms_strlist *l, const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	for (size_t i = 0; l && i < l->n; i++)
+		if (!fnmatch(l->v[i], path, 0) ||
+		    (!strchr(l->v[i], '/') && !fnmatch(l->v[i], base ? base + 1 : path, 0)))
+			return 1;
+	return 0;
 }
 
 /* remove empty directories under path, bottom-up; never touches files */

@@ -23,7 +23,7 @@
 static const char publish_usage[] =
 	"usage: modelswarm publish DIR --repo ORG/NAME --rev REV --key ORG.key --index INDEXDIR\n"
 	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
-	"                          [--expires DAYS] [--seed]\n"
+	"                          [--exclude GLOB]... [--expires DAYS] [--seed]\n"
 	"\n"
 	"    --repo ORG/NAME       the repository\n"
 	"    --rev REV             its revision (git commit, 40 hex digits)\n"
@@ -33,16 +33,19 @@ static const char publish_usage[] =
 	"    --ref NAME            point this ref at REV (repeatable; default: main)\n"
 	"    --webseed URL         a web seed for the manifest and torrent (repeatable)\n"
 	"    --tracker URL         a tracker for the manifest and torrent (repeatable)\n"
+	"    --exclude GLOB        leave out files matching GLOB (repeatable; as for get)\n"
 	"    --expires DAYS        the manifest expires after DAYS days (default: 180;\n"
 	"                          refs.json after at most 7)\n"
 	"    --seed                then seed DIR until interrupted (takes the options of\n"
 	"                          'modelswarm seed': --listen, --upload-limit, --no-dht,\n"
 	"                          --no-lsd, --no-port-mapping)\n"
-	"    -h, --help            show this help\n";
+	"    -h, --help            show this help\n"
+	"\n"
+	"Never published: .cache/huggingface/ at the top of DIR (written by hf download).\n";
 
 enum {
 	OPT_REPO = OPT_CMD_BASE, OPT_REV, OPT_KEY, OPT_INDEX, OPT_REF, OPT_EXPIRES,
-	OPT_SEED
+	OPT_SEED, OPT_EXCLUDE
 };
 
 static const struct option publish_opts[] = {
@@ -57,6 +60,7 @@ static const struct option publish_opts[] = {
 	{ "ref", required_argument, NULL, OPT_REF },
 	{ "expires", required_argument, NULL, OPT_EXPIRES },
 	{ "seed", no_argument, NULL, OPT_SEED },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -167,7 +171,7 @@ static time_t now_or_epoch(void)
 
 int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 {
-	struct ms_strlist trackers = { 0 }, refnames = { 0 };
+	struct ms_strlist trackers = { 0 }, refnames = { 0 }, excludes = { 0 };
 	struct ms_mirror_opts webseeds = { 0 };   /* only --webseed */
 	struct net_opts net = { 0 };
 	struct rate_opts rate = { 0 };
@@ -221,6 +225,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			break;
 		case OPT_SEED: seed = 1; break;
+		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
 		case 'h':
 			fputs(publish_usage, stdout);
 			goto out;
@@ -295,12 +300,22 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		ms_seckey_public(sk, &pk);
 	}
 
-	/* the files, under the manifest's path rules */
-	if (ms_tree_scan_flags(dir, MS_TREE_FOLLOW_INSIDE, &tree, &err)) {
+	/* the files, less the ignore list and --exclude, under the
+	 * manifest's path rules */
+	if (ms_tree_scan_flags(dir, MS_TREE_FOLLOW_INSIDE | MS_TREE_IGNORE, &excludes,
+			       &tree, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
 	have_tree = 1;
+	for (size_t i = 0; i < MS_TREE_N_IGNORE; i++)
+		if (tree.n_ignored[i])
+			printf("left out: %s (%zu file%s, %s)\n", ms_tree_ignore_list[i].dir,
+			       tree.n_ignored[i], tree.n_ignored[i] == 1 ? "" : "s",
+			       ms_tree_ignore_list[i].why);
+	if (tree.n_excluded)
+		printf("left out by --exclude: %zu file%s\n", tree.n_excluded,
+		       tree.n_excluded == 1 ? "" : "s");
 	if (!tree.n) {
 		r = cmd_error(EXIT_ERROR, "'%s' has no files", dir);
 		goto out;
@@ -524,5 +539,6 @@ out:
 	ms_mirror_opts_release(&webseeds);
 	ms_strlist_release(&trackers);
 	ms_strlist_release(&refnames);
+	ms_strlist_release(&excludes);
 	return r;
 }

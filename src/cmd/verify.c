@@ -191,8 +191,9 @@ static int verify_dir(const char *file, const char *dir)
 	if (r)
 		return cmd_error(fail_code(&err), "%s", err.msg);
 
-	/* now the directory: same set of files, sizes, sha256s */
-	if (ms_tree_scan(dir, &tree, &err)) {
+	/* now the directory: same set of files, sizes, sha256s, less the
+	 * ignore list publish applies */
+	if (ms_tree_scan_flags(dir, MS_TREE_IGNORE, NULL, &tree, &err)) {
 		ms_manifest_release(&v.m);
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	}
