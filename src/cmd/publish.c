@@ -23,7 +23,8 @@
 static const char publish_usage[] =
 	"usage: modelswarm publish DIR --repo ORG/NAME --rev REV --key ORG.key --index INDEXDIR\n"
 	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
-	"                          [--exclude GLOB]... [--expires DAYS] [--seed]\n"
+	"                          [--exclude GLOB]... [--v1-only | --v2-only]\n"
+	"                          [--expires DAYS] [--seed]\n"
 	"\n"
 	"    --repo ORG/NAME       the repository\n"
 	"    --rev REV             its revision (git commit, 40 hex digits)\n"
@@ -34,6 +35,9 @@ static const char publish_usage[] =
 	"    --webseed URL         a web seed for the manifest and torrent (repeatable)\n"
 	"    --tracker URL         a tracker for the manifest and torrent (repeatable)\n"
 	"    --exclude GLOB        leave out files matching GLOB (repeatable; as for get)\n"
+	"    --v1-only             a BitTorrent v1 torrent (default: hybrid v1+v2); for\n"
+	"                          aria2 1.36 and Transmission 3.00\n"
+	"    --v2-only             a BitTorrent v2 torrent\n"
 	"    --expires DAYS        the manifest expires after DAYS days (default: 180;\n"
 	"                          refs.json after at most 7)\n"
 	"    --seed                then seed DIR until interrupted (takes the options of\n"
@@ -45,7 +49,7 @@ static const char publish_usage[] =
 
 enum {
 	OPT_REPO = OPT_CMD_BASE, OPT_REV, OPT_KEY, OPT_INDEX, OPT_REF, OPT_EXPIRES,
-	OPT_SEED, OPT_EXCLUDE
+	OPT_SEED, OPT_EXCLUDE, OPT_V1, OPT_V2
 };
 
 static const struct option publish_opts[] = {
@@ -61,6 +65,8 @@ static const struct option publish_opts[] = {
 	{ "expires", required_argument, NULL, OPT_EXPIRES },
 	{ "seed", no_argument, NULL, OPT_SEED },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "v1-only", no_argument, NULL, OPT_V1 },
+	{ "v2-only", no_argument, NULL, OPT_V2 },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -197,6 +203,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
 	int c, r = EXIT_OK, seed = 0, have_tree = 0;
+	unsigned flags = 0;   /* LTS_CREATE_V1_ONLY or _V2_ONLY */
 	time_t now;
 
 	memset(&m, 0, sizeof(m));
@@ -226,6 +233,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			break;
 		case OPT_SEED: seed = 1; break;
 		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
+		case OPT_V1: flags |= LTS_CREATE_V1_ONLY; break;
+		case OPT_V2: flags |= LTS_CREATE_V2_ONLY; break;
 		case 'h':
 			fputs(publish_usage, stdout);
 			goto out;
@@ -234,6 +243,10 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 				goto out;
 			break;
 		}
+	}
+	if ((flags & LTS_CREATE_V1_ONLY) && (flags & LTS_CREATE_V2_ONLY)) {
+		r = cmd_usage_error("publish", "--v1-only and --v2-only exclude each other");
+		goto out;
 	}
 	if (argc - optind != 1) {
 		r = cmd_usage_error("publish", argc - optind ? "too many arguments"
@@ -351,6 +364,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 
 	/* one read of every file: sha256, git sha1, v1 and v2 hashes */
 	memset(&bo, 0, sizeof(bo));
+	bo.flags = flags;
 	bo.name = rev;  /* a webseed base .../resolve/ maps to .../resolve/REV/PATH */
 	bo.webseeds = webseeds.urls.v;
 	bo.n_webseeds = webseeds.urls.n;
