@@ -20,12 +20,7 @@ get_here () {
 }
 
 test_expect_success 'setup: a release published and seeded' '
-	modelswarm keygen acme --no-password >/dev/null &&
-	modelswarm trust add acme acme.pub >/dev/null &&
-	mkdir -p repo index &&
-	echo "{}" >repo/config.json &&
-	gen_file repo/model.bin 300000 &&
-	modelswarm publish repo --repo acme/tiny --rev $rev --key acme.key --index index >/dev/null &&
+	publish_tiny $rev &&
 	ms_seed seed index/acme/tiny/$rev.torrent repo
 '
 
