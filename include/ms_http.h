@@ -29,8 +29,9 @@ int ms_url_get(const char *base, const char *rel, size_t cap,
 
 struct ms_http;
 
-/* status 0 with the body (malloc'd, NUL-terminated, the callee owns it),
- * or an MS_E* code with a message (MS_ENOENT for 404 / missing files). */
+/* status 0 with the body (malloc'd, NUL-terminated, the callee owns it)
+ * and msg the URL it came from, or an MS_E* code with a message
+ * (MS_ENOENT for 404 / missing files). */
 typedef void (*ms_http_cb)(void *ud, int status, unsigned char *body,
 			   size_t len, const char *msg);
 

@@ -96,6 +96,9 @@ int ms_repo_check(const char *repo, char *org, size_t orglen,
 int ms_ref_check(const char *ref, struct ms_error *err);
 /* 40 lower-case hex digits */
 int ms_revision_check(const char *rev);
+/* 40 hex digits in any case: lower-cased in place, 0; else MS_EINVAL and
+ * rev unchanged. */
+int ms_revision_normalize(char *rev);
 
 /* A relative '/'-separated path: valid UTF-8 in NFC (no combining marks),
  * no empty, "." or ".." component, no NUL, control character, backslash

@@ -77,12 +77,20 @@ int ms_release_bind(struct ms_release *r, lts_torrent *meta, struct ms_error *er
  * for a pad file. */
 const struct ms_manifest_file *ms_release_file(const struct ms_release *r, int i);
 
-/* A refs.json and its signature as an index served them, verified
- * against the org's pinned key (rollback state included); with ref, its
- * revision into rev (41 bytes). MS_EVERIFY with a message. */
+/* A signature file fetched from url is one in minisign's format; else
+ * MS_EVERIFY with a message that names url and says what came back (an
+ * HTML page, an empty file, or what is wrong with it): what an index
+ * that serves an error page for the file gets. */
+int ms_release_sig_check(const char *url, const unsigned char *sig, size_t len,
+			 struct ms_error *err);
+
+/* A refs.json and its signature (fetched from sig_url) as an index
+ * served them, verified against the org's pinned key (rollback state
+ * included); with ref, its revision into rev (41 bytes). MS_EVERIFY with
+ * a message. */
 int ms_release_refs_check(const char *repo, const char *ref, const unsigned char *refs,
-			  size_t len, const unsigned char *sig, size_t sig_len, char *rev,
-			  struct ms_error *err);
+			  size_t len, const unsigned char *sig, size_t sig_len,
+			  const char *sig_url, char *rev, struct ms_error *err);
 
 /*
  * Resolving on a loop: the indexes in order, each file fetched with its

@@ -25,8 +25,12 @@ struct ms_store {
 	int lock_fd;
 };
 
-/* --cache-dir, else $HF_HUB_CACHE, else $HF_HOME/hub, else
- * ~/.cache/huggingface/hub */
+/* Where the hub cache is, as huggingface_hub finds it: override
+ * (--cache-dir) as given, else $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE,
+ * else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub.  A leading "~" or "~user" and $VAR / ${VAR}
+ * in these variables are expanded (an unset $VAR stays as written); an
+ * empty variable counts as unset.  Creates nothing. */
 int ms_store_cache_dir(const char *override, char *buf, size_t len,
 		       struct ms_error *err);
 

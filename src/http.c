@@ -451,7 +451,7 @@ static void finish(struct ms_http *h)
 			free(r->sink.buf);
 			r->cb(r->ud, status, NULL, 0, msg);
 		} else {
-			r->cb(r->ud, 0, r->sink.buf, r->sink.len, NULL);
+			r->cb(r->ud, 0, r->sink.buf, r->sink.len, r->url);
 		}
 		free(r);
 		if (h->closing)
@@ -609,7 +609,7 @@ static void on_soon(uv_timer_t *t)
 		if (r->local.code)
 			r->cb(r->ud, r->local.code, NULL, 0, r->local.msg);
 		else
-			r->cb(r->ud, 0, r->sink.buf, r->sink.len, NULL);
+			r->cb(r->ud, 0, r->sink.buf, r->sink.len, r->url);
 		free(r);
 	}
 }

@@ -28,6 +28,18 @@ int ms_revision_check(const char *rev)
 	return is_hex(rev, 40) ? 0 : MS_EINVAL;
 }
 
+int ms_revision_normalize(char *rev)
+{
+	if (strlen(rev) != 40)
+		return MS_EINVAL;
+	for (size_t i = 0; i < 40; i++)
+		if (!isxdigit((unsigned char)rev[i]))
+			return MS_EINVAL;
+	for (size_t i = 0; i < 40; i++)
+		rev[i] = (char)tolower((unsigned char)rev[i]);
+	return 0;
+}
+
 static int name_part_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > 96 || s[0] == '.' || s[0] == '-')

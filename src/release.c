@@ -66,6 +66,8 @@ int ms_release_spec(struct ms_release *r, const char *spec, const char *default_
 	snprintf(r->want, sizeof(r->want), "%s", at ? at + 1 : default_ref);
 	if ((e = ms_repo_check(r->repo, NULL, 0, err)))
 		return e;
+	/* 40 hex digits in either case are a revision, as git takes them */
+	ms_revision_normalize(r->want);
 	if (ms_revision_check(r->want) && (e = ms_ref_check(r->want, err)))
 		return e;
 	return 0;
@@ -233,13 +235,34 @@ const struct ms_manifest_file *ms_release_file(const struct ms_release *r, int i
 	return &r->v.m.files[r->mindex[i]];
 }
 
+int ms_release_sig_check(const char *url, const unsigned char *sig, size_t len,
+			 struct ms_error *err)
+{
+	uint8_t keynum[MS_KEYNUM_BYTES];
+	struct ms_error e;
+	size_t i = 0;
+
+	if (!ms_sig_keynum((const char *)sig, len, keynum, &e))
+		return 0;
+	while (i < len && (sig[i] == ' ' || sig[i] == '\t' || sig[i] == '\r' || sig[i] == '\n'))
+		i++;
+	if (!len)
+		snprintf(e.msg, sizeof(e.msg), "got an empty file");
+	else if (i < len && sig[i] == '<')
+		snprintf(e.msg, sizeof(e.msg), "got an HTML page");
+	return ms_error_set(err, MS_EVERIFY, "'%.400s' is not a minisign signature (%.200s)",
+			    url ? url : "?", e.msg);
+}
+
 int ms_release_refs_check(const char *repo, const char *ref, const unsigned char *refs,
-			  size_t len, const unsigned char *sig, size_t sig_len, char *rev,
-			  struct ms_error *err)
+			  size_t len, const unsigned char *sig, size_t sig_len,
+			  const char *sig_url, char *rev, struct ms_error *err)
 {
 	struct ms_refs rf;
 	const struct ms_ref *f;
 
+	if (ms_release_sig_check(sig_url, sig, sig_len, err))
+		return MS_EVERIFY;
 	if (ms_refs_verify(repo, refs, len, (const char *)sig, sig_len, time(NULL), 0, &rf, err)) {
 		err->code = MS_EVERIFY;
 		return MS_EVERIFY;
@@ -439,7 +462,8 @@ static void on_manifest(struct ms_release_resolver *q)
 		return;
 	take(&r->manifest, &q->file);
 	take(&r->manifest_sig, &q->sig);
-	if (ms_release_verify(r->repo, r->rev, r->manifest.buf, r->manifest.len,
+	if (ms_release_sig_check(q->sig.msg, r->manifest_sig.buf, r->manifest_sig.len, &err) ||
+	    ms_release_verify(r->repo, r->rev, r->manifest.buf, r->manifest.len,
 			      (char *)r->manifest_sig.buf, r->manifest_sig.len, time(NULL), 0,
 			      &r->v, &err)) {
 		err.code = MS_EVERIFY;
@@ -477,7 +501,8 @@ static void on_refs(struct ms_release_resolver *q)
 	if (fetch_failed(q))
 		return;
 	if (ms_release_refs_check(r->repo, is_ref ? r->want : NULL, q->file.body, q->file.len,
-				  q->sig.body, q->sig.len, is_ref ? r->rev : NULL, &err)) {
+				  q->sig.body, q->sig.len, q->sig.msg, is_ref ? r->rev : NULL,
+				  &err)) {
 		if (is_ref) {
 			finish(q, MS_EVERIFY, &err);
 			return;

@@ -227,8 +227,8 @@ static void on_refs_sig(void *ud, int status, unsigned char *body, size_t len,
 		free(body);
 		poll_next(p, m);
 		return;
-	} else if (ms_release_refs_check(s->repo, s->ref, p->refs, p->refs_len, body, len, rev,
-					 &err)) {
+	} else if (ms_release_refs_check(s->repo, s->ref, p->refs, p->refs_len, body, len, m,
+					 rev, &err)) {
 		/* a bad signature, a rollback, an expired file, no such ref:
 		 * refused */
 		poll_fail(p, "%s", err.msg);

@@ -737,6 +737,7 @@ static struct repo *repo_new(struct ms_seedbox *sb, const char *spec, const char
 		ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto fail;
 	}
+	ms_revision_normalize(r->want); /* as ms_release_spec() */
 	if (ms_repo_check(r->repo, NULL, 0, err) ||
 	    (ms_revision_check(r->want) && ms_ref_check(r->want, err)))
 		goto fail;

@@ -1,7 +1,10 @@
 /* store.c: the Hugging Face hub cache layout */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,23 +21,144 @@
 /* bytes read at a time to hash or copy a file */
 #define IOBUF (1 << 20)
 
+/* a variable that is set and not empty, else NULL */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* Python's os.path.expanduser: a leading "~" is $HOME (else the passwd
+ * entry), "~name" is name's home directory; one that cannot be found is
+ * left as it is.  -1 if out does not hold the result. */
+static int expand_user(const char *in, char *out, size_t len)
+{
+	const char *rest, *home = NULL;
+	struct passwd *pw;
+	char name[256];
+	size_t hl;
+	int n;
+
+	if (in[0] != '~')
+		goto as_is;
+	rest = strchr(in, '/');
+	if (!rest)
+		rest = in + strlen(in);
+	if (rest == in + 1) {
+		home = env("HOME");
+		if (!home && (pw = getpwuid(getuid())))
+			home = pw->pw_dir;
+	} else if ((size_t)(rest - in - 1) < sizeof(name)) {
+		memcpy(name, in + 1, rest - in - 1);
+		name[rest - in - 1] = '\0';
+		if ((pw = getpwnam(name)))
+			home = pw->pw_dir;
+	}
+	if (!home)
+		goto as_is;
+	hl = strlen(home);
+	while (hl > 0 && home[hl - 1] == '/')
+		hl--;
+	n = snprintf(out, len, "%.*s%s", (int)hl, home, hl || *rest ? rest : "/");
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+as_is:
+	n = snprintf(out, len, "%s", in);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Python's os.path.expandvars on POSIX: "$NAME" (NAME of [A-Za-z0-9_]) and
+ * "${NAME}" become the variable's value; an unset variable is left as
+ * written; values are not expanded again.  -1 if out is too small. */
+static int expand_vars(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (const char *p = in; *p;) {
+		const char *name = NULL, *end = NULL, *v;
+		char var[256];
+		size_t nl;
+
+		if (p[0] == '$' && p[1] == '{' && (end = strchr(p + 2, '}')))
+			name = p + 2;
+		else if (p[0] == '$') {
+			for (end = p + 1; isalnum((unsigned char)*end) || *end == '_'; end++)
+				;
+			name = end > p + 1 ? p + 1 : NULL;
+		}
+		nl = name ? (size_t)(end - name) : 0;
+		if (name && nl < sizeof(var)) {
+			memcpy(var, name, nl);
+			var[nl] = '\0';
+			if (nl && (v = getenv(var))) {
+				size_t vl = strlen(v);
+				if (o + vl >= len)
+					return -1;
+				memcpy(out + o, v, vl);
+				o += vl;
+				p = *end == '}' && p[1] == '{' ? end + 1 : end;
+				continue;
+			}
+		}
+		/* not a variable, or an unset one: copy it as it is */
+		{
+			const char *to = name ? (*end == '}' && p[1] == '{' ? end + 1 : end) : p + 1;
+			if (o + (size_t)(to - p) >= len)
+				return -1;
+			memcpy(out + o, p, to - p);
+			o += to - p;
+			p = to;
+		}
+	}
+	if (o >= len)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+/* expandvars(expanduser(in)), as huggingface_hub does it */
+static int expand(const char *in, char *out, size_t len)
+{
+	char tmp[2 * PATH_MAX];
+
+	if (expand_user(in, tmp, sizeof(tmp)))
+		return -1;
+	return expand_vars(tmp, out, len);
+}
+
 int ms_store_cache_dir(const char *override, char *buf, size_t len,
 		       struct ms_error *err)
 {
+	char home[2 * PATH_MAX], hub[2 * PATH_MAX];
 	const char *v;
 	int n;
 
-	if (override && *override)
+	if (override && *override) {
 		n = snprintf(buf, len, "%s", override);
-	else if ((v = getenv("HF_HUB_CACHE")) && *v)
-		n = snprintf(buf, len, "%s", v);
-	else if ((v = getenv("HF_HOME")) && *v)
-		n = snprintf(buf, len, "%s/hub", v);
-	else if ((v = getenv("HOME")) && *v)
-		n = snprintf(buf, len, "%s/.cache/huggingface/hub", v);
+		if (n < 0 || (size_t)n >= len)
+			return ms_error_set(err, MS_EINVAL, "cache path too long");
+		return 0;
+	}
+	/* huggingface_hub's constants.py: HF_HOME defaults to
+	 * $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface, and is
+	 * expanded; the hub cache is $HF_HUB_CACHE, else the legacy
+	 * $HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, and is expanded (so
+	 * HF_HOME is expanded twice, there too) */
+	if ((v = env("HF_HOME")))
+		n = snprintf(home, sizeof(home), "%s", v);
+	else if ((v = env("XDG_CACHE_HOME")))
+		n = snprintf(home, sizeof(home), "%s/huggingface", v);
 	else
+		n = snprintf(home, sizeof(home), "~/.cache/huggingface");
+	if (n < 0 || (size_t)n >= sizeof(home) || expand(home, hub, sizeof(hub)))
+		return ms_error_set(err, MS_EINVAL, "cache path too long");
+	if ((v = env("HF_HUB_CACHE")) || (v = env("HUGGINGFACE_HUB_CACHE")))
+		n = snprintf(home, sizeof(home), "%s", v);
+	else if (!env("HF_HOME") && !env("XDG_CACHE_HOME") && hub[0] == '~')
+		/* no home directory: never a directory named '~' */
 		return ms_error_set(err, MS_ENOENT, "no cache directory: set HF_HUB_CACHE or HOME");
-	if (n < 0 || (size_t)n >= len)
+	else
+		n = snprintf(home, sizeof(home), "%s/hub", hub);
+	if (n < 0 || (size_t)n >= sizeof(home) || expand(home, buf, len))
 		return ms_error_set(err, MS_EINVAL, "cache path too long");
 	return 0;
 }

@@ -184,6 +184,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers,
 				 .mirrors = &webseeds };
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
+	char revbuf[41];
 	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
 	struct ms_build_file *bf = NULL;
 	struct ms_build_opts bo;
@@ -262,16 +263,19 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_usage_error("publish", "%s", err.msg);
 		goto out;
 	}
-	if (ms_revision_check(rev)) {
+	snprintf(revbuf, sizeof(revbuf), "%s", rev);
+	if (strlen(rev) >= sizeof(revbuf) || ms_revision_normalize(revbuf)) {
 		r = cmd_usage_error("publish", "--rev needs a 40-hex git commit, not '%s'", rev);
 		goto out;
 	}
+	rev = revbuf;
 	if (!refnames.n)
 		ms_strlist_push(&refnames, "main");
 	{
 		struct stat st;
-		if (stat(index, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			r = cmd_error(EXIT_ERROR, "index '%s' is not a directory", index);
+		/* a first release makes its index, as git init makes a repo */
+		if (ms_mkdir_p(index, &err)) {
+			r = cmd_error(EXIT_ERROR, "%s", err.msg);
 			goto out;
 		}
 		if ((size_t)snprintf(path, sizeof(path), "%s/.git", dir) >= sizeof(path)) {

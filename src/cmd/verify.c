@@ -11,6 +11,7 @@
 #include "ms_hash.h"
 #include "ms_http.h"
 #include "ms_manifest.h"
+#include "ms_release.h"
 #include "ms_torrent.h"
 #include "ms_trust.h"
 
@@ -66,10 +67,19 @@ static void print_verified(const struct ms_verified *v)
 		printf("infohash v2: %s\n", v->m.infohash_v2);
 }
 
+/* the URL of rel in index, as it is named in messages */
+static const char *index_url(const char *index, const char *rel, char *url, size_t len)
+{
+	size_t n = strlen(index);
+
+	snprintf(url, len, "%s%s%s", index, n && index[n - 1] == '/' ? "" : "/", rel);
+	return url;
+}
+
 static int verify_index(const char *index, const char *spec)
 {
-	char repo[256], rev[128] = "main", rel[512];
-	const char *at = strchr(spec, '@');
+	char repo[MS_REPO_MAX], rev[MS_WANT_MAX], rel[512], url[1024];
+	struct ms_release sp;
 	unsigned char *rb = NULL, *sb = NULL;
 	size_t rl, sl;
 	struct ms_verified v;
@@ -77,23 +87,17 @@ static int verify_index(const char *index, const char *spec)
 	time_t now = time(NULL);
 	int r;
 
-	if (at) {
-		if ((size_t)(at - spec) >= sizeof(repo) || strlen(at + 1) >= sizeof(rev) ||
-		    !at[1])
-			return cmd_usage_error("verify", "bad ORG/NAME@REV '%s'", spec);
-		memcpy(repo, spec, (size_t)(at - spec));
-		repo[at - spec] = '\0';
-		snprintf(rev, sizeof(rev), "%s", at + 1);
-	} else {
-		snprintf(repo, sizeof(repo), "%s", spec);
-	}
-	if (ms_repo_check(repo, NULL, 0, &err))
+	/* ORG/NAME[@REV] as get reads it (a revision in lower case) */
+	ms_release_init(&sp);
+	r = ms_release_spec(&sp, spec, "main", &err);
+	snprintf(repo, sizeof(repo), "%s", sp.repo);
+	snprintf(rev, sizeof(rev), "%s", sp.want);
+	ms_release_release(&sp);
+	if (r)
 		return cmd_usage_error("verify", "%s", err.msg);
 	if (ms_revision_check(rev)) {
 		struct ms_refs refs;
 		const struct ms_ref *ref;
-		if (ms_ref_check(rev, &err))
-			return cmd_usage_error("verify", "%s", err.msg);
 		snprintf(rel, sizeof(rel), "%s/refs.json", repo);
 		if (ms_url_get(index, rel, MS_REFS_MAX, &rb, &rl, &err))
 			return cmd_error(fetch_code(&err),
@@ -104,7 +108,8 @@ static int verify_index(const char *index, const char *spec)
 			return cmd_error(fetch_code(&err),
 					 "%s", err.msg);
 		}
-		r = ms_refs_verify(repo, rb, rl, (char *)sb, sl, now, 0, &refs, &err);
+		r = ms_release_sig_check(index_url(index, rel, url, sizeof(url)), sb, sl, &err) ||
+		    ms_refs_verify(repo, rb, rl, (char *)sb, sl, now, 0, &refs, &err);
 		free(rb);
 		free(sb);
 		rb = sb = NULL;
@@ -130,7 +135,8 @@ static int verify_index(const char *index, const char *spec)
 		return cmd_error(fetch_code(&err), "%s",
 				 err.msg);
 	}
-	r = ms_release_verify(repo, rev, rb, rl, (char *)sb, sl, now, 0, &v, &err);
+	r = ms_release_sig_check(index_url(index, rel, url, sizeof(url)), sb, sl, &err) ||
+	    ms_release_verify(repo, rev, rb, rl, (char *)sb, sl, now, 0, &v, &err);
 	free(rb);
 	free(sb);
 	if (r)

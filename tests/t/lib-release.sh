@@ -32,3 +32,14 @@ state_sum () {
 	f="$MODELSWARM_HOME/state/releases/$1.json"
 	if test -f "$f"; then sha256sum <"$f" | cut -c1-64; else echo none; fi
 }
+
+# publish_tiny REV: key acme (trusted), a two-file repo in repo/, published
+# as acme/tiny@REV into index/
+publish_tiny () {
+	modelswarm keygen acme --no-password >/dev/null &&
+	modelswarm trust add acme acme.pub >/dev/null &&
+	mkdir -p repo index &&
+	echo "{}" >repo/config.json &&
+	gen_file repo/model.bin 300000 &&
+	modelswarm publish repo --repo acme/tiny --rev "$1" --key acme.key --index index >/dev/null
+}

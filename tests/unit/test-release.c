@@ -291,7 +291,30 @@ int main(void)
 	snprintf(cmd + 300, 40, "/b@main");
 	ok(ms_release_spec(&r, cmd, "main", &err) == MS_EINVAL && strstr(err.msg, "too long"),
 	   "a repo too long is refused, not cut");
+	ok(!ms_release_spec(&r, "acme/tiny@944CAB0000000000000000000000000000ABCDEF", "main",
+			    &err) &&
+	   !strcmp(r.want, "944cab0000000000000000000000000000abcdef"),
+	   "an upper-case revision is a revision, in lower case (%s)", r.want);
+	ok(!ms_release_spec(&r, "acme/tiny@Main", "main", &err) && !strcmp(r.want, "Main"),
+	   "a ref keeps its case");
+	ok(!ms_release_spec(&r, "acme/tiny@944CAB00000000000000000000000000000ABCDEF", "main",
+			    &err) &&
+	   !strcmp(r.want, "944CAB00000000000000000000000000000ABCDEF"),
+	   "41 hex digits are a ref name, kept as written");
 	ms_release_release(&r);
+
+	/* a signature file that is none: the URL and what came back */
+	const char *html = "\n <!DOCTYPE html>\n<html></html>\n";
+	ok(ms_release_sig_check("http://h/acme/x/refs.json.minisig", (const unsigned char *)html,
+				strlen(html), &err) == MS_EVERIFY &&
+	   !strcmp(err.msg, "'http://h/acme/x/refs.json.minisig' is not a minisign signature "
+			    "(got an HTML page)"), "an HTML page: %s", err.msg);
+	ok(ms_release_sig_check("u", (const unsigned char *)"", 0, &err) == MS_EVERIFY &&
+	   !strcmp(err.msg, "'u' is not a minisign signature (got an empty file)"),
+	   "an empty file: %s", err.msg);
+	ok(ms_release_sig_check("u", (const unsigned char *)"x\n", 2, &err) == MS_EVERIFY &&
+	   !strcmp(err.msg, "'u' is not a minisign signature (signature file has 1 lines, not 4)"),
+	   "anything else, with the reason: %s", err.msg);
 
 	/* the index list, once: given, else $MODELSWARM_INDEX, else the config */
 	{

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +123,88 @@ int main(void)
 	unsetenv("HF_HUB_CACHE");
 	unsetenv("HF_HOME");
 	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("xdg-cache/huggingface/hub")),
+	   "neither: $XDG_CACHE_HOME/huggingface/hub, as huggingface_hub: %s", buf);
+	setenv("XDG_CACHE_HOME", "", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
 	   !strcmp(buf, path("home/.cache/huggingface/hub")),
-	   "neither: $HOME/.cache/huggingface/hub (TODO XDG_CACHE_HOME, set here, is not "
-	   "read; huggingface_hub reads it)");
+	   "an empty XDG_CACHE_HOME: $HOME/.cache/huggingface/hub: %s", buf);
+	unsetenv("XDG_CACHE_HOME");
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("home/.cache/huggingface/hub")),
+	   "none: $HOME/.cache/huggingface/hub: %s", buf);
+	setenv("XDG_CACHE_HOME", path("xdg-cache"), 1);
+	setenv("HF_HOME", path("hf-home"), 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("hf-home/hub")), "$HF_HOME before $XDG_CACHE_HOME: %s", buf);
+	setenv("HUGGINGFACE_HUB_CACHE", path("legacy"), 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("legacy")), "the legacy $HUGGINGFACE_HUB_CACHE before $HF_HOME: %s",
+	   buf);
+	setenv("HF_HUB_CACHE", path("hub-cache"), 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("hub-cache")), "$HF_HUB_CACHE before $HUGGINGFACE_HUB_CACHE: %s",
+	   buf);
+
+	/* ~ and $VAR, as os.path.expandvars(os.path.expanduser(...)) */
+	setenv("HF_HUB_CACHE", "~/x", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, path("home/x")),
+	   "HF_HUB_CACHE='~/x' is $HOME/x: %s", buf);
+	setenv("HF_HUB_CACHE", "~", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, path("home")),
+	   "HF_HUB_CACHE='~' is $HOME: %s", buf);
+	setenv("HF_HUB_CACHE", "~root/x", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, "/root/x"),
+	   "HF_HUB_CACHE='~root/x' is root's home: %s", buf);
+	setenv("HF_HUB_CACHE", "~no-such-user-ms/x", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, "~no-such-user-ms/x"), "an unknown ~user stays as written: %s", buf);
+	setenv("HF_HUB_CACHE", "a/~/b", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, "a/~/b"),
+	   "only a leading ~ is expanded: %s", buf);
+	setenv("MS_T_DIR", path("vars"), 1);
+	setenv("HF_HUB_CACHE", "$MS_T_DIR/a/${MS_T_DIR}b", 1);
+	snprintf(want, sizeof(want), "%s/a/%sb", path("vars"), path("vars"));
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, want),
+	   "$VAR and ${VAR} in HF_HUB_CACHE: %s", buf);
+	setenv("HF_HUB_CACHE", "$MS_T_UNSET/a/${MS_T_UNSET}/$/${}/${MS_T_DIR", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, "$MS_T_UNSET/a/${MS_T_UNSET}/$/${}/${MS_T_DIR"),
+	   "unset variables, a lone $, ${} and an open ${ stay as written: %s", buf);
+	setenv("MS_T_NEST", "$MS_T_DIR", 1);
+	setenv("HF_HUB_CACHE", "$MS_T_NEST/c", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, "$MS_T_DIR/c"),
+	   "a value is not expanded again: %s", buf);
+	unsetenv("HF_HUB_CACHE");
+	setenv("HUGGINGFACE_HUB_CACHE", "~/legacy-$MS_T_UNSET", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("home/legacy-$MS_T_UNSET")),
+	   "HUGGINGFACE_HUB_CACHE is expanded too: %s", buf);
+	unsetenv("HUGGINGFACE_HUB_CACHE");
+	setenv("HF_HOME", "~/$MS_T_UNSET/hf", 1);
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+	   !strcmp(buf, path("home/$MS_T_UNSET/hf/hub")), "HF_HOME is expanded: %s", buf);
+	unsetenv("HF_HOME");
+	setenv("XDG_CACHE_HOME", "~/xdg-${MS_T_DIR}", 1);
+	snprintf(want, sizeof(want), "%s/xdg-%s/huggingface/hub", path("home"), path("vars"));
+	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 && !strcmp(buf, want),
+	   "the path from XDG_CACHE_HOME is expanded: %s", buf);
+	setenv("XDG_CACHE_HOME", path("xdg-cache"), 1);
+	setenv("HF_HUB_CACHE", "/a/${MS_T_DIR}", 1);
+	ok(ms_store_cache_dir(NULL, buf, 8, &err) == MS_EINVAL &&
+	   !strcmp(err.msg, "cache path too long"), "an expansion too long: %s", err.msg);
+	unsetenv("HF_HUB_CACHE");
+
 	unsetenv("HOME");
-	ok(ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == MS_ENOENT &&
-	   !strcmp(err.msg, "no cache directory: set HF_HUB_CACHE or HOME"),
-	   "no HOME: %s", err.msg);
+	unsetenv("XDG_CACHE_HOME");
+	{
+		struct passwd *pw = getpwuid(getuid());
+		snprintf(want, sizeof(want), "%s/.cache/huggingface/hub", pw ? pw->pw_dir : "?");
+		ok(pw && ms_store_cache_dir(NULL, buf, sizeof(buf), &err) == 0 &&
+		   !strcmp(buf, want), "no HOME: the passwd entry's home, as Python: %s", buf);
+	}
 	setenv("HOME", path("home"), 1);
+	setenv("XDG_CACHE_HOME", path("xdg-cache"), 1);
 	ok(ms_store_cache_dir("/x/y", buf, 4, &err) == MS_EINVAL &&
 	   !strcmp(err.msg, "cache path too long") &&
 	   ms_store_cache_dir("/x/y", buf, 5, &err) == 0,
