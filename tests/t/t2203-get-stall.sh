@@ -4,6 +4,7 @@ for a peer to come, or no byte from anyone for --stall-timeout seconds'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-release.sh"
 . "$TEST_DIRECTORY/lib-services.sh"
+. "$TEST_DIRECTORY/lib-daemon.sh"
 
 rev=$(fake_rev stall)
 rev2=$(fake_rev stall-tracker)
@@ -57,6 +58,17 @@ test_expect_success 'the stall timeout comes from the config too' '
 		--cache-dir c4 $MS_NET --listen 127.0.0.1:0 >out 2>err &&
 	test_grep "for 2 s (--stall-timeout)" err &&
 	cp base.config "$MODELSWARM_HOME/config"
+'
+
+test_expect_success 'through a running daemon: get stops waiting, the daemon keeps trying' '
+	start_daemon d1 &&
+	test_expect_code 2 timeout 60 modelswarm get acme/tiny@$rev2 --index index \
+		--cache-dir c5 --stall-timeout 3 >out 2>err &&
+	test_grep "the daemon downloads acme/tiny@$rev2" err &&
+	test_grep "^error: no byte of acme/tiny@$rev2 came for 3 s (--stall-timeout): not waiting any more; the daemon keeps trying" err &&
+	modelswarm daemon ls >ls.out &&
+	test_grep "downloading.*acme/tiny@$rev2" ls.out &&
+	stop_daemon
 '
 
 test_expect_success 'a bad --stall-timeout is a usage error' '

@@ -10,16 +10,13 @@
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "tap.h"
+#include "tmpdir.h"
 
-static char dir[256];
 
 static void write_file(const char *name, size_t size, int seed)
 {
-	char p[512];
-	FILE *f;
+	FILE *f = fopen(path(name), "wb");
 
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "wb");
 	for (size_t i = 0; f && i < size; i++)
 		fputc((int)((i * 31 + (size_t)seed) & 0xff), f);
 	if (f)
@@ -48,7 +45,7 @@ static int make_hybrid(void)
 	o.name = "11f6ad8ec52a2984abaafd7c3b516503785c2072";
 	o.piece_size = 16384;
 	o.threads = 1;
-	if (ms_torrent_build(dir, bf, 3, &o, &hybrid, &hybrid_len, &err)) {
+	if (ms_torrent_build(tmp, bf, 3, &o, &hybrid, &hybrid_len, &err)) {
 		diag("%s", err.msg);
 		return -1;
 	}
@@ -262,11 +259,9 @@ int main(void)
 {
 	struct ms_release r;
 	struct ms_error err;
-	char cmd[400];
+	char spec[400];
 
-	snprintf(dir, sizeof(dir), "%s/test-release.XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(dir) || make_hybrid()) {
+	if (tmpdir_make("release") || make_hybrid()) {
 		ok(0, "set up a repo and its torrent");
 		return tap_done();
 	}
@@ -287,9 +282,9 @@ int main(void)
 	ok(ms_release_spec(&r, "acme/tiny@", "main", &err) == MS_EINVAL, "an empty @REV");
 	ok(ms_release_spec(&r, "../x@main", "main", &err) == MS_EINVAL, "a bad repo (%s)",
 	   err.msg);
-	memset(cmd, 'a', 300);
-	snprintf(cmd + 300, 40, "/b@main");
-	ok(ms_release_spec(&r, cmd, "main", &err) == MS_EINVAL && strstr(err.msg, "too long"),
+	memset(spec, 'a', 300);
+	snprintf(spec + 300, 40, "/b@main");
+	ok(ms_release_spec(&r, spec, "main", &err) == MS_EINVAL && strstr(err.msg, "too long"),
 	   "a repo too long is refused, not cut");
 	ok(!ms_release_spec(&r, "acme/tiny@944CAB0000000000000000000000000000ABCDEF", "main",
 			    &err) &&
@@ -346,8 +341,6 @@ int main(void)
 	}
 
 	free(hybrid);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		diag("cannot remove %s", dir);
+	rm_rf(tmp);
 	return tap_done();
 }
