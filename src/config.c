@@ -290,7 +290,6 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 				break;
 			}
 			free(c->metrics);
-	free(c->hf_listen);
 			c->metrics = strdup(val);
 		} else if (!strcmp(key, "hf-listen")) {
 			char host[256];
@@ -356,6 +355,7 @@ void ms_config_release(struct ms_config *c)
 	free_strs(c->auth_value, c->n_auth);
 	free(c->webseed_mode);
 	free(c->metrics);
+	free(c->hf_listen);
 	free(c->log);
 	free(c->listen);
 	free(c->index);
