@@ -327,6 +327,13 @@ int lts_torrent_file_sha256(lts_session *s, int id, int file,
 int lts_torrent_set_sequential(lts_session *s, int id, int on,
 			       struct lts_error *err);
 
+/* Ask for piece first: libtorrent requests it, from the fastest peers
+ * and again from others when it is late, so that it is had within ms
+ * milliseconds (a reader streaming the torrent waits for it). Once the
+ * piece is had the deadline is gone. LTS_EINVAL for a piece out of range. */
+int lts_torrent_set_piece_deadline(lts_session *s, int id, int piece, int ms,
+				   struct lts_error *err);
+
 /* Upload mode: no piece is requested while it is on. */
 int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
 				struct lts_error *err);

@@ -135,6 +135,9 @@ int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 /* Pieces picked in order (on) or rarest first (off, the default). */
 int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 			     struct ms_error *err);
+/* Piece wanted within ms milliseconds (see lts_torrent_set_piece_deadline). */
+int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
+			     struct ms_error *err);
 /* The SHA-256 of a file asked for with lts_add_params.digest_files, as its
  * pieces were written: LTS_DIGEST_READY (in out), LTS_DIGEST_PENDING (ask
  * again shortly) or LTS_DIGEST_NONE (read the file); see lt_shim.h. */

@@ -49,6 +49,9 @@ struct ms_getjob_hooks {
 	 * or shuts the engine down) */
 	void (*on_done)(void *ud, int code);
 	void *ud;
+	/* the job moved on: its release was verified, or its torrent was
+	 * added and its files mapped (NULL: not told) */
+	void (*on_state)(void *ud);
 };
 /* Check the request and start resolving it; MS_EINVAL with a message for
  * a bad spec or when no index is known. */
@@ -92,6 +95,22 @@ struct ms_getjob_info {
 	size_t manifest_len;
 };
 void ms_getjob_info(const struct ms_getjob *j, struct ms_getjob_info *out);
+/* Where the bytes of the manifest's file path are while it downloads, for
+ * a reader that follows the pieces: the torrent (id; it changes when the
+ * job adds it again) and the span of its byte stream (a file that another
+ * one of the same blob carries is that one's). */
+struct ms_getjob_file {
+	int id;                 /* the torrent */
+	int file;               /* in the torrent */
+	int64_t offset, size;   /* in the torrent's byte stream */
+	int piece_length, num_pieces;
+	int whole;              /* mirrors may fetch it whole, around the
+				   pieces: only its blob is to be trusted */
+	int final;              /* its blob is there, verified */
+};
+/* 0; MS_EAGAIN until the files are mapped; MS_ENOENT for a path not in
+ * the manifest, or not downloaded */
+int ms_getjob_file(const struct ms_getjob *j, const char *path, struct ms_getjob_file *out);
 /* The path and priority libtorrent has for each of the n torrent files
  * (paths owned by the job), to add the torrent again for seeding. */
 int ms_getjob_mapping(const struct ms_getjob *j, const char **paths, int *prio, int n);

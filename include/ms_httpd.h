@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -40,6 +41,7 @@ struct ms_httpd_req {
 	const char *body;       /* NUL-terminated; "" without one */
 	size_t body_len;
 	void *conn;             /* the connection, for the lookups below */
+	int timed_out;          /* called again after a wait that ran out */
 };
 
 /* A header of the request (case-insensitive name), or NULL. */
@@ -59,7 +61,30 @@ struct ms_httpd_resp {
 	uint64_t off, len;
 	int close;              /* 1: close the connection without an answer */
 	int err;                /* sticky: out of memory, too many headers */
+	/* wait instead of answering (ms_httpd_resp_wait) */
+	int wait;
+	const void *wait_key;
+	unsigned wait_ms;
+	struct ms_httpd_stream *stream;  /* a body read as it is sent */
 };
+
+/* Answer later: the connection sleeps (no answer, no timeout of its own)
+ * until ms_httpd_wake(key) or until ms milliseconds pass, then the handler
+ * is called again for the same request, with q->timed_out set in the
+ * second case. Whatever else r holds is dropped. */
+void ms_httpd_resp_wait(struct ms_httpd_resp *r, const void *key, unsigned ms);
+
+/* A body of len bytes made as it is sent. read(ud, pos, buf, max,
+ * timed_out) puts the bytes from pos into buf and returns how many (1 to
+ * max), 0 when none is ready (the connection then sleeps as for
+ * ms_httpd_resp_wait: read is called again after ms_httpd_wake(key), or
+ * with timed_out 1 after ms), or -1 to cut the connection (the client
+ * sees a short body). done(ud) once, when the response is over or could
+ * not be made. A HEAD request gets the headers only; read is not called. */
+typedef ssize_t (*ms_httpd_read_fn)(void *ud, uint64_t pos, char *buf, size_t max,
+				    int timed_out);
+int ms_httpd_resp_stream(struct ms_httpd_resp *r, uint64_t len, ms_httpd_read_fn read,
+			 void (*done)(void *ud), void *ud, const void *key, unsigned ms);
 
 /* Add a header (name and value copied; value printf-formatted). */
 int ms_httpd_resp_header(struct ms_httpd_resp *r, const char *name, const char *fmt, ...)
@@ -104,6 +129,12 @@ int ms_httpd_port(const struct ms_httpd *h);
 void ms_httpd_set_timeout(struct ms_httpd *h, unsigned timeout_s);
 /* Connections open now. */
 unsigned ms_httpd_connections(const struct ms_httpd *h);
+/* Every connection waiting on key (ms_httpd_resp_wait, a stream's read)
+ * goes on; safe at any time on the loop thread. */
+void ms_httpd_wake(struct ms_httpd *h, const void *key);
+/* Connections asleep now. */
+unsigned ms_httpd_sleeping(const struct ms_httpd *h);
+
 /* Close every connection and the listening socket; h is freed once libuv
  * has closed its handles (keep running the loop). NULL is a no-op; safe
  * from the handler. */

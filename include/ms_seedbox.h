@@ -23,6 +23,7 @@
 
 #include "ms_config.h"
 #include "ms_engine.h"
+#include "ms_getjob.h"
 #include "ms_util.h"
 
 struct ms_seedbox;
@@ -99,6 +100,33 @@ int ms_seedbox_held(struct ms_seedbox *sb, const char *repo, const char *want,
  * it named; the number of refs. */
 int ms_seedbox_held_refs(struct ms_seedbox *sb, const char *repo,
 			 void (*fn)(void *ud, const char *ref, const char *rev), void *ud);
+/* What the endpoint may serve of repo at want (a revision or a ref): a
+ * release held complete, or one on its way (queued, downloading, failed).
+ * Owned by sb, valid until the loop runs again. */
+struct ms_seedbox_view {
+	const void *key;         /* the repo: named to the notify hook when
+				    it moves on (compare it, never follow it) */
+	const char *id, *repo;
+	const char *rev;         /* NULL until resolved */
+	const char *repo_dir;    /* NULL until its store is open */
+	int complete;            /* held complete: blobs/<etag> for every file */
+	/* on its way: */
+	const struct ms_getjob *job;       /* downloading, else NULL */
+	const unsigned char *manifest;     /* verified, as signed; NULL until */
+	size_t manifest_len;
+	int failed, code;        /* its download failed: MS_E* */
+	const char *error;       /* why, or NULL */
+	double failed_s;         /* seconds since */
+};
+/* 0, or MS_ENOTFOUND (with *known as ms_seedbox_held() says) when the
+ * daemon has no such repo */
+int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
+		    struct ms_seedbox_view *out, int *known);
+/* fn(ud, key) whenever a repo moves on: its release verified, its files
+ * mapped, its download done or failed, the repo removed. One at most. */
+void ms_seedbox_set_notify(struct ms_seedbox *sb, void (*fn)(void *ud, const void *key),
+			   void *ud);
+
 /* the path of a held repo's kept manifest (it may be missing: older
  * records kept none) */
 void ms_seedbox_manifest_path(const struct ms_seedbox *sb, const char *id, char *buf,

@@ -562,6 +562,12 @@ int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 	WRAP(lts_torrent_set_sequential(e->ses, id, on, &le));
 }
 
+int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
+			     struct ms_error *err)
+{
+	WRAP(lts_torrent_set_piece_deadline(e->ses, id, piece, ms, &le));
+}
+
 int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
 			  unsigned char out[32])
 {

@@ -35,6 +35,7 @@ struct gfile {
 	int wanted;
 	int prio;            /* as given to libtorrent */
 	int stream;          /* its sha256 is worked out as it is written */
+	int whole;           /* mirrors may fetch it whole, around the pieces */
 	enum fstate st;
 	char path[PATH_MAX];  /* relative to the repo dir */
 };

@@ -64,6 +64,13 @@ static void rel_verified(void *ud, struct ms_release *r)
 			   (json_int_t)total));
 }
 
+/* the job moved on: its owner may look again (ms_getjob_file()) */
+static void moved_on(struct ms_getjob *g)
+{
+	if (g->hooks.on_state)
+		g->hooks.on_state(g->hooks.ud);
+}
+
 static void rel_done(void *ud, struct ms_release *r, int code, const struct ms_error *err)
 {
 	struct ms_getjob *g = ud;
@@ -82,6 +89,7 @@ static void rel_done(void *ud, struct ms_release *r, int code, const struct ms_e
 		     "from peers", r->repo, r->rev);
 		g->magnet = 1;
 	}
+	moved_on(g);
 	start_download(g);
 }
 
@@ -463,6 +471,7 @@ static int whole_files(struct ms_getjob *g, struct ms_error *err)
 			 f->path);
 		df[f->tindex].path = paths[f->tindex];
 		df[f->tindex].sha256 = f->mf->sha256;
+		f->whole = 1;
 	}
 	r = ms_webseed_direct(g->mr.ws, df, n, err);
 	free(df);
@@ -779,6 +788,7 @@ out:
 		return;
 	}
 	g->mapped = 1;
+	moved_on(g);
 	check_done(g);
 }
 
@@ -1340,6 +1350,39 @@ void ms_getjob_detach(struct ms_getjob *g)
 		return;
 	g->watching = 0; /* the engine ended every watch */
 	g->eng = NULL;
+}
+
+int ms_getjob_file(const struct ms_getjob *g, const char *path, struct ms_getjob_file *out)
+{
+	const struct gfile *f = NULL;
+	struct lts_file_info fi;
+
+	memset(out, 0, sizeof(*out));
+	if (!g->mapped || !g->rel.meta || g->stopped)
+		return MS_EAGAIN;
+	for (size_t i = 0; i < g->n_files && !f; i++)
+		if (!strcmp(g->files[i].mf->path, path))
+			f = &g->files[i];
+	if (!f)
+		return MS_ENOENT;
+	/* a twin's bytes come with the file that carries its blob */
+	for (size_t i = 0; i < g->n_files && f->st == F_PRESENT; i++) {
+		const struct gfile *t = &g->files[i];
+		if (t != f && t->st != F_SKIP && t->st != F_PRESENT &&
+		    !strcmp(t->mf->etag, f->mf->etag))
+			f = t;
+	}
+	if (!f->wanted || f->st == F_SKIP || ms_torrent_file(g->rel.meta, f->tindex, &fi))
+		return MS_ENOENT;
+	out->id = g->id;
+	out->file = f->tindex;
+	out->offset = fi.offset;
+	out->size = f->mf->size;
+	out->piece_length = g->rel.info.piece_length;
+	out->num_pieces = g->rel.info.num_pieces;
+	out->whole = f->whole;
+	out->final = f->st == F_PRESENT || f->st == F_FINAL;
+	return 0;
 }
 
 int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)

@@ -27,7 +27,22 @@ struct hconn {
 	struct MHD_Connection *c;
 	uint64_t deadline;       /* uv_now() ms; 0: a request is being served */
 	int cut;                 /* shut down at its deadline */
+	int asleep;              /* suspended, waiting on wait_key */
+	int timed_out;           /* woken by its wait_until */
+	const void *wait_key;
+	uint64_t wait_until;     /* uv_now() ms */
 	struct hconn *prev, *next;
+};
+
+struct ms_httpd_stream {
+	struct ms_httpd *h;
+	struct MHD_Connection *c;
+	ms_httpd_read_fn read;
+	void (*done)(void *ud);
+	void *ud;
+	const void *key;
+	unsigned wait_ms;
+	uint64_t len;
 };
 
 /* one request: its body so far */
@@ -53,6 +68,8 @@ struct ms_httpd {
 	unsigned n_conns;
 	int in_run;              /* inside MHD_run */
 	int dropped;             /* a connection closed: MHD may listen again */
+	int woke;                /* a connection was resumed: run MHD again */
+	unsigned asleep;         /* connections suspended */
 	int closing;
 	int stopped;             /* MHD_stop_daemon done */
 	char log[200];           /* MHD's last message (never printed) */
@@ -110,6 +127,36 @@ void ms_httpd_resp_file(struct ms_httpd_resp *r, int fd, uint64_t off, uint64_t 
 	r->len = len;
 }
 
+void ms_httpd_resp_wait(struct ms_httpd_resp *r, const void *key, unsigned ms)
+{
+	r->wait = 1;
+	r->wait_key = key;
+	r->wait_ms = ms;
+}
+
+int ms_httpd_resp_stream(struct ms_httpd_resp *r, uint64_t len, ms_httpd_read_fn read,
+			 void (*done)(void *ud), void *ud, const void *key, unsigned ms)
+{
+	struct ms_httpd_stream *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		done(ud);
+		return r->err = MS_ENOMEM;
+	}
+	st->read = read;
+	st->done = done;
+	st->ud = ud;
+	st->key = key;
+	st->wait_ms = ms;
+	st->len = len;
+	if (r->stream) {
+		r->stream->done(r->stream->ud);
+		free(r->stream);
+	}
+	r->stream = st;
+	return 0;
+}
+
 static void resp_release(struct ms_httpd_resp *r)
 {
 	for (int i = 0; i < r->n_headers; i++) {
@@ -119,6 +166,10 @@ static void resp_release(struct ms_httpd_resp *r)
 	free(r->body);
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->stream) {
+		r->stream->done(r->stream->ud);
+		free(r->stream);
+	}
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 }
@@ -156,6 +207,79 @@ static struct hconn *hconn_of(struct MHD_Connection *c)
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return ci ? ci->socket_context : NULL;
+}
+
+/* ---- sleeping connections ---- */
+
+static void conn_sleep(struct ms_httpd *h, struct hconn *hc, const void *key, unsigned ms)
+{
+	hc->asleep = 1;
+	hc->timed_out = 0;
+	hc->wait_key = key;
+	hc->wait_until = uv_now(h->loop) + ms;
+	h->asleep++;
+	MHD_suspend_connection(hc->c);
+}
+
+static void conn_wake(struct ms_httpd *h, struct hconn *hc, int timed_out)
+{
+	hc->asleep = 0;
+	hc->timed_out = timed_out;
+	h->asleep--;
+	h->woke = 1;
+	MHD_resume_connection(hc->c);
+}
+
+static void on_timer(uv_timer_t *t);
+
+void ms_httpd_wake(struct ms_httpd *h, const void *key)
+{
+	int n = 0;
+
+	if (!h || h->stopped)
+		return;
+	for (struct hconn *hc = h->conns; hc && h->asleep; hc = hc->next)
+		if (hc->asleep && hc->wait_key == key) {
+			conn_wake(h, hc, 0);
+			n++;
+		}
+	if (n && !h->in_run)
+		uv_timer_start(&h->timer, on_timer, 0, 0);
+}
+
+unsigned ms_httpd_sleeping(const struct ms_httpd *h)
+{
+	return h->asleep;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct ms_httpd_stream *st = cls;
+	struct hconn *hc = hconn_of(st->c);
+	int timed_out = hc ? hc->timed_out : 0;
+	ssize_t n;
+
+	if (hc)
+		hc->timed_out = 0;
+	if (st->h->closing || pos >= st->len)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (max > st->len - pos)
+		max = (size_t)(st->len - pos);
+	n = st->read(st->ud, pos, buf, max, timed_out);
+	if (n > 0)
+		return n > (ssize_t)max ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+	if (n < 0 || !hc)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	conn_sleep(st->h, hc, st->key, st->wait_ms);
+	return 0;
+}
+
+static void stream_free(void *cls)
+{
+	struct ms_httpd_stream *st = cls;
+
+	st->done(st->ud);
+	free(st);
 }
 
 /* a status of our own (too big a body), with its reason as the body */
@@ -221,6 +345,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	q.body = rq->body ? rq->body : "";
 	q.body_len = rq->len;
 	q.conn = c;
+	hc = hconn_of(c);
+	if (hc) {
+		q.timed_out = hc->timed_out;
+		hc->timed_out = 0;
+	}
 	memset(&r, 0, sizeof(r));
 	r.fd = -1;
 	r.status = 500;
@@ -229,11 +358,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		resp_release(&r);
 		return MHD_NO;
 	}
+	if (r.wait && !r.err) {
+		resp_release(&r);
+		if (!hc)
+			return answer_plain(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					    "Service Unavailable\n");
+		conn_sleep(h, hc, r.wait_key, r.wait_ms);
+		return MHD_YES;
+	}
 	if (r.err) {
 		resp_release(&r);
 		return answer_plain(c, 500, "Internal Server Error\n");
 	}
-	if (r.fd >= 0) {
+	if (r.stream) {
+		r.stream->h = h;
+		r.stream->c = c;
+		resp = MHD_create_response_from_callback(r.stream->len, 64u << 10, stream_read,
+							 r.stream, stream_free);
+		if (resp)
+			r.stream = NULL;   /* MHD frees it */
+	} else if (r.fd >= 0) {
 		resp = MHD_create_response_from_fd_at_offset64(r.len, r.fd, r.off);
 		if (resp)
 			r.fd = -1;   /* MHD closes it */
@@ -324,8 +468,6 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 
 static void stop_all(struct ms_httpd *h);
 
-static void on_timer(uv_timer_t *t);
-
 /* let MHD work, then wait for its fd or its next timeout */
 static void run(struct ms_httpd *h)
 {
@@ -343,8 +485,8 @@ static void run(struct ms_httpd *h)
 	/* at its connection limit MHD takes its listening socket out of its
 	 * epoll set; it puts it back on its next run after one closed, and
 	 * nothing else would wake us for that run */
-	if (h->dropped) {
-		h->dropped = 0;
+	if (h->dropped || h->woke) {
+		h->dropped = h->woke = 0;
 		uv_timer_start(&h->timer, on_timer, 0, 0);
 	} else if (MHD_get_timeout(h->d, &ms) == MHD_YES)
 		uv_timer_start(&h->timer, on_timer, ms > 3600000 ? 3600000 : (uint64_t)ms, 0);
@@ -374,7 +516,12 @@ static void on_sweep(uv_timer_t *t)
 	for (struct hconn *hc = h->conns; hc; hc = hc->next) {
 		const union MHD_ConnectionInfo *ci;
 
-		if (!hc->deadline || hc->cut || now < hc->deadline)
+		if (hc->asleep && now >= hc->wait_until) {
+			conn_wake(h, hc, 1);
+			cut = 1;
+			continue;
+		}
+		if (hc->asleep || !hc->deadline || hc->cut || now < hc->deadline)
 			continue;
 		ci = MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci && shutdown(ci->connect_fd, SHUT_RDWR) == 0) {
@@ -403,6 +550,13 @@ static void stop_all(struct ms_httpd *h)
 	uv_close((uv_handle_t *)&h->timer, handle_closed);
 	uv_close((uv_handle_t *)&h->sweep, handle_closed);
 	h->stopped = 1;
+	/* MHD must not stop with a connection suspended: wake them, and let
+	 * MHD see it (every answer is refused now: closing is set) */
+	for (struct hconn *hc = h->conns; hc; hc = hc->next)
+		if (hc->asleep)
+			conn_wake(h, hc, 0);
+	if (h->d && h->woke)
+		MHD_run(h->d);
 	if (h->d)
 		MHD_stop_daemon(h->d);
 	h->d = NULL;
@@ -477,7 +631,7 @@ int ms_httpd_start(struct ms_httpd **out, uv_loop_t *loop, const struct ms_httpd
 	struct sockaddr_storage sa;
 	struct ms_httpd *h;
 	int v6 = 0, fd = -1, rc;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if ((rc = parse_addr(what, o->addr, &sa, &v6, err)))
 		return rc;

@@ -66,6 +66,7 @@ struct repo {
 	double busy_at;          /* monotonic s: last seen with peers, or loaded */
 	double next_announce;    /* monotonic s: when, unloaded, to announce */
 	int rate_up, rate_down, peers_n;
+	double failed_at;        /* monotonic s: when its download last failed */
 	int64_t up_base;         /* uploaded before this session */
 	int64_t saved_uploaded;  /* uploaded, as last written to its record */
 	struct repo *next;
@@ -132,7 +133,12 @@ struct ms_seedbox {
 	int busy;                /* downloads running at the last look */
 	int64_t next_cookie;
 	int unloads;             /* unloaded since memory was last trimmed */
+	void (*notify)(void *ud, const void *key);  /* a repo moved on */
+	void *notify_ud;
 };
+
+/* tell the one who looks (ms_seedbox_set_notify) that r moved on */
+void ms__notify(struct ms_seedbox *sb, const struct repo *r);
 
 /* monotonic seconds since the seedbox opened */
 double ms__now_s(const struct ms_seedbox *sb);

@@ -338,6 +338,55 @@ int ms_seedbox_held(struct ms_seedbox *sb, const char *repo, const char *want,
 	return 0;
 }
 
+int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
+		    struct ms_seedbox_view *out, int *known)
+{
+	struct ms_seedbox_held h;
+	struct ms_getjob_info in;
+	const struct repo *r;
+
+	memset(out, 0, sizeof(*out));
+	if (!ms_seedbox_held(sb, repo, want, &h, known)) {
+		for (r = sb->repos; r && strcmp(r->id, h.id); r = r->next)
+			;
+		out->key = r;
+		out->id = h.id;
+		out->repo = h.repo;
+		out->rev = h.rev;
+		out->repo_dir = h.repo_dir;
+		out->complete = 1;
+		return 0;
+	}
+	for (r = sb->repos; r; r = r->next)
+		if (r->st != R_SEEDING && !strcmp(r->repo, repo) &&
+		    (!strcmp(r->want, want) || !strcmp(r->rev, want) ||
+		     (r->ref && !strcmp(r->ref, want))))
+			break;
+	if (!r)
+		return MS_ENOTFOUND;
+	out->key = r;
+	out->id = r->id;
+	out->repo = r->repo;
+	out->rev = r->rev[0] ? r->rev : NULL;
+	out->repo_dir = r->repo_dir;
+	if (r->st == R_FAILED) {
+		out->failed = 1;
+		out->code = r->code;
+		out->error = r->error;
+		out->failed_s = r->failed_at > 0 ? ms__now_s(sb) - r->failed_at : 1e9;
+		return 0;
+	}
+	if (!r->job)
+		return 0;   /* queued */
+	ms_getjob_info(r->job, &in);
+	out->job = r->job;
+	out->rev = in.rev;
+	out->repo_dir = in.repo_dir;
+	out->manifest = in.manifest;
+	out->manifest_len = in.manifest_len;
+	return 0;
+}
+
 int ms_seedbox_held_refs(struct ms_seedbox *sb, const char *repo,
 			 void (*fn)(void *ud, const char *ref, const char *rev), void *ud)
 {

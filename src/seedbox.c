@@ -434,6 +434,26 @@ struct repo *ms__find_rev(struct ms_seedbox *sb, const struct repo *not, const c
 }
 
 
+void ms__notify(struct ms_seedbox *sb, const struct repo *r)
+{
+	if (sb->notify)
+		sb->notify(sb->notify_ud, r);
+}
+
+void ms_seedbox_set_notify(struct ms_seedbox *sb, void (*fn)(void *ud, const void *key),
+			   void *ud)
+{
+	sb->notify = fn;
+	sb->notify_ud = ud;
+}
+
+static void job_state(void *ud)
+{
+	struct repo *r = ud;
+
+	ms__notify(r->sb, r);
+}
+
 /* a download ended: noted here, handled on the next tick (outside the
  * job's own call stack, which may still use the job) */
 static void job_done(void *ud, int code)
@@ -472,8 +492,10 @@ static void job_finish(struct repo *r, int code)
 		} else {
 			r->st = R_FAILED;
 			r->code = code;
+			r->failed_at = ms__now_s(sb);
 			if (!r->error)
 				ms__repo_error(r, "failed (%s)", ms_strerror(code));
+			ms__notify(sb, r);
 			ms__log(sb, "%s: download failed", ms__label(r, l, sizeof(l)));
 			ms__save_record(sb, r);
 		}
@@ -523,6 +545,7 @@ static void job_finish(struct repo *r, int code)
 	ms_getjob_free(r->job);
 	r->job = NULL;
 	ms__save_record(sb, r);
+	ms__notify(sb, r);
 	if (r->st == R_SEEDING)
 		if (sb->subs_ops.seeded)
 			sb->subs_ops.seeded(sb, r);
@@ -531,7 +554,7 @@ static void job_finish(struct repo *r, int code)
 
 static int job_start(struct ms_seedbox *sb, struct repo *r)
 {
-	struct ms_getjob_hooks h = { job_line, job_event, job_done, r };
+	struct ms_getjob_hooks h = { job_line, job_event, job_done, r, job_state };
 	struct ms_getjob_opts o;
 	struct ms_mirror_opts mo = { 0 };
 	struct ms_error err;
@@ -557,8 +580,11 @@ static int job_start(struct ms_seedbox *sb, struct repo *r)
 	rc = ms_getjob_start(&r->job, sb->config, sb->loop, sb->eng, &o, &h, &err);
 	if (rc) {
 		r->st = R_FAILED;
+		r->code = rc;
+		r->failed_at = ms__now_s(sb);
 		ms__repo_error(r, "%s", err.msg);
 		ms__save_record(sb, r);
+		ms__notify(sb, r);
 	}
 	return rc;
 }
@@ -633,6 +659,7 @@ void ms__remove_repo(struct ms_seedbox *sb, struct repo *r, int data)
 	struct ms_error err;
 	char l[400];
 
+	ms__notify(sb, r); /* (before it is gone: the key is only compared) */
 	if (r->job) {
 		struct ms_getjob_info in;
 		ms_getjob_info(r->job, &in);

@@ -391,7 +391,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	struct net_opts net = { 0 };
 	struct opt_groups og = { .net = &net, .peers = &peers, .mirrors = &mo };
 	struct ms_getjob_opts jo;
-	struct ms_getjob_hooks hooks = { on_line, on_event, on_done, NULL };
+	struct ms_getjob_hooks hooks = { on_line, on_event, on_done, NULL, NULL };
 	struct ms_error err;
 	struct get g;
 	const char *cache = NULL, *local = NULL;

@@ -676,6 +676,24 @@ int lts_torrent_set_sequential(lts_session *s, int id, int on,
 	return set_flag(s, id, lt::torrent_flags::sequential_download, on, err);
 }
 
+int lts_torrent_set_piece_deadline(lts_session *s, int id, int piece, int ms,
+				   struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	auto ti = e->h.torrent_file();
+	if (!ti)
+		return LTS_ENOMETA;
+	if (piece < 0 || piece >= ti->num_pieces())
+		return LTS_EINVAL;
+	e->h.set_piece_deadline(lt::piece_index_t(piece), ms < 0 ? 0 : ms);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
 int lts_torrent_set_limits(lts_session *s, int id, int upload, int download,
 			   struct lts_error *err)
 {
