@@ -79,6 +79,9 @@ struct ms_config {
 	int64_t subscribe_interval_s;
 	char *metrics;
 	char *hf_listen;
+	/* hf-allow (repeatable): ORG/NAME globs a request to the endpoint may
+	 * start the download of (none: any repo of an org with a pinned key) */
+	struct ms_strlist hf_allow;
 	char *log;
 };
 

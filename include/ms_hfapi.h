@@ -39,10 +39,22 @@
 
 struct ms_hfapi;
 
-/* Listen on addr (IPV4:PORT or [IPV6]:PORT) and serve what sb holds; sb
- * must outlive the endpoint. */
-int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const char *addr,
-		   struct ms_seedbox *sb, struct ms_error *err);
+#define MS_HFAPI_STALL_S 300                /* a stream without a byte */
+
+struct ms_hfapi_opts {
+	const char *addr;                /* IPV4:PORT or [IPV6]:PORT */
+	struct ms_seedbox *sb;           /* what is served; must outlive the
+					    endpoint */
+	struct ms_engine *eng;           /* sb's engine */
+	const struct ms_strlist *allow;  /* ORG/NAME globs a request may start
+					    the download of; NULL or none:
+					    any of an org with a pinned key */
+	unsigned stall_s;                /* 0: MS_HFAPI_STALL_S */
+};
+
+/* Listen and serve. */
+int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const struct ms_hfapi_opts *o,
+		   struct ms_error *err);
 int ms_hfapi_port(const struct ms_hfapi *a);
 /* Close (libuv closes the handles: keep running the loop); NULL is fine. */
 void ms_hfapi_close(struct ms_hfapi *a);

@@ -87,7 +87,7 @@ int ms_release_sig_check(const char *url, const unsigned char *sig, size_t len,
 /* A refs.json and its signature (fetched from sig_url) as an index
  * served them, verified against the org's pinned key (rollback state
  * included); with ref, its revision into rev (41 bytes). MS_EVERIFY with
- * a message. */
+ * a message; MS_ENOTFOUND when the verified refs have no such ref. */
 int ms_release_refs_check(const char *repo, const char *ref, const unsigned char *refs,
 			  size_t len, const unsigned char *sig, size_t sig_len,
 			  const char *sig_url, char *rev, struct ms_error *err);

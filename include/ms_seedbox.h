@@ -58,6 +58,11 @@ struct ms_seedbox_req {
 	const char *ref;                  /* also point this ref at it, or NULL */
 	int pinned, paused;
 	int up_limit, down_limit;         /* bytes/s; 0: none */
+	int forget_missing;               /* asked for by a request, not by
+					     the operator: if no index has
+					     it, the repo is dropped a
+					     while after its download
+					     failed */
 };
 /* Add it (queued), or find the same request kept already (*existing; a
  * failed one is tried again). *id: its id, owned by sb. MS_EINVAL with a

@@ -302,6 +302,17 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			}
 			free(c->hf_listen);
 			c->hf_listen = strdup(val);
+		} else if (!strcmp(key, "hf-allow")) {
+			if (!strchr(val, '/') || strlen(val) > 256) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: hf-allow needs an ORG/NAME "
+						 "pattern such as 'acme/*'", path, lineno);
+				break;
+			}
+			c->hf_allow.owned = 1;
+			if (ms_strlist_push_copy(&c->hf_allow, val)) {
+				r = ms_error_set(err, MS_ENOMEM, "out of memory");
+				break;
+			}
 		} else if (!strcmp(key, "log")) {
 			if (strcmp(val, "stderr") && strcmp(val, "syslog")) {
 				r = ms_error_set(err, MS_EINVAL, "%s:%d: log needs stderr or syslog",
@@ -356,6 +367,7 @@ void ms_config_release(struct ms_config *c)
 	free(c->webseed_mode);
 	free(c->metrics);
 	free(c->hf_listen);
+	ms_strlist_release(&c->hf_allow);
 	free(c->log);
 	free(c->listen);
 	free(c->index);

@@ -2,6 +2,7 @@
  * transport is httpd.c) */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "hfapi-int.h"
 #include "ms_hash.h"
 #include "ms_hfapi.h"
 #include "ms_httpd.h"
@@ -25,6 +27,9 @@
 #include "ms_util.h"
 
 #define CACHED 8            /* listings kept parsed */
+#define MISS_S 30           /* a release no index had is asked for again
+			       only after this long */
+#define WAIT_MS 60000       /* a request waits for its release this long */
 #define MAX_SEGS 300
 #define LFS_POINTER "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %" PRId64 "\n"
 
@@ -51,6 +56,9 @@ struct listing {
 struct ms_hfapi {
 	struct ms_httpd *h;
 	struct ms_seedbox *sb;
+	struct ms_engine *eng;
+	struct ms_strlist allow;  /* repos a request may start; none: any */
+	unsigned stall_s;
 	struct listing *cache[CACHED];
 	unsigned next;          /* the slot to reuse */
 };
@@ -63,7 +71,7 @@ struct call {
 	int dataset;            /* the URL's kind */
 	char repo[256];
 	char rev[200];
-	struct ms_seedbox_held held;
+	struct ms_seedbox_view held;   /* the release: complete or on its way */
 	struct listing *l;
 };
 
@@ -113,7 +121,7 @@ static int is_hex(const char *s, size_t n)
 }
 
 /* the kept, verified manifest */
-static int from_manifest(struct listing *l, const struct ms_seedbox_held *h,
+static int from_manifest(struct listing *l, const struct ms_seedbox_view *h,
 			 const unsigned char *buf, size_t len)
 {
 	struct ms_manifest m;
@@ -162,7 +170,7 @@ static int walk_one(const char *path, const struct stat *sb, int type, struct FT
 	return listing_add(walking, path + walk_root, st.st_size, etag) ? 1 : 0;
 }
 
-static int from_snapshot(struct listing *l, const struct ms_seedbox_held *h)
+static int from_snapshot(struct listing *l, const struct ms_seedbox_view *h)
 {
 	char dir[PATH_MAX];
 	const char *base = strrchr(h->repo_dir, '/');
@@ -181,7 +189,7 @@ static int from_snapshot(struct listing *l, const struct ms_seedbox_held *h)
 	return rc ? MS_EIO : 0;
 }
 
-static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_held *h)
+static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_view *h)
 {
 	char key[80], path[PATH_MAX + 64];
 	struct listing *l;
@@ -197,13 +205,18 @@ static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_h
 	if (!(l = calloc(1, sizeof(*l))))
 		return NULL;
 	snprintf(l->key, sizeof(l->key), "%s", key);
-	ms_seedbox_manifest_path(a->sb, h->id, path, sizeof(path));
-	rc = ms_read_file(path, MS_MANIFEST_MAX, &buf, &len, &err);
-	if (!rc)
-		rc = from_manifest(l, h, buf, len);
-	else if (rc == MS_ENOENT)
-		rc = from_snapshot(l, h);
-	free(buf);
+	if (h->complete) {
+		ms_seedbox_manifest_path(a->sb, h->id, path, sizeof(path));
+		rc = ms_read_file(path, MS_MANIFEST_MAX, &buf, &len, &err);
+		if (!rc)
+			rc = from_manifest(l, h, buf, len);
+		else if (rc == MS_ENOENT)
+			rc = from_snapshot(l, h);
+		free(buf);
+	} else {
+		/* on its way: the manifest its job verified */
+		rc = from_manifest(l, h, h->manifest, h->manifest_len);
+	}
 	if (rc) {
 		listing_free(l);
 		return NULL;
@@ -513,14 +526,37 @@ static int join_path(const struct segs *g, int from, char *out, size_t outlen)
 	return ms_path_check(out, &err) ? -1 : 0;
 }
 
+/* a release that is not here: start its download, if this repo may be
+ * started by a request; 1 when started */
+static int start_release(struct call *c)
+{
+	struct ms_seedbox_req q = { 0 };
+	struct ms_error err;
+	const char *id;
+	char spec[460];
+	int existing, ok = !c->a->allow.n;
+
+	for (size_t i = 0; i < c->a->allow.n && !ok; i++)
+		ok = !fnmatch(c->a->allow.v[i], c->repo, 0);
+	snprintf(spec, sizeof(spec), "%s@%s", c->repo, c->rev);
+	if (!ok)
+		return 0;
+	q.spec = spec;
+	q.forget_missing = 1;
+	if (ms_seedbox_add_repo(c->a->sb, &q, &id, &existing, &err))
+		return 0;
+	return 1;
+}
+
 /* ORG/NAME from two segments and REV from a third (HEAD: main), the
- * release found; 0, or the answer given */
+ * release found (held, or on its way: a request may start it, and waits
+ * until its manifest is verified); 0, or the answer given */
 static int find_release(struct call *c, const struct segs *g, int at, int rev_at)
 {
 	char org[128], name[128], kind[16];
 	struct ms_pubkey pk;
 	struct ms_error err;
-	int known = 0;
+	int known = 0, rc;
 
 	snprintf(kind, sizeof(kind), "%s", c->dataset ? "Dataset" : "Repository");
 	if (at + 1 >= g->n || decode(g->s[at], g->len[at], org, sizeof(org), 0, 0) ||
@@ -541,13 +577,37 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 	}
 	if (!strcmp(c->rev, "HEAD"))
 		snprintf(c->rev, sizeof(c->rev), "main");
-	/* only orgs with a pinned key: the daemon holds nothing else */
-	if (ms_trust_get(org, &pk, &err) ||
-	    ms_seedbox_held(c->a->sb, c->repo, c->rev, &c->held, &known) == MS_ENOTFOUND) {
+	/* only orgs with a pinned key: the daemon gets and holds nothing else */
+	if (ms_trust_get(org, &pk, &err)) {
+		fail(c, 404, "RepoNotFound", "%s Not Found", kind);
+		return -1;
+	}
+	rc = ms_seedbox_view(c->a->sb, c->repo, c->rev, &c->held, &known);
+	if ((rc == MS_ENOTFOUND || (c->held.failed && c->held.failed_s >= MISS_S)) &&
+	    start_release(c))
+		rc = ms_seedbox_view(c->a->sb, c->repo, c->rev, &c->held, &known);
+	/* (EINVAL: no index to ask) */
+	if (rc == MS_ENOTFOUND || (c->held.failed && (c->held.code == MS_ENOTFOUND ||
+						      c->held.code == MS_EINVAL))) {
 		if (known)
 			fail(c, 404, "RevisionNotFound", "Invalid rev id: %s", c->rev);
 		else
 			fail(c, 404, "RepoNotFound", "%s Not Found", kind);
+		return -1;
+	}
+	if (c->held.failed) {
+		fail(c, 502, NULL, "cannot download %s@%s: %s", c->repo, c->rev,
+		     c->held.error ? c->held.error : ms_strerror(c->held.code));
+		return -1;
+	}
+	if (!c->held.complete && !c->held.manifest) {
+		/* queued, or resolving: answer once its manifest is verified */
+		if (c->q->timed_out) {
+			fail(c, 503, NULL, "%s@%s is not resolved yet", c->repo, c->rev);
+			ms_httpd_resp_header(c->r, "Retry-After", "5");
+		} else {
+			ms_httpd_resp_wait(c->r, c->held.key, WAIT_MS);
+		}
 		return -1;
 	}
 	if (!(c->l = listing_get(c->a, &c->held))) {
@@ -774,13 +834,31 @@ static int parse_range(const char *h, int64_t size, int64_t *a, int64_t *b)
 	return *a >= size ? -1 : 1;
 }
 
+/* the file's blob, if it is there (verified: it gets its name only then) */
+static int open_blob(const struct call *c, const struct hf_file *f)
+{
+	char blob[PATH_MAX + 80];
+	struct stat st;
+	int fd;
+
+	if (!c->held.repo_dir)
+		return -1;
+	snprintf(blob, sizeof(blob), "%s/blobs/%s", c->held.repo_dir, f->etag);
+	fd = open(blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size != f->size)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static void resolve(struct call *c, const struct segs *g, int at)
 {
-	char path[MS_PATH_MAX + 1], blob[PATH_MAX + 80];
+	char path[MS_PATH_MAX + 1];
 	const struct hf_file *f;
-	struct stat st;
+	struct ms_getjob_file gf;
 	int64_t a = 0, b = 0;
-	int fd, rng;
+	int fd, rng, jr = 0;
 
 	if (join_path(g, at + 4, path, sizeof(path)) || !*path) {
 		fail(c, 400, NULL, "Invalid file path");
@@ -793,12 +871,25 @@ static void resolve(struct call *c, const struct segs *g, int at)
 		ms_httpd_resp_header(c->r, "X-Repo-Commit", "%s", c->held.rev);
 		return;
 	}
-	snprintf(blob, sizeof(blob), "%s/blobs/%s", c->held.repo_dir, f->etag);
-	fd = open(blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size != f->size) {
-		if (fd >= 0)
-			close(fd);
+	fd = open_blob(c, f);
+	if (fd < 0 && c->held.complete) {
 		fail(c, 500, NULL, "the blob of %s is missing or damaged", path);
+		return;
+	}
+	if (fd < 0 && (!c->held.job || !c->held.repo_dir ||
+		       (jr = ms_getjob_file(c->held.job, path, &gf)) == MS_EAGAIN)) {
+		/* its files are not mapped yet */
+		if (c->q->timed_out) {
+			fail(c, 503, NULL, "%s@%s is not ready yet", c->repo, c->held.rev);
+			ms_httpd_resp_header(c->r, "Retry-After", "5");
+		} else {
+			ms_httpd_resp_wait(c->r, c->held.key, WAIT_MS);
+		}
+		return;
+	}
+	if (fd < 0 && jr) {
+		fail(c, 404, "EntryNotFound", "%s is not downloaded on \"%s\"", path, c->held.rev);
+		ms_httpd_resp_header(c->r, "X-Repo-Commit", "%s", c->held.rev);
 		return;
 	}
 	rng = parse_range(ms_httpd_header(c->q, "Range"), f->size, &a, &b);
@@ -810,7 +901,8 @@ static void resolve(struct call *c, const struct segs *g, int at)
 	ms_httpd_resp_header(c->r, "Accept-Ranges", "bytes");
 	ms_httpd_resp_header(c->r, "Content-Type", "application/octet-stream");
 	if (rng < 0) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		c->r->status = 416;
 		ms_httpd_resp_header(c->r, "Content-Range", "bytes */%" PRId64, f->size);
 		return;
@@ -819,15 +911,22 @@ static void resolve(struct call *c, const struct segs *g, int at)
 		c->r->status = 206;
 		ms_httpd_resp_header(c->r, "Content-Range", "bytes %" PRId64 "-%" PRId64 "/%" PRId64,
 				     a, b, f->size);
-		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
-		return;
+	} else {
+		c->r->status = 200;
+		a = 0;
+		b = f->size - 1;
+		/* an empty file asked for a range: its size the way a range
+		 * tells it (@huggingface/hub's fileDownloadInfo reads it only
+		 * there) */
+		if (f->size == 0 && ms_httpd_header(c->q, "Range"))
+			ms_httpd_resp_header(c->r, "Content-Range", "bytes */0");
 	}
-	c->r->status = 200;
-	/* an empty file asked for a range: its size the way a range tells it
-	 * (@huggingface/hub's fileDownloadInfo reads it only there) */
-	if (f->size == 0 && ms_httpd_header(c->q, "Range"))
-		ms_httpd_resp_header(c->r, "Content-Range", "bytes */0");
-	ms_httpd_resp_file(c->r, fd, 0, (uint64_t)f->size);
+	if (fd >= 0)
+		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
+	else if (b >= a)
+		/* still downloading: sent as its pieces are verified */
+		ms__hf_stream(c->r, c->a->h, c->a->eng, &gf, c->held.repo_dir, f->etag, a,
+			      b - a + 1, c->a->stall_s);
 }
 
 /* ---- routing ---- */
@@ -908,11 +1007,19 @@ static void handle(void *ud, const struct ms_httpd_req *q, struct ms_httpd_resp 
 	fail(&c, 404, NULL, "Not Found");
 }
 
-int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const char *addr,
-		   struct ms_seedbox *sb, struct ms_error *err)
+/* a repo moved on: the requests that wait on it look again */
+static void on_notify(void *ud, const void *key)
+{
+	struct ms_hfapi *a = ud;
+
+	ms_httpd_wake(a->h, key);
+}
+
+int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const struct ms_hfapi_opts *ho,
+		   struct ms_error *err)
 {
 	struct ms_httpd_opts o = {
-		.addr = addr, .what = "hf-listen",
+		.addr = ho->addr, .what = "hf-listen",
 		.max_conns = MS_HFAPI_MAX_CONNS, .max_per_ip = MS_HFAPI_MAX_PER_IP,
 		.conn_memory = MS_HFAPI_CONN_MEMORY, .timeout_s = MS_HFAPI_TIMEOUT_S,
 		.body_max = MS_HFAPI_BODY_MAX, .sigpipe_ignored = 1, .handler = handle,
@@ -922,12 +1029,23 @@ int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const char *addr,
 
 	if (!a)
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
-	a->sb = sb;
+	a->sb = ho->sb;
+	a->eng = ho->eng;
+	a->stall_s = ho->stall_s ? ho->stall_s : MS_HFAPI_STALL_S;
+	a->allow.owned = 1;
+	for (size_t i = 0; ho->allow && i < ho->allow->n; i++)
+		if (ms_strlist_push_copy(&a->allow, ho->allow->v[i])) {
+			ms_strlist_release(&a->allow);
+			free(a);
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+		}
 	o.ud = a;
 	if ((rc = ms_httpd_start(&a->h, loop, &o, err))) {
+		ms_strlist_release(&a->allow);
 		free(a);
 		return rc;
 	}
+	ms_seedbox_set_notify(a->sb, on_notify, a);
 	*out = a;
 	return 0;
 }
@@ -941,7 +1059,9 @@ void ms_hfapi_close(struct ms_hfapi *a)
 {
 	if (!a)
 		return;
+	ms_seedbox_set_notify(a->sb, NULL, NULL);
 	ms_httpd_close(a->h);
+	ms_strlist_release(&a->allow);
 	for (unsigned i = 0; i < CACHED; i++)
 		listing_free(a->cache[i]);
 	free(a);

@@ -359,11 +359,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO;
 	}
 	if (r.wait && !r.err) {
+		const void *key = r.wait_key;
+		unsigned ms = r.wait_ms;
+
 		resp_release(&r);
 		if (!hc)
 			return answer_plain(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					    "Service Unavailable\n");
-		conn_sleep(h, hc, r.wait_key, r.wait_ms);
+		conn_sleep(h, hc, key, ms);
 		return MHD_YES;
 	}
 	if (r.err) {

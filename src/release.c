@@ -269,7 +269,7 @@ int ms_release_refs_check(const char *repo, const char *ref, const unsigned char
 	}
 	if (ref && !(f = ms_refs_find(&rf, ref))) {
 		ms_refs_release(&rf);
-		return ms_error_set(err, MS_EVERIFY, "%s has no ref '%s'", repo, ref);
+		return ms_error_set(err, MS_ENOTFOUND, "%s has no ref '%s'", repo, ref);
 	}
 	if (ref && rev)
 		memcpy(rev, f->revision, 41);
@@ -504,7 +504,8 @@ static void on_refs(struct ms_release_resolver *q)
 				  q->sig.body, q->sig.len, q->sig.msg, is_ref ? r->rev : NULL,
 				  &err)) {
 		if (is_ref) {
-			finish(q, MS_EVERIFY, &err);
+			/* a signed refs.json without the ref: not found */
+			finish(q, err.code == MS_ENOTFOUND ? MS_ENOTFOUND : MS_EVERIFY, &err);
 			return;
 		}
 		warn(q, "leaving out the refs.json of %s: %s", r->repo, err.msg);

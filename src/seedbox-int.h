@@ -37,6 +37,7 @@ struct repo {
 	int paused;              /* by the operator */
 	int limited;             /* stopped by the ratio or time limit */
 	int pinned;              /* never evicted */
+	int forget_missing;      /* dropped a while after no index had it */
 	int64_t added, completed, last_active;
 	int64_t size;            /* bytes of its files */
 	int64_t uploaded, downloaded, from_mirrors;  /* all time */

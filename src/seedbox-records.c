@@ -113,6 +113,8 @@ int ms__save_record(struct ms_seedbox *sb, struct repo *r)
 		return MS_ENOMEM;
 	if (r->sub)
 		json_object_set_new(o, "subscription", json_string(r->sub));
+	if (r->forget_missing)
+		json_object_set_new(o, "forget_missing", json_true());
 	if (r->code && ms_errname(r->code))
 		json_object_set_new(o, "error_code", json_string(ms_errname(r->code)));
 	if (r->ref[0])
@@ -255,6 +257,7 @@ struct repo *ms__record_load(struct ms_seedbox *sb, const char *path)
 	r->paused = json_is_true(json_object_get(o, "paused"));
 	r->limited = json_is_true(json_object_get(o, "limited"));
 	r->pinned = json_is_true(json_object_get(o, "pinned"));
+	r->forget_missing = json_is_true(json_object_get(o, "forget_missing"));
 	r->added = json_integer_value(json_object_get(o, "added"));
 	r->completed = json_integer_value(json_object_get(o, "completed"));
 	r->last_active = json_integer_value(json_object_get(o, "last_active"));

@@ -30,6 +30,8 @@
 
 #define STATS_EVERY_S 5
 #define RESUME_EVERY_S 300
+/* a repo a request added and no index had is forgotten after this long */
+#define FORGET_MISSING_S 120
 
 
 /* an idle repo loaded to announce stays this long without a peer */
@@ -796,6 +798,7 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 	char cache[PATH_MAX], lbuf[PATH_MAX];
 	struct ms_error e2;
 	struct repo *r;
+	const struct ms_strlist *q_indexes = q->indexes;
 
 	*out = NULL;
 	*existing = 0;
@@ -822,7 +825,12 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 			*existing = 1;
 			return 0;
 		}
-	if (copy_list(&r->indexes, q->indexes) || copy_list(&r->includes, q->includes) ||
+	/* a request names no index: those this repo came from before */
+	if (q->forget_missing && (!q->indexes || !q->indexes->n))
+		for (struct repo *o = sb->repos; o; o = o->next)
+			if (!strcmp(o->repo, r->repo) && o->indexes.n)
+				q_indexes = &o->indexes;
+	if (copy_list(&r->indexes, q_indexes) || copy_list(&r->includes, q->includes) ||
 	    copy_list(&r->excludes, q->excludes) || copy_list(&r->peers, q->peers) ||
 	    (q->subscription && !(r->sub = ms_keep_strdup(q->subscription)))) {
 		ms__repo_free(r);
@@ -834,6 +842,7 @@ int ms__add(struct ms_seedbox *sb, const struct ms_seedbox_req *q, struct repo *
 		return ms_error_set(err, MS_EINVAL, "bad local_dir");
 	}
 	r->pinned = q->pinned;
+	r->forget_missing = q->forget_missing;
 	r->paused = q->paused;
 	r->up_limit = q->up_limit;
 	r->down_limit = q->down_limit;
@@ -930,6 +939,22 @@ static void stats(struct ms_seedbox *sb, double dt)
 	free(have);
 }
 
+/* repos a request added that no index had: dropped after a while (until
+ * then the endpoint answers from the failure, without asking again) */
+static void forget_missing(struct ms_seedbox *sb, double now)
+{
+	struct repo *r = sb->repos, *next;
+	char l[400];
+
+	for (; r; r = next) {
+		next = r->next;
+		if (r->forget_missing && r->st == R_FAILED && r->code == MS_ENOTFOUND &&
+		    now - r->failed_at >= FORGET_MISSING_S) {
+			ms__log(sb, "%s: no index has it: forgotten", ms__label(r, l, sizeof(l)));
+			ms__remove_repo(sb, r, 0);
+		}
+	}
+}
 
 void ms_seedbox_tick(struct ms_seedbox *sb)
 {
@@ -951,6 +976,7 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 	for (struct repo *r = sb->repos; r; r = r->next)
 		if (r->job)
 			ms_getjob_tick(r->job, NULL, NULL, 0);
+	forget_missing(sb, now);
 	if (now - sb->last_stats >= STATS_EVERY_S) {
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;

@@ -21,7 +21,7 @@
 static const char daemon_usage[] =
 	"usage: modelswarm daemon [--foreground] [--config FILE] [--socket PATH]\n"
 	"                         [--listen ADDR:PORT] [--metrics ADDR:PORT]\n"
-	"                         [--hf-listen [ADDR:]PORT] [--syslog]\n"
+	"                         [--hf-listen [ADDR:]PORT] [--hf-allow GLOB]... [--syslog]\n"
 	"                         [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm daemon add ORG/NAME[@REV] [--cache-dir DIR] [--index URL]...\n"
 	"                         [--include GLOB]... [--exclude GLOB]... [--peer HOST:PORT]...\n"
@@ -51,7 +51,10 @@ static const char daemon_usage[] =
 	"    --hf-listen [ADDR:]PORT\n"
 	"                          serve the repos it holds as a Hugging Face hub\n"
 	"                          there (HF_ENDPOINT=http://ADDR:PORT; ADDR:\n"
-	"                          127.0.0.1 unless given)\n"
+	"                          127.0.0.1 unless given); a request for a release\n"
+	"                          it does not hold starts its download\n"
+	"    --hf-allow GLOB       only repos matching ORG/NAME GLOB may be started\n"
+	"                          by a request (repeatable; adds to the config's)\n"
 	"    --syslog              log to syslog instead of standard error\n"
 	"    --no-dht              no DHT\n"
 	"    --no-lsd              no local service discovery\n"
@@ -88,7 +91,7 @@ enum {
 	OPT_D_FOREGROUND = OPT_CMD_BASE, OPT_D_SOCKET, OPT_D_CONFIG, OPT_D_METRICS, OPT_D_HF,
 	OPT_D_SYSLOG, OPT_D_CACHE, OPT_D_INDEX, OPT_D_INCLUDE, OPT_D_EXCLUDE, OPT_D_PIN,
 	OPT_D_PAUSED, OPT_D_DATA, OPT_D_KEEP, OPT_D_JSON, OPT_D_RATIO, OPT_D_STIME,
-	OPT_D_BUDGET, OPT_D_ACTIVE
+	OPT_D_BUDGET, OPT_D_ACTIVE, OPT_D_HF_ALLOW
 };
 
 static const struct option daemon_opts[] = {
@@ -100,6 +103,7 @@ static const struct option daemon_opts[] = {
 	{ "config", required_argument, NULL, OPT_D_CONFIG },
 	{ "metrics", required_argument, NULL, OPT_D_METRICS },
 	{ "hf-listen", required_argument, NULL, OPT_D_HF },
+	{ "hf-allow", required_argument, NULL, OPT_D_HF_ALLOW },
 	{ "syslog", no_argument, NULL, OPT_D_SYSLOG },
 	{ "cache-dir", required_argument, NULL, OPT_D_CACHE },
 	{ "index", required_argument, NULL, OPT_D_INDEX },
@@ -411,6 +415,17 @@ static int client(const char *sock, const char *what, json_t *params, int json)
 
 /* ---- the daemon ------------------------------------------------------- */
 
+static int start_hf(struct daemon *d, const char *addr, struct ms_error *err)
+{
+	const struct ms_config *c = &d->ctx->config;
+	struct ms_hfapi_opts o = {
+		.addr = addr, .sb = d->sb, .eng = d->eng, .allow = &c->hf_allow,
+		.stall_s = c->stall_timeout_s > 0 ? (unsigned)c->stall_timeout_s : 0,
+	};
+
+	return ms_hfapi_start(&d->hf, d->loop, &o, err);
+}
+
 static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 	       const char *metrics, const char *hf, int ready_fd)
 {
@@ -457,7 +472,7 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 	    ms_seedbox_open(&d.sb, &ctx->config, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
 	    ms_seedbox_subs_load(d.sb) ||
 	    (metrics && ms_metrics_start(&d.metrics, &loop, metrics, render_metrics, &d, &err)) ||
-	    (hf && ms_hfapi_start(&d.hf, &loop, hf, d.sb, &err))) {
+	    (hf && start_hf(&d, hf, &err))) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		if (d.rpc)
 			ms_rpc_close(d.rpc);
@@ -554,6 +569,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	struct rate_opts rate = { -1, -1 };   /* -1: not given */
 	struct ms_error err;
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
+	struct ms_strlist hf_allow = { 0 };
 	struct opt_groups og = { .net = &net, .rate = &rate, .peers = &peers };
 	char path[4096], cfg[4096];
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
@@ -570,6 +586,14 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_D_SOCKET: sock = optarg; break;
 		case OPT_D_METRICS: metrics = optarg; break;
 		case OPT_D_HF: hf = optarg; break;
+		case OPT_D_HF_ALLOW:
+			if (!strchr(optarg, '/')) {
+				r = cmd_usage_error("daemon", "--hf-allow needs an ORG/NAME pattern "
+						    "such as 'acme/*'");
+				goto out;
+			}
+			ms_strlist_push(&hf_allow, optarg);
+			break;
 		case OPT_D_SYSLOG: use_syslog = 1; break;
 		case OPT_D_CACHE: cache = optarg; break;
 		case OPT_D_INDEX: ms_strlist_push(&indexes, optarg); break;
@@ -675,6 +699,12 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		sock = path;
 	}
 	if (!what) {
+		ctx->config.hf_allow.owned = 1;
+		for (size_t i = 0; i < hf_allow.n; i++)
+			if (ms_strlist_push_copy(&ctx->config.hf_allow, hf_allow.v[i])) {
+				r = cmd_error(EXIT_ERROR, "out of memory");
+				goto out;
+			}
 		if (ctx->config.log && !strcmp(ctx->config.log, "syslog"))
 			use_syslog = 1;
 		if (use_syslog)
@@ -750,5 +780,6 @@ out:
 	ms_strlist_release(&includes);
 	ms_strlist_release(&excludes);
 	ms_strlist_release(&peers);
+	ms_strlist_release(&hf_allow);
 	return r;
 }

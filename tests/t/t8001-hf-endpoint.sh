@@ -321,7 +321,8 @@ test_expect_success 'an untrusted org: 404, nothing downloaded, the daemon serve
 	test "$(status h)" = 404 && test "$(hdr h X-Error-Code)" = RepoNotFound &&
 	curl -sS -D h -o /dev/null $EP/api/models/evil/model/revision/main &&
 	test "$(status h)" = 404 && test "$(hdr h X-Error-Code)" = RepoNotFound &&
-	test $(modelswarm daemon ls --json | grep -c "\"id\"") -eq 1 &&
+	modelswarm daemon ls --json >ls.json &&
+	! grep evil ls.json &&
 	! test -e cache/models--evil--model &&
 	curl -sSf -o got $EP/acme/tiny/resolve/main/tokenizer/tokenizer.json &&
 	cmp got v1/tokenizer/tokenizer.json
