@@ -481,6 +481,8 @@ static void job_finish(struct repo *r, int code)
 	ms_getjob_info(r->job, &in);
 	if (in.rev)
 		snprintf(r->rev, sizeof(r->rev), "%s", in.rev);
+	/* pieces that failed while it downloaded (the job saw their alerts) */
+	sb->hash_failures += in.hash_failures;
 	if (code) {
 		struct repo *twin = in.rev ? ms__find_rev(sb, r, r->repo, in.rev, r->cache) : NULL;
 		if (in.id)
