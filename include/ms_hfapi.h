@@ -13,15 +13,20 @@
  *   GET  /api/models/ORG/NAME/refs
  *   HEAD|GET /ORG/NAME/resolve/REV/PATH          200 or 206, never a redirect
  *   OPTIONS anything                             CORS preflight
- * REV is a ref the daemon resolved, a 40-hex revision, or HEAD (main).
- * Only releases the daemon holds complete (seeding) are served, and only
- * for orgs with a pinned key; anything else is 404 with the hub's
- * X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound). Files are
- * described by the verified manifest the daemon kept with the download
- * (repos/<id>.manifest.json); a repo restored from records older than
- * that is described by its snapshot directory (a blob's name is its etag).
- * Bytes come from blobs/<etag> with sendfile; a Range of one span is 206,
- * several spans are answered 200 with the whole file.
+ * REV is a ref, a 40-hex revision, or HEAD (main). Only orgs with a
+ * pinned key are served; anything else is 404 with the hub's X-Error-Code
+ * (RepoNotFound, RevisionNotFound, EntryNotFound).
+ *
+ * A release held complete (seeding) is described by the verified manifest
+ * the daemon kept with the download (repos/<id>.manifest.json; a repo
+ * restored from records older than that by its snapshot directory, a
+ * blob's name being its etag), and its bytes come from blobs/<etag> with
+ * sendfile. A request for one the daemon does not hold starts its download
+ * (ms_seedbox_add_repo(), if an allow glob matches) and sleeps until the
+ * seedbox says it moved on; once its manifest is verified it is answered
+ * from that, and a file still downloading is streamed as its pieces are
+ * verified (hfapi-stream.c). A Range of one span is 206, several spans are
+ * answered 200 with the whole file.
  */
 #ifndef MS_HFAPI_H
 #define MS_HFAPI_H
