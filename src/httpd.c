@@ -21,6 +21,7 @@
 #define DEF_TIMEOUT_S 30
 #define DEF_BODY (1u << 20)
 #define SWEEP_MS 250
+#define RUN_BURST 16      /* MHD runs a wakeup, at most */
 
 /* one TCP connection: the deadline of the request head it waits for */
 struct hconn {
@@ -479,7 +480,15 @@ static void run(struct ms_httpd *h)
 	if (h->closing)
 		return;
 	h->in_run = 1;
-	MHD_run(h->d);
+	/* MHD sends at most 128 KiB of a file a connection a run: while it
+	 * has connections ready to go on (timeout 0), run it again here
+	 * rather than once a loop iteration (bounded, for the rest of the
+	 * loop) */
+	for (int i = 0; i < RUN_BURST; i++) {
+		MHD_run(h->d);
+		if (h->closing || h->dropped || MHD_get_timeout(h->d, &ms) != MHD_YES || ms)
+			break;
+	}
 	h->in_run = 0;
 	if (h->closing) {   /* ms_httpd_close from a handler */
 		stop_all(h);

@@ -84,9 +84,10 @@ test_expect_success 'get through the daemon: the failed repo tried again, still 
 	test_grep "refs.json\|no ref" get.err
 '
 
+# (tried again: a ref the signed refs.json lacks is "not found")
 test_expect_success 'records written again carry the code by name' '
 	stop_daemon &&
-	test_grep "\"error_code\":\"EVERIFY\"" "$MODELSWARM_HOME/state/daemon/repos/$failed.json" &&
+	test_grep "\"error_code\":\"ENOTFOUND\"" "$MODELSWARM_HOME/state/daemon/repos/$failed.json" &&
 	! grep -q "\"exit_code\"" "$MODELSWARM_HOME/state/daemon/repos/$failed.json"
 '
 
