@@ -141,6 +141,9 @@ static int check_files(struct fetch *f)
 
 	if (!paths)
 		return cmd_error(EXIT_ERROR, "out of memory");
+	/* libtorrent may make directories under DIR/NAME too */
+	if (ms_path_check(f->info.name, &err))
+		r = cmd_error(EXIT_VERIFY, "torrent name: %s", err.msg);
 	for (int i = 0; i < n && !r; i++) {
 		struct lts_file_info fi;
 		const char *rel;
@@ -196,6 +199,13 @@ static int look_at_dir(struct fetch *f, int when)
 	if (dfd < 0) {
 		free(cut);
 		return cmd_error(EXIT_ERROR, "cannot open '%s': %s", f->out, strerror(errno));
+	}
+	/* libtorrent may make directories under DIR/NAME (see check_complete()) */
+	if (n > 1) {
+		struct stat st;
+		if (fstatat(dfd, f->info.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			r = walk_error(f, f->info.name, strlen(f->info.name), ELOOP);
 	}
 	for (int i = 0; i < n && !r; i++) {
 		struct lts_file_info fi;
@@ -300,6 +310,17 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	if ((r = make_empty_files(f)) || (r = look_at_dir(f, LOOK_AFTER))) {
 		finish_with(e, f, r);
 		return;
+	}
+	/* a torrent without its v2 piece layers (a magnet's) has libtorrent
+	 * make directories under DIR/NAME too (look_at_dir() saw that it is
+	 * no symlink) */
+	if (f->magnet && f->info.num_files > 1) {
+		char stale[PATH_MAX];
+		struct stat st;
+		if ((size_t)snprintf(stale, sizeof(stale), "%s/%s", f->out,
+				     f->info.name) < sizeof(stale) &&
+		    lstat(stale, &st) == 0 && S_ISDIR(st.st_mode))
+			ms_prune_empty_dirs(stale, 0);
 	}
 	f->complete = 1;
 	f->final = st;

@@ -167,6 +167,13 @@ test_expect_success 'a harmless in-torrent symlink is refused the same way, by n
 	! test -e c8/out
 '
 
+test_expect_success 'a torrent named .git: refused by its name' '
+	v1_torrent gitname.torrent .git hooks/x=data/config ok.txt=data/ok.txt >/dev/null &&
+	mkdir c12 && git init -q c12/work &&
+	fetch_in c12 s-plain gitname.torrent work &&
+	refused c12 1 "torrent name: refusing .\.git.: \.git/ is not part of a release"
+'
+
 test_expect_success 'by magnet: the metadata is checked before anything is written' '
 	mkdir c9 && git init -q c9/work &&
 	fetch_in c9 s-git "magnet:?xt=urn:btih:$(cat git.ih)" work &&
