@@ -108,7 +108,9 @@ void lts_session_free(lts_session *s);
 					 disk_io_write_mode 2. */
 
 struct lts_add_params {
-	/* exactly one of torrent / magnet, or resume data carrying metadata */
+	/* torrent or magnet, or resume data carrying metadata; with both,
+	 * the torrent is added, with the trackers and peers the magnet names
+	 * (its info-hashes must be the torrent's) */
 	const void *torrent;       /* bencoded .torrent bytes */
 	size_t torrent_len;
 	const char *magnet;        /* magnet URI */

@@ -103,7 +103,8 @@ int ms_revision_normalize(char *rev);
 /* A relative '/'-separated path: valid UTF-8 in NFC (no combining marks),
  * no empty, "." or ".." component, no NUL, control character, backslash
  * or ':', components of at most 255 bytes, at most 64 components
- * (MS_PATH_DEPTH_MAX), at most 4096 bytes, not under ".git/". */
+ * (MS_PATH_DEPTH_MAX), at most 4096 bytes, no ".git" component (at any
+ * level, in any case). */
 int ms_path_check(const char *path, struct ms_error *err);
 /* Two paths that differ only by case (or by Unicode case folding) would
  * collide on some filesystems: refuse. paths need not be sorted. */

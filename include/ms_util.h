@@ -130,4 +130,30 @@ char *ms_keep_strdup(const char *s);
  * touches a file. depth: 0. */
 void ms_prune_empty_dirs(const char *path, int depth);
 
+/*
+ * Paths under a directory, never through a symlink. rel is relative,
+ * '/'-separated, with no empty, "." or ".." component (EINVAL).
+ *
+ * ms_walk_beneath: the directories of rel under the directory fd at,
+ * opened one by one with O_NOFOLLOW (made if missing, mode 0755, when
+ * mkdirs is set); *dfd is the last one (the caller closes it), *leaf the
+ * last component of rel. -1 with errno on error: ELOOP for a symlink on
+ * the way, ENOTDIR for something else that is not a directory, ENOENT
+ * for a missing one; then *bad (may be NULL) is the length of the prefix
+ * of rel at fault.
+ * ms_open_beneath: then openat(leaf, flags | O_NOFOLLOW | O_CLOEXEC, mode):
+ * the fd, or -1 with errno (ELOOP: the leaf is a symlink; *bad is then
+ * the whole length).
+ * ms_stat_beneath: then fstatat(leaf, AT_SYMLINK_NOFOLLOW): 0 or -1.
+ */
+struct stat;
+int ms_walk_beneath(int at, const char *rel, int mkdirs, int *dfd,
+		    const char **leaf, size_t *bad);
+int ms_open_beneath(int at, const char *rel, int flags, int mode, int mkdirs,
+		    size_t *bad);
+int ms_stat_beneath(int at, const char *rel, struct stat *st, size_t *bad);
+/* Remove dirfd/name: a file or symlink is unlinked (never followed), a
+ * directory emptied the same way, then removed; 0 or -1. */
+int ms_remove_tree_at(int dirfd, const char *name);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <wctype.h>
 
 #include <jansson.h>
@@ -166,9 +167,6 @@ int ms_path_check(const char *raw, struct ms_error *err)
 				    MS_PATH_MAX, path);
 	if (raw[0] == '/')
 		return ms_error_set(err, MS_EPATH, "absolute path '%s'", path);
-	if (!strcmp(raw, ".git") || !strncmp(raw, ".git/", 5))
-		return ms_error_set(err, MS_EPATH, "refusing '%s': .git/ is not part of a release",
-				    path);
 	for (size_t i = 0; i <= n;) {
 		if (i == n || s[i] == '/') {
 			const char *c = raw + i - comp;
@@ -176,6 +174,12 @@ int ms_path_check(const char *raw, struct ms_error *err)
 				return ms_error_set(err, MS_EPATH, "empty component in '%s'", path);
 			if ((comp == 1 && c[0] == '.') || (comp == 2 && c[0] == '.' && c[1] == '.'))
 				return ms_error_set(err, MS_EPATH, "'.' or '..' component in '%s'",
+						    path);
+			/* any level, in any case, as git itself refuses: a
+			 * .git there would be a repository git runs hooks of */
+			if (comp == 4 && !strncasecmp(c, ".git", 4))
+				return ms_error_set(err, MS_EPATH,
+						    "refusing '%s': .git/ is not part of a release",
 						    path);
 			if (comp > MS_COMPONENT_MAX)
 				return ms_error_set(err, MS_EPATH,

@@ -676,36 +676,6 @@ void ms_store_remove_scratch(const struct ms_store *s)
 	rmdir(dir);
 }
 
-/* unlink everything under dirfd/name (a directory, not followed if it is
- * a symlink), then name itself; depth-bounded */
-static int remove_tree_at(int dirfd, const char *name, int depth)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -1;
-	if (depth > 64)
-		return -1;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    remove_tree_at(fd, de->d_name, depth + 1))
-			r = -1;
-	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		r = -1;
-	return r;
-}
-
 /* add the blob names that the links under dirfd point to */
 static void collect_links(int dirfd, char ***names, size_t *n, size_t *cap, int depth)
 {
@@ -767,7 +737,7 @@ int ms_store_remove_revision(const struct ms_store *s, const char *rev,
 	snprintf(path, sizeof(path), "%s/snapshots", s->repo_dir);
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
-		if (remove_tree_at(fd, rev, 0))
+		if (ms_remove_tree_at(fd, rev))
 			r = ms_error_set(err, MS_EIO, "cannot remove '%s/%s': %s", path, rev,
 					 strerror(errno));
 		collect_links(fd, &keep, &n, &cap, 0);

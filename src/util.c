@@ -324,3 +324,126 @@ void ms_prune_empty_dirs(const char *path, int depth)
 	closedir(d);
 	rmdir(path);
 }
+
+/* ---- paths under a directory, never through a symlink ----------------- */
+
+int ms_walk_beneath(int at, const char *rel, int mkdirs, int *dfd,
+		    const char **leaf, size_t *bad)
+{
+	const char *c = rel, *slash;
+	size_t n;
+	int cur = fcntl(at, F_DUPFD_CLOEXEC, 0), e;
+
+	if (cur < 0)
+		return -1;
+	for (;; c = slash + 1) {
+		char name[NAME_MAX + 1];
+		int sub;
+
+		slash = strchr(c, '/');
+		n = slash ? (size_t)(slash - c) : strlen(c);
+		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.')) {
+			e = n > NAME_MAX ? ENAMETOOLONG : EINVAL;
+			goto fail;
+		}
+		if (!slash)
+			break;
+		memcpy(name, c, n);
+		name[n] = '\0';
+		sub = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT && mkdirs) {
+			if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST) {
+				e = errno;
+				goto fail;
+			}
+			sub = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (sub < 0) {
+			struct stat st;
+			e = errno;
+			/* O_DIRECTORY wins over O_NOFOLLOW: a symlink says ENOTDIR */
+			if (e == ENOTDIR && fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				e = ELOOP;
+			goto fail;
+		}
+		close(cur);
+		cur = sub;
+	}
+	*dfd = cur;
+	*leaf = c;
+	return 0;
+fail:
+	close(cur);
+	if (bad)
+		*bad = (size_t)(c - rel) + n;
+	errno = e;
+	return -1;
+}
+
+int ms_open_beneath(int at, const char *rel, int flags, int mode, int mkdirs,
+		    size_t *bad)
+{
+	const char *leaf;
+	int dfd, fd, e;
+
+	if (bad)
+		*bad = strlen(rel);
+	if (ms_walk_beneath(at, rel, mkdirs, &dfd, &leaf, bad) < 0)
+		return -1;
+	fd = openat(dfd, leaf, flags | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return fd;
+}
+
+int ms_stat_beneath(int at, const char *rel, struct stat *st, size_t *bad)
+{
+	const char *leaf;
+	int dfd, r, e;
+
+	if (bad)
+		*bad = strlen(rel);
+	if (ms_walk_beneath(at, rel, 0, &dfd, &leaf, bad) < 0)
+		return -1;
+	r = fstatat(dfd, leaf, st, AT_SYMLINK_NOFOLLOW);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return r;
+}
+
+static int remove_tree(int dirfd, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	if (depth > 64)
+		return -1;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    remove_tree(fd, de->d_name, depth + 1))
+			r = -1;
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -1;
+	return r;
+}
+
+int ms_remove_tree_at(int dirfd, const char *name)
+{
+	return remove_tree(dirfd, name, 0);
+}

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ms_config.h"
 #include "ms_engine.h"
+#include "ms_manifest.h"
 #include "ms_mirrors.h"
 #include "ms_progress.h"
 
@@ -58,6 +60,16 @@ struct fetch {
 	struct ms_engine *eng;
 	uv_loop_t *loop;
 	const char *out;
+	const char *src;            /* the torrent file or magnet named */
+	const struct ms_strlist *trackers;
+	struct rate_opts rate;
+	unsigned char *resume;      /* read by prepare(), until added */
+	size_t resume_len;
+	/* a magnet's metadata comes into a directory of its own, in upload
+	 * mode; once checked, that torrent goes and the download starts
+	 * under DIR (downloading set) */
+	char scratch[PATH_MAX];
+	int downloading;
 	struct ms_mirror_opts mo;
 	struct ms_mirrors mr;
 	int peer_sources;
@@ -105,54 +117,169 @@ static void warn_once(struct fetch *f, const char *fmt, const char *a,
 	fprintf(stderr, "warning: %s\n", buf);
 }
 
-/* path of file i under the output directory (the torrent name stripped) */
-static int out_path(struct fetch *f, const struct lts_file_info *fi, char *buf,
-		    size_t len)
+/* the path of a file under DIR: the torrent name stripped */
+static const char *rel_path(const struct fetch *f, const struct lts_file_info *fi)
 {
 	const char *name = f->info.name;
 	size_t nl = strlen(name);
-	const char *rel = fi->path;
 
 	if (!(f->info.num_files == 1 && !strcmp(fi->path, name)) &&
-	    !strncmp(rel, name, nl) && rel[nl] == '/')
-		rel += nl + 1;
-	if ((size_t)snprintf(buf, len, "%s/%s", f->out, rel) >= len)
-		return -1;
-	return 0;
+	    !strncmp(fi->path, name, nl) && fi->path[nl] == '/')
+		return fi->path + nl + 1;
+	return fi->path;
+}
+
+/* The torrent is untrusted: its paths follow the manifest's rules (no
+ * .git, no "..", ...), as get's do, and it has no symlink, all checked
+ * before anything is written. */
+static int check_files(struct fetch *f)
+{
+	int n = f->info.num_files, r = 0;
+	const char **paths = calloc(n > 0 ? (size_t)n : 1, sizeof(*paths));
+	struct ms_error err;
+	size_t np = 0;
+
+	if (!paths)
+		return cmd_error(EXIT_ERROR, "out of memory");
+	/* libtorrent may make directories under DIR/NAME too */
+	if (ms_path_check(f->info.name, &err))
+		r = cmd_error(EXIT_VERIFY, "torrent name: %s", err.msg);
+	for (int i = 0; i < n && !r; i++) {
+		struct lts_file_info fi;
+		const char *rel;
+
+		if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
+			continue;
+		rel = rel_path(f, &fi);
+		if (fi.symlink)
+			r = cmd_error(EXIT_VERIFY, "torrent file '%s' has the symlink attribute: "
+				      "fetch does not make symlinks", rel);
+		else if (ms_path_check(rel, &err))
+			r = cmd_error(EXIT_VERIFY, "%s", err.msg);
+		paths[np++] = rel;
+	}
+	if (!r && ms_paths_collide(paths, np, &err))
+		r = cmd_error(EXIT_VERIFY, "%s", err.msg);
+	free(paths);
+	return r;
+}
+
+/* what walking to rel under DIR met: a message naming the part at fault */
+static int walk_error(struct fetch *f, const char *rel, size_t bad, int e)
+{
+	char shown[PATH_MAX];
+
+	snprintf(shown, sizeof(shown), "%s/%.*s", f->out, (int)bad, rel);
+	if (e == ELOOP)
+		return cmd_error(EXIT_ERROR, "'%s' is a symbolic link: fetch never writes "
+				 "through one", shown);
+	if (e == ENOTDIR)
+		return cmd_error(EXIT_ERROR, "'%s' is not a directory", shown);
+	return cmd_error(EXIT_ERROR, "cannot open '%s': %s", shown, strerror(e));
+}
+
+enum { LOOK_BEFORE, LOOK_AFTER };
+
+/*
+ * What DIR holds at the torrent's paths, looked at without following a
+ * symlink. Before (nothing written yet): a symlink, or anything but a
+ * directory on the way or a regular file at a file, is refused by name;
+ * then files longer than the torrent's are cut to its size (libtorrent's
+ * check of the files finds what else differs). After: every file is
+ * there, a regular file of the torrent's size, or EXIT_VERIFY.
+ */
+static int look_at_dir(struct fetch *f, int when)
+{
+	int n = f->info.num_files, r = 0, dfd;
+	unsigned char *cut = calloc(n > 0 ? (size_t)n : 1, 1);
+
+	if (!cut)
+		return cmd_error(EXIT_ERROR, "out of memory");
+	dfd = open(f->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		free(cut);
+		return cmd_error(EXIT_ERROR, "cannot open '%s': %s", f->out, strerror(errno));
+	}
+	/* libtorrent may make directories under DIR/NAME (see check_complete()) */
+	if (n > 1) {
+		struct stat st;
+		if (fstatat(dfd, f->info.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			r = walk_error(f, f->info.name, strlen(f->info.name), ELOOP);
+	}
+	for (int i = 0; i < n && !r; i++) {
+		struct lts_file_info fi;
+		struct stat st;
+		const char *rel;
+		size_t bad;
+
+		if (ms_torrent_file(f->meta, i, &fi) || fi.pad)
+			continue;
+		rel = rel_path(f, &fi);
+		if (ms_stat_beneath(dfd, rel, &st, &bad) < 0) {
+			if (errno != ENOENT)
+				r = walk_error(f, rel, bad, errno);
+			else if (when == LOOK_AFTER)
+				r = cmd_error(EXIT_VERIFY, "'%s/%s' is missing", f->out, rel);
+		} else if (S_ISLNK(st.st_mode)) {
+			r = walk_error(f, rel, strlen(rel), ELOOP);
+		} else if (!S_ISREG(st.st_mode)) {
+			r = cmd_error(EXIT_ERROR, "'%s/%s' is not a regular file", f->out, rel);
+		} else if (when == LOOK_AFTER && st.st_size != fi.size) {
+			r = cmd_error(EXIT_VERIFY, "'%s/%s' has %lld bytes, not the torrent's %lld",
+				      f->out, rel, (long long)st.st_size, (long long)fi.size);
+		} else if (st.st_size > fi.size) {
+			cut[i] = 1;
+		}
+	}
+	for (int i = 0; i < n && !r; i++) {
+		struct lts_file_info fi;
+		const char *rel;
+		size_t bad;
+		int fd;
+
+		if (!cut[i] || ms_torrent_file(f->meta, i, &fi))
+			continue;
+		rel = rel_path(f, &fi);
+		fd = ms_open_beneath(dfd, rel, O_WRONLY, 0, 0, &bad);
+		if (fd < 0 || ftruncate(fd, fi.size) < 0)
+			r = fd < 0 ? walk_error(f, rel, bad, errno)
+				   : cmd_error(EXIT_ERROR, "cannot truncate '%s/%s': %s", f->out,
+					       rel, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	close(dfd);
+	free(cut);
+	return r;
 }
 
 /* libtorrent does not write empty files: create them */
 static int make_empty_files(struct fetch *f)
 {
-	int n = f->info.num_files;
+	int n = f->info.num_files, r = 0;
+	int dfd = open(f->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	for (int i = 0; i < n; i++) {
+	if (dfd < 0)
+		return cmd_error(EXIT_ERROR, "cannot open '%s': %s", f->out, strerror(errno));
+	for (int i = 0; i < n && !r; i++) {
 		struct lts_file_info fi;
-		char path[PATH_MAX], dir[PATH_MAX];
-		struct ms_error err;
-		char *slash;
+		const char *rel;
+		size_t bad;
 		int fd;
 
 		if (ms_torrent_file(f->meta, i, &fi) || fi.pad || fi.size)
 			continue;
-		if (out_path(f, &fi, path, sizeof(path)))
-			return cmd_error(EXIT_ERROR, "path too long: '%s'", fi.path);
-		snprintf(dir, sizeof(dir), "%s", path);
-		slash = strrchr(dir, '/');
-		if (slash) {
-			*slash = '\0';
-			if (ms_mkdir_p(dir, &err))
-				return cmd_error(EXIT_ERROR, "%s", err.msg);
-		}
-		fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		rel = rel_path(f, &fi);
+		fd = ms_open_beneath(dfd, rel, O_WRONLY | O_CREAT, 0644, 1, &bad);
 		if (fd < 0)
-			return cmd_error(EXIT_ERROR, "cannot create '%s': %s", path,
-					 strerror(errno));
-		close(fd);
+			r = walk_error(f, rel, bad, errno);
+		else
+			close(fd);
 	}
-	return 0;
+	close(dfd);
+	return r;
 }
-
 
 static void finish_with(struct ms_engine *e, struct fetch *f, int code)
 {
@@ -167,8 +294,9 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 {
 	struct lts_status st;
 	struct ms_error err;
+	int r;
 
-	if (f->complete || f->exit_code || ms_engine_closing(e))
+	if (!f->downloading || f->complete || f->exit_code || ms_engine_closing(e))
 		return;
 	/* every file is wanted, so every piece verified means every file is
 	 * whole (libtorrent's per-file byte counts are not asked: they can
@@ -177,16 +305,21 @@ static void check_complete(struct ms_engine *e, struct fetch *f)
 	    !f->meta || !(st.is_finished || st.is_seeding) ||
 	    st.total_wanted_done != st.total_wanted)
 		return;
-	if (make_empty_files(f)) {
-		finish_with(e, f, EXIT_ERROR);
+	/* exit 0 says every file is the torrent's: its pieces all passed,
+	 * and it is a regular file of its size at its path */
+	if ((r = make_empty_files(f)) || (r = look_at_dir(f, LOOK_AFTER))) {
+		finish_with(e, f, r);
 		return;
 	}
-	/* a magnet's files are mapped below DIR only once the metadata is
-	 * known; libtorrent may have made directories under DIR/NAME first */
+	/* a torrent without its v2 piece layers (a magnet's) has libtorrent
+	 * make directories under DIR/NAME too (look_at_dir() saw that it is
+	 * no symlink) */
 	if (f->magnet && f->info.num_files > 1) {
 		char stale[PATH_MAX];
+		struct stat st;
 		if ((size_t)snprintf(stale, sizeof(stale), "%s/%s", f->out,
-				     f->info.name) < sizeof(stale))
+				     f->info.name) < sizeof(stale) &&
+		    lstat(stale, &st) == 0 && S_ISDIR(st.st_mode))
 			ms_prune_empty_dirs(stale, 0);
 	}
 	f->complete = 1;
@@ -237,6 +370,163 @@ static int know_meta(struct fetch *f, lts_torrent *t, struct ms_error *err)
 	return 0;
 }
 
+static void on_alert(void *ud, const struct lts_alert *a);
+
+static int resume_file(struct fetch *f, const char *identity);
+
+/* Before anything is written under DIR: the torrent's files checked, DIR
+ * made and looked at, the resume data read. */
+static int prepare(struct fetch *f)
+{
+	struct ms_error err;
+	int r;
+
+	if ((r = check_files(f)))
+		return r;
+	if (ms_mkdir_p(f->out, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	if ((r = resume_file(f, *f->info.hash_v2 ? f->info.hash_v2 : f->info.hash_v1)) ||
+	    (r = look_at_dir(f, LOOK_BEFORE)))
+		return r;
+	if (access(f->resume_path, F_OK) == 0 &&
+	    ms_read_file(f->resume_path, 256u << 20, &f->resume, &f->resume_len, &err)) {
+		cmd_warning("ignoring resume data: %s", err.msg);
+		f->resume = NULL;
+		f->resume_len = 0;
+	}
+	return 0;
+}
+
+/* The torrent (prepared) downloading under DIR, its files mapped to
+ * DIR/<path without the torrent's name>; a magnet's trackers and peers
+ * kept. */
+static int add_download(struct ms_engine *e, struct fetch *f, struct ms_error *err)
+{
+	struct lts_add_params ap;
+	size_t len;
+	int r;
+
+	memset(&ap, 0, sizeof(ap));
+	ap.torrent = ms_torrent_bytes(f->meta, &len);
+	ap.torrent_len = len;
+	ap.magnet = f->magnet ? f->src : NULL;
+	ap.resume = f->resume;
+	ap.resume_len = f->resume_len;
+	ap.save_path = f->out;
+	ap.flags = LTS_ADD_NO_ROOT;
+	ap.trackers = f->trackers->v;
+	ap.n_trackers = f->trackers->n;
+	r = ms_engine_add(e, &ap, &f->id, err);
+	if (r && f->resume) {
+		cmd_warning("ignoring resume data: %s", err->msg);
+		ap.resume = NULL;
+		ap.resume_len = 0;
+		r = ms_engine_add(e, &ap, &f->id, err);
+	}
+	free(f->resume);
+	f->resume = NULL;
+	if (r)
+		return r;
+	f->downloading = 1;
+	if (ms_engine_watch(e, f->id, on_alert, f))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	/* per torrent too: session limits do not cover peers on the
+	 * local network */
+	if ((f->rate.upload || f->rate.download) &&
+	    (r = ms_engine_set_limits(e, f->id, f->rate.upload, f->rate.download, err)))
+		return r;
+	dial_peers(e, f);
+	return 0;
+}
+
+/* A magnet's metadata, in a directory of its own (in the state
+ * directory), in upload mode: nothing is written under DIR before it is
+ * checked. */
+static int add_magnet(struct ms_engine *e, struct fetch *f, struct ms_error *err)
+{
+	struct lts_add_params ap;
+	int r;
+
+	if ((r = ms_resume_path(f->src, f->out, "metadata.XXXXXX", f->scratch,
+				sizeof(f->scratch), err)))
+		return r;
+	if (!mkdtemp(f->scratch)) {
+		r = ms_error_set(err, ms_error_from_errno(errno), "cannot create '%s': %s",
+				 f->scratch, strerror(errno));
+		*f->scratch = '\0';
+		return r;
+	}
+	memset(&ap, 0, sizeof(ap));
+	ap.magnet = f->src;
+	ap.save_path = f->scratch;
+	ap.flags = LTS_ADD_UPLOAD_ONLY;
+	ap.trackers = f->trackers->v;
+	ap.n_trackers = f->trackers->n;
+	if ((r = ms_engine_add(e, &ap, &f->id, err)))
+		return r;
+	if (ms_engine_watch(e, f->id, on_alert, f))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	dial_peers(e, f);
+	return 0;
+}
+
+/* the magnet's directory, and whatever libtorrent made in it, gone */
+static void remove_scratch(struct fetch *f)
+{
+	char *slash = strrchr(f->scratch, '/');
+	int dfd;
+
+	if (!*f->scratch || !slash)
+		return;
+	*slash = '\0';
+	dfd = open(f->scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	if (dfd < 0 || ms_remove_tree_at(dfd, slash + 1) < 0)
+		cmd_warning("cannot remove '%s': %s", f->scratch, strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	*f->scratch = '\0';
+}
+
+/* A magnet's metadata came (t; NULL when not readable yet): its torrent
+ * goes, then start_download() */
+static void got_metadata(struct ms_engine *e, struct fetch *f, lts_torrent *t)
+{
+	struct ms_error err;
+
+	if (!t)
+		return;
+	if (f->meta) {
+		ms_torrent_free(t);
+		return;
+	}
+	if (know_meta(f, t, &err))
+		return;
+	ms_progress_clear(&f->prog);
+	fprintf(stderr, "got metadata for '%s': %d files\n", f->info.name, f->info.num_files);
+	if (ms_engine_remove(e, f->id, 0, &err)) {
+		cmd_error(EXIT_ERROR, "%s", err.msg);
+		finish_with(e, f, EXIT_ERROR);
+	}
+}
+
+/* the magnet's torrent is out of the session: the download proper */
+static void start_download(struct ms_engine *e, struct fetch *f)
+{
+	struct ms_error err;
+	int r;
+
+	remove_scratch(f);
+	if ((r = prepare(f))) {
+		finish_with(e, f, r);
+		return;
+	}
+	if (add_download(e, f, &err)) {
+		cmd_error(EXIT_ERROR, "%s", err.msg);
+		finish_with(e, f, EXIT_ERROR);
+	}
+}
+
 /* the torrent's alerts, straight from the engine (NULL: it closed), and
  * the session's (listen failures) */
 static void on_alert(void *ud, const struct lts_alert *a)
@@ -245,18 +535,22 @@ static void on_alert(void *ud, const struct lts_alert *a)
 	struct ms_engine *e = f->eng;
 	struct ms_error err;
 
-	if (!a)
+	if (!a || (a->torrent && a->torrent != f->id))
+		return;
+	/* a magnet's torrent, in its own directory: only its metadata counts */
+	if (!f->downloading && a->torrent &&
+	    (a->type == LTS_ALERT_TORRENT_CHECKED || a->type == LTS_ALERT_TORRENT_FINISHED ||
+	     a->type == LTS_ALERT_FILE_ERROR || a->type == LTS_ALERT_SAVE_RESUME))
 		return;
 	switch (a->type) {
 	case LTS_ALERT_METADATA_RECEIVED:
-		if (!f->meta) {
-			lts_torrent *t = ms_engine_torrent(e, f->id, &err);
-			if (!t || know_meta(f, t, &err))
-				break; /* not readable yet: the next tick tries again */
-			ms_progress_clear(&f->prog);
-			fprintf(stderr, "got metadata for '%s': %d files\n",
-				f->info.name, f->info.num_files);
-		}
+		/* not readable yet: the next tick tries again */
+		got_metadata(e, f, ms_engine_torrent(e, f->id, NULL));
+		break;
+	case LTS_ALERT_TORRENT_REMOVED:
+		/* the magnet's torrent, its metadata in hand */
+		if (!f->downloading && f->meta)
+			start_download(e, f);
 		break;
 	case LTS_ALERT_TORRENT_CHECKED:
 		/* the dial right after adding may come before the torrent
@@ -337,7 +631,6 @@ static void on_tick(struct ms_engine *e, void *ud)
 	struct fetch *f = ud;
 	struct lts_status st;
 	struct ms_progress_snap snap;
-	lts_torrent *t;
 	struct ms_progress_source srcs[8];
 	struct ms_progress_file pf[64];
 	int64_t prog[64];
@@ -347,18 +640,16 @@ static void on_tick(struct ms_engine *e, void *ud)
 	if (ms_engine_status(e, f->id, &st, NULL))
 		return;
 	/* a magnet's metadata may not have been readable at its alert */
-	if (!f->meta && st.has_metadata && (t = ms_engine_torrent(e, f->id, NULL)) &&
-	    !know_meta(f, t, NULL))
-		fprintf(stderr, "got metadata for '%s': %d files\n",
-			f->info.name, f->info.num_files);
-	if (st.state == LTS_STATE_DOWNLOADING)
+	if (!f->meta && st.has_metadata)
+		got_metadata(e, f, ms_engine_torrent(e, f->id, NULL));
+	if (st.state == LTS_STATE_DOWNLOADING && f->downloading)
 		start_mirrors(e, f);
 	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)
 		ms_engine_crowded(e);
 	check_complete(e, f);
 	if (f->complete || ms_engine_closing(e))
 		return;
-	if (f->ticks % (RESUME_EVERY_MS / TICK_MS) == 0 && st.has_metadata)
+	if (f->ticks % (RESUME_EVERY_MS / TICK_MS) == 0 && f->downloading)
 		ms_engine_save_resume(e, f->id, 0, NULL);
 	/* peers given on the command line may not have been up yet */
 	if (f->ticks % 10 == 1 && st.num_peers < (int)f->peers.n)
@@ -446,12 +737,9 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 				 .peers = &f.peers, .mirrors = &f.mo };
 	struct ms_engine_opts eo;
 	struct ms_engine_events ev = { on_session_alert, on_tick, on_signal, NULL, engine_warning, NULL };
-	struct lts_add_params ap;
 	struct ms_engine *eng = NULL;
 	struct ms_error err;
-	unsigned char *resume = NULL;
-	size_t resume_len = 0;
-	const char *src, *identity;
+	const char *src;
 	uv_loop_t loop;
 	int c, r = EXIT_OK, is_magnet;
 
@@ -485,7 +773,12 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	src = argv[optind];
 	is_magnet = f.magnet = !strncmp(src, "magnet:", 7);
 
-	/* validate everything before creating anything */
+	f.src = src;
+	f.trackers = &trackers;
+	f.rate = rate;
+
+	/* a torrent file: everything checked before anything is written (a
+	 * magnet's once its metadata came) */
 	if (!is_magnet) {
 		lts_torrent *t;
 		if ((r = load_torrent_file(src, &t)))
@@ -494,21 +787,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 			r = cmd_error(EXIT_ERROR, "%s", err.msg);
 			goto out;
 		}
-		identity = *f.info.hash_v2 ? f.info.hash_v2 : f.info.hash_v1;
-	} else {
-		identity = src;
-	}
-	if (ms_mkdir_p(f.out, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	if ((r = resume_file(&f, identity)))
-		goto out;
-	if (access(f.resume_path, F_OK) == 0 &&
-	    ms_read_file(f.resume_path, 256u << 20, &resume, &resume_len, &err)) {
-		cmd_warning("ignoring resume data: %s", err.msg);
-		resume = NULL;
-		resume_len = 0;
+		if ((r = prepare(&f)))
+			goto out;
 	}
 
 	net_engine_opts(ctx, &net, &eo);
@@ -529,38 +809,10 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 	f.eng = eng;
-	memset(&ap, 0, sizeof(ap));
-	if (f.meta) {
-		size_t len;
-		ap.torrent = ms_torrent_bytes(f.meta, &len);
-		ap.torrent_len = len;
-	} else {
-		ap.magnet = src;
-	}
-	ap.resume = resume;
-	ap.resume_len = resume_len;
-	ap.save_path = f.out;
-	ap.flags = LTS_ADD_NO_ROOT;
-	ap.trackers = trackers.v;
-	ap.n_trackers = trackers.n;
-	r = ms_engine_add(eng, &ap, &f.id, &err);
-	if (r && resume) {
-		cmd_warning("ignoring resume data: %s", err.msg);
-		ap.resume = NULL;
-		ap.resume_len = 0;
-		r = ms_engine_add(eng, &ap, &f.id, &err);
-	}
-	/* per torrent too: session limits do not cover peers on the
-	 * local network */
-	if (!r && ms_engine_watch(eng, f.id, on_alert, &f))
-		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
-	if (!r && (rate.upload || rate.download))
-		r = ms_engine_set_limits(eng, f.id, rate.upload, rate.download, &err);
+	r = is_magnet ? add_magnet(eng, &f, &err) : add_download(eng, &f, &err);
 	if (r) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
-	} else {
-		dial_peers(eng, &f);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop)) {
@@ -597,7 +849,8 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "download ended before it was complete");
 	}
 out:
-	free(resume);
+	remove_scratch(&f);
+	free(f.resume);
 	ms_torrent_meta_release(&f.info);
 	ms_torrent_free(f.meta);
 	ms_strlist_release(&f.peers);

@@ -134,6 +134,16 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		} else if (auto *x = lt::alert_cast<lt::torrent_removed_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_REMOVED;
 			auto it = s->by_hash.find(x->info_hashes);
+			// added by a v1 magnet, a hybrid torrent has both hashes
+			// by now: found by its handle (compared by owner, valid
+			// or not)
+			if (it == s->by_hash.end()) {
+				auto h = s->by_handle.find(x->handle);
+				auto t = h == s->by_handle.end() ? s->torrents.end()
+								 : s->torrents.find(h->second);
+				if (t != s->torrents.end())
+					it = s->by_hash.find(t->second.ih);
+			}
 			if (it != s->by_hash.end()) {
 				c.torrent = it->second;
 				auto t = s->torrents.find(it->second);

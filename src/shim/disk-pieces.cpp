@@ -36,6 +36,10 @@
 #include <thread>
 #include <vector>
 
+extern "C" {
+#include "ms_util.h"
+}
+
 using namespace lts_internal;
 
 namespace {
@@ -99,7 +103,8 @@ struct piece_disk_io final : lt::disk_interface {
 	};
 	// bytes of a piece in one file, worked out for a worker
 	struct seg {
-		std::string path;
+		std::string path;       // save path and rel
+		std::string base, rel;  // rel is the file's path under base
 		std::int64_t off;       // in the file
 		std::int64_t file_size;
 		int at, len;            // in the piece
@@ -321,6 +326,7 @@ struct piece_disk_io final : lt::disk_interface {
 			int n = static_cast<int>(s.size);
 			if (!st.files.pad_file_at(s.file_index))
 				out.push_back(seg{st.files.file_path(s.file_index, st.path),
+						  st.path, st.files.file_path(s.file_index),
 						  s.offset, st.files.file_size(s.file_index),
 						  at, n, s.file_index});
 			at += n;
@@ -328,11 +334,31 @@ struct piece_disk_io final : lt::disk_interface {
 		return out;
 	}
 
-	static void make_parents(std::string const &path)
+	// The file of s opened under its save path without following a
+	// symlink on the way or at the file (ELOOP), its directories made if
+	// missing: a symlink planted in the save path cannot send the bytes
+	// elsewhere. (A path given absolute is opened as it is, but for its
+	// last component.)
+	static int open_seg(seg const &s, int flags)
 	{
-		for (std::size_t i = path.find('/', 1); i != std::string::npos;
-		     i = path.find('/', i + 1))
-			mkdir(path.substr(0, i).c_str(), 0777);
+		if (s.rel.empty() || s.rel[0] == '/')
+			return open(s.path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0666);
+		int at = open(s.base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (at < 0 && errno == ENOENT) {
+			// the save path itself, as the caller named it
+			std::string b = s.base + "/";
+			for (std::size_t i = b.find('/', 1); i != std::string::npos;
+			     i = b.find('/', i + 1))
+				mkdir(b.substr(0, i).c_str(), 0777);
+			at = open(s.base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (at < 0)
+			return -1;
+		int fd = ms_open_beneath(at, s.rel.c_str(), flags, 0666, 1, nullptr);
+		int e = errno;
+		close(at);
+		errno = e;
+		return fd;
 	}
 
 	static int write_all(int fd, char const *p, std::int64_t n, std::int64_t off)
@@ -354,11 +380,7 @@ struct piece_disk_io final : lt::disk_interface {
 	// where the file system takes it, the rest through the page cache.
 	static int write_seg(char const *data, seg const &s, lt::storage_error *err)
 	{
-		int fd = open(s.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-		if (fd < 0 && errno == ENOENT) {
-			make_parents(s.path);
-			fd = open(s.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-		}
+		int fd = open_seg(s, O_WRONLY | O_CREAT);
 		if (fd < 0) {
 			err->ec.assign(errno, lt::generic_category());
 			err->file(s.file);
@@ -379,7 +401,7 @@ struct piece_disk_io final : lt::disk_interface {
 		int dfd = -1;
 		if (!e && n - head >= align &&
 		    reinterpret_cast<std::uintptr_t>(p + head) % align == 0)
-			dfd = open(s.path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+			dfd = open_seg(s, O_WRONLY | O_DIRECT);
 		if (dfd >= 0) {
 			std::int64_t mid = (n - head) / align * align;
 			e = head ? write_all(fd, p, head, off) : 0;

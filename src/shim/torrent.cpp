@@ -148,6 +148,30 @@ static bool mark_have_files(lt::add_torrent_params &atp,
 	return true;
 }
 
+// The trackers and peers of a magnet, for the torrent atp has, which
+// must be the magnet's
+static bool magnet_sources(lt::add_torrent_params &atp, char const *magnet,
+			   struct lts_error *err)
+{
+	lt::error_code ec;
+	lt::add_torrent_params m = lt::parse_magnet_uri(magnet, ec);
+	if (ec) {
+		set_err(err, LTS_EINVAL, "invalid magnet link: %s", ec.message().c_str());
+		return false;
+	}
+	lt::info_hash_t const &ih = atp.ti->info_hashes();
+	if ((m.info_hashes.has_v1() && m.info_hashes.v1 != ih.v1) ||
+	    (m.info_hashes.has_v2() && m.info_hashes.v2 != ih.v2)) {
+		set_err(err, LTS_EINVAL, "the magnet link is for another torrent");
+		return false;
+	}
+	for (auto &t : m.trackers)
+		atp.trackers.push_back(t);
+	for (auto &pe : m.peers)
+		atp.peers.push_back(pe);
+	return true;
+}
+
 int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 		    struct lts_error *err)
 {
@@ -214,6 +238,8 @@ int lts_torrent_add(lts_session *s, const struct lts_add_params *p, int *id,
 			}
 		}
 		atp.ti = std::move(ti);
+		if (p->magnet && !magnet_sources(atp, p->magnet, err))
+			return LTS_EINVAL;
 	} else if (p->magnet) {
 		lt::add_torrent_params m = lt::parse_magnet_uri(p->magnet, ec);
 		if (ec) {

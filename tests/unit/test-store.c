@@ -519,6 +519,44 @@ int main(void)
 	   "TODO a nested ref naming A (refs/pr/1) is left behind");
 
 	ms_store_release(&s);
+
+	/* ---- paths under a directory, never through a symlink ---- */
+	{
+		struct stat st;
+		size_t bad = 0;
+		int dfd = -1, fd;
+
+		ok(mkdir(path("beneath"), 0755) == 0 && mkdir(path("elsewhere"), 0755) == 0 &&
+		   symlink("../elsewhere", path("beneath/sub")) == 0 &&
+		   symlink("../elsewhere/f", path("beneath/leaf")) == 0 &&
+		   (dfd = open(path("beneath"), O_RDONLY | O_DIRECTORY)) >= 0,
+		   "beneath/ with a symlink to a directory outside and one to a file");
+		fd = ms_open_beneath(dfd, "sub/f", O_WRONLY | O_CREAT, 0644, 1, &bad);
+		ok(fd < 0 && errno == ELOOP && bad == 3 && !exists(path("elsewhere/f")),
+		   "a symlinked directory on the way: ELOOP, the prefix named, nothing outside");
+		fd = ms_open_beneath(dfd, "leaf", O_WRONLY | O_CREAT, 0644, 1, &bad);
+		ok(fd < 0 && errno == ELOOP && bad == 4 && !exists(path("elsewhere/f")),
+		   "a symlink at the file: ELOOP, nothing created through it");
+		fd = ms_open_beneath(dfd, "../elsewhere/f", O_WRONLY | O_CREAT, 0644, 1, &bad);
+		ok(fd < 0 && errno == EINVAL && bad == 2, "a '..' component: EINVAL");
+		fd = ms_open_beneath(dfd, "a/b/c", O_WRONLY | O_CREAT, 0644, 1, &bad);
+		ok(fd >= 0 && close(fd) == 0 && exists(path("beneath/a/b/c")),
+		   "directories made on the way");
+		ok(ms_stat_beneath(dfd, "a/b/c", &st, &bad) == 0 && S_ISREG(st.st_mode),
+		   "and looked at");
+		ok(ms_stat_beneath(dfd, "leaf", &st, &bad) == 0 && S_ISLNK(st.st_mode),
+		   "a symlink looked at, not followed");
+		ok(ms_stat_beneath(dfd, "sub/f", &st, &bad) < 0 && errno == ELOOP,
+		   "nor one on the way");
+		ok(ms_stat_beneath(dfd, "a/b/c/d", &st, &bad) < 0 && errno == ENOTDIR && bad == 5,
+		   "a file on the way: ENOTDIR, the prefix named");
+		ok(ms_stat_beneath(dfd, "x/y", &st, &bad) < 0 && errno == ENOENT,
+		   "nothing there: ENOENT");
+		ok(ms_remove_tree_at(dfd, "a") == 0 && ms_remove_tree_at(dfd, "sub") == 0 &&
+		   !exists(path("beneath/a")) && exists(path("elsewhere")),
+		   "trees removed, a symlink unlinked and not followed");
+		close(dfd);
+	}
 	rm_rf(tmp);
 	ok(!exists(tmp), "temporary directory removed");
 	return tap_done();
