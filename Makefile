@@ -54,7 +54,7 @@ MS_CFLAGS += $(call fortify,$(CFLAGS))
 MS_CXXFLAGS += $(call fortify,$(CXXFLAGS))
 
 LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
-	src/engine.c src/torrent.c src/sign.c src/hash.c src/manifest.c src/trust.c src/http.c \
+	src/engine.c src/torrent.c src/sign.c src/index.c src/hash.c src/manifest.c src/trust.c src/http.c \
 	src/store.c src/webseed.c src/rpc.c src/httpd.c src/metrics.c src/hfapi.c src/hfapi-stream.c \
 	src/webseed-direct.c src/webseed-mirror.c \
 	src/mirrors.c src/release.c src/getjob.c src/getjob-report.c src/seedbox.c \

@@ -31,7 +31,8 @@
 	XX(EUNCHANGED, "not modified")                           \
 	XX(EVERIFY, "verification failed")                       \
 	XX(ENOTFOUND, "not found")                               \
-	XX(ESTALLED, "no source left")
+	XX(ESTALLED, "no source left")                           \
+	XX(EMISMATCH, "signature does not match the data")
 
 enum ms_errno {
 	MS_OK = 0,

@@ -87,7 +87,9 @@ int ms_release_sig_check(const char *url, const unsigned char *sig, size_t len,
 /* A refs.json and its signature (fetched from sig_url) as an index
  * served them, verified against the org's pinned key (rollback state
  * included); with ref, its revision into rev (41 bytes). MS_EVERIFY with
- * a message; MS_ENOTFOUND when the verified refs have no such ref. */
+ * a message, MS_ENOTFOUND when the verified refs have no such ref, or
+ * MS_EMISMATCH when the signature does not match the file (a torn pair:
+ * read it again, see ms_index.h). */
 int ms_release_refs_check(const char *repo, const char *ref, const unsigned char *refs,
 			  size_t len, const unsigned char *sig, size_t sig_len,
 			  const char *sig_url, char *rev, struct ms_error *err);
@@ -96,7 +98,11 @@ int ms_release_refs_check(const char *repo, const char *ref, const unsigned char
  * Resolving on a loop: the indexes in order, each file fetched with its
  * signature side by side. A file that cannot be fetched (a network error,
  * a missing file) moves on to the next index; a file that does not verify
- * ends it. The resolver owns its HTTP client.
+ * ends it. A file and a signature that do not match (a torn pair, as a
+ * publish under way or killed may leave, ms_index.h) are read again after
+ * MS_INDEX_TORN_DELAY_MS, once, then tried with the signature the publish
+ * staged (FILE.minisig.new), before that counts. The resolver owns its
+ * HTTP client.
  */
 struct ms_release_hooks {
 	/* an index failed and the next is tried, or refs.json was left
@@ -117,19 +123,26 @@ struct ms_release_hooks {
 
 struct ms_release_resolver;
 
-/* Start resolving r (ms_release_spec() and ms_release_indexes() done).
- * want_refs: for a revision, also keep the index's refs.json when it
- * verifies. */
+/* flags of ms_release_resolve() and ms_release_fetch() */
+enum {
+	/* for a revision, also keep the index's refs.json when it verifies */
+	MS_RELEASE_WANT_REFS = 1,
+	/* stop at the verified manifest: no torrent (r->meta stays NULL) */
+	MS_RELEASE_NO_TORRENT = 2
+};
+
+/* Start resolving r (ms_release_spec() and ms_release_indexes() done),
+ * with MS_RELEASE_* flags. */
 int ms_release_resolve(struct ms_release_resolver **out, uv_loop_t *loop,
-		       struct ms_release *r, int want_refs, const struct ms_release_hooks *h,
+		       struct ms_release *r, int flags, const struct ms_release_hooks *h,
 		       struct ms_error *err);
 /* Stop (no more hooks) and free. NULL is fine. */
 void ms_release_resolver_free(struct ms_release_resolver *q);
 
 /* The same, blocking, on a loop of its own, for commands that run none;
- * the torrent is required. Returns 0 or the code on_done would give;
- * warnings go to on_warning(ud, msg). */
-int ms_release_fetch(struct ms_release *r, int want_refs,
+ * the torrent is required unless MS_RELEASE_NO_TORRENT. Returns 0 or the
+ * code on_done would give; warnings go to on_warning(ud, msg). */
+int ms_release_fetch(struct ms_release *r, int flags,
 		     void (*on_warning)(void *ud, const char *msg), void *ud,
 		     struct ms_error *err);
 

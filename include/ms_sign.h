@@ -73,7 +73,10 @@ int ms_sign(const struct ms_seckey *sk, const void *msg, size_t len,
 
 /* Verify a minisign signature file's text over msg with pk: strict parse,
  * prehashed only, key id must match, then the signature and the global
- * signature. On success the trusted comment is copied to tc. */
+ * signature. On success the trusted comment is copied to tc. A signature
+ * by pk's key id that does not match msg is MS_EMISMATCH: a torn pair (a
+ * file replaced while its signature was not yet, or the other way round)
+ * looks like that; any other failure is MS_EBADSIG. */
 int ms_verify(const struct ms_pubkey *pk, const void *msg, size_t len,
 	      const char *sigtext, size_t siglen, char *tc, size_t tclen,
 	      struct ms_error *err);

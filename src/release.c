@@ -10,6 +10,7 @@
 
 #include "ms_hash.h"
 #include "ms_http.h"
+#include "ms_index.h"
 #include "ms_release.h"
 
 void ms_release_init(struct ms_release *r)
@@ -264,8 +265,9 @@ int ms_release_refs_check(const char *repo, const char *ref, const unsigned char
 	if (ms_release_sig_check(sig_url, sig, sig_len, err))
 		return MS_EVERIFY;
 	if (ms_refs_verify(repo, refs, len, (const char *)sig, sig_len, time(NULL), 0, &rf, err)) {
-		err->code = MS_EVERIFY;
-		return MS_EVERIFY;
+		if (err->code != MS_EMISMATCH)
+			err->code = MS_EVERIFY;
+		return err->code;
 	}
 	if (ref && !(f = ms_refs_find(&rf, ref))) {
 		ms_refs_release(&rf);
@@ -293,11 +295,17 @@ struct ms_release_resolver {
 	struct ms_http *http;
 	struct ms_release *r;
 	struct ms_release_hooks h;
-	int want_refs;
+	int flags;                 /* MS_RELEASE_* */
 	size_t idx;                /* the index being tried */
 	struct part file, sig;
 	int got;                   /* parts back */
 	void (*step)(struct ms_release_resolver *q);
+	char rel[600];             /* the file being fetched, for a second read */
+	size_t cap, sig_cap;
+	int torn;                  /* that pair did not match: 1 read again,
+				      2 then with the staged signature */
+	struct ms_error torn_err;  /* why, the second time */
+	uv_timer_t *timer;         /* the moment before the second read */
 	int done;
 	int starting;              /* in ms_release_resolve(): an end now is
 				      its return value, not a hook */
@@ -368,17 +376,23 @@ static const char *index_url(const struct ms_release_resolver *q)
 	return q->r->indexes.v[q->idx];
 }
 
-/* fetch REL and, unless sig_cap is 0, REL.minisig, then step() */
+/* fetch REL and, unless sig_cap is 0, REL.minisig, then step() (never
+ * before this returns: a local file is answered on the next turn) */
 static void fetch(struct ms_release_resolver *q, const char *rel, size_t cap, size_t sig_cap,
 		  void (*step)(struct ms_release_resolver *q))
 {
-	char sigrel[600];
+	char sigrel[620];
 	struct ms_error err;
 
 	part_free(&q->file);
 	part_free(&q->sig);
 	q->got = sig_cap ? 0 : 1;
 	q->step = step;
+	if (rel != q->rel)
+		snprintf(q->rel, sizeof(q->rel), "%s", rel);
+	q->cap = cap;
+	q->sig_cap = sig_cap;
+	q->torn = 0;
 	snprintf(sigrel, sizeof(sigrel), "%s.minisig", rel);
 	if (ms_http_get(q->http, index_url(q), rel, cap, on_part, &q->file, &err) ||
 	    (sig_cap && ms_http_get(q->http, index_url(q), sigrel, sig_cap, on_part, &q->sig,
@@ -400,6 +414,74 @@ static int fetch_failed(struct ms_release_resolver *q)
 	q->idx++;
 	next_index(q);
 	return 1;
+}
+
+/* ---- a torn pair: a file and a signature that do not match ------------ */
+
+/* A publish replaces FILE before FILE.minisig (ms_index.h): a reader may
+ * catch the one new and the other old, or find them so after a publish
+ * died between the two. The pair is read again after a moment, once;
+ * still torn, the signature such a publish staged (FILE.minisig.new) is
+ * tried with the file. Whatever verifies is checked as always (the key,
+ * the binding, the rollback state), so this lets nothing else in. */
+
+static void read_again(uv_timer_t *t)
+{
+	struct ms_release_resolver *q = t->data;
+
+	fetch(q, q->rel, q->cap, q->sig_cap, q->step);
+	q->torn = 1; /* fetch() answers on a later turn */
+}
+
+static void read_staged(struct ms_release_resolver *q)
+{
+	char rel[620];
+	struct ms_error err;
+
+	part_free(&q->sig);
+	q->got = 1; /* the file of the second read stays */
+	q->torn = 2;
+	snprintf(rel, sizeof(rel), "%s%s", q->rel, MS_INDEX_STAGED);
+	if (ms_http_get(q->http, index_url(q), rel, MS_SIGFILE_MAX, on_part, &q->sig, &err))
+		finish(q, err.code, &err);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* err is the check of the pair just read: 1 if it is read again (the
+ * step runs again), else 0 with err saying what was tried when torn */
+static int torn(struct ms_release_resolver *q, struct ms_error *err)
+{
+	char why[sizeof(err->msg)];
+
+	if (q->torn == 2)
+		*err = q->torn_err; /* the staged signature did not help either */
+	else if (err->code != MS_EMISMATCH)
+		return 0;
+	if (q->torn == 0) {
+		if (!q->timer && (q->timer = malloc(sizeof(*q->timer)))) {
+			uv_timer_init(q->loop, q->timer);
+			q->timer->data = q;
+		}
+		if (q->timer) {
+			warn(q, "%s: reading it again in %d ms (a publish may be replacing it)",
+			     err->msg, MS_INDEX_TORN_DELAY_MS);
+			uv_timer_start(q->timer, read_again, MS_INDEX_TORN_DELAY_MS, 0);
+			return 1;
+		}
+	} else if (q->torn == 1) {
+		q->torn_err = *err;
+		read_staged(q);
+		return 1;
+	}
+	snprintf(why, sizeof(why), "%s", err->msg);
+	ms_error_set(err, MS_EMISMATCH, "%.800s (read twice, %d ms apart, and with its "
+		     "staged signature '%s%s' if any)", why, MS_INDEX_TORN_DELAY_MS, q->rel,
+		     MS_INDEX_STAGED);
+	return 0;
 }
 
 static void take(struct ms_release_bytes *b, struct part *t)
@@ -458,23 +540,32 @@ static void on_manifest(struct ms_release_resolver *q)
 	struct ms_release *r = q->r;
 	struct ms_error err;
 
-	if (fetch_failed(q))
+	if (q->torn < 2 && fetch_failed(q))
 		return;
-	take(&r->manifest, &q->file);
-	take(&r->manifest_sig, &q->sig);
-	if (ms_release_sig_check(q->sig.msg, r->manifest_sig.buf, r->manifest_sig.len, &err) ||
-	    ms_release_verify(r->repo, r->rev, r->manifest.buf, r->manifest.len,
-			      (char *)r->manifest_sig.buf, r->manifest_sig.len, time(NULL), 0,
-			      &r->v, &err)) {
+	if (q->sig.status ||
+	    ms_release_sig_check(q->sig.msg, q->sig.body, q->sig.len, &err) ||
+	    ms_release_verify(r->repo, r->rev, q->file.body, q->file.len, (char *)q->sig.body,
+			      q->sig.len, time(NULL), 0, &r->v, &err)) {
+		if (torn(q, &err))
+			return;
 		err.code = MS_EVERIFY;
 		finish(q, MS_EVERIFY, &err);
 		return;
 	}
+	take(&r->manifest, &q->file);
+	take(&r->manifest_sig, &q->sig);
 	r->verified = 1;
 	if (q->h.on_verified)
 		q->h.on_verified(q->h.ud, r);
-	if (!q->done)
-		fetch_torrent(q);
+	if (q->done)
+		return;
+	if (q->flags & MS_RELEASE_NO_TORRENT) {
+		r->index = index_url(q);
+		ms_error_set(&err, MS_ENOTFOUND, "no torrent asked for");
+		finish(q, 0, &err);
+		return;
+	}
+	fetch_torrent(q);
 }
 
 static void fetch_manifest(struct ms_release_resolver *q)
@@ -485,7 +576,7 @@ static void fetch_manifest(struct ms_release_resolver *q)
 	fetch(q, rel, MS_MANIFEST_MAX, MS_SIGFILE_MAX, on_manifest);
 }
 
-/* refs.json: to resolve a ref (it must verify), or with want_refs to keep
+/* refs.json: to resolve a ref (it must verify), or with WANT_REFS to keep
  * it next to a commit's release (left out if the index has none, or with
  * a warning if it does not verify) */
 static void on_refs(struct ms_release_resolver *q)
@@ -494,15 +585,19 @@ static void on_refs(struct ms_release_resolver *q)
 	int is_ref = ms_revision_check(r->want) != 0;
 	struct ms_error err;
 
-	if (!is_ref && (q->file.status == MS_ENOENT || q->sig.status == MS_ENOENT)) {
+	if (q->torn < 2 && !is_ref &&
+	    (q->file.status == MS_ENOENT || q->sig.status == MS_ENOENT)) {
 		fetch_manifest(q);
 		return;
 	}
-	if (fetch_failed(q))
+	if (q->torn < 2 && fetch_failed(q))
 		return;
-	if (ms_release_refs_check(r->repo, is_ref ? r->want : NULL, q->file.body, q->file.len,
+	if (q->sig.status ||
+	    ms_release_refs_check(r->repo, is_ref ? r->want : NULL, q->file.body, q->file.len,
 				  q->sig.body, q->sig.len, q->sig.msg, is_ref ? r->rev : NULL,
 				  &err)) {
+		if (torn(q, &err))
+			return;
 		if (is_ref) {
 			/* a signed refs.json without the ref: not found */
 			finish(q, err.code == MS_ENOTFOUND ? MS_ENOTFOUND : MS_EVERIFY, &err);
@@ -545,7 +640,7 @@ static void next_index(struct ms_release_resolver *q)
 	forget(r);
 	if (!is_ref)
 		memcpy(r->rev, r->want, 41);
-	if (!is_ref && !q->want_refs) {
+	if (!is_ref && !(q->flags & MS_RELEASE_WANT_REFS)) {
 		fetch_manifest(q);
 		return;
 	}
@@ -554,7 +649,7 @@ static void next_index(struct ms_release_resolver *q)
 }
 
 int ms_release_resolve(struct ms_release_resolver **out, uv_loop_t *loop,
-		       struct ms_release *r, int want_refs, const struct ms_release_hooks *h,
+		       struct ms_release *r, int flags, const struct ms_release_hooks *h,
 		       struct ms_error *err)
 {
 	struct ms_release_resolver *q;
@@ -572,7 +667,7 @@ int ms_release_resolve(struct ms_release_resolver **out, uv_loop_t *loop,
 	q->loop = loop;
 	q->r = r;
 	q->h = *h;
-	q->want_refs = want_refs;
+	q->flags = flags;
 	q->file.q = q->sig.q = q;
 	/* an end before this returns (a request that could not even start)
 	 * is this call's error: a call that fails runs no hook */
@@ -597,6 +692,8 @@ void ms_release_resolver_free(struct ms_release_resolver *q)
 	q->done = 1;
 	if (q->http)
 		ms_http_close(q->http); /* no callbacks any more */
+	if (q->timer)
+		uv_close((uv_handle_t *)q->timer, free_timer);
 	part_free(&q->file);
 	part_free(&q->sig);
 	free(q);
@@ -606,6 +703,7 @@ void ms_release_resolver_free(struct ms_release_resolver *q)
 
 struct fetch_wait {
 	int code;
+	int flags;
 	struct ms_error *err;
 	void (*on_warning)(void *ud, const char *msg);
 	void *ud;
@@ -626,24 +724,24 @@ static void fetch_done(void *ud, struct ms_release *r, int code, const struct ms
 	w->code = code;
 	if (code)
 		*w->err = *err;
-	else if (!r->meta) /* the torrent is required here */
+	else if (!r->meta && !(w->flags & MS_RELEASE_NO_TORRENT)) /* required then */
 		w->code = ms_error_set(w->err, MS_ENOTFOUND, "%s", err->msg);
 }
 
-int ms_release_fetch(struct ms_release *r, int want_refs,
+int ms_release_fetch(struct ms_release *r, int flags,
 		     void (*on_warning)(void *ud, const char *msg), void *ud,
 		     struct ms_error *err)
 {
 	uv_loop_t loop;
 	struct ms_release_resolver *q;
-	struct fetch_wait w = { MS_EIO, err, on_warning, ud };
+	struct fetch_wait w = { MS_EIO, flags, err, on_warning, ud };
 	struct ms_release_hooks h = { fetch_warning, NULL, fetch_done, &w };
 	int e;
 
 	if ((e = uv_loop_init(&loop)))
 		return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
 				    uv_strerror(e));
-	e = ms_release_resolve(&q, &loop, r, want_refs, &h, err);
+	e = ms_release_resolve(&q, &loop, r, flags, &h, err);
 	if (!e)
 		uv_run(&loop, UV_RUN_DEFAULT);
 	ms_release_resolver_free(q);

@@ -586,7 +586,7 @@ int ms_verify(const struct ms_pubkey *pk, const void *msg, size_t len,
 	}
 	prehash(msg, len, h);
 	if (crypto_sign_verify_detached(sf.sig, h, sizeof(h), pk->pk))
-		return ms_error_set(err, MS_EBADSIG,
+		return ms_error_set(err, MS_EMISMATCH,
 				    "signature does not match the data");
 	cl = sl.n[2] - 17;
 	global = malloc(sizeof(sf.sig) + cl);

@@ -179,14 +179,15 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
 
-/* A release for a command (ms_release_fetch()): ORG/NAME@REV (default_ref
+/* A release for a command (ms_release_fetch(), MS_RELEASE_* flags):
+ * ORG/NAME@REV (default_ref
  * when there is no '@', else '@REV' is required; a usage error), the
  * indexes (given, else the default ones), warnings printed. Prints the
  * error; returns 0 or an exit code. Release r with ms_release_release()
  * either way. */
 int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 		      const char *default_ref, const struct ms_strlist *given,
-		      const struct ms_ctx *ctx, int want_refs);
+		      const struct ms_ctx *ctx, int flags);
 
 /* Read and parse a .torrent file (size-capped); prints the error. */
 int load_torrent_file(const char *path, lts_torrent **t);

@@ -327,7 +327,7 @@ static void release_warning(void *ud, const char *msg)
 
 int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 		      const char *default_ref, const struct ms_strlist *given,
-		      const struct ms_ctx *ctx, int want_refs)
+		      const struct ms_ctx *ctx, int flags)
 {
 	struct ms_error err;
 	int e;
@@ -337,7 +337,7 @@ int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 	    ms_release_indexes(r, given, &ctx->config, &err))
 		return err.code == MS_EINVAL ? cmd_usage_error(cmd, "%s", err.msg)
 					     : cmd_error(EXIT_ERROR, "%s", err.msg);
-	if ((e = ms_release_fetch(r, want_refs, release_warning, NULL, &err)))
+	if ((e = ms_release_fetch(r, flags, release_warning, NULL, &err)))
 		return cmd_error(cmd_exit_code(e), "%s", err.msg);
 	return 0;
 }

@@ -312,7 +312,8 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 							 : "no ORG/NAME given");
 	}
 	m.dir = argv[optind + 1];
-	r = cmd_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx, 1);
+	r = cmd_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx,
+			      MS_RELEASE_WANT_REFS);
 	ms_strlist_release(&indexes);
 	if (!r && (size_t)snprintf(m.repo_dir, sizeof(m.repo_dir), "%s/%s", m.dir,
 				   m.rel.repo) >= sizeof(m.repo_dir))

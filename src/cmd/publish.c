@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "ms_hash.h"
+#include "ms_index.h"
 #include "ms_manifest.h"
 #include "ms_sign.h"
 #include "ms_torrent.h"
@@ -141,24 +142,10 @@ static int is_lfs(const char *path, int64_t size, const struct lfs_rule *rules,
 	return lfs || size >= LFS_THRESHOLD;
 }
 
-static int write_signed(const char *path, const char *text, size_t len,
-			const struct ms_seckey *sk, const char *comment,
-			struct ms_error *err)
+static void index_note(void *ud, const char *msg)
 {
-	char sigpath[PATH_MAX + 256], *sig;
-	int r;
-
-	if ((size_t)snprintf(sigpath, sizeof(sigpath), "%s.minisig", path) >= sizeof(sigpath))
-		return ms_error_set(err, MS_EINVAL, "path too long");
-	if ((r = ms_sign(sk, text, len, comment, &sig, err)))
-		return r;
-	/* the signature first: a reader never sees new bytes with an old
-	 * signature for long, and both are atomic */
-	r = ms_write_file_atomic(path, text, len, 0644, err);
-	if (!r)
-		r = ms_write_file_atomic(sigpath, sig, strlen(sig), 0644, err);
-	free(sig);
-	return r;
+	(void)ud;
+	cmd_warning("%s", msg);
 }
 
 static time_t now_or_epoch(void)
@@ -192,6 +179,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_manifest m;
 	struct ms_refs refs;
 	struct ms_tree tree;
+	struct ms_index_dir idx = { .fd = -1 };
 	struct ms_seckey *sk = NULL;
 	struct ms_pubkey pk;
 	struct ms_error err;
@@ -395,7 +383,9 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "index path too long");
 		goto out;
 	}
-	if (ms_mkdir_p(repodir, &err)) {
+	/* locked from here on; what an interrupted publish left is repaired
+	 * or removed first */
+	if (ms_index_open(&idx, repodir, &pk, index_note, NULL, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
@@ -496,24 +486,25 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 
-	/* write: torrent, manifest, then refs (each atomic) */
-	snprintf(path, sizeof(path), "%s/%s.torrent", repodir, rev);
-	if (ms_write_file_atomic(path, tbuf, tlen, 0644, &err)) {
+	/* write: torrent, manifest, then refs.json, the commit point (each
+	 * durable before the next; see ms_index.h) */
+	snprintf(path, sizeof(path), "%s.torrent", rev);
+	if (ms_index_write(&idx, path, tbuf, tlen, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s.manifest.json", repodir, rev);
+	snprintf(path, sizeof(path), "%s.manifest.json", rev);
 	ms_manifest_comment(&m, comment, sizeof(comment));
-	if (write_signed(path, mtext, mlen, sk, comment, &err)) {
+	if (ms_index_write_signed(&idx, path, mtext, mlen, sk, comment, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/refs.json", repodir);
 	ms_refs_comment(&refs, comment, sizeof(comment));
-	if (write_signed(path, rtext, rlen, sk, comment, &err)) {
+	if (ms_index_write_signed(&idx, "refs.json", rtext, rlen, sk, comment, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
+	ms_index_close(&idx);
 	{
 		char sz[32], id[17];
 		ms_keynum_hex(pk.keynum, id);
@@ -534,6 +525,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		r = seed_run(ctx, &net, meta, dir, &trackers, rate.upload);
 	}
 out:
+	ms_index_close(&idx);
 	/* borrowed pointers in m */
 	if (m.files)
 		for (size_t i = 0; i < m.n_files; i++)

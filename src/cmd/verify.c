@@ -9,7 +9,6 @@
 
 #include "cmd.h"
 #include "ms_hash.h"
-#include "ms_http.h"
 #include "ms_manifest.h"
 #include "ms_release.h"
 #include "ms_torrent.h"
@@ -40,14 +39,6 @@ static int fail_code(const struct ms_error *err)
 	return err->code == MS_EIO || err->code == MS_ENOMEM ? EXIT_ERROR : EXIT_VERIFY;
 }
 
-/* a missing or oversize index file is a failed verification; a network
- * or disk error is an error */
-static int fetch_code(const struct ms_error *err)
-{
-	return err->code == MS_ENOENT || err->code == MS_ETOOBIG ? EXIT_VERIFY
-								 : EXIT_ERROR;
-}
-
 static void print_verified(const struct ms_verified *v)
 {
 	int64_t total = 0;
@@ -67,82 +58,34 @@ static void print_verified(const struct ms_verified *v)
 		printf("infohash v2: %s\n", v->m.infohash_v2);
 }
 
-/* the URL of rel in index, as it is named in messages */
-static const char *index_url(const char *index, const char *rel, char *url, size_t len)
+/* through the reader get uses (release.c): a torn pair is read again */
+static int verify_index(const char *index, const char *spec, const struct ms_ctx *ctx)
 {
-	size_t n = strlen(index);
-
-	snprintf(url, len, "%s%s%s", index, n && index[n - 1] == '/' ? "" : "/", rel);
-	return url;
-}
-
-static int verify_index(const char *index, const char *spec)
-{
-	char repo[MS_REPO_MAX], rev[MS_WANT_MAX], rel[512], url[1024];
-	struct ms_release sp;
-	unsigned char *rb = NULL, *sb = NULL;
-	size_t rl, sl;
-	struct ms_verified v;
+	struct ms_strlist given = { 0 };
+	struct ms_release r;
+	struct ms_refs refs;
 	struct ms_error err;
-	time_t now = time(NULL);
-	int r;
+	int e;
 
-	/* ORG/NAME[@REV] as get reads it (a revision in lower case) */
-	ms_release_init(&sp);
-	r = ms_release_spec(&sp, spec, "main", &err);
-	snprintf(repo, sizeof(repo), "%s", sp.repo);
-	snprintf(rev, sizeof(rev), "%s", sp.want);
-	ms_release_release(&sp);
-	if (r)
-		return cmd_usage_error("verify", "%s", err.msg);
-	if (ms_revision_check(rev)) {
-		struct ms_refs refs;
-		const struct ms_ref *ref;
-		snprintf(rel, sizeof(rel), "%s/refs.json", repo);
-		if (ms_url_get(index, rel, MS_REFS_MAX, &rb, &rl, &err))
-			return cmd_error(fetch_code(&err),
-					 "%s", err.msg);
-		snprintf(rel, sizeof(rel), "%s/refs.json.minisig", repo);
-		if (ms_url_get(index, rel, MS_SIGFILE_MAX, &sb, &sl, &err)) {
-			free(rb);
-			return cmd_error(fetch_code(&err),
-					 "%s", err.msg);
+	ms_strlist_push(&given, index);
+	e = cmd_release_fetch(&r, "verify", spec, "main", &given, ctx, MS_RELEASE_NO_TORRENT);
+	ms_strlist_release(&given);
+	if (e) {
+		ms_release_release(&r);
+		return e;
+	}
+	if (strcmp(r.want, r.rev)) {
+		/* verified as it came (ms_release_refs_check) */
+		if (ms_refs_parse(r.refs.buf, r.refs.len, &refs, &err)) {
+			ms_release_release(&r);
+			return cmd_error(EXIT_ERROR, "%s", err.msg);
 		}
-		r = ms_release_sig_check(index_url(index, rel, url, sizeof(url)), sb, sl, &err) ||
-		    ms_refs_verify(repo, rb, rl, (char *)sb, sl, now, 0, &refs, &err);
-		free(rb);
-		free(sb);
-		rb = sb = NULL;
-		if (r)
-			return cmd_error(fail_code(&err), "%s", err.msg);
-		ref = ms_refs_find(&refs, rev);
-		if (!ref) {
-			ms_refs_release(&refs);
-			return cmd_error(EXIT_VERIFY, "%s has no ref '%s'", repo, rev);
-		}
-		printf("ref %s of %s -> %s (refs.json version %" PRId64 ")\n", rev, repo,
-		       ref->revision, refs.version);
-		snprintf(rev, sizeof(rev), "%s", ref->revision);
+		printf("ref %s of %s -> %s (refs.json version %" PRId64 ")\n", r.want, r.repo,
+		       r.rev, refs.version);
 		ms_refs_release(&refs);
 	}
-	snprintf(rel, sizeof(rel), "%s/%s.manifest.json", repo, rev);
-	if (ms_url_get(index, rel, MS_MANIFEST_MAX, &rb, &rl, &err))
-		return cmd_error(fetch_code(&err), "%s",
-				 err.msg);
-	snprintf(rel, sizeof(rel), "%s/%s.manifest.json.minisig", repo, rev);
-	if (ms_url_get(index, rel, MS_SIGFILE_MAX, &sb, &sl, &err)) {
-		free(rb);
-		return cmd_error(fetch_code(&err), "%s",
-				 err.msg);
-	}
-	r = ms_release_sig_check(index_url(index, rel, url, sizeof(url)), sb, sl, &err) ||
-	    ms_release_verify(repo, rev, rb, rl, (char *)sb, sl, now, 0, &v, &err);
-	free(rb);
-	free(sb);
-	if (r)
-		return cmd_error(fail_code(&err), "%s", err.msg);
-	print_verified(&v);
-	ms_manifest_release(&v.m);
+	print_verified(&r.v);
+	ms_release_release(&r);
 	return EXIT_OK;
 }
 
@@ -274,7 +217,6 @@ int cmd_verify(int argc, char **argv, struct ms_ctx *ctx)
 	const char *index = NULL, *manifest = NULL;
 	int c;
 
-	(void)ctx;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", verify_opts, NULL)) != -1) {
@@ -295,6 +237,6 @@ int cmd_verify(int argc, char **argv, struct ms_ctx *ctx)
 							      : index ? "no ORG/NAME given"
 								      : "no directory given");
 	if (index)
-		return verify_index(index, argv[optind]);
+		return verify_index(index, argv[optind], ctx);
 	return verify_dir(manifest, argv[optind]);
 }

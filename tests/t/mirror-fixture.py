@@ -45,6 +45,9 @@ Modes combine; "--mode M:ARG" applies only to request paths that end with
                asked for (Content-Length counts them; a 200 likewise)
   stall        the status line, headers and half the body, then nothing until
                the client closes the connection (at most 120 s)
+  stale        the first GET of a file that has a sibling FILE.stale is
+               answered with that sibling's bytes, later ones with FILE's
+               (a mirror caught while a publish replaces a signed pair)
 --rate BYTES caps how fast any body is sent (both listeners).
 Order on the main listener: --require-auth (401 unless the Authorization
 header is exactly VALUE), missing file, 404, retry/retry429, redirect, then
@@ -55,7 +58,7 @@ import argparse, hashlib, hmac, http.server, json, math, os, re, select
 import secrets, signal, socket, sys, threading, time, urllib.parse
 
 MODES = {"good", "redirect", "redirect307", "retry", "retry429", "404",
-         "corrupt", "full200", "overlong", "stall"}
+         "corrupt", "full200", "overlong", "stall", "stale"}
 OVERLONG = 65536
 STALL_SECONDS = 120
 CHUNK = 65536
@@ -77,6 +80,7 @@ class Fixture:
         self.log_file = open(args.log, "a", encoding="utf-8")
         self.lock = threading.Lock()
         self.failures = {}      # path -> retry answers given so far
+        self.served = set()     # paths a stale answer was given for
         self.cdn_port = None
 
     def active(self, path):
@@ -93,6 +97,14 @@ class Fixture:
         with self.lock:
             self.log_file.write(line + "\n")
             self.log_file.flush()
+
+    def first_stale(self, path, file):
+        """True once per path that has a FILE.stale sibling."""
+        with self.lock:
+            if path in self.served or not os.path.isfile(file + ".stale"):
+                return False
+            self.served.add(path)
+            return True
 
     def count_failure(self, path):
         """True while the path still has retry answers to give."""
@@ -170,6 +182,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if int(exp) <= time.time():
                     self.mode = "expired"
                     return self.reply(403)
+            if "stale" in modes and self.command == "GET" and \
+                    fx.first_stale(rel, file):
+                self.mode = "stale"
+                file += ".stale"
             self.serve_file(file, modes)
         except OSError:     # the client went away, or a write timed out
             self.close_connection = True

@@ -42,7 +42,7 @@ test_expect_success 'only engine.c and torrent.c include lt_shim.h and call the 
 '
 
 test_expect_success 'the pure modules and their headers see neither libuv nor the shim' '
-	for f in manifest sign trust hash store util error tree config; do
+	for f in manifest sign index trust hash store util error tree config; do
 		gcc -std=c11 -D_GNU_SOURCE -I"$inc" -I"$src" $(pkg-config --cflags jansson libsodium) \
 			-M "$src/$f.c" || return 1
 	done >deps &&
