@@ -14,18 +14,7 @@ test_expect_success 'setup: a tiny model (tokenizer, ONNX) published, held by th
 	( cd v1 && find . -type f | sed "s|^\./||" | LC_ALL=C sort ) >files &&
 	printf "%s\n" config.json onnx/model.onnx tokenizer.json tokenizer_config.json >expect &&
 	test_cmp expect files &&
-	modelswarm keygen acme --no-password >/dev/null &&
-	modelswarm trust add acme acme.pub >/dev/null &&
-	mkdir index &&
-	modelswarm publish v1 --repo acme/tiny --rev $r1 --key acme.key --index index >pub.out &&
-	ms_seed seed1 index/acme/tiny/$r1.torrent v1 &&
-	free_port >hf.port &&
-	start_daemon d1 --hf-listen 127.0.0.1:$(cat hf.port) &&
-	modelswarm daemon add acme/tiny --index index --cache-dir cache \
-		--peer 127.0.0.1:$seed_port --json >add.json &&
-	id=$(/usr/bin/python3 -c "import json; print(json.load(open(\"add.json\"))[\"id\"])") &&
-	wait_state $id seeding 60 &&
-	test_kill $seed_pid
+	hf_serve_release v1 acme/tiny $r1
 '
 
 EP=http://127.0.0.1:$(cat hf.port 2>/dev/null)
