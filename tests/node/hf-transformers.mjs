@@ -6,7 +6,8 @@
 //   pipeline   a feature-extraction pipeline (fp32), mean pooling, of two
 //              sentences of different lengths: "dims B H", then one
 //              "mean X..." line a sentence
-// Any error exits 1 with its message.
+// What each step does is said on stderr (make demo shows it). Any error
+// exits 1 with its message.
 import { env, AutoTokenizer, pipeline } from "@huggingface/transformers";
 
 const [hubUrl, repo, cacheDir, ...what] = process.argv.slice(2);
@@ -23,10 +24,13 @@ const SENTENCES = ["The swarm carries models.", "peer BYTES"];
 try {
 	for (const w of what) {
 		if (w === "tokenizer") {
+			console.error(`AutoTokenizer.from_pretrained("${repo}"), token ids of "${TEXT_A}":`);
 			const tok = await AutoTokenizer.from_pretrained(repo);
 			const { input_ids } = tok(TEXT_A);
 			console.log(`ids ${input_ids.tolist()[0].join(" ")}`);
 		} else if (w === "pipeline") {
+			console.error(`pipeline("feature-extraction", "${repo}", { dtype: "fp32" }), ` +
+				`mean pooling of ${SENTENCES.map((t) => `"${t}"`).join(" and ")}:`);
 			const extract = await pipeline("feature-extraction", repo, { dtype: "fp32" });
 			const out = await extract(SENTENCES, { pooling: "mean" });
 			console.log(`dims ${out.dims.join(" ")}`);
