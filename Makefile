@@ -2,7 +2,9 @@
 #
 #   make              build ./modelswarm (installs missing build packages)
 #   make check        build, install test packages if missing, run all tests
-#   make demo         create, seed and fetch a generated repo on loopback
+#   make demo         create, seed and fetch a generated repo on loopback,
+#                     then run its tiny model in transformers.js through
+#                     the daemon's Hugging Face endpoint
 #   make install      PREFIX=/usr/local DESTDIR=
 #   DEVELOPER=1       warnings are errors
 #   SANITIZE=address,undefined
@@ -130,6 +132,7 @@ check: all $(UNIT) test-deps
 test: check
 
 demo: all
+	@sh tools/deps.sh node
 	@sh tools/demo.sh
 
 # libFuzzer target for the parsers of untrusted input (needs clang)

@@ -50,6 +50,9 @@ struct ms_config {
 	/* the daemon: rpc-timeout (seconds a client has to send a whole
 	 * request; 0: unset) */
 	int64_t rpc_timeout_s;
+	/* the daemon: hf-timeout (seconds a client of the Hugging Face
+	 * endpoint may stay idle or take to send a request head; 0: unset) */
+	int64_t hf_timeout_s;
 	/* the daemon: upload-limit, download-limit (bytes/s, session-wide;
 	 * 0: none), seed-ratio-limit (0: none), seed-time-limit (seconds; 0:
 	 * none), disk-budget (bytes; 0: none), max-active-downloads (0: 3),

@@ -61,6 +61,9 @@ struct ms_hfapi_opts {
 int ms_hfapi_start(struct ms_hfapi **out, uv_loop_t *loop, const struct ms_hfapi_opts *o,
 		   struct ms_error *err);
 int ms_hfapi_port(const struct ms_hfapi *a);
+/* Seconds a connection accepted from now on may stay idle or take to send
+ * a request head (0: MS_HFAPI_TIMEOUT_S). */
+void ms_hfapi_set_timeout(struct ms_hfapi *a, unsigned timeout_s);
 /* Close (libuv closes the handles: keep running the loop); NULL is fine. */
 void ms_hfapi_close(struct ms_hfapi *a);
 

@@ -222,7 +222,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			   !strcmp(key, "webseed-connections") ||
 			   !strcmp(key, "webseed-timeout") ||
 			   !strcmp(key, "stall-timeout") ||
-			   !strcmp(key, "rpc-timeout")) {
+			   !strcmp(key, "rpc-timeout") ||
+			   !strcmp(key, "hf-timeout")) {
 			int64_t v;
 			int rate = !strcmp(key, "webseed-fallback-rate") ||
 				   !strcmp(key, "webseed-request-size");
@@ -240,6 +241,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "webseed-connections") ? &c->webseed_conns
 			  : !strcmp(key, "webseed-timeout") ? &c->webseed_timeout_s
 			  : !strcmp(key, "rpc-timeout") ? &c->rpc_timeout_s
+			  : !strcmp(key, "hf-timeout") ? &c->hf_timeout_s
 			  : !strcmp(key, "stall-timeout") ? &c->stall_timeout_s
 							 : &c->fallback_delay_s) = v;
 		} else if (!strcmp(key, "upload-limit") || !strcmp(key, "download-limit") ||

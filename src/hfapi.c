@@ -1055,6 +1055,11 @@ int ms_hfapi_port(const struct ms_hfapi *a)
 	return ms_httpd_port(a->h);
 }
 
+void ms_hfapi_set_timeout(struct ms_hfapi *a, unsigned timeout_s)
+{
+	ms_httpd_set_timeout(a->h, timeout_s ? timeout_s : MS_HFAPI_TIMEOUT_S);
+}
+
 void ms_hfapi_close(struct ms_hfapi *a)
 {
 	if (!a)

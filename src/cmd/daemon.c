@@ -336,6 +336,8 @@ static void on_sighup(uv_signal_t *h, int signum)
 					     { "download_rate_limit", down } };
 		ms_engine_apply(d->eng, set, 2, NULL);
 	}
+	if (d->hf)
+		ms_hfapi_set_timeout(d->hf, (unsigned)c.hf_timeout_s);
 	say("reloaded the configuration%s%s", c.path ? " from " : "", c.path ? c.path : "");
 }
 
@@ -484,6 +486,8 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 			ms_seedbox_shutdown(d.sb);
 		ms_engine_close(d.eng);
 	} else {
+		if (d.hf)
+			ms_hfapi_set_timeout(d.hf, (unsigned)ctx->config.hf_timeout_s);
 		uv_signal_init(&loop, &d.sighup);
 		d.sighup.data = &d;
 		uv_signal_start(&d.sighup, on_sighup, SIGHUP);

@@ -52,3 +52,24 @@ stop_daemon () {
 daemon_port () {
 	modelswarm daemon status | sed -n 's/.*"listen_port": \([0-9]*\).*/\1/p'
 }
+
+# hf_serve_release DIR ORG/NAME REV: key ORG (trusted) publishes DIR as
+# ORG/NAME@REV into index/, a seeder serves it, and a daemon (d1, sets
+# dpid) with its Hugging Face endpoint on a free port (in hf.port) adds it
+# into cache/; the seeder is stopped once the daemon seeds
+hf_serve_release () {
+	hs_org=${2%%/*}
+	modelswarm keygen "$hs_org" --no-password >/dev/null &&
+	modelswarm trust add "$hs_org" "$hs_org.pub" >/dev/null &&
+	mkdir -p index &&
+	modelswarm publish "$1" --repo "$2" --rev "$3" --key "$hs_org.key" --index index \
+		>pub.out &&
+	ms_seed seed1 "index/$2/$3.torrent" "$1" &&
+	free_port >hf.port &&
+	start_daemon d1 --hf-listen "127.0.0.1:$(cat hf.port)" &&
+	modelswarm daemon add "$2" --index index --cache-dir cache \
+		--peer "127.0.0.1:$seed_port" --json >add.json &&
+	hs_id=$(/usr/bin/python3 -c 'import json; print(json.load(open("add.json"))["id"])') &&
+	wait_state "$hs_id" seeding 60 &&
+	test_kill "$seed_pid"
+}
