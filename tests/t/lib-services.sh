@@ -198,7 +198,7 @@ start_nginx () {
 	http {
 		log_format ranges '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
 		access_log $nginx_log ranges;
-		$(test -z "$NGINX_HTTP_EXTRA" || "$NGINX_HTTP_EXTRA")
+		$(test -z "${NGINX_HTTP_EXTRA:-}" || "$NGINX_HTTP_EXTRA")
 		client_body_temp_path $ls_dir/tmp/body;
 		proxy_temp_path $ls_dir/tmp/proxy;
 		fastcgi_temp_path $ls_dir/tmp/fastcgi;

@@ -80,9 +80,7 @@ start_nginx "$W/srv" || bench_die "nginx did not start"
 # CPU ticks (user + system) of nginx's master and workers so far
 tck=$(getconf CLK_TCK)
 nginx_ticks () {
-	# pid (comm) state ppid ... utime(14) stime(15); nginx's comm has no spaces
-	cat /proc/[0-9]*/stat 2>/dev/null |
-		awk -v m="$nginx_pid" '$1 == m || $4 == m { t += $14 + $15 } END { print t + 0 }'
+	bench_ticks "$nginx_pid"
 }
 
 run_curl () {
@@ -118,12 +116,8 @@ wall=$(awk '{ print $1 }' results | bench_median)
 cpu=$(awk '{ print $2 }' results | bench_median)
 
 # ---- hashing, one core ------------------------------------------------------
-speed () {
-	openssl speed -bytes 16384 -seconds 2 -evp "$1" 2>/dev/null |
-		awk -v a="$1" '$1 == a { v = $2; sub(/k$/, "", v); printf "%.0f", v * 1000 }'
-}
-sha1=$(speed sha1)
-sha256=$(speed sha256)
+sha1=$(bench_hash_speed sha1)
+sha256=$(bench_hash_speed sha256)
 test -n "$sha1" && test -n "$sha256" || bench_die "openssl speed gave nothing"
 ncpu=$(nproc)
 

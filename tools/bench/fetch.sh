@@ -62,10 +62,6 @@ tmp_parent=${TMPDIR:-/tmp}
 keep=
 ms_bin=
 
-need_arg () {
-	test $# -ge 2 || { echo "error: $1 needs a value" >&2; echo "$usage" >&2; exit 129; }
-}
-
 while test $# -gt 0; do
 	case "$1" in
 	--runs) need_arg "$@"; runs=$2; shift ;;
@@ -93,12 +89,8 @@ while test $# -gt 0; do
 	shift
 done
 
-case "$runs" in
-''|*[!0-9]*|0) echo "error: --runs needs a whole number >= 1, not '$runs'" >&2; exit 129 ;;
-esac
-case "$timeout_s" in
-''|*[!0-9]*|0) echo "error: --timeout needs a whole number of seconds, not '$timeout_s'" >&2; exit 129 ;;
-esac
+bench_whole --runs "$runs"
+bench_whole --timeout "$timeout_s" "a whole number of seconds"
 if ! awk -v g="$size_gib" 'BEGIN { exit !(g ~ /^[0-9]+(\.[0-9]+)?$/ && g > 0 && g <= 64) }'; then
 	echo "error: --size-gib needs a number of GiB in (0, 64], not '$size_gib'" >&2
 	exit 129

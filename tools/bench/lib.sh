@@ -17,6 +17,20 @@ bench_die () {
 	exit 2
 }
 
+# need_arg OPTION [VALUE...]: exit 129 (with $usage) unless OPTION has a
+# value; for a benchmark's option loop: need_arg "$@"
+need_arg () {
+	test $# -ge 2 || { echo "error: $1 needs a value" >&2; echo "$usage" >&2; exit 129; }
+}
+
+# bench_whole OPTION VALUE [WHAT]: exit 129 unless VALUE is a whole number
+# >= 1 (WHAT: how to say so, default "a whole number >= 1")
+bench_whole () {
+	case "$2" in
+	''|*[!0-9]*|0) echo "error: $1 needs ${3:-a whole number >= 1}, not '$2'" >&2; exit 129 ;;
+	esac
+}
+
 # bench_now: nanoseconds since the epoch
 bench_now () {
 	date +%s%N
@@ -45,8 +59,10 @@ bench_bg () {
 	bench_pids="$bg_pid $bench_pids"
 }
 
-# bench_stop PID: SIGTERM, then SIGKILL after 10 s; reaps the pid
+# bench_stop PID: SIGTERM, then SIGKILL after 10 s; reaps the pid, which
+# bench_cleanup then no longer stops
 bench_stop () {
+	bench_pids=$(echo " $bench_pids " | sed "s/ $1 / /;s/^ *//;s/ *$//")
 	kill "$1" 2>/dev/null || return 0
 	i=0
 	while kill -0 "$1" 2>/dev/null && test $i -lt 100; do
@@ -171,6 +187,21 @@ bench_timed () {
 # ./results
 bench_median_of () {
 	awk -v c="$1" '$1 == c { print $2 }' results | bench_median
+}
+
+# bench_ticks PID: the CPU ticks (user + system) so far of PID and its
+# children (nginx's master and workers, say); getconf CLK_TCK a second
+bench_ticks () {
+	# pid (comm) state ppid ... utime(14) stime(15); comm without spaces
+	cat /proc/[0-9]*/stat 2>/dev/null |
+		awk -v m="$1" '$1 == m || $4 == m { t += $14 + $15 } END { print t + 0 }'
+}
+
+# bench_hash_speed ALG: bytes a second one core hashes with ALG (sha1,
+# sha256: openssl speed, 16 KiB blocks, the libcrypto libtorrent uses)
+bench_hash_speed () {
+	openssl speed -bytes 16384 -seconds 2 -evp "$1" 2>/dev/null |
+		awk -v a="$1" '$1 == a { v = $2; sub(/k$/, "", v); printf "%.0f", v * 1000 }'
 }
 
 # bench_machine: "KERNEL, N CPUs, M GiB" for a table's heading

@@ -86,10 +86,6 @@ keep=
 ms_bin=${MODELSWARM:-}
 qbt_skip=false
 
-need_arg () {
-	test $# -ge 2 || { echo "error: $1 needs a value" >&2; echo "$usage" >&2; exit 129; }
-}
-
 while test $# -gt 0; do
 	case "$1" in
 	--repos) need_arg "$@"; nrepos=$2; shift ;;
@@ -112,16 +108,10 @@ while test $# -gt 0; do
 	shift
 done
 
-case "$nrepos" in
-''|*[!0-9]*|0) echo "error: --repos needs a whole number >= 1, not '$nrepos'" >&2; exit 129 ;;
-esac
+bench_whole --repos "$nrepos"
 test "$nrepos" -le 99999 || { echo "error: --repos is at most 99999" >&2; exit 129; }
-case "$idle_s" in
-''|*[!0-9]*|0) echo "error: --idle needs a whole number of seconds >= 1, not '$idle_s'" >&2; exit 129 ;;
-esac
-case "$timeout_s" in
-''|*[!0-9]*|0) echo "error: --timeout needs a whole number of seconds, not '$timeout_s'" >&2; exit 129 ;;
-esac
+bench_whole --idle "$idle_s" "a whole number of seconds >= 1"
+bench_whole --timeout "$timeout_s" "a whole number of seconds"
 client_list=$(echo "$only" | tr ',' ' ')
 for c in $client_list; do
 	case "$c" in

@@ -59,10 +59,6 @@ work_parent=${TMPDIR:-/tmp}
 timeout_s=900
 keep=
 
-need_arg () {
-	test $# -ge 2 || { echo "error: $1 needs a value" >&2; echo "$usage" >&2; exit 129; }
-}
-
 while test $# -gt 0; do
 	case "$1" in
 	--size-gib) need_arg "$@"; size_gib=$2; size_mib=; shift ;;
@@ -82,12 +78,8 @@ while test $# -gt 0; do
 	shift
 done
 
-case "$runs" in
-''|*[!0-9]*|0) echo "error: --runs needs a whole number >= 1, not '$runs'" >&2; exit 129 ;;
-esac
-case "$timeout_s" in
-''|*[!0-9]*|0) echo "error: --timeout needs a whole number of seconds, not '$timeout_s'" >&2; exit 129 ;;
-esac
+bench_whole --runs "$runs"
+bench_whole --timeout "$timeout_s" "a whole number of seconds"
 if test -n "$size_mib"; then
 	awk -v m="$size_mib" 'BEGIN { exit !(m ~ /^[0-9]+(\.[0-9]+)?$/ && m >= 1 && m <= 262144) }' ||
 		{ echo "error: --size-mib needs a number of MiB in [1, 262144], not '$size_mib'" >&2; exit 129; }
