@@ -198,7 +198,7 @@ static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_v
 	struct ms_error err;
 	int rc;
 
-	snprintf(key, sizeof(key), "%s:%s", h->id, h->rev);
+	snprintf(key, sizeof(key), "%s:%s", h->id, h->rev ? h->rev : "");
 	for (unsigned i = 0; i < CACHED; i++)
 		if (a->cache[i] && !strcmp(a->cache[i]->key, key))
 			return a->cache[i];

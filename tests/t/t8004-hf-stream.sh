@@ -11,6 +11,7 @@ test_description='the Hugging Face endpoint backed by the swarm: a request start
 # download takes seconds and the corrupt peer surely sends bad pieces.
 
 r1=$(fake_rev stream-1)
+r3=$(fake_rev js-1)
 shard=model-00001-of-00002.safetensors
 
 hdr () {
@@ -26,10 +27,14 @@ test_expect_success 'setup: a release only peers have, an honest slow seeder, a 
 	modelswarm trust add acme acme.pub >/dev/null &&
 	gen_repo v1 16 &&
 	modelswarm create v1 -o probe.torrent --v1-only --name $r1 >probe.out &&
-	start_opentracker $(sed -n "s/^infohash v1: //p" probe.out) &&
+	small_repo js && modelswarm create js -o probe3.torrent --name $r3 >probe3.out &&
+	start_opentracker $(sed -n "s/^infohash v[12]: //p" probe.out probe3.out) &&
 	mkdir index &&
 	modelswarm publish v1 --repo acme/big --rev $r1 --key acme.key --index index \
 		--v1-only --tracker "$tracker_url" >pub.out &&
+	modelswarm publish js --repo acme/js --rev $r3 --key acme.key --index index \
+		--tracker "$tracker_url" >pub3.out &&
+	ms_seed seed3 index/acme/js/$r3.torrent js &&
 	mkdir bad && cp -R v1 bad/$r1 &&
 	head -c $((4 * 1024 * 1024)) /dev/urandom >junk &&
 	dd if=junk of=bad/$r1/$shard bs=1M seek=2 conv=notrunc 2>/dev/null &&
@@ -45,6 +50,7 @@ test_expect_success 'setup: a release only peers have, an honest slow seeder, a 
 	metrics = 127.0.0.1:0
 	hf-allow = acme/big
 	hf-allow = acme/b?g2
+	hf-allow = acme/js
 	EOF
 	start_daemon d1 &&
 	test_grep "Hugging Face endpoint at http://127.0.0.1:$(cat hf.port) " d1.err &&
@@ -122,6 +128,21 @@ test_expect_success 'a release no index has: 404 from the failed attempt, no sec
 	test $(grep -c "acme/big2@main: added" d1.err) -eq 1 &&
 	curl -sS -m 60 -D h -o /dev/null $EP/api/models/acme/big/revision/nosuchref &&
 	test "$(status h)" = 404 && test "$(hdr h X-Error-Code)" = RevisionNotFound
+'
+
+test_expect_success '@huggingface/hub, unmodified: snapshotDownload of a release only peers have' '
+	test -d "$MS_ROOT/tests/node/node_modules/@huggingface/hub" &&
+	test "$(field acme/js state)" = none &&
+	NODE_PATH="$MS_ROOT/tests/node/node_modules" timeout 120 \
+		node "$MS_ROOT/tests/node/hf-endpoint.mjs" $EP acme/js main jscache jsout >js.out &&
+	test_grep "^snapshot jscache/models--acme--js/snapshots/$r3$" js.out &&
+	( cd js && find . -type f | sed "s|^\./||" ) >jsfiles &&
+	while read -r p; do
+		cmp "jscache/models--acme--js/snapshots/$r3/$p" "js/$p" &&
+		cmp "jsout/$p" "js/$p" || return 1
+	done <jsfiles &&
+	test_grep "acme/js@main: added" d1.err &&
+	wait_state acme/js seeding 60
 '
 
 test_expect_success 'the daemon stops cleanly with a stream asleep' '
