@@ -562,6 +562,9 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 	} else {
 		dial_peers(eng, &f);
 	}
+	(void)ms_progress_watch(&f.prog, &loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&f.prog);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop)) {
 		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");

@@ -199,6 +199,9 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
 	}
+	(void)ms_progress_watch(&s.prog, &loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&s.prog);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ms_torrent_meta_release(&s.info);
 	if (uv_loop_close(&loop))
