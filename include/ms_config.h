@@ -76,8 +76,9 @@ struct ms_config {
 	int64_t idle_loaded;
 	int seed_store;
 	/* origin: seed and publish --seed let each peer queue few requests,
-	 * so that a release's first seed sends each piece about once;
-	 * super-seeding: also BEP 16 super seeding */
+	 * so that a release's first seed sends each piece about once (-1:
+	 * unset: publish --seed and seed of a release signed by our own
+	 * key do, others not); super-seeding: also BEP 16 super seeding */
 	int origin, super_seeding;
 	int64_t subscribe_interval_s;
 	char *metrics;

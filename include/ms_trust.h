@@ -24,6 +24,14 @@ int ms_trust_get(const char *org, struct ms_pubkey *pk, struct ms_error *err);
 /* calls fn for each trusted org, sorted by name */
 int ms_trust_list(void (*fn)(const char *org, const struct ms_pubkey *pk, void *ud),
 		  void *ud, struct ms_error *err);
+/*
+ * Keys whose secret key this user holds: <config>/own/KEYID.pub, written
+ * by keygen and by publish. seed ORG/NAME@REV of a release signed by one
+ * seeds as the release's origin unless told otherwise.
+ */
+int ms_trust_own_add(const struct ms_pubkey *pk, struct ms_error *err);
+/* 1 if pk is one of them */
+int ms_trust_own_has(const struct ms_pubkey *pk);
 /* an organisation name as in ORG/NAME */
 int ms_org_check(const char *org, struct ms_error *err);
 

@@ -133,6 +133,7 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 	c->idle_unload_s = -1;
 	c->stall_timeout_s = -1;
 	c->idle_loaded = -1;
+	c->origin = -1;
 	if (getenv("MODELSWARM_CONFIG") && *getenv("MODELSWARM_CONFIG"))
 		r = snprintf(path, sizeof(path), "%s", getenv("MODELSWARM_CONFIG")) >=
 				    (int)sizeof(path)

@@ -105,6 +105,8 @@ struct ms_getjob {
 	int direct_files;      /* files fetched whole from mirrors */
 	int again;             /* 1: removed, to be added again; 2: added */
 	int sequential;        /* pieces asked for in order (files streamed) */
+	int resuming;          /* an earlier run left resume data or bytes: 1
+				  until what was found is said */
 	int64_t read_back;     /* bytes read back to check their sha256 */
 };
 

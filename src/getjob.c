@@ -751,6 +751,7 @@ static void add_torrent(struct ms_getjob *g)
 	/* the verified blobs count as had without libtorrent hashing them
 	 * again, unless a download that stopped before its first resume save
 	 * left bytes that only a check of the files finds */
+	g->resuming = resume || partial;
 	if (!n_have || (partial && !resume)) {
 		free(have);
 		have = NULL;
@@ -1104,6 +1105,28 @@ static int stalled(struct ms_getjob *g, const struct lts_status *st, double now)
 	return 0;
 }
 
+/* once checked, a run after an interrupted one says what it found */
+static void said_resuming(struct ms_getjob *g, const struct lts_status *st)
+{
+	int64_t dsize, ddone;
+	char done[32], total[32];
+
+	if (!g->resuming || st->state == LTS_STATE_CHECKING_FILES ||
+	    st->state == LTS_STATE_CHECKING_RESUME_DATA)
+		return;
+	g->resuming = 0;
+	if (st->total_wanted_done <= 0)
+		return;
+	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
+	if (!g->json)
+		ms__job_info(g, "resuming: %s of %s already verified",
+			     ms_fmt_bytes(done, sizeof(done), (double)st->total_wanted_done),
+			     ms_fmt_bytes(total, sizeof(total), (double)(st->total_wanted + dsize)));
+	ms__job_event(g, json_pack("{s:s,s:I,s:I}", "event", "resuming", "verified",
+			   (json_int_t)st->total_wanted_done, "total",
+			   (json_int_t)(st->total_wanted + dsize)));
+}
+
 int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		   struct ms_progress_source *srcs, int max_srcs)
 {
@@ -1135,6 +1158,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		g->sequential = 0;
 	if (st.is_finished)
 		scan_complete(g, 1);
+	said_resuming(g, &st);
 	/* files fetched whole are not in libtorrent's figures */
 	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
 	st.total_wanted += dsize;

@@ -94,6 +94,54 @@ int ms_trust_add(const char *org, const struct ms_pubkey *pk, struct ms_error *e
 	return ms_write_file_atomic(path, text, strlen(text), 0644, err);
 }
 
+static int own_path(const struct ms_pubkey *pk, char *buf, size_t len, struct ms_error *err)
+{
+	char dir[PATH_MAX], id[17];
+	int r;
+
+	if ((r = ms_config_dir(dir, sizeof(dir), err)))
+		return r;
+	ms_keynum_hex(pk->keynum, id);
+	if ((size_t)snprintf(buf, len, "%s/own/%s.pub", dir, id) >= len)
+		return ms_error_set(err, MS_EINVAL, "path too long");
+	return 0;
+}
+
+int ms_trust_own_add(const struct ms_pubkey *pk, struct ms_error *err)
+{
+	char path[PATH_MAX], dir[PATH_MAX], b64[57], id[17], text[200];
+	int r;
+
+	if (ms_trust_own_has(pk))
+		return 0;
+	if ((r = own_path(pk, path, sizeof(path), err)))
+		return r;
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if ((r = ms_mkdir_p(dir, err)))
+		return r;
+	ms_pubkey_base64(pk, b64);
+	ms_keynum_hex(pk->keynum, id);
+	snprintf(text, sizeof(text), "untrusted comment: modelswarm own key %s\n%s\n", id, b64);
+	return ms_write_file_atomic(path, text, strlen(text), 0644, err);
+}
+
+int ms_trust_own_has(const struct ms_pubkey *pk)
+{
+	char path[PATH_MAX];
+	struct ms_pubkey own;
+	unsigned char *buf;
+	size_t len;
+	int r;
+
+	if (own_path(pk, path, sizeof(path), NULL) || access(path, F_OK) < 0 ||
+	    ms_read_file(path, 4096, &buf, &len, NULL))
+		return 0;
+	r = ms_pubkey_parse((char *)buf, len, &own, NULL);
+	free(buf);
+	return !r && !memcmp(&own, pk, sizeof(own));
+}
+
 int ms_trust_remove(const char *org, struct ms_error *err)
 {
 	char path[PATH_MAX];

@@ -10,7 +10,7 @@ build_pkgs="pkg-config gcc g++ make libtorrent-rasterbar-dev libuv1-dev
 libcurl4-openssl-dev libjansson-dev libsodium-dev libssl-dev libmicrohttpd-dev"
 test_pkgs="perl curl opentracker aria2 transmission-cli transmission-daemon qbittorrent-nox
 nginx-light openssl minisign mktorrent util-linux procps man-db git clang time strace
-libclang-rt-14-dev iproute2"
+libclang-rt-14-dev iproute2 tmux"
 
 want=
 npm_too=

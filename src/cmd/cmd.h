@@ -82,6 +82,9 @@ int cmd_bad_option(const char *cmd, char **argv, const struct option *longopts);
  *   MIRROR   MIRROR_LONGOPTS (or WEBSEED_LONGOPT alone), struct
  *            ms_mirror_opts: --webseed URL (http:// or https://;
  *            repeatable), --webseeds fallback|always|never
+ *   ORIGIN   ORIGIN_LONGOPTS, the struct ms_config's origin and
+ *            super_seeding: --origin, --no-origin, --super-seeding (seed
+ *            and publish --seed)
  *
  * A command points a struct opt_groups at the structs of the groups it
  * takes, and its getopt loop hands groups_opt() what its own cases do not take.
@@ -97,6 +100,9 @@ enum {
 	OPT_UPLOAD_LIMIT,
 	OPT_DOWNLOAD_LIMIT,
 	OPT_WEBSEEDS,
+	OPT_ORIGIN,
+	OPT_NO_ORIGIN,
+	OPT_SUPER_SEEDING,
 	OPT_CMD_BASE /* commands number their own options from here */
 };
 
@@ -137,6 +143,11 @@ struct rate_opts {
 	WEBSEED_LONGOPT,                                                \
 	{ "webseeds", required_argument, NULL, OPT_WEBSEEDS }
 
+#define ORIGIN_LONGOPTS                                                 \
+	{ "origin", no_argument, NULL, OPT_ORIGIN },                    \
+	{ "no-origin", no_argument, NULL, OPT_NO_ORIGIN },              \
+	{ "super-seeding", no_argument, NULL, OPT_SUPER_SEEDING }
+
 /* The groups a command takes: NULL for those it does not. */
 struct opt_groups {
 	struct net_opts *net;
@@ -144,6 +155,7 @@ struct opt_groups {
 	struct ms_strlist *trackers;
 	struct ms_strlist *peers;
 	struct ms_mirror_opts *mirrors;
+	struct ms_config *origin;
 };
 /* For an option c (its value in optarg) that the command's own cases do
  * not take: 0 when it is an option of the groups in g, checked and kept;
@@ -174,6 +186,8 @@ struct seed_store {
 	const unsigned char *resume;     /* fast path, or NULL */
 	size_t resume_len;
 	const char *resume_path;         /* where to keep it */
+	const char *origin_why;          /* origin mode unless told otherwise,
+					    and why ("we publish it"), or NULL */
 };
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 		const char *dir, const struct ms_strlist *trackers, int upload,

@@ -169,6 +169,24 @@ static int mirror_opt(const char *cmd, struct ms_mirror_opts *m, int c, const ch
 	return 0;
 }
 
+/* the last of --origin and --no-origin counts; --super-seeding is
+ * origin mode and more */
+static int origin_opt(struct ms_config *cfg, int c)
+{
+	switch (c) {
+	case OPT_ORIGIN:
+		cfg->origin = 1;
+		return 1;
+	case OPT_NO_ORIGIN:
+		cfg->origin = 0;
+		return 1;
+	case OPT_SUPER_SEEDING:
+		cfg->super_seeding = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int groups_opt(const char *cmd, const struct opt_groups *g, int c, char **argv)
 {
 	int k = 0;
@@ -183,6 +201,8 @@ int groups_opt(const char *cmd, const struct opt_groups *g, int c, char **argv)
 		k = peer_opt(cmd, g->peers, c, optarg);
 	if (!k && g->mirrors)
 		k = mirror_opt(cmd, g->mirrors, c, optarg);
+	if (!k && g->origin)
+		k = origin_opt(g->origin, c);
 	if (!k)
 		return cmd_bad_option(cmd, argv, NULL);
 	return k == 1 ? 0 : k;
@@ -196,7 +216,7 @@ void net_engine_opts(const struct ms_ctx *ctx, const struct net_opts *n,
 	o->lsd = ctx->config.lsd && !n->no_lsd;
 	o->port_mapping = ctx->config.port_mapping && !n->no_port_mapping;
 	o->listen = n->listen ? n->listen : ctx->config.listen;
-	o->origin = ctx->config.origin || ctx->config.super_seeding;
+	o->origin = ctx->config.origin > 0 || ctx->config.super_seeding;
 	o->upload_limit = (int)ctx->config.upload_limit;
 	o->download_limit = (int)ctx->config.download_limit;
 	o->settings = ctx->config.settings;

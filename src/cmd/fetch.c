@@ -814,6 +814,9 @@ int cmd_fetch(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
 	}
+	(void)ms_progress_watch(&f.prog, &loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&f.prog);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop)) {
 		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");

@@ -481,6 +481,9 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 		uv_loop_close(&loop);
 		goto out;
 	}
+	(void)ms_progress_watch(&g.prog, &loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&g.prog);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ms_getjob_free(g.job);
 	if (uv_loop_close(&loop)) {

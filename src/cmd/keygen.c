@@ -102,6 +102,9 @@ int cmd_keygen(int argc, char **argv, struct ms_ctx *ctx)
 		sodium_free(pw);
 	if (r)
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	/* a key of ours: seed ORG/NAME@REV of its releases is their origin */
+	if (ms_trust_own_add(&pk, &err))
+		cmd_warning("cannot note the key as ours: %s", err.msg);
 	ms_keynum_hex(pk.keynum, id);
 	ms_pubkey_base64(&pk, b64);
 	printf("secret key: %s (%s)\n", keyfile, nopw ? "not encrypted" : "encrypted");

@@ -25,7 +25,7 @@ static const char publish_usage[] =
 	"usage: modelswarm publish DIR --repo ORG/NAME --rev REV --key ORG.key --index INDEXDIR\n"
 	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
 	"                          [--exclude GLOB]... [--v1-only | --v2-only]\n"
-	"                          [--expires DAYS] [--seed]\n"
+	"                          [--expires DAYS] [--seed [--no-origin]]\n"
 	"\n"
 	"    --repo ORG/NAME       the repository\n"
 	"    --rev REV             its revision (git commit, 40 hex digits)\n"
@@ -41,9 +41,11 @@ static const char publish_usage[] =
 	"    --v2-only             a BitTorrent v2 torrent\n"
 	"    --expires DAYS        the manifest expires after DAYS days (default: 180;\n"
 	"                          refs.json after at most 7)\n"
-	"    --seed                then seed DIR until interrupted (takes the options of\n"
-	"                          'modelswarm seed': --listen, --upload-limit, --no-dht,\n"
-	"                          --no-lsd, --no-port-mapping)\n"
+	"    --seed                then seed DIR until interrupted, as the release's\n"
+	"                          origin (see 'modelswarm seed --origin'); takes the\n"
+	"                          options of 'modelswarm seed': --listen, --upload-limit,\n"
+	"                          --no-dht, --no-lsd, --no-port-mapping, --super-seeding\n"
+	"    --no-origin           with --seed: seed, but not as the origin\n"
 	"    -h, --help            show this help\n"
 	"\n"
 	"Never published: .cache/huggingface/ at the top of DIR (written by hf download).\n";
@@ -58,6 +60,7 @@ static const struct option publish_opts[] = {
 	UPLOAD_LIMIT_LONGOPT,
 	TRACKER_LONGOPTS,
 	WEBSEED_LONGOPT,
+	ORIGIN_LONGOPTS,
 	{ "repo", required_argument, NULL, OPT_REPO },
 	{ "rev", required_argument, NULL, OPT_REV },
 	{ "key", required_argument, NULL, OPT_KEY },
@@ -169,7 +172,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	struct net_opts net = { 0 };
 	struct rate_opts rate = { 0 };
 	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers,
-				 .mirrors = &webseeds };
+				 .mirrors = &webseeds, .origin = &ctx->config };
+	struct seed_store ss;
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
 	char revbuf[41];
 	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
@@ -191,7 +195,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	lts_torrent *meta = NULL;
 	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
-	int c, r = EXIT_OK, seed = 0, have_tree = 0;
+	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0;
 	unsigned flags = 0;   /* LTS_CREATE_V1_ONLY or _V2_ONLY */
 	time_t now;
 
@@ -200,6 +204,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", publish_opts, NULL)) != -1) {
+		origin_opt |= c == OPT_ORIGIN || c == OPT_NO_ORIGIN || c == OPT_SUPER_SEEDING;
 		switch (c) {
 		case OPT_REPO: repo = optarg; break;
 		case OPT_REV: rev = optarg; break;
@@ -240,6 +245,11 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	if (argc - optind != 1) {
 		r = cmd_usage_error("publish", argc - optind ? "too many arguments"
 							      : "no directory given");
+		goto out;
+	}
+	if (origin_opt && !seed) {
+		r = cmd_usage_error("publish", "--origin, --no-origin and --super-seeding "
+					       "are for --seed");
 		goto out;
 	}
 	dir = argv[optind];
@@ -505,6 +515,9 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		goto out;
 	}
 	ms_index_close(&idx);
+	/* a key of ours: seed ORG/NAME@REV of its releases is their origin */
+	if (ms_trust_own_add(&pk, &err))
+		cmd_warning("cannot note the key as ours: %s", err.msg);
 	{
 		char sz[32], id[17];
 		ms_keynum_hex(pk.keynum, id);
@@ -522,7 +535,9 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	if (seed) {
 		ms_seckey_free(sk);
 		sk = NULL;
-		r = seed_run(ctx, &net, meta, dir, &trackers, rate.upload);
+		memset(&ss, 0, sizeof(ss));
+		ss.origin_why = "we publish it";
+		r = seed_run_ex(ctx, &net, meta, dir, &trackers, rate.upload, &ss);
 	}
 out:
 	ms_index_close(&idx);

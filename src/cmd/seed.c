@@ -11,14 +11,15 @@
 #include "ms_manifest.h"
 #include "ms_release.h"
 #include "ms_store.h"
+#include "ms_trust.h"
 
 static const char seed_usage[] =
 	"usage: modelswarm seed FILE.torrent DIR [--listen ADDR:PORT] [--tracker URL]...\n"
-	"                       [--upload-limit RATE] [--origin] [--super-seeding]\n"
-	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
+	"                       [--upload-limit RATE] [--origin | --no-origin]\n"
+	"                       [--super-seeding] [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm seed ORG/NAME@REV [--index URL] [--cache-dir DIR] [--recheck]\n"
-	"                       [--listen ADDR:PORT] [--upload-limit RATE] [--origin]\n"
-	"                       [--super-seeding]\n"
+	"                       [--listen ADDR:PORT] [--upload-limit RATE]\n"
+	"                       [--origin | --no-origin] [--super-seeding]\n"
 	"                       [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"\n"
 	"    ORG/NAME@REV          seed a release from the Hugging Face cache (blobs\n"
@@ -32,6 +33,9 @@ static const char seed_usage[] =
 	"    --upload-limit RATE   cap upload, bytes/s (suffixes K, M, G)\n"
 	"    --origin              the first seed of a release: each peer may queue few\n"
 	"                          requests with us, so each piece leaves us about once\n"
+	"                          (default for ORG/NAME@REV signed by a key of ours:\n"
+	"                          one that keygen made or publish signed with here)\n"
+	"    --no-origin           not that, even for a release of ours\n"
 	"    --super-seeding       --origin, and BEP 16 super seeding: about one copy\n"
 	"                          leaves us, but the swarm takes longer to finish\n"
 	"    --no-dht              no DHT\n"
@@ -39,17 +43,16 @@ static const char seed_usage[] =
 	"    --no-port-mapping     no UPnP / NAT-PMP\n"
 	"    -h, --help            show this help\n";
 
-enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK, OPT_S_ORIGIN, OPT_S_SUPER };
+enum { OPT_S_INDEX = OPT_CMD_BASE, OPT_S_CACHE, OPT_S_RECHECK };
 
 static const struct option seed_opts[] = {
 	NET_LONGOPTS,
 	UPLOAD_LIMIT_LONGOPT,
 	TRACKER_LONGOPTS,
+	ORIGIN_LONGOPTS,
 	{ "index", required_argument, NULL, OPT_S_INDEX },
 	{ "cache-dir", required_argument, NULL, OPT_S_CACHE },
 	{ "recheck", no_argument, NULL, OPT_S_RECHECK },
-	{ "origin", no_argument, NULL, OPT_S_ORIGIN },
-	{ "super-seeding", no_argument, NULL, OPT_S_SUPER },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -60,7 +63,9 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 			   const struct ms_strlist *trackers, int upload, const char *index_opt,
 			   const char *cache_opt, int recheck)
 {
-	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600];
+	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600], why[64];
+	char org[MS_REPO_MAX];
+	struct ms_pubkey pk;
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
 	struct ms_release rel;
@@ -135,6 +140,12 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 	ss.resume = resume;
 	ss.resume_len = resume_len;
 	ss.resume_path = rpath[0] ? rpath : NULL;
+	/* signed by a key of ours: we are its origin */
+	snprintf(org, sizeof(org), "%.*s", (int)strcspn(rel.repo, "/"), rel.repo);
+	if (ms_trust_get(org, &pk, NULL) == 0 && ms_trust_own_has(&pk)) {
+		snprintf(why, sizeof(why), "signed by our key %s", rel.v.keyid);
+		ss.origin_why = why;
+	}
 	/* trackers and web seeds of the manifest come with the torrent; the
 	 * command line can add more */
 	r = seed_run_ex(ctx, net, meta, store.repo_dir, trackers, upload, &ss);
@@ -153,7 +164,8 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_strlist trackers = { 0 }, indexes = { 0 };
 	struct net_opts net = { 0 };
 	struct rate_opts rate = { 0 };
-	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers };
+	struct opt_groups og = { .net = &net, .rate = &rate, .trackers = &trackers,
+				 .origin = &ctx->config };
 	lts_torrent *meta = NULL;
 	const char *dir, *cache = NULL;
 	struct stat sb;
@@ -171,12 +183,6 @@ int cmd_seed(int argc, char **argv, struct ms_ctx *ctx)
 			break;
 		case OPT_S_RECHECK:
 			recheck = 1;
-			break;
-		case OPT_S_ORIGIN:
-			ctx->config.origin = 1;
-			break;
-		case OPT_S_SUPER:
-			ctx->config.super_seeding = 1;
 			break;
 		case 'h':
 			fputs(seed_usage, stdout);

@@ -21,6 +21,7 @@ struct seed {
 	int listening;
 	int exit_code;
 	int signum;
+	char origin[160];           /* "origin mode: ..." */
 	struct ms_progress prog;
 };
 
@@ -78,6 +79,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 			printf("infohash v1: %s\n", s->info.hash_v1);
 		if (*s->info.hash_v2)
 			printf("infohash v2: %s\n", s->info.hash_v2);
+		printf("%s\n", s->origin);
 		break;
 	case LTS_ALERT_SAVE_RESUME:
 		if (a->torrent == s->id && s->resume_path && s->seeding)
@@ -157,7 +159,17 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	net_engine_opts(ctx, net, &eo);
 	eo.upload_limit = upload;
-	eo.origin = ctx->config.origin || ctx->config.super_seeding;
+	/* the origin of a release: each peer may queue few requests with us
+	 * (engine.c); by default when we publish it */
+	eo.origin = ctx->config.super_seeding || ctx->config.origin > 0 ||
+		    (ctx->config.origin < 0 && ss->origin_why);
+	if (ctx->config.super_seeding)
+		snprintf(s.origin, sizeof(s.origin), "origin mode: on, with super seeding");
+	else if (eo.origin && ctx->config.origin < 0)
+		snprintf(s.origin, sizeof(s.origin),
+			 "origin mode: on (%s; --no-origin turns it off)", ss->origin_why);
+	else
+		snprintf(s.origin, sizeof(s.origin), "origin mode: %s", eo.origin ? "on" : "off");
 	eo.tick_ms = 500;
 	ev.ud = &s;
 	ms_progress_init(&s.prog, stderr);
@@ -199,6 +211,9 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		ms_engine_close(eng);
 	}
+	(void)ms_progress_watch(&s.prog, &loop);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&s.prog);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ms_torrent_meta_release(&s.info);
 	if (uv_loop_close(&loop))

@@ -55,6 +55,9 @@ test_expect_success 'SIGKILL at about half way: nothing final, then the rest onl
 	same_tree repo cache/models--acme--big/snapshots/$rev &&
 	got=$(sed -n "s/.*\"event\":\"done\".*\"downloaded\":\([0-9]*\).*/\1/p" g2.out) &&
 	say "the second run downloaded $got of 48000003 bytes" &&
+	found=$(sed -n "s/.*\"event\":\"resuming\",\"verified\":\([0-9]*\),\"total\":48000003}\$/\1/p" g2.out) &&
+	say "and said it found $found bytes verified" &&
+	test "$found" -gt 0 && test $((found + got)) -ge 48000003 &&
 	test "$got" -gt 0 && test "$got" -lt 32000000 &&
 	back=$(sed -n "s/.*\"event\":\"done\".*\"read_back\":\([0-9]*\).*/\1/p" g2.out) &&
 	say "and read $back bytes back to check their sha256" &&
@@ -74,6 +77,14 @@ test_expect_success 'SIGINT: exit 130, progress saved, the loop closed cleanly' 
 	test_grep "interrupted: progress saved" g3.err &&
 	! grep -q "event loop not closed" g3.err &&
 	ls "$MODELSWARM_HOME"/state/resume/*.get >/dev/null
+'
+
+test_expect_success 'the run after an interruption says what it found' '
+	! grep resuming g3.err &&
+	timeout 120 modelswarm get acme/big --index index --cache-dir cache3 \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) >g4.out 2>g4.err &&
+	test_grep "^resuming: [0-9.]* MiB of 45.8 MiB already verified\$" g4.err &&
+	same_tree repo cache3/models--acme--big/snapshots/$rev
 '
 
 test_done

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/bench/release-day.sh: release day on a lab of network namespaces
 # (tools/swarmlab). A lab publishes a generated repo and seeds it with its
-# upload capped; N leechers with home-like links all start `modelswarm get`
+# upload capped (`publish --seed`, with its defaults: the publisher is the
+# release's origin); N leechers with home-like links all start `modelswarm get`
 # within a second of each other. Then the HTTP baseline: the same N hosts
 # download the same files with curl from the nginx mirror, whose upload has
 # the publisher's cap. Measures the origin's egress (the bytes its
@@ -16,8 +17,8 @@
 #
 #   tools/bench/release-day.sh [--hosts N] [--size MIB] [--up-cap RATE]
 #       [--down-cap RATE] [--leech-up-cap RATE] [--mirror] [--no-seed]
-#       [--no-http] [--config LINE]... [--pub-config LINE]...
-#       [--plot FILE.png] [--keep]
+#       [--no-http] [--origin | --no-origin] [--config LINE]...
+#       [--pub-config LINE]... [--plot FILE.png] [--keep]
 #
 # RATE is bytes/s with K, M, G (decimal): 20M is 20 MB/s.
 #   --up-cap         the publisher's (and the mirror's) upload (default 20M)
@@ -29,6 +30,9 @@
 #   --no-seed        leechers exit when done (`get` without --seed), so they
 #                    stop uploading to the others
 #   --no-http        skip the HTTP baseline (its figures are then "nan")
+#   --origin         publish --seed --origin (what it does anyway)
+#   --no-origin      publish --seed --no-origin: the publisher is not seeding
+#                    as the origin (as before it was the default)
 #   --config LINE    a config line for every modelswarm (e.g.
 #                    "libtorrent.unchoke_slots_limit = 16"); repeatable
 #   --pub-config LINE  the same for the publisher only
@@ -45,6 +49,7 @@ leech_up=20M
 mirror=
 seed=--seed
 http=1
+pub_origin=
 keep=
 plot=
 cfg_all=
@@ -64,6 +69,8 @@ while test $# -gt 0; do
 	--mirror) mirror=1; shift ;;
 	--no-seed) seed=; shift ;;
 	--no-http) http=; shift ;;
+	--origin) pub_origin=--origin; shift ;;
+	--no-origin) pub_origin=--no-origin; shift ;;
 	--config) cfg_all="$cfg_all${2:?}
 "; shift 2 ;;
 	--pub-config) cfg_pub="$cfg_pub${2:?}
@@ -176,13 +183,24 @@ while test $k -le "$hosts"; do
 	k=$((k + 1))
 done
 
+# release day as a lab runs it: publish --seed, with its defaults (the
+# publish above told the tracker the info-hashes, which this one repeats:
+# same files, same torrent; the manifest gets the next version)
 t0=$(bench_now)
-sl_ms_bg pub seed seed "$WWW/$ORG/$NAME/$REV.torrent" "$REPO"
+# shellcheck disable=SC2086
+sl_ms_bg pub seed publish "$REPO" --repo $ORG/$NAME --rev "$REV" --key "$W/$ORG.key" \
+	--index "$WWW" --tracker "$TRACKER_URL" $webseed --seed $pub_origin
 pub_pid=$sl_pid
 sl_wait_for '^seeding ' "$W/log/seed.out" 600 "$pub_pid" ||
 	bench_die "the publisher does not seed: $(cat "$W/log/seed.err")"
 check_s=$(bench_secs "$t0" "$(bench_now)")
-bench_say "publish took $publish_s s, the seeder's check $check_s s"
+test "$(sed -n 's/^infohash v[12]: //p' "$W/log/seed.out" | sort -u)" = \
+	"$(printf '%s\n' $hashes | sort -u)" ||
+	bench_die "publish --seed made another torrent"
+sl_wait_for '^origin mode: ' "$W/log/seed.out" 10 "$pub_pid" ||
+	bench_die "the publisher does not say its origin mode"
+pub_mode=$(sed -n 's/^origin mode: //p' "$W/log/seed.out")
+bench_say "publish took $publish_s s, publish --seed until seeding $check_s s; origin mode $pub_mode"
 
 # ---- sampling ----------------------------------------------------------------
 
@@ -233,6 +251,8 @@ sample_http () {
 		if ! sl_alive "$p"; then
 			wait "$p"
 			rc=$?
+			# counted again: curl may have ended since
+			b=$(find "$d" -type f -printf '%s\n' 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
 			if test $rc -eq 0 && test "$b" -eq "$size"; then
 				echo "$(bench_secs "$1" "$(mtime_ns $(find "$d" -type f))")" >"$W/done.$h"
 				echo "$(cat "$W/done.$h") $h $b" >>"$W/samples.http"
@@ -376,6 +396,7 @@ echo "repo: $size bytes ($size_mib MiB) in $nfiles files; publisher and mirror u
 echo "$hosts leechers, each down $down_cap B/s, up $leech_up B/s; tracker: opentracker;"
 echo "leechers $(test -n "$seed" && echo "keep seeding when done (get --seed)" || echo "exit when done");" \
 	"mirror as web seed: $(test -n "$mirror" && echo "yes (fallback)" || echo no)"
+echo "publisher: publish --seed${pub_origin:+ $pub_origin}; origin mode $pub_mode"
 test -z "$cfg_all$cfg_pub" || printf 'config: %s\n' "$(printf '%s%s' "$cfg_all" "$cfg_pub" | tr '\n' ';')"
 echo "egress is what the host's interface sent (TCP/IP headers included)"
 echo
