@@ -518,7 +518,6 @@ static int join_path(const struct segs *g, int from, char *out, size_t outlen)
 static int find_release(struct call *c, const struct segs *g, int at, int rev_at)
 {
 	char org[128], name[128], kind[16];
-	struct ms_pubkey pk;
 	struct ms_error err;
 	int known = 0;
 
@@ -541,8 +540,8 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 	}
 	if (!strcmp(c->rev, "HEAD"))
 		snprintf(c->rev, sizeof(c->rev), "main");
-	/* only orgs with a pinned key: the daemon holds nothing else */
-	if (ms_trust_get(org, &pk, &err) ||
+	/* only repos a key is trusted for: the daemon holds nothing else */
+	if (ms_trust_check_repo(c->repo, &err) ||
 	    ms_seedbox_held(c->a->sb, c->repo, c->rev, &c->held, &known) == MS_ENOTFOUND) {
 		if (known)
 			fail(c, 404, "RevisionNotFound", "Invalid rev id: %s", c->rev);

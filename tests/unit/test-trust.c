@@ -366,7 +366,8 @@ int main(void)
 	   starts(err.msg, "manifest of zed/tiny@" REV_A ": "),
 	   "acme's key is not zed's: %s", err.msg);
 	ok(verify_m("nokey/tiny", REV_A, m, s, 1, &err) == MS_ENOENT &&
-	   strstr(err.msg, "no trusted key for 'nokey'"), "no trust on first use: %s", err.msg);
+	   strstr(err.msg, "no key is trusted for nokey/tiny: pin the org's key"),
+	   "no trust on first use: %s", err.msg);
 	{
 		char *tc = sign(sk1, m, "modelswarm manifest repo=acme/tiny revision=" REV_A
 				" version=9");
