@@ -48,6 +48,11 @@ struct ms_manifest {
 	size_t n_webseeds;
 	char **trackers;
 	size_t n_trackers;
+	/* a bridged release (optional "source"): the upstream repo's URL it
+	 * was built from, NULL for a lab's own release, and the upstream
+	 * commit (the revision) */
+	char *source_upstream;
+	char source_commit[41];
 };
 
 /* Strict parse of manifest bytes. Fills m (release with
@@ -87,6 +92,10 @@ const struct ms_ref *ms_refs_find(const struct ms_refs *r, const char *name);
 /* set (add or replace) name -> revision, version; copies name */
 int ms_refs_set(struct ms_refs *r, const char *name, const char *revision,
 		int64_t version, struct ms_error *err);
+
+/* An upstream URL for a manifest's source: http:// or https://, printable
+ * ASCII, at most 2048 bytes. MS_EINVAL with a message naming it. */
+int ms_upstream_check(const char *url, struct ms_error *err);
 
 /* "org/name" with each half [A-Za-z0-9._-], not starting with '.' or '-',
  * at most 96 bytes each. Fills org (may be NULL) on success. */

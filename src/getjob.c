@@ -54,14 +54,21 @@ static void rel_verified(void *ud, struct ms_release *r)
 		total += r->v.m.files[i].size;
 	if (!g->json) {
 		char sz[32];
-		ms__job_info(g, "verified %s@%s version %" PRId64 " (key %s): %zu files, %s", r->repo,
-		     r->rev, r->v.m.version, r->v.keyid, r->v.m.n_files,
-		     ms_fmt_bytes(sz, sizeof(sz), (double)total));
+		ms__job_info(g, "verified %s@%s version %" PRId64 " (key %s%s%s%s): %zu files, %s",
+			     r->repo, r->rev, r->v.m.version, r->v.keyid,
+			     *r->v.bridge ? " of bridge '" : "", r->v.bridge,
+			     *r->v.bridge ? "'" : "", r->v.m.n_files,
+			     ms_fmt_bytes(sz, sizeof(sz), (double)total));
+		if (*r->v.bridge)
+			ms__job_info(g, "bridged from %s: the upstream's metadata vouches for it, "
+				     "not a lab's key", r->v.m.source_upstream);
 	}
-	ms__job_event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I}", "event", "verified", "repo",
-			   r->repo, "revision", r->rev, "version", (json_int_t)r->v.m.version,
-			   "key", r->v.keyid, "files", (json_int_t)r->v.m.n_files, "bytes",
-			   (json_int_t)total));
+	ms__job_event(g, json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:s*,s:s*}", "event", "verified",
+			   "repo", r->repo, "revision", r->rev, "version",
+			   (json_int_t)r->v.m.version, "key", r->v.keyid, "files",
+			   (json_int_t)r->v.m.n_files, "bytes", (json_int_t)total, "bridge",
+			   *r->v.bridge ? r->v.bridge : NULL, "source",
+			   r->v.m.source_upstream));
 }
 
 /* the job moved on: its owner may look again (ms_getjob_file()) */

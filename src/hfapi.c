@@ -554,7 +554,6 @@ static int start_release(struct call *c)
 static int find_release(struct call *c, const struct segs *g, int at, int rev_at)
 {
 	char org[128], name[128], kind[16];
-	struct ms_pubkey pk;
 	struct ms_error err;
 	int known = 0, rc;
 
@@ -577,8 +576,9 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 	}
 	if (!strcmp(c->rev, "HEAD"))
 		snprintf(c->rev, sizeof(c->rev), "main");
-	/* only orgs with a pinned key: the daemon gets and holds nothing else */
-	if (ms_trust_get(org, &pk, &err)) {
+	/* only repos a key is trusted for (the org's pinned key, or a bridge's
+	 * scope): the daemon gets and holds nothing else */
+	if (ms_trust_check_repo(c->repo, &err)) {
 		fail(c, 404, "RepoNotFound", "%s Not Found", kind);
 		return -1;
 	}

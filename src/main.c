@@ -23,7 +23,7 @@ static const struct cmd_struct commands[] = {
 	{ "get", cmd_get, NEEDS_CONFIG, "download a signed release into the Hugging Face cache" },
 	{ "keygen", cmd_keygen, 0, "make an organisation's signing key pair" },
 	{ "publish", cmd_publish, NEEDS_CONFIG, "hash a repo, sign its manifest into an index, seed" },
-	{ "trust", cmd_trust, 0, "pin, list and remove organisations' public keys" },
+	{ "trust", cmd_trust, 0, "pin organisations' keys, trust bridges, list and remove them" },
 	{ "verify", cmd_verify, 0, "check a signed release, or a directory against it" },
 	{ "daemon", cmd_daemon, NEEDS_CONFIG, "seed many repos for a long time, driven over a socket" },
 	{ "mirror", cmd_mirror, NEEDS_CONFIG, "write a verified release as a static index and web seed" },

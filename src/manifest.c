@@ -469,9 +469,63 @@ static int str_list(json_t *o, const char *key, char ***out, size_t *n,
 
 /* ---- manifest ----------------------------------------------------------- */
 
+int ms_upstream_check(const char *url, struct ms_error *err)
+{
+	size_t n = strlen(url);
+	char safe[256];
+
+	if (n > 2048)
+		return ms_error_set(err, MS_EINVAL, "upstream URL is longer than 2048 bytes");
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return ms_error_set(err, MS_EINVAL,
+					    "upstream URL '%s' has a space, a control or a "
+					    "non-ASCII byte", printable(url, safe, sizeof(safe)));
+	if ((strncmp(url, "http://", 7) || n == 7) && (strncmp(url, "https://", 8) || n == 8))
+		return ms_error_set(err, MS_EINVAL, "upstream URL '%s' is not an http(s) URL",
+				    printable(url, safe, sizeof(safe)));
+	return 0;
+}
+
+static const char *const source_keys[] = { "upstream", "commit", NULL };
+
+/* the optional "source" of a bridged release */
+static int parse_source(json_t *root, struct ms_manifest *m, struct ms_error *err)
+{
+	json_t *src = json_object_get(root, "source");
+	const char *s;
+	char what[sizeof(err->msg)];
+
+	if (!src)
+		return 0;
+	if (!json_is_object(src))
+		return ms_error_set(err, MS_EINVAL, "manifest: 'source' must be an object");
+	if (only_keys(src, "manifest source", source_keys, err) ||
+	    !(s = get_str(src, "upstream", "manifest source", err)))
+		return MS_EINVAL;
+	/* (a NUL never gets here: the JSON parser refuses \u0000) */
+	if (ms_upstream_check(s, err)) {
+		snprintf(what, sizeof(what), "%s", err ? err->msg : "");
+		return ms_error_set(err, MS_EINVAL, "manifest source: %s", what);
+	}
+	if (!(m->source_upstream = strdup(s)))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	if (!(s = get_str(src, "commit", "manifest source", err)))
+		return MS_EINVAL;
+	if (ms_revision_check(s))
+		return ms_error_set(err, MS_EINVAL,
+				    "manifest source: commit must be 40 lower-case hex digits");
+	if (strcmp(s, m->revision))
+		return ms_error_set(err, MS_EINVAL,
+				    "manifest source: commit %s is not the revision %s", s,
+				    m->revision);
+	memcpy(m->source_commit, s, 41);
+	return 0;
+}
+
 static const char *const top_keys[] = {
 	"_type", "spec_version", "repo", "repo_type", "revision", "version",
-	"issued", "expires", "torrent", "files", "webseeds", "trackers", NULL
+	"issued", "expires", "torrent", "files", "webseeds", "trackers", "source", NULL
 };
 static const char *const torrent_keys[] = {
 	"infohash_v1", "infohash_v2", "piece_length", NULL
@@ -632,7 +686,8 @@ int ms_manifest_parse(const void *buf, size_t len, struct ms_manifest *m,
 		r = MS_EINVAL;
 	}
 	if (str_list(root, "webseeds", &m->webseeds, &m->n_webseeds, err) ||
-	    str_list(root, "trackers", &m->trackers, &m->n_trackers, err))
+	    str_list(root, "trackers", &m->trackers, &m->n_trackers, err) ||
+	    parse_source(root, m, err))
 		goto out;
 	r = 0;
 out:
@@ -709,6 +764,10 @@ int ms_manifest_emit(const struct ms_manifest *m, char **out, size_t *len,
 	json_object_set_new(root, "files", files);
 	json_object_set_new(root, "webseeds", str_array(m->webseeds, m->n_webseeds));
 	json_object_set_new(root, "trackers", str_array(m->trackers, m->n_trackers));
+	if (m->source_upstream)
+		json_object_set_new(root, "source",
+				    json_pack("{s:s,s:s}", "upstream", m->source_upstream,
+					      "commit", m->source_commit));
 	return dump(root, out, len, err);
 }
 
@@ -725,6 +784,7 @@ void ms_manifest_release(struct ms_manifest *m)
 	free(m->trackers);
 	free(m->repo);
 	free(m->repo_type);
+	free(m->source_upstream);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -25,7 +25,7 @@ static const char publish_usage[] =
 	"usage: modelswarm publish DIR --repo ORG/NAME --rev REV --key ORG.key --index INDEXDIR\n"
 	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
 	"                          [--exclude GLOB]... [--v1-only | --v2-only]\n"
-	"                          [--expires DAYS] [--seed [--no-origin]]\n"
+	"                          [--expires DAYS] [--bridge-source URL] [--seed [--no-origin]]\n"
 	"\n"
 	"    --repo ORG/NAME       the repository\n"
 	"    --rev REV             its revision (git commit, 40 hex digits)\n"
@@ -41,6 +41,9 @@ static const char publish_usage[] =
 	"    --v2-only             a BitTorrent v2 torrent\n"
 	"    --expires DAYS        the manifest expires after DAYS days (default: 180;\n"
 	"                          refs.json after at most 7)\n"
+	"    --bridge-source URL   a bridged release: DIR is the upstream repo at URL\n"
+	"                          as of commit REV, and --key is a bridge key; the\n"
+	"                          manifest records both (its \"source\")\n"
 	"    --seed                then seed DIR until interrupted, as the release's\n"
 	"                          origin (see 'modelswarm seed --origin'); takes the\n"
 	"                          options of 'modelswarm seed': --listen, --upload-limit,\n"
@@ -52,7 +55,7 @@ static const char publish_usage[] =
 
 enum {
 	OPT_REPO = OPT_CMD_BASE, OPT_REV, OPT_KEY, OPT_INDEX, OPT_REF, OPT_EXPIRES,
-	OPT_SEED, OPT_EXCLUDE, OPT_V1, OPT_V2
+	OPT_SEED, OPT_EXCLUDE, OPT_V1, OPT_V2, OPT_BRIDGE_SOURCE
 };
 
 static const struct option publish_opts[] = {
@@ -71,6 +74,7 @@ static const struct option publish_opts[] = {
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "v1-only", no_argument, NULL, OPT_V1 },
 	{ "v2-only", no_argument, NULL, OPT_V2 },
+	{ "bridge-source", required_argument, NULL, OPT_BRIDGE_SOURCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -175,6 +179,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 				 .mirrors = &webseeds, .origin = &ctx->config };
 	struct seed_store ss;
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
+	const char *upstream = NULL;
 	char revbuf[41];
 	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
 	struct ms_build_file *bf = NULL;
@@ -229,6 +234,13 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
 		case OPT_V1: flags |= LTS_CREATE_V1_ONLY; break;
 		case OPT_V2: flags |= LTS_CREATE_V2_ONLY; break;
+		case OPT_BRIDGE_SOURCE:
+			if (ms_upstream_check(optarg, &err)) {
+				r = cmd_usage_error("publish", "--bridge-source: %s", err.msg);
+				goto out;
+			}
+			upstream = optarg;
+			break;
 		case 'h':
 			fputs(publish_usage, stdout);
 			goto out;
@@ -449,6 +461,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	m.n_webseeds = webseeds.urls.n;
 	m.trackers = (char **)trackers.v;
 	m.n_trackers = trackers.n;
+	m.source_upstream = (char *)upstream;
+	memcpy(m.source_commit, rev, 41);
 	if (!m.files) {
 		r = cmd_error(EXIT_ERROR, "out of memory");
 		goto out;
@@ -531,6 +545,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			printf("infohash v2: %s\n", m.infohash_v2);
 		for (size_t i = 0; i < refnames.n; i++)
 			printf("ref %s -> %s\n", refnames.v[i], rev);
+		if (upstream)
+			printf("bridged from %s at commit %s\n", upstream, rev);
 	}
 	if (seed) {
 		ms_seckey_free(sk);
@@ -547,6 +563,7 @@ out:
 			m.files[i].path = NULL;
 	m.webseeds = m.trackers = NULL;
 	m.n_webseeds = m.n_trackers = 0;
+	m.source_upstream = NULL;
 	ms_manifest_release(&m);
 	ms_refs_release(&refs);
 	ms_seckey_free(sk);

@@ -20,7 +20,8 @@ static const char verify_usage[] =
 	"\n"
 	"    --index URL           an index (file://, http://, https:// or a directory):\n"
 	"                          check refs.json (for a ref; default main) and the\n"
-	"                          manifest of REV against the pinned key of ORG\n"
+	"                          manifest of REV against the pinned key of ORG (or\n"
+	"                          a bridge trusted for ORG/NAME, see modelswarm-trust)\n"
 	"    --manifest FILE       check FILE and FILE.minisig, then that DIR holds\n"
 	"                          exactly its files, sizes and sha256s\n"
 	"    -h, --help            show this help\n";
@@ -50,7 +51,14 @@ static void print_verified(const struct ms_verified *v)
 	printf("verified %s@%s version %" PRId64 ": %zu files, %s\n", v->m.repo,
 	       v->m.revision, v->m.version, v->m.n_files,
 	       ms_fmt_bytes(sz, sizeof(sz), (double)total));
-	printf("signed by key %s, trusted comment: %s\n", v->keyid, v->trusted_comment);
+	if (*v->bridge) {
+		printf("signed by key %s of bridge '%s', trusted comment: %s\n", v->keyid,
+		       v->bridge, v->trusted_comment);
+		printf("bridged from %s at commit %s: the upstream's metadata vouches for "
+		       "these bytes, not a lab's key\n", v->m.source_upstream, v->m.source_commit);
+	} else {
+		printf("signed by key %s, trusted comment: %s\n", v->keyid, v->trusted_comment);
+	}
 	printf("expires %s\n", ex);
 	if (*v->m.infohash_v1)
 		printf("infohash v1: %s\n", v->m.infohash_v1);

@@ -102,7 +102,7 @@ test_expect_success 'no trusted key: no trust on first use' '
 	mkdir -p nokey && modelswarm keygen zed --no-password >/dev/null &&
 	modelswarm publish repo --repo zed/tiny --rev $r1 --key zed.key --index nokey >/dev/null &&
 	test_expect_code 1 modelswarm verify --index nokey zed/tiny 2>err &&
-	test_grep "no trusted key for .zed." err &&
+	test_grep "no key is trusted for zed/tiny: pin the org.s key" err &&
 	test "$(state_sum zed/tiny)" = none
 '
 

@@ -111,6 +111,87 @@ static void store_deep_link(void)
 		diag("cannot remove %s", dir);
 }
 
+#define REV "11f6ad8ec52a2984abaafd7c3b516503785c2072"
+#define SRC(up, commit) ", \"source\": {\"upstream\": \"" up "\", \"commit\": \"" commit "\"}"
+
+/* a bridged release's "source": optional, strict, emitted back the same */
+static void source_field(void)
+{
+	static const struct { const char *top, *want; } bad[] = {
+		{ ", \"source\": \"https://hub.example/acme/tiny\"",
+		  "manifest: 'source' must be an object" },
+		{ ", \"source\": {\"upstream\": \"https://hub.example/a\"}",
+		  "manifest source: missing 'commit'" },
+		{ ", \"source\": {\"commit\": \"" REV "\"}", "manifest source: missing 'upstream'" },
+		{ ", \"source\": {\"upstream\": \"https://h/a\", \"commit\": \"" REV "\", \"x\": 1}",
+		  "manifest source: unknown key 'x'" },
+		{ SRC("ftp://hub.example/acme/tiny", REV),
+		  "manifest source: upstream URL 'ftp://hub.example/acme/tiny' is not an http(s) URL" },
+		{ SRC("https://", REV), "manifest source: upstream URL 'https://' is not an http(s) URL" },
+		{ SRC("https://hub.example/a b", REV),
+		  "manifest source: upstream URL 'https://hub.example/a b' has a space, a control "
+		  "or a non-ASCII byte" },
+		{ SRC("https://hub.example/\\u001b[31m", REV),
+		  "manifest source: upstream URL 'https://hub.example/\\x1b[31m' has a space" },
+		{ SRC("https://hub.example/\\u0000x", REV), "manifest: invalid JSON at line 1: \\u0000 is not allowed" },
+		{ SRC("https://hub.example/acme/tiny", "11F6AD8EC52A2984ABAAFD7C3B516503785C2072"),
+		  "manifest source: commit must be 40 lower-case hex digits" },
+		{ SRC("https://hub.example/acme/tiny", "22f6ad8ec52a2984abaafd7c3b516503785c2072"),
+		  "manifest source: commit 22f6ad8ec52a2984abaafd7c3b516503785c2072 is not the "
+		  "revision " REV },
+		{ SRC("https://hub.example/acme/tiny", REV) SRC("https://other/x", REV),
+		  "manifest: invalid JSON at line 1: duplicate object key" },
+	};
+	struct ms_manifest m, m2;
+	struct ms_error err;
+	char *out, *out2;
+	size_t len, len2;
+	const char *text;
+
+	text = variant("a", "1", "", "");
+	ok(ms_manifest_parse(text, strlen(text), &m, &err) == 0 && !m.source_upstream &&
+	   !*m.source_commit, "a manifest without a source is a lab's release");
+	ok(ms_manifest_emit(&m, &out, &len, &err) == 0 && !strstr(out, "source"),
+	   "and is emitted without one");
+	ms_manifest_release(&m);
+	free(out);
+
+	text = variant("a", "1", "", SRC("https://hub.example/acme/tiny", REV));
+	memset(&err, 0, sizeof(err));
+	ok(ms_manifest_parse(text, strlen(text), &m, &err) == 0 &&
+	   !strcmp(m.source_upstream, "https://hub.example/acme/tiny") &&
+	   !strcmp(m.source_commit, REV), "a source is read%s%s", err.msg[0] ? ": " : "",
+	   err.msg);
+	ok(ms_manifest_emit(&m, &out, &len, &err) == 0 &&
+	   strstr(out, "\n  \"source\": {\n    \"upstream\": \"https://hub.example/acme/tiny\",\n"
+		  "    \"commit\": \"" REV "\"\n  }\n}\n") &&
+	   ms_manifest_parse(out, len, &m2, &err) == 0 &&
+	   ms_manifest_emit(&m2, &out2, &len2, &err) == 0 && len == len2 && !memcmp(out, out2, len),
+	   "emitted last, and emit(parse(emit(m))) is stable");
+	ms_manifest_release(&m2);
+	ms_manifest_release(&m);
+	free(out);
+	free(out2);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = variant("a", "1", "", bad[i].top);
+		memset(&err, 0, sizeof(err));
+		ok(parse(text, &err) == MS_EINVAL && !strncmp(err.msg, bad[i].want, strlen(bad[i].want)),
+		   "bad source %zu refused: %s", i, err.msg);
+	}
+	ok(ms_upstream_check("http://127.0.0.1:8080/acme/tiny", &err) == 0 &&
+	   ms_upstream_check("https://hub.example/acme/tiny", &err) == 0, "upstream URLs pass");
+	{
+		char longurl[2100];
+		memset(longurl, 'a', sizeof(longurl));
+		memcpy(longurl, "https://", 8);
+		longurl[2049] = '\0';
+		ok(ms_upstream_check(longurl, &err) == MS_EINVAL &&
+		   !strcmp(err.msg, "upstream URL is longer than 2048 bytes"), "%s", err.msg);
+		longurl[2048] = '\0';
+		ok(ms_upstream_check(longurl, &err) == 0, "2048 bytes is the longest URL");
+	}
+}
+
 int main(void)
 {
 	struct ms_manifest m;
@@ -254,5 +335,6 @@ int main(void)
 		   "time round trip");
 		ok(ms_time_parse("2026-11-22 06:42:03", &t) != 0, "bad time refused");
 	}
+	source_field();
 	return tap_done();
 }

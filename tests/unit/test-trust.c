@@ -158,6 +158,306 @@ static const char *list(struct ms_error *err, int *rc)
 	return out;
 }
 
+/* ---- bridges ------------------------------------------------------------ */
+
+#define UP "https://hub.example/acme/tiny"
+#define SHA_A "fe470b8845196fb39265db76cce8ada41fd244e148526dc5f2dd936c8f625d96"
+#define SHA_B "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* manifest(), with a source when upstream is given and the file's sha256
+ * (and etag) replaced by sha when given */
+static char *bmanifest(const char *repo, const char *rev, int version, const char *upstream,
+		       const char *sha)
+{
+	char *m = manifest(repo, rev, version, "2026-01-01T00:00:00Z"), *p, buf[4096];
+
+	while (sha && (p = strstr(m, SHA_A)))
+		memcpy(p, sha, 64);
+	if (!upstream)
+		return m;
+	p = strrchr(m, '}');
+	*p = '\0';
+	snprintf(buf, sizeof(buf), "%s, \"source\": {\"upstream\": \"%s\", \"commit\": \"%s\"}}\n",
+		 m, upstream, rev);
+	free(m);
+	return strdup(buf);
+}
+
+/* verify a manifest of repo@rev signed by sk into v (kept on success) */
+static int try_b(const struct ms_seckey *sk, const char *repo, const char *rev, int version,
+		 const char *upstream, const char *sha, int dry, struct ms_verified *v,
+		 struct ms_error *err)
+{
+	char *m = bmanifest(repo, rev, version, upstream, sha);
+	char *s = sign_m(sk, repo, rev, version, m);
+	struct ms_verified tmpv;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	r = ms_release_verify(repo, rev, m, strlen(m), s, strlen(s), now, dry, v ? v : &tmpv, err);
+	if (!r && !v)
+		ms_manifest_release(&tmpv.m);
+	free(m);
+	free(s);
+	return r;
+}
+
+/* what ms_trust_bridge_list reported: "name=KEYID:scope,scope ..." */
+static void blist_cb(const struct ms_bridge *b, void *ud)
+{
+	char *out = ud, id[17];
+	ms_keynum_hex(b->pk.keynum, id);
+	sprintf(out + strlen(out), "%s%s=%s:", *out ? " " : "", b->name, id);
+	for (size_t i = 0; i < b->scopes.n; i++)
+		sprintf(out + strlen(out), "%s%s", i ? "," : "", b->scopes.v[i]);
+}
+
+static const char *blist(struct ms_error *err, int *rc)
+{
+	static char out[2048];
+	out[0] = '\0';
+	*rc = ms_trust_bridge_list(blist_cb, out, err);
+	return out;
+}
+
+static void bridge_names(void)
+{
+	struct ms_error err;
+	static const char *const good[] = { "acme/*", "*/*", "acme/tiny-?", "a.b/c_d-*", "*/tiny" };
+	static const char *const bad[] = { "*", "acme", "a/b/c", "/x", "x/", "../x", "x/..x",
+					   "a b/c", ".x/y", "-x/y", "a/[ab]", "" };
+
+	ok(ms_bridge_name_check("hub", &err) == 0 && ms_bridge_name_check("hub-2.eu", &err) == 0,
+	   "bridge names");
+	ok(ms_bridge_name_check("a/b", &err) == MS_EINVAL &&
+	   !strcmp(err.msg, "'a/b' is not a bridge name (letters, digits, '.', '_' and '-')") &&
+	   ms_bridge_name_check("..", &err) == MS_EINVAL, "bad bridge names: %s", err.msg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		ok(ms_scope_check(good[i], &err) == 0, "scope '%s' passes", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		ok(ms_scope_check(bad[i], &err) == MS_EINVAL && starts(err.msg, "'") &&
+		   strstr(err.msg, "' is not a scope: a glob over ORG/NAME such as 'acme/*'"),
+		   "scope '%s' refused: %s", bad[i], err.msg);
+	ok(ms_scope_match("acme/*", "acme/tiny") && !ms_scope_match("acme/*", "acmex/tiny") &&
+	   !ms_scope_match("acme/*", "beta/acme") && ms_scope_match("*/*", "beta/x") &&
+	   ms_scope_match("acme/tiny-?", "acme/tiny-1") &&
+	   !ms_scope_match("acme/tiny-?", "acme/tiny") && ms_scope_match("*/tiny", "x/tiny") &&
+	   !ms_scope_match("*/*", "acme/.hidden"), "scope matching ('*' never crosses '/')");
+}
+
+static void bridge_store(const struct ms_pubkey *pk1, const struct ms_pubkey *pk2)
+{
+	struct ms_strlist sc = { 0 }, none = { 0 }, bad = { 0 };
+	struct ms_bridge b;
+	struct ms_error err;
+	char want[1024], b64[57], id1[17], id2[17];
+	int rc;
+
+	ms_keynum_hex(pk1->keynum, id1);
+	ms_keynum_hex(pk2->keynum, id2);
+	ms_strlist_push(&sc, "acme/*");
+	ms_strlist_push(&sc, "lab/tiny");
+	ms_strlist_push(&sc, "acme/*");
+	ms_strlist_push(&bad, "acme");
+	ok(!strcmp(blist(&err, &rc), "") && rc == 0, "no bridges when trusted/bridges is missing");
+	ok(ms_trust_bridge_add("hub", pk1, &none, &err) == MS_EINVAL &&
+	   !strcmp(err.msg, "a bridge needs a scope (--scope 'ORG/*', say): it is trusted only "
+		   "inside it") && !exists(path("bh/trusted/bridges")),
+	   "a scope is required, nothing written: %s", err.msg);
+	ok(ms_trust_bridge_add("hub", pk1, &bad, &err) == MS_EINVAL &&
+	   starts(err.msg, "'acme' is not a scope") && !exists(path("bh/trusted/bridges")),
+	   "a bad scope is refused: %s", err.msg);
+	ok(ms_trust_bridge_add("../x", pk1, &sc, &err) == MS_EINVAL &&
+	   strstr(err.msg, "'../x' is not a bridge name"), "a bad name is refused: %s", err.msg);
+	ok(ms_trust_bridge_add("hub", pk1, &sc, &err) == 0, "bridge hub added");
+	ms_pubkey_base64(pk1, b64);
+	snprintf(want, sizeof(want), "{\n  \"key\": \"%s\",\n  \"scopes\": [\n    \"acme/*\",\n"
+		 "    \"lab/tiny\"\n  ]\n}\n", b64);
+	ok(!strcmp(slurp(path("bh/trusted/bridges/hub.json")), want),
+	   "trusted/bridges/hub.json holds the key and the scopes, repeats dropped");
+	ok(ms_trust_bridge_get("hub", &b, &err) == 0 && !memcmp(&b.pk, pk1, sizeof(*pk1)) &&
+	   !strcmp(b.name, "hub") && b.scopes.n == 2 && !strcmp(b.scopes.v[1], "lab/tiny"),
+	   "and reads back");
+	ms_bridge_release(&b);
+	ok(ms_trust_bridge_add("hub", pk2, &sc, &err) == MS_EEXIST &&
+	   !strcmp(err.msg, "bridge 'hub' already has a different key; 'modelswarm trust "
+		   "remove --bridge hub' first") &&
+	   !strcmp(slurp(path("bh/trusted/bridges/hub.json")), want),
+	   "another key for the name is refused: %s", err.msg);
+	sc.n = 1;
+	ok(ms_trust_bridge_add("hub", pk1, &sc, &err) == 0 &&
+	   strstr(slurp(path("bh/trusted/bridges/hub.json")), "\"acme/*\"\n  ]"),
+	   "the same key again replaces the scopes");
+	sc.v[0] = "*/*";
+	ok(ms_trust_bridge_add("all", pk2, &sc, &err) == 0, "bridge all for every repo");
+	snprintf(want, sizeof(want), "all=%s:*/* hub=%s:acme/*", id2, id1);
+	ok(!strcmp(blist(&err, &rc), want) && rc == 0, "bridge list is sorted: %s", want);
+	ok(ms_trust_bridge_remove("all", &err) == 0 && ms_trust_bridge_remove("all", &err) ==
+	   MS_ENOENT && !strcmp(err.msg, "no trusted bridge 'all'") &&
+	   ms_trust_bridge_get("all", &b, &err) == MS_ENOENT, "remove, twice: %s", err.msg);
+	/* a damaged bridge file is an error, never skipped */
+	put(path("bh/trusted/bridges/bad.json"), "{\"key\": \"RWQ\", \"scopes\": [\"acme/*\"]}");
+	ok(ms_trust_bridge_get("bad", &b, &err) == MS_EINVAL &&
+	   strstr(err.msg, "trusted bridge file '") &&
+	   strstr(err.msg, "bh/trusted/bridges/bad.json' is damaged: remove it with "
+		  "'modelswarm trust remove --bridge bad'"), "damaged key: %s", err.msg);
+	put(path("bh/trusted/bridges/bad.json"), "{\"key\": \"x\"}");
+	ok(blist(&err, &rc) && rc == MS_EINVAL && strstr(err.msg, "bad.json' is damaged"),
+	   "list says so too");
+	ok(ms_trust_check_repo("acme/tiny", &err) == MS_EINVAL && strstr(err.msg, "bad.json"),
+	   "and so does choosing a key");
+	ms_trust_bridge_remove("bad", NULL);
+	/* the org keys' listing is unchanged by the bridges directory */
+	ms_trust_add("beta", pk2, NULL);
+	snprintf(want, sizeof(want), "beta=%s", id2);
+	ok(!strcmp(list(&err, &rc), want) && rc == 0,
+	   "trust list of org keys ignores trusted/bridges/");
+	ms_trust_remove("beta", NULL);
+	ms_trust_bridge_remove("hub", NULL);
+	ms_strlist_release(&sc);
+	ms_strlist_release(&bad);
+}
+
+/* which key may sign; source; rollback per signer; agreement */
+static void bridge_verify(struct ms_seckey *hub, struct ms_seckey *lab,
+			  struct ms_seckey *stranger)
+{
+	struct ms_pubkey labpk, hubpk;
+	struct ms_strlist sc = { 0 };
+	struct ms_verified vb, vl;
+	struct ms_error err;
+	char hubid[17], labid[17], strid[17], want[1024];
+
+	ms_seckey_public(hub, &hubpk);
+	ms_seckey_public(lab, &labpk);
+	ms_keynum_hex(hubpk.keynum, hubid);
+	ms_keynum_hex(labpk.keynum, labid);
+	{
+		struct ms_pubkey p;
+		ms_seckey_public(stranger, &p);
+		ms_keynum_hex(p.keynum, strid);
+	}
+	ok(try_b(hub, "acme/tiny", REV_A, 1, UP, NULL, 1, NULL, &err) == MS_ENOENT &&
+	   !strcmp(err.msg, "no key is trusted for acme/tiny: pin the org's key ('modelswarm "
+		   "trust add acme KEY') or trust a bridge for it ('modelswarm trust add --bridge "
+		   "NAME KEY --scope acme/*')") && ms_trust_check_repo("acme/tiny", &err) == MS_ENOENT,
+	   "no trust on first use, for a bridge either: %s", err.msg);
+	ms_strlist_push(&sc, "acme/*");
+	ms_trust_bridge_add("hub", &hubpk, &sc, NULL);
+	ok(ms_trust_check_repo("acme/tiny", &err) == 0 &&
+	   ms_trust_check_repo("beta/tiny", &err) == MS_ENOENT, "check_repo follows the scope");
+	ok(try_b(hub, "acme/tiny", REV_A, 2, UP, NULL, 0, &vb, &err) == 0 &&
+	   !strcmp(vb.bridge, "hub") && !strcmp(vb.keyid, hubid) &&
+	   !strcmp(vb.m.source_upstream, UP), "a bridged release in scope verifies%s%s",
+	   *err.msg ? ": " : "", err.msg);
+	ok(exists(path("bh/state/bridged/hub/acme/tiny.json")) &&
+	   !exists(path("bh/state/releases/acme/tiny.json")),
+	   "its rollback state is the bridge's own");
+	ok(try_b(hub, "acme/tiny", REV_A, 1, UP, NULL, 1, NULL, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "rollback: manifest of acme/tiny@" REV_A " has version 1, older "
+		   "than version 2 seen before"), "rollback of the bridge's release: %s", err.msg);
+	ok(try_b(hub, "beta/tiny", REV_A, 1, "https://hub.example/beta/tiny", NULL, 1, NULL, &err) ==
+	   MS_EBADSIG &&
+	   !strcmp(err.msg, (snprintf(want, sizeof(want), "manifest of beta/tiny@" REV_A
+				     ": signed by bridge 'hub' (key %s), which is trusted for "
+				     "'acme/*' only", hubid), want)),
+	   "outside its scope: %s", err.msg);
+	ok(try_b(hub, "acme/tiny", REV_B, 1, NULL, NULL, 1, NULL, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "manifest of acme/tiny@" REV_B ": signed by bridge 'hub', but the "
+		   "manifest has no source: a bridge signs only the releases it bridged"),
+	   "a bridge's manifest without a source: %s", err.msg);
+	ok(try_b(stranger, "acme/tiny", REV_B, 1, UP, NULL, 1, NULL, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, (snprintf(want, sizeof(want), "manifest of acme/tiny@" REV_B
+				     ": signature is by key %s, not by a bridge trusted for "
+				     "acme/tiny", strid), want)),
+	   "a key no bridge has: %s", err.msg);
+	ok(try_r(hub, "acme/tiny", 3, "2026-01-01T00:00:00Z", 0, &err) == 0 &&
+	   strstr(slurp(path("bh/state/bridged/hub/acme/tiny.json")), "\"refs\""),
+	   "the bridge's refs.json verifies, state its own");
+	/* a second bridge has its own versions */
+	sc.v[0] = "*/*";
+	ms_trust_bridge_add("all", &labpk, &sc, NULL);
+	ok(try_b(lab, "acme/tiny", REV_A, 1, UP, NULL, 0, NULL, &err) == 0 &&
+	   exists(path("bh/state/bridged/all/acme/tiny.json")),
+	   "another bridge's version 1 after hub's version 2 is no rollback%s%s",
+	   *err.msg ? ": " : "", err.msg);
+	ms_trust_bridge_remove("all", NULL);
+
+	/* the lab pins its key: it always wins */
+	ms_trust_add("acme", &labpk, NULL);
+	ok(ms_trust_check_repo("acme/tiny", &err) == 0, "check_repo: the pinned key");
+	ok(try_b(hub, "acme/tiny", REV_A, 3, UP, NULL, 1, NULL, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, (snprintf(want, sizeof(want), "manifest of acme/tiny@" REV_A
+				     ": signed by bridge 'hub' (key %s), but 'acme' has a pinned "
+				     "key: a lab's pinned key always wins", hubid), want)),
+	   "a bridge in scope is refused for an org with a pinned key: %s", err.msg);
+	ok(try_r(hub, "acme/tiny", 4, "2026-01-01T00:00:00Z", 1, &err) == MS_EBADSIG &&
+	   strstr(err.msg, "refs.json of acme/tiny: signed by bridge 'hub'") &&
+	   strstr(err.msg, "a lab's pinned key always wins"), "refs.json too: %s", err.msg);
+	ok(try_b(lab, "acme/tiny", REV_A, 1, UP, NULL, 1, NULL, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "manifest of acme/tiny@" REV_A ": the manifest says it was bridged "
+		   "from '" UP "', but it is signed by the org's key, not by a bridge"),
+	   "the org's key does not sign a manifest with a source: %s", err.msg);
+	ok(try_b(lab, "acme/tiny", REV_A, 1, NULL, NULL, 0, &vl, &err) == 0 && !*vl.bridge &&
+	   !strcmp(vl.keyid, labid) && exists(path("bh/state/releases/acme/tiny.json")),
+	   "the lab's own release verifies, with the lab's state (hub's version 2 is not its)");
+
+	/* a lab's and a bridged release of one commit */
+	ok(ms_release_agree(&vl, &vb, &err) == 0, "the same files and sha256s agree");
+	{
+		char s1[200], s2[200];
+		ms_verified_signer(&vl, s1, sizeof(s1));
+		ms_verified_signer(&vb, s2, sizeof(s2));
+		snprintf(want, sizeof(want), "key %s of acme", labid);
+		ok(!strcmp(s1, want), "the lab's signer: %s", s1);
+		snprintf(want, sizeof(want), "bridge 'hub' (key %s)", hubid);
+		ok(!strcmp(s2, want), "the bridge's signer: %s", s2);
+	}
+	ms_trust_remove("acme", NULL);
+	{
+		struct ms_verified vx;
+		ok(try_b(hub, "acme/tiny", REV_A, 3, UP, SHA_B, 1, &vx, &err) == 0,
+		   "a bridged release with another sha256 verifies on its own");
+		snprintf(want, sizeof(want), "the releases of acme/tiny@" REV_A " by key %s of acme "
+			 "and by bridge 'hub' (key %s) disagree: 'model.safetensors' has sha256 "
+			 SHA_A " in one, " SHA_B " in the other", labid, hubid);
+		ok(ms_release_agree(&vl, &vx, &err) == MS_EVERIFY && !strcmp(err.msg, want),
+		   "a sha256 that differs: %s", err.msg);
+		free(vx.m.files[0].path);
+		vx.m.files[0].path = strdup("other.bin");
+		ok(ms_release_agree(&vl, &vx, &err) == MS_EVERIFY &&
+		   strstr(err.msg, "disagree: 'model.safetensors' is only in the one by key "),
+		   "a file only one has: %s", err.msg);
+		memcpy(vx.m.revision, REV_B, 41);
+		ok(ms_release_agree(&vl, &vx, &err) == MS_EINVAL &&
+		   !strcmp(err.msg, "acme/tiny@" REV_A " and acme/tiny@" REV_B " are not one release"),
+		   "two commits are not compared: %s", err.msg);
+		ms_manifest_release(&vx.m);
+	}
+	ms_manifest_release(&vl.m);
+	ms_manifest_release(&vb.m);
+	ms_trust_bridge_remove("hub", NULL);
+	ms_strlist_release(&sc);
+}
+
+static void bridges(void)
+{
+	struct ms_pubkey pk1, pk2, pk3;
+	struct ms_seckey *sk1, *sk2, *sk3;
+
+	if (ms_key_generate(&pk1, &sk1, NULL) || ms_key_generate(&pk2, &sk2, NULL) ||
+	    ms_key_generate(&pk3, &sk3, NULL))
+		return;
+	setenv("MODELSWARM_HOME", path("bh"), 1);
+	bridge_names();
+	bridge_store(&pk1, &pk2);
+	bridge_verify(sk1, sk2, sk3);
+	setenv("MODELSWARM_HOME", path("ms"), 1);
+	ms_seckey_free(sk1);
+	ms_seckey_free(sk2);
+	ms_seckey_free(sk3);
+}
+
 int main(void)
 {
 	struct ms_pubkey pk1, pk2, got;
@@ -366,7 +666,8 @@ int main(void)
 	   starts(err.msg, "manifest of zed/tiny@" REV_A ": "),
 	   "acme's key is not zed's: %s", err.msg);
 	ok(verify_m("nokey/tiny", REV_A, m, s, 1, &err) == MS_ENOENT &&
-	   strstr(err.msg, "no trusted key for 'nokey'"), "no trust on first use: %s", err.msg);
+	   strstr(err.msg, "no key is trusted for nokey/tiny: pin the org's key"),
+	   "no trust on first use: %s", err.msg);
 	{
 		char *tc = sign(sk1, m, "modelswarm manifest repo=acme/tiny revision=" REV_A
 				" version=9");
@@ -488,6 +789,7 @@ int main(void)
 	free(m);
 	free(s);
 
+	bridges();
 	ms_seckey_free(sk1);
 	ms_seckey_free(sk2);
 	rm_rf(tmp);
