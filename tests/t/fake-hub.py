@@ -13,7 +13,7 @@ Standard library only; run it with /usr/bin/python3:
 
   fake-hub.py --repos DIR --log FILE --port-file FILE [--cert PEM --key PEM]
       [--bind 127.0.0.1] [--cdn-bind 127.0.0.2] [--egress-file FILE]
-      [--token TOKEN] [--gated ORG/NAME]... [--renamed [datasets/]OLD=NEW]...
+      [--token TOKEN] [--gated [datasets/]ORG/NAME]... [--renamed [datasets/]OLD=NEW]...
       [--page-size N] [--url-ttl SECONDS] [--rate BYTES] [--no-xet]
       [--mode MODE[:ARG]]... [--down-for SECONDS]
 
@@ -24,7 +24,8 @@ listening, the hub's port and the CDN's port are written to --port-file, one
 a line (tmp + rename). SIGTERM or SIGINT stops it with exit status 0. Nothing
 goes to stdout; errors go to stderr (a bad --repos tree: exit 2, naming it).
 
-Repositories (read once, at start):
+Repositories (read and hashed once, at start: the port file appears when
+every file has its sha256, git id and MD5, which takes a while for GBs):
   DIR/ORG/NAME/             a model repo, ORG/NAME
   DIR/datasets/ORG/NAME/    a dataset repo
 Each holds one directory per commit, named by a number (1, 2, ...): the
@@ -95,7 +96,7 @@ The hub (REPO is ORG/NAME, or datasets/ORG/NAME for /api/datasets/...):
   {"error": MSG}, X-Error-Code and X-Error-Message:
     unknown repo: 401 RepoNotFound without a valid token, 404 with one (the
       hub does not tell an anonymous client whether a repo exists)
-    gated repo (--gated), resolve without "Authorization: Bearer TOKEN":
+    gated repo (--gated ORG/NAME, datasets/ORG/NAME), resolve without "Authorization: Bearer TOKEN":
       401 GatedRepo; with another token: 401 "Invalid credentials in
       Authorization header" (its metadata, tree and refs stay public)
     unknown revision: 404 RevisionNotFound; unknown path: 404 EntryNotFound
@@ -329,9 +330,11 @@ class Hub:
     def __init__(self, args, repos):
         self.args, self.repos = args, repos
         for g in args.gated or []:
-            if ("model", g) not in repos:
-                raise RepoError(f"--gated '{g}': no such model repo")
-            repos[("model", g)].gated = True
+            key = ("dataset", g[len("datasets/"):]) \
+                if g.startswith("datasets/") else ("model", g)
+            if key not in repos:
+                raise RepoError(f"--gated '{g}': no such repo")
+            repos[key].gated = True
         self.renamed = {}
         for r in args.renamed or []:
             old, sep, new = r.partition("=")
@@ -775,9 +778,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise HubError(401, None,
                                "Invalid credentials in Authorization header")
             raise HubError(401, "GatedRepo",
-                           f"Access to model {repo.id} is restricted. You must"
-                           " have access to it and be authenticated to access"
-                           " it. Please log in.")
+                           f"Access to {repo.kind} {repo.id} is restricted. "
+                           "You must have access to it and be authenticated "
+                           "to access it. Please log in.")
         c, more = self.split_rev(repo, rest)
         path = "/".join(more)
         b = c.files.get(path)

@@ -100,7 +100,7 @@ test_expect_success 'setup: a test CA for 127.0.0.1 and 127.0.0.2, repos, the hu
 	git_history repos/acme/moving git-moving >moving.commits &&
 	m1=$(sed -n 1p moving.commits) && m2=$(sed -n 2p moving.commits) &&
 	test -n "$c2" && test -n "$m2" &&
-	start_fake_hub hub1 repos --token $TOKEN --gated acme/gated \
+	start_fake_hub hub1 repos --token $TOKEN --gated acme/gated --gated datasets/acme/data \
 		--renamed acme/old-tiny=acme/tiny \
 		--renamed datasets/acme/old-data=acme/data --page-size 3 &&
 	H=$hub_url && hub1_pid=$hub_pid && hub1_log=$hub_log && hub1_egress=$hub_egress &&
@@ -300,7 +300,7 @@ test_expect_success 'a renamed repo: 307 with a relative Location to the new nam
 	test "$(hdr h Location)" = "/api/models/acme/tiny/tree/main?recursive=1" &&
 	$CURL -D h -o /dev/null $H/datasets/acme/old-tiny/resolve/main/README.md &&
 	test "$(status h)" = 401 && test "$(hdr h X-Error-Code)" = RepoNotFound &&
-	$CURL -D h -o got -L $H/datasets/acme/old-data/resolve/main/README.md &&
+	$CURL -D h -o got -L -H "Authorization: Bearer $TOKEN" $H/datasets/acme/old-data/resolve/main/README.md &&
 	cmp got repos/datasets/acme/data/1/README.md &&
 	$CURL -D h -o /dev/null $H/acme/old-data/resolve/main/README.md &&
 	test "$(status h)" = 401 &&
@@ -317,6 +317,9 @@ test_expect_success 'a gated repo: 401 GatedRepo without the token, 401 with ano
 	test "$(hdr h X-Error-Message)" = "Invalid credentials in Authorization header" &&
 	$CURL -D h -o got -H "Authorization: Bearer $TOKEN" $H/acme/gated/resolve/main/config.json &&
 	test "$(status h)" = 200 && cmp got repos/acme/gated/1/config.json &&
+	$CURL -D h -o e.json $H/datasets/acme/data/resolve/main/README.md &&
+	test "$(status h)" = 401 && test "$(hdr h X-Error-Code)" = GatedRepo &&
+	test_grep "Access to dataset acme/data is restricted" e.json &&
 	test_must_fail $NODE "$MS_ROOT/tests/node/hub-snapshot.mjs" $H model acme/gated main gc1 \
 		>gjs1.out 2>gjs1.err &&
 	test_grep "^error: Access to model acme/gated is restricted" gjs1.err &&
@@ -353,8 +356,8 @@ test_expect_success '@huggingface/hub: snapshotDownload through the pages and th
 	grep -q "\"listener\": \"cdn\".*\"status\": 206" js.log
 '
 
-test_expect_success '@huggingface/hub: a dataset repo' '
-	$NODE "$MS_ROOT/tests/node/hub-snapshot.mjs" $H dataset acme/data main dcache >djs.out &&
+test_expect_success '@huggingface/hub: a gated dataset repo, with the token' '
+	HF_TOKEN=$TOKEN $NODE "$MS_ROOT/tests/node/hub-snapshot.mjs" $H dataset acme/data main dcache >djs.out &&
 	snap=$(sed -n "s/^snapshot //p" djs.out) &&
 	$CURL -o d.json $H/api/datasets/acme/data &&
 	test "$(js "sorted(d)" d.json | grep -c modelId)" = 0 &&
