@@ -1,5 +1,6 @@
 # lib-services.sh: real, independent services on 127.0.0.1 for the shell
-# tests: opentracker, nginx, aria2c, transmission-daemon, qbittorrent-nox.
+# tests: opentracker, nginx, aria2c, transmission-daemon, qbittorrent-nox,
+# and the fake Hugging Face hub (fake-hub.py).
 # Source it after test-lib.sh:
 #
 #	. "$(dirname "$0")/test-lib.sh"
@@ -149,16 +150,58 @@ wait_tracker_seeders () {
 	done
 }
 
-# test_ca_cert: a test CA (ca.pem, ca.key) and a certificate for 127.0.0.1
-# it signed (server.pem, server.key), valid two days
+# test_ca_cert [IP...]: a test CA (ca.pem, ca.key) and a certificate for
+# 127.0.0.1 (and each IP given) it signed (server.pem, server.key), valid
+# two days
 test_ca_cert () {
+	ls_san="IP:127.0.0.1"
+	for ls_ip in "$@"; do
+		ls_san="$ls_san,IP:$ls_ip"
+	done
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout ca.key -out ca.pem -days 2 -subj "/CN=modelswarm test CA" 2>/dev/null &&
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null &&
-	echo "subjectAltName = IP:127.0.0.1" >san.cnf &&
+	echo "subjectAltName = $ls_san" >san.cnf &&
 	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
 		-days 2 -extfile san.cnf -out server.pem 2>/dev/null
+}
+
+# --- the fake Hugging Face hub ----------------------------------------------
+
+# start_fake_hub NAME REPOS [ARGS...]: tests/t/fake-hub.py (see its top for
+# the layout of REPOS and the ARGS) on 127.0.0.1, its CDN on 127.0.0.2, over
+# HTTPS with the certificate test_ca_cert made (call that first, with
+# 127.0.0.2); its log in NAME.log, its egress counter in NAME.egress. Waits
+# until it listens. Sets hub_port, hub_url (https://127.0.0.1:PORT),
+# hub_cdn_port, hub_log, hub_egress, hub_pid. The script is found by
+# $FAKE_HUB, else in $TEST_DIRECTORY (a benchmark sets either).
+start_fake_hub () {
+	ls_name=$1 ls_repos=$2
+	shift 2
+	rm -f "$TRASH_DIRECTORY/$ls_name.ports" &&
+	test_bg "$ls_name" ${SERVICE_WRAPPER:-} /usr/bin/python3 \
+		"${FAKE_HUB:-$TEST_DIRECTORY/fake-hub.py}" --repos "$ls_repos" \
+		--cert "$TRASH_DIRECTORY/server.pem" --key "$TRASH_DIRECTORY/server.key" \
+		--log "$TRASH_DIRECTORY/$ls_name.log" \
+		--port-file "$TRASH_DIRECTORY/$ls_name.ports" \
+		--egress-file "$TRASH_DIRECTORY/$ls_name.egress" "$@" &&
+	hub_pid=$bg_pid &&
+	ls_i=0 &&
+	while ! test -s "$TRASH_DIRECTORY/$ls_name.ports"; do
+		ls_i=$((ls_i + 1))
+		if test $ls_i -gt 300 || ! kill -0 "$hub_pid" 2>/dev/null; then
+			echo "start_fake_hub: $ls_name did not start:" >&2
+			cat "$ls_name.err" >&2
+			return 1
+		fi
+		sleep 0.1
+	done &&
+	hub_port=$(sed -n 1p "$TRASH_DIRECTORY/$ls_name.ports") &&
+	hub_cdn_port=$(sed -n 2p "$TRASH_DIRECTORY/$ls_name.ports") &&
+	hub_url="https://127.0.0.1:$hub_port" &&
+	hub_log="$TRASH_DIRECTORY/$ls_name.log" &&
+	hub_egress="$TRASH_DIRECTORY/$ls_name.egress"
 }
 
 # --- nginx ---------------------------------------------------------------
