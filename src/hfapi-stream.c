@@ -141,13 +141,18 @@ static ssize_t stream_read(void *ud, uint64_t pos, char *buf, size_t max, int ti
 	int64_t off = s->from + (int64_t)pos;
 	ssize_t n;
 
-	(void)timed_out;
 	if (off >= s->ok_to && !s->final && !try_blob(s))
 		look(s, off);
 	if (off >= s->ok_to) {
 		if (now_s() - s->idle_since > s->stall_s)
 			return -1;   /* nothing came for too long: cut */
-		ask(s);
+		/* a piece that did not come within a look: ask for the next
+		 * ones first. Not before: while the job picks pieces in order
+		 * they come anyway, and deadlines then slowed the download
+		 * (tools/bench/endpoint.sh: first byte 0.48 s with them from
+		 * the start, 0.12 s without) */
+		if (timed_out)
+			ask(s);
 		return 0;
 	}
 	if (s->fd < 0) {
