@@ -374,7 +374,11 @@ static void fill_status(torrent_entry &e, lt::torrent_status const &ts,
 	st->is_finished = ts.is_finished;
 	st->progress = ts.progress;
 	st->total_wanted = ts.total_wanted;
-	st->total_wanted_done = ts.total_wanted_done;
+	// libtorrent's accurate count adds the blocks of the pieces under
+	// way whole, 16 KiB each: a block that ends a small file counts its
+	// padding too, and a repo of thousands of small files showed more
+	// done than wanted; the pieces it has are counted exactly
+	st->total_wanted_done = std::min(ts.total_wanted_done, ts.total_wanted);
 	st->payload_download = ts.total_payload_download;
 	st->payload_upload = ts.total_payload_upload;
 	st->all_time_download = ts.all_time_download;
