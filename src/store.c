@@ -20,6 +20,7 @@
 
 /* bytes read at a time to hash or copy a file */
 #define IOBUF (1 << 20)
+#define SMALL_FILE (64 << 10)
 
 /* a variable that is set and not empty, else NULL */
 static const char *env(const char *name)
@@ -374,7 +375,12 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		   char *git_hex, struct ms_error *err)
 {
 	EVP_MD_CTX *a = EVP_MD_CTX_new(), *g = git_hex ? EVP_MD_CTX_new() : NULL;
-	uint8_t *buf = ms_iobuf_new(IOBUF), h[32];
+	/* a small file gets a buffer its size (one more byte shows a file
+	 * that grew) from the heap: a 1 MiB mapping made and unmapped per
+	 * file cost more than the hashing in a repo of thousands of small
+	 * files (each unmapping stops every CPU to flush its TLB) */
+	size_t len = size >= 0 && size < SMALL_FILE ? (size_t)size + 1 : IOBUF;
+	uint8_t *buf = len < IOBUF ? malloc(len) : ms_iobuf_new(IOBUF), h[32];
 	int64_t got = 0;
 	int fd = -1, r = 0;
 
@@ -396,7 +402,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		EVP_DigestUpdate(g, hdr, (size_t)n + 1);
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, IOBUF);
+		ssize_t n = read(fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -424,7 +430,10 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 out:
 	if (fd >= 0)
 		close(fd);
-	ms_iobuf_free(buf, IOBUF);
+	if (len < IOBUF)
+		free(buf);
+	else
+		ms_iobuf_free(buf, IOBUF);
 	EVP_MD_CTX_free(a);
 	EVP_MD_CTX_free(g);
 	return r;
@@ -472,7 +481,11 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 	if (!*rev || strchr(rev, '/') || asprintf(&rel, "snapshots/%s/%s", rev, path) < 0)
 		return ms_error_set(err, MS_EINVAL, "bad revision '%s'", rev);
 	r = walk_from(s->repo_dir, 0, rel, &dfd, &leaf, err);
-	if (!r) {
+	if (!r && symlinkat(target, dfd, leaf) == 0) {
+		/* nothing was there (the usual case: a new snapshot), so
+		 * nothing to replace */
+		close(dfd);
+	} else if (!r) {
 		/* a planted symlink at tmp is removed, not followed */
 		snprintf(tmp, sizeof(tmp), "%.200s.ms-tmp-%ld", leaf, (long)getpid());
 		unlinkat(dfd, tmp, 0);
