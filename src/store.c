@@ -306,6 +306,9 @@ void ms_store_release(struct ms_store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	s->lock_fd = -1;
+	if (s->link_dir[0])
+		close(s->link_fd);
+	s->link_dir[0] = '\0';
 }
 
 int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
@@ -469,7 +472,39 @@ static int blob_target(const char *path, const char *etag, char *buf, size_t len
 	return 0;
 }
 
-int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
+/* the directory of rel (its leaf in *leaf), walked as walk_from() does
+ * unless it is the one the last link went to: that fd is used again. The
+ * fd stays the store's. */
+static int link_dir(struct ms_store *s, const char *rel, int *dfd, const char **leaf,
+		    struct ms_error *err)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t n = slash ? (size_t)(slash - rel) : 0;
+	int r;
+
+	if (s->link_dir[0] && strlen(s->link_dir) == n && !strncmp(s->link_dir, rel, n)) {
+		*dfd = s->link_fd;
+		*leaf = slash + 1;
+		return 0;
+	}
+	if (s->link_dir[0])
+		close(s->link_fd);
+	s->link_dir[0] = '\0';
+	if ((r = walk_from(s->repo_dir, 0, rel, dfd, leaf, err)))
+		return r;
+	if (slash && n < sizeof(s->link_dir)) {
+		memcpy(s->link_dir, rel, n);
+		s->link_dir[n] = '\0';
+		s->link_fd = *dfd;
+	} else {
+		close(*dfd);
+		*dfd = -1;
+		return ms_error_set(err, MS_EINVAL, "bad path '%s'", rel);
+	}
+	return 0;
+}
+
+int ms_store_link(struct ms_store *s, const char *rev, const char *path,
 		  const char *etag, struct ms_error *err)
 {
 	char target[PATH_MAX], tmp[NAME_MAX + 1], *rel;
@@ -480,12 +515,9 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 		return r;
 	if (!*rev || strchr(rev, '/') || asprintf(&rel, "snapshots/%s/%s", rev, path) < 0)
 		return ms_error_set(err, MS_EINVAL, "bad revision '%s'", rev);
-	r = walk_from(s->repo_dir, 0, rel, &dfd, &leaf, err);
-	if (!r && symlinkat(target, dfd, leaf) == 0) {
-		/* nothing was there (the usual case: a new snapshot), so
-		 * nothing to replace */
-		close(dfd);
-	} else if (!r) {
+	r = link_dir(s, rel, &dfd, &leaf, err);
+	/* nothing there (the usual case: a new snapshot): nothing to replace */
+	if (!r && symlinkat(target, dfd, leaf) < 0) {
 		/* a planted symlink at tmp is removed, not followed */
 		snprintf(tmp, sizeof(tmp), "%.200s.ms-tmp-%ld", leaf, (long)getpid());
 		unlinkat(dfd, tmp, 0);
@@ -501,7 +533,6 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 			r = ms_error_set(err, ms_error_from_errno(e), "cannot create '%s/%s': %s",
 					 s->repo_dir, rel, strerror(e));
 		}
-		close(dfd);
 	}
 	free(rel);
 	return r;
