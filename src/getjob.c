@@ -321,7 +321,7 @@ static void flush_waiting(struct ms_getjob *g)
 	for (size_t i = 0; i < g->n_files; i++)
 		if (g->files[i].st == F_FLUSHING && !g->files[i].flush_seq)
 			g->files[i].flush_seq = g->flush_sent;
-	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
+	if (ms_engine_save_resume(g->eng, g->id, LTS_SAVE_FLUSH | LTS_SAVE_NO_INFO, NULL)) {
 		ms__job_error(g, "cannot flush the files of %s to disk", g->rel.repo);
 		stop(g, MS_EIO);
 	}
@@ -1211,7 +1211,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	    ms_engine_status(g->eng, g->id, &st, NULL))
 		return 0;
 	if (now - g->last_resume >= RESUME_EVERY_S &&
-	    !ms_engine_save_resume(g->eng, g->id, 0, NULL)) {
+	    !ms_engine_save_resume(g->eng, g->id, LTS_SAVE_NO_INFO, NULL)) {
 		g->saves_sent++;
 		g->last_resume = now;
 	}

@@ -601,7 +601,7 @@ int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
-int lts_torrent_save_resume(lts_session *s, int id, int flush,
+int lts_torrent_save_resume(lts_session *s, int id, unsigned flags,
 			    struct lts_error *err)
 {
 	clear_err(err);
@@ -609,8 +609,10 @@ int lts_torrent_save_resume(lts_session *s, int id, int flush,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	lt::resume_data_flags_t f = lt::torrent_handle::save_info_dict;
-	if (flush)
+	lt::resume_data_flags_t f{};
+	if (!(flags & LTS_SAVE_NO_INFO))
+		f |= lt::torrent_handle::save_info_dict;
+	if (flags & LTS_SAVE_FLUSH)
 		f |= lt::torrent_handle::flush_disk_cache;
 	e->h.save_resume_data(f);
 	return 0;
