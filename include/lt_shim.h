@@ -295,8 +295,12 @@ int lts_torrent_add_tracker(lts_session *s, int id, const char *url,
 int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
 			     int port, struct lts_error *err);
 /* Ask for resume data; an LTS_ALERT_SAVE_RESUME(_FAILED) alert follows.
- * With flush, the disk cache is flushed first. */
-int lts_torrent_save_resume(lts_session *s, int id, int flush,
+ * flags: LTS_SAVE_FLUSH flushes the disk cache first; LTS_SAVE_NO_INFO
+ * leaves the info dict out (for a caller that adds the torrent itself:
+ * the rest of it is a fraction of the size with many files). */
+#define LTS_SAVE_FLUSH   (1u << 0)
+#define LTS_SAVE_NO_INFO (1u << 1)
+int lts_torrent_save_resume(lts_session *s, int id, unsigned flags,
 			    struct lts_error *err);
 
 /* Move file `file` to save_path/path (libtorrent renames it on disk and

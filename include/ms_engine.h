@@ -116,7 +116,8 @@ int ms_engine_piece_states(struct ms_engine *e, int id, unsigned char *out,
 			   int n, struct ms_error *err);
 int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
 			  struct ms_error *err);
-int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
+/* flags: LTS_SAVE_FLUSH, LTS_SAVE_NO_INFO (lt_shim.h) */
+int ms_engine_save_resume(struct ms_engine *e, int id, unsigned flags,
 			  struct ms_error *err);
 int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 			 struct ms_error *err);

@@ -23,6 +23,10 @@ struct ms_store {
 	char repo_dir[PATH_MAX];  /* cache/models--ORG--NAME */
 	char repo[256];           /* ORG/NAME */
 	int lock_fd;
+	/* the directory ms_store_link() last linked in ("": none), and its
+	 * fd: a snapshot's entries come in path order, so most share it */
+	char link_dir[PATH_MAX];
+	int link_fd;
 };
 
 /* Where the hub cache is, as huggingface_hub finds it: override
@@ -65,8 +69,10 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		   char *git_hex, struct ms_error *err);
 
 /* snapshots/<rev>/<path> -> relative link to blobs/<etag>; directories on
- * the way must be real directories; replaces an existing entry atomically */
-int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
+ * the way must be real directories; replaces an existing entry atomically.
+ * Keeps the directory open for the next entry in it (ms_store_release()
+ * closes it). */
+int ms_store_link(struct ms_store *s, const char *rev, const char *path,
 		  const char *etag, struct ms_error *err);
 
 /* refs/<ref> = rev (no newline), atomically */

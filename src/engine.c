@@ -299,7 +299,7 @@ void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms)
 	e->shutting_down = 1;
 	e->pending_resume = 0;
 	for (size_t i = 0; i < e->n_ids; i++)
-		if (!lts_torrent_save_resume(e->ses, e->ids[i], 1, &le))
+		if (!lts_torrent_save_resume(e->ses, e->ids[i], LTS_SAVE_FLUSH, &le))
 			e->pending_resume++;
 	if (!e->pending_resume) {
 		ms_engine_close(e);
@@ -538,10 +538,10 @@ int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
 	WRAP(lts_torrent_add_tracker(e->ses, id, url, 0, &le));
 }
 
-int ms_engine_save_resume(struct ms_engine *e, int id, int flush,
+int ms_engine_save_resume(struct ms_engine *e, int id, unsigned flags,
 			  struct ms_error *err)
 {
-	WRAP(lts_torrent_save_resume(e->ses, id, flush, &le));
+	WRAP(lts_torrent_save_resume(e->ses, id, flags, &le));
 }
 
 int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,

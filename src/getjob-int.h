@@ -23,6 +23,8 @@ enum fstate {
 	F_DIGEST,       /* complete; its sha256, worked out as its pieces were
 			   written, is not quite finished */
 	F_HASHING,      /* complete; its sha256 is being checked (read back) */
+	F_VERIFIED,     /* verified; a small file waits for every piece to be
+			   in before its rename (renames stall the disk) */
 	F_RENAMING,     /* verified; libtorrent moves it to blobs/<etag> */
 	F_FINAL         /* blobs/<etag> */
 };
@@ -30,7 +32,8 @@ enum fstate {
 struct gfile {
 	const struct ms_manifest_file *mf;
 	int tindex;          /* index in the torrent */
-	unsigned flush_seq;  /* the flushing save to wait for */
+	unsigned flush_seq;  /* the flushing save to wait for (0: the next one
+				to be sent) */
 	int retries;         /* verifications tried again */
 	int wanted;
 	int prio;            /* as given to libtorrent */
@@ -88,9 +91,16 @@ struct ms_getjob {
 	int watching;          /* the engine sends us id's alerts */
 	struct gfile *files;
 	size_t n_files;
+	size_t n_done;         /* files[0..n_done) are final, present or
+				  not wanted (check_done's cursor) */
 	int pending_work;      /* hashing off the loop */
 	int released;          /* ms_getjob_free() came while work was pending */
 	unsigned saves_sent, saves_done; /* resume saves, answered in order */
+	unsigned flush_sent;   /* the last flushing save asked for */
+	int flush_wanted;      /* files wait for the next flushing save */
+	unsigned flushes;      /* flushing saves asked for in all */
+	int all_in;            /* every wanted piece is in: renames go at once */
+	size_t n_verified;     /* files in F_VERIFIED */
 	int finished;          /* snapshot written */
 	double last_resume, last_event, last_dial;
 	char resume_path[PATH_MAX];

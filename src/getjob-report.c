@@ -1,7 +1,9 @@
 /* getjob-report.c: what a download tells its owner -- lines (errors also
- * as "error" events) and JSON events, through the owner's hooks */
+ * as "error" events) and JSON events, through the owner's hooks -- and
+ * what the owner may ask of it (its figures, where its files are) */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "getjob-int.h"
@@ -54,3 +56,84 @@ void ms__job_info(struct ms_getjob *g, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- what the owner asks ---- */
+
+void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->repo = g->rel.repo;
+	in->want = g->rel.want;
+	in->ref = g->ref;
+	in->rev = g->rel.rev[0] ? g->rel.rev : NULL;
+	in->repo_dir = g->store_open ? g->store.repo_dir : NULL;
+	in->cache = g->store_open ? g->store.cache : NULL;
+	in->id = g->id;
+	in->finished = g->finished;
+	in->code = g->code;
+	in->path = g->finished ? g->path : NULL;
+	in->meta = g->rel.meta;
+	in->info = g->rel.meta ? &g->rel.info : NULL;
+	in->from_peers = g->finished ? g->final.peer_download : 0;
+	in->from_mirrors = ms_mirrors_bytes(&g->mr);
+	in->hash_failures = g->hash_failures;
+	in->checks = g->checks;
+	in->seconds = g->seconds;
+	in->size = 0;
+	for (size_t i = 0; i < g->n_files; i++)
+		if (g->files[i].wanted)
+			in->size += g->files[i].mf->size;
+	in->trackers = g->rel.verified ? (const char *const *)g->rel.v.m.trackers : NULL;
+	in->n_trackers = g->rel.verified ? g->rel.v.m.n_trackers : 0;
+	in->mirrors = &g->mr;
+	in->manifest = g->rel.verified ? g->rel.manifest.buf : NULL;
+	in->manifest_len = g->rel.verified ? g->rel.manifest.len : 0;
+}
+
+int ms_getjob_file(const struct ms_getjob *g, const char *path, struct ms_getjob_file *out)
+{
+	const struct gfile *f = NULL;
+	struct lts_file_info fi;
+
+	memset(out, 0, sizeof(*out));
+	if (!g->mapped || !g->rel.meta || g->stopped)
+		return MS_EAGAIN;
+	for (size_t i = 0; i < g->n_files && !f; i++)
+		if (!strcmp(g->files[i].mf->path, path))
+			f = &g->files[i];
+	if (!f)
+		return MS_ENOENT;
+	/* a twin's bytes come with the file that carries its blob */
+	for (size_t i = 0; i < g->n_files && f->st == F_PRESENT; i++) {
+		const struct gfile *t = &g->files[i];
+		if (t != f && t->st != F_SKIP && t->st != F_PRESENT &&
+		    !strcmp(t->mf->etag, f->mf->etag))
+			f = t;
+	}
+	if (!f->wanted || f->st == F_SKIP || ms_torrent_file(g->rel.meta, f->tindex, &fi))
+		return MS_ENOENT;
+	out->id = g->id;
+	out->file = f->tindex;
+	out->offset = fi.offset;
+	out->size = f->mf->size;
+	out->piece_length = g->rel.info.piece_length;
+	out->num_pieces = g->rel.info.num_pieces;
+	out->whole = f->whole;
+	out->final = f->st == F_PRESENT || f->st == F_FINAL;
+	return 0;
+}
+
+int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)
+{
+	if (!g->rel.meta || !g->mapped || g->rel.info.num_files != n)
+		return MS_EINVAL;
+	for (int i = 0; i < n; i++) {
+		paths[i] = "blobs/.skip/pad";
+		prio[i] = 0;
+	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		const struct gfile *f = &g->files[i];
+		paths[f->tindex] = f->path;
+		prio[f->tindex] = f->prio;
+	}
+	return 0;
+}

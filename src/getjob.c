@@ -106,6 +106,7 @@ static int map_files(struct ms_getjob *g, struct ms_error *err)
 	const struct ms_manifest *m = &g->rel.v.m;
 
 	free(g->files);
+	g->n_done = 0;
 	g->files = calloc(m->n_files + 1, sizeof(*g->files));
 	if (!g->files)
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
@@ -115,6 +116,16 @@ static int map_files(struct ms_getjob *g, struct ms_error *err)
 		g->files[i].tindex = g->rel.tindex[i];
 	}
 	return 0;
+}
+
+/* the job's file for torrent file t (the manifest's order is the job's),
+ * or NULL: a pad file, or no mapping yet */
+static struct gfile *file_at(struct ms_getjob *g, int t)
+{
+	if (!g->files || !g->rel.mindex || t < 0 || t >= g->rel.info.num_files ||
+	    g->rel.mindex[t] < 0 || (size_t)g->rel.mindex[t] >= g->n_files)
+		return NULL;
+	return &g->files[g->rel.mindex[t]];
 }
 
 /* ---- the store ------------------------------------------------------- */
@@ -158,11 +169,26 @@ static int work_back(struct ms_getjob *g)
 static void locked_go(struct ms_getjob *g);
 static void flush_then_verify(struct ms_getjob *g, struct gfile *f);
 
-/* a file that matched the manifest: libtorrent moves it to its blob name */
+/* A file that matched the manifest: libtorrent moves it to its blob name.
+ * A small file (a git blob: an LFS file is named by its sha256) waits
+ * until every wanted piece is in: libtorrent's disk holds back the
+ * hashing of every piece while a rename is out, and a rename per file
+ * of a repo of thousands of small files stalled the download between
+ * them (it ran at half fetch's speed). A big file goes at once, so that
+ * a crash never costs reading it again. */
 static void to_blob(struct ms_getjob *g, struct gfile *f)
 {
 	struct ms_error err;
 	char final[PATH_MAX];
+
+	if (!g->all_in && strcmp(f->mf->etag, f->mf->sha256)) {
+		if (f->st != F_VERIFIED)
+			g->n_verified++;
+		f->st = F_VERIFIED;
+		return;
+	}
+	if (f->st == F_VERIFIED)
+		g->n_verified--;
 
 	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
 	snprintf(f->path, sizeof(f->path), "%s", final);
@@ -171,6 +197,15 @@ static void to_blob(struct ms_getjob *g, struct gfile *f)
 		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 	}
+}
+
+/* every wanted piece is in: the verified files that waited are renamed */
+static void all_in(struct ms_getjob *g)
+{
+	g->all_in = 1;
+	for (size_t i = 0; i < g->n_files && g->n_verified && !g->stopped; i++)
+		if (g->files[i].st == F_VERIFIED)
+			to_blob(g, &g->files[i]);
 }
 
 static void hash_after_cb(uv_work_t *req, int status)
@@ -195,7 +230,8 @@ static void hash_after_cb(uv_work_t *req, int status)
 		free(w);
 		f->retries++;
 		flush_then_verify(g, f);
-		f->flush_seq++;
+		if (f->flush_seq)
+			f->flush_seq++;
 		return;
 	}
 	if (w->result) {
@@ -284,19 +320,41 @@ static void verify_file(struct ms_getjob *g, struct gfile *f)
 	uv_queue_work(g->loop, &w->req, hash_work_cb, hash_after_cb);
 }
 
+/* Ask for a flushing save for the files waiting for one (flush_seq 0),
+ * unless one is out: then they wait for its answer, and one save serves
+ * every file that completed meanwhile. (A save is the size of the whole
+ * torrent, its info dict included: one per file made a repo of many
+ * small files cost N saves of N files each, in memory and in time.) */
+static void flush_waiting(struct ms_getjob *g)
+{
+	if (!g->flush_wanted || g->stopped || !engine_up(g) ||
+	    g->flush_sent > g->saves_done)
+		return;
+	g->flush_wanted = 0;
+	g->flush_sent = ++g->saves_sent;
+	g->flushes++;
+	for (size_t i = 0; i < g->n_files; i++)
+		if (g->files[i].st == F_FLUSHING && !g->files[i].flush_seq)
+			g->files[i].flush_seq = g->flush_sent;
+	if (ms_engine_save_resume(g->eng, g->id, LTS_SAVE_FLUSH | LTS_SAVE_NO_INFO, NULL)) {
+		ms__job_error(g, "cannot flush the files of %s to disk", g->rel.repo);
+		stop(g, MS_EIO);
+	}
+}
+
 /* A complete file: its sha256 as it was written, if there is one; else,
  * as it may still sit in libtorrent's write buffers, ask for a flush (save
- * resume data with flush_disk_cache) and read it back when that is done. */
+ * resume data with flush_disk_cache) and read it back when that is done.
+ * A flush asked for before the file completed may not cover it: it waits
+ * for the next one. */
 static void flush_then_verify(struct ms_getjob *g, struct gfile *f)
 {
 	if (f->stream && digest_verdict(g, f))
 		return;
 	f->st = F_FLUSHING;
-	f->flush_seq = ++g->saves_sent;
-	if (ms_engine_save_resume(g->eng, g->id, 1, NULL)) {
-		ms__job_error(g, "cannot flush '%s' to disk", f->mf->path);
-		stop(g, MS_EIO);
-	}
+	f->flush_seq = 0;
+	g->flush_wanted = 1;
+	flush_waiting(g);
 }
 
 /* files that are complete but not yet verified (after a check or resume);
@@ -358,8 +416,10 @@ static void check_done(struct ms_getjob *g)
 
 	if (g->finished || g->stopped || !g->mapped || !engine_up(g))
 		return;
-	for (size_t i = 0; i < g->n_files; i++) {
-		struct gfile *f = &g->files[i];
+	/* a file that is final stays so: the cursor keeps this linear in
+	 * the number of files over the whole download */
+	for (; g->n_done < g->n_files; g->n_done++) {
+		struct gfile *f = &g->files[g->n_done];
 		if (f->wanted && f->st != F_FINAL && f->st != F_PRESENT)
 			return;
 	}
@@ -399,7 +459,7 @@ static void check_done(struct ms_getjob *g)
 	snprintf(g->path, sizeof(g->path), "%s", g->local_dir ? g->local_dir : snap);
 	{
 		int64_t web = ms_mirrors_bytes(&g->mr);
-		ms__job_event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I}", "event", "done",
+		ms__job_event(g, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:i,s:i,s:i,s:I,s:i}", "event", "done",
 				   "repo", g->rel.repo, "revision", g->rel.rev, "snapshot",
 				   g->local_dir ? g->local_dir : snap, "downloaded",
 				   (json_int_t)(g->final.peer_download + web), "from_peers",
@@ -407,7 +467,7 @@ static void check_done(struct ms_getjob *g)
 				   (json_int_t)web, "mirrors", ms_mirrors_json(&g->mr),
 				   "hash_failures", g->hash_failures, "checks", g->checks,
 				   "whole_files", g->direct_files, "read_back",
-				   (json_int_t)g->read_back));
+				   (json_int_t)g->read_back, "flushes", (int)g->flushes));
 	}
 	/* the torrent stays in the session, seeding, until the owner
 	 * removes it */
@@ -663,12 +723,48 @@ static int has_bytes(const struct ms_getjob *g, const char *path)
 	return lstat(p, &st) == 0 && st.st_size > 0;
 }
 
+static int cmp_etag(const void *a, const void *b, void *arg)
+{
+	const struct gfile *files = arg;
+	size_t i = *(const size_t *)a, k = *(const size_t *)b;
+	int c = strcmp(files[i].mf->etag, files[k].mf->etag);
+
+	return c ? c : (i > k) - (i < k);
+}
+
+/* per file, 1 if a wanted file before it has the same blob (it is then
+ * linked to that one's); NULL on no memory. Sorted by etag, not compared
+ * pair by pair: a repo may have tens of thousands of files. */
+static unsigned char *find_dups(const struct ms_getjob *g)
+{
+	size_t n = g->n_files, *ix = malloc((n + 1) * sizeof(*ix));
+	unsigned char *dups = calloc(n + 1, 1);
+
+	if (!ix || !dups) {
+		free(ix);
+		free(dups);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		ix[i] = i;
+	qsort_r(ix, n, sizeof(*ix), cmp_etag, g->files);
+	for (size_t j = 0, seen = 0; j < n; j++) {
+		const struct gfile *f = &g->files[ix[j]];
+		if (j && strcmp(g->files[ix[j - 1]].mf->etag, f->mf->etag))
+			seen = 0;
+		dups[ix[j]] = (unsigned char)seen;
+		seen |= (size_t)f->wanted;
+	}
+	free(ix);
+	return dups;
+}
+
 static void add_torrent(struct ms_getjob *g)
 {
 	struct lts_add_params ap;
 	struct ms_error err;
 	const char **paths;
-	unsigned char *resume = NULL, *have = NULL, *digest = NULL;
+	unsigned char *resume = NULL, *have = NULL, *digest = NULL, *dups = NULL;
 	size_t resume_len = 0;
 	int n = g->rel.info.num_files, r = 0, code = MS_EIO, id = 0;
 	int *prio, n_have = 0, partial = 0, n_digest = 0;
@@ -681,16 +777,20 @@ static void add_torrent(struct ms_getjob *g)
 		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < g->n_files; i++) {
+		struct gfile *f = &g->files[i];
+		f->wanted = (!g->includes.n || ms_strlist_glob_match(&g->includes, f->mf->path)) &&
+			    !ms_strlist_glob_match(&g->excludes, f->mf->path);
+	}
+	if (!(dups = find_dups(g))) {
+		r = ms_error_set(&err, MS_ENOMEM, "out of memory");
+		goto out;
+	}
 	/* every torrent file maps straight onto its blob: the final name for
 	 * blobs that are there and verified, else <etag>.incomplete */
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
-		int dup = 0;
-		for (size_t k = 0; k < i; k++)
-			if (!strcmp(g->files[k].mf->etag, f->mf->etag) && g->files[k].wanted)
-				dup = 1;
-		f->wanted = (!g->includes.n || ms_strlist_glob_match(&g->includes, f->mf->path)) &&
-			    !ms_strlist_glob_match(&g->excludes, f->mf->path);
+		int dup = dups[i];
 		if (f->mf->size == 0 && f->wanted && f->st != F_PRESENT) {
 			/* libtorrent never writes an empty file: its blob is made
 			 * here, if the manifest's hashes are those of no bytes */
@@ -785,6 +885,7 @@ static void add_torrent(struct ms_getjob *g)
 	if (!r)
 		dial_peers(g);
 out:
+	free(dups);
 	free(digest);
 	free(have);
 	free(resume);
@@ -998,11 +1099,12 @@ static void on_alert(void *ud, const struct lts_alert *a)
 			check_present(g);
 		}
 		break;
-	case LTS_ALERT_FILE_COMPLETED:
-		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].tindex == a->value && g->files[i].st == F_DOWNLOADING)
-				flush_then_verify(g, &g->files[i]);
+	case LTS_ALERT_FILE_COMPLETED: {
+		struct gfile *f = file_at(g, a->value);
+		if (f && f->st == F_DOWNLOADING)
+			flush_then_verify(g, f);
 		break;
+	}
 	case LTS_ALERT_TORRENT_CHECKED:
 		dial_peers(g);
 		start_mirrors(g);
@@ -1011,19 +1113,19 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		break;
 	case LTS_ALERT_TORRENT_FINISHED:
 		scan_complete(g, 1);
+		all_in(g);
 		check_done(g);
 		break;
-	case LTS_ALERT_FILE_RENAMED:
-		for (size_t i = 0; i < g->n_files; i++) {
-			struct gfile *f = &g->files[i];
-			if (f->tindex == a->value && f->st == F_RENAMING) {
-				f->st = F_FINAL;
-				ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
-						   f->mf->path, "status", "verified"));
-			}
+	case LTS_ALERT_FILE_RENAMED: {
+		struct gfile *f = file_at(g, a->value);
+		if (f && f->st == F_RENAMING) {
+			f->st = F_FINAL;
+			ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "file", "path",
+					   f->mf->path, "status", "verified"));
 		}
 		check_done(g);
 		break;
+	}
 	case LTS_ALERT_FILE_RENAME_FAILED:
 		ms__job_error(g, "cannot move a verified file to its blob name: %s", a->message);
 		stop(g, MS_EIO);
@@ -1055,18 +1157,22 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		/* keep the count in step; files waiting on it ask again */
 		g->saves_done++;
 		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].st == F_FLUSHING && !g->stopped &&
-			    g->saves_done >= g->files[i].flush_seq)
-				flush_then_verify(g, &g->files[i]);
+			if (g->files[i].st == F_FLUSHING && g->files[i].flush_seq &&
+			    g->saves_done >= g->files[i].flush_seq) {
+				g->files[i].flush_seq = 0;
+				g->flush_wanted = 1;
+			}
+		flush_waiting(g);
 		break;
 	case LTS_ALERT_SAVE_RESUME:
 		/* written out: the files whose flush this answers can be
 		 * hashed (saves are answered in the order they were asked) */
 		g->saves_done++;
-		for (size_t i = 0; i < g->n_files; i++)
-			if (g->files[i].st == F_FLUSHING && !g->stopped &&
+		for (size_t i = 0; i < g->n_files && g->flush_sent; i++)
+			if (g->files[i].st == F_FLUSHING && !g->stopped && g->files[i].flush_seq &&
 			    g->saves_done >= g->files[i].flush_seq)
 				verify_file(g, &g->files[i]);
+		flush_waiting(g);
 		if (g->resume_path[0]) {
 			if (g->finished)
 				unlink(g->resume_path);
@@ -1145,7 +1251,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	    ms_engine_status(g->eng, g->id, &st, NULL))
 		return 0;
 	if (now - g->last_resume >= RESUME_EVERY_S &&
-	    !ms_engine_save_resume(g->eng, g->id, 0, NULL)) {
+	    !ms_engine_save_resume(g->eng, g->id, LTS_SAVE_NO_INFO, NULL)) {
 		g->saves_sent++;
 		g->last_resume = now;
 	}
@@ -1163,8 +1269,11 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 	if (g->sequential && st.num_peers >= MS_CROWD_PEERS &&
 	    !ms_engine_set_sequential(g->eng, g->id, 0, NULL))
 		g->sequential = 0;
-	if (st.is_finished)
+	if (st.is_finished) {
 		scan_complete(g, 1);
+		if (!g->all_in)
+			all_in(g);
+	}
 	said_resuming(g, &st);
 	/* files fetched whole are not in libtorrent's figures */
 	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
@@ -1344,90 +1453,10 @@ void ms_getjob_free(struct ms_getjob *g)
 		destroy(g);
 }
 
-void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->repo = g->rel.repo;
-	in->want = g->rel.want;
-	in->ref = g->ref;
-	in->rev = g->rel.rev[0] ? g->rel.rev : NULL;
-	in->repo_dir = g->store_open ? g->store.repo_dir : NULL;
-	in->cache = g->store_open ? g->store.cache : NULL;
-	in->id = g->id;
-	in->finished = g->finished;
-	in->code = g->code;
-	in->path = g->finished ? g->path : NULL;
-	in->meta = g->rel.meta;
-	in->info = g->rel.meta ? &g->rel.info : NULL;
-	in->from_peers = g->finished ? g->final.peer_download : 0;
-	in->from_mirrors = ms_mirrors_bytes(&g->mr);
-	in->hash_failures = g->hash_failures;
-	in->checks = g->checks;
-	in->seconds = g->seconds;
-	in->size = 0;
-	for (size_t i = 0; i < g->n_files; i++)
-		if (g->files[i].wanted)
-			in->size += g->files[i].mf->size;
-	in->trackers = g->rel.verified ? (const char *const *)g->rel.v.m.trackers : NULL;
-	in->n_trackers = g->rel.verified ? g->rel.v.m.n_trackers : 0;
-	in->mirrors = &g->mr;
-	in->manifest = g->rel.verified ? g->rel.manifest.buf : NULL;
-	in->manifest_len = g->rel.verified ? g->rel.manifest.len : 0;
-}
-
 void ms_getjob_detach(struct ms_getjob *g)
 {
 	if (!g)
 		return;
 	g->watching = 0; /* the engine ended every watch */
 	g->eng = NULL;
-}
-
-int ms_getjob_file(const struct ms_getjob *g, const char *path, struct ms_getjob_file *out)
-{
-	const struct gfile *f = NULL;
-	struct lts_file_info fi;
-
-	memset(out, 0, sizeof(*out));
-	if (!g->mapped || !g->rel.meta || g->stopped)
-		return MS_EAGAIN;
-	for (size_t i = 0; i < g->n_files && !f; i++)
-		if (!strcmp(g->files[i].mf->path, path))
-			f = &g->files[i];
-	if (!f)
-		return MS_ENOENT;
-	/* a twin's bytes come with the file that carries its blob */
-	for (size_t i = 0; i < g->n_files && f->st == F_PRESENT; i++) {
-		const struct gfile *t = &g->files[i];
-		if (t != f && t->st != F_SKIP && t->st != F_PRESENT &&
-		    !strcmp(t->mf->etag, f->mf->etag))
-			f = t;
-	}
-	if (!f->wanted || f->st == F_SKIP || ms_torrent_file(g->rel.meta, f->tindex, &fi))
-		return MS_ENOENT;
-	out->id = g->id;
-	out->file = f->tindex;
-	out->offset = fi.offset;
-	out->size = f->mf->size;
-	out->piece_length = g->rel.info.piece_length;
-	out->num_pieces = g->rel.info.num_pieces;
-	out->whole = f->whole;
-	out->final = f->st == F_PRESENT || f->st == F_FINAL;
-	return 0;
-}
-
-int ms_getjob_mapping(const struct ms_getjob *g, const char **paths, int *prio, int n)
-{
-	if (!g->rel.meta || !g->mapped || g->rel.info.num_files != n)
-		return MS_EINVAL;
-	for (int i = 0; i < n; i++) {
-		paths[i] = "blobs/.skip/pad";
-		prio[i] = 0;
-	}
-	for (size_t i = 0; i < g->n_files; i++) {
-		const struct gfile *f = &g->files[i];
-		paths[f->tindex] = f->path;
-		prio[f->tindex] = f->prio;
-	}
-	return 0;
 }

@@ -42,6 +42,9 @@ struct pool {
 	pthread_cond_t cv;
 	struct fstate *fs;
 	size_t *order;            /* files by size, largest first */
+	size_t next_new;          /* order[next_new..] holds the files not
+				     started yet */
+	size_t *open, n_open;     /* files started, not done, in start order */
 	size_t files_left;
 	struct chunk queue[QMAX];
 	size_t qhead, qlen;
@@ -323,19 +326,21 @@ static void *worker(void *arg)
 			pthread_cond_broadcast(&p->cv);
 			continue;
 		}
-		/* else read on: a started file first, then a new one */
+		/* else read on: a started file first, then a new one (from
+		 * lists, not a pass over every file per chunk: a repo may
+		 * have tens of thousands of small files) */
 		size_t pick = job->n_files;
 		if (p->nbufs && p->qlen < QMAX) {
-			for (int pass = 0; pass < 2 && pick == job->n_files; pass++)
-				for (size_t k = 0; k < job->n_files; k++) {
-					size_t i = p->order[k];
-					struct fstate *st = &p->fs[i];
-					if (!job->files[i].pad && !st->done && !st->busy &&
-					    st->started == !pass) {
-						pick = i;
-						break;
-					}
-				}
+			for (size_t k = 0; k < p->n_open && pick == job->n_files; k++)
+				if (!p->fs[p->open[k]].busy)
+					pick = p->open[k];
+			while (p->next_new < job->n_files &&
+			       (job->files[p->order[p->next_new]].pad ||
+				p->fs[p->order[p->next_new]].started ||
+				p->fs[p->order[p->next_new]].busy))
+				p->next_new++;
+			if (pick == job->n_files && p->next_new < job->n_files)
+				pick = p->order[p->next_new];
 		}
 		if (pick < job->n_files) {
 			struct fstate *st = &p->fs[pick];
@@ -349,6 +354,8 @@ static void *worker(void *arg)
 			if (r > 0)
 				r = file_step(p, pick, buf, &c);
 			pthread_mutex_lock(&p->mu);
+			if (!st->started && r > 0)
+				p->open[p->n_open++] = pick;
 			st->started = 1;
 			st->busy = 0;
 			if (r > 0) {
@@ -359,6 +366,13 @@ static void *worker(void *arg)
 				if (r == 0) {
 					st->done = 1;
 					p->files_left--;
+					for (size_t k = 0; k < p->n_open; k++)
+						if (p->open[k] == pick) {
+							memmove(&p->open[k], &p->open[k + 1],
+								(p->n_open - k - 1) * sizeof(*p->open));
+							p->n_open--;
+							break;
+						}
 				}
 			}
 			pthread_cond_broadcast(&p->cv);
@@ -475,7 +489,8 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 	job->v1_hashes = NULL;
 	p.fs = calloc(job->n_files ? job->n_files : 1, sizeof(*p.fs));
 	p.order = malloc((job->n_files ? job->n_files : 1) * sizeof(*p.order));
-	if (!p.fs || !p.order) {
+	p.open = malloc((job->n_files ? job->n_files : 1) * sizeof(*p.open));
+	if (!p.fs || !p.order || !p.open) {
 		r = ms_error_set(err, MS_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -567,6 +582,7 @@ out:
 		free(p.queue[(p.qhead + i) % QMAX].buf);
 	free(p.fs);
 	free(p.order);
+	free(p.open);
 	free(p.v1_done);
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.cv);

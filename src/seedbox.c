@@ -542,7 +542,7 @@ static void job_finish(struct repo *r, int code)
 		apply_limits(sb, r);
 		if (r->paused)
 			ms_engine_pause(sb->eng, r->tid, 1, NULL);
-		ms_engine_save_resume(sb->eng, r->tid, 1, NULL);
+		ms_engine_save_resume(sb->eng, r->tid, LTS_SAVE_FLUSH, NULL);
 	}
 	free(paths);
 	free(prio);

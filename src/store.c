@@ -20,6 +20,7 @@
 
 /* bytes read at a time to hash or copy a file */
 #define IOBUF (1 << 20)
+#define SMALL_FILE (64 << 10)
 
 /* a variable that is set and not empty, else NULL */
 static const char *env(const char *name)
@@ -305,6 +306,9 @@ void ms_store_release(struct ms_store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	s->lock_fd = -1;
+	if (s->link_dir[0])
+		close(s->link_fd);
+	s->link_dir[0] = '\0';
 }
 
 int ms_store_lock(struct ms_store *s, void (*waiting)(void *), void *ud,
@@ -374,7 +378,12 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		   char *git_hex, struct ms_error *err)
 {
 	EVP_MD_CTX *a = EVP_MD_CTX_new(), *g = git_hex ? EVP_MD_CTX_new() : NULL;
-	uint8_t *buf = ms_iobuf_new(IOBUF), h[32];
+	/* a small file gets a buffer its size (one more byte shows a file
+	 * that grew) from the heap: a 1 MiB mapping made and unmapped per
+	 * file cost more than the hashing in a repo of thousands of small
+	 * files (each unmapping stops every CPU to flush its TLB) */
+	size_t len = size >= 0 && size < SMALL_FILE ? (size_t)size + 1 : IOBUF;
+	uint8_t *buf = len < IOBUF ? malloc(len) : ms_iobuf_new(IOBUF), h[32];
 	int64_t got = 0;
 	int fd = -1, r = 0;
 
@@ -396,7 +405,7 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 		EVP_DigestUpdate(g, hdr, (size_t)n + 1);
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, IOBUF);
+		ssize_t n = read(fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -424,7 +433,10 @@ int ms_file_hashes(const char *path, int64_t size, char sha256_hex[65],
 out:
 	if (fd >= 0)
 		close(fd);
-	ms_iobuf_free(buf, IOBUF);
+	if (len < IOBUF)
+		free(buf);
+	else
+		ms_iobuf_free(buf, IOBUF);
 	EVP_MD_CTX_free(a);
 	EVP_MD_CTX_free(g);
 	return r;
@@ -460,7 +472,39 @@ static int blob_target(const char *path, const char *etag, char *buf, size_t len
 	return 0;
 }
 
-int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
+/* the directory of rel (its leaf in *leaf), walked as walk_from() does
+ * unless it is the one the last link went to: that fd is used again. The
+ * fd stays the store's. */
+static int link_dir(struct ms_store *s, const char *rel, int *dfd, const char **leaf,
+		    struct ms_error *err)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t n = slash ? (size_t)(slash - rel) : 0;
+	int r;
+
+	if (s->link_dir[0] && strlen(s->link_dir) == n && !strncmp(s->link_dir, rel, n)) {
+		*dfd = s->link_fd;
+		*leaf = slash + 1;
+		return 0;
+	}
+	if (s->link_dir[0])
+		close(s->link_fd);
+	s->link_dir[0] = '\0';
+	if ((r = walk_from(s->repo_dir, 0, rel, dfd, leaf, err)))
+		return r;
+	if (slash && n < sizeof(s->link_dir)) {
+		memcpy(s->link_dir, rel, n);
+		s->link_dir[n] = '\0';
+		s->link_fd = *dfd;
+	} else {
+		close(*dfd);
+		*dfd = -1;
+		return ms_error_set(err, MS_EINVAL, "bad path '%s'", rel);
+	}
+	return 0;
+}
+
+int ms_store_link(struct ms_store *s, const char *rev, const char *path,
 		  const char *etag, struct ms_error *err)
 {
 	char target[PATH_MAX], tmp[NAME_MAX + 1], *rel;
@@ -471,8 +515,9 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 		return r;
 	if (!*rev || strchr(rev, '/') || asprintf(&rel, "snapshots/%s/%s", rev, path) < 0)
 		return ms_error_set(err, MS_EINVAL, "bad revision '%s'", rev);
-	r = walk_from(s->repo_dir, 0, rel, &dfd, &leaf, err);
-	if (!r) {
+	r = link_dir(s, rel, &dfd, &leaf, err);
+	/* nothing there (the usual case: a new snapshot): nothing to replace */
+	if (!r && symlinkat(target, dfd, leaf) < 0) {
 		/* a planted symlink at tmp is removed, not followed */
 		snprintf(tmp, sizeof(tmp), "%.200s.ms-tmp-%ld", leaf, (long)getpid());
 		unlinkat(dfd, tmp, 0);
@@ -488,7 +533,6 @@ int ms_store_link(const struct ms_store *s, const char *rev, const char *path,
 			r = ms_error_set(err, ms_error_from_errno(e), "cannot create '%s/%s': %s",
 					 s->repo_dir, rel, strerror(e));
 		}
-		close(dfd);
 	}
 	free(rel);
 	return r;

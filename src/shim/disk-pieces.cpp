@@ -92,7 +92,10 @@ struct piece_disk_io final : lt::disk_interface {
 	struct piece_buf {
 		char *mem = nullptr;        // allocated; data starts `shift` into it
 		char *data = nullptr;
-		int size = 0;
+		int size = 0;               // the piece's, padding included
+		int len = 0;                // held: through its last block of
+					    // file bytes (the rest is padding,
+					    // zeros never stored)
 		int missing = 0;            // blocks not in yet
 		std::vector<char> in;       // per block: in the buffer (or padding)
 		std::vector<write_handler> acks; // reported once on disk
@@ -278,7 +281,7 @@ struct piece_disk_io final : lt::disk_interface {
 			return nullptr;
 		int nblocks = (size + block - 1) / block;
 		std::vector<char> data_block(static_cast<std::size_t>(nblocks), 0);
-		int at = 0, longest = 0;
+		int at = 0, longest = 0, end = 0;
 		std::int64_t shift = 0;
 		for (auto const &s : st.files.map_block(p, 0, size)) {
 			int len = static_cast<int>(s.size);
@@ -287,6 +290,8 @@ struct piece_disk_io final : lt::disk_interface {
 					return nullptr;
 				for (int i = at / block; len > 0 && i <= (at + len - 1) / block; i++)
 					data_block[static_cast<std::size_t>(i)] = 1;
+				if (len > 0)
+					end = at + len;
 				// the longest run lies in memory as it lies in its file,
 				// so that O_DIRECT can take it (a v1 piece starts
 				// anywhere in a file; its shorter runs go buffered)
@@ -297,13 +302,19 @@ struct piece_disk_io final : lt::disk_interface {
 			}
 			at += len;
 		}
+		// a small file's piece is mostly padding: only its file's
+		// blocks are held (16 KiB, not the whole piece, per file)
+		int len = std::min(size, (end + block - 1) / block * block);
+		if (len <= 0)
+			return nullptr;
 		auto b = std::make_shared<piece_buf>();
-		std::size_t alloc = static_cast<std::size_t>((shift + size + align - 1) / align * align);
+		std::size_t alloc = static_cast<std::size_t>((shift + len + align - 1) / align * align);
 		b->mem = static_cast<char *>(std::aligned_alloc(align, alloc));
 		if (!b->mem)
 			return nullptr;
 		b->data = b->mem + shift;
 		b->size = size;
+		b->len = len;
 		b->in.assign(static_cast<std::size_t>(nblocks), 0);
 		b->missing = nblocks;
 		// padding is never written: libtorrent counts it done
@@ -312,10 +323,11 @@ struct piece_disk_io final : lt::disk_interface {
 				continue;
 			b->in[static_cast<std::size_t>(i)] = 1;
 			b->missing--;
-			std::memset(b->data + i * block, 0,
-				    static_cast<std::size_t>(std::min(block, size - i * block)));
+			if (i * block < len)
+				std::memset(b->data + i * block, 0,
+					    static_cast<std::size_t>(std::min(block, len - i * block)));
 		}
-		held += size;
+		held += len;
 		return b;
 	}
 
@@ -440,9 +452,9 @@ struct piece_disk_io final : lt::disk_interface {
 	// the peers asked to wait go on.
 	void unhold(piece_buf const &b)
 	{
-		held -= b.size;
+		held -= b.len;
 		if (b.whole)
-			whole -= b.size;
+			whole -= b.len;
 		if ((held > low && whole > soft / 4) || waiting.empty())
 			return;
 		auto w = std::move(waiting);
@@ -620,7 +632,7 @@ struct piece_disk_io final : lt::disk_interface {
 		// libtorrent writes no block to a piece it is hashing (busy)
 		if (it == st->bufs.end() || it->second->busy || r.start < 0 ||
 		    r.length <= 0 || r.start % block ||
-		    r.start + r.length > it->second->size) {
+		    r.start + r.length > it->second->len) {
 			if (it == st->bufs.end())
 				st->inner.insert(piece);
 			return inner->async_write(s, r, buf, std::move(o), std::move(h), f);
@@ -632,7 +644,7 @@ struct piece_disk_io final : lt::disk_interface {
 			b.in[i] = 1;
 			if (--b.missing == 0) {
 				b.whole = true;
-				whole += b.size;
+				whole += b.len;
 			}
 		}
 		b.acks.push_back(std::move(h));
@@ -728,7 +740,7 @@ struct piece_disk_io final : lt::disk_interface {
 		submit(st, [b, segs = std::move(segs), res, v1, v2, size2, dg, piece,
 			    by_v2, want2, want1, leaves] {
 			if (v1 && !by_v2)
-				res->sha1 = lt::hasher(b->data, b->size).final();
+				res->sha1 = sha1_padded(b->data, b->len, b->size);
 			for (std::ptrdiff_t i = 0; i < v2.size(); i++) {
 				int at = static_cast<int>(i) * block;
 				int len = std::min(block, size2 - at);
@@ -753,6 +765,16 @@ struct piece_disk_io final : lt::disk_interface {
 			for (file_stream *f : res->feed)
 				feed(*dg->table, *f);
 		});
+	}
+
+	// SHA-1 of len bytes at data followed by zeros up to size
+	static lt::sha1_hash sha1_padded(char const *data, int len, int size)
+	{
+		static char const zeros[block] = {};
+		lt::hasher h(data, len);
+		for (int at = len; at < size; at += block)
+			h.update(zeros, std::min(block, size - at));
+		return h.final();
 	}
 
 	// A piece on disk: its parts queued on the streams of the files it

@@ -400,7 +400,11 @@ static void fill_status(torrent_entry &e, lt::torrent_status const &ts,
 	st->is_finished = ts.is_finished;
 	st->progress = ts.progress;
 	st->total_wanted = ts.total_wanted;
-	st->total_wanted_done = ts.total_wanted_done;
+	// libtorrent's accurate count adds the blocks of the pieces under
+	// way whole, 16 KiB each: a block that ends a small file counts its
+	// padding too, and a repo of thousands of small files showed more
+	// done than wanted; the pieces it has are counted exactly
+	st->total_wanted_done = std::min(ts.total_wanted_done, ts.total_wanted);
 	st->payload_download = ts.total_payload_download;
 	st->payload_upload = ts.total_payload_upload;
 	st->all_time_download = ts.all_time_download;
@@ -623,7 +627,7 @@ int lts_torrent_connect_peer(lts_session *s, int id, const char *host,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
-int lts_torrent_save_resume(lts_session *s, int id, int flush,
+int lts_torrent_save_resume(lts_session *s, int id, unsigned flags,
 			    struct lts_error *err)
 {
 	clear_err(err);
@@ -631,8 +635,10 @@ int lts_torrent_save_resume(lts_session *s, int id, int flush,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	lt::resume_data_flags_t f = lt::torrent_handle::save_info_dict;
-	if (flush)
+	lt::resume_data_flags_t f{};
+	if (!(flags & LTS_SAVE_NO_INFO))
+		f |= lt::torrent_handle::save_info_dict;
+	if (flags & LTS_SAVE_FLUSH)
 		f |= lt::torrent_handle::flush_disk_cache;
 	e->h.save_resume_data(f);
 	return 0;

@@ -53,14 +53,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 MS_NET="--no-dht --no-lsd --no-port-mapping"
-ms_home () {
-	mkdir -p "$1"
-	printf '# nothing may leave 127.0.0.1\ndht = false\nlsd = false\nport-mapping = false\n' >"$1/config"
-	# BENCH_CONFIG: more config lines for every modelswarm here (A/B runs)
-	test -z "${BENCH_CONFIG:-}" || printf '%s\n' "$BENCH_CONFIG" >>"$1/config"
-}
-ms_home "$W/lab"
-ms_home "$W/user"
+bench_ms_home "$W/lab"
+bench_ms_home "$W/user"
 
 # ---- the repo, published ---------------------------------------------------
 

@@ -139,6 +139,14 @@ bench_get_repo () {
 	gen_bytes 2000000 >"$1/tokenizer.json"
 }
 
+# bench_ms_home DIR: a MODELSWARM_HOME whose config keeps every modelswarm
+# on 127.0.0.1; BENCH_CONFIG adds more lines to it (A/B runs)
+bench_ms_home () {
+	mkdir -p "$1"
+	printf '# nothing may leave 127.0.0.1\ndht = false\nlsd = false\nport-mapping = false\n' >"$1/config"
+	test -z "${BENCH_CONFIG:-}" || printf '%s\n' "$BENCH_CONFIG" >>"$1/config"
+}
+
 # bench_workdir PARENT PREFIX MODELSWARM: make W, a new work directory under
 # PARENT, and go there (with logs/ and out/); copy MODELSWARM to $W/modelswarm
 # as MS (the tree may be rebuilt while the benchmark runs). At exit the
