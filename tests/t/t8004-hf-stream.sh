@@ -12,6 +12,8 @@ test_description='the Hugging Face endpoint backed by the swarm: a request start
 
 r1=$(fake_rev stream-1)
 r3=$(fake_rev js-1)
+r4=$(fake_rev tjs-1)
+NODE_MODULES=$MS_ROOT/tests/node/node_modules
 shard=model-00001-of-00002.safetensors
 
 hdr () {
@@ -28,13 +30,18 @@ test_expect_success 'setup: a release only peers have, an honest slow seeder, a 
 	gen_repo v1 16 &&
 	modelswarm create v1 -o probe.torrent --v1-only --name $r1 >probe.out &&
 	small_repo js && modelswarm create js -o probe3.torrent --name $r3 >probe3.out &&
-	start_opentracker $(sed -n "s/^infohash v[12]: //p" probe.out probe3.out) &&
+	node "$MS_ROOT/tests/node/tiny-model.mjs" tjs &&
+	modelswarm create tjs -o probe4.torrent --name $r4 >probe4.out &&
+	start_opentracker $(sed -n "s/^infohash v[12]: //p" probe.out probe3.out probe4.out) &&
 	mkdir index &&
 	modelswarm publish v1 --repo acme/big --rev $r1 --key acme.key --index index \
 		--v1-only --tracker "$tracker_url" >pub.out &&
 	modelswarm publish js --repo acme/js --rev $r3 --key acme.key --index index \
 		--tracker "$tracker_url" >pub3.out &&
 	ms_seed seed3 index/acme/js/$r3.torrent js &&
+	modelswarm publish tjs --repo acme/tjs --rev $r4 --key acme.key --index index \
+		--tracker "$tracker_url" >pub4.out &&
+	ms_seed seed4 index/acme/tjs/$r4.torrent tjs &&
 	mkdir bad && cp -R v1 bad/$r1 &&
 	head -c $((4 * 1024 * 1024)) /dev/urandom >junk &&
 	dd if=junk of=bad/$r1/$shard bs=1M seek=2 conv=notrunc 2>/dev/null &&
@@ -51,6 +58,7 @@ test_expect_success 'setup: a release only peers have, an honest slow seeder, a 
 	hf-allow = acme/big
 	hf-allow = acme/b?g2
 	hf-allow = acme/js
+	hf-allow = acme/tjs
 	EOF
 	start_daemon d1 &&
 	test_grep "Hugging Face endpoint at http://127.0.0.1:$(cat hf.port) " d1.err &&
@@ -143,6 +151,24 @@ test_expect_success '@huggingface/hub, unmodified: snapshotDownload of a release
 	done <jsfiles &&
 	test_grep "acme/js@main: added" d1.err &&
 	wait_state acme/js seeding 60
+'
+
+test_expect_success 'transformers.js, unmodified: a tokenizer and a model only peers have' '
+	test "$(field acme/tjs state)" = none &&
+	NODE_PATH="$NODE_MODULES" timeout 120 node "$MS_ROOT/tests/node/hf-transformers.mjs" \
+		"$EP/" acme/tjs tjscache tokenizer >tok.out &&
+	echo "ids 2 5 6 7 8 9 15 1 12 3" >expect &&
+	test_cmp expect tok.out &&
+	NODE_PATH="$NODE_MODULES" timeout 120 node "$MS_ROOT/tests/node/hf-transformers.mjs" \
+		"$EP/" acme/tjs tjscache pipeline >pipe.out &&
+	cat >expect <<-\EOF &&
+	dims 2 4
+	mean 6.5 6.4375 -0.125 0.125
+	mean 7 8.8125 0 0.125
+	EOF
+	test_cmp expect pipe.out &&
+	cmp tjscache/acme/tjs/onnx/model.onnx tjs/onnx/model.onnx &&
+	test_grep "acme/tjs@main: added" d1.err
 '
 
 test_expect_success 'the daemon stops cleanly with a stream asleep' '
