@@ -9,36 +9,8 @@ rev=$(fake_rev deep)
 # and far beyond what a symlink target from the snapshot can climb
 deep=$(printf 'd/%.0s' $(seq 1499))f
 
-# v1_torrent DIR NAME OUT FILE...: a BitTorrent v1 torrent of the FILEs
-# (paths under DIR; a v2 file tree this deep is beyond any bencode depth
-# limit); prints its info-hash
-v1_torrent () {
-	/usr/bin/python3 - "$@" <<-\EOF
-	import hashlib, os, sys
-	top, name, out = sys.argv[1:4]
-	def enc(v):
-	    if isinstance(v, int):
-	        return b"i%de" % v
-	    if isinstance(v, str):
-	        v = v.encode()
-	    if isinstance(v, bytes):
-	        return b"%d:%s" % (len(v), v)
-	    if isinstance(v, list):
-	        return b"l" + b"".join(enc(x) for x in v) + b"e"
-	    return b"d" + b"".join(enc(k) + enc(v[k]) for k in sorted(v)) + b"e"
-	files, data = [], b""
-	for rel in sys.argv[4:]:
-	    body = open(os.path.join(top, rel), "rb").read()
-	    files.append({"length": len(body), "path": rel.split("/")})
-	    data += body
-	plen = 16384
-	pieces = b"".join(hashlib.sha1(data[i:i + plen]).digest()
-	                  for i in range(0, len(data), plen))
-	info = {"files": files, "name": name, "piece length": plen, "pieces": pieces}
-	open(out, "wb").write(enc({"info": info}))
-	print(hashlib.sha1(enc(info)).hexdigest())
-	EOF
-}
+# a BitTorrent v1 torrent of the file (a v2 file tree this deep is beyond
+# any bencode depth limit): tests/t/v1-torrent.py
 
 test_expect_success 'setup: a release whose one file is 1,500 levels deep, signed, seeded' '
 	modelswarm keygen acme --no-password >/dev/null &&
@@ -48,7 +20,8 @@ test_expect_success 'setup: a release whose one file is 1,500 levels deep, signe
 	modelswarm publish repo --repo acme/deep --rev $rev --key acme.key --index index >/dev/null &&
 	mkdir -p "data/$(dirname "$deep")" &&
 	cp repo/f "data/$deep" &&
-	ih=$(v1_torrent data $rev index/acme/deep/$rev.torrent "$deep") &&
+	ih=$(/usr/bin/python3 "$TEST_DIRECTORY/v1-torrent.py" index/acme/deep/$rev.torrent \
+		$rev "$deep=data/$deep") &&
 	sha=$(sha256sum <"data/$deep" | cut -c1-64) &&
 	etag=$(git hash-object "data/$deep") &&
 	m=index/acme/deep/$rev.manifest.json &&

@@ -7,37 +7,7 @@ test_description='fetch: a hostile torrent or a planted DIR cannot write outside
 # symlink to TARGET, a path from the torrent's top, name first). Prints
 # its info-hash.
 v1_torrent () {
-	/usr/bin/python3 - "$@" <<-\EOF
-	import hashlib, sys
-	out, name = sys.argv[1:3]
-	def enc(v):
-	    if isinstance(v, int):
-	        return b"i%de" % v
-	    if isinstance(v, str):
-	        v = v.encode()
-	    if isinstance(v, bytes):
-	        return b"%d:%s" % (len(v), v)
-	    if isinstance(v, list):
-	        return b"l" + b"".join(enc(x) for x in v) + b"e"
-	    return b"d" + b"".join(enc(k) + enc(v[k]) for k in sorted(v)) + b"e"
-	files, data = [], b""
-	for spec in sys.argv[3:]:
-	    if "=" in spec:
-	        path, src = spec.split("=", 1)
-	        body = open(src, "rb").read()
-	        files.append({"length": len(body), "path": path.split("/")})
-	        data += body
-	    else:
-	        path, target = spec.split("@", 1)
-	        files.append({"length": 0, "path": path.split("/"), "attr": "l",
-	                      "symlink path": target.split("/")})
-	plen = 16384
-	pieces = b"".join(hashlib.sha1(data[i:i + plen]).digest()
-	                  for i in range(0, len(data), plen))
-	info = {"files": files, "name": name, "piece length": plen, "pieces": pieces}
-	open(out, "wb").write(enc({"info": info}))
-	print(hashlib.sha1(enc(info)).hexdigest())
-	EOF
+	/usr/bin/python3 "$TEST_DIRECTORY/v1-torrent.py" "$@"
 }
 
 # state DIR: every entry under DIR (type, size, mode, link target) and
