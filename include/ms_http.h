@@ -49,6 +49,18 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
 		   const char *etag, char *etag_out, ms_http_cb cb, void *ud,
 		   struct ms_error *err);
 
+/* An Authorization header, sent only to host over scheme (see below). */
+struct ms_http_auth {
+	const char *host, *scheme, *value;
+};
+/* GET url (http or https) as ms_http_get() does, for an API: with auth
+ * (may be NULL) sent as the ranges below send it, and the URL of the
+ * answer's 'Link: <URL>; rel="next"' (the next page) in link_out ("" if
+ * none; kept until cb). 429 and 503 are MS_EAGAIN (also for the calls
+ * above). */
+int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
+		    const struct ms_http_auth *auth, char *link_out, size_t link_len,
+		    ms_http_cb cb, void *ud, struct ms_error *err);
 /*
  * Byte ranges of files on HTTP mirrors (web seeds), for ms_webseed.
  *

@@ -305,6 +305,8 @@ struct req {
 	struct ms_error local;     /* how that went */
 	struct curl_slist *cond;   /* If-None-Match, for ms_http_get_if() */
 	char *etag_out;            /* the response's ETag goes here */
+	char *link_out;            /* and its Link rel="next" URL here */
+	size_t link_len;
 	struct req *next;
 };
 
@@ -430,6 +432,10 @@ static void finish(struct ms_http *h)
 		} else if (code == 404 || code == 410) {
 			status = MS_ENOENT;
 			snprintf(msg, sizeof(msg), "'%s' not found", r->url);
+		} else if (code == 429 || code == 503) {
+			status = MS_EAGAIN;
+			snprintf(msg, sizeof(msg), "'%s' is not ready (HTTP %ld): try again later",
+				 r->url, code);
 		} else if (m->data.result != CURLE_OK) {
 			status = MS_EIO;
 			snprintf(msg, sizeof(msg), "cannot fetch '%s': %s", r->url,
@@ -661,7 +667,8 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 					    base);
 		}
 		r->is_file = !strncmp(base, "file://", 7);
-		n = snprintf(r->url, sizeof(r->url), "%s%s%s", base, sep, rel);
+		n = *rel ? snprintf(r->url, sizeof(r->url), "%s%s%s", base, sep, rel)
+			 : snprintf(r->url, sizeof(r->url), "%s", base);
 	}
 	if (n < 0 || (size_t)n >= sizeof(r->url)) {
 		free(r);
@@ -687,22 +694,68 @@ int ms_http_get(struct ms_http *h, const char *base, const char *rel,
 	return add_req(h, r, err);
 }
 
-/* the ETag header of the response, for ms_http_get_if() */
-static size_t on_etag(char *p, size_t sz, size_t n, void *ud)
+/* header value of a "Name: value" line (trimmed), or NULL */
+static const char *header_value(char *p, size_t len, const char *name, size_t *vlen)
+{
+	size_t n = strlen(name);
+
+	if (len <= n || strncasecmp(p, name, n) || p[n] != ':')
+		return NULL;
+	p += n + 1;
+	len -= n + 1;
+	while (len && (*p == ' ' || *p == '\t'))
+		p++, len--;
+	while (len && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
+		len--;
+	*vlen = len;
+	return p;
+}
+
+/* the URL of rel="next" in a Link header value into out ("" if none) */
+static void link_next(const char *v, size_t len, char *out, size_t outlen)
+{
+	const char *end = v + len;
+
+	while (v < end) {
+		const char *lt = memchr(v, '<', (size_t)(end - v)), *gt, *stop;
+		if (!lt || !(gt = memchr(lt, '>', (size_t)(end - lt))))
+			return;
+		stop = memchr(gt, ',', (size_t)(end - gt));
+		if (!stop)
+			stop = end;
+		for (const char *q = gt; q + 10 <= stop; q++)
+			if (!strncasecmp(q, "rel=\"next\"", 10) || !strncasecmp(q, "rel=next", 8)) {
+				size_t k = (size_t)(gt - lt - 1);
+				if (k < outlen) {
+					memcpy(out, lt + 1, k);
+					out[k] = '\0';
+				}
+				return;
+			}
+		v = stop + 1;
+	}
+}
+
+/* the headers of a response ms_http_get_if() or ms_http_get_api() keep:
+ * ETag, Link rel="next" (of the last response, after redirects) */
+static size_t on_header_get(char *p, size_t sz, size_t n, void *ud)
 {
 	struct req *r = ud;
 	size_t len = sz * n, k;
+	const char *v;
 
-	if (len > 5 && !strncasecmp(p, "etag:", 5) && r->etag_out) {
-		p += 5;
-		len -= 5;
-		while (len && (*p == ' ' || *p == '\t'))
-			p++, len--;
-		while (len && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
-			len--;
-		k = len < MS_ETAG_MAX - 1 ? len : 0; /* a longer one is not kept */
-		memcpy(r->etag_out, p, k);
+	if (len >= 5 && !strncasecmp(p, "HTTP/", 5)) {
+		/* a new response (a redirect's target): forget the last one's */
+		if (r->etag_out)
+			r->etag_out[0] = '\0';
+		if (r->link_out)
+			r->link_out[0] = '\0';
+	} else if (r->etag_out && (v = header_value(p, len, "etag", &k))) {
+		k = k < MS_ETAG_MAX - 1 ? k : 0; /* a longer one is not kept */
+		memcpy(r->etag_out, v, k);
 		r->etag_out[k] = '\0';
+	} else if (r->link_out && (v = header_value(p, len, "link", &k))) {
+		link_next(v, k, r->link_out, r->link_len);
 	}
 	return sz * n;
 }
@@ -724,7 +777,7 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
 	r->etag_out = etag_out;
 	if (etag_out)
 		etag_out[0] = '\0';
-	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_etag);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header_get);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	if (etag && *etag && strlen(etag) < MS_ETAG_MAX) {
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
@@ -931,4 +984,46 @@ void ms_http_close(struct ms_http *h)
 	uv_timer_stop(&h->timer);
 	uv_close((uv_handle_t *)&h->timer, handle_closed);
 	uv_close((uv_handle_t *)&h->soon, handle_closed);
+}
+
+int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
+		    const struct ms_http_auth *auth, char *link_out, size_t link_len,
+		    ms_http_cb cb, void *ud, struct ms_error *err)
+{
+	char host[256], hdr[4200];
+	struct req *r;
+	int rc;
+
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		return ms_error_set(err, MS_EINVAL, "'%s': only http:// and https:// work", url);
+	if ((rc = ms_http_get(h, url, "", cap, cb, ud, err)))
+		return rc;
+	r = h->reqs; /* the one just added */
+	curl_multi_remove_handle(h->multi, r->easy);
+	r->link_out = link_out;
+	r->link_len = link_len;
+	if (link_out && link_len)
+		link_out[0] = '\0';
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header_get);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	url_host(url, host, sizeof(host));
+	if (auth && auth->value && auth->host && auth->scheme && *host &&
+	    !strcasecmp(host, auth->host) && same_scheme(url, auth->scheme)) {
+		/* libcurl drops it on a redirect to another host, scheme or
+		 * port (no CURLOPT_UNRESTRICTED_AUTH) */
+		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", auth->value) >=
+		    sizeof(hdr)) {
+			unlink_req(h, r);
+			free_req(r);
+			return ms_error_set(err, MS_EINVAL, "Authorization header too long");
+		}
+		r->cond = curl_slist_append(NULL, hdr);
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->cond);
+	}
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		unlink_req(h, r);
+		free_req(r);
+		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	}
+	return 0;
 }

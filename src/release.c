@@ -312,6 +312,7 @@ struct ms_release_resolver {
 	int start_code;
 	struct ms_error start_err;
 	struct ms_error last;      /* why the last index failed */
+	struct ms_error pending;   /* an index that is preparing it (503) */
 };
 
 static void next_index(struct ms_release_resolver *q);
@@ -409,6 +410,8 @@ static int fetch_failed(struct ms_release_resolver *q)
 	if (!t)
 		return 0;
 	ms_error_set(&q->last, t->status, "%s", t->msg);
+	if (t->status == MS_EAGAIN)
+		q->pending = q->last;
 	if (q->r->indexes.n > 1)
 		warn(q, "index '%s': %s", index_url(q), q->last.msg);
 	q->idx++;
@@ -624,6 +627,13 @@ static void next_index(struct ms_release_resolver *q)
 		int code = q->last.code == MS_ENOENT || q->last.code == MS_ETOOBIG ? MS_ENOTFOUND
 										     : MS_EIO;
 		struct ms_error err;
+		if (q->pending.code && code == MS_ENOTFOUND) {
+			/* none has it, one is getting it ready (a daemon
+			 * bridging it): not "not found", but "later" */
+			ms_error_set(&err, MS_EAGAIN, "%s", q->pending.msg);
+			finish(q, MS_EAGAIN, &err);
+			return;
+		}
 		if (r->indexes.n > 1)
 			ms_error_set(&err, code, "cannot resolve %s@%s from any index: %.400s",
 				     r->repo, r->want, q->last.msg);

@@ -17,6 +17,7 @@
 #include "ms_hash.h"
 #include "ms_index.h"
 #include "ms_manifest.h"
+#include "ms_publish.h"
 #include "ms_sign.h"
 #include "ms_torrent.h"
 #include "ms_trust.h"
@@ -181,31 +182,25 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	const char *dir, *repo = NULL, *rev = NULL, *keyfile = NULL, *index = NULL;
 	const char *upstream = NULL;
 	char revbuf[41];
-	char org[128], repodir[PATH_MAX], path[PATH_MAX + 128], comment[512];
+	char org[128], path[PATH_MAX + 128];
 	struct ms_build_file *bf = NULL;
 	struct ms_build_opts bo;
 	struct hash_progress hp = { stderr_is_tty(), -1 };
-	struct ms_manifest m;
-	struct ms_refs refs;
+	struct ms_publish pub = { 0 };
 	struct ms_tree tree;
-	struct ms_index_dir idx = { .fd = -1 };
 	struct ms_seckey *sk = NULL;
 	struct ms_pubkey pk;
 	struct ms_error err;
 	struct lfs_rule *rules = NULL;
 	size_t nrules = 0;
 	unsigned char *tbuf = NULL;
-	char *mtext = NULL, *rtext = NULL;
-	size_t tlen = 0, mlen = 0, rlen = 0;
+	size_t tlen = 0;
 	lts_torrent *meta = NULL;
 	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
 	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0;
 	unsigned flags = 0;   /* LTS_CREATE_V1_ONLY or _V2_ONLY */
-	time_t now;
 
-	memset(&m, 0, sizeof(m));
-	memset(&refs, 0, sizeof(refs));
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", publish_opts, NULL)) != -1) {
@@ -398,137 +393,28 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
-
-	/* the next version: above anything in the index's refs.json, which
-	 * must verify with this very key */
-	if ((size_t)snprintf(repodir, sizeof(repodir), "%s/%s", index, repo) >= sizeof(repodir)) {
-		r = cmd_error(EXIT_ERROR, "index path too long");
-		goto out;
-	}
-	/* locked from here on; what an interrupted publish left is repaired
-	 * or removed first */
-	if (ms_index_open(&idx, repodir, &pk, index_note, NULL, &err)) {
+	pub.index = index;
+	pub.repo = repo;
+	pub.rev = rev;
+	pub.sk = sk;
+	pub.files = bf;
+	pub.n_files = tree.n;
+	pub.torrent = tbuf;
+	pub.torrent_len = tlen;
+	pub.refs = refnames.v;
+	pub.n_refs = refnames.n;
+	pub.webseeds = webseeds.urls.v;
+	pub.n_webseeds = webseeds.urls.n;
+	pub.trackers = trackers.v;
+	pub.n_trackers = trackers.n;
+	pub.upstream = upstream;
+	pub.days = days;
+	pub.now = now_or_epoch();
+	pub.note = index_note;
+	if (ms_publish_write(&pub, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/refs.json", repodir);
-	if (access(path, F_OK) == 0) {
-		unsigned char *rb, *sb;
-		size_t rbl, sbl;
-		char sigp[PATH_MAX + 256];
-		snprintf(sigp, sizeof(sigp), "%s.minisig", path);
-		if (ms_read_file(path, MS_REFS_MAX, &rb, &rbl, &err)) {
-			r = cmd_error(EXIT_ERROR, "%s", err.msg);
-			goto out;
-		}
-		if (ms_read_file(sigp, MS_SIGFILE_MAX, &sb, &sbl, &err)) {
-			free(rb);
-			r = cmd_error(EXIT_ERROR, "%s", err.msg);
-			goto out;
-		}
-		r = ms_verify(&pk, rb, rbl, (char *)sb, sbl, NULL, 0, &err);
-		if (!r)
-			r = ms_refs_parse(rb, rbl, &refs, &err);
-		free(rb);
-		free(sb);
-		if (r) {
-			r = cmd_error(EXIT_ERROR, "existing '%s' does not verify with this key: %s",
-				      path, err.msg);
-			goto out;
-		}
-		if (strcmp(refs.repo, repo)) {
-			r = cmd_error(EXIT_ERROR, "existing '%s' is for '%s'", path, refs.repo);
-			goto out;
-		}
-	} else {
-		refs.repo = strdup(repo);
-	}
-	now = now_or_epoch();
-
-	/* the manifest */
-	m.spec_version = MS_SPEC_VERSION;
-	m.repo = strdup(repo);
-	m.repo_type = strdup("model");
-	memcpy(m.revision, rev, 41);
-	m.version = refs.version + 1;
-	m.issued = now;
-	m.expires = now + (time_t)days * 86400;
-	snprintf(m.infohash_v1, sizeof(m.infohash_v1), "%s", tm.hash_v1);
-	snprintf(m.infohash_v2, sizeof(m.infohash_v2), "%s", tm.hash_v2);
-	m.piece_length = tm.piece_length;
-	m.files = calloc(tree.n, sizeof(*m.files));
-	m.webseeds = (char **)webseeds.urls.v;
-	m.n_webseeds = webseeds.urls.n;
-	m.trackers = (char **)trackers.v;
-	m.n_trackers = trackers.n;
-	m.source_upstream = (char *)upstream;
-	memcpy(m.source_commit, rev, 41);
-	if (!m.files) {
-		r = cmd_error(EXIT_ERROR, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < tree.n; i++) {
-		struct ms_manifest_file *f = &m.files[i];
-		f->path = (char *)bf[i].path;
-		f->size = bf[i].size;
-		ms_hex(bf[i].sha256, 32, f->sha256);
-		if (bf[i].want_git)
-			ms_hex(bf[i].git_sha1, 20, f->etag);
-		else
-			memcpy(f->etag, f->sha256, 65);
-		if (bf[i].has_root)
-			ms_hex(bf[i].root, 32, f->pieces_root);
-	}
-	m.n_files = tree.n;
-	if (ms_manifest_emit(&m, &mtext, &mlen, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	/* emitted bytes must parse back to the same thing */
-	{
-		struct ms_manifest back;
-		if (ms_manifest_parse(mtext, mlen, &back, &err)) {
-			r = cmd_error(EXIT_ERROR, "internal error: manifest does not parse: %s",
-				      err.msg);
-			goto out;
-		}
-		ms_manifest_release(&back);
-	}
-
-	/* refs.json */
-	refs.spec_version = MS_SPEC_VERSION;
-	refs.version = m.version;
-	refs.issued = now;
-	refs.expires = now + (time_t)(days < 7 ? days : 7) * 86400;
-	for (size_t i = 0; i < refnames.n; i++)
-		if (ms_refs_set(&refs, refnames.v[i], rev, m.version, &err)) {
-			r = cmd_error(EXIT_ERROR, "%s", err.msg);
-			goto out;
-		}
-	if (ms_refs_emit(&refs, &rtext, &rlen, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-
-	/* write: torrent, manifest, then refs.json, the commit point (each
-	 * durable before the next; see ms_index.h) */
-	snprintf(path, sizeof(path), "%s.torrent", rev);
-	if (ms_index_write(&idx, path, tbuf, tlen, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s.manifest.json", rev);
-	ms_manifest_comment(&m, comment, sizeof(comment));
-	if (ms_index_write_signed(&idx, path, mtext, mlen, sk, comment, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	ms_refs_comment(&refs, comment, sizeof(comment));
-	if (ms_index_write_signed(&idx, "refs.json", rtext, rlen, sk, comment, &err)) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	ms_index_close(&idx);
 	/* a key of ours: seed ORG/NAME@REV of its releases is their origin */
 	if (ms_trust_own_add(&pk, &err))
 		cmd_warning("cannot note the key as ours: %s", err.msg);
@@ -536,13 +422,13 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		char sz[32], id[17];
 		ms_keynum_hex(pk.keynum, id);
 		printf("published %s@%s version %" PRId64 ": %zu files, %s, signed by key %s\n",
-		       repo, rev, m.version, tree.n,
+		       repo, rev, pub.version, tree.n,
 		       ms_fmt_bytes(sz, sizeof(sz), (double)tree.total), id);
-		printf("index: %s/\n", repodir);
-		if (*m.infohash_v1)
-			printf("infohash v1: %s\n", m.infohash_v1);
-		if (*m.infohash_v2)
-			printf("infohash v2: %s\n", m.infohash_v2);
+		printf("index: %s/\n", pub.repodir);
+		if (*pub.infohash_v1)
+			printf("infohash v1: %s\n", pub.infohash_v1);
+		if (*pub.infohash_v2)
+			printf("infohash v2: %s\n", pub.infohash_v2);
 		for (size_t i = 0; i < refnames.n; i++)
 			printf("ref %s -> %s\n", refnames.v[i], rev);
 		if (upstream)
@@ -556,22 +442,10 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		r = seed_run_ex(ctx, &net, meta, dir, &trackers, rate.upload, &ss);
 	}
 out:
-	ms_index_close(&idx);
-	/* borrowed pointers in m */
-	if (m.files)
-		for (size_t i = 0; i < m.n_files; i++)
-			m.files[i].path = NULL;
-	m.webseeds = m.trackers = NULL;
-	m.n_webseeds = m.n_trackers = 0;
-	m.source_upstream = NULL;
-	ms_manifest_release(&m);
-	ms_refs_release(&refs);
 	ms_seckey_free(sk);
 	ms_torrent_meta_release(&tm);
 	ms_torrent_free(meta);
 	free(tbuf);
-	free(mtext);
-	free(rtext);
 	free(bf);
 	for (size_t i = 0; i < nrules; i++)
 		free(rules[i].pattern);
