@@ -60,7 +60,7 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/store.c src/webseed.c src/rpc.c src/httpd.c src/metrics.c src/hfapi.c src/hfapi-stream.c \
 	src/webseed-direct.c src/webseed-mirror.c \
 	src/mirrors.c src/release.c src/getjob.c src/getjob-report.c src/seedbox.c \
-	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c src/publish.c src/bridge.c
+	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c src/publish.c src/upstream.c src/seedbox-bridge.c
 LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
 	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
 	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \

@@ -86,6 +86,16 @@ struct ms_config {
 	/* hf-allow (repeatable): ORG/NAME globs a request to the endpoint may
 	 * start the download of (none: any repo of an org with a pinned key) */
 	struct ms_strlist hf_allow;
+	/* hf-upstream (URL of a Hugging Face hub): a repo with no release in
+	 * the indexes, of an org with no pinned key, is bridged from there;
+	 * bridge-key (a minisign secret key without a password; NULL:
+	 * <state>/bridge/bridge.key, made on first use), bridge-name (how the
+	 * daemon names its own bridge; NULL: "local"), bridge-tracker
+	 * (repeatable: trackers for the torrents it makes) */
+	char *hf_upstream;
+	char *bridge_key;
+	char *bridge_name;
+	struct ms_strlist bridge_trackers;
 	char *log;
 };
 

@@ -37,6 +37,9 @@ struct ms_getjob_opts {
 	int json;                          /* progress events every second */
 	int stall_timeout_s;               /* give up after this long without
 					      a byte from anyone (0: never) */
+	const char *extra_index;           /* also asked, after the others
+					      (the daemon's own bridged
+					      releases), or NULL */
 };
 struct ms_getjob_hooks {
 	void (*on_line)(void *ud, int error, const char *msg);

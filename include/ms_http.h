@@ -53,13 +53,18 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
 struct ms_http_auth {
 	const char *host, *scheme, *value;
 };
+/* What ms_http_get_api() keeps of the (last) answer's headers: the URL of
+ * 'Link: <URL>; rel="next"' (the next page), X-Error-Code ("" if none). */
+struct ms_http_api_hdrs {
+	char next[8192];
+	char error_code[64];
+};
 /* GET url (http or https) as ms_http_get() does, for an API: with auth
- * (may be NULL) sent as the ranges below send it, and the URL of the
- * answer's 'Link: <URL>; rel="next"' (the next page) in link_out ("" if
- * none; kept until cb). 429 and 503 are MS_EAGAIN (also for the calls
- * above). */
+ * (may be NULL) sent as the ranges below send it, and headers in out
+ * (may be NULL; kept until cb). 429 and 503 are MS_EAGAIN (also for the
+ * calls above). */
 int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
-		    const struct ms_http_auth *auth, char *link_out, size_t link_len,
+		    const struct ms_http_auth *auth, struct ms_http_api_hdrs *out,
 		    ms_http_cb cb, void *ud, struct ms_error *err);
 /*
  * Byte ranges of files on HTTP mirrors (web seeds), for ms_webseed.
@@ -106,6 +111,8 @@ struct ms_http_range {
 	void *ud;
 };
 
+/* the HOST[:PORT] of url ("" if it has credentials or is too long) */
+void ms_url_host(const char *url, char *out, size_t cap);
 struct ms_http_xfer;
 
 int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,

@@ -119,6 +119,7 @@ struct ms_seedbox_view {
 	const struct ms_getjob *job;       /* downloading, else NULL */
 	const unsigned char *manifest;     /* verified, as signed; NULL until */
 	size_t manifest_len;
+	int bridging;            /* being bridged from the upstream hub */
 	int failed, code;        /* its download failed: MS_E* */
 	const char *error;       /* why, or NULL */
 	double failed_s;         /* seconds since */
@@ -127,6 +128,9 @@ struct ms_seedbox_view {
  * daemon has no such repo */
 int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 		    struct ms_seedbox_view *out, int *known);
+/* The index of the releases this daemon bridged (a directory), or NULL
+ * when it bridges nothing (no hf-upstream). */
+const char *ms_seedbox_bridge_index(const struct ms_seedbox *sb);
 /* fn(ud, key) whenever a repo moves on: its release verified, its files
  * mapped, its download done or failed, the repo removed. One at most. */
 void ms_seedbox_set_notify(struct ms_seedbox *sb, void (*fn)(void *ud, const void *key),

@@ -77,6 +77,12 @@ int ms_trust_bridge_get(const char *name, struct ms_bridge *b, struct ms_error *
 int ms_trust_bridge_list(void (*fn)(const struct ms_bridge *b, void *ud), void *ud,
 			 struct ms_error *err);
 
+/* A bridge this process trusts without a file in trusted/bridges/: a
+ * daemon's own bridge key, for the releases it bridges (replaces an
+ * earlier one). The same rules hold for it. */
+int ms_trust_bridge_local(const char *name, const struct ms_pubkey *pk,
+			  const struct ms_strlist *scopes, struct ms_error *err);
+
 /* 0 if some key may sign releases of repo (the org's pinned key, or a
  * bridge whose scope matches); else MS_ENOENT "no key is trusted for
  * ORG/NAME: ..." */

@@ -156,4 +156,7 @@ int ms_stat_beneath(int at, const char *rel, struct stat *st, size_t *bad);
  * directory emptied the same way, then removed; 0 or -1. */
 int ms_remove_tree_at(int dirfd, const char *name);
 
+/* p percent-encoded for a URL path, '/' kept (malloc'd; NULL: no memory) */
+char *ms_url_escape_path(const char *p);
+
 #endif

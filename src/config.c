@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "ms_config.h"
+#include "ms_manifest.h"
+#include "ms_trust.h"
 #include "ms_util.h"
 
 static int home_path(char *buf, size_t len, const char *ms_sub,
@@ -316,6 +318,31 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 				r = ms_error_set(err, MS_ENOMEM, "out of memory");
 				break;
 			}
+		} else if (!strcmp(key, "hf-upstream")) {
+			struct ms_error e2;
+			if (ms_upstream_check(val, &e2)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: hf-upstream: %s", path,
+						 lineno, e2.msg);
+				break;
+			}
+			free(c->hf_upstream);
+			c->hf_upstream = strdup(val);
+		} else if (!strcmp(key, "bridge-key") || !strcmp(key, "bridge-name")) {
+			char **to = key[7] == 'k' ? &c->bridge_key : &c->bridge_name;
+			struct ms_error e2;
+			if (key[7] == 'n' && ms_bridge_name_check(val, &e2)) {
+				r = ms_error_set(err, MS_EINVAL, "%s:%d: bridge-name: %s", path,
+						 lineno, e2.msg);
+				break;
+			}
+			free(*to);
+			*to = strdup(val);
+		} else if (!strcmp(key, "bridge-tracker")) {
+			c->bridge_trackers.owned = 1;
+			if (ms_strlist_push_copy(&c->bridge_trackers, val)) {
+				r = ms_error_set(err, MS_ENOMEM, "out of memory");
+				break;
+			}
 		} else if (!strcmp(key, "log")) {
 			if (strcmp(val, "stderr") && strcmp(val, "syslog")) {
 				r = ms_error_set(err, MS_EINVAL, "%s:%d: log needs stderr or syslog",
@@ -371,6 +398,10 @@ void ms_config_release(struct ms_config *c)
 	free(c->metrics);
 	free(c->hf_listen);
 	ms_strlist_release(&c->hf_allow);
+	free(c->hf_upstream);
+	free(c->bridge_key);
+	free(c->bridge_name);
+	ms_strlist_release(&c->bridge_trackers);
 	free(c->log);
 	free(c->listen);
 	free(c->index);

@@ -1405,7 +1405,11 @@ int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
 	    (o->local_dir && !(g->local_dir = strdup(o->local_dir))))
 		goto fail;
-	if ((r = ms_release_indexes(&g->rel, o->indexes, c, err)))
+	r = ms_release_indexes(&g->rel, o->indexes, c, err);
+	if (o->extra_index && (!r || (r == MS_EINVAL && !g->rel.indexes.n)))
+		r = ms_strlist_push_copy(&g->rel.indexes, o->extra_index)
+			    ? ms_error_set(err, MS_ENOMEM, "out of memory") : 0;
+	if (r)
 		goto fail;
 	rh.ud = g;
 	*out = g;

@@ -595,7 +595,7 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 			fail(c, 404, "RepoNotFound", "%s Not Found", kind);
 		return -1;
 	}
-	if (c->held.failed) {
+	if (c->held.failed && c->held.code != MS_EAGAIN) {
 		fail(c, 502, NULL, "cannot download %s@%s: %s", c->repo, c->rev,
 		     c->held.error ? c->held.error : ms_strerror(c->held.code));
 		return -1;
@@ -929,6 +929,79 @@ static void resolve(struct call *c, const struct segs *g, int at)
 			      b - a + 1, c->a->stall_s);
 }
 
+/* ---- the index of the releases this daemon bridged ---- */
+
+/* a file name of an index's repo directory: refs.json, REV.torrent,
+ * REV.manifest.json and their signatures; *rev the REV ("" for refs) */
+static int index_name(const char *name, char rev[41])
+{
+	static const char *const tails[] = { ".manifest.json", ".manifest.json.minisig",
+					     ".torrent" };
+
+	rev[0] = '\0';
+	if (!strcmp(name, "refs.json") || !strcmp(name, "refs.json.minisig"))
+		return 0;
+	if (strlen(name) < 41)
+		return -1;
+	memcpy(rev, name, 40);
+	rev[40] = '\0';
+	if (ms_revision_check(rev))
+		return -1;
+	for (size_t i = 0; i < sizeof(tails) / sizeof(*tails); i++)
+		if (!strcmp(name + 40, tails[i]))
+			return 0;
+	return -1;
+}
+
+/* GET /modelswarm/index/ORG/NAME/FILE: our bridged releases, for other
+ * daemons. A repo we do not have yet but may bridge is started, and the
+ * answer is 503 with Retry-After while it is on its way, so that they
+ * wait for this bridge instead of bridging it themselves. */
+static void index_file(struct call *c, const struct segs *g)
+{
+	const char *dir = ms_seedbox_bridge_index(c->a->sb);
+	char org[128], name[128], file[128], rev[41], path[PATH_MAX + 512];
+	struct ms_error err;
+	struct stat st;
+	int fd, known;
+
+	if (!dir || decode(g->s[2], g->len[2], org, sizeof(org), 0, 0) ||
+	    decode(g->s[3], g->len[3], name, sizeof(name), 0, 0) ||
+	    decode(g->s[4], g->len[4], file, sizeof(file), 0, 0) ||
+	    snprintf(c->repo, sizeof(c->repo), "%s/%s", org, name) >= (int)sizeof(c->repo) ||
+	    ms_repo_check(c->repo, NULL, 0, &err) || index_name(file, rev)) {
+		fail(c, 404, NULL, "Not Found");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, c->repo, file);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			close(fd);
+			fail(c, 404, NULL, "Not Found");
+			return;
+		}
+		c->r->status = 200;
+		ms_httpd_resp_header(c->r, "Content-Type", "application/octet-stream");
+		ms_httpd_resp_header(c->r, "Cache-Control", "no-cache");
+		ms_httpd_resp_file(c->r, fd, 0, (uint64_t)st.st_size);
+		return;
+	}
+	/* not here (yet) */
+	snprintf(c->rev, sizeof(c->rev), "%s", *rev ? rev : "main");
+	if (ms_seedbox_view(c->a->sb, c->repo, c->rev, &c->held, &known) == MS_ENOTFOUND &&
+	    !ms_trust_check_repo(c->repo, &err) && start_release(c))
+		ms_seedbox_view(c->a->sb, c->repo, c->rev, &c->held, &known);
+	if (c->held.key && !c->held.complete &&
+	    (!c->held.failed || c->held.code == MS_EAGAIN)) {
+		fail(c, 503, NULL, "%s@%s is being bridged here: try again later", c->repo,
+		     c->rev);
+		ms_httpd_resp_header(c->r, "Retry-After", "5");
+		return;
+	}
+	fail(c, 404, NULL, "Not Found");
+}
+
 /* ---- routing ---- */
 
 static void api(struct call *c, const struct segs *g, int get, int post)
@@ -993,6 +1066,13 @@ static void handle(void *ud, const struct ms_httpd_req *q, struct ms_httpd_resp 
 			fail(&c, 405, NULL, "Method Not Allowed");
 		else
 			api(&c, &g, get, post);
+		return;
+	}
+	if (seg_is(&g, 0, "modelswarm") && seg_is(&g, 1, "index") && g.n == 5) {
+		if (!get)
+			fail(&c, 405, NULL, "Method Not Allowed");
+		else
+			index_file(&c, &g);
 		return;
 	}
 	c.dataset = seg_is(&g, 0, "datasets");

@@ -305,8 +305,7 @@ struct req {
 	struct ms_error local;     /* how that went */
 	struct curl_slist *cond;   /* If-None-Match, for ms_http_get_if() */
 	char *etag_out;            /* the response's ETag goes here */
-	char *link_out;            /* and its Link rel="next" URL here */
-	size_t link_len;
+	struct ms_http_api_hdrs *api;  /* and these, for ms_http_get_api() */
 	struct req *next;
 };
 
@@ -748,14 +747,18 @@ static size_t on_header_get(char *p, size_t sz, size_t n, void *ud)
 		/* a new response (a redirect's target): forget the last one's */
 		if (r->etag_out)
 			r->etag_out[0] = '\0';
-		if (r->link_out)
-			r->link_out[0] = '\0';
+		if (r->api)
+			memset(r->api, 0, sizeof(*r->api));
 	} else if (r->etag_out && (v = header_value(p, len, "etag", &k))) {
 		k = k < MS_ETAG_MAX - 1 ? k : 0; /* a longer one is not kept */
 		memcpy(r->etag_out, v, k);
 		r->etag_out[k] = '\0';
-	} else if (r->link_out && (v = header_value(p, len, "link", &k))) {
-		link_next(v, k, r->link_out, r->link_len);
+	} else if (r->api && (v = header_value(p, len, "link", &k))) {
+		link_next(v, k, r->api->next, sizeof(r->api->next));
+	} else if (r->api && (v = header_value(p, len, "x-error-code", &k))) {
+		k = k < sizeof(r->api->error_code) - 1 ? k : 0;
+		memcpy(r->api->error_code, v, k);
+		r->api->error_code[k] = '\0';
 	}
 	return sz * n;
 }
@@ -987,7 +990,7 @@ void ms_http_close(struct ms_http *h)
 }
 
 int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
-		    const struct ms_http_auth *auth, char *link_out, size_t link_len,
+		    const struct ms_http_auth *auth, struct ms_http_api_hdrs *out,
 		    ms_http_cb cb, void *ud, struct ms_error *err)
 {
 	char host[256], hdr[4200];
@@ -1000,10 +1003,9 @@ int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
 		return rc;
 	r = h->reqs; /* the one just added */
 	curl_multi_remove_handle(h->multi, r->easy);
-	r->link_out = link_out;
-	r->link_len = link_len;
-	if (link_out && link_len)
-		link_out[0] = '\0';
+	r->api = out;
+	if (out)
+		memset(out, 0, sizeof(*out));
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header_get);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	url_host(url, host, sizeof(host));
@@ -1026,4 +1028,9 @@ int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
 		return ms_error_set(err, MS_EIO, "cannot start a transfer");
 	}
 	return 0;
+}
+
+void ms_url_host(const char *url, char *out, size_t cap)
+{
+	url_host(url, out, cap);
 }

@@ -15,10 +15,12 @@
 #include "ms_getjob.h"
 #include "ms_http.h"
 #include "ms_seedbox.h"
+#include "ms_sign.h"
+#include "ms_upstream.h"
 
 #define RECORD_MAX (16u << 20)
 
-enum rstate { R_QUEUED, R_DOWNLOADING, R_SEEDING, R_FAILED };
+enum rstate { R_QUEUED, R_DOWNLOADING, R_SEEDING, R_FAILED, R_BRIDGING };
 
 extern const char *const ms__state_names[];
 
@@ -52,6 +54,8 @@ struct repo {
 	int watching;            /* the engine sends us tid's alerts */
 	struct ms_getjob *job;
 	int job_ended, job_code; /* the job said it is done */
+	struct ms_upstream_job *bridge;  /* bridging it from the upstream hub */
+	int bridge_ended, bridge_code;   /* that ended (handled on the tick) */
 	char **paths;            /* per torrent file, while seeding */
 	int *prio;
 	int n_files;
@@ -136,7 +140,23 @@ struct ms_seedbox {
 	int unloads;             /* unloaded since memory was last trimmed */
 	void (*notify)(void *ud, const void *key);  /* a repo moved on */
 	void *notify_ud;
+	/* bridging (seedbox-bridge.c): on with hf-upstream */
+	struct ms_seckey *bridge_sk;
+	char bridge_index[PATH_MAX + 32];  /* <state>/daemon/bridge/index: ours */
 };
+
+/* ---- bridging (seedbox-bridge.c) ---- */
+/* with hf-upstream: the bridge key (made if missing), trusted by this
+ * process for every repo (a lab's pinned key still wins), and the index
+ * the bridged releases go to */
+int ms__bridge_open(struct ms_seedbox *sb, struct ms_error *err);
+void ms__bridge_close(struct ms_seedbox *sb);
+/* r's download found no release anywhere: bridge it, if it may be (1
+ * when started: r is R_BRIDGING) */
+int ms__bridge_start(struct ms_seedbox *sb, struct repo *r);
+/* ended bridges; failures "for now" tried again */
+void ms__bridge_tick(struct ms_seedbox *sb, double now);
+void ms__bridge_cancel(struct repo *r);
 
 /* tell the one who looks (ms_seedbox_set_notify) that r moved on */
 void ms__notify(struct ms_seedbox *sb, const struct repo *r);

@@ -14,7 +14,8 @@
 #include "ms_manifest.h"
 #include "seedbox-int.h"
 
-const char *const ms__state_names[] = { "queued", "downloading", "seeding", "failed" };
+const char *const ms__state_names[] = { "queued", "downloading", "seeding", "failed",
+					 "bridging" };
 
 double ms__now_s(const struct ms_seedbox *sb)
 {
@@ -100,7 +101,7 @@ int ms__save_record(struct ms_seedbox *sb, struct repo *r)
 		      ms__strlist_json(&r->indexes), "include", ms__strlist_json(&r->includes),
 		      "exclude", ms__strlist_json(&r->excludes), "peers", ms__strlist_json(&r->peers),
 		      "trackers", ms__strlist_json(&r->trackers), "state",
-		      ms__state_names[r->st == R_DOWNLOADING ? R_QUEUED : r->st], "paused",
+		      ms__state_names[r->st == R_DOWNLOADING || r->st == R_BRIDGING ? R_QUEUED : r->st], "paused",
 		      r->paused, "limited", r->limited, "pinned", r->pinned, "added",
 		      (json_int_t)r->added, "completed", (json_int_t)r->completed,
 		      "last_active", (json_int_t)r->last_active, "size", (json_int_t)r->size,
@@ -379,8 +380,9 @@ int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 		out->failed_s = r->failed_at > 0 ? ms__now_s(sb) - r->failed_at : 1e9;
 		return 0;
 	}
+	out->bridging = r->st == R_BRIDGING;
 	if (!r->job)
-		return 0;   /* queued */
+		return 0;   /* queued, or bridging */
 	ms_getjob_info(r->job, &in);
 	out->job = r->job;
 	out->rev = in.rev;

@@ -358,7 +358,7 @@ json_t *ms_seedbox_limits(struct ms_seedbox *sb, json_t *params, int *code, char
 json_t *ms_seedbox_status(struct ms_seedbox *sb)
 {
 	int64_t up = 0, down = 0, disk = 0;
-	int counts[4] = { 0 }, rate_up = 0, rate_down = 0, peers = 0, subs = 0, loaded = 0;
+	int counts[5] = { 0 }, rate_up = 0, rate_down = 0, peers = 0, subs = 0, loaded = 0;
 	struct lts_status *st = NULL;
 	int *have = NULL;
 	size_t n, k = 0;
@@ -380,10 +380,11 @@ json_t *ms_seedbox_status(struct ms_seedbox *sb)
 	free(have);
 	for (struct sub *s = sb->subs; s; s = s->next)
 		subs++;
-	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:i,s:i,"
+	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:i,s:i,"
 			 "s:I}",
-			 "repos", counts[0] + counts[1] + counts[2] + counts[3], "seeding",
-			 counts[R_SEEDING], "loaded", loaded, "downloading", counts[R_DOWNLOADING], "queued",
+			 "repos", counts[0] + counts[1] + counts[2] + counts[3] + counts[4], "seeding",
+			 counts[R_SEEDING], "loaded", loaded, "downloading", counts[R_DOWNLOADING],
+			 "bridging", counts[R_BRIDGING], "queued",
 			 counts[R_QUEUED], "failed", counts[R_FAILED], "uploaded",
 			 (json_int_t)up, "downloaded", (json_int_t)down, "disk_used",
 			 (json_int_t)disk, "upload_rate", rate_up, "download_rate", rate_down,
@@ -460,7 +461,7 @@ int ms_seedbox_metrics(struct ms_seedbox *sb, char **buf, size_t *len)
 	};
 	struct ms_metrics_buf b;
 	int64_t disk = 0, up = 0, down = 0, mirror = 0;
-	int counts[4] = { 0 }, peers = 0, loaded = 0;
+	int counts[5] = { 0 }, peers = 0, loaded = 0;
 	size_t n = 0, k;
 	struct repo *r;
 	struct lts_status *st;
@@ -502,7 +503,7 @@ int ms_seedbox_metrics(struct ms_seedbox *sb, char **buf, size_t *len)
 		}
 	}
 	ms_mb_help(&b, "modelswarm_repos", "gauge", "Repos kept, by state.");
-	for (int s = 0; s < 4; s++)
+	for (int s = 0; s < 5; s++)
 		ms_mb_int(&b, "modelswarm_repos", counts[s], "state", ms__state_names[s], (char *)NULL);
 	ms_mb_help(&b, "modelswarm_uploaded_bytes_total", "counter", "Bytes uploaded, all repos.");
 	ms_mb_int(&b, "modelswarm_uploaded_bytes_total", up, (char *)NULL);

@@ -493,6 +493,8 @@ static void job_finish(struct repo *r, int code)
 		if (twin) {
 			ms__log(sb, "%s: already kept (%s)", ms__label(r, l, sizeof(l)), twin->id);
 			ms__remove_repo(sb, r, 0);
+		} else if (code == MS_ENOTFOUND && ms__bridge_start(sb, r)) {
+			ms__save_record(sb, r);
 		} else {
 			r->st = R_FAILED;
 			r->code = code;
@@ -579,6 +581,7 @@ static int job_start(struct ms_seedbox *sb, struct repo *r)
 	/* the daemon waits for sources, unless told otherwise */
 	o.stall_timeout_s = sb->config->stall_timeout_s > 0 ? (int)sb->config->stall_timeout_s : 0;
 	o.peer_discovery = sb->peer_discovery;
+	o.extra_index = sb->bridge_sk ? sb->bridge_index : NULL;
 	ms__repo_error(r, NULL);
 	r->st = R_DOWNLOADING;
 	rc = ms_getjob_start(&r->job, sb->config, sb->loop, sb->eng, &o, &h, &err);
@@ -607,7 +610,7 @@ void ms__start_queued(struct ms_seedbox *sb)
 	if (sb->closing)
 		return;
 	for (struct repo *r = sb->repos; r; r = r->next)
-		active += r->st == R_DOWNLOADING;
+		active += r->st == R_DOWNLOADING || r->st == R_BRIDGING;
 	for (struct repo *r = sb->repos; r && active < ms__max_active(sb); r = r->next)
 		if (r->st == R_QUEUED && !r->paused && !job_start(sb, r))
 			active++;
@@ -664,6 +667,7 @@ void ms__remove_repo(struct ms_seedbox *sb, struct repo *r, int data)
 	char l[400];
 
 	ms__notify(sb, r); /* (before it is gone: the key is only compared) */
+	ms__bridge_cancel(r);
 	if (r->job) {
 		struct ms_getjob_info in;
 		ms_getjob_info(r->job, &in);
@@ -979,6 +983,7 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 		if (r->job)
 			ms_getjob_tick(r->job, NULL, NULL, 0);
 	forget_missing(sb, now);
+	ms__bridge_tick(sb, now);
 	if (now - sb->last_stats >= STATS_EVERY_S) {
 		stats(sb, now - sb->last_stats);
 		sb->last_stats = now;
@@ -1205,6 +1210,12 @@ int ms_seedbox_open(struct ms_seedbox **out, struct ms_config *c, uv_loop_t *loo
 		return rc;
 	}
 	chmod(sb->dir, 0700);
+	if ((rc = ms__bridge_open(sb, err))) {
+		ms_http_close(sb->http);
+		ms__bridge_close(sb);
+		free(sb);
+		return rc;
+	}
 	/* every repo kept last time: seeding ones straight into the session
 	 * with their resume data, downloads queued again */
 	n = scandir(path, &names, NULL, alphasort);
@@ -1259,9 +1270,11 @@ void ms_seedbox_shutdown(struct ms_seedbox *sb)
 		sb->restore_on = 0;
 	}
 	stats(sb, ms__now_s(sb) - sb->last_stats);
-	for (struct repo *r = sb->repos; r; r = r->next)
+	for (struct repo *r = sb->repos; r; r = r->next) {
+		ms__bridge_cancel(r); /* its .incomplete files resume it */
 		ms__save_record(sb, r); /* a download is saved as queued; its job
 				       keeps its resume data meanwhile */
+	}
 	if (sb->subs_ops.shutdown)
 		sb->subs_ops.shutdown(sb);
 	if (sb->http) {
@@ -1283,5 +1296,6 @@ void ms_seedbox_free(struct ms_seedbox *sb)
 		ms_http_close(sb->http); /* no poll callback after this */
 	if (sb->subs_ops.close)
 		sb->subs_ops.close(sb);
+	ms__bridge_close(sb);
 	free(sb);
 }

@@ -488,6 +488,44 @@ struct bridge_scan {
 	char scopes[300];                  /* the scopes of that one */
 };
 
+/* the process's own bridge (ms_trust_bridge_local), if any */
+static struct ms_bridge local_bridge;
+
+int ms_trust_bridge_local(const char *name, const struct ms_pubkey *pk,
+			  const struct ms_strlist *scopes, struct ms_error *err)
+{
+	int r;
+
+	if ((r = ms_bridge_name_check(name, err)))
+		return r;
+	for (size_t i = 0; i < scopes->n; i++)
+		if ((r = ms_scope_check(scopes->v[i], err)))
+			return r;
+	ms_bridge_release(&local_bridge);
+	snprintf(local_bridge.name, sizeof(local_bridge.name), "%s", name);
+	local_bridge.pk = *pk;
+	for (size_t i = 0; i < scopes->n; i++)
+		if (ms_strlist_push_copy(&local_bridge.scopes, scopes->v[i]))
+			return ms_error_set(err, MS_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* b, seen by a scan */
+static void scan_one(struct bridge_scan *sc, const struct ms_bridge *b, const char *repo,
+		     const uint8_t *keynum)
+{
+	int same = keynum && !memcmp(keynum, b->pk.keynum, MS_KEYNUM_BYTES);
+	int scoped = in_scope(b, repo);
+
+	sc->scoped += scoped;
+	if (same && (scoped || !*sc->name)) {
+		sc->found = scoped;
+		sc->pk = b->pk;
+		snprintf(sc->name, sizeof(sc->name), "%s", b->name);
+		scopes_text(b, sc->scopes, sizeof(sc->scopes));
+	}
+}
+
 static int scan_bridges(const char *repo, const uint8_t *keynum, struct bridge_scan *sc,
 			struct ms_error *err)
 {
@@ -496,22 +534,15 @@ static int scan_bridges(const char *repo, const uint8_t *keynum, struct bridge_s
 	int r;
 
 	memset(sc, 0, sizeof(*sc));
+	if (*local_bridge.name)
+		scan_one(sc, &local_bridge, repo, keynum);
 	if ((r = list_names("trusted/bridges", ".json", &names, &n, err)))
 		return r;
 	for (size_t i = 0; i < n && !sc->found; i++) {
 		struct ms_bridge b;
-		int same, scoped;
 		if ((r = ms_trust_bridge_get(names[i], &b, err)))
 			break;
-		same = keynum && !memcmp(keynum, b.pk.keynum, MS_KEYNUM_BYTES);
-		scoped = in_scope(&b, repo);
-		sc->scoped += scoped;
-		if (same && (scoped || !*sc->name)) {
-			sc->found = scoped;
-			sc->pk = b.pk;
-			snprintf(sc->name, sizeof(sc->name), "%s", b.name);
-			scopes_text(&b, sc->scopes, sizeof(sc->scopes));
-		}
+		scan_one(sc, &b, repo, keynum);
 		ms_bridge_release(&b);
 	}
 	names_free(names, n);

@@ -447,3 +447,25 @@ int ms_remove_tree_at(int dirfd, const char *name)
 {
 	return remove_tree(dirfd, name, 0);
 }
+
+char *ms_url_escape_path(const char *p)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(p) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~/", c)) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}

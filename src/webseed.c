@@ -16,29 +16,6 @@ static void schedule(struct ms_webseed *w);
 static void maybe_free(struct ms_webseed *w);
 static void job_next(struct job *j);
 
-/* percent-encode a torrent path for a URL, keeping '/' */
-static char *escape_path(const char *p)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(p) * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~/", c)) {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 /* first file that holds byte off of the torrent */
 static int file_at(const struct ms_webseed *w, int64_t off)
 {
@@ -448,7 +425,7 @@ int ms_webseed_new(struct ms_webseed **out, uv_loop_t *loop,
 		w->files[i].offset = fi.offset;
 		w->files[i].size = fi.size;
 		w->files[i].pad = fi.pad;
-		w->files[i].path = escape_path(fi.path);
+		w->files[i].path = ms_url_escape_path(fi.path);
 		r = !w->files[i].path;
 		if (fi.offset + fi.size > w->total)
 			w->total = fi.offset + fi.size;

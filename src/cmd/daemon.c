@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "ms_hfapi.h"
+#include "ms_manifest.h"
 #include "ms_metrics.h"
 #include "ms_rpc.h"
 #include "ms_seedbox.h"
@@ -21,7 +22,8 @@
 static const char daemon_usage[] =
 	"usage: modelswarm daemon [--foreground] [--config FILE] [--socket PATH]\n"
 	"                         [--listen ADDR:PORT] [--metrics ADDR:PORT]\n"
-	"                         [--hf-listen [ADDR:]PORT] [--hf-allow GLOB]... [--syslog]\n"
+	"                         [--hf-listen [ADDR:]PORT] [--hf-allow GLOB]...\n"
+	"                         [--hf-upstream URL] [--syslog]\n"
 	"                         [--no-dht] [--no-lsd] [--no-port-mapping]\n"
 	"   or: modelswarm daemon add ORG/NAME[@REV] [--cache-dir DIR] [--index URL]...\n"
 	"                         [--include GLOB]... [--exclude GLOB]... [--peer HOST:PORT]...\n"
@@ -55,6 +57,11 @@ static const char daemon_usage[] =
 	"                          it does not hold starts its download\n"
 	"    --hf-allow GLOB       only repos matching ORG/NAME GLOB may be started\n"
 	"                          by a request (repeatable; adds to the config's)\n"
+	"    --hf-upstream URL     bridge a repo no index has from the Hugging Face\n"
+	"                          hub at URL: download it once, check every file\n"
+	"                          against the hub's metadata, sign it with the\n"
+	"                          daemon's bridge key and seed it (orgs with a\n"
+	"                          pinned key are never bridged)\n"
 	"    --syslog              log to syslog instead of standard error\n"
 	"    --no-dht              no DHT\n"
 	"    --no-lsd              no local service discovery\n"
@@ -91,7 +98,7 @@ enum {
 	OPT_D_FOREGROUND = OPT_CMD_BASE, OPT_D_SOCKET, OPT_D_CONFIG, OPT_D_METRICS, OPT_D_HF,
 	OPT_D_SYSLOG, OPT_D_CACHE, OPT_D_INDEX, OPT_D_INCLUDE, OPT_D_EXCLUDE, OPT_D_PIN,
 	OPT_D_PAUSED, OPT_D_DATA, OPT_D_KEEP, OPT_D_JSON, OPT_D_RATIO, OPT_D_STIME,
-	OPT_D_BUDGET, OPT_D_ACTIVE, OPT_D_HF_ALLOW
+	OPT_D_BUDGET, OPT_D_ACTIVE, OPT_D_HF_ALLOW, OPT_D_HF_UPSTREAM
 };
 
 static const struct option daemon_opts[] = {
@@ -104,6 +111,7 @@ static const struct option daemon_opts[] = {
 	{ "metrics", required_argument, NULL, OPT_D_METRICS },
 	{ "hf-listen", required_argument, NULL, OPT_D_HF },
 	{ "hf-allow", required_argument, NULL, OPT_D_HF_ALLOW },
+	{ "hf-upstream", required_argument, NULL, OPT_D_HF_UPSTREAM },
 	{ "syslog", no_argument, NULL, OPT_D_SYSLOG },
 	{ "cache-dir", required_argument, NULL, OPT_D_CACHE },
 	{ "index", required_argument, NULL, OPT_D_INDEX },
@@ -574,6 +582,7 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 	struct ms_error err;
 	struct ms_strlist indexes = { 0 }, includes = { 0 }, excludes = { 0 }, peers = { 0 };
 	struct ms_strlist hf_allow = { 0 };
+	const char *upstream = NULL;
 	struct opt_groups og = { .net = &net, .rate = &rate, .peers = &peers };
 	char path[4096], cfg[4096];
 	const char *sock = NULL, *what = NULL, *arg = NULL, *metrics = NULL, *cache = NULL;
@@ -597,6 +606,13 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 				goto out;
 			}
 			ms_strlist_push(&hf_allow, optarg);
+			break;
+		case OPT_D_HF_UPSTREAM:
+			if (ms_upstream_check(optarg, &err)) {
+				r = cmd_usage_error("daemon", "--hf-upstream: %s", err.msg);
+				goto out;
+			}
+			upstream = optarg;
 			break;
 		case OPT_D_SYSLOG: use_syslog = 1; break;
 		case OPT_D_CACHE: cache = optarg; break;
@@ -703,6 +719,13 @@ int cmd_daemon(int argc, char **argv, struct ms_ctx *ctx)
 		sock = path;
 	}
 	if (!what) {
+		if (upstream) {
+			free(ctx->config.hf_upstream);
+			if (!(ctx->config.hf_upstream = strdup(upstream))) {
+				r = cmd_error(EXIT_ERROR, "out of memory");
+				goto out;
+			}
+		}
 		ctx->config.hf_allow.owned = 1;
 		for (size_t i = 0; i < hf_allow.n; i++)
 			if (ms_strlist_push_copy(&ctx->config.hf_allow, hf_allow.v[i])) {

@@ -1,0 +1,65 @@
+/*
+ * Bridging (upstream.c): a repo of an upstream Hugging Face hub, made a
+ * signed release. The revision is resolved at the upstream (a ref is pinned
+ * to its commit at that moment) and its tree read (every page); each file
+ * is downloaded from the upstream's resolve URL (its redirects to a CDN
+ * followed, its Xet headers ignored) into blobs/<etag>.incomplete of the hub
+ * cache, hashed as it arrives, and renamed to blobs/<etag> only once its
+ * bytes match the upstream's metadata: sha256 = the tree's lfs.oid for LFS
+ * files, git blob sha1 = its oid for the others. Then the tree is hashed
+ * once more into the torrent `publish` would make of it (name = commit, no
+ * dates: two bridges of one commit make one infohash), every file checked
+ * against the metadata again, and the release written into an index,
+ * signed with the bridge's key, its manifest naming its source. The
+ * upstream's metadata is the root of trust here; the signature says only
+ * which bridge vouches for it.
+ *
+ * A download cut short is resumed from its .incomplete file next time.
+ * Everything runs on the loop thread except the hashing (libuv's pool).
+ */
+#ifndef MS_UPSTREAM_H
+#define MS_UPSTREAM_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "ms_http.h"
+#include "ms_sign.h"
+#include "ms_util.h"
+
+struct ms_upstream_opts {
+	const char *upstream;              /* https://HOST[:PORT] of the hub */
+	const struct ms_http_auth *auth;   /* e.g. a token for gated repos, or NULL */
+	const char *repo;                  /* ORG/NAME */
+	const char *want;                  /* a ref, or a 40-hex commit */
+	const char *cache_dir;             /* the hub cache */
+	const char *index;                 /* the index directory to write */
+	const char *work_dir;              /* scratch (made, emptied, removed) */
+	const struct ms_seckey *sk;        /* the bridge's key, kept by the caller */
+	const struct ms_strlist *trackers; /* for the torrent, or NULL */
+	int parallel;                      /* files at once (0: 4) */
+	long stall_s;                      /* a transfer without a byte (0: 60) */
+};
+
+struct ms_upstream_hooks {
+	void (*log)(void *ud, const char *line);
+	/* the end: 0 with the commit, else an MS_E* code and why (MS_ENOTFOUND:
+	 * the upstream has no such repo or revision; MS_EVERIFY: its bytes
+	 * and its metadata disagree, naming the file; MS_EAGAIN: it failed
+	 * for now, try later). Never before ms_upstream_start() returns. */
+	void (*done)(void *ud, int code, const char *msg, const char *commit);
+	void *ud;
+};
+
+struct ms_upstream_job;
+
+int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
+		      const struct ms_upstream_opts *o, const struct ms_upstream_hooks *h,
+		      struct ms_error *err);
+/* bytes of the files, and of them at their final names or on the way */
+void ms_upstream_progress(const struct ms_upstream_job *j, int64_t *done, int64_t *total);
+/* Stop: no hook is called after this; freed once nothing runs. */
+void ms_upstream_cancel(struct ms_upstream_job *j);
+
+#endif

@@ -1,0 +1,205 @@
+#!/bin/sh
+test_description='bridging: a daemon with hf-upstream takes a repo no index has from the
+(fake) hub once, checks every file against the hub metadata, signs the release with
+its bridge key, seeds it and serves it as an index; a second daemon trusting that key
+gets it from peers and bridges nothing itself; corrupt bytes, a gated repo, main moving,
+the hub going down, and an org with a pinned key'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/lib-services.sh"
+. "$TEST_DIRECTORY/lib-daemon.sh"
+
+TOKEN=hf_bridgetesttoken
+NODE="env NODE_PATH=$MS_ROOT/tests/node/node_modules timeout 60 node"
+CURL="timeout 30 curl -sS"
+# every modelswarm here trusts the test CA (the fake hub's certificate)
+SSL_CERT_FILE=$TRASH_DIRECTORY/ca.pem
+export SSL_CERT_FILE
+
+# js EXPR FILE: EXPR over the JSON in FILE (as d)
+js () {
+	/usr/bin/python3 -c 'import json, sys
+d = json.load(open(sys.argv[2]))
+v = eval(sys.argv[1])
+print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
+}
+
+# egress: the body bytes the fake hub (both listeners) sent so far
+egress () {
+	js "d[\"total\"]" "$hub_egress"
+}
+
+# size DIR: bytes of the files under DIR
+size () {
+	find "$1" -type f -exec cat {} + | wc -c
+}
+
+# snapshot PORT REPO OUT: @huggingface/hub's snapshotDownload through the
+# endpoint on PORT into the cache OUT; prints the snapshot's path
+snapshot () {
+	$NODE -e '
+const hub = require("@huggingface/hub");
+hub.snapshotDownload({ repo: process.argv[2], hubUrl: process.argv[1], cacheDir: process.argv[3] })
+  .then((p) => console.log("SNAPSHOT " + p), (e) => { console.error(String(e)); process.exit(1); });
+' "http://127.0.0.1:$1" "$2" "$3"
+}
+
+# same_tree A B: the same files with the same bytes
+same_tree () {
+	(cd "$1" && find . -type f -o -type l | sort) >tree.a &&
+	(cd "$2" && find . -type f -o -type l | sort) >tree.b &&
+	test_cmp tree.a tree.b &&
+	while read -r f; do
+		cmp "$1/$f" "$2/$f" || return 1
+	done <tree.a
+}
+
+T=repos/acme/tiny
+
+test_expect_success 'setup: a test CA, repos on a fake hub, a tracker for the bridged torrent' '
+	test -d "$MS_ROOT/tests/node/node_modules/@huggingface/hub" &&
+	test_ca_cert 127.0.0.2 &&
+	mkdir -p $T/1 $T/2 &&
+	printf "{\"v\": 1}\n" >$T/1/config.json &&
+	gen_file $T/1/model.safetensors 3000000 &&
+	printf "tokens\n" >$T/1/tokenizer.json &&
+	mkdir -p $T/1/sub && printf "notes\n" >$T/1/sub/notes.txt &&
+	cp -R $T/1/. $T/2/ &&
+	printf "{\"v\": 2}\n" >$T/2/config.json &&
+	gen_file $T/2/model.safetensors 3000001 &&
+	mkdir -p repos/acme/other/1 repos/acme/bad/1 repos/acme/gated/1 repos/lab/model/1 &&
+	gen_file repos/acme/other/1/model.safetensors 2000000 &&
+	printf "{}\n" >repos/acme/other/1/config.json &&
+	gen_file repos/acme/bad/1/broken.safetensors 200000 &&
+	printf "{}\n" >repos/acme/bad/1/config.json &&
+	gen_file repos/acme/gated/1/model.safetensors 70000 &&
+	printf "{\"gated\": true}\n" >repos/acme/gated/1/config.json &&
+	printf "lab\n" >repos/lab/model/1/config.json &&
+	start_fake_hub hub1 repos --token $TOKEN --gated acme/gated --mode corrupt:broken.safetensors &&
+	H=$hub_url &&
+	$CURL --cacert ca.pem -o info.json "$H/api/models/acme/tiny/revision/main" &&
+	c2=$(js "d[\"sha\"]" info.json) &&
+	$CURL --cacert ca.pem -o info.json "$H/api/models/acme/other/revision/main" &&
+	o1=$(js "d[\"sha\"]" info.json) &&
+	test -n "$c2" && test -n "$o1" &&
+	# the bridged torrent is the one publish makes of the same tree
+	modelswarm keygen probe --no-password >/dev/null &&
+	modelswarm publish $T/2 --repo acme/tiny --rev $c2 --key probe.key --index probe \
+		>probe.out &&
+	modelswarm publish repos/acme/other/1 --repo acme/other --rev $o1 --key probe.key \
+		--index probe >probe2.out &&
+	ih=$(sed -n "s/^infohash v2: //p" probe.out) &&
+	start_opentracker $(sed -n "s/^infohash v[12]: //p" probe.out probe2.out) &&
+	free_port >hf1.port &&
+	cat >>"$MODELSWARM_HOME/config" <<-EOF
+	hf-upstream = $H
+	bridge-tracker = $tracker_url
+	bridge-name = seedbox
+	EOF
+	start_daemon d1 --hf-listen "127.0.0.1:$(cat hf1.port)" &&
+	d1pid=$dpid &&
+	grep "bridging from $H as bridge .seedbox." d1.err &&
+	test -s "$MODELSWARM_HOME/state/bridge/bridge.pub"
+'
+
+test_expect_success 'an unmodified @huggingface/hub gets a repo only the hub has; the hub sends it once' '
+	e0=$(egress) &&
+	snapshot $(cat hf1.port) acme/tiny hfc >snap.out &&
+	same_tree $T/2 "$(sed -n "s/^SNAPSHOT //p" snap.out)" &&
+	e1=$(egress) &&
+	payload=$(size $T/2) &&
+	test $((e1 - e0)) -ge $payload &&
+	test $((e1 - e0)) -le $((payload + payload / 10)) &&
+	wait_state acme/tiny seeding 30 &&
+	grep "bridged acme/tiny@$c2 (main) as version 1" d1.err
+'
+
+test_expect_success 'the bridged release: signed by the bridge, its source named, the torrent publish makes' '
+	idx="$MODELSWARM_HOME/state/daemon/bridge/index/acme/tiny" &&
+	test -f "$idx/refs.json.minisig" &&
+	test "$(js "d[\"source\"][\"upstream\"]" "$idx/$c2.manifest.json")" = "$H" &&
+	test "$(js "d[\"source\"][\"commit\"]" "$idx/$c2.manifest.json")" = "$c2" &&
+	test "$(js "d[\"refs\"][\"main\"][\"revision\"]" "$idx/refs.json")" = "$c2" &&
+	test "$(js "d[\"torrent\"][\"infohash_v2\"]" "$idx/$c2.manifest.json")" = "$ih" &&
+	sha=$(sha256sum <$T/2/model.safetensors | cut -c1-64) &&
+	test "$(js "[f[\"etag\"] for f in d[\"files\"] if f[\"path\"] == \"model.safetensors\"][0]" \
+		"$idx/$c2.manifest.json")" = "$sha" &&
+	test "$(js "[f[\"etag\"] for f in d[\"files\"] if f[\"path\"] == \"config.json\"][0]" \
+		"$idx/$c2.manifest.json")" = "$(git hash-object $T/2/config.json)" &&
+	minisign -Vm "$idx/$c2.manifest.json" -p "$MODELSWARM_HOME/state/bridge/bridge.pub" &&
+	# and its endpoint serves that index to other daemons
+	$CURL -o served.json "http://127.0.0.1:$(cat hf1.port)/modelswarm/index/acme/tiny/refs.json" &&
+	cmp served.json "$idx/refs.json" &&
+	test "$($CURL -o /dev/null -w "%{http_code}" \
+		"http://127.0.0.1:$(cat hf1.port)/modelswarm/index/acme/tiny/..%2Frefs.json")" = 404
+'
+
+test_expect_success 'asked again, the daemon answers from what it holds: not a byte more from the hub' '
+	e1=$(egress) &&
+	snapshot $(cat hf1.port) acme/tiny hfc2 >snap2.out &&
+	same_tree $T/2 "$(sed -n "s/^SNAPSHOT //p" snap2.out)" &&
+	test "$(egress)" = "$e1"
+'
+
+test_expect_success 'a second daemon trusting the bridge key gets the release from peers, not from the hub' '
+	mkdir -p home2 &&
+	cat >home2/config <<-EOF &&
+	dht = false
+	lsd = false
+	port-mapping = false
+	hf-upstream = $H
+	index = http://127.0.0.1:$(cat hf1.port)/modelswarm/index/
+	EOF
+	MODELSWARM_HOME=$PWD/home2 modelswarm trust add --bridge seedbox \
+		"$MODELSWARM_HOME/state/bridge/bridge.pub" --scope "acme/*" &&
+	free_port >hf2.port &&
+	MODELSWARM_HOME=$PWD/home2 start_daemon d2 --hf-listen "127.0.0.1:$(cat hf2.port)" &&
+	d2pid=$dpid &&
+	e1=$(egress) &&
+	snapshot $(cat hf2.port) acme/tiny hfc3 >snap3.out &&
+	same_tree $T/2 "$(sed -n "s/^SNAPSHOT //p" snap3.out)" &&
+	test "$(egress)" = "$e1" &&
+	! grep "bridging it from" d2.err
+'
+
+test_expect_success 'two daemons asked at once for a repo nobody has: one bridges, the other waits for it' '
+	e1=$(egress) &&
+	snapshot $(cat hf2.port) acme/other hfc4 >snap4.out &&
+	same_tree repos/acme/other/1 "$(sed -n "s/^SNAPSHOT //p" snap4.out)" &&
+	grep "acme/other@main: no index has it: bridging it from" d1.err &&
+	! grep "bridging it from" d2.err &&
+	payload=$(size repos/acme/other/1) &&
+	test $(( $(egress) - e1 )) -le $((payload + payload / 10))
+'
+
+test_expect_success 'bytes that do not match the hub metadata are refused, named, and never kept' '
+	test "$($CURL -o bad.json -w "%{http_code}" \
+		"http://127.0.0.1:$(cat hf1.port)/api/models/acme/bad/revision/main")" = 502 &&
+	grep "broken.safetensors" bad.json &&
+	grep "do not match its metadata" bad.json &&
+	sha=$(sha256sum <repos/acme/bad/1/broken.safetensors | cut -c1-64) &&
+	
+	! ls "$HOME/.cache/huggingface/hub/models--acme--bad/blobs/" | grep "$sha" &&
+	! test -e "$MODELSWARM_HOME/state/daemon/bridge/index/acme/bad/refs.json"
+'
+
+test_expect_success 'a gated repo: refused without a token, with a message that says what to set' '
+	test "$($CURL -o gated.json -w "%{http_code}" \
+		"http://127.0.0.1:$(cat hf1.port)/api/models/acme/gated/revision/main")" = 502 &&
+	grep "gated or private repo needs a token" gated.json
+'
+
+test_expect_success 'an org with a pinned key is never bridged' '
+	modelswarm keygen lab --no-password >/dev/null &&
+	modelswarm trust add lab lab.pub >/dev/null &&
+	test "$($CURL -o lab.json -w "%{http_code}" \
+		"http://127.0.0.1:$(cat hf1.port)/api/models/lab/model/revision/main")" = 404 &&
+	sleep 1 &&
+	! grep "lab/model" "$hub_log"
+'
+
+test_expect_success 'stop the daemons' '
+	MODELSWARM_HOME=$PWD/home2 modelswarm daemon stop >/dev/null &&
+	dpid=$d1pid && stop_daemon
+'
+
+test_done
