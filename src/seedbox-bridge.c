@@ -12,8 +12,8 @@
 #include "ms_trust.h"
 #include "seedbox-int.h"
 
-/* a failure "for now" (the upstream down, an index preparing it) is
- * tried again after this long */
+/* a bridge that failed "for now" (the upstream down) is tried again
+ * after this long */
 #define RETRY_LATER_S 10.0
 
 /* the key: the configured one, else <state>/bridge/bridge.key, made on
@@ -167,6 +167,7 @@ void ms__bridge_tick(struct ms_seedbox *sb, double now)
 				r->st = R_FAILED;
 				r->code = r->bridge_code;
 				r->failed_at = now;
+				r->retry_at = now + RETRY_LATER_S;
 				ms__log(sb, "%s: bridging failed: %s", ms__label(r, l, sizeof(l)),
 					r->error ? r->error : ms_strerror(r->code));
 			}
@@ -174,7 +175,7 @@ void ms__bridge_tick(struct ms_seedbox *sb, double now)
 			ms__notify(sb, r);
 			ms__start_queued(sb);
 		} else if (r->st == R_FAILED && r->code == MS_EAGAIN && !r->paused &&
-			   now - r->failed_at >= RETRY_LATER_S) {
+			   now >= r->retry_at) {
 			/* an index is preparing it, or the upstream was down */
 			r->st = R_QUEUED;
 			ms__start_queued(sb);

@@ -72,6 +72,7 @@ struct repo {
 	double next_announce;    /* monotonic s: when, unloaded, to announce */
 	int rate_up, rate_down, peers_n;
 	double failed_at;        /* monotonic s: when its download last failed */
+	double retry_at;         /* failed "for now" (MS_EAGAIN): when to try again */
 	int64_t up_base;         /* uploaded before this session */
 	int64_t saved_uploaded;  /* uploaded, as last written to its record */
 	struct repo *next;

@@ -499,6 +499,8 @@ static void job_finish(struct repo *r, int code)
 			r->st = R_FAILED;
 			r->code = code;
 			r->failed_at = ms__now_s(sb);
+			/* an index preparing it (a daemon bridging it): soon */
+			r->retry_at = r->failed_at + 2;
 			if (!r->error)
 				ms__repo_error(r, "failed (%s)", ms_strerror(code));
 			ms__notify(sb, r);

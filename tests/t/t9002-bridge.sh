@@ -53,6 +53,18 @@ same_tree () {
 	done <tree.a
 }
 
+# stop_in HOME PID: stop the daemon of MODELSWARM_HOME=HOME, wait until
+# PID is gone (bounded)
+stop_in () {
+	MODELSWARM_HOME=$1 modelswarm daemon stop >/dev/null &&
+	si=0 &&
+	while kill -0 "$2" 2>/dev/null && test $si -lt 300; do
+		sleep 0.1
+		si=$((si + 1))
+	done &&
+	! kill -0 "$2" 2>/dev/null
+}
+
 T=repos/acme/tiny
 
 test_expect_success 'setup: a test CA, repos on a fake hub, a tracker for the bridged torrent' '
@@ -188,6 +200,19 @@ test_expect_success 'a gated repo: refused without a token, with a message that 
 	grep "gated or private repo needs a token" gated.json
 '
 
+test_expect_success 'the same gated repo through a daemon with the token: it bridges it itself' '
+	echo "mirror-auth.127.0.0.1:$hub_port = Bearer $TOKEN" >>home2/config &&
+	stop_in $PWD/home2 $d2pid &&
+	MODELSWARM_HOME=$PWD/home2 start_daemon d2b --hf-listen "127.0.0.1:$(cat hf2.port)" &&
+	d2pid=$dpid &&
+	snapshot $(cat hf2.port) acme/gated hfc5 >snap5.out &&
+	same_tree repos/acme/gated/1 "$(sed -n "s/^SNAPSHOT //p" snap5.out)" &&
+	grep "acme/gated@main: no index has it: bridging it from" d2b.err &&
+	# the token went to the hub, and to nothing else
+	grep "\"auth\": \"Bearer $TOKEN\"" "$hub_log" >with-token &&
+	! grep -v "\"listener\": \"hub\"" with-token
+'
+
 test_expect_success 'an org with a pinned key is never bridged' '
 	modelswarm keygen lab --no-password >/dev/null &&
 	modelswarm trust add lab lab.pub >/dev/null &&
@@ -198,8 +223,75 @@ test_expect_success 'an org with a pinned key is never bridged' '
 '
 
 test_expect_success 'stop the daemons' '
-	MODELSWARM_HOME=$PWD/home2 modelswarm daemon stop >/dev/null &&
-	dpid=$d1pid && stop_daemon
+	stop_in $PWD/home2 $d2pid &&
+	stop_in "$MODELSWARM_HOME" $d1pid &&
+	test_kill $hub_pid
+'
+
+test_expect_success 'main moving during the bridge: the commit it resolved to is finished' '
+	mkdir -p repos2/acme/moving/1 repos2/acme/moving/2 repos2/acme/big/1 &&
+	gen_file repos2/acme/moving/1/model.safetensors 500000 &&
+	printf "m1\n" >repos2/acme/moving/1/config.json &&
+	gen_file repos2/acme/moving/2/model.safetensors 500000 &&
+	printf "m2\n" >repos2/acme/moving/2/config.json &&
+	echo "{\"branches\": {\"main\": \"1\"}}" >repos2/acme/moving/refs.json &&
+	gen_file repos2/acme/big/1/model.safetensors 4000000 &&
+	printf "{}\n" >repos2/acme/big/1/config.json &&
+	start_fake_hub hub2 repos2 --mode move-main-after:1 --mode down-after:1500000 \
+		--down-for 3 &&
+	H2=$hub_url &&
+	$CURL --cacert ca.pem -o m.json "$H2/api/models/acme/moving/revision/main" &&
+	m1=$(js "d[\"sha\"]" m.json) &&
+	mkdir -p home3 &&
+	cat >home3/config <<-EOF &&
+	dht = false
+	lsd = false
+	port-mapping = false
+	hf-upstream = $H2
+	EOF
+	free_port >hf3.port &&
+	MODELSWARM_HOME=$PWD/home3 start_daemon d3 --hf-listen "127.0.0.1:$(cat hf3.port)" &&
+	d3pid=$dpid &&
+	snapshot $(cat hf3.port) acme/moving hfc6 >snap6.out &&
+	same_tree repos2/acme/moving/1 "$(sed -n "s/^SNAPSHOT //p" snap6.out)" &&
+	grep "\"event\": \"main-moved\"" "$hub_log" &&
+	$CURL --cacert ca.pem -o m.json "$H2/api/models/acme/moving/revision/main" &&
+	test "$(js "d[\"sha\"]" m.json)" != "$m1" &&
+	idx=home3/state/daemon/bridge/index/acme/moving &&
+	test "$(js "d[\"refs\"][\"main\"][\"revision\"]" $idx/refs.json)" = "$m1"
+'
+
+test_expect_success 'the hub going down mid-download: the bridge goes on from the bytes it has' '
+	e0=$(egress) &&
+	snapshot $(cat hf3.port) acme/big hfc7 >snap7.out &&
+	same_tree repos2/acme/big/1 "$(sed -n "s/^SNAPSHOT //p" snap7.out)" &&
+	grep "\"event\": \"down\"" "$hub_log" &&
+	grep "model.safetensors.: .*trying again ([1-9][0-9]* of 4000000 bytes kept)" d3.err &&
+	payload=$(size repos2/acme/big/1) &&
+	test $(( $(egress) - e0 )) -le $((payload + payload / 10))
+'
+
+test_expect_success 'a daemon killed mid-bridge resumes from its .incomplete files' '
+	stop_in $PWD/home3 $d3pid && test_kill $hub_pid &&
+	mkdir -p repos3/acme/slow/1 &&
+	gen_file repos3/acme/slow/1/model.safetensors 6000000 &&
+	start_fake_hub hub3 repos3 --rate 2000000 &&
+	sed -i "s|^hf-upstream = .*|hf-upstream = $hub_url|" home3/config &&
+	MODELSWARM_HOME=$PWD/home3 start_daemon d3b --hf-listen "127.0.0.1:$(cat hf3.port)" &&
+	MODELSWARM_HOME=$PWD/home3 modelswarm daemon add acme/slow >/dev/null &&
+	i=0 &&
+	while test "$(egress)" -lt 2000000 && test $i -lt 100; do sleep 0.1; i=$((i + 1)); done &&
+	kill -9 $dpid &&
+	inc=$(ls .cache/huggingface/hub/models--acme--slow/blobs/*.incomplete) &&
+	test -s "$inc" &&
+	MODELSWARM_HOME=$PWD/home3 start_daemon d3c --hf-listen "127.0.0.1:$(cat hf3.port)" &&
+	d3cpid=$dpid &&
+	(MODELSWARM_HOME=$PWD/home3 && export MODELSWARM_HOME && wait_state acme/slow seeding 60) &&
+	grep "resuming at [1-9][0-9]* of 6000000 bytes" d3c.err &&
+	sha=$(sha256sum <repos3/acme/slow/1/model.safetensors | cut -c1-64) &&
+	cmp repos3/acme/slow/1/model.safetensors .cache/huggingface/hub/models--acme--slow/blobs/$sha &&
+	test "$(egress)" -le 6600000 &&
+	stop_in $PWD/home3 $d3cpid
 '
 
 test_done
