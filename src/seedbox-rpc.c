@@ -81,6 +81,13 @@ static json_t *repo_json_st(struct ms_seedbox *sb, struct repo *r, const struct 
 	if (r->st == R_FAILED)
 		json_object_set_new(o, "error_code", json_string(ms_errname(r->code) ? ms_errname(r->code)
 										 : "EIO"));
+	if (r->bridge) {
+		/* bridging: what the upstream sent and checked so far */
+		int64_t done, total;
+		ms_upstream_progress(r->bridge, &done, &total);
+		json_object_set_new(o, "done", json_integer(done));
+		json_object_set_new(o, "total", json_integer(total));
+	}
 	if (r->job) {
 		struct ms_getjob_info in;
 		ms_getjob_info(r->job, &in);

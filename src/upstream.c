@@ -875,6 +875,29 @@ static void on_info(void *ud, int status, unsigned char *body, size_t len, const
 
 /* ---- the job ---------------------------------------------------------- */
 
+/* a revision or ref as one URL path segment ('/' escaped too) */
+static char *rev_escape(const char *want)
+{
+	char *e = ms_url_escape_path(want), *out, *o;
+
+	if (!e || !(out = malloc(strlen(e) * 3 + 1))) {
+		free(e);
+		return NULL;
+	}
+	o = out;
+	for (const char *p = e; *p; p++) {
+		if (*p == '/') {
+			memcpy(o, "%2F", 3);
+			o += 3;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	free(e);
+	return out;
+}
+
 static char *dup_or_null(const char *s, int *bad)
 {
 	char *d = s ? strdup(s) : NULL;
@@ -940,7 +963,8 @@ int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
 		uv_close((uv_handle_t *)&j->retry, retry_closed);
 		return err->code;
 	}
-	esc = ms_url_escape_path(j->want);
+	/* the revision is one segment: a ref's '/' too is escaped */
+	esc = rev_escape(j->want);
 	if (!esc || url_of(j, url, sizeof(url), "/api/models/%s/revision/%s", j->repo, esc) ||
 	    ms_http_get_api(j->http, url, API_CAP, j->has_auth ? &j->auth : NULL, &j->hdrs,
 			    on_info, j, err)) {
