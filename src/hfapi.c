@@ -30,6 +30,8 @@
 #define MISS_S 30           /* a release no index had is asked for again
 			       only after this long */
 #define WAIT_MS 60000       /* a request waits for its release this long */
+#define INDEX_WAIT_MS 15000 /* a daemon asking our index for a release we
+			       are bridging, this long */
 #define MAX_SEGS 300
 #define LFS_POINTER "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %" PRId64 "\n"
 
@@ -994,9 +996,15 @@ static void index_file(struct call *c, const struct segs *g)
 		ms_seedbox_view(c->a->sb, c->repo, c->rev, &c->held, &known);
 	if (c->held.key && !c->held.complete &&
 	    (!c->held.failed || c->held.code == MS_EAGAIN)) {
+		/* held a while (woken when it moves on: the asker learns at
+		 * once), then 503 within the asker's low-speed limit */
+		if (!c->q->timed_out) {
+			ms_httpd_resp_wait(c->r, c->held.key, INDEX_WAIT_MS);
+			return;
+		}
 		fail(c, 503, NULL, "%s@%s is being bridged here: try again later", c->repo,
 		     c->rev);
-		ms_httpd_resp_header(c->r, "Retry-After", "5");
+		ms_httpd_resp_header(c->r, "Retry-After", "2");
 		return;
 	}
 	fail(c, 404, NULL, "Not Found");

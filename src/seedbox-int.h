@@ -73,6 +73,7 @@ struct repo {
 	int rate_up, rate_down, peers_n;
 	double failed_at;        /* monotonic s: when its download last failed */
 	double retry_at;         /* failed "for now" (MS_EAGAIN): when to try again */
+	int later;               /* such failures in a row */
 	int64_t up_base;         /* uploaded before this session */
 	int64_t saved_uploaded;  /* uploaded, as last written to its record */
 	struct repo *next;

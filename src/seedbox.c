@@ -499,8 +499,11 @@ static void job_finish(struct repo *r, int code)
 			r->st = R_FAILED;
 			r->code = code;
 			r->failed_at = ms__now_s(sb);
-			/* an index preparing it (a daemon bridging it): soon */
-			r->retry_at = r->failed_at + 2;
+			/* an index preparing it (a daemon bridging it, which
+			 * held the request a while): soon, then less often
+			 * (2, 4, then every 8 s) */
+			r->later = code == MS_EAGAIN ? r->later + 1 : 0;
+			r->retry_at = r->failed_at + (r->later < 3 ? 1 << r->later : 8);
 			if (!r->error)
 				ms__repo_error(r, "failed (%s)", ms_strerror(code));
 			ms__notify(sb, r);
@@ -527,6 +530,7 @@ static void job_finish(struct repo *r, int code)
 		ms__set_tid(r, 0);
 	} else {
 		r->st = R_SEEDING;
+		r->later = 0;
 		ms__set_tid(r, in.id);
 		r->busy_at = ms__now_s(sb);
 		if (!r->repo_dir && in.repo_dir)
