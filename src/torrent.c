@@ -111,6 +111,27 @@ static int cmp_build_path(const void *key, const void *elem)
 	return strcmp(key, f->path);
 }
 
+/* bytes of the files, each rounded up to a whole piece of ps (the pads
+ * of a hybrid torrent) */
+static int64_t padded_size(const struct ms_build_file *files, size_t n, int64_t ps)
+{
+	int64_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += (files[i].size + ps - 1) / ps * ps;
+	return t;
+}
+
+/* what padding may add: a quarter of the payload */
+static int64_t pad_budget(const struct ms_build_file *files, size_t n)
+{
+	int64_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += files[i].size;
+	return t + t / 4;
+}
+
 int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 		     const struct ms_build_opts *opts, unsigned char **out,
 		     size_t *len, struct ms_error *err)
@@ -152,6 +173,23 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 	if (!c) {
 		r = ms__lts_fail(err, &le);
 		goto out;
+	}
+	/* a hybrid torrent pads every file to a piece boundary, and the pads
+	 * are hashed (and, by libtorrent 2.0, sent a block at a time): with
+	 * many small files, smaller pieces (the same rule everywhere, so the
+	 * torrent stays the same for the same tree) */
+	if (!co.piece_size && lts_creator_is_v1(c) && lts_creator_is_v2(c)) {
+		int ps = lts_creator_piece_length(c), best = ps;
+		while (ps > 16 * 1024 && padded_size(files, n, ps) > pad_budget(files, n))
+			best = ps /= 2;
+		if (best != lts_creator_piece_length(c)) {
+			lts_creator_free(c);
+			co.piece_size = best;
+			if (!(c = lts_creator_new(cf, n, &co, &le))) {
+				r = ms__lts_fail(err, &le);
+				goto out;
+			}
+		}
 	}
 	nf = lts_creator_num_files(c);
 	hf = calloc((size_t)nf, sizeof(*hf));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -152,6 +153,55 @@ int main(void)
 		ok(ms_torrent_build(tmp, bf, NF, &bo, &b, &bl, &err) != 0 &&
 		   strstr(err.msg, bf[0].path), "size mismatch: %s", err.msg);
 		bf[0].size -= 10;
+	}
+	/* many small files and a big one: a hybrid torrent gets pieces small
+	 * enough that the pads add at most a quarter (down to 16 KiB); a v1
+	 * one (no pads) keeps libtorrent's size */
+	{
+		enum { NS = 2000 };
+		static struct ms_build_file many[NS + 1];
+		static char names[NS + 1][32];
+		char p[512];
+		int ps[2] = { 0, 0 };
+		for (int i = 0; i <= NS; i++) {
+			FILE *f;
+			snprintf(names[i], sizeof(names[i]), i < NS ? "m/s%04d" : "m/z-big", i);
+			snprintf(p, sizeof(p), "%s/%s", tmp, names[i]);
+			if (!i) {
+				char d[512];
+				snprintf(d, sizeof(d), "%s/m", tmp);
+				mkdir(d, 0755);
+			}
+			f = fopen(p, "wb");
+			if (i < NS)
+				fprintf(f, "%0100d", i);
+			else if (ftruncate(fileno(f), 64 << 20))
+				diag("cannot size %s", p);
+			fclose(f);
+			memset(&many[i], 0, sizeof(many[i]));
+			many[i].path = names[i];
+			many[i].size = i < NS ? 100 : 64 << 20;
+		}
+		for (int m = 0; m < 2; m++) {
+			struct ms_build_opts bo;
+			struct ms_torrent_meta tm = { 0 };
+			unsigned char *b = NULL;
+			size_t bl = 0;
+			lts_torrent *t = NULL;
+			char dir[200];
+			memset(&bo, 0, sizeof(bo));
+			bo.name = "many";
+			bo.flags = m ? LTS_CREATE_V1_ONLY : 0;
+			snprintf(dir, sizeof(dir), "%s", tmp);
+			if (!ms_torrent_build(dir, many, NS + 1, &bo, &b, &bl, &err) &&
+			    (t = ms_torrent_load(b, bl, &err)) && !ms_torrent_meta(t, &tm, &err))
+				ps[m] = tm.piece_length;
+			ms_torrent_meta_release(&tm);
+			ms_torrent_free(t);
+			free(b);
+		}
+		ok(ps[0] == 16384, "many small files, hybrid: 16 KiB pieces (%d)", ps[0]);
+		ok(ps[1] > 16384, "the same, v1 only: libtorrent's piece size (%d)", ps[1]);
 	}
 	{
 		char cmdline[200];
