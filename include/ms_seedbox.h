@@ -24,6 +24,7 @@
 #include "ms_config.h"
 #include "ms_engine.h"
 #include "ms_getjob.h"
+#include "ms_upstream.h"
 #include "ms_util.h"
 
 struct ms_seedbox;
@@ -120,6 +121,9 @@ struct ms_seedbox_view {
 	const unsigned char *manifest;     /* verified, as signed; NULL until */
 	size_t manifest_len;
 	int bridging;            /* being bridged from the upstream hub */
+	/* bridging, its tree read (rev and repo_dir set): its files, each
+	 * served once checked and at its final name */
+	const struct ms_upstream_job *bridge;
 	int failed, code;        /* its download failed: MS_E* */
 	const char *error;       /* why, or NULL */
 	double failed_s;         /* seconds since */

@@ -50,6 +50,8 @@ struct ms_upstream_hooks {
 	 * for now, try later). Never before ms_upstream_start() returns. */
 	void (*done)(void *ud, int code, const char *msg, const char *commit);
 	void *ud;
+	/* a file got its final name (may be NULL) */
+	void (*file_done)(void *ud);
 };
 
 struct ms_upstream_job;
@@ -57,6 +59,15 @@ struct ms_upstream_job;
 int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
 		      const struct ms_upstream_opts *o, const struct ms_upstream_hooks *h,
 		      struct ms_error *err);
+/* Once the tree is read (else NULL / 0): the commit, the hub cache's
+ * directory of the repo, and the files (etag: the blob's name, the sha256
+ * of an LFS file or the git blob id of another; done: at its final name,
+ * checked). */
+const char *ms_upstream_commit(const struct ms_upstream_job *j);
+const char *ms_upstream_repo_dir(const struct ms_upstream_job *j);
+size_t ms_upstream_n_files(const struct ms_upstream_job *j);
+void ms_upstream_file(const struct ms_upstream_job *j, size_t i, const char **path,
+		      int64_t *size, const char **etag, int *done);
 /* bytes of the files, and of them at their final names or on the way */
 void ms_upstream_progress(const struct ms_upstream_job *j, int64_t *done, int64_t *total);
 /* Stop: no hook is called after this; freed once nothing runs. */

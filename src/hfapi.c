@@ -191,6 +191,23 @@ static int from_snapshot(struct listing *l, const struct ms_seedbox_view *h)
 	return rc ? MS_EIO : 0;
 }
 
+/* a release being bridged: the files of the upstream's tree, each with
+ * the etag its bytes are checked against */
+static int from_bridge(struct listing *l, const struct ms_upstream_job *b)
+{
+	int rc = 0;
+
+	l->issued = time(NULL);
+	for (size_t i = 0; i < ms_upstream_n_files(b) && !rc; i++) {
+		const char *path, *etag;
+		int64_t size;
+		int done;
+		ms_upstream_file(b, i, &path, &size, &etag, &done);
+		rc = listing_add(l, path, size, etag);
+	}
+	return rc;
+}
+
 static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_view *h)
 {
 	char key[80], path[PATH_MAX + 64];
@@ -215,6 +232,9 @@ static struct listing *listing_get(struct ms_hfapi *a, const struct ms_seedbox_v
 		else if (rc == MS_ENOENT)
 			rc = from_snapshot(l, h);
 		free(buf);
+	} else if (h->bridge) {
+		/* being bridged: the upstream's tree, as it will be signed */
+		rc = from_bridge(l, h->bridge);
 	} else {
 		/* on its way: the manifest its job verified */
 		rc = from_manifest(l, h, h->manifest, h->manifest_len);
@@ -602,7 +622,7 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 		     c->held.error ? c->held.error : ms_strerror(c->held.code));
 		return -1;
 	}
-	if (!c->held.complete && !c->held.manifest) {
+	if (!c->held.complete && !c->held.manifest && !c->held.bridge) {
 		/* queued, or resolving: answer once its manifest is verified */
 		if (c->q->timed_out) {
 			fail(c, 503, NULL, "%s@%s is not resolved yet", c->repo, c->rev);

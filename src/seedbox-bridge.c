@@ -105,11 +105,18 @@ static void on_done(void *ud, int code, const char *msg, const char *commit)
 		snprintf(r->rev, sizeof(r->rev), "%s", commit);
 }
 
+static void on_file_done(void *ud)
+{
+	struct repo *r = ud;
+
+	ms__notify(r->sb, r); /* the endpoint may serve that file now */
+}
+
 int ms__bridge_start(struct ms_seedbox *sb, struct repo *r)
 {
 	const struct ms_config *c = sb->config;
 	struct ms_upstream_opts o = { 0 };
-	struct ms_upstream_hooks h = { on_log, on_done, r };
+	struct ms_upstream_hooks h = { on_log, on_done, r, on_file_done };
 	struct ms_http_auth auth = { 0 };
 	struct ms_error err;
 	struct ms_pubkey pk;

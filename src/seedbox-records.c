@@ -381,6 +381,11 @@ int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 		return 0;
 	}
 	out->bridging = r->st == R_BRIDGING;
+	if (r->bridge && ms_upstream_commit(r->bridge)) {
+		out->bridge = r->bridge;
+		out->rev = ms_upstream_commit(r->bridge);
+		out->repo_dir = ms_upstream_repo_dir(r->bridge);
+	}
 	if (!r->job)
 		return 0;   /* queued, or bridging */
 	ms_getjob_info(r->job, &in);

@@ -63,6 +63,7 @@ struct ms_upstream_job {
 	struct ms_store store;
 	int store_open;
 	char blobs[PATH_MAX + 8];  /* the store's blobs/, for the pool */
+	char repo_dir[PATH_MAX];   /* the store's directory, once the tree is read */
 	size_t next;             /* the next file to start */
 	int active;              /* files on their way */
 	int pending;             /* libuv work or transfers to wait for */
@@ -292,6 +293,8 @@ static void file_complete(struct ufile *f)
 	f->fd = -1;
 	f->st = U_DONE;
 	j->active--;
+	if (j->h.file_done)
+		j->h.file_done(j->h.ud);
 	schedule(j);
 }
 
@@ -713,6 +716,7 @@ static void tree_done(struct ms_upstream_job *j)
 	}
 	j->store_open = 1;
 	snprintf(j->blobs, sizeof(j->blobs), "%s/blobs", j->store.repo_dir);
+	snprintf(j->repo_dir, sizeof(j->repo_dir), "%s", j->store.repo_dir);
 	if (ms_store_lock(&j->store, NULL, NULL, &err)) {
 		fail(j, err.code, "%s", err.msg);
 		return;
@@ -978,6 +982,32 @@ int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
 	free(esc);
 	*out = j;
 	return 0;
+}
+
+const char *ms_upstream_commit(const struct ms_upstream_job *j)
+{
+	return *j->repo_dir ? j->sha : NULL;
+}
+
+const char *ms_upstream_repo_dir(const struct ms_upstream_job *j)
+{
+	return *j->repo_dir ? j->repo_dir : NULL;
+}
+
+size_t ms_upstream_n_files(const struct ms_upstream_job *j)
+{
+	return *j->repo_dir ? j->n : 0;
+}
+
+void ms_upstream_file(const struct ms_upstream_job *j, size_t i, const char **path,
+		      int64_t *size, const char **etag, int *done)
+{
+	const struct ufile *f = &j->files[i];
+
+	*path = f->path;
+	*size = f->size;
+	*etag = etag_of(f);
+	*done = f->st == U_DONE;
 }
 
 void ms_upstream_progress(const struct ms_upstream_job *j, int64_t *done, int64_t *total)

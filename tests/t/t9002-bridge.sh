@@ -273,8 +273,10 @@ test_expect_success 'the hub going down mid-download: the bridge goes on from th
 
 test_expect_success 'a daemon killed mid-bridge resumes from its .incomplete files' '
 	stop_in $PWD/home3 $d3pid && test_kill $hub_pid &&
-	mkdir -p repos3/acme/slow/1 &&
+	mkdir -p repos3/acme/slow/1 repos3/acme/early/1 &&
 	gen_file repos3/acme/slow/1/model.safetensors 6000000 &&
+	printf "{\"early\": true}\n" >repos3/acme/early/1/config.json &&
+	gen_file repos3/acme/early/1/model.safetensors 8000000 &&
 	start_fake_hub hub3 repos3 --rate 2000000 &&
 	sed -i "s|^hf-upstream = .*|hf-upstream = $hub_url|" home3/config &&
 	MODELSWARM_HOME=$PWD/home3 start_daemon d3b --hf-listen "127.0.0.1:$(cat hf3.port)" &&
@@ -290,7 +292,24 @@ test_expect_success 'a daemon killed mid-bridge resumes from its .incomplete fil
 	grep "resuming at [1-9][0-9]* of 6000000 bytes" d3c.err &&
 	sha=$(sha256sum <repos3/acme/slow/1/model.safetensors | cut -c1-64) &&
 	cmp repos3/acme/slow/1/model.safetensors .cache/huggingface/hub/models--acme--slow/blobs/$sha &&
-	test "$(egress)" -le 6600000 &&
+	test "$(egress)" -le 6600000
+'
+
+test_expect_success 'while a repo is being bridged, its metadata and every file already checked are served' '
+	P3=http://127.0.0.1:$(cat hf3.port) &&
+	$CURL --cacert ca.pem -o e.json "$hub_url/api/models/acme/early/revision/main" &&
+	e1=$(js "d[\"sha\"]" e.json) &&
+	$CURL -o info.json "$P3/api/models/acme/early" &&
+	test "$(js "d[\"sha\"]" info.json)" = "$e1" &&
+	test "$(js "sorted(s[\"rfilename\"] for s in d[\"siblings\"])" info.json)" = \
+		"[\"config.json\", \"model.safetensors\"]" &&
+	$CURL -D h.txt -o config.json "$P3/acme/early/resolve/main/config.json" &&
+	cmp config.json repos3/acme/early/1/config.json &&
+	grep -i "^x-repo-commit: $e1" h.txt &&
+	grep -i "^etag: \"$(git hash-object config.json)\"" h.txt &&
+	(MODELSWARM_HOME=$PWD/home3 && export MODELSWARM_HOME && test "$(field acme/early state)" = bridging) &&
+	$CURL -o model.bin "$P3/acme/early/resolve/main/model.safetensors" &&
+	cmp model.bin repos3/acme/early/1/model.safetensors &&
 	stop_in $PWD/home3 $d3cpid
 '
 
