@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "getjob-int.h"
+#include "ms_dht.h"
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "ms_manifest.h"
@@ -1405,7 +1406,10 @@ int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
 	    (o->local_dir && !(g->local_dir = strdup(o->local_dir))))
 		goto fail;
-	if ((r = ms_release_indexes(&g->rel, o->indexes, c, err)))
+	/* no index: the DHT, if it is on (ms_dht.h) */
+	g->rel.engine = o->dht ? e : NULL;
+	if ((r = ms_release_indexes(&g->rel, o->indexes, c, err)) &&
+	    (r != MS_EINVAL || !o->dht || ms_strlist_push_copy(&g->rel.indexes, MS_DHT_INDEX)))
 		goto fail;
 	rh.ud = g;
 	*out = g;

@@ -579,6 +579,7 @@ static int job_start(struct ms_seedbox *sb, struct repo *r)
 	/* the daemon waits for sources, unless told otherwise */
 	o.stall_timeout_s = sb->config->stall_timeout_s > 0 ? (int)sb->config->stall_timeout_s : 0;
 	o.peer_discovery = sb->peer_discovery;
+	o.dht = sb->peer_discovery && sb->config->dht;
 	ms__repo_error(r, NULL);
 	r->st = R_DOWNLOADING;
 	rc = ms_getjob_start(&r->job, sb->config, sb->loop, sb->eng, &o, &h, &err);

@@ -1,0 +1,82 @@
+#!/bin/sh
+test_description='swarmlab: releases in the DHT (BEP 44), no tracker and no index: the
+lab publishes with --dht; a newcomer holding only the pinned key resolves
+@main and downloads; an item signed by another key is ignored; an older
+item replayed is refused'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/lib-release.sh"
+
+if test "$(id -u)" != 0 || ! ip netns list >/dev/null 2>&1; then
+	echo "Bail out! needs root and iproute2 (ip netns)"
+	exit 1
+fi
+
+: "${MODELSWARM:=$MS_ROOT/modelswarm}"
+export MODELSWARM
+SWARMLAB_LIB=1
+. "$MS_ROOT/tools/swarmlab"
+
+rev=$(fake_rev dht-one)
+rev2=$(fake_rev dht-two)
+
+# dht_home HOST: the DHT on, bootstrapped from the lab's one DHT router
+# (boot); every host of the lab is in one /24, which libtorrent would
+# otherwise let count as one node
+dht_home () {
+	SL_MS_CONFIG="dht = true
+libtorrent.dht_bootstrap_nodes = $(sl_ip boot):6881
+libtorrent.dht_restrict_routing_ips = false
+libtorrent.dht_restrict_search_ips = false${2:+
+$2}" sl_ms_home "$1"
+}
+
+# get_dht HOST TAG [ARGS...]: get acme/tiny on HOST with no index (the
+# DHT), bounded; output in get-HOST-TAG.{out,err}
+get_dht () {
+	gd_h=$1 gd_t=$2
+	shift 2
+	# shellcheck disable=SC2046
+	sl_exec "$gd_h" timeout 120 env -i $(sl_ms_env "$gd_h") "$MODELSWARM" get acme/tiny \
+		--no-daemon "$@" >"get-$gd_h-$gd_t.out" 2>"get-$gd_h-$gd_t.err"
+}
+
+# same_files HOST REV DIR: HOST's snapshot of REV has DIR's files, by sha256
+same_files () {
+	(cd "$3" && find . -type f | sort | xargs sha256sum) >sha.expect &&
+	(cd "$SL_DIR/hosts/$1/cache/models--acme--tiny/snapshots/$2" &&
+		find . -type l -o -type f | sort | xargs sha256sum) >sha.actual &&
+	test_cmp sha.expect sha.actual
+}
+
+test_expect_success 'setup: a DHT router, the lab publishing with --dht and seeding, no tracker, no index' '
+	sl_init --no-trap &&
+	test_atexit sl_teardown &&
+	sl_host boot 2 && sl_host pub 10 && sl_host h1 11 && sl_host h2 12 &&
+	sl_host evil 13 &&
+	for h in boot pub h1 h2 evil; do dht_home $h || return 1; done &&
+	mkdir -p repo && gen_file repo/model.safetensors 3000000 &&
+	printf "{\"v\": 1}\n" >repo/config.json &&
+	"$MODELSWARM" keygen acme --no-password >/dev/null &&
+	"$MODELSWARM" keygen evil --no-password >/dev/null &&
+	sl_ms_bg boot boot daemon --foreground &&
+	boot_pid=$sl_pid &&
+	sl_wait_for "control socket" "$SL_DIR/log/boot.err" 30 $boot_pid &&
+	sl_ms_bg pub pub publish "$TRASH_DIRECTORY/repo" --repo acme/tiny --rev $rev \
+		--key "$TRASH_DIRECTORY/acme.key" --index "$TRASH_DIRECTORY/lab" --dht --seed &&
+	pub_pid=$sl_pid &&
+	sl_wait_for "^seeding " "$SL_DIR/log/pub.out" 90 $pub_pid &&
+	test_grep "^dht: acme/tiny@main version 1 put, kept by [1-9][0-9]* node" \
+		"$SL_DIR/log/pub.out" &&
+	! grep -q announce lab/acme/tiny/$rev.torrent
+'
+
+test_expect_success 'a newcomer with only the pinned key resolves @main in the DHT and downloads' '
+	sl_ms h1 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	! test -e "$SL_DIR/hosts/h1/ms/config.index" &&
+	! grep -q "^index" "$SL_DIR/hosts/h1/ms/config" &&
+	{ get_dht h1 a || { cat get-h1-a.err >&2; false; }; } &&
+	same_files h1 $rev repo &&
+	test_grep "$rev" get-h1-a.out
+'
+
+test_done
