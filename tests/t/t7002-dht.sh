@@ -30,14 +30,21 @@ libtorrent.dht_restrict_search_ips = false${2:+
 $2}" sl_ms_home "$1"
 }
 
+# ms_t HOST ARGS...: modelswarm on HOST, killed after 120 s
+ms_t () {
+	mt_h=$1
+	shift
+	# shellcheck disable=SC2046
+	sl_exec "$mt_h" timeout 120 env -i $(sl_ms_env "$mt_h") "$MODELSWARM" "$@"
+}
+
 # get_dht HOST TAG [ARGS...]: get acme/tiny on HOST with no index (the
 # DHT), bounded; output in get-HOST-TAG.{out,err}
 get_dht () {
 	gd_h=$1 gd_t=$2
 	shift 2
-	# shellcheck disable=SC2046
-	sl_exec "$gd_h" timeout 120 env -i $(sl_ms_env "$gd_h") "$MODELSWARM" get acme/tiny \
-		--no-daemon "$@" >"get-$gd_h-$gd_t.out" 2>"get-$gd_h-$gd_t.err"
+	ms_t "$gd_h" get acme/tiny --no-daemon "$@" >"get-$gd_h-$gd_t.out" \
+		2>"get-$gd_h-$gd_t.err"
 }
 
 # same_files HOST REV DIR: HOST's snapshot of REV has DIR's files, by sha256
@@ -77,6 +84,39 @@ test_expect_success 'a newcomer with only the pinned key resolves @main in the D
 	{ get_dht h1 a || { cat get-h1-a.err >&2; false; }; } &&
 	same_files h1 $rev repo &&
 	test_grep "$rev" get-h1-a.out
+'
+
+test_expect_success 'an item of the same repo and ref signed by another key is ignored' '
+	# evil puts acme/tiny@main under its own key, two versions on
+	mkdir -p evil-repo && gen_file evil-repo/model.safetensors 1000 &&
+	for v in 1 2; do
+		sl_ms evil publish "$TRASH_DIRECTORY/evil-repo" --repo acme/tiny \
+			--rev $(fake_rev evil-$v) --key "$TRASH_DIRECTORY/evil.key" \
+			--index "$TRASH_DIRECTORY/evil-index" --dht >evil-$v.out || return 1
+	done &&
+	test_grep "^dht: acme/tiny@main version 2 put" evil-2.out &&
+	sl_ms h2 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	{ get_dht h2 a || { cat get-h2-a.err >&2; false; }; } &&
+	same_files h2 $rev repo &&
+	! test -e "$SL_DIR/hosts/h2/cache/models--acme--tiny/snapshots/$(fake_rev evil-2)"
+'
+
+test_expect_success 'an older item replayed is refused: the DHT shares the rollback state of refs.json' '
+	# version 2 goes into the index only; the DHT still has version 1
+	mkdir -p repo2 && gen_file repo2/model.safetensors 2000000 &&
+	"$MODELSWARM" publish repo2 --repo acme/tiny --rev $rev2 --key acme.key \
+		--index lab >pub2.out &&
+	test_grep "version 2" pub2.out &&
+	# h1 sees version 2 (resolving is enough: no one seeds it)
+	test_expect_code 1 ms_t h1 seed acme/tiny@main --index "$TRASH_DIRECTORY/lab" 2>seed.err &&
+	test_grep "none of the files" seed.err &&
+	state=$SL_DIR/hosts/h1/ms/state/releases/acme/tiny.json &&
+	cp "$state" state.before &&
+	test_expect_code 1 get_dht h1 b --index dht: &&
+	test_grep "rollback: the DHT item of acme/tiny@main has version 1, older than version 2 of refs.json seen before" \
+		get-h1-b.err &&
+	test_cmp state.before "$state" &&
+	! test -e "$SL_DIR/hosts/h1/cache/models--acme--tiny/refs/main.new"
 '
 
 test_done
