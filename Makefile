@@ -61,7 +61,7 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/webseed-direct.c src/webseed-mirror.c \
 	src/mirrors.c src/release.c src/getjob.c src/getjob-report.c src/seedbox.c \
 	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c \
-	src/dht.c src/dht-lookup.c
+	src/dht.c src/dht-lookup.c src/seedbox-dht.c
 LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
 	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
 	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \

@@ -136,7 +136,13 @@ struct ms_seedbox {
 	int unloads;             /* unloaded since memory was last trimmed */
 	void (*notify)(void *ud, const void *key);  /* a repo moved on */
 	void *notify_ud;
+	struct ms__seedbox_dht *dht;  /* seedbox-dht.c, made on its first tick */
 };
+
+/* seedbox-dht.c: the DHT items of the releases this daemon holds, put
+ * again on BEP 44's schedule (rate-limited) */
+void ms__seedbox_dht_tick(struct ms_seedbox *sb);
+void ms__seedbox_dht_free(struct ms_seedbox *sb);
 
 /* tell the one who looks (ms_seedbox_set_notify) that r moved on */
 void ms__notify(struct ms_seedbox *sb, const struct repo *r);

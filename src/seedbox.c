@@ -999,6 +999,7 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 	}
 	if (sb->subs_ops.tick)
 		sb->subs_ops.tick(sb);
+	ms__seedbox_dht_tick(sb);
 }
 
 /* an alert of repo r's torrent */
@@ -1284,5 +1285,6 @@ void ms_seedbox_free(struct ms_seedbox *sb)
 		ms_http_close(sb->http); /* no poll callback after this */
 	if (sb->subs_ops.close)
 		sb->subs_ops.close(sb);
+	ms__seedbox_dht_free(sb);
 	free(sb);
 }

@@ -55,11 +55,26 @@ same_files () {
 	test_cmp sha.expect sha.actual
 }
 
+# poll SECONDS CMD...: every 0.1 s until CMD succeeds (bounded)
+poll () {
+	poll_end=$(( $1 * 10 ))
+	shift
+	poll_i=0
+	until "$@"; do
+		poll_i=$((poll_i + 1))
+		if test $poll_i -gt $poll_end; then
+			echo "poll: '$*' did not succeed in time" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 test_expect_success 'setup: a DHT router, the lab publishing with --dht and seeding, no tracker, no index' '
 	sl_init --no-trap &&
 	test_atexit sl_teardown &&
 	sl_host boot 2 && sl_host pub 10 && sl_host h1 11 && sl_host h2 12 &&
-	sl_host evil 13 &&
+	sl_host evil 13 && sl_host box 14 && sl_host h3 15 &&
 	for h in boot pub h1 h2 evil; do dht_home $h || return 1; done &&
 	mkdir -p repo && gen_file repo/model.safetensors 3000000 &&
 	printf "{\"v\": 1}\n" >repo/config.json &&
@@ -101,6 +116,28 @@ test_expect_success 'an item of the same repo and ref signed by another key is i
 	! test -e "$SL_DIR/hosts/h2/cache/models--acme--tiny/snapshots/$(fake_rev evil-2)"
 '
 
+# puts HOST: how many times HOST's daemon put an item again
+puts () {
+	grep -c "dht: acme/tiny (modelswarm:acme/tiny@main) version 1 put again, kept by [1-9]" \
+		"$SL_DIR/log/$1.err"
+}
+
+# puts_above HOST N
+puts_above () {
+	test "$(puts "$1")" -gt "$2"
+}
+
+test_expect_success 'a seedbox takes the release from the DHT, seeds it and puts its item again' '
+	dht_home box "dht-reput-interval = 3" &&
+	sl_ms box trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	sl_ms_bg box box daemon --foreground &&
+	box_pid=$sl_pid &&
+	sl_wait_for "control socket" "$SL_DIR/log/box.err" 30 $box_pid &&
+	ms_t box get acme/tiny >get-box.out 2>get-box.err &&
+	test -n "$(ls "$SL_DIR/hosts/box/ms/state/dht/items/")" &&
+	sl_wait_for "put again, kept by [1-9]" "$SL_DIR/log/box.err" 30 $box_pid
+'
+
 test_expect_success 'an older item replayed is refused: the DHT shares the rollback state of refs.json' '
 	# version 2 goes into the index only; the DHT still has version 1
 	mkdir -p repo2 && gen_file repo2/model.safetensors 2000000 &&
@@ -117,6 +154,23 @@ test_expect_success 'an older item replayed is refused: the DHT shares the rollb
 		get-h1-b.err &&
 	test_cmp state.before "$state" &&
 	! test -e "$SL_DIR/hosts/h1/cache/models--acme--tiny/refs/main.new"
+'
+
+test_expect_success 'the lab goes offline, the DHT forgets: the seedbox puts the item again, a newcomer gets it' '
+	sl_stop $pub_pid &&
+	# the router restarts with an empty store (what a node does with an
+	# item two hours after it was last put): only a put again brings
+	# the item back
+	sl_stop $boot_pid &&
+	sl_ms_bg boot boot2 daemon --foreground &&
+	boot_pid=$sl_pid &&
+	sl_wait_for "control socket" "$SL_DIR/log/boot2.err" 30 $boot_pid &&
+	n=$(puts box) &&
+	poll 30 puts_above box $((n + 1)) &&
+	dht_home h3 &&
+	sl_ms h3 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	{ get_dht h3 a || { cat get-h3-a.err >&2; false; }; } &&
+	same_files h3 $rev repo
 '
 
 test_done
