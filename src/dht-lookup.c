@@ -33,6 +33,7 @@ struct ms_dht_lookup {
 	int id;                      /* the bundle torrent, or 0 */
 	int finished;
 	int gets;                    /* lookups asked */
+	int by_rev;                  /* a revision whose bundle is here */
 	struct ms_dht_value v;
 	char dir[PATH_MAX];          /* the bundle's */
 };
@@ -43,6 +44,7 @@ static void free_timer(uv_handle_t *h)
 }
 
 static void on_dht(void *ud, const struct lts_alert *a);
+static void check_bundle(struct ms_dht_lookup *l);
 static void on_bundle(void *ud, const struct lts_alert *a);
 
 static void unwatch(struct ms_dht_lookup *l)
@@ -78,7 +80,12 @@ static void ask(struct ms_dht_lookup *l)
 
 static void retry_cb(uv_timer_t *t)
 {
-	ask(t->data);
+	struct ms_dht_lookup *l = t->data;
+
+	if (l->by_rev)
+		check_bundle(l);
+	else
+		ask(l);
 }
 
 static void deadline_cb(uv_timer_t *t)
@@ -126,7 +133,7 @@ static void check_bundle(struct ms_dht_lookup *l)
 		}
 	}
 	EVP_Digest(b[0].buf, b[0].len, h, NULL, EVP_sha256(), NULL);
-	if (memcmp(h, l->v.manifest, 32)) {
+	if (!l->by_rev && memcmp(h, l->v.manifest, 32)) {
 		ms_error_set(&err, MS_EVERIFY, "the bundle of %s@%s holds another manifest than "
 			     "the DHT item names", r->repo, l->v.rev);
 		goto fail;
@@ -335,9 +342,6 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
 	if (!e)
 		return ms_error_set(err, MS_EINVAL, "'%s': the DHT is off here (no session "
 				    "with the DHT on)", MS_DHT_INDEX);
-	if (!ms_revision_check(r->want))
-		return ms_error_set(err, MS_ENOTFOUND, "the DHT names refs, not revisions: "
-				    "ask for %s@REF", r->repo);
 	if ((c = ms_repo_check(r->repo, org, sizeof(org), err)) ||
 	    (c = ms_trust_get(org, &pk, err)))
 		return c;
@@ -355,14 +359,30 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
 	l->done = done;
 	l->ud = ud;
 	ms_dht_salt(r->repo, r->want, l->salt, &l->salt_len);
+	if (!ms_revision_check(r->want)) {
+		/* a revision: only one whose bundle came here before (through
+		 * its ref), checked as always */
+		unsigned char *tbuf;
+		size_t tlen;
+		if (ms_dht_bundle_load(r->repo, r->want, &tbuf, &tlen, l->dir, NULL)) {
+			free(l->retry);
+			free(l->deadline);
+			free(l);
+			return ms_error_set(err, MS_ENOTFOUND, "the DHT names refs, not revisions: "
+					    "ask for %s@REF", r->repo);
+		}
+		free(tbuf);
+		memcpy(l->v.rev, r->want, 41);
+		l->by_rev = 1;
+	}
 	uv_timer_init(loop, l->retry);
 	uv_timer_init(loop, l->deadline);
 	l->retry->data = l->deadline->data = l;
-	if (ms_engine_dht_watch(e, on_dht, l)) {
+	if (!l->by_rev && ms_engine_dht_watch(e, on_dht, l)) {
 		ms_dht_lookup_free(l);
 		return ms_error_set(err, MS_EINVAL, "the session is closing");
 	}
-	l->watching_dht = 1;
+	l->watching_dht = !l->by_rev;
 	uv_timer_start(l->deadline, deadline_cb, MS_DHT_TIMEOUT_MS, 0);
 	/* never done before this returns: the first lookup on the next turn */
 	uv_timer_start(l->retry, retry_cb, 0, RETRY_MS);

@@ -201,3 +201,55 @@ void ms__seedbox_dht_free(struct ms_seedbox *sb)
 	free(sb->dht);
 	sb->dht = NULL;
 }
+
+/* ---- a subscription's ref, looked up in the DHT ------------------------- */
+
+struct ms__dht_poll {
+	struct ms_release rel;
+	struct ms_dht_lookup *l;
+	void (*done)(void *ud, int code, const char *rev, const char *msg);
+	void *ud;
+};
+
+static void poll_done(void *ud, int code, const struct ms_error *err)
+{
+	struct ms__dht_poll *p = ud;
+
+	p->done(p->ud, code, p->rel.rev, code ? err->msg : "");
+}
+
+struct ms__dht_poll *ms__dht_poll_start(struct ms_seedbox *sb, const char *repo, const char *ref,
+					void (*done)(void *ud, int code, const char *rev,
+						     const char *msg),
+					void *ud, struct ms_error *err)
+{
+	struct ms__dht_poll *p = calloc(1, sizeof(*p));
+	char spec[MS_REPO_MAX + MS_WANT_MAX + 2];
+
+	if (!p) {
+		ms_error_set(err, MS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ms_release_init(&p->rel);
+	p->done = done;
+	p->ud = ud;
+	snprintf(spec, sizeof(spec), "%s@%s", repo, ref);
+	if (!(sb->peer_discovery && sb->config->dht)) {
+		ms_error_set(err, MS_EINVAL, "'%s': the daemon runs without the DHT", MS_DHT_INDEX);
+	} else if (!ms_release_spec(&p->rel, spec, NULL, err) &&
+		   !ms_dht_resolve(&p->l, sb->loop, sb->eng, &p->rel, poll_done, p, err)) {
+		return p;
+	}
+	ms_release_release(&p->rel);
+	free(p);
+	return NULL;
+}
+
+void ms__dht_poll_free(struct ms__dht_poll *p)
+{
+	if (!p)
+		return;
+	ms_dht_lookup_free(p->l);
+	ms_release_release(&p->rel);
+	free(p);
+}

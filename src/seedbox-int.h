@@ -83,6 +83,7 @@ struct poll {
 	char etag[MS_ETAG_MAX];
 	struct ms_strlist indexes;  /* tried in order */
 	size_t i;                   /* the one asked now */
+	struct ms__dht_poll *dht;   /* the index "dht:" (seedbox-dht.c) */
 };
 
 struct sub {
@@ -143,6 +144,16 @@ struct ms_seedbox {
  * again on BEP 44's schedule (rate-limited) */
 void ms__seedbox_dht_tick(struct ms_seedbox *sb);
 void ms__seedbox_dht_free(struct ms_seedbox *sb);
+/* a subscription's ref resolved through the DHT (the bundle fetched and
+ * checked, so that the revision's download finds it): done(ud, 0, rev,
+ * "") or done(ud, code, "", why), never before this returns; NULL + err
+ * when it cannot start */
+struct ms__dht_poll;
+struct ms__dht_poll *ms__dht_poll_start(struct ms_seedbox *sb, const char *repo, const char *ref,
+					void (*done)(void *ud, int code, const char *rev,
+						     const char *msg),
+					void *ud, struct ms_error *err);
+void ms__dht_poll_free(struct ms__dht_poll *p);
 
 /* tell the one who looks (ms_seedbox_set_notify) that r moved on */
 void ms__notify(struct ms_seedbox *sb, const struct repo *r);

@@ -55,21 +55,6 @@ same_files () {
 	test_cmp sha.expect sha.actual
 }
 
-# poll SECONDS CMD...: every 0.1 s until CMD succeeds (bounded)
-poll () {
-	poll_end=$(( $1 * 10 ))
-	shift
-	poll_i=0
-	until "$@"; do
-		poll_i=$((poll_i + 1))
-		if test $poll_i -gt $poll_end; then
-			echo "poll: '$*' did not succeed in time" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
 test_expect_success 'setup: a DHT router, the lab publishing with --dht and seeding, no tracker, no index' '
 	sl_init --no-trap &&
 	test_atexit sl_teardown &&
@@ -128,7 +113,8 @@ puts_above () {
 }
 
 test_expect_success 'a seedbox takes the release from the DHT, seeds it and puts its item again' '
-	dht_home box "dht-reput-interval = 3" &&
+	dht_home box "dht-reput-interval = 3
+subscribe-interval = 2" &&
 	sl_ms box trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
 	sl_ms_bg box box daemon --foreground &&
 	box_pid=$sl_pid &&
@@ -166,11 +152,26 @@ test_expect_success 'the lab goes offline, the DHT forgets: the seedbox puts the
 	boot_pid=$sl_pid &&
 	sl_wait_for "control socket" "$SL_DIR/log/boot2.err" 30 $boot_pid &&
 	n=$(puts box) &&
-	poll 30 puts_above box $((n + 1)) &&
+	sl_poll 30 puts_above box $((n + 1)) &&
 	dht_home h3 &&
 	sl_ms h3 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
 	{ get_dht h3 a || { cat get-h3-a.err >&2; false; }; } &&
 	same_files h3 $rev repo
+'
+
+test_expect_success 'a new release (seq + 1) is picked up by a subscribed daemon' '
+	sl_ms box daemon subscribe acme/tiny@main >sub.out &&
+	mkdir -p repo3 && gen_file repo3/model.safetensors 2500000 &&
+	rev3=$(fake_rev dht-three) &&
+	sl_ms_bg pub pub3 publish "$TRASH_DIRECTORY/repo3" --repo acme/tiny --rev $rev3 \
+		--key "$TRASH_DIRECTORY/acme.key" --index "$TRASH_DIRECTORY/lab" --dht --seed &&
+	pub_pid=$sl_pid &&
+	sl_wait_for "^seeding " "$SL_DIR/log/pub3.out" 90 $pub_pid &&
+	test_grep "^dht: acme/tiny@main version 3 put" "$SL_DIR/log/pub3.out" &&
+	sl_wait_for "subscription acme/tiny@main: new revision $rev3" "$SL_DIR/log/box.err" 60 \
+		$box_pid &&
+	sl_poll 60 test -e "$SL_DIR/hosts/box/cache/models--acme--tiny/snapshots/$rev3/model.safetensors" &&
+	same_files box $rev3 repo3
 '
 
 test_done
