@@ -15,6 +15,8 @@
 #include "ms_torrent.h"
 #include "ms_trust.h"
 
+/* the best item is taken this long after the first came (on_item()) */
+#define GRACE_MS 1500
 /* a lookup is asked again this often until an item comes (one asked
  * before the session's DHT runs is dropped without an answer) */
 #define RETRY_MS 2000
@@ -34,6 +36,11 @@ struct ms_dht_lookup {
 	int finished;
 	int gets;                    /* lookups asked */
 	int by_rev;                  /* a revision whose bundle is here */
+	uv_timer_t *grace;           /* from the first item on */
+	struct lts_dht_item best;    /* the highest seq so far (value_len 0:
+					none yet) */
+	unsigned char best_value[MS_DHT_VALUE_MAX];
+	char best_salt[MS_DHT_SALT_MAX + 1];
 	struct ms_dht_value v;
 	char dir[PATH_MAX];          /* the bundle's */
 };
@@ -58,6 +65,8 @@ static void unwatch(struct ms_dht_lookup *l)
 		uv_timer_stop(l->retry);
 	if (l->deadline)
 		uv_timer_stop(l->deadline);
+	if (l->grace)
+		uv_timer_stop(l->grace);
 }
 
 static void finish(struct ms_dht_lookup *l, int code, struct ms_error *err)
@@ -274,22 +283,50 @@ static void get_bundle(struct ms_dht_lookup *l)
 	l->watching_id = 1;
 }
 
+static void take_best(struct ms_dht_lookup *l);
+
+static void grace_cb(uv_timer_t *t)
+{
+	take_best(t->data);
+}
+
+/* Every node's answer comes as it comes; the lookup's last answer
+ * (authoritative: every node asked answered or timed out) has the highest
+ * seq of all, but waits for nodes that left, seconds each. The best item
+ * so far is taken at the last answer or GRACE_MS after the first item,
+ * whichever comes first: an older one that a slow node alone holds newer
+ * is caught by the rollback state, or by the next lookup. */
 static void on_item(struct ms_dht_lookup *l, const struct lts_dht_item *it)
 {
+	if (memcmp(it->key, l->pk.pk, 32) || it->salt_len != l->salt_len ||
+	    memcmp(it->salt, l->salt, l->salt_len))
+		return; /* another lookup's */
+	if (it->value_len && it->value_len <= sizeof(l->best_value) &&
+	    (!l->best.value_len || it->seq > l->best.seq)) {
+		l->best = *it;
+		memcpy(l->best_value, it->value, it->value_len);
+		memcpy(l->best_salt, it->salt, it->salt_len);
+		l->best.value = l->best_value;
+		l->best.salt = l->best_salt;
+		if (!uv_is_active((uv_handle_t *)l->grace))
+			uv_timer_start(l->grace, grace_cb, GRACE_MS, 0);
+	}
+	if (it->authoritative && l->best.value_len)
+		take_best(l);
+	/* else: none yet; the retry timer asks again */
+}
+
+static void take_best(struct ms_dht_lookup *l)
+{
+	const struct lts_dht_item *it = &l->best;
 	char sha[65];
 	uint8_t h[32];
 	struct ms_error err;
 
-	if (memcmp(it->key, l->pk.pk, 32) || it->salt_len != l->salt_len ||
-	    memcmp(it->salt, l->salt, l->salt_len))
-		return; /* another lookup's */
-	if (!it->authoritative)
-		return; /* the last answer has the highest seq of all */
-	if (!it->value_len)
-		return; /* the retry timer asks again */
 	ms_engine_dht_unwatch(l->e, on_dht, l);
 	l->watching_dht = 0;
 	uv_timer_stop(l->retry);
+	uv_timer_stop(l->grace);
 	if (ms_dht_value_decode(it->value, it->value_len, &l->v, &err)) {
 		finish(l, MS_EVERIFY, &err);
 		return;
@@ -346,9 +383,12 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
 	    (c = ms_trust_get(org, &pk, err)))
 		return c;
 	if (!(l = calloc(1, sizeof(*l))) || !(l->retry = malloc(sizeof(*l->retry))) ||
-	    !(l->deadline = malloc(sizeof(*l->deadline)))) {
-		if (l)
+	    !(l->deadline = malloc(sizeof(*l->deadline))) ||
+	    !(l->grace = malloc(sizeof(*l->grace)))) {
+		if (l) {
 			free(l->retry);
+			free(l->deadline);
+		}
 		free(l);
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	}
@@ -367,6 +407,7 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
 		if (ms_dht_bundle_load(r->repo, r->want, &tbuf, &tlen, l->dir, NULL)) {
 			free(l->retry);
 			free(l->deadline);
+			free(l->grace);
 			free(l);
 			return ms_error_set(err, MS_ENOTFOUND, "the DHT names refs, not revisions: "
 					    "ask for %s@REF", r->repo);
@@ -377,7 +418,8 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
 	}
 	uv_timer_init(loop, l->retry);
 	uv_timer_init(loop, l->deadline);
-	l->retry->data = l->deadline->data = l;
+	uv_timer_init(loop, l->grace);
+	l->retry->data = l->deadline->data = l->grace->data = l;
 	if (!l->by_rev && ms_engine_dht_watch(e, on_dht, l)) {
 		ms_dht_lookup_free(l);
 		return ms_error_set(err, MS_EINVAL, "the session is closing");
@@ -398,5 +440,6 @@ void ms_dht_lookup_free(struct ms_dht_lookup *l)
 	unwatch(l);
 	uv_close((uv_handle_t *)l->retry, free_timer);
 	uv_close((uv_handle_t *)l->deadline, free_timer);
+	uv_close((uv_handle_t *)l->grace, free_timer);
 	free(l);
 }
