@@ -92,7 +92,8 @@ test_expect_success 'an item of the same repo and ref signed by another key is i
 	for v in 1 2; do
 		sl_ms evil publish "$TRASH_DIRECTORY/evil-repo" --repo acme/tiny \
 			--rev $(fake_rev evil-$v) --key "$TRASH_DIRECTORY/evil.key" \
-			--index "$TRASH_DIRECTORY/evil-index" --dht >evil-$v.out || return 1
+			--index "$TRASH_DIRECTORY/evil-index" --dht >evil-$v.out 2>evil-$v.err ||
+		{ cat evil-$v.err >&2; return 1; }
 	done &&
 	test_grep "^dht: acme/tiny@main version 2 put" evil-2.out &&
 	sl_ms h2 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
