@@ -60,15 +60,16 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 	src/store.c src/webseed.c src/rpc.c src/httpd.c src/metrics.c src/hfapi.c src/hfapi-stream.c \
 	src/webseed-direct.c src/webseed-mirror.c \
 	src/mirrors.c src/release.c src/getjob.c src/getjob-report.c src/seedbox.c \
-	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c src/publish.c src/upstream.c src/seedbox-bridge.c
+	src/seedbox-records.c src/seedbox-subs.c src/seedbox-rpc.c src/publish.c src/upstream.c \
+	src/seedbox-bridge.c src/dht.c src/dht-lookup.c src/seedbox-dht.c
 LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
 	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
 	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \
-	src/shim/digests.cpp
+	src/shim/digests.cpp src/shim/dht.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/seeding.c src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c \
 	src/cmd/trust.c src/cmd/verify.c src/cmd/get.c src/cmd/daemon.c \
-	src/cmd/mirror.c
+	src/cmd/mirror.c src/cmd/publish-dht.c
 UNIT = tests/unit/test-shim tests/unit/test-engine tests/unit/test-release tests/unit/test-sign \
 	tests/unit/test-hash tests/unit/test-manifest tests/unit/test-metrics tests/unit/test-trust \
 	tests/unit/test-store tests/unit/test-http

@@ -386,10 +386,31 @@ enum lts_alert_type {
 	LTS_ALERT_TORRENT_RESUMED,
 	LTS_ALERT_FILE_RENAMED,       /* value = file index, url = new path */
 	LTS_ALERT_FILE_RENAME_FAILED, /* value = file index, message */
-	LTS_ALERT_TORRENT_WOKEN       /* a dormant torrent was loaded for a
+	LTS_ALERT_TORRENT_WOKEN,      /* a dormant torrent was loaded for a
 					 peer: torrent = its new id (0 if it
 					 failed: error, message), value = its
 					 cookie */
+	LTS_ALERT_DHT_ITEM,           /* lts_dht_get(): dht (see below) */
+	LTS_ALERT_DHT_PUT             /* lts_dht_put() done: dht, with
+					 dht.stored nodes that took it */
+};
+
+/* A BEP 44 mutable item, as put (lts_dht_put()) or as received
+ * (LTS_ALERT_DHT_ITEM, LTS_ALERT_DHT_PUT; pointers owned by the session
+ * like the alert's). */
+struct lts_dht_item {
+	unsigned char key[32];     /* ed25519 public key */
+	unsigned char sig[64];     /* ed25519 signature of the BEP 44 message
+				      "4:salt<n>:<salt>3:seqi<seq>e1:v<value>"
+				      (no salt: from "3:seq") */
+	int64_t seq;
+	const char *salt;          /* salt_len bytes (at most 64) */
+	size_t salt_len;
+	const unsigned char *value; /* bencoded; received: value_len 0 when
+				       no node had the item */
+	size_t value_len;
+	int authoritative;         /* received: every node asked answered */
+	int stored;                /* put: nodes that took it */
 };
 
 struct lts_alert {
@@ -406,6 +427,7 @@ struct lts_alert {
 	const char *url;       /* tracker/webseed url, file path, or "" */
 	const unsigned char *data; /* resume data or NULL */
 	size_t data_len;
+	struct lts_dht_item dht;   /* LTS_ALERT_DHT_* only */
 };
 
 /*
@@ -415,6 +437,27 @@ struct lts_alert {
  */
 int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		   struct lts_error *err);
+
+/* ---- BEP 44 mutable items in the DHT ---------------------------------- */
+
+/*
+ * Put a signed mutable item (the caller signs; an item received can be put
+ * again as it came). The value (1 to 1000 bytes) must be bencoded in
+ * canonical form (sorted keys), as it was signed. Nothing is retained by
+ * the caller's pointers. An LTS_ALERT_DHT_PUT alert follows when the
+ * nodes closest to the target were asked (dht.stored: how many took it;
+ * 0 when the DHT has no node yet).
+ */
+int lts_dht_put(lts_session *s, const struct lts_dht_item *it, struct lts_error *err);
+
+/*
+ * Look up the mutable item of key and salt. LTS_ALERT_DHT_ITEM alerts
+ * follow: one per newer item a node returns, then one with
+ * dht.authoritative set once the lookup is over (its value empty if no
+ * node had any). libtorrent drops an item whose signature does not verify.
+ */
+int lts_dht_get(lts_session *s, const unsigned char key[32], const char *salt,
+		size_t salt_len, struct lts_error *err);
 
 /* ---- metadata (parsed .torrent) --------------------------------------- */
 

@@ -81,6 +81,11 @@ struct ms_config {
 	 * key do, others not); super-seeding: also BEP 16 super seeding */
 	int origin, super_seeding;
 	int64_t subscribe_interval_s;
+	/* the daemon: dht-reput-interval (seconds between the puts of a DHT
+	 * item it holds the release of; 0: unset, 3600), dht-puts-per-minute
+	 * (at most; 0: unset, 20) */
+	int64_t dht_reput_interval_s;
+	int64_t dht_puts_per_minute;
 	char *metrics;
 	char *hf_listen;
 	/* hf-allow (repeatable): ORG/NAME globs a request to the endpoint may

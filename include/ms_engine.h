@@ -70,6 +70,17 @@ typedef void (*ms_engine_alert_fn)(void *ud, const struct lts_alert *a);
 int ms_engine_watch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud);
 void ms_engine_unwatch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud);
 
+/* The DHT's alerts (LTS_ALERT_DHT_ITEM, LTS_ALERT_DHT_PUT) go to its
+ * watchers, like a torrent's (fn(ud, NULL) once when the engine closes),
+ * else to on_alert. */
+int ms_engine_dht_watch(struct ms_engine *e, ms_engine_alert_fn fn, void *ud);
+void ms_engine_dht_unwatch(struct ms_engine *e, ms_engine_alert_fn fn, void *ud);
+/* BEP 44 mutable items (see lts_dht_put(), lts_dht_get()) */
+int ms_engine_dht_put(struct ms_engine *e, const struct lts_dht_item *it,
+		      struct ms_error *err);
+int ms_engine_dht_get(struct ms_engine *e, const unsigned char key[32], const char *salt,
+		      size_t salt_len, struct ms_error *err);
+
 /* Create the engine on loop. *out is owned by the engine: it is freed after
  * ms_engine_close()/ms_engine_shutdown() has closed every handle. */
 int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,

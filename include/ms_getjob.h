@@ -34,6 +34,8 @@ struct ms_getjob_opts {
 					      checked that the signed refs
 					      say so), or NULL */
 	int peer_discovery;                /* DHT or LSD is on */
+	int dht;                           /* the DHT is on: releases are
+					      looked up there too (ms_dht.h) */
 	int json;                          /* progress events every second */
 	int stall_timeout_s;               /* give up after this long without
 					      a byte from anyone (0: never) */

@@ -29,6 +29,7 @@
 #define MS_TORRENT_MAX (64u << 20)
 
 struct ms_http;
+struct ms_engine;
 
 /* one file as the index served it */
 struct ms_release_bytes {
@@ -52,6 +53,9 @@ struct ms_release {
 	int *tindex;                  /* per manifest file: its torrent file */
 	int *mindex;                  /* per torrent file: its manifest file,
 					 or -1 for a pad file */
+	/* the session a DHT lookup runs in (ms_dht.h): the index "dht:",
+	 * and the last resort when every index fails; NULL: none */
+	struct ms_engine *engine;
 };
 
 /* Zero r. */

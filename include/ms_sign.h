@@ -71,6 +71,11 @@ void ms_keynum_hex(const uint8_t keynum[MS_KEYNUM_BYTES], char buf[17]);
 int ms_sign(const struct ms_seckey *sk, const void *msg, size_t len,
 	    const char *trusted_comment, char **sigtext, struct ms_error *err);
 
+/* A plain Ed25519 signature of msg (not prehashed, no minisign framing):
+ * what BEP 44 items carry. */
+void ms_sign_raw(const struct ms_seckey *sk, const void *msg, size_t len,
+		 uint8_t sig[MS_SIG_BYTES]);
+
 /* Verify a minisign signature file's text over msg with pk: strict parse,
  * prehashed only, key id must match, then the signature and the global
  * signature. On success the trusted comment is copied to tc. A signature

@@ -128,4 +128,12 @@ int ms_refs_verify(const char *repo, const void *refs, size_t rlen,
 		   const char *sig, size_t slen, time_t now, int dry_run,
 		   struct ms_refs *out, struct ms_error *err);
 
+/* A BEP 44 item of repo's ref (ms_dht.h; sha: of its bencoded value) at
+ * seq, checked against the same rollback state: refused below the
+ * version of the refs.json seen, or below the item seen for that ref, or
+ * at its seq with other bytes (MS_EBADSIG). Saved unless dry_run. A
+ * refs.json below an item seen is refused likewise. */
+int ms_dht_item_check(const char *repo, const char *ref, int64_t seq, const char *sha,
+		      int dry_run, struct ms_error *err);
+
 #endif

@@ -263,7 +263,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			   !strcmp(key, "max-active-downloads") ||
 			   !strcmp(key, "subscribe-interval") ||
 			   !strcmp(key, "idle-unload") || !strcmp(key, "idle-announce") ||
-			   !strcmp(key, "idle-loaded")) {
+			   !strcmp(key, "idle-loaded") || !strcmp(key, "dht-reput-interval") ||
+			   !strcmp(key, "dht-puts-per-minute")) {
 			char *end;
 			long long v = strtoll(val, &end, 10);
 			if (v < 0 || end == val || *end || v > 100LL * 365 * 86400) {
@@ -276,6 +277,8 @@ int ms_config_load(struct ms_config *c, struct ms_error *err)
 			  : !strcmp(key, "idle-unload") ? &c->idle_unload_s
 			  : !strcmp(key, "idle-announce") ? &c->idle_announce_s
 			  : !strcmp(key, "idle-loaded") ? &c->idle_loaded
+			  : !strcmp(key, "dht-reput-interval") ? &c->dht_reput_interval_s
+			  : !strcmp(key, "dht-puts-per-minute") ? &c->dht_puts_per_minute
 							 : &c->subscribe_interval_s) = v;
 		} else if (!strcmp(key, "seed-ratio-limit")) {
 			char *end;

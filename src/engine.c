@@ -162,11 +162,31 @@ static int watching(const struct ms_engine *e, int id, ms_engine_alert_fn fn, vo
 	return 0;
 }
 
+/* the DHT's watchers are filed under id 0 */
+static int watch_add(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud);
+
 int ms_engine_watch(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud)
+{
+	if (id <= 0)
+		return MS_EINVAL;
+	return watch_add(e, id, fn, ud);
+}
+
+int ms_engine_dht_watch(struct ms_engine *e, ms_engine_alert_fn fn, void *ud)
+{
+	return watch_add(e, 0, fn, ud);
+}
+
+void ms_engine_dht_unwatch(struct ms_engine *e, ms_engine_alert_fn fn, void *ud)
+{
+	ms_engine_unwatch(e, 0, fn, ud);
+}
+
+static int watch_add(struct ms_engine *e, int id, ms_engine_alert_fn fn, void *ud)
 {
 	size_t at;
 
-	if (id <= 0 || ms_engine_closing(e))
+	if (ms_engine_closing(e))
 		return MS_EINVAL;
 	if (watching(e, id, fn, ud))
 		return 0;
@@ -203,9 +223,11 @@ static void deliver(struct ms_engine *e, const struct lts_alert *a)
 {
 	struct watch w[WATCHERS_MAX];
 	size_t n = 0;
+	int dht = a->type == LTS_ALERT_DHT_ITEM || a->type == LTS_ALERT_DHT_PUT;
+	int id = dht ? 0 : a->torrent;
 
-	for (size_t i = a->torrent ? watch_pos(e, a->torrent) : e->n_watches;
-	     i < e->n_watches && e->watches[i].id == a->torrent && n < WATCHERS_MAX; i++)
+	for (size_t i = id || dht ? watch_pos(e, id) : e->n_watches;
+	     i < e->n_watches && e->watches[i].id == id && n < WATCHERS_MAX; i++)
 		w[n++] = e->watches[i];
 	if (!n) {
 		if (e->ev.on_alert)
@@ -536,6 +558,18 @@ int ms_engine_add_tracker(struct ms_engine *e, int id, const char *url,
 			  struct ms_error *err)
 {
 	WRAP(lts_torrent_add_tracker(e->ses, id, url, 0, &le));
+}
+
+int ms_engine_dht_put(struct ms_engine *e, const struct lts_dht_item *it,
+		      struct ms_error *err)
+{
+	WRAP(lts_dht_put(e->ses, it, &le));
+}
+
+int ms_engine_dht_get(struct ms_engine *e, const unsigned char key[32], const char *salt,
+		      size_t salt_len, struct ms_error *err)
+{
+	WRAP(lts_dht_get(e->ses, key, salt, salt_len, &le));
 }
 
 int ms_engine_save_resume(struct ms_engine *e, int id, unsigned flags,

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "getjob-int.h"
+#include "ms_dht.h"
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "ms_manifest.h"
@@ -1405,10 +1406,17 @@ int ms_getjob_start(struct ms_getjob **out, const struct ms_config *c, uv_loop_t
 	if ((o->cache_dir && !(g->cache_override = strdup(o->cache_dir))) ||
 	    (o->local_dir && !(g->local_dir = strdup(o->local_dir))))
 		goto fail;
+	/* no index: the DHT, if it is on (ms_dht.h); and the daemon's own
+	 * bridged releases, first */
+	g->rel.engine = o->dht ? e : NULL;
 	r = ms_release_indexes(&g->rel, o->indexes, c, err);
-	if (o->extra_index && (!r || (r == MS_EINVAL && !g->rel.indexes.n)))
-		r = ms_strlist_push_copy(&g->rel.indexes, o->extra_index)
+	if (r == MS_EINVAL && !g->rel.indexes.n && (o->dht || o->extra_index)) {
+		r = (o->extra_index && ms_strlist_push_copy(&g->rel.indexes, o->extra_index)) ||
+		    (o->dht && ms_strlist_push_copy(&g->rel.indexes, MS_DHT_INDEX))
 			    ? ms_error_set(err, MS_ENOMEM, "out of memory") : 0;
+	} else if (!r && o->extra_index && ms_strlist_push_copy(&g->rel.indexes, o->extra_index)) {
+		r = ms_error_set(err, MS_ENOMEM, "out of memory");
+	}
 	if (r)
 		goto fail;
 	rh.ud = g;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ms_dht.h"
 #include "ms_hash.h"
 #include "ms_http.h"
 #include "ms_index.h"
@@ -313,6 +314,8 @@ struct ms_release_resolver {
 	struct ms_error start_err;
 	struct ms_error last;      /* why the last index failed */
 	struct ms_error pending;   /* an index that is preparing it (503) */
+	struct ms_dht_lookup *dht; /* the DHT's turn (ms_dht.h) */
+	int dht_tried;
 };
 
 static void next_index(struct ms_release_resolver *q);
@@ -615,12 +618,40 @@ static void on_refs(struct ms_release_resolver *q)
 	fetch_manifest(q);
 }
 
+static void on_dht(void *ud, int code, const struct ms_error *err)
+{
+	struct ms_release_resolver *q = ud;
+
+	if (code && q->idx + 1 < q->r->indexes.n) {
+		warn(q, "index '%s': %s", MS_DHT_INDEX, err->msg);
+		q->last = *err;
+		q->idx++;
+		next_index(q);
+		return;
+	}
+	finish(q, code, (struct ms_error *)err);
+}
+
 static void next_index(struct ms_release_resolver *q)
 {
 	struct ms_release *r = q->r;
 	int is_ref = ms_revision_check(r->want) != 0;
 	char rel[600];
+	struct ms_error err;
 
+	/* the DHT: when named, or when every index failed (ms_dht.h) */
+	if (q->idx < r->indexes.n ? !strcmp(index_url(q), MS_DHT_INDEX)
+				  : r->engine && is_ref && !r->verified && !q->dht_tried &&
+				    !q->pending.code) {
+		q->dht_tried = 1;
+		if (q->idx >= r->indexes.n)
+			warn(q, "no index has %s@%s (%.300s): asking the DHT", r->repo, r->want,
+			     q->last.msg);
+		forget(r);
+		if (ms_dht_resolve(&q->dht, q->loop, r->engine, r, on_dht, q, &err))
+			on_dht(q, err.code, &err);
+		return;
+	}
 	if (q->idx >= r->indexes.n) {
 		/* a missing file is "not found"; a network or disk error an
 		 * error */
@@ -700,6 +731,7 @@ void ms_release_resolver_free(struct ms_release_resolver *q)
 	if (!q)
 		return;
 	q->done = 1;
+	ms_dht_lookup_free(q->dht);
 	if (q->http)
 		ms_http_close(q->http); /* no callbacks any more */
 	if (q->timer)

@@ -89,6 +89,7 @@ struct poll {
 	char etag[MS_ETAG_MAX];
 	struct ms_strlist indexes;  /* tried in order */
 	size_t i;                   /* the one asked now */
+	struct ms__dht_poll *dht;   /* the index "dht:" (seedbox-dht.c) */
 };
 
 struct sub {
@@ -145,7 +146,23 @@ struct ms_seedbox {
 	/* bridging (seedbox-bridge.c): on with hf-upstream */
 	struct ms_seckey *bridge_sk;
 	char bridge_index[PATH_MAX + 32];  /* <state>/daemon/bridge/index: ours */
+	struct ms__seedbox_dht *dht;  /* seedbox-dht.c, made on its first tick */
 };
+
+/* seedbox-dht.c: the DHT items of the releases this daemon holds, put
+ * again on BEP 44's schedule (rate-limited) */
+void ms__seedbox_dht_tick(struct ms_seedbox *sb);
+void ms__seedbox_dht_free(struct ms_seedbox *sb);
+/* a subscription's ref resolved through the DHT (the bundle fetched and
+ * checked, so that the revision's download finds it): done(ud, 0, rev,
+ * "") or done(ud, code, "", why), never before this returns; NULL + err
+ * when it cannot start */
+struct ms__dht_poll;
+struct ms__dht_poll *ms__dht_poll_start(struct ms_seedbox *sb, const char *repo, const char *ref,
+					void (*done)(void *ud, int code, const char *rev,
+						     const char *msg),
+					void *ud, struct ms_error *err);
+void ms__dht_poll_free(struct ms__dht_poll *p);
 
 /* ---- bridging (seedbox-bridge.c) ---- */
 /* with hf-upstream: the bridge key (made if missing), trusted by this

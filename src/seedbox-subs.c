@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "ms_dht.h"
 #include "ms_manifest.h"
 #include "ms_release.h"
 #include "ms_store.h"
@@ -157,6 +158,7 @@ static void poll_end(struct poll *p)
 	struct ms_seedbox *sb = s->sb;
 
 	s->poll = NULL;
+	ms__dht_poll_free(p->dht);
 	free(p->refs);
 	ms_strlist_release(&p->indexes);
 	free(p);
@@ -276,12 +278,35 @@ static void on_refs_body(void *ud, int status, unsigned char *body, size_t len,
 		poll_next(p, err.msg);
 }
 
+static void on_dht(void *ud, int code, const char *rev, const char *msg)
+{
+	struct poll *p = ud;
+	struct sub *s = p->s;
+
+	if (code) {
+		poll_next(p, msg);
+		return;
+	}
+	s->failures = 0;
+	s->error[0] = '\0';
+	if (!s->dead && strcmp(s->rev, rev) && !ms__find_rev(s->sb, NULL, s->repo, rev, s->cache))
+		sub_add(s->sb, s, rev);
+	memcpy(s->rev, rev, 41);
+	ms_seedbox_subs_save(s->sb);
+	poll_end(p);
+}
+
 static void poll_index(struct poll *p)
 {
 	struct sub *s = p->s;
 	struct ms_error err;
 	char rel[600];
 
+	if (!strcmp(p->indexes.v[p->i], MS_DHT_INDEX)) {
+		if (!(p->dht = ms__dht_poll_start(s->sb, s->repo, s->ref, on_dht, p, &err)))
+			poll_next(p, err.msg);
+		return;
+	}
 	snprintf(rel, sizeof(rel), "%s/refs.json", s->repo);
 	if (ms_http_get_if(s->sb->http, p->indexes.v[p->i], rel, MS_REFS_MAX, s->etag, p->etag,
 			   on_refs_body, p, &err))
@@ -303,6 +328,8 @@ static void sub_poll(struct ms_seedbox *sb, struct sub *s)
 	s->poll = p;
 	ms_release_init(&rel);
 	e = ms_release_indexes(&rel, &s->indexes, sb->config, &err);
+	if (e == MS_EINVAL && sb->peer_discovery && sb->config->dht) /* no index: the DHT */
+		e = ms_strlist_push_copy(&rel.indexes, MS_DHT_INDEX) ? MS_ENOMEM : 0;
 	p->indexes = rel.indexes; /* the list is ours now */
 	memset(&rel.indexes, 0, sizeof(rel.indexes));
 	ms_release_release(&rel);

@@ -588,6 +588,7 @@ static int job_start(struct ms_seedbox *sb, struct repo *r)
 	o.stall_timeout_s = sb->config->stall_timeout_s > 0 ? (int)sb->config->stall_timeout_s : 0;
 	o.peer_discovery = sb->peer_discovery;
 	o.extra_index = sb->bridge_sk ? sb->bridge_index : NULL;
+	o.dht = sb->peer_discovery && sb->config->dht;
 	ms__repo_error(r, NULL);
 	r->st = R_DOWNLOADING;
 	rc = ms_getjob_start(&r->job, sb->config, sb->loop, sb->eng, &o, &h, &err);
@@ -1009,6 +1010,7 @@ void ms_seedbox_tick(struct ms_seedbox *sb)
 	}
 	if (sb->subs_ops.tick)
 		sb->subs_ops.tick(sb);
+	ms__seedbox_dht_tick(sb);
 }
 
 /* an alert of repo r's torrent */
@@ -1303,5 +1305,6 @@ void ms_seedbox_free(struct ms_seedbox *sb)
 	if (sb->subs_ops.close)
 		sb->subs_ops.close(sb);
 	ms__bridge_close(sb);
+	ms__seedbox_dht_free(sb);
 	free(sb);
 }

@@ -439,6 +439,12 @@ static int prehash(const void *msg, size_t len, uint8_t h[crypto_generichash_BYT
 	return crypto_generichash(h, crypto_generichash_BYTES_MAX, msg, len, NULL, 0);
 }
 
+void ms_sign_raw(const struct ms_seckey *sk, const void *msg, size_t len,
+		 uint8_t sig[MS_SIG_BYTES])
+{
+	crypto_sign_detached(sig, NULL, msg, len, sk->sk);
+}
+
 int ms_sign(const struct ms_seckey *sk, const void *msg, size_t len,
 	    const char *tc, char **sigtext, struct ms_error *err)
 {

@@ -838,6 +838,21 @@ fail:
 	return r;
 }
 
+/* the highest seq of the DHT items seen for repo (0: none) */
+static int64_t dht_floor(json_t *st)
+{
+	json_t *d = json_object_get(st, "dht"), *e;
+	const char *k;
+	int64_t m = 0;
+
+	json_object_foreach(d, k, e) {
+		json_t *v = json_object_get(e, "version");
+		if (json_is_integer(v) && json_integer_value(v) > m)
+			m = json_integer_value(v);
+	}
+	return m;
+}
+
 int ms_refs_verify(const char *repo, const void *refs, size_t rlen,
 		   const char *sig, size_t slen, time_t now, int dry_run,
 		   struct ms_refs *out, struct ms_error *err)
@@ -881,6 +896,12 @@ int ms_refs_verify(const char *repo, const void *refs, size_t rlen,
 	}
 	if ((r = check_version(json_object_get(st, "refs"), out->version, sha, what, err)))
 		goto fail;
+	if (!*bridge && out->version < dht_floor(st)) {
+		r = ms_error_set(err, MS_EBADSIG, "rollback: %s has version %lld, older than "
+				 "version %lld of a DHT item seen before", what,
+				 (long long)out->version, (long long)dht_floor(st));
+		goto fail;
+	}
 	if (!dry_run) {
 		json_object_set_new(st, "refs", entry_new(out->version, sha));
 		if ((r = state_save(repo, bridge, st, err)))
@@ -891,6 +912,38 @@ int ms_refs_verify(const char *repo, const void *refs, size_t rlen,
 fail:
 	json_decref(st);
 	ms_refs_release(out);
+	return r;
+}
+
+int ms_dht_item_check(const char *repo, const char *ref, int64_t seq, const char *sha,
+		      int dry_run, struct ms_error *err)
+{
+	char what[400];
+	json_t *st, *refs, *d;
+	int r = 0;
+
+	snprintf(what, sizeof(what), "the DHT item of %s@%s", repo, ref);
+	if (!(st = state_load(repo, "", err)))
+		return err ? err->code : MS_EIO;
+	refs = json_object_get(st, "refs");
+	if (refs && json_is_integer(json_object_get(refs, "version")) &&
+	    seq < json_integer_value(json_object_get(refs, "version"))) {
+		r = ms_error_set(err, MS_EBADSIG, "rollback: %s has version %lld, older than "
+				 "version %lld of refs.json seen before", what, (long long)seq,
+				 (long long)json_integer_value(json_object_get(refs, "version")));
+		goto out;
+	}
+	d = json_object_get(st, "dht");
+	if ((r = check_version(d ? json_object_get(d, ref) : NULL, seq, sha, what, err)))
+		goto out;
+	if (!dry_run) {
+		if (!d)
+			json_object_set_new(st, "dht", d = json_object());
+		json_object_set_new(d, ref, entry_new(seq, sha));
+		r = state_save(repo, "", st, err);
+	}
+out:
+	json_decref(st);
 	return r;
 }
 

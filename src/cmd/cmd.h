@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "modelswarm.h"
@@ -188,10 +189,29 @@ struct seed_store {
 	const char *resume_path;         /* where to keep it */
 	const char *origin_why;          /* origin mode unless told otherwise,
 					    and why ("we publish it"), or NULL */
+	/* a release's DHT bundle seeded alongside (ms_dht.h), or NULL */
+	const unsigned char *bundle;
+	size_t bundle_len;
+	const char *bundle_dir;
 };
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
+
+/* publish-dht.c: publish --dht -- the bundle of the release publish
+ * wrote into repodir made (into pb: its torrent, malloc'd, and its
+ * directory), and an item per ref put into the DHT, waiting until a node
+ * keeps each. Prints errors; returns 0 or an exit code. */
+struct ms_seckey;
+struct ms_pubkey;
+struct publish_bundle {
+	unsigned char *torrent;
+	size_t len;
+	char dir[PATH_MAX];
+};
+int publish_dht(struct ms_ctx *ctx, const struct net_opts *net, const struct ms_seckey *sk,
+		const struct ms_pubkey *pk, const char *repo, const char *rev, int64_t version,
+		const struct ms_strlist *refs, const char *repodir, struct publish_bundle *pb);
 
 /* A release for a command (ms_release_fetch(), MS_RELEASE_* flags):
  * ORG/NAME@REV (default_ref

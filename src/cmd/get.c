@@ -449,6 +449,7 @@ int cmd_get(int argc, char **argv, struct ms_ctx *ctx)
 	jo.cache_dir = cache;
 	jo.local_dir = local;
 	jo.peer_discovery = (ctx->config.dht && !net.no_dht) || (ctx->config.lsd && !net.no_lsd);
+	jo.dht = ctx->config.dht && !net.no_dht;
 	jo.json = g.json;
 	/* the command does not wait for ever; the daemon does (seedbox.c) */
 	jo.stall_timeout_s = stall >= 0 ? stall

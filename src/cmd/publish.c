@@ -27,6 +27,7 @@ static const char publish_usage[] =
 	"                          [--ref NAME]... [--webseed URL]... [--tracker URL]...\n"
 	"                          [--exclude GLOB]... [--v1-only | --v2-only]\n"
 	"                          [--expires DAYS] [--bridge-source URL] [--seed [--no-origin]]\n"
+	"                          [--dht]\n"
 	"\n"
 	"    --repo ORG/NAME       the repository\n"
 	"    --rev REV             its revision (git commit, 40 hex digits)\n"
@@ -50,13 +51,16 @@ static const char publish_usage[] =
 	"                          options of 'modelswarm seed': --listen, --upload-limit,\n"
 	"                          --no-dht, --no-lsd, --no-port-mapping, --super-seeding\n"
 	"    --no-origin           with --seed: seed, but not as the origin\n"
+	"    --dht                 then put each ref into the DHT (BEP 44, signed with\n"
+	"                          --key) and make the release's bundle torrent, which\n"
+	"                          --seed seeds too: get needs no index then\n"
 	"    -h, --help            show this help\n"
 	"\n"
 	"Never published: .cache/huggingface/ at the top of DIR (written by hf download).\n";
 
 enum {
 	OPT_REPO = OPT_CMD_BASE, OPT_REV, OPT_KEY, OPT_INDEX, OPT_REF, OPT_EXPIRES,
-	OPT_SEED, OPT_EXCLUDE, OPT_V1, OPT_V2, OPT_BRIDGE_SOURCE
+	OPT_SEED, OPT_EXCLUDE, OPT_V1, OPT_V2, OPT_BRIDGE_SOURCE, OPT_DHT
 };
 
 static const struct option publish_opts[] = {
@@ -76,6 +80,7 @@ static const struct option publish_opts[] = {
 	{ "v1-only", no_argument, NULL, OPT_V1 },
 	{ "v2-only", no_argument, NULL, OPT_V2 },
 	{ "bridge-source", required_argument, NULL, OPT_BRIDGE_SOURCE },
+	{ "dht", no_argument, NULL, OPT_DHT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -198,7 +203,8 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	lts_torrent *meta = NULL;
 	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
-	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0;
+	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0, dht = 0;
+	struct publish_bundle pb = { 0 };
 	unsigned flags = 0;   /* LTS_CREATE_V1_ONLY or _V2_ONLY */
 
 	opterr = 0;
@@ -226,6 +232,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 			}
 			break;
 		case OPT_SEED: seed = 1; break;
+		case OPT_DHT: dht = 1; break;
 		case OPT_EXCLUDE: ms_strlist_push(&excludes, optarg); break;
 		case OPT_V1: flags |= LTS_CREATE_V1_ONLY; break;
 		case OPT_V2: flags |= LTS_CREATE_V2_ONLY; break;
@@ -434,11 +441,17 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 		if (upstream)
 			printf("bridged from %s at commit %s\n", upstream, rev);
 	}
+	if (dht && (r = publish_dht(ctx, &net, sk, &pk, repo, rev, pub.version, &refnames,
+				    pub.repodir, &pb)))
+		goto out;
 	if (seed) {
 		ms_seckey_free(sk);
 		sk = NULL;
 		memset(&ss, 0, sizeof(ss));
 		ss.origin_why = "we publish it";
+		ss.bundle = pb.torrent;
+		ss.bundle_len = pb.len;
+		ss.bundle_dir = pb.dir;
 		r = seed_run_ex(ctx, &net, meta, dir, &trackers, rate.upload, &ss);
 	}
 out:
@@ -446,6 +459,7 @@ out:
 	ms_torrent_meta_release(&tm);
 	ms_torrent_free(meta);
 	free(tbuf);
+	free(pb.torrent);
 	free(bf);
 	for (size_t i = 0; i < nrules; i++)
 		free(rules[i].pattern);

@@ -204,6 +204,15 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		ap.resume_len = 0;
 		r = ms_engine_add(eng, &ap, &s.id, &err);
 	}
+	if (!r && ss->bundle) {
+		/* the release's DHT bundle, from its directory */
+		struct lts_add_params bp = { .torrent = ss->bundle, .torrent_len = ss->bundle_len,
+					     .save_path = ss->bundle_dir,
+					     .flags = LTS_ADD_NO_ROOT | LTS_ADD_SEED_MODE };
+		int bid;
+		if (ms_engine_add(eng, &bp, &bid, &err))
+			cmd_warning("cannot seed the DHT bundle: %s", err.msg);
+	}
 	if (!r && ss->priorities)
 		r = ms_engine_set_file_priorities(eng, s.id, ss->priorities,
 						  (int)ss->n_file_paths, &err);

@@ -6,10 +6,13 @@
 #include "shim.h"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/bencode.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/write_resume_data.hpp>
 
+#include <array>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -86,6 +89,16 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 		c.address = "";
 		c.url = "";
 		lt::error_code ec;
+		// a BEP 44 item's key, signature, seq and salt
+		auto dht_item = [&c, &str](std::array<char, 32> const &k,
+					   std::array<char, 64> const &sg, std::int64_t seq,
+					   std::string const &salt) {
+			std::memcpy(c.dht.key, k.data(), 32);
+			std::memcpy(c.dht.sig, sg.data(), 64);
+			c.dht.seq = seq;
+			c.dht.salt = str(salt);
+			c.dht.salt_len = salt.size();
+		};
 		auto const *ta = dynamic_cast<lt::torrent_alert const *>(a);
 		if (ta) {
 			auto it = s->by_handle.find(ta->handle);
@@ -229,6 +242,21 @@ int lts_alerts_pop(lts_session *s, const struct lts_alert **out, size_t *n,
 			c.type = LTS_ALERT_FILE_RENAME_FAILED;
 			c.value = static_cast<int>(x->index);
 			c.error = x->error.value();
+		} else if (auto *x = lt::alert_cast<lt::dht_mutable_item_alert>(a)) {
+			c.type = LTS_ALERT_DHT_ITEM;
+			dht_item(x->key, x->signature, x->seq, x->salt);
+			c.dht.authoritative = x->authoritative;
+			if (x->item.type() != lt::entry::undefined_t) {
+				s->buffers.emplace_back();
+				lt::bencode(std::back_inserter(s->buffers.back()), x->item);
+				auto const &b = s->buffers.back();
+				c.dht.value = reinterpret_cast<const unsigned char *>(b.data());
+				c.dht.value_len = b.size();
+			}
+		} else if (auto *x = lt::alert_cast<lt::dht_put_alert>(a)) {
+			c.type = LTS_ALERT_DHT_PUT;
+			dht_item(x->public_key, x->signature, x->seq, x->salt);
+			c.dht.stored = x->num_success;
 		} else if (lt::alert_cast<lt::torrent_paused_alert>(a)) {
 			c.type = LTS_ALERT_TORRENT_PAUSED;
 		} else if (lt::alert_cast<lt::torrent_resumed_alert>(a)) {

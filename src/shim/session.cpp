@@ -142,7 +142,8 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 				      lt::alert_category::connect |
 				      lt::alert_category::status |
 				      lt::alert_category::file_progress |
-				      lt::alert_category::piece_progress));
+				      lt::alert_category::piece_progress |
+				      lt::alert_category::dht));
 	// we pop every alert on each wakeup; a large queue means none is lost
 	pack.set_int(lt::settings_pack::alert_queue_size, 1 << 20);
 	// otherwise libtorrent turns away every incoming connection while no

@@ -20,6 +20,7 @@
 //   disk-order.cpp   the disk under it: a failed piece's clear after its
 //                    writes
 //   digests.cpp      files' SHA-256 from the pieces written
+//   dht.cpp          BEP 44 mutable items: put and get
 //   selftest.cpp     self-tests of the disks and digests, built into
 //                    tests/unit/test-shim only
 

@@ -165,21 +165,6 @@ each () {
 	done
 }
 
-# poll SECONDS CMD...: poll every 0.1 s until CMD succeeds (bounded)
-poll () {
-	poll_end=$(( $1 * 10 ))
-	shift
-	poll_i=0
-	until "$@"; do
-		poll_i=$((poll_i + 1))
-		if test $poll_i -gt $poll_end; then
-			echo "poll: '$*' did not succeed in time" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
 # not_done HOST TAG: no done event yet
 not_done () {
 	! grep -q '"event":"done"' "$(get_out "$1" "$2")"
@@ -303,7 +288,7 @@ test_expect_success 'a leecher killed (SIGKILL) mid-transfer resumes and finishe
 	# about half way: the resume data, saved each second, can lag 1.5 MB
 	# or more behind (1.5 MB/s, 3 MB bursts); the check below allows half
 	# of what was done to come again
-	poll 30 progress_at_least h1 b 6000000 &&
+	sl_poll 30 progress_at_least h1 b 6000000 &&
 	kill -9 $get_pid_h1 &&
 	sl_stop $get_pid_h1 &&
 	before=$(progress h1 b) &&
@@ -336,7 +321,7 @@ test_expect_success 'the tracker stops mid-run: connected peers carry on, a newc
 	each dht_home && dht_home h4 &&
 	each get_bg d &&
 	# each is connected to the publisher and the two others
-	poll 30 all_have_peers d 3 &&
+	sl_poll 30 all_have_peers d 3 &&
 	sl_stop $SL_TRACKER_PID &&
 	! sl_alive $SL_TRACKER_PID &&
 	each not_done d &&
@@ -368,8 +353,8 @@ test_expect_success 'the publisher stops once it sent a full copy: the leechers 
 	tx0=$(sl_tx_bytes pub) &&
 	each get_bg e &&
 	# at least a copy sent, and every piece somewhere in the swarm
-	poll 30 sent_at_least "$size" &&
-	poll 30 swarm_has_all &&
+	sl_poll 30 sent_at_least "$size" &&
+	sl_poll 30 swarm_has_all &&
 	# (a leecher may be done by now; not all of them)
 	! each done_already e &&
 	sl_stop $pub_pid &&

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "ms_dht.h"
 #include "ms_trust.h"
 #include "ms_util.h"
 #include "tap.h"
@@ -458,6 +459,70 @@ static void bridges(void)
 	ms_seckey_free(sk3);
 }
 
+/* BEP 44 items (ms_dht.h): the value's one form, the salt, and the
+ * rollback state they share with refs.json (acme/tiny's refs at version 3
+ * by now) */
+static void dht_items(const struct ms_seckey *sk1)
+{
+	const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	const char *b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	struct ms_dht_value v, back;
+	unsigned char buf[MS_DHT_VALUE_MAX];
+	char salt[MS_DHT_SALT_MAX + 1], repo[200];
+	struct ms_error err;
+	size_t n, sl;
+
+	memset(&v, 0, sizeof(v));
+	memcpy(v.rev, "0123456789abcdef0123456789abcdef01234567", 41);
+	v.version = 42;
+	memset(v.bundle, 1, 20);
+	memset(v.manifest, 2, 32);
+	n = ms_dht_value_encode(&v, buf);
+	ok(n == 119 && !memcmp(buf + n - 8, "1:vi42ee", 8) &&
+	   !ms_dht_value_decode(buf, n, &back, &err) && back.version == 42 &&
+	   !strcmp(back.rev, v.rev) && !memcmp(back.bundle, v.bundle, 20) &&
+	   !memcmp(back.manifest, v.manifest, 32), "DHT value: bencoded, and back");
+	memcpy(buf + n - 8, "1:vi042e", 8);
+	buf[n] = 'e';
+	ok(ms_dht_value_decode(buf, n + 1, &back, &err) == MS_EVERIFY,
+	   "DHT value: a form that is not canonical is refused");
+	memcpy(buf + 7, "x", 1);
+	buf[71] = 'Z';
+	ok(ms_dht_value_decode(buf, n, &back, &err) == MS_EVERIFY,
+	   "DHT value: a revision that is not one is refused");
+	ms_dht_salt("acme/tiny", "main", salt, &sl);
+	ok(sl == 25 && !strcmp(salt, "modelswarm:acme/tiny@main"), "DHT salt: %s", salt);
+	memset(repo, 'x', sizeof(repo) - 1);
+	repo[sizeof(repo) - 1] = '\0';
+	repo[4] = '/';
+	ms_dht_salt(repo, "main", salt, &sl);
+	ok(sl == 64 && starts(salt, "modelswarm:sha256:"), "DHT salt, hashed when long: %s",
+	   salt);
+
+	ok(ms_dht_item_check("acme/tiny", "main", 2, a, 0, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "rollback: the DHT item of acme/tiny@main has version 2, older "
+		   "than version 3 of refs.json seen before"), "DHT item below refs.json: %s",
+	   err.msg);
+	ok(ms_dht_item_check("acme/tiny", "main", 3, a, 0, &err) == 0 &&
+	   ms_dht_item_check("acme/tiny", "main", 3, a, 0, &err) == 0,
+	   "DHT item at the version of refs.json, and again");
+	ok(ms_dht_item_check("acme/tiny", "main", 3, b, 0, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "the DHT item of acme/tiny@main: version 3 was seen before with "
+		   "different bytes"), "DHT item: same seq, other bytes: %s", err.msg);
+	ok(ms_dht_item_check("acme/tiny", "main", 9, b, 1, &err) == 0 &&
+	   ms_dht_item_check("acme/tiny", "main", 6, b, 0, &err) == 0,
+	   "DHT item: a dry run saves nothing");
+	ok(try_r(sk1, "acme/tiny", 5, "2026-03-01T00:00:00Z", 0, &err) == MS_EBADSIG &&
+	   !strcmp(err.msg, "rollback: refs.json of acme/tiny has version 5, older than "
+		   "version 6 of a DHT item seen before"), "refs.json below a DHT item: %s",
+	   err.msg);
+	ok(ms_dht_item_check("acme/tiny", "main", 5, a, 0, &err) == MS_EBADSIG &&
+	   strstr(err.msg, "has version 5, older than version 6 seen before"),
+	   "DHT item below the item seen: %s", err.msg);
+	ok(try_r(sk1, "acme/tiny", 6, "2026-03-02T00:00:00Z", 0, &err) == 0,
+	   "refs.json at the DHT item's version: %s", err.msg);
+}
+
 int main(void)
 {
 	struct ms_pubkey pk1, pk2, got;
@@ -788,6 +853,7 @@ int main(void)
 	}
 	free(m);
 	free(s);
+	dht_items(sk1);
 
 	bridges();
 	ms_seckey_free(sk1);
