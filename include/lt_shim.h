@@ -328,6 +328,16 @@ int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 int lts_torrent_file_sha256(lts_session *s, int id, int file,
 			    unsigned char out[32], struct lts_error *err);
 
+/*
+ * A reader of file `file` comes (delta 1) or goes (delta -1): while the
+ * file has one, its pieces are written through the page cache rather than
+ * with O_DIRECT, so that the reader finds them in memory. Only for a
+ * torrent added with digest_files or LTS_ADD_V2_CHECKS (else, and for a
+ * file out of range, LTS_EINVAL; nothing changes).
+ */
+int lts_torrent_file_readers(lts_session *s, int id, int file, int delta,
+			     struct lts_error *err);
+
 /* Sequential download: pieces are picked in order while it is on (rarest
  * first while it is off, the default). */
 int lts_torrent_set_sequential(lts_session *s, int id, int on,
@@ -588,7 +598,8 @@ int lts_selftest_disk_order(char *msg, size_t n);
 int lts_selftest_piece_writes(const char *dir, char *msg, size_t n);
 /* File digests worked out as pieces are written: pieces out of order, in
  * memory and past the cap on disk; a piece that is not the torrent's never
- * fed; and the back-pressure on peers. Same conventions. */
+ * fed; a file with a reader written through the page cache, one without
+ * bypassing it; and the back-pressure on peers. Same conventions. */
 int lts_selftest_file_digests(const char *dir, char *msg, size_t n);
 
 #ifdef __cplusplus

@@ -144,6 +144,10 @@ int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, siz
 		    struct ms_error *err);
 int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 			      struct ms_error *err);
+/* A reader of the file comes (1) or goes (-1): its pieces go through the
+ * page cache while it has one (see lts_torrent_file_readers). */
+int ms_engine_file_readers(struct ms_engine *e, int id, int file, int delta,
+			   struct ms_error *err);
 /* Pieces picked in order (on) or rarest first (off, the default). */
 int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 			     struct ms_error *err);

@@ -596,6 +596,12 @@ int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 	WRAP(lts_torrent_set_sequential(e->ses, id, on, &le));
 }
 
+int ms_engine_file_readers(struct ms_engine *e, int id, int file, int delta,
+			   struct ms_error *err)
+{
+	WRAP(lts_torrent_file_readers(e->ses, id, file, delta, &le));
+}
+
 int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
 			     struct ms_error *err)
 {

@@ -19,7 +19,9 @@ struct hf_stream {
 	struct ms_httpd *h;
 	struct ms_engine *eng;
 	int tid;                  /* 0 once the torrent left the session */
+	int file;                 /* in the torrent */
 	int watching;
+	int reading;              /* counted among the file's readers */
 	int64_t base, size;       /* the file: its span of the torrent */
 	int64_t from;             /* the first byte sent (a range) */
 	int plen, npieces;
@@ -44,6 +46,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* no longer among the file's readers (its pieces then go to disk with
+ * O_DIRECT again) */
+static void stop_reading(struct hf_stream *s)
+{
+	if (s->reading && s->tid)
+		ms_engine_file_readers(s->eng, s->tid, s->file, -1, NULL);
+	s->reading = 0;
+}
+
 /* the torrent's alerts: a piece came, or the files moved on */
 static void on_alert(void *ud, const struct lts_alert *a)
 {
@@ -53,6 +64,7 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		/* the engine closed, or the torrent is gone (the job added
 		 * it again, or the repo was removed): from the blob only */
 		s->watching = 0;
+		s->reading = 0;
 		s->tid = 0;
 		ms_httpd_wake(s->h, s);
 		return;
@@ -66,6 +78,7 @@ static void stream_done(void *ud)
 {
 	struct hf_stream *s = ud;
 
+	stop_reading(s);
 	if (s->watching)
 		ms_engine_unwatch(s->eng, s->tid, on_alert, s);
 	if (s->fd >= 0)
@@ -91,6 +104,7 @@ static int try_blob(struct hf_stream *s)
 	s->fd = fd;
 	s->final = 1;
 	s->ok_to = s->size;
+	stop_reading(s);
 	return 1;
 }
 
@@ -187,6 +201,7 @@ int ms__hf_stream(struct ms_httpd_resp *r, struct ms_httpd *h, struct ms_engine 
 	s->h = h;
 	s->eng = e;
 	s->tid = gf->id;
+	s->file = gf->file;
 	s->base = gf->offset;
 	s->size = gf->size;
 	s->from = from;
@@ -203,5 +218,8 @@ int ms__hf_stream(struct ms_httpd_resp *r, struct ms_httpd *h, struct ms_engine 
 		s->watching = 1;
 	else
 		s->tid = 0;
+	/* its pieces then stay in memory for it (the page cache) */
+	if (s->tid && !s->whole && !ms_engine_file_readers(e, s->tid, s->file, 1, NULL))
+		s->reading = 1;
 	return ms_httpd_resp_stream(r, (uint64_t)len, stream_read, stream_done, s, s, LOOK_MS);
 }

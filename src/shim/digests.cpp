@@ -223,6 +223,8 @@ std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 		}
 	}
 	d->files.resize(nf);
+	d->readers.reset(new std::atomic<int>[nf + 1]());
+	d->n_readers = nf;
 	for (lt::file_index_t i : fs.file_range()) {
 		std::size_t k = static_cast<std::size_t>(static_cast<int>(i));
 		if (!want || !want[k] || fs.pad_file_at(i) || fs.file_size(i) <= 0)

@@ -17,6 +17,10 @@
 
 #include <openssl/evp.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -430,6 +434,41 @@ extern "C" int lts_selftest_piece_writes(const char *dir, char *msg, size_t n)
 	return selftest([d] { return piece_writes(d); }, "as expected", msg, n);
 }
 
+// Pages of the file at path in the page cache, and pages in all (-1: no
+// such file).
+static int resident_pages(std::string const &path, int *all)
+{
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	off_t size = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
+	long page = sysconf(_SC_PAGESIZE);
+	*all = static_cast<int>((size + page - 1) / page);
+	void *m = size > 0 ? mmap(nullptr, static_cast<std::size_t>(size), PROT_READ,
+				   MAP_SHARED, fd, 0) : MAP_FAILED;
+	if (fd >= 0)
+		close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	std::vector<unsigned char> v(static_cast<std::size_t>(*all));
+	int n = -1;
+	if (mincore(m, static_cast<std::size_t>(size), v.data()) == 0)
+		n = static_cast<int>(std::count_if(v.begin(), v.end(),
+						   [](unsigned char c) { return c & 1; }));
+	munmap(m, static_cast<std::size_t>(size));
+	return n;
+}
+
+// Whether the file system of dir takes O_DIRECT writes (tmpfs does not).
+static bool takes_o_direct(std::string const &dir)
+{
+	std::string p = dir + "/.direct";
+	int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		unlink(p.c_str());
+	}
+	return fd >= 0;
+}
+
 // File digests worked out as pieces are written (piece_disk_io with a
 // digest_table), and the back-pressure on peers, with files under dir.
 static std::string file_digests_run(std::string const &dir)
@@ -561,6 +600,27 @@ static std::string file_digests_run(std::string const &dir)
 		check(answer(*d, 0, &got) == LTS_DIGEST_READY &&
 		      got == sha256(data.data(), 40000), "a.bin next to a bad piece");
 		check(answer(*d, 1, &got) == LTS_DIGEST_NONE, "b.bin fed a bad piece");
+	}
+	{
+		// a file someone reads as it comes (lts_torrent_file_readers) is
+		// written through the page cache, where the reader finds it; one
+		// without a reader bypasses it (O_DIRECT, where the file system
+		// takes it: all but a.bin's last piece, which is not aligned)
+		lt::sha1_hash ih("digests-readers-4444");
+		auto d = digests(ih);
+		d->readers.reset(new std::atomic<int>[2]());
+		d->n_readers = 2;
+		d->readers[1] = 1;
+		lt::storage_holder st = storage("four", ih);
+		for (int p = 0; p < 4; p++)
+			check(piece(st, p, data), "piece not hashed");
+		int all = 0, in = resident_pages(dir + "/four/d/b.bin", &all);
+		check(in == all && all > 0, "b.bin, read as it comes, " + std::to_string(in) +
+		      " of its " + std::to_string(all) + " pages in the page cache");
+		in = resident_pages(dir + "/four/d/a.bin", &all);
+		check(in >= 0 && (in < all / 2 || !takes_o_direct(dir)),
+		      "a.bin, with no reader, " + std::to_string(in) + " of its " +
+		      std::to_string(all) + " pages in the page cache");
 	}
 	{
 		// LTS_ADD_V2_CHECKS: a file of two whole pieces, piece-aligned as

@@ -109,7 +109,17 @@ struct file_digests {
 	// LTS_ADD_V2_CHECKS: each file's piece layer (empty: none, or a file
 	// of one piece at most; its pieces begin on a piece boundary)
 	std::vector<std::vector<lt::sha256_hash>> layers;
+	// per file: the readers waiting for its bytes (lts_torrent_file_readers);
+	// while it has one, its pieces go through the page cache, not O_DIRECT
+	std::unique_ptr<std::atomic<int>[]> readers;
+	std::size_t n_readers = 0;
 	~file_digests();
+
+	bool read_soon(lt::file_index_t f) const
+	{
+		std::size_t k = static_cast<std::size_t>(static_cast<int>(f));
+		return k < n_readers && readers[k].load(std::memory_order_relaxed) > 0;
+	}
 
 	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
 	// stands for them; false when its v1 hash is to be computed

@@ -702,6 +702,26 @@ int lts_torrent_file_sha256(lts_session *s, int id, int file,
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
+int lts_torrent_file_readers(lts_session *s, int id, int file, int delta,
+			     struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	if (!e->digests || file < 0 ||
+	    static_cast<std::size_t>(file) >= e->digests->n_readers) {
+		set_err(err, LTS_EINVAL, "no file %d to read as it comes", file);
+		return LTS_EINVAL;
+	}
+	std::atomic<int> &n = e->digests->readers[static_cast<std::size_t>(file)];
+	if (n.fetch_add(delta) + delta < 0)
+		n.store(0);
+	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
 int lts_torrent_set_sequential(lts_session *s, int id, int on,
 			       struct lts_error *err)
 {
