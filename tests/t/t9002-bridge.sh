@@ -185,7 +185,7 @@ test_expect_success 'two daemons asked at once for a repo nobody has: one bridge
 
 test_expect_success 'bytes that do not match the hub metadata are refused, named, and never kept' '
 	test "$($CURL -o bad.json -w "%{http_code}" \
-		"http://127.0.0.1:$(cat hf1.port)/api/models/acme/bad/revision/main")" = 502 &&
+		"http://127.0.0.1:$(cat hf1.port)/acme/bad/resolve/main/broken.safetensors")" = 502 &&
 	grep "broken.safetensors" bad.json &&
 	grep "do not match its metadata" bad.json &&
 	sha=$(sha256sum <repos/acme/bad/1/broken.safetensors | cut -c1-64) &&
@@ -196,7 +196,7 @@ test_expect_success 'bytes that do not match the hub metadata are refused, named
 
 test_expect_success 'a gated repo: refused without a token, with a message that says what to set' '
 	test "$($CURL -o gated.json -w "%{http_code}" \
-		"http://127.0.0.1:$(cat hf1.port)/api/models/acme/gated/revision/main")" = 502 &&
+		"http://127.0.0.1:$(cat hf1.port)/acme/gated/resolve/main/model.safetensors")" = 502 &&
 	grep "gated or private repo needs a token" gated.json
 '
 
