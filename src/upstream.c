@@ -540,8 +540,6 @@ static void build_work(uv_work_t *w)
 	struct ms_upstream_job *j = w->data;
 	struct ms_build_opts bo;
 	char link[PATH_MAX * 2], blob[PATH_MAX + 128];
-	const char *ws[1];
-	char wsurl[4096];
 	struct ms_error err;
 
 	/* the tree as a directory of links to the blobs */
@@ -568,11 +566,9 @@ static void build_work(uv_work_t *w)
 		j->bf[i].want_git = !f->lfs;
 	}
 	memset(&bo, 0, sizeof(bo));
-	bo.name = j->sha; /* a web seed .../resolve/ maps to .../resolve/REV/PATH */
-	snprintf(wsurl, sizeof(wsurl), "%s/%s/resolve/", j->upstream, j->repo);
-	ws[0] = wsurl;
-	bo.webseeds = ws;
-	bo.n_webseeds = 1;
+	/* no web seed: the hub as one would let every daemon that finds its
+	 * peers slow pull from the hub again, the very thing a bridge saves */
+	bo.name = j->sha;
 	bo.trackers = j->trackers.v;
 	bo.n_trackers = j->trackers.n;
 	if (ms_torrent_build(j->work, j->bf, j->n, &bo, &j->tbuf, &j->tlen, &err)) {
@@ -602,8 +598,7 @@ static void build_after(uv_work_t *w, int status)
 	struct ms_upstream_job *j = w->data;
 	struct ms_publish pub = { 0 };
 	struct ms_error err;
-	char wsurl[4096];
-	const char *ws[1], *refs[1];
+	const char *refs[1];
 
 	j->pending--;
 	ms_remove_tree_at(AT_FDCWD, j->work);
@@ -632,8 +627,6 @@ static void build_after(uv_work_t *w, int status)
 		     j->build_code ? j->build_err.msg : "hashing was cancelled");
 		return;
 	}
-	snprintf(wsurl, sizeof(wsurl), "%s/%s/resolve/", j->upstream, j->repo);
-	ws[0] = wsurl;
 	refs[0] = j->want;
 	pub.index = j->index;
 	pub.repo = j->repo;
@@ -645,8 +638,6 @@ static void build_after(uv_work_t *w, int status)
 	pub.torrent_len = j->tlen;
 	pub.refs = refs;
 	pub.n_refs = ms_revision_check(j->want) ? 1 : 0;  /* a ref, not a commit */
-	pub.webseeds = ws;
-	pub.n_webseeds = 1;
 	pub.trackers = j->trackers.v;
 	pub.n_trackers = j->trackers.n;
 	pub.upstream = j->upstream;

@@ -132,6 +132,8 @@ test_expect_success 'the bridged release: signed by the bridge, its source named
 	test "$(js "d[\"source\"][\"commit\"]" "$idx/$c2.manifest.json")" = "$c2" &&
 	test "$(js "d[\"refs\"][\"main\"][\"revision\"]" "$idx/refs.json")" = "$c2" &&
 	test "$(js "d[\"torrent\"][\"infohash_v2\"]" "$idx/$c2.manifest.json")" = "$ih" &&
+	# no web seed: a daemon must not fall back to the hub
+	test "$(js "d.get(\"webseeds\", [])" "$idx/$c2.manifest.json")" = "[]" &&
 	sha=$(sha256sum <$T/2/model.safetensors | cut -c1-64) &&
 	test "$(js "[f[\"etag\"] for f in d[\"files\"] if f[\"path\"] == \"model.safetensors\"][0]" \
 		"$idx/$c2.manifest.json")" = "$sha" &&
