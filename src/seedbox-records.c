@@ -364,7 +364,9 @@ int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 	for (r = sb->repos; r; r = r->next)
 		if (r->st != R_SEEDING && !strcmp(r->repo, repo) &&
 		    (!strcmp(r->want, want) || !strcmp(r->rev, want) ||
-		     (r->ref && !strcmp(r->ref, want))))
+		     (r->ref && !strcmp(r->ref, want)) ||
+		     (r->bridge && ms_upstream_commit(r->bridge) &&
+		      !strcmp(ms_upstream_commit(r->bridge), want))))
 			break;
 	if (!r)
 		return MS_ENOTFOUND;

@@ -452,7 +452,13 @@ void ms_seedbox_set_notify(struct ms_seedbox *sb, void (*fn)(void *ud, const voi
 static void job_state(void *ud)
 {
 	struct repo *r = ud;
+	struct ms_getjob_info in;
 
+	/* resolved: a request naming the commit finds this download, not
+	 * another of the same release */
+	ms_getjob_info(r->job, &in);
+	if (in.rev && !r->rev[0])
+		snprintf(r->rev, sizeof(r->rev), "%s", in.rev);
 	ms__notify(r->sb, r);
 }
 

@@ -310,8 +310,12 @@ test_expect_success 'while a repo is being bridged, its metadata and every file 
 	grep -i "^x-repo-commit: $e1" h.txt &&
 	grep -i "^etag: \"$(git hash-object config.json)\"" h.txt &&
 	(MODELSWARM_HOME=$PWD/home3 && export MODELSWARM_HOME && test "$(field acme/early state)" = bridging) &&
-	$CURL -o model.bin "$P3/acme/early/resolve/main/model.safetensors" &&
+	# by its commit (as clients ask for files once they know it): the same
+	# bridge, not a second download
+	$CURL -o model.bin "$P3/acme/early/resolve/$e1/model.safetensors" &&
 	cmp model.bin repos3/acme/early/1/model.safetensors &&
+	MODELSWARM_HOME=$PWD/home3 modelswarm daemon ls acme/early --json >early.json &&
+	test "$(js "len(d)" early.json)" = 1 &&
 	stop_in $PWD/home3 $d3cpid
 '
 
