@@ -93,11 +93,7 @@ for p in opentracker curl perl openssl git node; do
 done
 test -d "$NODE_MODULES/@huggingface/hub" || sh "$ROOT/tools/deps.sh" test ||
 	bench_die "no @huggingface/hub under $NODE_MODULES"
-if ! command -v gnuplot >/dev/null 2>&1; then
-	bench_say "installing gnuplot-nox (for the plot)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		gnuplot-nox >/dev/null 2>&1 || bench_say "no gnuplot: no plot"
-fi
+bench_need_gnuplot
 
 sl_init ${keep:+--keep}
 W=$SL_DIR
@@ -298,23 +294,18 @@ sample () {
 		}'
 }
 
-# run_until KIND T0 DEADLINE_S: sample every 0.5 s until every host is done
+# tick KIND T0: a sample, the daemons' new log lines, the load
+tick () {
+	sample "$1" "$2"
+	test "$1" = http || stamp_logs "$2"
+	awk '{ print $1 }' /proc/loadavg >>"$W/load.$1"
+}
+
+# run_until KIND T0 DEADLINE_S: a tick every 0.5 s until every host is done
 # or failed, or DEADLINE_S passed
 run_until () {
-	i=0
-	while :; do
-		sample "$1" "$2"
-		test "$1" = http || stamp_logs "$2"
-		awk '{ print $1 }' /proc/loadavg >>"$W/load.$1"
-		n=$(ls "$W"/done.h* 2>/dev/null | wc -l)
-		test "$n" -ge "$hosts" && return 0
-		i=$((i + 1))
-		if test $i -gt $(($3 * 2)); then
-			bench_say "$1: not done after $3 s"
-			return 1
-		fi
-		sleep 0.5
-	done
+	bench_until_done "$W" "$hosts" "$3" tick "$1" "$2" || {
+		bench_say "$1: not done after $3 s"; return 1; }
 }
 
 # finish KIND: stop the clients, mark unfinished hosts failed, check every
@@ -332,7 +323,7 @@ finish () {
 		snap=$W/hosts/$h/client/models--$ORG--$NAME/snapshots/$COMMIT
 		ok=yes
 		while read -r f sha blob; do
-			got=$(sha256sum <"$snap/$f" 2>/dev/null | cut -c1-64)
+			got=$(test -f "$snap/$f" && sha256sum <"$snap/$f" | cut -c1-64)
 			name=$(readlink "$snap/$f" 2>/dev/null)
 			if test "$got" != "$sha"; then
 				ok=no
@@ -347,12 +338,6 @@ finish () {
 		rm -rf "$W/hosts/$h/client"
 	done
 	eval "ok_$1=\$ok_hosts"
-}
-
-# last_done: the latest done time, or nan if a host failed
-last_done () {
-	cat "$W"/done.h* | awk '$1 == "failed" { bad = 1 } { if ($1 > m) m = $1 }
-		END { if (bad || NR == 0) print "nan"; else printf "%.1f\n", m }'
 }
 
 ratio () {
@@ -396,7 +381,7 @@ run_phase () {
 	eval "$1_body=\$(( \$(hub_body) - body0 ))"
 	eval "$1_cpu=\$(busy_pct \"\$cpu0\" \"\$(cpu_busy)\")"
 	eval "$1_load=\$(sort -g \"\$W/load.$1\" | tail -n 1)"
-	eval "$1_last=\$(last_done)"
+	eval "$1_last=\$(bench_last_done "$W")"
 	finish "$1"
 }
 
@@ -421,11 +406,20 @@ first_done=$(grep -v failed "$W"/done.h* 2>/dev/null | cut -d: -f2 | sort -g | h
 bridge_s=$t_bridged
 swarm_s=$(awk -v a="$swarm_last" -v b="$t_bridged" 'BEGIN {
 	if (a == "nan" || b == "nan") print "nan"; else printf "%.1f", a - b }')
+# what each daemon says it downloaded, took from web seeds (the hub's
+# resolve URLs, which a bridged manifest names) and uploaded, before it stops
 k=1
 while test $k -le "$hosts"; do
+	sl_ms "h$k" daemon ls --json >"$W/ls-h$k.json" 2>"$W/log/ls-h$k.err"
+	/usr/bin/python3 -c 'import json, sys
+rs = [r for r in json.load(open(sys.argv[1])) if r["repo"] == sys.argv[2]]
+print(*(sum(r[k] for r in rs) for k in ("downloaded", "from_mirrors", "uploaded")))' \
+		"$W/ls-h$k.json" "$ORG/$NAME" >"$W/bytes.h$k" 2>>"$W/log/ls-h$k.err" ||
+		echo "nan nan nan" >"$W/bytes.h$k"
 	sl_stop "$(cat "$W/pid/daemon-h$k")"
 	k=$((k + 1))
 done
+from_hub=$(cat "$W"/bytes.h* | awk '{ n += $2 } END { printf "%.0f\n", n }')
 
 # ---- the HTTP baseline ---------------------------------------------------------
 
@@ -462,6 +456,7 @@ echo
 printf '%-30s %14s %14s\n' "" swarm http
 printf '%-30s %14s %14s\n' "hub egress, bytes" "$swarm_tx" "$http_tx"
 printf '%-30s %14s %14s\n' "  of which HTTP bodies" "$swarm_body" "$http_body"
+printf '%-30s %14s %14s\n' "  the daemons' web seed bytes" "$from_hub" -
 printf '%-30s %14s %14s\n' "hub egress / repo size" "$swarm_ratio" "$http_ratio"
 printf '%-30s %14s %14s\n' "last host done, s" "$swarm_last" "$http_last"
 printf '%-30s %14s %14s\n' "size / hub cap, s" "$cap_time" "$cap_time"
@@ -472,7 +467,7 @@ printf '%-30s %14s %14s\n' "hosts with every file right" "$ok_swarm/$hosts" \
 printf '%-30s %14s %14s\n' "CPU busy (2 = 100%), %" "$swarm_cpu" "$http_cpu"
 printf '%-30s %14s %14s\n' "highest load average (1 min)" "$swarm_load" "$http_load"
 echo
-echo "clients started within $spread s; the seedbox (h1's daemon, 0.5 s resolution):"
+echo "clients started within $spread s; the seedbox (h1's daemon; times of the sampling, 0.5 s or more):"
 echo "  asked for the repo, bridging it   $t_ask s"
 echo "  commit and tree read at the hub   $t_meta s"
 echo "  every file downloaded, verified   $t_got s"
@@ -481,25 +476,25 @@ echo "  first host done                   $first_done s"
 echo "  last host done                    $swarm_last s   (swarm phase: $swarm_s s)"
 echo
 echo "daemon, s: when the host's daemon had the release whole (h1: bridged; the"
-echo "others: their log's \"downloaded ... seeding\"); done, s: its client"
-printf '%-6s %10s %10s %9s %10s %9s\n' host "daemon, s" "done, s" "files ok" "http, s" "files ok"
+echo "others: their log's \"downloaded ... seeding\"); done, s: its client; MiB its"
+echo "daemon downloaded, of those from web seeds (the hub), and uploaded"
+printf '%-5s %9s %9s %5s %9s %9s %9s %9s %5s\n' host "daemon, s" "done, s" ok \
+	"down MiB" "web seed" "up MiB" "http, s" ok
 while read -r h d ok; do
 	hd=$(awk -v h="$h" '$1 == h { print $2, $3 }' "$W/per-host.http" 2>/dev/null)
 	if test "$h" = h1; then dd=$t_bridged; else
 		dd=$(first_t ": downloaded " "${h#h}"); fi
+	mib=$(awk '{ for (i = 1; i <= 3; i++) printf "%s ", $i == "nan" ? "nan" : int($i / 1048576) }' \
+		"$W/bytes.$h")
 	# shellcheck disable=SC2086
-	printf '%-6s %10s %10s %9s %10s %9s\n' "$h" "${dd:-nan}" "$d" "$ok" ${hd:-nan -}
+	printf '%-5s %9s %9s %5s %9s %9s %9s %9s %5s\n' "$h" "${dd:-nan}" "$d" "$ok" $mib \
+		${hd:-nan -}
 done <"$W/per-host.swarm"
 
 if command -v gnuplot >/dev/null 2>&1; then
 	# one data file per run and host: "seconds MiB"
 	for kind in swarm daemon http; do
-		k=1
-		while test $k -le "$hosts"; do
-			awk -v h="h$k" '$2 == h { print $1, $3 / 1048576 }' "$W/samples.$kind" 2>/dev/null |
-				sort -g >"$W/plot.$kind.h$k"
-			k=$((k + 1))
-		done
+		bench_plot_data "$W/samples.$kind" "$W/plot.$kind" "$hosts"
 	done
 	xmax=$(cat "$W/samples.swarm" "$W/samples.http" 2>/dev/null |
 		awk '{ if ($1 > m) m = $1 } END { print m * 1.02 + 1 }')
@@ -516,26 +511,16 @@ if command -v gnuplot >/dev/null 2>&1; then
 		echo "set yrange [0:$((size_mib + size_mib / 20 + 1))]"
 		test "$t_bridged" = nan || echo "set arrow from $t_bridged, graph 0 to $t_bridged, graph 1 nohead dt 2"
 		echo "set title 'own daemon (dashed: its bytes): hub sent ${swarm_ratio}x, bridged at $t_bridged s, last done $swarm_last s'"
-		printf 'plot %s\n' "$(k=1; while test $k -le "$hosts"; do
-			printf "'%s' with lines lw 2 lc %d title 'h%d', " "$W/plot.swarm.h$k" $k $k
-			printf "'%s' with lines lw 1 dt 2 lc %d notitle, " "$W/plot.daemon.h$k" $k
-			k=$((k + 1)); done | sed 's/, $//')"
+		bench_plot_hosts "$W/plot.swarm" "$hosts" "$W/plot.daemon"
 		if test -n "$http"; then
 			echo "unset arrow"
 			echo "set title 'every client from the hub: hub sent ${http_ratio}x, last done $http_last s'"
-			printf 'plot %s\n' "$(k=1; while test $k -le "$hosts"; do
-				printf "'%s' with lines lw 2 title 'h%d', " "$W/plot.http.h$k" $k
-				k=$((k + 1)); done | sed 's/, $//')"
+			bench_plot_hosts "$W/plot.http" "$hosts"
 		fi
 		echo "unset multiplot"
 	} >"$W/plot.gp"
-	if gnuplot "$W/plot.gp" 2>"$W/log/gnuplot.err"; then
-		echo
-		echo "plot: $plot"
-	else
-		bench_say "gnuplot failed: $(head -n 3 "$W/log/gnuplot.err")"
-	fi
+	bench_gnuplot "$W/plot.gp" "$plot"
 fi
 
-echo "hosts=$hosts size_mib=$size_mib hub_egress_ratio=$swarm_ratio last_done_ratio=$(r2 "$swarm_done_ratio") http_hub_egress_ratio=$http_ratio http_last_done_ratio=$(r2 "$http_done_ratio") last_done_s=$swarm_last http_last_done_s=$http_last cap_time_s=$cap_time bridge_s=$bridge_s"
+echo "hosts=$hosts size_mib=$size_mib hub_egress_ratio=$swarm_ratio last_done_ratio=$(r2 "$swarm_done_ratio") http_hub_egress_ratio=$http_ratio http_last_done_ratio=$(r2 "$http_done_ratio") last_done_s=$swarm_last http_last_done_s=$http_last cap_time_s=$cap_time bridge_s=$bridge_s webseed_ratio=$(ratio "$from_hub" "$size")"
 test "$ok_swarm" -eq "$hosts" && test "$ok_http" -eq "$hosts" || exit 1
