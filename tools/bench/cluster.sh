@@ -64,14 +64,20 @@ while test $# -gt 0; do
 	--plot) plot=${2:?}; shift 2 ;;
 	--keep) keep=1; shift ;;
 	-h|--help) usage; exit 0 ;;
-	*) usage >&2; exit 129 ;;
+	*) echo "error: unknown option '$1'" >&2; usage >&2; exit 129 ;;
 	esac
 done
-case "$hosts$size_mib" in
-*[!0-9]*) usage >&2; exit 129 ;;
-esac
-test "$hosts" -ge 1 && test "$hosts" -le 200 && test "$size_mib" -ge 2 || {
-	usage >&2; exit 129; }
+whole_in () {
+	case "$2" in
+	''|*[!0-9]*) ;;
+	*) test "$2" -ge "$3" && test "$2" -le "$4" && return 0 ;;
+	esac
+	echo "error: $1 needs a whole number from $3 to $4, not '$2'" >&2
+	usage >&2
+	exit 129
+}
+whole_in --hosts "$hosts" 1 200
+whole_in --size "$size_mib" 2 65536
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tools/bench/lib.sh"
