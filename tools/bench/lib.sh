@@ -218,6 +218,73 @@ bench_machine () {
 		"$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)"
 }
 
+# ---- the swarmlab benchmarks (release-day.sh, cluster.sh) -------------------
+
+# bench_need_gnuplot: gnuplot-nox for the plot, installed if missing (the
+# benchmark runs without it: no plot)
+bench_need_gnuplot () {
+	command -v gnuplot >/dev/null 2>&1 && return 0
+	bench_say "installing gnuplot-nox (for the plot)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		gnuplot-nox >/dev/null 2>&1 || bench_say "no gnuplot: no plot"
+}
+
+# bench_last_done DIR: the latest time in DIR/done.h* (a host's seconds, or
+# "failed"), one decimal; nan if a host failed
+bench_last_done () {
+	cat "$1"/done.h* | awk '$1 == "failed" { bad = 1 } { if ($1 > m) m = $1 }
+		END { if (bad || NR == 0) print "nan"; else printf "%.1f\n", m }'
+}
+
+# bench_until_done W HOSTS DEADLINE_S CMD...: run CMD every 0.5 s until
+# HOSTS files W/done.h* are there (each host done or failed); 1 once
+# DEADLINE_S have passed
+bench_until_done () {
+	bu_w=$1 bu_n=$2 bu_s=$3
+	shift 3
+	bu_i=0
+	while :; do
+		"$@"
+		test "$(ls "$bu_w"/done.h* 2>/dev/null | wc -l)" -ge "$bu_n" && return 0
+		bu_i=$((bu_i + 1))
+		test $bu_i -le $((bu_s * 2)) || return 1
+		sleep 0.5
+	done
+}
+
+# bench_plot_data SAMPLES OUT HOSTS: from SAMPLES' lines "seconds host
+# bytes", one file OUT.hK a host: "seconds MiB", in time order
+bench_plot_data () {
+	bp_k=1
+	while test $bp_k -le "$3"; do
+		awk -v h="h$bp_k" '$2 == h { print $1, $3 / 1048576 }' "$1" 2>/dev/null |
+			sort -g >"$2.h$bp_k"
+		bp_k=$((bp_k + 1))
+	done
+}
+
+# bench_plot_hosts DATA HOSTS [DASHED]: gnuplot's "plot" line of the files
+# DATA.h1 ... DATA.hHOSTS, a line a host; with DASHED, also DASHED.hK as a
+# thin dashed line in its host's colour
+bench_plot_hosts () {
+	printf 'plot %s\n' "$(bp_k=1; while test $bp_k -le "$2"; do
+		printf "'%s' with lines lw 2 lc %d title 'h%d', " "$1.h$bp_k" $bp_k $bp_k
+		test -z "${3:-}" ||
+			printf "'%s' with lines lw 1 dt 2 lc %d notitle, " "$3.h$bp_k" $bp_k
+		bp_k=$((bp_k + 1)); done | sed 's/, $//')"
+}
+
+# bench_gnuplot GP PNG: gnuplot on the script GP (which writes PNG); says
+# where the plot is, or why there is none
+bench_gnuplot () {
+	if gnuplot "$1" 2>"$1.err"; then
+		echo
+		echo "plot: $2"
+	else
+		bench_say "gnuplot failed: $(head -n 3 "$1.err")"
+	fi
+}
+
 # ---- the services: tests/t/lib-services.sh ---------------------------------
 #
 # The benchmarks start nginx, opentracker, transmission-daemon and

@@ -103,11 +103,7 @@ for p in opentracker nginx curl perl; do
 	command -v $p >/dev/null 2>&1 || sh "$ROOT/tools/deps.sh" test ||
 		bench_die "cannot install $p"
 done
-if ! command -v gnuplot >/dev/null 2>&1; then
-	bench_say "installing gnuplot-nox (for the plot)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		gnuplot-nox >/dev/null 2>&1 || bench_say "no gnuplot: no plot"
-fi
+bench_need_gnuplot
 
 sl_init ${keep:+--keep}
 W=$SL_DIR
@@ -268,18 +264,8 @@ sample_http () {
 # run_until KIND T0 DEADLINE_S: sample every 0.5 s until every leecher is
 # done or failed, or DEADLINE_S passed
 run_until () {
-	i=0
-	while :; do
-		sample_$1 "$2"
-		n=$(ls "$W"/done.h* 2>/dev/null | wc -l)
-		test "$n" -ge "$hosts" && return 0
-		i=$((i + 1))
-		if test $i -gt $(($3 * 2)); then
-			bench_say "$1: not done after $3 s"
-			return 1
-		fi
-		sleep 0.5
-	done
+	bench_until_done "$W" "$hosts" "$3" sample_$1 "$2" || {
+		bench_say "$1: not done after $3 s"; return 1; }
 }
 
 # mark_unfinished: a leecher not done by the deadline has failed
@@ -289,12 +275,6 @@ mark_unfinished () {
 		test -e "$W/done.h$k" || echo failed >"$W/done.h$k"
 		k=$((k + 1))
 	done
-}
-
-# last_done: the latest done time, or nan if a leecher failed
-last_done () {
-	cat "$W"/done.h* | awk '$1 == "failed" { bad = 1 } { if ($1 > m) m = $1 }
-		END { if (bad || NR == 0) print "nan"; else printf "%.1f\n", m }'
 }
 
 ratio () {
@@ -321,7 +301,7 @@ spread=$(bench_secs "$t0" "$(bench_now)")
 bench_say "all $hosts started within $spread s"
 run_until swarm "$t0" "$deadline"
 mark_unfinished
-swarm_last=$(last_done)
+swarm_last=$(bench_last_done "$W")
 pub_tx=$(( $(sl_tx_bytes pub) - pub_tx0 ))
 mir_tx=$(( $(sl_tx_bytes mirror) - mir_tx0 ))
 origin=$pub_tx
@@ -375,7 +355,7 @@ if test -n "$http"; then
 	done
 	run_until http "$t0" "$deadline"
 	mark_unfinished
-	http_last=$(last_done)
+	http_last=$(bench_last_done "$W")
 	http_tx=$(( $(sl_tx_bytes mirror) - mir_tx0 ))
 	k=1
 	while test $k -le "$hosts"; do
@@ -420,12 +400,7 @@ done <"$W/per-host"
 if command -v gnuplot >/dev/null 2>&1; then
 	# one data file per run and host: "seconds MiB"
 	for kind in swarm http; do
-		k=1
-		while test $k -le "$hosts"; do
-			awk -v h="h$k" '$2 == h { print $1, $3 / 1048576 }' "$W/samples.$kind" 2>/dev/null |
-				sort -g >"$W/plot.$kind.h$k"
-			k=$((k + 1))
-		done
+		bench_plot_data "$W/samples.$kind" "$W/plot.$kind" "$hosts"
 	done
 	xmax=$(cat "$W/samples.swarm" "$W/samples.http" 2>/dev/null |
 		awk '{ if ($1 > m) m = $1 } END { print m * 1.02 + 1 }')
@@ -441,23 +416,14 @@ if command -v gnuplot >/dev/null 2>&1; then
 		echo "set xrange [0:$xmax]"
 		echo "set yrange [0:$((size_mib + size_mib / 20 + 1))]"
 		echo "set title 'modelswarm get: origin sent $origin_ratio x the repo, last done $swarm_last s'"
-		printf 'plot %s\n' "$(k=1; while test $k -le "$hosts"; do
-			printf "'%s' with lines lw 2 title 'h%d', " "$W/plot.swarm.h$k" $k
-			k=$((k + 1)); done | sed 's/, $//')"
+		bench_plot_hosts "$W/plot.swarm" "$hosts"
 		if test -n "$http"; then
 			echo "set title 'curl from nginx: origin sent $http_ratio x the repo, last done $http_last s'"
-			printf 'plot %s\n' "$(k=1; while test $k -le "$hosts"; do
-				printf "'%s' with lines lw 2 title 'h%d', " "$W/plot.http.h$k" $k
-				k=$((k + 1)); done | sed 's/, $//')"
+			bench_plot_hosts "$W/plot.http" "$hosts"
 		fi
 		echo "unset multiplot"
 	} >"$W/plot.gp"
-	if gnuplot "$W/plot.gp" 2>"$W/log/gnuplot.err"; then
-		echo
-		echo "plot: $plot"
-	else
-		bench_say "gnuplot failed: $(head -n 3 "$W/log/gnuplot.err")"
-	fi
+	bench_gnuplot "$W/plot.gp" "$plot"
 fi
 
 line="hosts=$hosts size_mib=$size_mib origin_egress_ratio=$origin_ratio last_done_s=$swarm_last cap_time_s=$cap_time http_origin_egress_ratio=$http_ratio http_last_done_s=$http_last"
