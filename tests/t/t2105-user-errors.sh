@@ -15,11 +15,13 @@ test_expect_success 'setup: a release in an index' '
 
 test_expect_success 'publish creates a missing --index directory, parents too' '
 	! test -e new &&
-	modelswarm publish repo --repo acme/tiny --rev $rev --key acme.key \
+	# another repo: verify keeps what it saw of acme/tiny, and this
+	# publish, a second later, makes version 1 with other bytes
+	modelswarm publish repo --repo acme/fresh --rev $rev --key acme.key \
 		--index new/www/index >pub.out 2>pub.err &&
-	test -f new/www/index/acme/tiny/refs.json.minisig &&
-	modelswarm verify --index new/www/index acme/tiny >verify.out &&
-	test_grep "^verified acme/tiny@$rev " verify.out
+	test -f new/www/index/acme/fresh/refs.json.minisig &&
+	modelswarm verify --index new/www/index acme/fresh >verify.out &&
+	test_grep "^verified acme/fresh@$rev " verify.out
 '
 
 test_expect_success 'publish refuses an index it cannot create, saying why' '
