@@ -763,6 +763,18 @@ static size_t on_header_get(char *p, size_t sz, size_t n, void *ud)
 	return sz * n;
 }
 
+/* r, taken off the multi handle to set more options, back on it; on
+ * failure r is freed */
+static int add_again(struct ms_http *h, struct req *r, struct ms_error *err)
+{
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		unlink_req(h, r);
+		free_req(r);
+		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+	}
+	return 0;
+}
+
 int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t cap,
 		   const char *etag, char *etag_out, ms_http_cb cb, void *ud,
 		   struct ms_error *err)
@@ -787,12 +799,7 @@ int ms_http_get_if(struct ms_http *h, const char *base, const char *rel, size_t 
 		r->cond = curl_slist_append(NULL, hdr);
 		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->cond);
 	}
-	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
-		unlink_req(h, r);
-		free_req(r);
-		return ms_error_set(err, MS_EIO, "cannot start a transfer");
-	}
-	return 0;
+	return add_again(h, r, err);
 }
 
 /* ---- byte ranges from mirrors ----------------------------------------- */
@@ -888,11 +895,33 @@ static size_t on_range_data(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
+/* "Authorization: value" appended to *l when url's host and scheme are
+ * host and scheme (libcurl drops it on a redirect to another host, scheme
+ * or port: no CURLOPT_UNRESTRICTED_AUTH); nothing otherwise */
+static int auth_header(const char *url, const char *host, const char *scheme,
+		       const char *value, struct curl_slist **l, struct ms_error *err)
+{
+	char uh[512], hdr[4096];
+	struct curl_slist *n;
+
+	if (!value || !host || !scheme)
+		return 0;
+	url_host(url, uh, sizeof(uh));
+	if (!*uh || strcasecmp(uh, host) || !same_scheme(url, scheme))
+		return 0;
+	if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", value) >= sizeof(hdr))
+		return ms_error_set(err, MS_EINVAL, "Authorization header too long");
+	if (!(n = curl_slist_append(*l, hdr)))
+		return ms_error_set(err, MS_ENOMEM, "out of memory");
+	*l = n;
+	return 0;
+}
+
 int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 			struct ms_http_xfer **out, struct ms_error *err)
 {
 	struct req *r = calloc(1, sizeof(*r));
-	char range[64], host[512], hdr[4096];
+	char range[64];
 
 	if (!r || !(r->rg = calloc(1, sizeof(*r->rg)))) {
 		free(r);
@@ -910,18 +939,9 @@ int ms_http_range_start(struct ms_http *h, const struct ms_http_range *rq,
 	r->h = h;
 	r->rg->rq = *rq;
 	r->rg->cr_start = r->rg->cr_end = -1;
-	url_host(rq->url, host, sizeof(host));
-	if (rq->auth && rq->auth_host && rq->auth_scheme && *host &&
-	    !strcasecmp(host, rq->auth_host) && same_scheme(rq->url, rq->auth_scheme)) {
-		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", rq->auth) >=
-		    sizeof(hdr)) {
-			free_req(r);
-			return ms_error_set(err, MS_EINVAL, "Authorization header too long");
-		}
-		if (!(r->rg->hdrs = curl_slist_append(NULL, hdr))) {
-			free_req(r);
-			return ms_error_set(err, MS_ENOMEM, "out of memory");
-		}
+	if (auth_header(rq->url, rq->auth_host, rq->auth_scheme, rq->auth, &r->rg->hdrs, err)) {
+		free_req(r);
+		return err->code;
 	}
 	r->easy = curl_easy_init();
 	if (!r->easy) {
@@ -993,7 +1013,6 @@ int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
 		    const struct ms_http_auth *auth, struct ms_http_api_hdrs *out,
 		    ms_http_cb cb, void *ud, struct ms_error *err)
 {
-	char host[256], hdr[4200];
 	struct req *r;
 	int rc;
 
@@ -1008,26 +1027,14 @@ int ms_http_get_api(struct ms_http *h, const char *url, size_t cap,
 		memset(out, 0, sizeof(*out));
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header_get);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
-	url_host(url, host, sizeof(host));
-	if (auth && auth->value && auth->host && auth->scheme && *host &&
-	    !strcasecmp(host, auth->host) && same_scheme(url, auth->scheme)) {
-		/* libcurl drops it on a redirect to another host, scheme or
-		 * port (no CURLOPT_UNRESTRICTED_AUTH) */
-		if ((size_t)snprintf(hdr, sizeof(hdr), "Authorization: %s", auth->value) >=
-		    sizeof(hdr)) {
-			unlink_req(h, r);
-			free_req(r);
-			return ms_error_set(err, MS_EINVAL, "Authorization header too long");
-		}
-		r->cond = curl_slist_append(NULL, hdr);
-		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->cond);
-	}
-	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+	if (auth && auth_header(url, auth->host, auth->scheme, auth->value, &r->cond, err)) {
 		unlink_req(h, r);
 		free_req(r);
-		return ms_error_set(err, MS_EIO, "cannot start a transfer");
+		return err->code;
 	}
-	return 0;
+	if (r->cond)
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->cond);
+	return add_again(h, r, err);
 }
 
 void ms_url_host(const char *url, char *out, size_t cap)

@@ -535,9 +535,8 @@ static void schedule(struct ms_upstream_job *j)
 
 /* ---- the build: the torrent publish makes, checked, then signed ---------- */
 
-static void build_work(uv_work_t *w)
+static void build_hash(struct ms_upstream_job *j)
 {
-	struct ms_upstream_job *j = w->data;
 	struct ms_build_opts bo;
 	char link[PATH_MAX * 2], blob[PATH_MAX + 128];
 	struct ms_error err;
@@ -584,6 +583,10 @@ static void build_work(uv_work_t *w)
 		else
 			ms_hex(j->bf[i].git_sha1, 20, h);
 		if (strcmp(h, f->lfs ? f->sha256 : f->oid)) {
+			/* a blob that lies about its name: gone, so that the
+			 * next try downloads it */
+			snprintf(blob, sizeof(blob), "%s/%s", j->blobs, etag_of(f));
+			unlink(blob);
 			j->build_code = ms_error_set(&j->build_err, MS_EVERIFY,
 						     "the cached blob of '%s' does not match the "
 						     "upstream's metadata (%s, not %s)", f->path,
@@ -591,6 +594,16 @@ static void build_work(uv_work_t *w)
 			return;
 		}
 	}
+}
+
+/* on the pool: the hashing, and the links removed after it (thousands
+ * of them, not on the loop) */
+static void build_work(uv_work_t *w)
+{
+	struct ms_upstream_job *j = w->data;
+
+	build_hash(j);
+	ms_remove_tree_at(AT_FDCWD, j->work);
 }
 
 static void build_after(uv_work_t *w, int status)
@@ -601,28 +614,12 @@ static void build_after(uv_work_t *w, int status)
 	const char *refs[1];
 
 	j->pending--;
-	ms_remove_tree_at(AT_FDCWD, j->work);
 	if (j->ended) {
 		if (j->pending == 0)
 			free_job(j);
 		return;
 	}
 	if (status || j->build_code) {
-		if (j->build_code == MS_EVERIFY) {
-			/* a blob that lies about its name: gone, so that the
-			 * next try downloads it */
-			for (size_t i = 0; i < j->n; i++) {
-				char h[65], p[PATH_MAX + 128];
-				struct ufile *f = &j->files[i];
-				if (f->lfs)
-					ms_hex(j->bf[i].sha256, 32, h);
-				else
-					ms_hex(j->bf[i].git_sha1, 20, h);
-				snprintf(p, sizeof(p), "%s/%s", j->blobs, etag_of(f));
-				if (strcmp(h, f->lfs ? f->sha256 : f->oid))
-					unlink(p);
-			}
-		}
 		fail(j, j->build_code ? j->build_code : MS_EIO, "%s",
 		     j->build_code ? j->build_err.msg : "hashing was cancelled");
 		return;
