@@ -330,13 +330,30 @@ int lts_torrent_file_sha256(lts_session *s, int id, int file,
 
 /*
  * A reader of file `file` comes (delta 1) or goes (delta -1): while the
- * file has one, its pieces are written through the page cache rather than
- * with O_DIRECT, so that the reader finds them in memory. Only for a
- * torrent added with digest_files or LTS_ADD_V2_CHECKS (else, and for a
- * file out of range, LTS_EINVAL; nothing changes).
+ * file has one, the pieces of it that come in are kept in memory once
+ * written and their SHA-1 is the torrent's (256 MiB a torrent at most, the
+ * oldest let go first; all of them when the last reader goes), for
+ * lts_torrent_read_recent(). Only for a torrent added with digest_files
+ * or LTS_ADD_V2_CHECKS (else, and for a file out of range, LTS_EINVAL;
+ * nothing changes).
  */
 int lts_torrent_file_readers(lts_session *s, int id, int file, int delta,
 			     struct lts_error *err);
+
+/*
+ * Up to n bytes of piece `piece` from byte `at` of it on, copied to buf
+ * from the pieces kept in memory for readers: how many (0 when that piece
+ * is not held; fewer than n at the end of what it holds), or < 0 (no such
+ * torrent). A piece read to its end is let go. The reader of file `file`
+ * is taken to be at that piece: pieces of the file that come more than
+ * 128 MiB ahead of it are written through the page cache instead of kept
+ * (the reader finds them there).
+ * A piece is held only once its SHA-1 matched, but the caller must still
+ * read only pieces libtorrent says it has (a piece that failed and came
+ * again is replaced before libtorrent has it).
+ */
+long lts_torrent_read_recent(lts_session *s, int id, int file, int piece, int at,
+			     void *buf, size_t n, struct lts_error *err);
 
 /* Sequential download: pieces are picked in order while it is on (rarest
  * first while it is off, the default). */

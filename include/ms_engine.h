@@ -144,10 +144,15 @@ int ms_engine_apply(struct ms_engine *e, const struct lts_setting *settings, siz
 		    struct ms_error *err);
 int ms_engine_set_upload_mode(struct ms_engine *e, int id, int on,
 			      struct ms_error *err);
-/* A reader of the file comes (1) or goes (-1): its pieces go through the
- * page cache while it has one (see lts_torrent_file_readers). */
+/* A reader of the file comes (1) or goes (-1): its verified pieces are
+ * kept in memory while it has one (see lts_torrent_file_readers). */
 int ms_engine_file_readers(struct ms_engine *e, int id, int file, int delta,
 			   struct ms_error *err);
+/* Up to n bytes of a verified piece kept in memory for the readers of
+ * the file, from byte at of it: how many (0: not held). Only for pieces
+ * the torrent has (see lts_torrent_read_recent). */
+size_t ms_engine_read_recent(struct ms_engine *e, int id, int file, int piece, int at,
+			     void *buf, size_t n);
 /* Pieces picked in order (on) or rarest first (off, the default). */
 int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 			     struct ms_error *err);

@@ -602,6 +602,14 @@ int ms_engine_file_readers(struct ms_engine *e, int id, int file, int delta,
 	WRAP(lts_torrent_file_readers(e->ses, id, file, delta, &le));
 }
 
+size_t ms_engine_read_recent(struct ms_engine *e, int id, int file, int piece, int at,
+			     void *buf, size_t n)
+{
+	long r = lts_torrent_read_recent(e->ses, id, file, piece, at, buf, n, NULL);
+
+	return r > 0 ? (size_t)r : 0;
+}
+
 int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
 			     struct ms_error *err)
 {

@@ -33,7 +33,8 @@ struct hf_stream {
 	int64_t ok_to;            /* bytes [0, ok_to) of the file are verified */
 	int want;                 /* the piece waited for, -1: none */
 	int asked_to;             /* pieces before it have a deadline */
-	unsigned char *states;    /* scratch: one per piece */
+	unsigned char *states;    /* one per piece: LTS_PIECE_* */
+	int synced;               /* states read from libtorrent once */
 	double idle_since;        /* monotonic s: no byte sent since */
 	unsigned stall_s;         /* give up after this long without a byte */
 };
@@ -46,8 +47,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* no longer among the file's readers (its pieces then go to disk with
- * O_DIRECT again) */
+/* no longer among the file's readers (its pieces are then no longer
+ * kept in memory for it) */
 static void stop_reading(struct hf_stream *s)
 {
 	if (s->reading && s->tid)
@@ -69,6 +70,10 @@ static void on_alert(void *ud, const struct lts_alert *a)
 		ms_httpd_wake(s->h, s);
 		return;
 	}
+	/* a piece that passed its check: had from now on (look() reads the
+	 * states it keeps this way, without asking libtorrent's thread) */
+	if (a->type == LTS_ALERT_PIECE_FINISHED && a->piece >= 0 && a->piece < s->npieces)
+		s->states[a->piece] = LTS_PIECE_HAVE;
 	if ((a->type == LTS_ALERT_PIECE_FINISHED && a->piece == s->want) ||
 	    a->type == LTS_ALERT_FILE_RENAMED || a->type == LTS_ALERT_TORRENT_FINISHED)
 		ms_httpd_wake(s->h, s);
@@ -108,17 +113,22 @@ static int try_blob(struct hf_stream *s)
 	return 1;
 }
 
-/* the verified pieces from the one at off on: ok_to moves past them */
-static void look(struct hf_stream *s, int64_t off)
+/* the verified pieces from the one at off on: ok_to moves past them.
+ * The states come from libtorrent the first time and when asked (sync:
+ * three calls into its thread, which made a reader fall behind a busy
+ * download when made at every piece), else from the alerts since. */
+static void look(struct hf_stream *s, int64_t off, int sync)
 {
 	int64_t at = s->base + off;
-	int p, n;
+	int p, n = s->npieces;
 
 	if (s->whole || !s->tid)
 		return;
-	n = ms_engine_piece_states(s->eng, s->tid, s->states, s->npieces, NULL);
-	if (n != s->npieces)
-		return;
+	if (sync || !s->synced) {
+		if (ms_engine_piece_states(s->eng, s->tid, s->states, s->npieces, NULL) != n)
+			return;
+		s->synced = 1;
+	}
 	for (p = (int)(at / s->plen); p < n && s->states[p] == LTS_PIECE_HAVE; p++)
 		;
 	if ((int64_t)p * s->plen > s->base + s->ok_to) {
@@ -156,7 +166,7 @@ static ssize_t stream_read(void *ud, uint64_t pos, char *buf, size_t max, int ti
 	ssize_t n;
 
 	if (off >= s->ok_to && !s->final && !try_blob(s))
-		look(s, off);
+		look(s, off, timed_out);
 	if (off >= s->ok_to) {
 		if (now_s() - s->idle_since > s->stall_s)
 			return -1;   /* nothing came for too long: cut */
@@ -177,6 +187,16 @@ static ssize_t stream_read(void *ud, uint64_t pos, char *buf, size_t max, int ti
 	}
 	if ((int64_t)max > s->ok_to - off)
 		max = (size_t)(s->ok_to - off);
+	/* a piece just verified is still in memory: no disk read */
+	if (!s->final && s->tid) {
+		int64_t at = s->base + off;
+		size_t got = ms_engine_read_recent(s->eng, s->tid, s->file, (int)(at / s->plen),
+						   (int)(at % s->plen), buf, max);
+		if (got) {
+			s->idle_since = now_s();
+			return (ssize_t)got;
+		}
+	}
 	do
 		n = pread(s->fd, buf, max, off);
 	while (n < 0 && errno == EINTR);
@@ -192,7 +212,7 @@ int ms__hf_stream(struct ms_httpd_resp *r, struct ms_httpd *h, struct ms_engine 
 {
 	struct hf_stream *s = calloc(1, sizeof(*s));
 
-	if (!s || !(s->states = malloc((size_t)gf->num_pieces + 1)) || gf->piece_length <= 0) {
+	if (!s || !(s->states = calloc((size_t)gf->num_pieces + 1, 1)) || gf->piece_length <= 0) {
 		if (s)
 			free(s->states);
 		free(s);
@@ -218,7 +238,7 @@ int ms__hf_stream(struct ms_httpd_resp *r, struct ms_httpd *h, struct ms_engine 
 		s->watching = 1;
 	else
 		s->tid = 0;
-	/* its pieces then stay in memory for it (the page cache) */
+	/* its pieces then stay in memory for it once verified */
 	if (s->tid && !s->whole && !ms_engine_file_readers(e, s->tid, s->file, 1, NULL))
 		s->reading = 1;
 	return ms_httpd_resp_stream(r, (uint64_t)len, stream_read, stream_done, s, s, LOOK_MS);

@@ -377,7 +377,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (r.stream) {
 		r.stream->h = h;
 		r.stream->c = c;
-		resp = MHD_create_response_from_callback(r.stream->len, 64u << 10, stream_read,
+		resp = MHD_create_response_from_callback(r.stream->len, 512u << 10, stream_read,
 							 r.stream, stream_free);
 		if (resp)
 			r.stream = NULL;   /* MHD frees it */

@@ -137,6 +137,62 @@ file_digests::~file_digests()
 				let_go(*table, kv.second);
 }
 
+// (recent_mu held)
+void file_digests::forget_recent(std::map<int, recent_piece>::iterator it)
+{
+	int p = it->first;
+	recent_bytes -= it->second.len;
+	recent.erase(it);
+	recent_order.erase(std::find(recent_order.begin(), recent_order.end(), p));
+}
+
+void file_digests::keep_recent(int p, std::shared_ptr<const char> data, int len)
+{
+	if (len <= 0 || n_reading.load(std::memory_order_relaxed) <= 0)
+		return;
+	std::lock_guard<std::mutex> l(recent_mu);
+	auto it = recent.find(p);
+	if (it != recent.end())
+		forget_recent(it);
+	while (!recent_order.empty() && recent_bytes + len > recent_cap)
+		forget_recent(recent.find(recent_order.front()));
+	recent[p] = recent_piece{std::move(data), len};
+	recent_order.push_back(p);
+	recent_bytes += len;
+}
+
+void file_digests::drop_recent(int p)
+{
+	std::lock_guard<std::mutex> l(recent_mu);
+	auto it = recent.find(p);
+	if (it != recent.end())
+		forget_recent(it);
+}
+
+void file_digests::drop_recent()
+{
+	std::lock_guard<std::mutex> l(recent_mu);
+	recent.clear();
+	recent_order.clear();
+	recent_bytes = 0;
+}
+
+std::size_t file_digests::read_recent(int file, int p, int at, char *out, std::size_t n)
+{
+	if (file >= 0 && static_cast<std::size_t>(file) < n_readers && reader_at)
+		reader_at[static_cast<std::size_t>(file)].store(p, std::memory_order_relaxed);
+	std::lock_guard<std::mutex> l(recent_mu);
+	auto it = recent.find(p);
+	if (it == recent.end() || at < 0 || at >= it->second.len)
+		return 0;
+	n = std::min(n, static_cast<std::size_t>(it->second.len - at));
+	std::memcpy(out, it->second.data.get() + at, n);
+	// read to its end: its reader has no more use for it
+	if (at + static_cast<int>(n) == it->second.len)
+		forget_recent(it);
+	return n;
+}
+
 // Feeds what is next in line; one worker at a time, the others leave
 // their parts to it.
 void feed(digest_table &t, file_stream &f)
@@ -224,6 +280,9 @@ std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 	}
 	d->files.resize(nf);
 	d->readers.reset(new std::atomic<int>[nf + 1]());
+	d->reader_at.reset(new std::atomic<int>[nf + 1]);
+	for (std::size_t i = 0; i <= nf; i++)
+		d->reader_at[i] = -1;
 	d->n_readers = nf;
 	for (lt::file_index_t i : fs.file_range()) {
 		std::size_t k = static_cast<std::size_t>(static_cast<int>(i));

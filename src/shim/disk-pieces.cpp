@@ -112,7 +112,8 @@ struct piece_disk_io final : lt::disk_interface {
 		std::int64_t file_size;
 		int at, len;            // in the piece
 		lt::file_index_t file;
-		bool cached;            // a reader waits for it: no O_DIRECT
+		bool read_soon;         // a reader waits for it: kept in memory
+		bool cached;            // its reader is far behind: no O_DIRECT
 	};
 	struct storage {
 		lt::storage_index_t idx{0};
@@ -337,12 +338,14 @@ struct piece_disk_io final : lt::disk_interface {
 		std::vector<seg> out;
 		for (auto const &s : st.files.map_block(lt::piece_index_t(piece), at, len)) {
 			int n = static_cast<int>(s.size);
+			bool soon = st.dg && st.dg->read_soon(s.file_index);
 			if (!st.files.pad_file_at(s.file_index))
 				out.push_back(seg{st.files.file_path(s.file_index, st.path),
 						  st.path, st.files.file_path(s.file_index),
 						  s.offset, st.files.file_size(s.file_index),
-						  at, n, s.file_index,
-						  st.dg && st.dg->read_soon(s.file_index)});
+						  at, n, s.file_index, soon, soon &&
+						  st.dg->behind(s.file_index, piece,
+								st.files.piece_length())});
 			at += n;
 		}
 		return out;
@@ -392,10 +395,13 @@ struct piece_disk_io final : lt::disk_interface {
 
 	// One run of bytes into its file: the aligned middle with O_DIRECT
 	// where the file system takes it, the rest through the page cache.
-	// A file someone reads as it comes (the daemon's endpoint) goes
-	// through the page cache whole: the reader then finds its bytes in
-	// memory, not on disk (a 1 GiB pull through the endpoint took 6.3 s
-	// with O_DIRECT, 4.9 s without, tools/bench/endpoint.sh).
+	// A file someone reads as it comes (the daemon's endpoint) too: its
+	// reader finds the verified pieces in memory (file_digests::recent).
+	// Written through the page cache for that reader, a 3 GiB pull spent
+	// a quarter of the daemon's CPU copying into the page cache
+	// (tools/bench/endpoint.sh, perf). Only a piece whose reader is too
+	// far behind to find it in memory goes through the page cache, where
+	// the reader finds it later.
 	static int write_seg(char const *data, seg const &s, lt::storage_error *err)
 	{
 		int fd = open_seg(s, O_WRONLY | O_CREAT);
@@ -758,9 +764,15 @@ struct piece_disk_io final : lt::disk_interface {
 				res->sha1 = want1;
 			write_segs(b->data, segs, &res->err);
 			// before the hash is reported: a caller told the piece is
-			// in finds it in its streams
-			if (dg && !res->err)
+			// in finds it in its streams, and a reader in memory
+			if (dg && !res->err) {
 				offer(*dg, piece, v1 ? &res->sha1 : nullptr, b, segs, res->feed);
+				if (v1 && is_torrents(*dg, piece, res->sha1) &&
+				    std::any_of(segs.begin(), segs.end(),
+						[](seg const &x) { return x.read_soon && !x.cached; }))
+					dg->keep_recent(piece, std::shared_ptr<const char>(b, b->data),
+							b->len);
+			}
 		}, [cc, st, piece, b, res, h] {
 			if (!cc->self)
 				return;
@@ -786,13 +798,17 @@ struct piece_disk_io final : lt::disk_interface {
 	// A piece on disk: its parts queued on the streams of the files it
 	// touches, if its SHA-1 is the torrent's. The streams given a part
 	// go to `out`, to be fed.
+	static bool is_torrents(file_digests const &d, int piece, lt::sha1_hash const &sha1)
+	{
+		return piece >= 0 && piece < static_cast<int>(d.v1.size()) &&
+		       sha1 == d.v1[static_cast<std::size_t>(piece)];
+	}
+
 	static void offer(file_digests &d, int piece, lt::sha1_hash const *sha1,
 			  std::shared_ptr<piece_buf> const &b, std::vector<seg> const &segs,
 			  std::vector<file_stream *> &out)
 	{
-		if (!d.v1.empty() &&
-		    (!sha1 || piece < 0 || piece >= static_cast<int>(d.v1.size()) ||
-		     *sha1 != d.v1[static_cast<std::size_t>(piece)]))
+		if (!d.v1.empty() && (!sha1 || !is_torrents(d, piece, *sha1)))
 			return;
 		digest_table &t = *d.table;
 		for (auto const &s : segs) {
@@ -850,6 +866,8 @@ struct piece_disk_io final : lt::disk_interface {
 		if (st) {
 			int piece = static_cast<int>(p);
 			st->inner.erase(piece);
+			if (st->dg)
+				st->dg->drop_recent(piece);
 			auto it = st->bufs.find(piece);
 			if (it != st->bufs.end()) {
 				auto b = it->second;

@@ -602,25 +602,47 @@ static std::string file_digests_run(std::string const &dir)
 		check(answer(*d, 1, &got) == LTS_DIGEST_NONE, "b.bin fed a bad piece");
 	}
 	{
-		// a file someone reads as it comes (lts_torrent_file_readers) is
-		// written through the page cache, where the reader finds it; one
-		// without a reader bypasses it (O_DIRECT, where the file system
-		// takes it: all but a.bin's last piece, which is not aligned)
+		// a file someone reads as it comes (lts_torrent_file_readers):
+		// the verified pieces that touch it are kept in memory for the
+		// reader (a piece of another file only, or one whose SHA-1 is
+		// not the torrent's, is not), while the file goes to disk with
+		// O_DIRECT like any other (where the file system takes it: all
+		// but the unaligned ends of each piece's run)
 		lt::sha1_hash ih("digests-readers-4444");
 		auto d = digests(ih);
 		d->readers.reset(new std::atomic<int>[2]());
 		d->n_readers = 2;
 		d->readers[1] = 1;
+		d->n_reading = 1;
 		lt::storage_holder st = storage("four", ih);
+		std::string bad = data;
+		bad[32768 * 3 + 5] ^= 1;
 		for (int p = 0; p < 4; p++)
-			check(piece(st, p, data), "piece not hashed");
+			check(piece(st, p, p == 3 ? bad : data), "piece not hashed");
+		char buf[32768];
+		check(d->read_recent(1, 2, 0, buf, sizeof(buf)) == 32768 &&
+		      !std::memcmp(buf, data.data() + 65536, 32768), "piece 2 of b.bin not in memory");
+		check(d->read_recent(1, 1, 100, buf, 1000) == 1000 &&
+		      !std::memcmp(buf, data.data() + 32768 + 100, 1000),
+		      "piece 1 (a.bin's end, b.bin's start) not in memory");
+		check(d->read_recent(1, 2, 0, buf, 1) == 0, "piece 2, read to its end, still kept");
+		check(d->read_recent(1, 1, 32700, buf, 1000) == 68, "a read past a piece's end");
+		check(d->read_recent(1, 0, 0, buf, 1) == 0, "piece 0 (a.bin only) kept");
+		check(d->read_recent(1, 3, 0, buf, 1) == 0, "a piece that failed its check kept");
 		int all = 0, in = resident_pages(dir + "/four/d/b.bin", &all);
-		check(in == all && all > 0, "b.bin, read as it comes, " + std::to_string(in) +
-		      " of its " + std::to_string(all) + " pages in the page cache");
-		in = resident_pages(dir + "/four/d/a.bin", &all);
 		check(in >= 0 && (in < all / 2 || !takes_o_direct(dir)),
-		      "a.bin, with no reader, " + std::to_string(in) + " of its " +
+		      "b.bin, read as it comes, " + std::to_string(in) + " of its " +
 		      std::to_string(all) + " pages in the page cache");
+		d->drop_recent();
+		check(d->read_recent(1, 1, 0, buf, 1) == 0 && d->recent_bytes == 0,
+		      "pieces kept after the readers left");
+		// a reader far behind a piece: that piece goes to the page cache
+		d->reader_at.reset(new std::atomic<int>[2]);
+		d->reader_at[0] = -1;  // no reader yet
+		d->reader_at[1] = 10;
+		check(d->behind(lt::file_index_t(1), 13, 64 << 20) &&
+		      !d->behind(lt::file_index_t(1), 11, 64 << 20) &&
+		      !d->behind(lt::file_index_t(0), 13, 64 << 20), "which reader is behind");
 	}
 	{
 		// LTS_ADD_V2_CHECKS: a file of two whole pieces, piece-aligned as

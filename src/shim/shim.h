@@ -110,9 +110,29 @@ struct file_digests {
 	// of one piece at most; its pieces begin on a piece boundary)
 	std::vector<std::vector<lt::sha256_hash>> layers;
 	// per file: the readers waiting for its bytes (lts_torrent_file_readers);
-	// while it has one, its pieces go through the page cache, not O_DIRECT
+	// while it has one, its pieces are kept in memory once written
 	std::unique_ptr<std::atomic<int>[]> readers;
+	// per file: the piece its reader last asked for (-1: not yet)
+	std::unique_ptr<std::atomic<int>[]> reader_at;
 	std::size_t n_readers = 0;
+	std::atomic<int> n_reading{0};      // readers of every file
+	// The pieces of files with a reader, as written, newest last (at most
+	// recent_cap bytes; a piece read to its end is let go): the reader
+	// copies them from here instead of reading the disk. A piece is kept
+	// only once its hash is the torrent's (lts_torrent_read_recent()).
+	// A piece its reader will not come to before it would be let go is
+	// written through the page cache instead (behind()).
+	struct recent_piece {
+		std::shared_ptr<const char> data;   // the piece's first byte
+		int len = 0;                        // bytes held (file bytes)
+	};
+	// (64 MiB was too little: a reader writing its bytes to disk fell
+	// out of it in a 3 GiB pull and read the rest from disk)
+	static constexpr std::int64_t recent_cap = std::int64_t(256) << 20;
+	std::mutex recent_mu;
+	std::map<int, recent_piece> recent;
+	std::deque<int> recent_order;
+	std::int64_t recent_bytes = 0;
 	~file_digests();
 
 	bool read_soon(lt::file_index_t f) const
@@ -120,6 +140,25 @@ struct file_digests {
 		std::size_t k = static_cast<std::size_t>(static_cast<int>(f));
 		return k < n_readers && readers[k].load(std::memory_order_relaxed) > 0;
 	}
+	// whether file f's reader is so far behind piece p (of plen bytes)
+	// that p would be let go before the reader reads it
+	bool behind(lt::file_index_t f, int p, int plen) const
+	{
+		std::size_t k = static_cast<std::size_t>(static_cast<int>(f));
+		if (k >= n_readers || !reader_at)
+			return false;
+		int at = reader_at[k].load(std::memory_order_relaxed);
+		return at >= 0 && std::int64_t(p - at) * plen > recent_cap / 2;
+	}
+	// keep piece p (its bytes from data, len of them) for the readers
+	void keep_recent(int p, std::shared_ptr<const char> data, int len);
+	// forget piece p (it failed its check, or is cleared), or every piece
+	void drop_recent(int p);
+	void drop_recent();
+	void forget_recent(std::map<int, recent_piece>::iterator it);
+	// up to n bytes of piece p from byte at on, copied to out: how many
+	// (0: the piece is not held, or not that far); file's reader is there
+	std::size_t read_recent(int file, int p, int at, char *out, std::size_t n);
 
 	// the piece-layer hash a piece's blocks must make, and the SHA-1 that
 	// stands for them; false when its v1 hash is to be computed

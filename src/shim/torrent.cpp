@@ -715,10 +715,33 @@ int lts_torrent_file_readers(lts_session *s, int id, int file, int delta,
 		set_err(err, LTS_EINVAL, "no file %d to read as it comes", file);
 		return LTS_EINVAL;
 	}
-	std::atomic<int> &n = e->digests->readers[static_cast<std::size_t>(file)];
-	if (n.fetch_add(delta) + delta < 0)
+	file_digests &d = *e->digests;
+	std::atomic<int> &n = d.readers[static_cast<std::size_t>(file)];
+	int was = n.fetch_add(delta);
+	if (was + delta < 0) {
 		n.store(0);
+		delta = -was;
+	}
+	if (d.n_reading.fetch_add(delta) + delta <= 0) {
+		d.n_reading.store(0);
+		d.drop_recent();  // nobody left to read them
+	}
 	return 0;
+	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+long lts_torrent_read_recent(lts_session *s, int id, int file, int piece, int at,
+			     void *buf, size_t n, struct lts_error *err)
+{
+	clear_err(err);
+	SHIM_TRY
+	torrent_entry *e = find(s, id, err);
+	if (!e)
+		return LTS_ENOENT;
+	if (!e->digests)
+		return 0;
+	return static_cast<long>(e->digests->read_recent(file, piece, at,
+							 static_cast<char *>(buf), n));
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
