@@ -142,7 +142,8 @@ struct lts_add_params {
 	/* optional: n_digest_files entries, one per file of the torrent (only
 	 * with metadata); digest_files[i] != 0 asks for the SHA-256 of file
 	 * i, worked out from its pieces as they are written (see
-	 * lts_torrent_file_sha256()). Only with disk_io_write_mode 2. */
+	 * lts_torrent_file_sha256()), LTS_DIGEST_WANT_GIT for its git blob
+	 * SHA-1 too. Only with disk_io_write_mode 2. */
 	const unsigned char *digest_files;
 	size_t n_digest_files;
 };
@@ -325,8 +326,14 @@ int lts_torrent_rename_file(lts_session *s, int id, int file, const char *path,
 #define LTS_DIGEST_NONE    0
 #define LTS_DIGEST_READY   1
 #define LTS_DIGEST_PENDING 2
+/* digest_files[i]: the SHA-256 and git's blob id (SHA-1 of "blob <size>"
+ * and a NUL, then the bytes) */
+#define LTS_DIGEST_WANT_GIT 2
+/* git, if not NULL, gets the git blob SHA-1 with LTS_DIGEST_READY (and
+ * LTS_DIGEST_NONE comes back when it was not asked for) */
 int lts_torrent_file_sha256(lts_session *s, int id, int file,
-			    unsigned char out[32], struct lts_error *err);
+			    unsigned char out[32], unsigned char git[20],
+			    struct lts_error *err);
 
 /*
  * A reader of file `file` comes (delta 1) or goes (delta -1): while the

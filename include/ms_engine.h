@@ -160,10 +160,11 @@ int ms_engine_set_sequential(struct ms_engine *e, int id, int on,
 int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
 			     struct ms_error *err);
 /* The SHA-256 of a file asked for with lts_add_params.digest_files, as its
- * pieces were written: LTS_DIGEST_READY (in out), LTS_DIGEST_PENDING (ask
- * again shortly) or LTS_DIGEST_NONE (read the file); see lt_shim.h. */
+ * pieces were written: LTS_DIGEST_READY (in out, and its git blob SHA-1 in
+ * git if not NULL), LTS_DIGEST_PENDING (ask again shortly) or
+ * LTS_DIGEST_NONE (read the file); see lt_shim.h. */
 int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
-			  unsigned char out[32]);
+			  unsigned char out[32], unsigned char git[20]);
 int ms_engine_rename_file(struct ms_engine *e, int id, int file, const char *path,
 			  struct ms_error *err);
 /* Metadata of a torrent in the session (NULL + err until it has some);

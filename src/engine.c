@@ -617,13 +617,13 @@ int ms_engine_piece_deadline(struct ms_engine *e, int id, int piece, int ms,
 }
 
 int ms_engine_file_sha256(struct ms_engine *e, int id, int file,
-			  unsigned char out[32])
+			  unsigned char out[32], unsigned char git[20])
 {
 	int r;
 
 	if (e->closing)
 		return LTS_DIGEST_NONE;
-	r = lts_torrent_file_sha256(e->ses, id, file, out, NULL);
+	r = lts_torrent_file_sha256(e->ses, id, file, out, git, NULL);
 	return r < 0 ? LTS_DIGEST_NONE : r;
 }
 

@@ -40,7 +40,9 @@ struct gfile {
 	int stream;          /* its sha256 is worked out as it is written */
 	int whole;           /* mirrors may fetch it whole, around the pieces */
 	enum fstate st;
-	char path[PATH_MAX];  /* relative to the repo dir */
+	/* relative to the repo dir: blobs/<etag>[.incomplete] or
+	 * blobs/.skip/<n> (not PATH_MAX: 10,000 files made 41 MB of it) */
+	char path[128];
 };
 
 struct ms_getjob;
@@ -100,6 +102,8 @@ struct ms_getjob {
 	int flush_wanted;      /* files wait for the next flushing save */
 	unsigned flushes;      /* flushing saves asked for in all */
 	int all_in;            /* every wanted piece is in: renames go at once */
+	int fresh;             /* no blob in the repo dir when the job began
+				  (ms_store_blobs_empty): nothing to stat */
 	size_t n_verified;     /* files in F_VERIFIED */
 	int finished;          /* snapshot written */
 	double last_resume, last_event, last_dial;

@@ -180,7 +180,6 @@ static void flush_then_verify(struct ms_getjob *g, struct gfile *f);
 static void to_blob(struct ms_getjob *g, struct gfile *f)
 {
 	struct ms_error err;
-	char final[PATH_MAX];
 
 	if (!g->all_in && strcmp(f->mf->etag, f->mf->sha256)) {
 		if (f->st != F_VERIFIED)
@@ -191,10 +190,9 @@ static void to_blob(struct ms_getjob *g, struct gfile *f)
 	if (f->st == F_VERIFIED)
 		g->n_verified--;
 
-	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, final, sizeof(final));
-	snprintf(f->path, sizeof(f->path), "%s", final);
+	ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
 	f->st = F_RENAMING;
-	if (ms_engine_rename_file(g->eng, g->id, f->tindex, final, &err)) {
+	if (ms_engine_rename_file(g->eng, g->id, f->tindex, f->path, &err)) {
 		ms__job_error(g, "%s", err.msg);
 		stop(g, MS_EIO);
 	}
@@ -276,9 +274,10 @@ static void digest_wait(uv_timer_t *t)
  * before they were counted, so no flush is needed first. */
 static int digest_verdict(struct ms_getjob *g, struct gfile *f)
 {
-	unsigned char d[32];
-	char hex[65];
-	int r = ms_engine_file_sha256(g->eng, g->id, f->tindex, d);
+	unsigned char d[32], git[20];
+	char hex[65], ghex[41];
+	int is_git = strlen(f->mf->etag) == 40;
+	int r = ms_engine_file_sha256(g->eng, g->id, f->tindex, d, is_git ? git : NULL);
 
 	if (r == LTS_DIGEST_PENDING) {
 		/* a worker is hashing its last pieces */
@@ -289,7 +288,9 @@ static int digest_verdict(struct ms_getjob *g, struct gfile *f)
 	f->stream = 0; /* once: from now on, it is read back */
 	if (r == LTS_DIGEST_READY) {
 		ms_hex(d, 32, hex);
-		if (!strcmp(hex, f->mf->sha256)) {
+		if (is_git)
+			ms_hex(git, 20, ghex);
+		if (!strcmp(hex, f->mf->sha256) && (!is_git || !strcmp(ghex, f->mf->etag))) {
 			to_blob(g, f);
 			return 1;
 		}
@@ -809,8 +810,9 @@ static void add_torrent(struct ms_getjob *g)
 				goto out;
 			f->st = F_PRESENT;
 		}
-		if (ms_store_blob_present(&g->store, f->mf->etag, f->mf->size) &&
-		    f->st == F_PRESENT) {
+		/* (in a fresh repo dir, only the empty blob just made) */
+		if (f->st == F_PRESENT &&
+		    (g->fresh || ms_store_blob_present(&g->store, f->mf->etag, f->mf->size))) {
 			ms_store_blob_path(&g->store, f->mf->etag, 0, 1, f->path, sizeof(f->path));
 			have[f->tindex] = 1; /* verified just now */
 			n_have++;
@@ -820,16 +822,19 @@ static void add_torrent(struct ms_getjob *g)
 			if (f->st != F_PRESENT)
 				f->st = F_SKIP;
 		} else {
-			if ((r = ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)))
+			if (!g->fresh &&
+			    (r = ms_store_prepare_incomplete(&g->store, f->mf->etag, &err)))
 				goto out;
 			ms_store_blob_path(&g->store, f->mf->etag, 1, 1, f->path, sizeof(f->path));
 			f->st = F_DOWNLOADING;
-			if (has_bytes(g, f->path)) {
+			if (!g->fresh && has_bytes(g, f->path)) {
 				partial = 1;
-			} else if (!strcmp(f->mf->etag, f->mf->sha256)) {
-				/* all of it to come: its sha256 can be worked out
-				 * as it is written (a git blob's etag is read back) */
-				f->stream = digest[f->tindex] = 1;
+			} else {
+				/* all of it to come: its sha256 (and a git blob's
+				 * etag) can be worked out as it is written */
+				f->stream = 1;
+				digest[f->tindex] = strcmp(f->mf->etag, f->mf->sha256) ?
+					LTS_DIGEST_WANT_GIT : 1;
 				n_digest++;
 			}
 		}
@@ -932,6 +937,9 @@ static void present_cb(uv_work_t *req)
 	struct present_work *w = req->data;
 	struct ms_getjob *g = w->g;
 
+	/* the store is locked: nothing else adds blobs meanwhile */
+	if ((g->fresh = ms_store_blobs_empty(&g->store)))
+		return;
 	for (size_t i = 0; i < g->n_files; i++) {
 		struct gfile *f = &g->files[i];
 		char p[PATH_MAX + 128], sha[65], git[41];

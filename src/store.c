@@ -345,6 +345,23 @@ int ms_store_blob_path(const struct ms_store *s, const char *etag, int incomplet
 	return n < 0 || (size_t)n >= len ? MS_EINVAL : 0;
 }
 
+int ms_store_blobs_empty(const struct ms_store *s)
+{
+	char p[PATH_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+	int empty = 1;
+
+	snprintf(p, sizeof(p), "%s/blobs", s->repo_dir);
+	if (!(d = opendir(p)))
+		return errno == ENOENT;
+	while (empty && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
 int ms_store_blob_present(const struct ms_store *s, const char *etag, int64_t size)
 {
 	char p[PATH_MAX + 128];

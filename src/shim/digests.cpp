@@ -106,7 +106,7 @@ static void break_stream(digest_table &t, file_stream &f)
 }
 
 // buf: the feeder's, made 1 MiB on first use
-static bool read_feed(EVP_MD_CTX *md, std::string const &path, std::int64_t off, int len,
+static bool read_feed(file_stream &f, std::string const &path, std::int64_t off, int len,
 		      std::vector<char> &buf)
 {
 	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -119,7 +119,7 @@ static bool read_feed(EVP_MD_CTX *md, std::string const &path, std::int64_t off,
 			static_cast<std::size_t>(len)), off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		ok = n > 0 && EVP_DigestUpdate(md, buf.data(), static_cast<std::size_t>(n)) == 1;
+		ok = n > 0 && f.update(buf.data(), static_cast<std::size_t>(n));
 		if (ok) {
 			off += n;
 			len -= static_cast<int>(n);
@@ -214,9 +214,8 @@ void feed(digest_table &t, file_stream &f)
 			continue;
 		}
 		l.unlock();
-		bool ok = p.data ? EVP_DigestUpdate(f.md, p.data.get(),
-						    static_cast<std::size_t>(p.len)) == 1
-				 : read_feed(f.md, p.path, off, p.len, buf);
+		bool ok = p.data ? f.update(p.data.get(), static_cast<std::size_t>(p.len))
+				 : read_feed(f, p.path, off, p.len, buf);
 		let_go(t, p);
 		l.lock();
 		if (!ok) {
@@ -225,7 +224,8 @@ void feed(digest_table &t, file_stream &f)
 		}
 		f.done += p.len;
 		if (f.done == f.size) {
-			f.final = EVP_DigestFinal_ex(f.md, f.digest, nullptr) == 1;
+			f.final = EVP_DigestFinal_ex(f.md, f.digest, nullptr) == 1 &&
+				  (!f.git || EVP_DigestFinal_ex(f.git, f.git_digest, nullptr) == 1);
 			if (!f.final)
 				break_stream(t, f);
 		}
@@ -234,11 +234,16 @@ void feed(digest_table &t, file_stream &f)
 }
 
 // What lts_torrent_file_sha256() says of a file whose bytes are all in.
-int digest_answer(digest_table &t, file_stream &f, unsigned char out[32])
+int digest_answer(digest_table &t, file_stream &f, unsigned char out[32],
+		  unsigned char *git)
 {
 	std::lock_guard<std::mutex> l(f.mu);
+	if (git && !f.git)
+		return LTS_DIGEST_NONE;
 	if (f.final) {
 		std::memcpy(out, f.digest, sizeof(f.digest));
+		if (git)
+			std::memcpy(git, f.git_digest, sizeof(f.git_digest));
 		return LTS_DIGEST_READY;
 	}
 	// a part next in line is being fed, or about to be
@@ -247,6 +252,16 @@ int digest_answer(digest_table &t, file_stream &f, unsigned char out[32])
 	// a gap that will not fill: what waits is let go
 	break_stream(t, f);
 	return LTS_DIGEST_NONE;
+}
+
+void want_git(file_stream &f)
+{
+	// git's blob id: SHA-1 of "blob <size>\0" and the bytes
+	std::string head = "blob " + std::to_string(f.size);
+	f.git = EVP_MD_CTX_new();
+	if (!f.git || EVP_DigestInit_ex(f.git, EVP_sha1(), nullptr) != 1 ||
+	    EVP_DigestUpdate(f.git, head.c_str(), head.size() + 1) != 1)
+		throw std::bad_alloc();
 }
 
 // Streams for the files flagged in want (not pad files, not empty ones),
@@ -293,6 +308,8 @@ std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 		f->md = EVP_MD_CTX_new();
 		if (!f->md || EVP_DigestInit_ex(f->md, EVP_sha256(), nullptr) != 1)
 			throw std::bad_alloc();
+		if (want[k] == LTS_DIGEST_WANT_GIT)
+			want_git(*f);
 		d->files[k] = std::move(f);
 	}
 	return d;

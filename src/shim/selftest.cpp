@@ -524,7 +524,8 @@ static std::string file_digests_run(std::string const &dir)
 		unsigned char h[32];
 		int r = LTS_DIGEST_PENDING;
 		run_until([&] {
-			r = digest_answer(*table, *d.files[static_cast<std::size_t>(file)], h);
+			r = digest_answer(*table, *d.files[static_cast<std::size_t>(file)], h,
+					  nullptr);
 			return r != LTS_DIGEST_PENDING;
 		});
 		*out = std::string(reinterpret_cast<char *>(h), 32);
@@ -542,6 +543,8 @@ static std::string file_digests_run(std::string const &dir)
 			f->size = fs.file_size(lt::file_index_t(i));
 			f->md = EVP_MD_CTX_new();
 			EVP_DigestInit_ex(f->md, EVP_sha256(), nullptr);
+			if (i == 1)
+				want_git(*f);   // b.bin: a git blob too
 			d->files.push_back(std::move(f));
 		}
 		lt::info_hash_t key(ih);
@@ -568,6 +571,14 @@ static std::string file_digests_run(std::string const &dir)
 		      got == sha256(data.data(), 40000), "a.bin: digest as written");
 		check(answer(*d, 1, &got) == LTS_DIGEST_READY &&
 		      got == sha256(data.data() + 40000, 60000), "b.bin: digest as written");
+		unsigned char h[32], git[20];
+		std::string blob = std::string("blob 60000", 11) + data.substr(40000, 60000);
+		check(digest_answer(*table, *d->files[1], h, git) == LTS_DIGEST_READY &&
+		      lt::sha1_hash(reinterpret_cast<char *>(git)) ==
+		      lt::hasher(blob.data(), static_cast<int>(blob.size())).final(),
+		      "b.bin: git blob id as written");
+		check(digest_answer(*table, *d->files[0], h, git) == LTS_DIGEST_NONE,
+		      "a.bin: a git blob id not asked for");
 		check(table->held == 0, "stream memory not let go");
 	}
 	{

@@ -94,9 +94,17 @@ struct file_stream {
 	bool broken = false;        // no digest: a read failed, or a gap
 	bool final = false;
 	unsigned char digest[32] = {};
+	unsigned char git_digest[20] = {};
 	std::map<std::int64_t, part> ready; // by offset in the file
 	EVP_MD_CTX *md = nullptr;
-	~file_stream() { EVP_MD_CTX_free(md); }
+	EVP_MD_CTX *git = nullptr;  // LTS_DIGEST_WANT_GIT: the git blob SHA-1
+	~file_stream() { EVP_MD_CTX_free(md); EVP_MD_CTX_free(git); }
+	// both digests over the next n bytes
+	bool update(char const *p, std::size_t n)
+	{
+		return EVP_DigestUpdate(md, p, n) == 1 &&
+		       (!git || EVP_DigestUpdate(git, p, n) == 1);
+	}
 };
 
 struct digest_table;
@@ -182,12 +190,16 @@ struct digest_table {
 	std::shared_ptr<file_digests> take(lt::sha1_hash const &k);
 };
 
+// f's git blob SHA-1 worked out too (f.size set, nothing fed yet)
+void want_git(file_stream &f);
 // a part's memory (if it holds any) handed back to the table
 void let_go(digest_table &t, file_stream::part &p);
 // the parts next in line fed to the file's SHA-256
 void feed(digest_table &t, file_stream &f);
-// LTS_DIGEST_* of a file (out: its SHA-256, when ready)
-int digest_answer(digest_table &t, file_stream &f, unsigned char out[32]);
+// LTS_DIGEST_* of a file (out: its SHA-256, when ready; git, if not
+// null: its git blob SHA-1, LTS_DIGEST_NONE if that was not asked for)
+int digest_answer(digest_table &t, file_stream &f, unsigned char out[32],
+		  unsigned char *git);
 // streams for the files flagged in want, and (v2_checks) piece layers
 std::shared_ptr<file_digests> new_digests(lt::torrent_info const &ti,
 					  const unsigned char *want, bool v2_checks,

@@ -686,7 +686,8 @@ int lts_torrent_set_upload_mode(lts_session *s, int id, int on,
 }
 
 int lts_torrent_file_sha256(lts_session *s, int id, int file,
-			    unsigned char out[32], struct lts_error *err)
+			    unsigned char out[32], unsigned char git[20],
+			    struct lts_error *err)
 {
 	clear_err(err);
 	SHIM_TRY
@@ -698,7 +699,7 @@ int lts_torrent_file_sha256(lts_session *s, int id, int file,
 	    !e->digests->files[static_cast<std::size_t>(file)])
 		return LTS_DIGEST_NONE;
 	return digest_answer(*s->digests,
-			     *e->digests->files[static_cast<std::size_t>(file)], out);
+			     *e->digests->files[static_cast<std::size_t>(file)], out, git);
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
 
