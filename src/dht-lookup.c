@@ -237,7 +237,7 @@ static void get_bundle(struct ms_dht_lookup *l)
 	struct ms_error err;
 	unsigned char *tbuf = NULL;
 	size_t tlen = 0;
-	char magnet[128], hex[41];
+	char magnet[128], hex[41], parent[PATH_MAX];
 	int e;
 
 	memset(&ap, 0, sizeof(ap));
@@ -269,8 +269,14 @@ static void get_bundle(struct ms_dht_lookup *l)
 	}
 	snprintf(magnet, sizeof(magnet), "magnet:?xt=urn:btih:%s", hex);
 	ap.magnet = magnet;
-	ap.save_path = l->dir;
-	ap.flags = LTS_ADD_NO_ROOT;
+	/* the bundle's name is REV (bundle_meta_ok()): in the directory
+	 * above, its files are in place as they are written. Not
+	 * LTS_ADD_NO_ROOT: for a magnet that renames the files once the
+	 * metadata came, on the disk's own time, and a bundle done in a
+	 * moment was read before its files were moved (not there) */
+	snprintf(parent, sizeof(parent), "%s", l->dir);
+	*(strrchr(parent, '/') ? strrchr(parent, '/') : parent) = '\0';
+	ap.save_path = parent;
 	if ((e = ms_engine_add(l->e, &ap, &l->id, &err))) {
 		finish(l, e, &err);
 		return;
