@@ -36,6 +36,8 @@ struct ms_dht_lookup {
 	int finished;
 	int gets;                    /* lookups asked */
 	int by_rev;                  /* a revision whose bundle is here */
+	double last_announce;        /* the bundle's peers asked for again */
+	int announce_s;              /* (ms_engine_dht_reannounce()) */
 	uv_timer_t *grace;           /* from the first item on */
 	struct lts_dht_item best;    /* the highest seq so far (value_len 0:
 					none yet) */
@@ -90,7 +92,16 @@ static void ask(struct ms_dht_lookup *l)
 static void retry_cb(uv_timer_t *t)
 {
 	struct ms_dht_lookup *l = t->data;
+	struct lts_status st;
 
+	if (l->watching_id) {
+		/* the bundle on its way: no peer yet, the DHT asked again */
+		if (!ms_engine_status(l->e, l->id, &st, NULL))
+			(void)ms_engine_dht_reannounce(l->e, l->id, st.num_peers,
+						       (double)uv_now(l->loop) / 1000,
+						       &l->last_announce, &l->announce_s);
+		return;
+	}
 	if (l->by_rev)
 		check_bundle(l);
 	else
@@ -287,6 +298,7 @@ static void get_bundle(struct ms_dht_lookup *l)
 		return;
 	}
 	l->watching_id = 1;
+	uv_timer_start(l->retry, retry_cb, 1000, 1000);
 }
 
 static void take_best(struct ms_dht_lookup *l);
