@@ -461,3 +461,111 @@ void ms_dht_lookup_free(struct ms_dht_lookup *l)
 	uv_close((uv_handle_t *)l->grace, free_timer);
 	free(l);
 }
+
+/* ---- a release fetched with the DHT when it is needed ------------------ */
+
+int ms_dht_indexes(struct ms_release *r, const struct ms_strlist *given,
+		   const struct ms_config *c, int dht, struct ms_error *err)
+{
+	int e = ms_release_indexes(r, given, c, err);
+
+	if (e == MS_EINVAL && !r->indexes.n && dht)
+		e = ms_strlist_push_copy(&r->indexes, MS_DHT_INDEX)
+			    ? ms_error_set(err, MS_ENOMEM, "out of memory") : 0;
+	return e;
+}
+
+struct dht_fetch {
+	uv_loop_t *loop;
+	const struct ms_engine_opts *eo;
+	struct ms_engine *e;         /* the session started for the DHT,
+					until it closed */
+	int started, signum;
+	void (*on_warning)(void *ud, const char *msg);
+	void *ud;
+};
+
+static void fetch_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	(void)e;
+	(void)a;
+	(void)ud;
+}
+
+static void fetch_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	f->signum = signum;
+	ms_engine_close(e); /* the lookup ends with "the session closed" */
+}
+
+static void fetch_closed(void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	f->e = NULL;
+}
+
+static void fetch_engine_warning(struct ms_engine *e, const char *msg, void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	(void)e;
+	if (f->on_warning)
+		f->on_warning(f->ud, msg);
+}
+
+/* r->engine_start: the session, on the DHT's turn only */
+static int fetch_engine_start(void *ud, struct ms_release *r, struct ms_error *err)
+{
+	struct dht_fetch *f = ud;
+	struct ms_engine_events ev = { fetch_alert, NULL, fetch_signal, fetch_closed,
+				       fetch_engine_warning, f };
+	int e;
+
+	if ((e = ms_engine_new(&f->e, f->loop, f->eo, &ev, err)))
+		return e;
+	r->engine = f->e;
+	f->started = 1;
+	return 0;
+}
+
+int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_opts *eo,
+		 int flags, void (*on_warning)(void *ud, const char *msg), void *ud,
+		 struct ms_error *err)
+{
+	struct dht_fetch f = { loop, eo, NULL, 0, 0, on_warning, ud };
+	uv_loop_t own;
+	int e;
+
+	if (r->engine || !eo || !eo->dht)
+		return loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
+			    : ms_release_fetch(r, flags, on_warning, ud, err);
+	if (!loop) {
+		if ((e = uv_loop_init(&own)))
+			return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
+					    uv_strerror(e));
+		f.loop = &own;
+	}
+	r->engine_start = fetch_engine_start;
+	r->engine_ud = &f;
+	e = ms_release_fetch_on(r, f.loop, flags, on_warning, ud, err);
+	r->engine_start = NULL;
+	r->engine_ud = NULL;
+	if (f.started)
+		r->engine = NULL; /* closed, or closing now */
+	if (f.e)
+		ms_engine_close(f.e); /* the bundle, fetched, stays in the state */
+	if (e && f.signum)
+		e = ms_error_set(err, MS_EIO, "stopped by signal %d", f.signum);
+	if (f.loop == &own) {
+		uv_run(&own, UV_RUN_DEFAULT);
+		uv_loop_close(&own);
+	} else {
+		/* bounded: the session is closing */
+		while (f.e && uv_run(f.loop, UV_RUN_ONCE))
+			;
+	}
+	return e;
+}
