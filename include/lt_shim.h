@@ -202,6 +202,12 @@ int lts_torrent_pause(lts_session *s, int id, struct lts_error *err);
 int lts_torrent_resume(lts_session *s, int id, struct lts_error *err);
 /* Re-hash every piece on disk. */
 int lts_torrent_recheck(lts_session *s, int id, struct lts_error *err);
+/* Look the torrent's peers up in the DHT and announce it there now.
+ * libtorrent does that when a torrent is added, then every
+ * dht_announce_interval (15 minutes) shared among all torrents; a seed
+ * whose own announce landed after that first lookup is not found until
+ * then. (Nothing when the DHT is off.) */
+int lts_torrent_dht_announce(lts_session *s, int id, struct lts_error *err);
 
 enum lts_state {
 	LTS_STATE_UNKNOWN = 0,

@@ -112,4 +112,23 @@ int ms_dht_resolve(struct ms_dht_lookup **out, uv_loop_t *loop, struct ms_engine
  * if added, stays in the session. */
 void ms_dht_lookup_free(struct ms_dht_lookup *l);
 
+/* The indexes as ms_release_indexes() has them; when there is none and
+ * dht is set, the DHT alone ("dht:"). */
+int ms_dht_indexes(struct ms_release *r, const struct ms_strlist *given,
+		   const struct ms_config *c, int dht, struct ms_error *err);
+
+/*
+ * ms_release_fetch() with the DHT as get has it: for "dht:" among r's
+ * indexes, or when every index fails. The lookup runs in r->engine if
+ * set (then loop is its loop); else, with eo's DHT on, in a session
+ * started with eo only when the DHT's turn comes, and closed before this
+ * returns (the bundle fetched stays in the state, at hand for a later
+ * lookup).
+ * loop NULL: a loop of its own. eo NULL or its DHT off, and no
+ * r->engine: no DHT ("dht:" is an error then).
+ */
+int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_opts *eo,
+		 int flags, void (*on_warning)(void *ud, const char *msg), void *ud,
+		 struct ms_error *err);
+
 #endif

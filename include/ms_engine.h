@@ -133,6 +133,12 @@ int ms_engine_save_resume(struct ms_engine *e, int id, unsigned flags,
 int ms_engine_set_limits(struct ms_engine *e, int id, int upload, int download,
 			 struct ms_error *err);
 int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err);
+/* A download with no peer asks the DHT again (see lts_torrent_dht_announce()):
+ * at most once per *interval_s seconds since *last (seconds of the
+ * caller's clock, now), the interval doubling from 5 up to 60 s while
+ * peers stay away and back to 5 once one came. 1 when it asked. */
+int ms_engine_dht_reannounce(struct ms_engine *e, int id, int num_peers, double now,
+			     double *last, int *interval_s);
 int ms_engine_pause(struct ms_engine *e, int id, int pause, struct ms_error *err);
 /* A download has MS_CROWD_PEERS peers or more: from now on every download
  * picks blocks, not runs of whole pieces (unless the config set

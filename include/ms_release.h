@@ -56,6 +56,11 @@ struct ms_release {
 	/* the session a DHT lookup runs in (ms_dht.h): the index "dht:",
 	 * and the last resort when every index fails; NULL: none */
 	struct ms_engine *engine;
+	/* with engine NULL: called when the DHT's turn comes, to start a
+	 * session for it (ms_dht_fetch()); it sets engine, or returns an
+	 * MS_E* code with a message. NULL: no DHT */
+	int (*engine_start)(void *ud, struct ms_release *r, struct ms_error *err);
+	void *engine_ud;
 };
 
 /* Zero r. */
@@ -149,5 +154,11 @@ void ms_release_resolver_free(struct ms_release_resolver *q);
 int ms_release_fetch(struct ms_release *r, int flags,
 		     void (*on_warning)(void *ud, const char *msg), void *ud,
 		     struct ms_error *err);
+/* The same on loop, which other handles (a session's) may keep alive:
+ * it runs until the release is resolved, then returns; what the resolver
+ * closed is closed on the loop's next run. */
+int ms_release_fetch_on(struct ms_release *r, uv_loop_t *loop, int flags,
+			void (*on_warning)(void *ud, const char *msg), void *ud,
+			struct ms_error *err);
 
 #endif

@@ -36,6 +36,8 @@ struct ms_dht_lookup {
 	int finished;
 	int gets;                    /* lookups asked */
 	int by_rev;                  /* a revision whose bundle is here */
+	double last_announce;        /* the bundle's peers asked for again */
+	int announce_s;              /* (ms_engine_dht_reannounce()) */
 	uv_timer_t *grace;           /* from the first item on */
 	struct lts_dht_item best;    /* the highest seq so far (value_len 0:
 					none yet) */
@@ -90,7 +92,16 @@ static void ask(struct ms_dht_lookup *l)
 static void retry_cb(uv_timer_t *t)
 {
 	struct ms_dht_lookup *l = t->data;
+	struct lts_status st;
 
+	if (l->watching_id) {
+		/* the bundle on its way: no peer yet, the DHT asked again */
+		if (!ms_engine_status(l->e, l->id, &st, NULL))
+			(void)ms_engine_dht_reannounce(l->e, l->id, st.num_peers,
+						       (double)uv_now(l->loop) / 1000,
+						       &l->last_announce, &l->announce_s);
+		return;
+	}
 	if (l->by_rev)
 		check_bundle(l);
 	else
@@ -237,7 +248,7 @@ static void get_bundle(struct ms_dht_lookup *l)
 	struct ms_error err;
 	unsigned char *tbuf = NULL;
 	size_t tlen = 0;
-	char magnet[128], hex[41];
+	char magnet[128], hex[41], parent[PATH_MAX];
 	int e;
 
 	memset(&ap, 0, sizeof(ap));
@@ -269,8 +280,14 @@ static void get_bundle(struct ms_dht_lookup *l)
 	}
 	snprintf(magnet, sizeof(magnet), "magnet:?xt=urn:btih:%s", hex);
 	ap.magnet = magnet;
-	ap.save_path = l->dir;
-	ap.flags = LTS_ADD_NO_ROOT;
+	/* the bundle's name is REV (bundle_meta_ok()): in the directory
+	 * above, its files are in place as they are written. Not
+	 * LTS_ADD_NO_ROOT: for a magnet that renames the files once the
+	 * metadata came, on the disk's own time, and a bundle done in a
+	 * moment was read before its files were moved (not there) */
+	snprintf(parent, sizeof(parent), "%s", l->dir);
+	*(strrchr(parent, '/') ? strrchr(parent, '/') : parent) = '\0';
+	ap.save_path = parent;
 	if ((e = ms_engine_add(l->e, &ap, &l->id, &err))) {
 		finish(l, e, &err);
 		return;
@@ -281,6 +298,7 @@ static void get_bundle(struct ms_dht_lookup *l)
 		return;
 	}
 	l->watching_id = 1;
+	uv_timer_start(l->retry, retry_cb, 1000, 1000);
 }
 
 static void take_best(struct ms_dht_lookup *l);
@@ -442,4 +460,112 @@ void ms_dht_lookup_free(struct ms_dht_lookup *l)
 	uv_close((uv_handle_t *)l->deadline, free_timer);
 	uv_close((uv_handle_t *)l->grace, free_timer);
 	free(l);
+}
+
+/* ---- a release fetched with the DHT when it is needed ------------------ */
+
+int ms_dht_indexes(struct ms_release *r, const struct ms_strlist *given,
+		   const struct ms_config *c, int dht, struct ms_error *err)
+{
+	int e = ms_release_indexes(r, given, c, err);
+
+	if (e == MS_EINVAL && !r->indexes.n && dht)
+		e = ms_strlist_push_copy(&r->indexes, MS_DHT_INDEX)
+			    ? ms_error_set(err, MS_ENOMEM, "out of memory") : 0;
+	return e;
+}
+
+struct dht_fetch {
+	uv_loop_t *loop;
+	const struct ms_engine_opts *eo;
+	struct ms_engine *e;         /* the session started for the DHT,
+					until it closed */
+	int started, signum;
+	void (*on_warning)(void *ud, const char *msg);
+	void *ud;
+};
+
+static void fetch_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
+{
+	(void)e;
+	(void)a;
+	(void)ud;
+}
+
+static void fetch_signal(struct ms_engine *e, int signum, void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	f->signum = signum;
+	ms_engine_close(e); /* the lookup ends with "the session closed" */
+}
+
+static void fetch_closed(void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	f->e = NULL;
+}
+
+static void fetch_engine_warning(struct ms_engine *e, const char *msg, void *ud)
+{
+	struct dht_fetch *f = ud;
+
+	(void)e;
+	if (f->on_warning)
+		f->on_warning(f->ud, msg);
+}
+
+/* r->engine_start: the session, on the DHT's turn only */
+static int fetch_engine_start(void *ud, struct ms_release *r, struct ms_error *err)
+{
+	struct dht_fetch *f = ud;
+	struct ms_engine_events ev = { fetch_alert, NULL, fetch_signal, fetch_closed,
+				       fetch_engine_warning, f };
+	int e;
+
+	if ((e = ms_engine_new(&f->e, f->loop, f->eo, &ev, err)))
+		return e;
+	r->engine = f->e;
+	f->started = 1;
+	return 0;
+}
+
+int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_opts *eo,
+		 int flags, void (*on_warning)(void *ud, const char *msg), void *ud,
+		 struct ms_error *err)
+{
+	struct dht_fetch f = { loop, eo, NULL, 0, 0, on_warning, ud };
+	uv_loop_t own;
+	int e;
+
+	if (r->engine || !eo || !eo->dht)
+		return loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
+			    : ms_release_fetch(r, flags, on_warning, ud, err);
+	if (!loop) {
+		if ((e = uv_loop_init(&own)))
+			return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
+					    uv_strerror(e));
+		f.loop = &own;
+	}
+	r->engine_start = fetch_engine_start;
+	r->engine_ud = &f;
+	e = ms_release_fetch_on(r, f.loop, flags, on_warning, ud, err);
+	r->engine_start = NULL;
+	r->engine_ud = NULL;
+	if (f.started)
+		r->engine = NULL; /* closed, or closing now */
+	if (f.e)
+		ms_engine_close(f.e); /* the bundle, fetched, stays in the state */
+	if (e && f.signum)
+		e = ms_error_set(err, MS_EIO, "stopped by signal %d", f.signum);
+	if (f.loop == &own) {
+		uv_run(&own, UV_RUN_DEFAULT);
+		uv_loop_close(&own);
+	} else {
+		/* bounded: the session is closing */
+		while (f.e && uv_run(f.loop, UV_RUN_ONCE))
+			;
+	}
+	return e;
 }

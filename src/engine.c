@@ -638,6 +638,24 @@ int ms_engine_recheck(struct ms_engine *e, int id, struct ms_error *err)
 	WRAP(lts_torrent_recheck(e->ses, id, &le));
 }
 
+int ms_engine_dht_reannounce(struct ms_engine *e, int id, int num_peers, double now,
+			     double *last, int *interval_s)
+{
+	struct lts_error le;
+
+	if (num_peers > 0 || *interval_s < 5) {
+		*interval_s = 5;
+		if (num_peers > 0 || *last <= 0)
+			*last = now; /* libtorrent asked when it was added */
+		return 0;
+	}
+	if (now - *last < *interval_s || e->closing)
+		return 0;
+	*last = now;
+	*interval_s = *interval_s * 2 > 60 ? 60 : *interval_s * 2;
+	return lts_torrent_dht_announce(e->ses, id, &le) == 0;
+}
+
 lts_torrent *ms_engine_torrent(struct ms_engine *e, int id, struct ms_error *err)
 {
 	struct lts_error le;

@@ -107,6 +107,8 @@ struct ms_getjob {
 	size_t n_verified;     /* files in F_VERIFIED */
 	int finished;          /* snapshot written */
 	double last_resume, last_event, last_dial;
+	double last_announce;        /* the DHT asked again, with no peer */
+	int announce_s;              /* (ms_engine_dht_reannounce()) */
 	char resume_path[PATH_MAX];
 	char path[PATH_MAX];   /* once finished: the snapshot or local dir */
 	struct lts_status final;

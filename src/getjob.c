@@ -1268,6 +1268,10 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		dial_peers(g);
 		g->last_dial = now;
 	}
+	/* no peer: seeds that announced after our first lookup */
+	if (st.state == LTS_STATE_DOWNLOADING || st.state == LTS_STATE_DOWNLOADING_METADATA)
+		(void)ms_engine_dht_reannounce(g->eng, g->id, st.num_peers, now,
+					       &g->last_announce, &g->announce_s);
 	if (st.state == LTS_STATE_DOWNLOADING)
 		start_mirrors(g);
 	if (st.state == LTS_STATE_DOWNLOADING && st.num_peers >= MS_CROWD_PEERS)

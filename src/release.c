@@ -641,14 +641,15 @@ static void next_index(struct ms_release_resolver *q)
 
 	/* the DHT: when named, or when every index failed (ms_dht.h) */
 	if (q->idx < r->indexes.n ? !strcmp(index_url(q), MS_DHT_INDEX)
-				  : r->engine && is_ref && !r->verified && !q->dht_tried &&
-				    !q->pending.code) {
+				  : (r->engine || r->engine_start) && is_ref && !r->verified &&
+				    !q->dht_tried && !q->pending.code) {
 		q->dht_tried = 1;
 		if (q->idx >= r->indexes.n)
 			warn(q, "no index has %s@%s (%.300s): asking the DHT", r->repo, r->want,
 			     q->last.msg);
 		forget(r);
-		if (ms_dht_resolve(&q->dht, q->loop, r->engine, r, on_dht, q, &err))
+		if ((!r->engine && r->engine_start && r->engine_start(r->engine_ud, r, &err)) ||
+		    ms_dht_resolve(&q->dht, q->loop, r->engine, r, on_dht, q, &err))
 			on_dht(q, err.code, &err);
 		return;
 	}
@@ -745,6 +746,7 @@ void ms_release_resolver_free(struct ms_release_resolver *q)
 
 struct fetch_wait {
 	int code;
+	int done;
 	int flags;
 	struct ms_error *err;
 	void (*on_warning)(void *ud, const char *msg);
@@ -763,6 +765,7 @@ static void fetch_done(void *ud, struct ms_release *r, int code, const struct ms
 {
 	struct fetch_wait *w = ud;
 
+	w->done = 1;
 	w->code = code;
 	if (code)
 		*w->err = *err;
@@ -770,24 +773,39 @@ static void fetch_done(void *ud, struct ms_release *r, int code, const struct ms
 		w->code = ms_error_set(w->err, MS_ENOTFOUND, "%s", err->msg);
 }
 
+int ms_release_fetch_on(struct ms_release *r, uv_loop_t *loop, int flags,
+			void (*on_warning)(void *ud, const char *msg), void *ud,
+			struct ms_error *err)
+{
+	struct ms_release_resolver *q;
+	struct fetch_wait w = { MS_EIO, 0, flags, err, on_warning, ud };
+	struct ms_release_hooks h = { fetch_warning, NULL, fetch_done, &w };
+	int e;
+
+	if ((e = ms_release_resolve(&q, loop, r, flags, &h, err)))
+		return e;
+	/* bounded by the resolver: every path ends in on_done */
+	while (!w.done && uv_run(loop, UV_RUN_ONCE))
+		;
+	ms_release_resolver_free(q);
+	if (!w.done)
+		return ms_error_set(err, MS_EIO, "internal error: the loop ended before %s@%s "
+				    "was resolved", r->repo, r->want);
+	return w.code;
+}
+
 int ms_release_fetch(struct ms_release *r, int flags,
 		     void (*on_warning)(void *ud, const char *msg), void *ud,
 		     struct ms_error *err)
 {
 	uv_loop_t loop;
-	struct ms_release_resolver *q;
-	struct fetch_wait w = { MS_EIO, flags, err, on_warning, ud };
-	struct ms_release_hooks h = { fetch_warning, NULL, fetch_done, &w };
 	int e;
 
 	if ((e = uv_loop_init(&loop)))
 		return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
 				    uv_strerror(e));
-	e = ms_release_resolve(&q, &loop, r, flags, &h, err);
-	if (!e)
-		uv_run(&loop, UV_RUN_DEFAULT);
-	ms_release_resolver_free(q);
+	e = ms_release_fetch_on(r, &loop, flags, on_warning, ud, err);
 	uv_run(&loop, UV_RUN_DEFAULT); /* the client's close callbacks */
 	uv_loop_close(&loop);
-	return e ? e : w.code;
+	return e;
 }

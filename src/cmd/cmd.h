@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include <uv.h>
+
 #include "modelswarm.h"
 #include "ms_config.h"
 #include "ms_util.h"
@@ -197,6 +199,19 @@ struct seed_store {
 int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *meta,
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss);
+/* The same in two steps, for seed ORG/NAME@REF, which resolves the
+ * release in the session first (its DHT): seed_open() starts the session
+ * (prints the error, returns an exit code); seed_loop() is its loop,
+ * seed_engine() its engine when its DHT is on (else NULL, and NULL once
+ * it closed). seed_finish() seeds meta from dir as seed_run_ex() does and
+ * frees sg; with meta NULL it only closes the session (0). */
+struct seeding;
+int seed_open(struct seeding **out, struct ms_ctx *ctx, const struct net_opts *net, int upload,
+	      const char *origin_why);
+uv_loop_t *seed_loop(struct seeding *sg);
+struct ms_engine *seed_engine(struct seeding *sg);
+int seed_finish(struct seeding *sg, lts_torrent *meta, const char *dir,
+		const struct ms_strlist *trackers, const struct seed_store *ss);
 
 /* publish-dht.c: publish --dht -- the bundle of the release publish
  * wrote into repodir made (into pb: its torrent, malloc'd, and its
@@ -222,6 +237,14 @@ int publish_dht(struct ms_ctx *ctx, const struct net_opts *net, const struct ms_
 int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 		      const char *default_ref, const struct ms_strlist *given,
 		      const struct ms_ctx *ctx, int flags);
+/* The same with the DHT as get has it (ms_dht_fetch()): with no index,
+ * "dht:", or when every index fails; the lookup in session e on loop, or
+ * (e NULL) in a session started with eo only for it (eo NULL or its DHT
+ * off: no DHT). */
+int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spec,
+			  const char *default_ref, const struct ms_strlist *given,
+			  const struct ms_ctx *ctx, int flags, uv_loop_t *loop,
+			  struct ms_engine *e, const struct ms_engine_opts *eo);
 
 /* Read and parse a .torrent file (size-capped); prints the error. */
 int load_torrent_file(const char *path, lts_torrent **t);

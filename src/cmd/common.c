@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "cmd.h"
+#include "ms_dht.h"
 #include "ms_engine.h"
 #include "ms_mirrors.h"
 #include "ms_release.h"
@@ -345,19 +346,29 @@ static void release_warning(void *ud, const char *msg)
 	cmd_warning("%s", msg);
 }
 
+int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spec,
+			  const char *default_ref, const struct ms_strlist *given,
+			  const struct ms_ctx *ctx, int flags, uv_loop_t *loop,
+			  struct ms_engine *e, const struct ms_engine_opts *eo)
+{
+	struct ms_error err;
+	int c;
+
+	ms_release_init(r);
+	if (ms_release_spec(r, spec, default_ref, &err) ||
+	    ms_dht_indexes(r, given, &ctx->config, e || (eo && eo->dht), &err))
+		return err.code == MS_EINVAL ? cmd_usage_error(cmd, "%s", err.msg)
+					     : cmd_error(EXIT_ERROR, "%s", err.msg);
+	r->engine = e;
+	if ((c = ms_dht_fetch(r, loop, eo, flags, release_warning, NULL, &err)))
+		return cmd_error(cmd_exit_code(c), "%s", err.msg);
+	return 0;
+}
+
 int cmd_release_fetch(struct ms_release *r, const char *cmd, const char *spec,
 		      const char *default_ref, const struct ms_strlist *given,
 		      const struct ms_ctx *ctx, int flags)
 {
-	struct ms_error err;
-	int e;
-
-	ms_release_init(r);
-	if (ms_release_spec(r, spec, default_ref, &err) ||
-	    ms_release_indexes(r, given, &ctx->config, &err))
-		return err.code == MS_EINVAL ? cmd_usage_error(cmd, "%s", err.msg)
-					     : cmd_error(EXIT_ERROR, "%s", err.msg);
-	if ((e = ms_release_fetch(r, flags, release_warning, NULL, &err)))
-		return cmd_error(cmd_exit_code(e), "%s", err.msg);
-	return 0;
+	return cmd_release_fetch_dht(r, cmd, spec, default_ref, given, ctx, flags, NULL, NULL,
+				     NULL);
 }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ms_dht.h"
+#include "ms_engine.h"
 #include "ms_hash.h"
 #include "ms_release.h"
 #include "ms_store.h"
@@ -24,10 +26,14 @@ static const char mirror_usage[] =
 	"    DIR                   gets DIR/ORG/NAME/{REV.torrent,REV.manifest.json,\n"
 	"                          REV.manifest.json.minisig,refs.json,refs.json.minisig}\n"
 	"                          as the index served them, and the files as hard links\n"
-	"                          to the cache's blobs at DIR/ORG/NAME/resolve/REV/PATH\n"
+	"                          to the cache's blobs at DIR/ORG/NAME/resolve/REV/PATH;\n"
+	"                          a release resolved in the DHT comes without refs.json\n"
+	"                          (the DHT carries none), so DIR serves it by REV\n"
 	"    --index URL           an index (file://, http(s)://, a directory); repeatable,\n"
 	"                          tried in order (default: $MODELSWARM_INDEX, then the\n"
-	"                          config file's index)\n"
+	"                          config file's index, else the DHT if the config turns\n"
+	"                          it on); dht: is the DHT, also asked for a ref when\n"
+	"                          every index fails, in a session started only for that\n"
 	"    --cache-dir DIR       the Hugging Face cache that holds the files (default\n"
 	"                          as for 'modelswarm get')\n"
 	"    --copy                copy a file where a hard link cannot be made (DIR on\n"
@@ -267,6 +273,11 @@ static int run(struct mirror_job *m, const char *cache_opt)
 	if ((r = make_dirs(m)) || (r = stage(m)) || (r = verify(m)) || (r = commit(m)) ||
 	    (r = put_index(m)))
 		return r;
+	if (!m->rel.refs.buf && ms_revision_check(m->rel.want) && m->rel.index &&
+	    !strcmp(m->rel.index, MS_DHT_INDEX))
+		cmd_warning("%s@%s came from the DHT, which carries no signed refs.json: '%s' "
+			    "serves %s@%s, not @%s", m->rel.repo, m->rel.want, m->dir, m->rel.repo,
+			    m->rel.rev, m->rel.want);
 	for (size_t i = 0; i < n; i++)
 		total += m->rel.v.m.files[i].size;
 	printf("mirrored %s@%s into '%s': %zu files, %s (%zu hard links, %zu copies)\n",
@@ -279,6 +290,8 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 {
 	struct ms_strlist indexes = { 0 };
 	const char *cache = NULL;
+	struct net_opts net = { 0 };
+	struct ms_engine_opts eo;
 	struct mirror_job m;
 	int c, r;
 
@@ -312,8 +325,10 @@ int cmd_mirror(int argc, char **argv, struct ms_ctx *ctx)
 							 : "no ORG/NAME given");
 	}
 	m.dir = argv[optind + 1];
-	r = cmd_release_fetch(&m.rel, "mirror", argv[optind], "main", &indexes, ctx,
-			      MS_RELEASE_WANT_REFS);
+	/* no session: one is started for the DHT, if it comes to that */
+	net_engine_opts(ctx, &net, &eo);
+	r = cmd_release_fetch_dht(&m.rel, "mirror", argv[optind], "main", &indexes, ctx,
+				  MS_RELEASE_WANT_REFS, NULL, NULL, &eo);
 	ms_strlist_release(&indexes);
 	if (!r && (size_t)snprintf(m.repo_dir, sizeof(m.repo_dir), "%s/%s", m.dir,
 				   m.rel.repo) >= sizeof(m.repo_dir))

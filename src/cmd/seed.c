@@ -25,7 +25,10 @@ static const char seed_usage[] =
 	"    ORG/NAME@REV          seed a release from the Hugging Face cache (blobs\n"
 	"                          in place, no copy), after verifying its manifest\n"
 	"    --index URL           where its manifest and torrent are (default: those of\n"
-	"                          $MODELSWARM_INDEX, else the config's, tried in order)\n"
+	"                          $MODELSWARM_INDEX, else the config's, tried in order,\n"
+	"                          else the DHT); dht: is the DHT, also asked for a ref\n"
+	"                          when every index fails, in the seeding session (not\n"
+	"                          with --no-dht)\n"
 	"    --cache-dir DIR       the hub cache (default as for 'modelswarm get')\n"
 	"    --recheck             hash the files even if resume data says they are fine\n"
 	"    --listen ADDR:PORT    listen there (port 0: any free port)\n"
@@ -63,9 +66,10 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 			   const struct ms_strlist *trackers, int upload, const char *index_opt,
 			   const char *cache_opt, int recheck)
 {
-	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600], why[64];
-	char org[MS_REPO_MAX];
+	char cache[PATH_MAX], rpath[PATH_MAX + 64], label[PATH_MAX + 600], why[64] = "";
+	char org[MS_REPO_MAX], keyid[17];
 	struct ms_pubkey pk;
+	struct seeding *sg = NULL;
 	unsigned char *resume = NULL;
 	size_t resume_len = 0;
 	struct ms_release rel;
@@ -81,9 +85,27 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 
 	memset(&store, 0, sizeof(store));
 	store.lock_fd = -1;
+	ms_release_init(&rel);
+	if (ms_release_spec(&rel, spec, NULL, &err)) {
+		ms_release_release(&rel);
+		return cmd_usage_error("seed", "%s", err.msg);
+	}
+	/* signed by a key of ours: we are its origin */
+	snprintf(org, sizeof(org), "%.*s", (int)strcspn(rel.repo, "/"), rel.repo);
+	ms_release_release(&rel);
+	if (ms_trust_get(org, &pk, NULL) == 0 && ms_trust_own_has(&pk)) {
+		ms_keynum_hex(pk.keynum, keyid);
+		snprintf(why, sizeof(why), "signed by our key %s", keyid);
+	}
 	if (index_opt && ms_strlist_push(&given, index_opt))
 		return cmd_error(EXIT_ERROR, "out of memory");
-	r = cmd_release_fetch(&rel, "seed", spec, NULL, &given, ctx, 0);
+	/* the session first: the release may come through its DHT */
+	if ((r = seed_open(&sg, ctx, net, upload, why[0] ? why : NULL))) {
+		ms_strlist_release(&given);
+		return r;
+	}
+	r = cmd_release_fetch_dht(&rel, "seed", spec, NULL, &given, ctx, 0, seed_loop(sg),
+				  seed_engine(sg), NULL);
 	ms_strlist_release(&given);
 	if (r)
 		goto out;
@@ -140,16 +162,14 @@ static int seed_from_cache(const char *spec, struct ms_ctx *ctx, const struct ne
 	ss.resume = resume;
 	ss.resume_len = resume_len;
 	ss.resume_path = rpath[0] ? rpath : NULL;
-	/* signed by a key of ours: we are its origin */
-	snprintf(org, sizeof(org), "%.*s", (int)strcspn(rel.repo, "/"), rel.repo);
-	if (ms_trust_get(org, &pk, NULL) == 0 && ms_trust_own_has(&pk)) {
-		snprintf(why, sizeof(why), "signed by our key %s", rel.v.keyid);
-		ss.origin_why = why;
-	}
+	ss.origin_why = why[0] ? why : NULL;
 	/* trackers and web seeds of the manifest come with the torrent; the
 	 * command line can add more */
-	r = seed_run_ex(ctx, net, meta, store.repo_dir, trackers, upload, &ss);
+	r = seed_finish(sg, meta, store.repo_dir, trackers, &ss);
+	sg = NULL;
 out:
+	if (sg)
+		seed_finish(sg, NULL, NULL, NULL, NULL);
 	free(resume);
 	free(paths);
 	free(pathbuf);

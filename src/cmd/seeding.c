@@ -9,7 +9,12 @@
 #include "ms_progress.h"
 #include "ms_torrent.h"
 
-struct seed {
+struct seeding {
+	uv_loop_t loop;
+	struct ms_engine *eng;      /* until it closed */
+	int dht;                    /* its DHT is on */
+	int upload;
+	int super_seeding;
 	const char *dir;
 	const char *label;          /* what is seeded, for messages */
 	int partial;                /* only some files are there */
@@ -25,7 +30,7 @@ struct seed {
 	struct ms_progress prog;
 };
 
-static void fail_now(struct ms_engine *e, struct seed *s, int code)
+static void fail_now(struct ms_engine *e, struct seeding *s, int code)
 {
 	ms_progress_clear(&s->prog);
 	s->exit_code = code;
@@ -34,7 +39,7 @@ static void fail_now(struct ms_engine *e, struct seed *s, int code)
 
 static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 {
-	struct seed *s = ud;
+	struct seeding *s = ud;
 	struct lts_status st;
 	struct ms_error err;
 
@@ -99,7 +104,7 @@ static void on_alert(struct ms_engine *e, const struct lts_alert *a, void *ud)
 
 static void on_tick(struct ms_engine *e, void *ud)
 {
-	struct seed *s = ud;
+	struct seeding *s = ud;
 	struct lts_status st;
 	struct ms_progress_snap snap;
 
@@ -119,7 +124,7 @@ static void on_tick(struct ms_engine *e, void *ud)
 
 static void on_signal(struct ms_engine *e, int signum, void *ud)
 {
-	struct seed *s = ud;
+	struct seeding *s = ud;
 
 	s->signum = signum;
 	ms_progress_clear(&s->prog);
@@ -139,52 +144,95 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 		const char *dir, const struct ms_strlist *trackers, int upload,
 		const struct seed_store *ss)
 {
-	struct ms_engine_opts eo;
-	struct ms_engine_events ev = { on_alert, on_tick, on_signal, NULL, engine_warning, NULL };
-	struct lts_add_params ap;
-	struct ms_engine *eng = NULL;
-	struct ms_error err;
-	struct seed s;
-	uv_loop_t loop;
-	size_t len;
-	int r = EXIT_OK;
+	struct seeding *sg;
+	int r;
 
-	memset(&s, 0, sizeof(s));
-	s.dir = dir;
-	s.label = ss->label;
-	s.partial = ss->partial;
-	s.want_bytes = ss->want_bytes;
-	s.resume_path = ss->resume_path;
-	if (ms_torrent_meta(meta, &s.info, &err))
-		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	if ((r = seed_open(&sg, ctx, net, upload, ss->origin_why)))
+		return r;
+	return seed_finish(sg, meta, dir, trackers, ss);
+}
+
+static void on_closed(void *ud)
+{
+	struct seeding *s = ud;
+
+	s->eng = NULL;
+}
+
+int seed_open(struct seeding **out, struct ms_ctx *ctx, const struct net_opts *net, int upload,
+	      const char *origin_why)
+{
+	struct ms_engine_opts eo;
+	struct ms_engine_events ev = { on_alert, on_tick, on_signal, on_closed, engine_warning,
+				       NULL };
+	struct ms_error err;
+	struct seeding *s;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return cmd_error(EXIT_ERROR, "out of memory");
+	s->upload = upload;
+	s->super_seeding = ctx->config.super_seeding;
 	net_engine_opts(ctx, net, &eo);
 	eo.upload_limit = upload;
 	/* the origin of a release: each peer may queue few requests with us
 	 * (engine.c); by default when we publish it */
 	eo.origin = ctx->config.super_seeding || ctx->config.origin > 0 ||
-		    (ctx->config.origin < 0 && ss->origin_why);
+		    (ctx->config.origin < 0 && origin_why);
 	if (ctx->config.super_seeding)
-		snprintf(s.origin, sizeof(s.origin), "origin mode: on, with super seeding");
+		snprintf(s->origin, sizeof(s->origin), "origin mode: on, with super seeding");
 	else if (eo.origin && ctx->config.origin < 0)
-		snprintf(s.origin, sizeof(s.origin),
-			 "origin mode: on (%s; --no-origin turns it off)", ss->origin_why);
+		snprintf(s->origin, sizeof(s->origin),
+			 "origin mode: on (%s; --no-origin turns it off)", origin_why);
 	else
-		snprintf(s.origin, sizeof(s.origin), "origin mode: %s", eo.origin ? "on" : "off");
+		snprintf(s->origin, sizeof(s->origin), "origin mode: %s", eo.origin ? "on" : "off");
 	eo.tick_ms = 500;
-	ev.ud = &s;
-	ms_progress_init(&s.prog, stderr);
-	uv_loop_init(&loop);
-	if (ms_engine_new(&eng, &loop, &eo, &ev, &err)) {
-		uv_loop_close(&loop);
-		ms_torrent_meta_release(&s.info);
+	ev.ud = s;
+	ms_progress_init(&s->prog, stderr);
+	uv_loop_init(&s->loop);
+	if (ms_engine_new(&s->eng, &s->loop, &eo, &ev, &err)) {
+		uv_loop_close(&s->loop);
+		free(s);
 		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	}
+	s->dht = eo.dht;
+	*out = s;
+	return 0;
+}
+
+uv_loop_t *seed_loop(struct seeding *sg)
+{
+	return &sg->loop;
+}
+
+struct ms_engine *seed_engine(struct seeding *sg)
+{
+	return sg->dht ? sg->eng : NULL;
+}
+
+/* the torrent added to the session, its files as ss maps them */
+static int add(struct seeding *s, lts_torrent *meta, const char *dir,
+	       const struct ms_strlist *trackers, const struct seed_store *ss)
+{
+	struct ms_engine *eng = s->eng;
+	struct lts_add_params ap;
+	struct ms_error err;
+	size_t len;
+	int r;
+
+	s->dir = dir;
+	s->label = ss->label;
+	s->partial = ss->partial;
+	s->want_bytes = ss->want_bytes;
+	s->resume_path = ss->resume_path;
+	if (ms_torrent_meta(meta, &s->info, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	memset(&ap, 0, sizeof(ap));
 	ap.torrent = ms_torrent_bytes(meta, &len);
 	ap.torrent_len = len;
 	ap.save_path = dir;
 	ap.flags = LTS_ADD_NO_ROOT;
-	if (ctx->config.super_seeding)
+	if (s->super_seeding)
 		ap.flags |= LTS_ADD_SUPER_SEED;
 	if (ss->file_paths) {
 		ap.file_paths = ss->file_paths;
@@ -197,12 +245,12 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 	ap.n_trackers = trackers->n;
 	/* per torrent too: session limits do not cover peers on the
 	 * local network */
-	r = ms_engine_add(eng, &ap, &s.id, &err);
+	r = ms_engine_add(eng, &ap, &s->id, &err);
 	if (r && ap.resume) {
 		/* stale resume data: check the files instead */
 		ap.resume = NULL;
 		ap.resume_len = 0;
-		r = ms_engine_add(eng, &ap, &s.id, &err);
+		r = ms_engine_add(eng, &ap, &s->id, &err);
 	}
 	if (!r && ss->bundle) {
 		/* the release's DHT bundle, from its directory */
@@ -214,22 +262,32 @@ int seed_run_ex(struct ms_ctx *ctx, const struct net_opts *net, lts_torrent *met
 			cmd_warning("cannot seed the DHT bundle: %s", err.msg);
 	}
 	if (!r && ss->priorities)
-		r = ms_engine_set_file_priorities(eng, s.id, ss->priorities,
+		r = ms_engine_set_file_priorities(eng, s->id, ss->priorities,
 						  (int)ss->n_file_paths, &err);
-	if (r || (upload && ms_engine_set_limits(eng, s.id, upload, 0, &err))) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		ms_engine_close(eng);
-	}
-	(void)ms_progress_watch(&s.prog, &loop);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	ms_progress_unwatch(&s.prog);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	ms_torrent_meta_release(&s.info);
-	if (uv_loop_close(&loop))
-		return cmd_error(EXIT_ERROR, "internal error: event loop not closed");
+	if (r || (s->upload && ms_engine_set_limits(eng, s->id, s->upload, 0, &err)))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
+	return 0;
+}
+
+int seed_finish(struct seeding *s, lts_torrent *meta, const char *dir,
+		const struct ms_strlist *trackers, const struct seed_store *ss)
+{
+	int r = 0;
+
+	if (meta && s->eng && !(r = add(s, meta, dir, trackers, ss)))
+		(void)ms_progress_watch(&s->prog, &s->loop);
+	if ((r || !meta) && s->eng)
+		ms_engine_close(s->eng);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	ms_progress_unwatch(&s->prog);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	ms_torrent_meta_release(&s->info);
+	if (uv_loop_close(&s->loop))
+		r = cmd_error(EXIT_ERROR, "internal error: event loop not closed");
 	if (!r)
-		r = s.exit_code;
-	if (!r && s.signum)
-		fprintf(stderr, "stopped by signal %d\n", s.signum);
+		r = s->exit_code;
+	if (!r && s->signum)
+		fprintf(stderr, "stopped by signal %d\n", s->signum);
+	free(s);
 	return r;
 }

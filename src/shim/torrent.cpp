@@ -368,6 +368,7 @@ int lts_torrent_remove(lts_session *s, int id, unsigned flags,
 SIMPLE_OP(lts_torrent_pause, pause(lt::torrent_handle::graceful_pause))
 SIMPLE_OP(lts_torrent_resume, resume())
 SIMPLE_OP(lts_torrent_recheck, force_recheck())
+SIMPLE_OP(lts_torrent_dht_announce, force_dht_announce())
 
 // bytes of real files (pad files left out), once per torrent: the file
 // list does not change

@@ -2,7 +2,8 @@
 test_description='swarmlab: releases in the DHT (BEP 44), no tracker and no index: the
 lab publishes with --dht; a newcomer holding only the pinned key resolves
 @main and downloads; an item signed by another key is ignored; an older
-item replayed is refused'
+item replayed is refused; with the lab offline, seed ORG/NAME@REF and
+mirror resolve in the DHT too'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-release.sh"
 
@@ -173,6 +174,45 @@ test_expect_success 'a new release (seq + 1) is picked up by a subscribed daemon
 		$box_pid &&
 	sl_poll 60 test -e "$SL_DIR/hosts/box/cache/models--acme--tiny/snapshots/$rev3/model.safetensors" &&
 	same_files box $rev3 repo3
+'
+
+test_expect_success 'seed ORG/NAME@REF, no index, lab offline: resolved in the DHT in its session; a newcomer downloads from it' '
+	sl_stop $pub_pid &&
+	sl_host s1 16 && sl_host n1 17 &&
+	# s1 has the files of version 3 in its hub cache (as hf download
+	# would leave them) and nothing else: no index, no item, no bundle
+	dht_home s1 &&
+	sl_ms s1 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	cp -R "$SL_DIR/hosts/box/cache/models--acme--tiny" "$SL_DIR/hosts/s1/cache/" &&
+	! test -e "$SL_DIR/hosts/s1/ms/state/dht" &&
+	sl_ms_bg s1 s1 seed acme/tiny@main &&
+	s1_pid=$sl_pid &&
+	sl_wait_for "^seeding acme/tiny@$rev3 from" "$SL_DIR/log/s1.out" 90 $s1_pid &&
+	test -n "$(ls "$SL_DIR/hosts/s1/ms/state/dht/items/")" &&
+	# s1 is the only seed of version 3 and of its bundle from here on
+	sl_stop $box_pid &&
+	dht_home n1 &&
+	sl_ms n1 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	{ get_dht n1 a || { cat get-n1-a.err >&2; false; }; } &&
+	same_files n1 $rev3 repo3
+'
+
+test_expect_success 'mirror ORG/NAME@REF, no index: resolved in the DHT in a session of its own; the mirror verifies' '
+	mir=$SL_DIR/hosts/n1/mir &&
+	ms_t n1 mirror acme/tiny@main "$mir" >mirror.out 2>mirror.err &&
+	test_grep "^mirrored acme/tiny@$rev3 into" mirror.out &&
+	test_grep "acme/tiny@main came from the DHT, which carries no signed refs.json" \
+		mirror.err &&
+	d=$mir/acme/tiny &&
+	test -f "$d/$rev3.torrent" && test -f "$d/$rev3.manifest.json.minisig" &&
+	! test -e "$d/refs.json" &&
+	(cd repo3 && find . -type f | sort | xargs sha256sum) >sha.expect &&
+	(cd "$d/resolve/$rev3" && find . -type f | sort | xargs sha256sum) >sha.actual &&
+	test_cmp sha.expect sha.actual &&
+	sl_ms n1 verify --index "$mir" acme/tiny@$rev3 >verify.out &&
+	test_grep "^verified acme/tiny@$rev3 version 3" verify.out &&
+	# the session is gone with the command: nothing of it left in n1
+	test -z "$(ip netns pids "$(sl_ns n1)")"
 '
 
 test_done
