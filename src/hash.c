@@ -25,6 +25,7 @@ struct fstate {
 	uint8_t *blocks;      /* v2 leaf hashes */
 	size_t nblocks;
 	int64_t full_lo, full_hi; /* the file's whole pieces (file-relative) */
+	int own_tail;         /* its last piece is its tail and zeros alone */
 };
 
 struct chunk {
@@ -157,6 +158,32 @@ static int piece_layer(struct ms_hash_job *job, struct ms_hash_file *f,
  * hashes, v1 hashes of whole pieces, head/tail bytes of shared pieces.
  * Chunks start at multiples of the block size (and, past the head, of the
  * piece length), so this runs on any thread in any order. */
+/* The SHA-1 of a piece that holds f's tail (t, f->tail_len bytes) and
+ * then only zeros (a pad file) or nothing (the torrent's end): worked out
+ * at once, instead of the tail being kept for stitch(). With many small
+ * files, keeping them made publish grow its heap by their size and copy
+ * every one twice. */
+static void tail_piece(struct pool *p, const struct ms_hash_file *f, const uint8_t *t)
+{
+	static const uint8_t zeros[MS_V2_BLOCK];
+	struct ms_hash_job *job = p->job;
+	const struct ms_hash_file *last = &job->files[job->n_files - 1];
+	int64_t P = job->piece_length, ps = f->offset + f->size - (int64_t)f->tail_len;
+	int64_t end = last->offset + last->size, pe = ps + P < end ? ps + P : end;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 &&
+		 EVP_DigestUpdate(c, t, f->tail_len) == 1;
+
+	for (int64_t x = ps + (int64_t)f->tail_len; ok && x < pe; x += MS_V2_BLOCK)
+		ok = EVP_DigestUpdate(c, zeros, (size_t)(pe - x < MS_V2_BLOCK ? pe - x
+								   : MS_V2_BLOCK)) == 1;
+	if (ok && EVP_DigestFinal_ex(c, job->v1_hashes + 20 * (ps / P), NULL) == 1)
+		p->v1_done[ps / P] = 1;
+	else
+		fail(p, MS_ENOMEM, "'%s': %s", f->path, "cannot hash its last piece");
+	EVP_MD_CTX_free(c);
+}
+
 static void hash_chunk(struct pool *p, const struct chunk *c)
 {
 	struct ms_hash_job *job = p->job;
@@ -185,7 +212,15 @@ static void hash_chunk(struct pool *p, const struct chunk *c)
 				   EVP_sha1(), NULL);
 			p->v1_done[piece] = 1;
 		}
-		if (f->tail_len && e > tl) {
+		if (f->tail_len && e > tl && st->own_tail) {
+			/* chunks are whole pieces from the file's start, so
+			 * the tail (less than a piece) is in one chunk */
+			if (s <= tl && e == f->size)
+				tail_piece(p, f, d + (tl - s));
+			else
+				fail(p, MS_EIO, "'%s': a tail piece split across chunks (%s)",
+				     f->path, "a bug");
+		} else if (f->tail_len && e > tl) {
 			int64_t ts = s > tl ? s : tl;
 			memcpy(f->tail + (ts - tl), d + (ts - s), (size_t)(e - ts));
 		}
@@ -211,10 +246,17 @@ static int file_begin(struct pool *p, size_t idx)
 	}
 	f->head_len = (size_t)st->full_lo;
 	f->tail_len = (size_t)(size - (st->full_hi > st->full_lo ? st->full_hi : st->full_lo));
+	/* a file that begins on a piece and is followed by a pad file (a
+	 * hybrid torrent) or by nothing: its last piece is its own */
+	st->own_tail = job->v1 && f->tail_len && off % P == 0 &&
+		       (idx + 1 == job->n_files ||
+			(job->files[idx + 1].pad &&
+			 (idx + 2 == job->n_files ||
+			  (job->files[idx + 1].offset + job->files[idx + 1].size) % P == 0)));
 	if (job->v1) {
 		f->head = f->head_len ? malloc(f->head_len) : NULL;
-		f->tail = f->tail_len ? malloc(f->tail_len) : NULL;
-		if ((f->head_len && !f->head) || (f->tail_len && !f->tail))
+		f->tail = f->tail_len && !st->own_tail ? malloc(f->tail_len) : NULL;
+		if ((f->head_len && !f->head) || (f->tail_len && !st->own_tail && !f->tail))
 			goto nomem;
 	}
 	st->nblocks = (size_t)((size + MS_V2_BLOCK - 1) / MS_V2_BLOCK);

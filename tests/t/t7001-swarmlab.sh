@@ -365,13 +365,18 @@ test_expect_success 'the publisher stops once it sent a full copy: the leechers 
 	each same_sha256
 '
 
-# banned_bad HOST TAG: HOST banned the bad host, and only it, for data
-# that failed the hash check
+# banned_bad HOST TAG: HOST banned the bad host for data that failed the
+# hash check. An honest peer may be banned too: libtorrent takes trust
+# from every peer that sent blocks of a piece that failed, and one that
+# shared several such pieces with the bad host (end game, or a loaded
+# machine) goes as well (seen once in about 10 runs, the publisher). It
+# is named, so that the log shows it.
 banned_bad () {
 	test "$(done_field "$1" "$2" hash_failures)" -gt 0 &&
 	grep "banned peer" "$SL_DIR/log/get-$1-$2.err" >banned &&
 	test_grep "^warning: banned peer $(sl_ip bad):[0-9]*: it sent data that failed the hash check$" banned &&
-	! grep -v "banned peer $(sl_ip bad):" banned
+	{ ! grep -v "banned peer $(sl_ip bad):" banned ||
+	  say "$1 also banned: $(grep -v "banned peer $(sl_ip bad):" banned | cut -d" " -f4 | tr "\n" " ")"; }
 }
 
 test_expect_success 'a host serving corrupt pieces is banned; everyone ends with the right sha256s' '
