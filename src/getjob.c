@@ -268,7 +268,8 @@ static void digest_wait(uv_timer_t *t)
 			flush_then_verify(g, &g->files[i]);
 }
 
-/* A complete file's sha256 as its pieces were written: 1 if that settled
+/* A complete file's sha256 (and a git blob's SHA-1) as its pieces were
+ * written: 1 if that settled
  * it for now (it matched: on to its blob name; or it is nearly done: ask
  * again shortly), 0 if it is to be read back. Its pieces were on disk
  * before they were counted, so no flush is needed first. */
