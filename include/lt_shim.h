@@ -591,6 +591,11 @@ lts_creator *lts_creator_new(const struct lts_create_file *files, size_t n,
 			     const struct lts_create_opts *opts,
 			     struct lts_error *err);
 void lts_creator_free(lts_creator *c);
+/* the piece size libtorrent picks when none is given, for files of
+ * total bytes under flags (LTS_CREATE_*): it depends on nothing else,
+ * so a caller can settle the piece size before laying files out; 0 on
+ * failure */
+int lts_creator_auto_piece_size(int64_t total, unsigned flags);
 int lts_creator_piece_length(const lts_creator *c);
 int lts_creator_num_pieces(const lts_creator *c);
 /* files in torrent order, pad files included; path is relative to the

@@ -25,6 +25,7 @@ struct ms_publish {
 	size_t n_files;
 	const unsigned char *torrent;   /* its bytes */
 	size_t torrent_len;
+	const lts_torrent *loaded;      /* the same, loaded (NULL: loaded here) */
 	const char *const *refs;        /* refs to point at rev (at least one) */
 	size_t n_refs;
 	const char *const *webseeds, *const *trackers;

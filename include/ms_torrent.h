@@ -79,6 +79,8 @@ struct ms_build_opts {
 	int threads;                   /* 0: all cores */
 	void (*progress)(void *ud, int64_t done, int64_t total);
 	void *ud;
+	lts_torrent **loaded;          /* if set: the built torrent, loaded
+					* (the caller frees it) */
 };
 
 /* Read every file under dir once, computing its sha256 (and git blob sha1

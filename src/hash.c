@@ -21,6 +21,8 @@ struct fstate {
 	int fd;
 	int64_t pos;          /* next byte to read */
 	int busy, started, done;
+	int whole;            /* read in one chunk, hashed without flat/git */
+	int flat_is_leaf;     /* its sha256 is its one v2 leaf hash */
 	EVP_MD_CTX *flat, *git;
 	uint8_t *blocks;      /* v2 leaf hashes */
 	size_t nblocks;
@@ -57,7 +59,31 @@ struct pool {
 	struct ms_error err;      /* first error, under mu */
 	uint8_t *v1_done;         /* pieces computed from whole data */
 	size_t chunk_size;
+	int exited;               /* workers that returned */
+	EVP_MD *sha1, *sha256;    /* looked up once */
 };
+
+/* One thread's context for one-shot digests, reused: OpenSSL 3 looks a
+ * digest up again at each EVP_Digest() and allocates a context, which
+ * with ten thousand small files cost more than some of the hashing. */
+struct hasher {
+	EVP_MD_CTX *c;
+	const EVP_MD *sha1, *sha256;
+};
+
+static int digest(struct hasher *h, const EVP_MD *md, const void *d, size_t n,
+		  uint8_t *out)
+{
+	return EVP_DigestInit_ex2(h->c, md, NULL) == 1 && EVP_DigestUpdate(h->c, d, n) == 1 &&
+	       EVP_DigestFinal_ex(h->c, out, NULL) == 1;
+}
+
+static int hasher_init(struct hasher *h, const struct pool *p)
+{
+	h->sha1 = p->sha1;
+	h->sha256 = p->sha256;
+	return (h->c = EVP_MD_CTX_new()) != NULL;
+}
 
 void ms_hex(const uint8_t *in, size_t n, char *out)
 {
@@ -83,26 +109,14 @@ static void fail(struct pool *p, int code, const char *fmt, const char *a,
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void sha256(const void *d, size_t n, uint8_t out[32])
-{
-	EVP_Digest(d, n, out, NULL, EVP_sha256(), NULL);
-}
-
-static void merkle_pair(const uint8_t *l, const uint8_t *r, uint8_t out[32])
-{
-	uint8_t b[64];
-
-	memcpy(b, l, 32);
-	memcpy(b + 32, r, 32);
-	sha256(b, 64, out);
-}
-
 /* root of n leaves (n a power of two), in place */
-static void merkle_root(uint8_t *leaves, size_t n, uint8_t out[32])
+static void merkle_root(struct hasher *h, uint8_t *leaves, size_t n, uint8_t out[32])
 {
 	while (n > 1) {
+		/* a pair is 64 bytes in a row: hashed where it lies, its
+		 * result written over the left leaf of the pair at i */
 		for (size_t i = 0; i < n / 2; i++)
-			merkle_pair(leaves + 64 * i, leaves + 64 * i + 32, leaves + 32 * i);
+			digest(h, h->sha256, leaves + 64 * i, 64, leaves + 32 * i);
 		n /= 2;
 	}
 	memcpy(out, leaves, 32);
@@ -118,7 +132,7 @@ static size_t pow2_at_least(size_t n)
 }
 
 /* the v2 piece layer from the block hashes of one file */
-static int piece_layer(struct ms_hash_job *job, struct ms_hash_file *f,
+static int piece_layer(struct hasher *h, struct ms_hash_job *job, struct ms_hash_file *f,
 		       const uint8_t *blocks, size_t nblocks)
 {
 	size_t bpp = (size_t)job->piece_length / MS_V2_BLOCK;
@@ -147,7 +161,7 @@ static int piece_layer(struct ms_hash_job *job, struct ms_hash_file *f,
 			cnt = width;
 		memset(tmp, 0, width * 32);
 		memcpy(tmp, blocks + first * 32, cnt * 32);
-		merkle_root(tmp, width, f->piece_layer + 32 * k);
+		merkle_root(h, tmp, width, f->piece_layer + 32 * k);
 	}
 	f->n_piece_layer = (int)npieces;
 	free(tmp);
@@ -163,15 +177,16 @@ static int piece_layer(struct ms_hash_job *job, struct ms_hash_file *f,
  * at once, instead of the tail being kept for stitch(). With many small
  * files, keeping them made publish grow its heap by their size and copy
  * every one twice. */
-static void tail_piece(struct pool *p, const struct ms_hash_file *f, const uint8_t *t)
+static void tail_piece(struct pool *p, struct hasher *h, const struct ms_hash_file *f,
+		       const uint8_t *t)
 {
 	static const uint8_t zeros[MS_V2_BLOCK];
 	struct ms_hash_job *job = p->job;
 	const struct ms_hash_file *last = &job->files[job->n_files - 1];
 	int64_t P = job->piece_length, ps = f->offset + f->size - (int64_t)f->tail_len;
 	int64_t end = last->offset + last->size, pe = ps + P < end ? ps + P : end;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 &&
+	EVP_MD_CTX *c = h->c;
+	int ok = EVP_DigestInit_ex2(c, h->sha1, NULL) == 1 &&
 		 EVP_DigestUpdate(c, t, f->tail_len) == 1;
 
 	for (int64_t x = ps + (int64_t)f->tail_len; ok && x < pe; x += MS_V2_BLOCK)
@@ -181,10 +196,9 @@ static void tail_piece(struct pool *p, const struct ms_hash_file *f, const uint8
 		p->v1_done[ps / P] = 1;
 	else
 		fail(p, MS_ENOMEM, "'%s': %s", f->path, "cannot hash its last piece");
-	EVP_MD_CTX_free(c);
 }
 
-static void hash_chunk(struct pool *p, const struct chunk *c)
+static void hash_chunk(struct pool *p, struct hasher *h, const struct chunk *c)
 {
 	struct ms_hash_job *job = p->job;
 	struct ms_hash_file *f = &job->files[c->file];
@@ -196,8 +210,11 @@ static void hash_chunk(struct pool *p, const struct chunk *c)
 	if (job->v2) {
 		for (int64_t x = s; x < e; x += MS_V2_BLOCK) {
 			size_t n = (size_t)(e - x < MS_V2_BLOCK ? e - x : MS_V2_BLOCK);
-			sha256(d + (x - s), n, st->blocks + 32 * (size_t)(x / MS_V2_BLOCK));
+			digest(h, h->sha256, d + (x - s), n,
+			       st->blocks + 32 * (size_t)(x / MS_V2_BLOCK));
 		}
+		if (st->flat_is_leaf)
+			memcpy(f->sha256, st->blocks, 32);
 	}
 	if (job->v1) {
 		int64_t lo = st->full_lo, hi = st->full_hi;
@@ -208,15 +225,14 @@ static void hash_chunk(struct pool *p, const struct chunk *c)
 		}
 		for (int64_t x = s > lo ? s : lo; x + P <= e && x + P <= hi; x += P) {
 			int64_t piece = (f->offset + x) / P;
-			EVP_Digest(d + (x - s), (size_t)P, job->v1_hashes + 20 * piece, NULL,
-				   EVP_sha1(), NULL);
+			digest(h, h->sha1, d + (x - s), (size_t)P, job->v1_hashes + 20 * piece);
 			p->v1_done[piece] = 1;
 		}
 		if (f->tail_len && e > tl && st->own_tail) {
 			/* chunks are whole pieces from the file's start, so
 			 * the tail (less than a piece) is in one chunk */
 			if (s <= tl && e == f->size)
-				tail_piece(p, f, d + (tl - s));
+				tail_piece(p, h, f, d + (tl - s));
 			else
 				fail(p, MS_EIO, "'%s': a tail piece split across chunks (%s)",
 				     f->path, "a bug");
@@ -262,15 +278,20 @@ static int file_begin(struct pool *p, size_t idx)
 	st->nblocks = (size_t)((size + MS_V2_BLOCK - 1) / MS_V2_BLOCK);
 	if (job->v2 && st->nblocks && !(st->blocks = malloc(st->nblocks * 32)))
 		goto nomem;
-	if (!(st->flat = EVP_MD_CTX_new()))
-		goto nomem;
-	EVP_DigestInit_ex(st->flat, EVP_sha256(), NULL);
-	if (f->want_git) {
+	/* a file shorter than a chunk is read at once (with one byte more,
+	 * to see it did not grow) and its flat hashes are one-shot */
+	st->whole = (uint64_t)size < p->chunk_size;
+	if (!st->whole) {
+		if (!(st->flat = EVP_MD_CTX_new()))
+			goto nomem;
+		EVP_DigestInit_ex2(st->flat, p->sha256, NULL);
+	}
+	if (f->want_git && !st->whole) {
 		char hdr[64];
 		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)size);
 		if (!(st->git = EVP_MD_CTX_new()))
 			goto nomem;
-		EVP_DigestInit_ex(st->git, EVP_sha1(), NULL);
+		EVP_DigestInit_ex2(st->git, p->sha1, NULL);
 		EVP_DigestUpdate(st->git, hdr, (size_t)n + 1); /* with the NUL */
 	}
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", job->dir, f->path) >= sizeof(full)) {
@@ -290,9 +311,71 @@ nomem:
 	return 0;
 }
 
+/* a file shorter than a chunk, all at once: 2 with *c filled (the file
+ * finished), -1 on error */
+static int file_whole(struct pool *p, struct hasher *h, size_t idx, uint8_t *buf,
+		      struct chunk *c)
+{
+	struct ms_hash_job *job = p->job;
+	struct ms_hash_file *f = &job->files[idx];
+	struct fstate *st = &p->fs[idx];
+	size_t want = (size_t)f->size + 1, got = 0;
+	char full[4096];
+	int ok;
+
+	while (got < want) {
+		ssize_t r = read(st->fd, buf + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				break;
+			snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
+			fail(p, MS_EIO, "cannot read '%s': %s", full, strerror(errno));
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	close(st->fd);
+	st->fd = -1;
+	if (got != (size_t)f->size) {
+		snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
+		fail(p, MS_EINVAL, "'%s' %s", full,
+		     got > (size_t)f->size ? "grew while being hashed"
+					   : "shrank while being hashed");
+		return -1;
+	}
+	/* a file of one v2 block: its sha256 is that block's leaf hash,
+	 * which hash_chunk() works out anyway */
+	st->flat_is_leaf = job->v2 && got > 0 && got <= MS_V2_BLOCK;
+	ok = st->flat_is_leaf || digest(h, h->sha256, buf, got, f->sha256);
+	if (ok && f->want_git) {
+		char hdr[64];
+		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)f->size);
+		ok = EVP_DigestInit_ex2(h->c, h->sha1, NULL) == 1 &&
+		     EVP_DigestUpdate(h->c, hdr, (size_t)n + 1) == 1 && /* with the NUL */
+		     EVP_DigestUpdate(h->c, buf, got) == 1 &&
+		     EVP_DigestFinal_ex(h->c, f->git_sha1, NULL) == 1;
+	}
+	if (!ok) {
+		fail(p, MS_ENOMEM, "'%s': %s", f->path, "cannot hash it");
+		return -1;
+	}
+	if (!got)
+		return 0;
+	c->file = idx;
+	c->start = 0;
+	c->len = got;
+	c->buf = buf;
+	st->pos = (int64_t)got;
+	return 2;
+}
+
 /* read the next chunk of file idx into buf, feed the sequential hashes;
- * 1 with *c filled, 0 at the end of the file (finished), -1 on error */
-static int file_step(struct pool *p, size_t idx, uint8_t *buf, struct chunk *c)
+ * 1 with *c filled, 2 the same and the file finished, 0 at the end of
+ * the file (finished), -1 on error */
+static int file_step(struct pool *p, struct hasher *h, size_t idx, uint8_t *buf,
+		     struct chunk *c)
 {
 	struct ms_hash_job *job = p->job;
 	struct ms_hash_file *f = &job->files[idx];
@@ -300,6 +383,8 @@ static int file_step(struct pool *p, size_t idx, uint8_t *buf, struct chunk *c)
 	char full[4096];
 	size_t want, got = 0;
 
+	if (st->whole)
+		return file_whole(p, h, idx, buf, c);
 	snprintf(full, sizeof(full), "%s/%s", job->dir, f->path);
 	if (st->pos >= f->size) {
 		/* the file must not have grown */
@@ -348,7 +433,10 @@ static void *worker(void *arg)
 {
 	struct pool *p = arg;
 	struct ms_hash_job *job = p->job;
+	struct hasher h;
 
+	if (!hasher_init(&h, p))
+		fail(p, MS_ENOMEM, "%s%s", "out of memory", "");
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		if (atomic_load(&p->failed))
@@ -361,7 +449,7 @@ static void *worker(void *arg)
 			p->active++;
 			pthread_cond_broadcast(&p->cv);
 			pthread_mutex_unlock(&p->mu);
-			hash_chunk(p, &c);
+			hash_chunk(p, &h, &c);
 			pthread_mutex_lock(&p->mu);
 			p->bufs[p->nbufs++] = c.buf;
 			p->active--;
@@ -394,13 +482,19 @@ static void *worker(void *arg)
 			if (!st->started && !file_begin(p, pick))
 				r = -1;
 			if (r > 0)
-				r = file_step(p, pick, buf, &c);
+				r = file_step(p, &h, pick, buf, &c);
 			pthread_mutex_lock(&p->mu);
-			if (!st->started && r > 0)
+			if (!st->started && r == 1)
 				p->open[p->n_open++] = pick;
 			st->started = 1;
 			st->busy = 0;
-			if (r > 0) {
+			if (r == 2) {
+				/* read at once: never in the open list */
+				p->queue[(p->qhead + p->qlen) % QMAX] = c;
+				p->qlen++;
+				st->done = 1;
+				p->files_left--;
+			} else if (r > 0) {
 				p->queue[(p->qhead + p->qlen) % QMAX] = c;
 				p->qlen++;
 			} else {
@@ -424,8 +518,10 @@ static void *worker(void *arg)
 			break;
 		pthread_cond_wait(&p->cv, &p->mu);
 	}
+	p->exited++;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	EVP_MD_CTX_free(h.c);
 	return NULL;
 }
 
@@ -459,7 +555,7 @@ static void fragment(const struct ms_hash_job *job, const struct ms_hash_file *f
 }
 
 /* pieces that span files (or a file and pad files) */
-static int stitch(struct pool *p)
+static int stitch(struct pool *p, struct hasher *h)
 {
 	struct ms_hash_job *job = p->job;
 	int64_t P = job->piece_length, total = 0;
@@ -490,8 +586,7 @@ static int stitch(struct pool *p)
 			if (s < e)
 				fragment(job, f, s, e, buf + (s - ps));
 		}
-		EVP_Digest(buf, (size_t)(pe - ps), job->v1_hashes + 20 * piece, NULL,
-			   EVP_sha1(), NULL);
+		digest(h, h->sha1, buf, (size_t)(pe - ps), job->v1_hashes + 20 * piece);
 	}
 	free(buf);
 	return 0;
@@ -510,6 +605,7 @@ static int by_size_desc(const void *a, const void *b)
 int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 {
 	struct pool p;
+	struct hasher h = { 0 };
 	pthread_t tids[64];
 	int nt = job->threads > 0 ? job->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int started = 0;
@@ -529,6 +625,12 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 	while (p.chunk_size < CHUNK)
 		p.chunk_size *= 2;
 	job->v1_hashes = NULL;
+	p.sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	p.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!p.sha1 || !p.sha256 || !hasher_init(&h, &p)) {
+		r = ms_error_set(err, MS_ENOMEM, "cannot set up SHA-1 and SHA-256");
+		goto out;
+	}
 	p.fs = calloc(job->n_files ? job->n_files : 1, sizeof(*p.fs));
 	p.order = malloc((job->n_files ? job->n_files : 1) * sizeof(*p.order));
 	p.open = malloc((job->n_files ? job->n_files : 1) * sizeof(*p.open));
@@ -575,21 +677,30 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 		}
 		started++;
 	}
-	/* report progress while the workers run */
+	/* report progress while the workers run, every 100 ms, and go on
+	 * as soon as the last one returns */
+	pthread_mutex_lock(&p.mu);
 	for (;;) {
-		int running = 0;
-		for (int i = 0; i < started; i++)
-			if (pthread_tryjoin_np(tids[i], NULL) == EBUSY)
-				running++;
-			else
-				tids[i] = tids[--started], i--;
-		if (job->progress)
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (p.exited < started && pthread_cond_timedwait(&p.cv, &p.mu, &ts) == 0)
+			;
+		if (job->progress) {
+			pthread_mutex_unlock(&p.mu);
 			job->progress(job->ud, atomic_load(&p.done), total);
-		if (!running)
+			pthread_mutex_lock(&p.mu);
+		}
+		if (p.exited >= started)
 			break;
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
 	}
+	pthread_mutex_unlock(&p.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
 	if (atomic_load(&p.failed)) {
 		r = p.err.code;
 		if (err)
@@ -599,12 +710,12 @@ int ms_hash_run(struct ms_hash_job *job, struct ms_error *err)
 	for (size_t i = 0; i < job->n_files; i++) {
 		if (job->files[i].pad || !job->v2)
 			continue;
-		if (piece_layer(job, &job->files[i], p.fs[i].blocks, p.fs[i].nblocks)) {
+		if (piece_layer(&h, job, &job->files[i], p.fs[i].blocks, p.fs[i].nblocks)) {
 			r = ms_error_set(err, MS_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
-	if (job->v1 && (r = stitch(&p)))
+	if (job->v1 && (r = stitch(&p, &h)))
 		ms_error_set(err, r, "out of memory");
 out:
 	for (size_t i = 0; p.fs && i < job->n_files; i++) {
@@ -628,6 +739,9 @@ out:
 	free(p.v1_done);
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.cv);
+	EVP_MD_CTX_free(h.c);
+	EVP_MD_free(p.sha1);
+	EVP_MD_free(p.sha256);
 	if (r) {
 		free(job->v1_hashes);
 		job->v1_hashes = NULL;

@@ -169,27 +169,29 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 	co.n_webseeds = opts->n_webseeds;
 	co.trackers = opts->trackers;
 	co.n_trackers = opts->n_trackers;
+	/* a hybrid torrent pads every file to a piece boundary, and the pads
+	 * are hashed (and, by libtorrent 2.0, sent a block at a time): with
+	 * many small files, smaller pieces (the same rule everywhere, so the
+	 * torrent stays the same for the same tree); settled before the
+	 * layout, which costs as much as a pass over every file */
+	if (!co.piece_size && !(co.flags & (LTS_CREATE_V1_ONLY | LTS_CREATE_V2_ONLY))) {
+		int64_t total = 0;
+		for (size_t i = 0; i < n; i++)
+			total += files[i].size;
+		int ps = lts_creator_auto_piece_size(total, co.flags), best = ps;
+		if (total > 0 && ps <= 0) {
+			r = ms_error_set(err, MS_EENGINE, "cannot settle a piece size for %lld bytes",
+					 (long long)total);
+			goto out;
+		}
+		while (ps > 16 * 1024 && padded_size(files, n, ps) > pad_budget(files, n))
+			best = ps /= 2;
+		co.piece_size = best;
+	}
 	c = lts_creator_new(cf, n, &co, &le);
 	if (!c) {
 		r = ms__lts_fail(err, &le);
 		goto out;
-	}
-	/* a hybrid torrent pads every file to a piece boundary, and the pads
-	 * are hashed (and, by libtorrent 2.0, sent a block at a time): with
-	 * many small files, smaller pieces (the same rule everywhere, so the
-	 * torrent stays the same for the same tree) */
-	if (!co.piece_size && lts_creator_is_v1(c) && lts_creator_is_v2(c)) {
-		int ps = lts_creator_piece_length(c), best = ps;
-		while (ps > 16 * 1024 && padded_size(files, n, ps) > pad_budget(files, n))
-			best = ps /= 2;
-		if (best != lts_creator_piece_length(c)) {
-			lts_creator_free(c);
-			co.piece_size = best;
-			if (!(c = lts_creator_new(cf, n, &co, &le))) {
-				r = ms__lts_fail(err, &le);
-				goto out;
-			}
-		}
 	}
 	nf = lts_creator_num_files(c);
 	hf = calloc((size_t)nf, sizeof(*hf));
@@ -263,6 +265,10 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 		b->has_root = fi.has_root;
 		if (fi.has_root)
 			memcpy(b->root, fi.root, 32);
+	}
+	if (opts->loaded) {
+		*opts->loaded = t;
+		t = NULL;
 	}
 out:
 	if (r) {

@@ -201,7 +201,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	unsigned char *tbuf = NULL;
 	size_t tlen = 0;
 	lts_torrent *meta = NULL;
-	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
 	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0, dht = 0;
 	struct publish_bundle pb = { 0 };
@@ -388,15 +387,11 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	bo.n_trackers = trackers.n;
 	bo.progress = hash_progress;
 	bo.ud = &hp;
+	bo.loaded = &meta;
 	r = ms_torrent_build(dir, bf, tree.n, &bo, &tbuf, &tlen, &err);
 	if (hp.tty)
 		fputs("\r\033[K", stderr);
 	if (r) {
-		r = cmd_error(EXIT_ERROR, "%s", err.msg);
-		goto out;
-	}
-	meta = ms_torrent_load(tbuf, tlen, &err);
-	if (!meta || ms_torrent_meta(meta, &tm, &err)) {
 		r = cmd_error(EXIT_ERROR, "%s", err.msg);
 		goto out;
 	}
@@ -408,6 +403,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	pub.n_files = tree.n;
 	pub.torrent = tbuf;
 	pub.torrent_len = tlen;
+	pub.loaded = meta;
 	pub.refs = refnames.v;
 	pub.n_refs = refnames.n;
 	pub.webseeds = webseeds.urls.v;
@@ -456,7 +452,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	}
 out:
 	ms_seckey_free(sk);
-	ms_torrent_meta_release(&tm);
 	ms_torrent_free(meta);
 	free(tbuf);
 	free(pb.torrent);

@@ -197,6 +197,25 @@ void lts_creator_free(lts_creator *c)
 	delete c;
 }
 
+int lts_creator_auto_piece_size(int64_t total, unsigned flags)
+{
+	try {
+	if (total <= 0)
+		return 0;
+	lt::file_storage fs;
+	fs.add_file("t/t", total);
+	lt::create_flags_t cf{};
+	if (flags & LTS_CREATE_V1_ONLY)
+		cf |= lt::create_torrent::v1_only;
+	if (flags & LTS_CREATE_V2_ONLY)
+		cf |= lt::create_torrent::v2_only;
+	lt::create_torrent ct(fs, 0, cf);
+	return ct.piece_length();
+	} catch (...) {
+		return 0;
+	}
+}
+
 int lts_creator_piece_length(const lts_creator *c)
 {
 	return c->ct->piece_length();

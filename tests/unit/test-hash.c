@@ -24,6 +24,11 @@ static const struct { const char *path; int64_t size; } spec[] = {
 	{ "f/h", 40000 },
 	{ "f-", 777 },        /* sorts before "f/" bytewise */
 	{ "z-piece", 32768 },
+	/* around the 4 MiB read chunk: one read of a file shorter than it,
+	 * chunks for the others */
+	{ "y-chunk-less", (4 << 20) - 1 },
+	{ "y-chunk", 4 << 20 },
+	{ "y-chunk-more", (4 << 20) + 1 },
 };
 #define NF (sizeof(spec) / sizeof(spec[0]))
 
@@ -202,6 +207,35 @@ int main(void)
 		}
 		ok(ps[0] == 16384, "many small files, hybrid: 16 KiB pieces (%d)", ps[0]);
 		ok(ps[1] > 16384, "the same, v1 only: libtorrent's piece size (%d)", ps[1]);
+	}
+	/* the piece size settled before the layout is libtorrent's own pick
+	 * for a layout of the same total size */
+	{
+		static const int64_t totals[] = { 1, 2684355, 2684356, 50000000, 3LL << 30,
+						  200LL << 30 };
+		int same = 1;
+		for (size_t m = 0; m < 3; m++)
+			for (size_t k = 0; k < sizeof(totals) / sizeof(totals[0]); k++) {
+				struct lts_create_file one[2] = { { "a/x", totals[k] / 2 },
+								  { "b", totals[k] - totals[k] / 2 } };
+				struct lts_create_opts co;
+				struct lts_error le;
+				lts_creator *c;
+				int want;
+				memset(&co, 0, sizeof(co));
+				co.flags = modes[m];
+				co.name = "t";
+				c = lts_creator_new(one, 2, &co, &le);
+				want = c ? lts_creator_piece_length(c) : -1;
+				if (lts_creator_auto_piece_size(totals[k], modes[m]) != want) {
+					diag("%s, %lld bytes: %d, libtorrent %d", mname[m],
+					     (long long)totals[k],
+					     lts_creator_auto_piece_size(totals[k], modes[m]), want);
+					same = 0;
+				}
+				lts_creator_free(c);
+			}
+		ok(same, "the piece size picked up front is libtorrent's");
 	}
 	{
 		char cmdline[200];
