@@ -65,7 +65,7 @@ LIB_C = src/error.c src/util.c src/tree.c src/config.c src/progress.c \
 LIB_CXX = src/shim/common.cpp src/shim/session.cpp src/shim/torrent.cpp \
 	src/shim/alerts.cpp src/shim/metainfo.cpp src/shim/create.cpp \
 	src/shim/dormant.cpp src/shim/disk-order.cpp src/shim/disk-pieces.cpp \
-	src/shim/digests.cpp src/shim/dht.cpp
+	src/shim/digests.cpp src/shim/dht.cpp src/shim/tails.cpp
 CMD_C = src/main.c src/cmd/common.c src/cmd/create.c src/cmd/seed.c \
 	src/cmd/seeding.c src/cmd/fetch.c src/cmd/keygen.c src/cmd/publish.c \
 	src/cmd/trust.c src/cmd/verify.c src/cmd/get.c src/cmd/daemon.c \

@@ -147,6 +147,7 @@ struct piece_disk_io final : lt::disk_interface {
 	lt::settings_interface const &sett;
 	std::unique_ptr<lt::disk_interface> inner;
 	std::shared_ptr<digest_table> digests;
+	std::shared_ptr<tail_table> tails; // told each storage (may be null)
 	std::shared_ptr<core> c;
 	std::vector<std::thread> workers;
 	std::int64_t held = 0;
@@ -576,6 +577,8 @@ struct piece_disk_io final : lt::disk_interface {
 		st->prio = p.priorities;
 		if (digests)
 			st->dg = digests->take(p.info_hash);
+		if (tails)
+			tails->storages[p.info_hash] = st->idx;
 		std::uint32_t key = static_cast<std::uint32_t>(st->idx);
 		storages[key] = st;
 		holders[key] = std::move(h);
@@ -597,6 +600,9 @@ struct piece_disk_io final : lt::disk_interface {
 		}
 		storages.erase(static_cast<std::uint32_t>(idx));
 		holders.erase(static_cast<std::uint32_t>(idx));
+		if (tails)
+			for (auto i = tails->storages.begin(); i != tails->storages.end();)
+				i = i->second == idx ? tails->storages.erase(i) : std::next(i);
 	}
 
 	void async_read(lt::storage_index_t s, lt::peer_request const &r,
@@ -1086,6 +1092,13 @@ new_piece_disk_io(lt::io_context &ios, lt::settings_interface const &sett,
 {
 	return std::unique_ptr<lt::disk_interface>(
 		new piece_disk_io(ios, sett, std::move(inner), std::move(digests)));
+}
+
+void set_piece_disk_tails(lt::disk_interface &disk, std::shared_ptr<tail_table> t)
+{
+	auto &io = static_cast<piece_disk_io &>(disk);
+	t->disk = &disk;
+	io.tails = std::move(t);
 }
 
 void set_piece_disk_pressure(lt::disk_interface &disk, std::int64_t soft,

@@ -163,13 +163,23 @@ lts_session *lts_session_new(const struct lts_setting *settings, size_t n,
 	lt::session_params params(std::move(pack));
 	params.extensions.push_back(new_dormant_plugin(s->dormant));
 	s->digests = std::make_shared<digest_table>();
+	s->tails = std::make_shared<tail_table>();
+	{
+		// for comparisons and for finding faults: every block whole
+		const char *v = getenv("MODELSWARM_PEER_TAILS");
+		s->tails->on = !(v && !strcmp(v, "0"));
+	}
+	params.extensions.push_back(new_tail_plugin(s->tails));
 	auto dt = s->digests;
-	params.disk_io_constructor = [dt](lt::io_context &ios,
-					lt::settings_interface const &sett,
-					lt::counters &cnt) {
+	auto tt = s->tails;
+	params.disk_io_constructor = [dt, tt](lt::io_context &ios,
+					    lt::settings_interface const &sett,
+					    lt::counters &cnt) {
 		std::unique_ptr<lt::disk_interface> in = new_ordered_disk_io(
 			lt::mmap_disk_io_constructor(ios, sett, cnt));
-		return new_piece_disk_io(ios, sett, std::move(in), dt);
+		auto d = new_piece_disk_io(ios, sett, std::move(in), dt);
+		set_piece_disk_tails(*d, tt);
+		return d;
 	};
 	// The session's start loads the whole system CA bundle into its HTTPS
 	// context: about 1 MB of memory held for good, for trackers that are

@@ -222,6 +222,26 @@ new_piece_disk_io(lt::io_context &ios, lt::settings_interface const &sett,
 void set_piece_disk_pressure(lt::disk_interface &disk, std::int64_t soft,
 			     std::int64_t low);
 
+// tails.cpp: the piece of a small file asked for and sent without its
+// padding, between two peers that both offer it (see tails.cpp)
+struct tail_counts {
+	std::atomic<std::int64_t> in{0}, out{0}; // tail bytes received, sent
+};
+struct tail_table {
+	std::mutex mu;
+	bool on = true;
+	// what a torrent of that info-hash (either key) got and gave as tails
+	std::map<lt::sha1_hash, std::shared_ptr<tail_counts>> counts;
+	// network thread only: the session's disk and each torrent's storage
+	lt::disk_interface *disk = nullptr;
+	std::map<lt::sha1_hash, lt::storage_index_t> storages;
+};
+std::shared_ptr<lt::plugin> new_tail_plugin(std::shared_ptr<tail_table> t);
+// the counts of that torrent (null: none yet)
+std::shared_ptr<tail_counts> tail_counts_of(tail_table &t, lt::info_hash_t const &ih);
+// disk-pieces.cpp: tell t the disk and each storage it makes
+void set_piece_disk_tails(lt::disk_interface &disk, std::shared_ptr<tail_table> t);
+
 // dormant.cpp: torrents loaded only when a peer asks for them
 
 // A dormant torrent: where to load it from when a peer asks for it.
@@ -269,6 +289,7 @@ struct torrent_entry {
 	std::int64_t real_size = -1;  // bytes without pad files, once known
 	std::shared_ptr<const lt::torrent_info> ti; // once metadata is known
 	std::shared_ptr<file_digests> digests; // files streamed, if asked for
+	std::shared_ptr<tail_counts> tails; // once known
 };
 
 // LTS_STATE_* of libtorrent's state
@@ -293,6 +314,7 @@ struct lts_session {
 	void *notify_ud = nullptr;
 	std::shared_ptr<lts_internal::dormant_table> dormant;
 	std::shared_ptr<lts_internal::digest_table> digests;
+	std::shared_ptr<lts_internal::tail_table> tails;
 	// libtorrent turns every incoming connection away while it has no
 	// torrent at all; once a torrent is dormant, this paused torrent of a
 	// random info-hash (no metadata, no file, never announced) is there

@@ -390,7 +390,7 @@ static constexpr lt::status_flags_t status_flags =
 	lt::torrent_handle::query_accurate_download_counters |
 	lt::torrent_handle::query_torrent_file;
 
-static void fill_status(torrent_entry &e, lt::torrent_status const &ts,
+static void fill_status(tail_table &tt, torrent_entry &e, lt::torrent_status const &ts,
 			struct lts_status *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -432,6 +432,16 @@ static void fill_status(torrent_entry &e, lt::torrent_status const &ts,
 	st->num_peers = ts.num_peers;
 	st->num_seeds = ts.num_seeds;
 	st->peer_download = ts.total_payload_download;
+	// and the small files' pieces peers sent without padding (tails.cpp),
+	// which reach libtorrent as added pieces
+	if (!e.tails)
+		e.tails = tail_counts_of(tt, e.ih);
+	if (e.tails) {
+		std::int64_t in = e.tails->in, out = e.tails->out;
+		st->payload_download += in;
+		st->peer_download += in;
+		st->payload_upload += out;
+	}
 }
 
 int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
@@ -442,7 +452,7 @@ int lts_torrent_status(lts_session *s, int id, struct lts_status *st,
 	torrent_entry *e = find(s, id, err);
 	if (!e)
 		return LTS_ENOENT;
-	fill_status(*e, e->h.status(status_flags), st);
+	fill_status(*s->tails, *e, e->h.status(status_flags), st);
 	return 0;
 	SHIM_CATCH(LTS_EEXCEPTION)
 }
@@ -471,7 +481,7 @@ int lts_torrents_status(lts_session *s, const int *ids, struct lts_status *st,
 		auto t = s->torrents.find(h->second);
 		if (sl == slot.end() || t == s->torrents.end())
 			continue;
-		fill_status(t->second, ts, &st[sl->second]);
+		fill_status(*s->tails, t->second, ts, &st[sl->second]);
 		found[sl->second] = 1;
 		k++;
 	}
