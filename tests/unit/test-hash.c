@@ -91,8 +91,17 @@ int main(void)
 
 			memset(&co, 0, sizeof(co));
 			memset(&bo, 0, sizeof(bo));
+			/* trackers (one twice: dropped, as libtorrent does) and web
+			 * seeds: none, several, one */
+			static const char *const tr[] = { "http://t1.example/a", "udp://t2.example:6969",
+							  "http://t1.example/a" };
+			static const char *const ws[] = { "https://m1.example/x/", "https://m2.example/" };
 			co.flags = bo.flags = modes[m];
 			co.piece_size = bo.piece_size = pieces[p];
+			co.trackers = bo.trackers = p == 1 ? tr : p == 2 ? tr + 1 : NULL;
+			co.n_trackers = bo.n_trackers = p == 1 ? 3 : p == 2 ? 1 : 0;
+			co.webseeds = bo.webseeds = p == 1 ? ws + 1 : p == 2 ? ws : NULL;
+			co.n_webseeds = bo.n_webseeds = p == 1 ? 1 : p == 2 ? 2 : 0;
 			bo.name = strrchr(tmp, '/') + 1;
 			bo.threads = (int)(p % 3) + 1;
 			ra = ms_torrent_create(tmp, lf, NF, &co, &a, &al, &err);
