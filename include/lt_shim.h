@@ -614,6 +614,12 @@ int lts_creator_set_v2(lts_creator *c, int file, int piece,
 /* The torrent; *out malloc'd, the caller frees it with free(). */
 int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 			 struct lts_error *err);
+/* After lts_creator_generate(), when the shim wrote the torrent itself
+ * (what publish makes): the info-hashes in hex ("" for none) and a file's
+ * v2 root, without loading the torrent; LTS_ENOENT otherwise (no root: a
+ * pad or empty file, or a v1 torrent) */
+int lts_creator_written(const lts_creator *c, char hash_v1[41], char hash_v2[65]);
+int lts_creator_file_root(const lts_creator *c, int file, unsigned char out[32]);
 
 /* libtorrent's version string, static. */
 const char *lts_version(void);

@@ -25,7 +25,9 @@ struct ms_publish {
 	size_t n_files;
 	const unsigned char *torrent;   /* its bytes */
 	size_t torrent_len;
-	const lts_torrent *loaded;      /* the same, loaded (NULL: loaded here) */
+	const lts_torrent *loaded;      /* the same, loaded (may be NULL) */
+	const struct ms_torrent_meta *tm;  /* what it says (NULL: worked out
+					    * here from loaded or the bytes) */
 	const char *const *refs;        /* refs to point at rev (at least one) */
 	size_t n_refs;
 	const char *const *webseeds, *const *trackers;

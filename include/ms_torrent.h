@@ -81,6 +81,9 @@ struct ms_build_opts {
 	void *ud;
 	lts_torrent **loaded;          /* if set: the built torrent, loaded
 					* (the caller frees it) */
+	struct ms_torrent_meta *meta;  /* if set: filled as ms_torrent_meta()
+					* would (release it), without loading
+					* the torrent when loaded is NULL */
 };
 
 /* Read every file under dir once, computing its sha256 (and git blob sha1

@@ -104,6 +104,7 @@ int ms_publish_write(struct ms_publish *p, struct ms_error *err)
 {
 	struct ms_index_dir idx = { .fd = -1 };
 	struct ms_torrent_meta tm = { 0 };
+	const struct ms_torrent_meta *tp = &tm;
 	struct ms_manifest m;
 	struct ms_refs refs;
 	struct ms_pubkey pk;
@@ -120,13 +121,15 @@ int ms_publish_write(struct ms_publish *p, struct ms_error *err)
 	if ((size_t)snprintf(p->repodir, sizeof(p->repodir), "%s/%s", p->index, p->repo) >=
 	    sizeof(p->repodir))
 		return ms_error_set(err, MS_EINVAL, "index path too long");
-	if ((!p->loaded && !(meta = ms_torrent_load(p->torrent, p->torrent_len, err))) ||
-	    (r = ms_torrent_meta(p->loaded ? p->loaded : meta, &tm, err))) {
+	if (!p->tm && ((!p->loaded && !(meta = ms_torrent_load(p->torrent, p->torrent_len, err))) ||
+		       (r = ms_torrent_meta(p->loaded ? p->loaded : meta, &tm, err)))) {
 		r = err->code ? err->code : MS_EINVAL;
 		goto out;
 	}
-	snprintf(p->infohash_v1, sizeof(p->infohash_v1), "%s", tm.hash_v1);
-	snprintf(p->infohash_v2, sizeof(p->infohash_v2), "%s", tm.hash_v2);
+	if (p->tm)
+		tp = p->tm;
+	snprintf(p->infohash_v1, sizeof(p->infohash_v1), "%s", tp->hash_v1);
+	snprintf(p->infohash_v2, sizeof(p->infohash_v2), "%s", tp->hash_v2);
 	/* locked from here on; what an interrupted publish left is repaired
 	 * or removed first */
 	if ((r = ms_mkdir_p(p->index, err)) ||
@@ -135,7 +138,7 @@ int ms_publish_write(struct ms_publish *p, struct ms_error *err)
 		goto out;
 	/* the next version: above anything in the index's refs.json */
 	p->version = refs.version + 1;
-	if ((r = make_manifest(p, &tm, p->version, &mtext, &mlen, &m, err)))
+	if ((r = make_manifest(p, tp, p->version, &mtext, &mlen, &m, err)))
 		goto out;
 	refs.spec_version = MS_SPEC_VERSION;
 	refs.version = p->version;

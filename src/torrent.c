@@ -132,6 +132,41 @@ static int64_t pad_budget(const struct ms_build_file *files, size_t n)
 	return t + t / 4;
 }
 
+/* what ms_torrent_meta() says of the torrent the shim just wrote, from
+ * the writer and the options (the torrent is not loaded) */
+static int written_meta(const lts_creator *c, const struct ms_build_opts *o, const char *h1,
+			const char *h2, const struct ms_hash_file *hf, int nf,
+			struct ms_torrent_meta *m, struct ms_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->hash_v1, sizeof(m->hash_v1), "%s", h1);
+	snprintf(m->hash_v2, sizeof(m->hash_v2), "%s", h2);
+	m->piece_length = lts_creator_piece_length(c);
+	m->num_pieces = lts_creator_num_pieces(c);
+	m->num_files = nf;
+	for (int i = 0; i < nf; i++)
+		if (!hf[i].pad)
+			m->total_size += hf[i].size;
+	/* the shim's rule: none empty, none twice */
+	for (size_t i = 0; i < o->n_trackers; i++) {
+		size_t k = 0;
+		while (k < i && strcmp(o->trackers[k], o->trackers[i]))
+			k++;
+		if (*o->trackers[i] && k == i)
+			m->n_trackers++;
+	}
+	if (!(m->name = strdup(o->name)) ||
+	    (o->n_webseeds && !(m->webseeds = calloc(o->n_webseeds, sizeof(*m->webseeds)))))
+		goto oom;
+	for (; (size_t)m->n_webseeds < o->n_webseeds; m->n_webseeds++)
+		if (!(m->webseeds[m->n_webseeds] = strdup(o->webseeds[m->n_webseeds])))
+			goto oom;
+	return 0;
+oom:
+	ms_torrent_meta_release(m);
+	return ms_error_set(err, MS_ENOMEM, "out of memory");
+}
+
 int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 		     const struct ms_build_opts *opts, unsigned char **out,
 		     size_t *len, struct ms_error *err)
@@ -143,7 +178,8 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 	struct lts_error le;
 	lts_creator *c = NULL;
 	lts_torrent *t = NULL;
-	int nf, r = 0;
+	char h1[41], h2[65];
+	int nf, r = 0, written;
 
 	*out = NULL;
 	*len = 0;
@@ -244,12 +280,17 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 		r = ms__lts_fail(err, &le);
 		goto out;
 	}
-	/* the results, by path; v2 roots from the torrent itself */
-	t = lts_torrent_info_load(*out, *len, &le);
-	if (!t) {
-		r = ms_error_set(err, MS_EENGINE, "generated torrent does not load: %s",
-				 le.msg);
-		goto out;
+	/* the results, by path; v2 roots and info-hashes from the writer, or
+	 * from the torrent loaded when the caller wants it loaded (or the
+	 * shim had libtorrent write it) */
+	written = !lts_creator_written(c, h1, h2);
+	if (opts->loaded || !written) {
+		t = lts_torrent_info_load(*out, *len, &le);
+		if (!t) {
+			r = ms_error_set(err, MS_EENGINE, "generated torrent does not load: %s",
+					 le.msg);
+			goto out;
+		}
 	}
 	for (int i = 0; i < nf; i++) {
 		struct ms_build_file *b;
@@ -261,10 +302,22 @@ int ms_torrent_build(const char *dir, struct ms_build_file *files, size_t n,
 			continue;
 		memcpy(b->sha256, hf[i].sha256, 32);
 		memcpy(b->git_sha1, hf[i].git_sha1, 20);
-		lts_torrent_info_file(t, i, &fi);
-		b->has_root = fi.has_root;
-		if (fi.has_root)
-			memcpy(b->root, fi.root, 32);
+		if (t) {
+			lts_torrent_info_file(t, i, &fi);
+			b->has_root = fi.has_root;
+			if (fi.has_root)
+				memcpy(b->root, fi.root, 32);
+		} else {
+			b->has_root = !lts_creator_file_root(c, i, b->root);
+		}
+	}
+	if (opts->meta) {
+		if (t)
+			r = ms_torrent_meta(t, opts->meta, err);
+		else
+			r = written_meta(c, opts, h1, h2, hf, nf, opts->meta, err);
+		if (r)
+			goto out;
 	}
 	if (opts->loaded) {
 		*opts->loaded = t;

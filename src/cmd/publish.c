@@ -201,6 +201,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	unsigned char *tbuf = NULL;
 	size_t tlen = 0;
 	lts_torrent *meta = NULL;
+	struct ms_torrent_meta tm = { 0 };
 	int64_t days = 180;
 	int c, r = EXIT_OK, seed = 0, have_tree = 0, origin_opt = 0, dht = 0;
 	struct publish_bundle pb = { 0 };
@@ -387,7 +388,9 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	bo.n_trackers = trackers.n;
 	bo.progress = hash_progress;
 	bo.ud = &hp;
-	bo.loaded = &meta;
+	/* loaded only to be seeded: publish itself needs what the writer says */
+	bo.loaded = seed ? &meta : NULL;
+	bo.meta = &tm;
 	r = ms_torrent_build(dir, bf, tree.n, &bo, &tbuf, &tlen, &err);
 	if (hp.tty)
 		fputs("\r\033[K", stderr);
@@ -404,6 +407,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	pub.torrent = tbuf;
 	pub.torrent_len = tlen;
 	pub.loaded = meta;
+	pub.tm = &tm;
 	pub.refs = refnames.v;
 	pub.n_refs = refnames.n;
 	pub.webseeds = webseeds.urls.v;
@@ -452,6 +456,7 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	}
 out:
 	ms_seckey_free(sk);
+	ms_torrent_meta_release(&tm);
 	ms_torrent_free(meta);
 	free(tbuf);
 	free(pb.torrent);

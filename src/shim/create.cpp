@@ -132,6 +132,11 @@ struct lts_creator {
 	std::vector<std::string> trackers, webseeds;
 	std::vector<lt::sha1_hash> v1h;                  // per piece
 	std::vector<std::vector<lt::sha256_hash>> v2h;   // per file, its layer
+	// after generate(), when this file wrote the torrent
+	bool written = false;
+	std::vector<lt::sha256_hash> roots;              // per file
+	lt::sha1_hash ih1;
+	lt::sha256_hash ih2;
 };
 
 namespace {
@@ -241,7 +246,7 @@ bool b_tree(std::string &o, lts_creator const &c, std::vector<tree_file> const &
 	return true;
 }
 
-bool bencode_torrent(lts_creator const &c, std::string &o)
+bool bencode_torrent(lts_creator &c, std::string &o)
 {
 	lt::file_storage const &fs = c.fs;
 	int const P = fs.piece_length();
@@ -300,6 +305,7 @@ bool bencode_torrent(lts_creator const &c, std::string &o)
 		o += 'e';
 	}
 	b_str(o, "info");
+	std::size_t info_at = o.size();
 	o += 'd';
 	if (c.v2) {
 		// the views point into these paths, which outlive them
@@ -360,6 +366,13 @@ bool bencode_torrent(lts_creator const &c, std::string &o)
 			o.append(h.data(), h.size());
 	}
 	o += 'e';
+	{
+		// the info-hashes: of the info dictionary's bytes
+		lt::span<char const> info(o.data() + info_at,
+					  static_cast<std::ptrdiff_t>(o.size() - info_at));
+		c.ih1 = lt::hasher(info).final();
+		c.ih2 = lt::hasher256(info).final();
+	}
 	if (c.v2) {
 		b_str(o, "piece layers");
 		o += 'd';
@@ -384,6 +397,8 @@ bool bencode_torrent(lts_creator const &c, std::string &o)
 		o += 'e';
 	}
 	o += 'e';
+	c.roots = std::move(roots);
+	c.written = true;
 	return true;
 }
 
@@ -575,6 +590,7 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 	*len = 0;
 	SHIM_TRY
 	std::string buf;
+	c->written = false;
 	if (!bencode_torrent(*c, buf)) {
 		// what the writer here does not cover: libtorrent's own, which
 		// also says what is wrong
@@ -598,6 +614,35 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 	*len = buf.size();
 	return 0;
 	SHIM_CATCH(LTS_EEXCEPTION)
+}
+
+int lts_creator_written(const lts_creator *c, char hash_v1[41], char hash_v2[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!c->written)
+		return LTS_ENOENT;
+	auto put = [](char *out, char const *d, std::size_t n) {
+		for (std::size_t i = 0; i < n; i++) {
+			out[2 * i] = hex[static_cast<unsigned char>(d[i]) >> 4];
+			out[2 * i + 1] = hex[static_cast<unsigned char>(d[i]) & 15];
+		}
+		out[2 * n] = '\0';
+	};
+	hash_v1[0] = hash_v2[0] = '\0';
+	if (c->v1)
+		put(hash_v1, c->ih1.data(), c->ih1.size());
+	if (c->v2)
+		put(hash_v2, c->ih2.data(), c->ih2.size());
+	return 0;
+}
+
+int lts_creator_file_root(const lts_creator *c, int file, unsigned char out[32])
+{
+	if (!c->written || !c->v2 || file < 0 || file >= static_cast<int>(c->roots.size()) ||
+	    c->roots[static_cast<std::size_t>(file)].is_all_zeros())
+		return LTS_ENOENT;
+	memcpy(out, c->roots[static_cast<std::size_t>(file)].data(), 32);
+	return 0;
 }
 
 } // extern "C"

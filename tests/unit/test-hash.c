@@ -104,11 +104,47 @@ int main(void)
 			co.n_webseeds = bo.n_webseeds = p == 1 ? 1 : p == 2 ? 2 : 0;
 			bo.name = strrchr(tmp, '/') + 1;
 			bo.threads = (int)(p % 3) + 1;
+			/* loaded: the roots are the torrent's own */
+			lts_torrent *loaded = NULL;
+			bo.loaded = &loaded;
 			ra = ms_torrent_create(tmp, lf, NF, &co, &a, &al, &err);
 			rb = ms_torrent_build(tmp, bf, NF, &bo, &b, &bl, &err);
+			ms_torrent_free(loaded);
+			bo.loaded = NULL;
 			ok(ra == 0 && rb == 0 && al == bl && !memcmp(a, b, al),
 			   "%s, piece size %d, %d threads: same torrent as libtorrent's hashing%s%s",
 			   mname[m], pieces[p], bo.threads, rb ? ": " : "", rb ? err.msg : "");
+			/* what the build says without loading it (publish), against
+			 * the torrent loaded: info-hashes, sizes, roots */
+			{
+				struct ms_torrent_meta said = { 0 }, got = { 0 };
+				struct ms_build_file bf2[NF];
+				lts_torrent *t = rb ? NULL : ms_torrent_load(b, bl, &err);
+				int same = t && !ms_torrent_meta(t, &got, &err);
+				unsigned char *c = NULL;
+				size_t cl = 0;
+				memcpy(bf2, bf, sizeof(bf2));
+				bo.meta = &said;
+				same = same && !ms_torrent_build(tmp, bf2, NF, &bo, &c, &cl, &err) &&
+				       cl == bl && !memcmp(c, b, bl) &&
+				       !strcmp(said.hash_v1, got.hash_v1) &&
+				       !strcmp(said.hash_v2, got.hash_v2) &&
+				       said.piece_length == got.piece_length &&
+				       said.num_pieces == got.num_pieces &&
+				       said.num_files == got.num_files &&
+				       said.total_size == got.total_size &&
+				       said.n_trackers == got.n_trackers &&
+				       said.n_webseeds == got.n_webseeds && !strcmp(said.name, got.name);
+				for (size_t i = 0; same && i < NF; i++)
+					same = bf2[i].has_root == bf[i].has_root &&
+					       !memcmp(bf2[i].root, bf[i].root, 32);
+				ok(same, "%s, piece size %d: info-hashes and roots said without loading",
+				   mname[m], pieces[p]);
+				ms_torrent_meta_release(&said);
+				ms_torrent_meta_release(&got);
+				ms_torrent_free(t);
+				free(c);
+			}
 			free(a);
 			free(b);
 		}
