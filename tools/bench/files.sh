@@ -17,6 +17,15 @@
 #   BENCH_CONFIG="key = value" adds lines to every config file (A/B runs)
 set -u
 
+# as root, the whole run in a network namespace of its own: its loopback
+# then carries nothing but the bench's traffic, and counts it (a client's
+# own count of what it received leaves out the protocol); before the
+# arguments are read, so that they go along
+if test -z "${MS_FILES_NETNS:-}" && test "$(id -u)" = 0 && command -v unshare >/dev/null 2>&1; then
+	MS_FILES_NETNS=1 exec unshare -n sh -c 'ip link set lo up && exec sh "$0" "$@"' \
+		"$0" "$@"
+fi
+
 ns="500 2000 10000"
 runs=3
 tmp_parent=${TMPDIR:-/tmp}
@@ -41,13 +50,6 @@ case "$(echo $ns)$runs" in
 esac
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# as root, the whole run in a network namespace of its own: its loopback
-# then carries nothing but the bench's traffic, and counts it (a client's
-# own count of what it received leaves out protocol and may lag)
-if test -z "${MS_FILES_NETNS:-}" && test "$(id -u)" = 0 && command -v unshare >/dev/null 2>&1; then
-	MS_FILES_NETNS=1 exec unshare -n sh -c 'ip link set lo up && exec sh "$0" "$@"' \
-		"$0" "$@"
-fi
 . "$ROOT/tools/bench/lib.sh"
 test -x "$ROOT/modelswarm" || bench_die "build modelswarm first (make)"
 for p in nginx curl perl mktorrent /usr/bin/time; do
@@ -246,7 +248,9 @@ echo
 echo "publish, first run per N (the tree just written): $(awk '{ printf "%s%s files %s s %.0f MiB", s, $2, $3, $4 / 1024; s = ", " }' publish)"
 
 # ---- publish against mktorrent, the largest tree ---------------------------
-# in turn, each into a fresh output, both on a tree the page cache holds
+# in turn, each into a fresh output, both on a tree the page cache holds;
+# a sync first, so that neither waits on the write-back of the downloads
+# above (publish syncs its index, mktorrent writes without)
 SRC=$W/srv/$ORG--files-$last
 REV=$(printf 'bench files %s' "$last" | sha1sum | cut -c1-40)
 : >mk
@@ -254,9 +258,11 @@ REV=$(printf 'bench files %s' "$last" | sha1sum | cut -c1-40)
 r=1
 while test "$r" -le "$runs"; do
 	rm -f "$W/mk.torrent"
+	sync
 	bench_timed mktorrent -l 17 -o "$W/mk.torrent" "$SRC" >logs/mktorrent.out 2>&1
 	test "$rc" = 0 && echo "$secs" >>mk
 	rm -rf "$W/index-pub"
+	sync
 	bench_timed "$MS" publish "$SRC" --repo $ORG/files-$last --rev "$REV" \
 		--key "$W/$ORG.key" --index "$W/index-pub" >logs/publish-again.out 2>&1
 	test "$rc" = 0 && echo "$secs" >>pub
