@@ -89,6 +89,14 @@ struct tail_torrent final : lt::torrent_plugin,
 	{
 	}
 
+	// out of the table with the torrent (a status still holds its counts)
+	~tail_torrent() override
+	{
+		std::lock_guard<std::mutex> lock(table->mu);
+		for (auto i = table->counts.begin(); i != table->counts.end();)
+			i = i->second == counts ? table->counts.erase(i) : std::next(i);
+	}
+
 	// the table of tails, once the torrent's metadata is there (called
 	// on the network thread: the handle's call runs at once)
 	bool know()
@@ -252,7 +260,18 @@ struct tail_peer final : lt::peer_plugin, std::enable_shared_from_this<tail_peer
 		}
 	}
 
+	// the handle's calls throw for a torrent on its way out: nothing of
+	// that may reach libtorrent's thread
 	bool write_request(lt::peer_request const &r) override
+	{
+		try {
+			return write_request_(r);
+		} catch (...) {
+			return false;
+		}
+	}
+
+	bool write_request_(lt::peer_request const &r)
 	{
 		auto t = tt.lock();
 		if (!t || r.start != 0 || !usable(*t))
@@ -291,6 +310,15 @@ struct tail_peer final : lt::peer_plugin, std::enable_shared_from_this<tail_peer
 	{
 		if (msg != our_id)
 			return false;
+		try {
+			return on_tail(length, body);
+		} catch (...) {
+			return true;
+		}
+	}
+
+	bool on_tail(int length, lt::span<char const> body)
+	{
 		if (length < 5 || length > 5 + block) {
 			pc.disconnect(lt::errors::invalid_message, lt::operation_t::bittorrent,
 				      lt::peer_connection_interface::peer_error);
