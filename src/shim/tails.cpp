@@ -439,16 +439,12 @@ struct tail_plugin final : lt::plugin {
 	std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const &h,
 							 lt::client_data_t) override
 	{
+		// counts of its own: a torrent added again while the one before
+		// is not yet gone must not lose them when that one goes
 		auto tt = std::make_shared<tail_torrent>(t, h);
+		tt->counts = std::make_shared<tail_counts>();
 		std::lock_guard<std::mutex> lock(t->mu);
-		auto c = std::make_shared<tail_counts>();
-		each_key(h.info_hashes(), [&](lt::sha1_hash const &k) {
-			auto it = t->counts.find(k);
-			if (it != t->counts.end())
-				c = it->second; // the same torrent again
-		});
-		each_key(h.info_hashes(), [&](lt::sha1_hash const &k) { t->counts[k] = c; });
-		tt->counts = c;
+		each_key(h.info_hashes(), [&](lt::sha1_hash const &k) { t->counts[k] = tt->counts; });
 		return tt;
 	}
 };
