@@ -619,6 +619,8 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
  * v2 root, without loading the torrent; LTS_ENOENT otherwise (no root: a
  * pad or empty file, or a v1 torrent) */
 int lts_creator_written(const lts_creator *c, char hash_v1[41], char hash_v2[65]);
+/* the trackers the torrent names (none empty, none twice) */
+int lts_creator_num_trackers(const lts_creator *c);
 int lts_creator_file_root(const lts_creator *c, int file, unsigned char out[32]);
 
 /* libtorrent's version string, static. */

@@ -25,9 +25,8 @@ struct ms_publish {
 	size_t n_files;
 	const unsigned char *torrent;   /* its bytes */
 	size_t torrent_len;
-	const lts_torrent *loaded;      /* the same, loaded (may be NULL) */
 	const struct ms_torrent_meta *tm;  /* what it says (NULL: worked out
-					    * here from loaded or the bytes) */
+					    * here from its bytes) */
 	const char *const *refs;        /* refs to point at rev (at least one) */
 	size_t n_refs;
 	const char *const *webseeds, *const *trackers;

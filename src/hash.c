@@ -78,6 +78,15 @@ static int digest(struct hasher *h, const EVP_MD *md, const void *d, size_t n,
 	       EVP_DigestFinal_ex(h->c, out, NULL) == 1;
 }
 
+/* a git blob id's start: "blob SIZE" and a NUL */
+static int git_begin(EVP_MD_CTX *c, const EVP_MD *sha1, int64_t size)
+{
+	char hdr[64];
+	int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)size);
+
+	return EVP_DigestInit_ex2(c, sha1, NULL) == 1 && EVP_DigestUpdate(c, hdr, (size_t)n + 1) == 1;
+}
+
 static int hasher_init(struct hasher *h, const struct pool *p)
 {
 	h->sha1 = p->sha1;
@@ -286,14 +295,9 @@ static int file_begin(struct pool *p, size_t idx)
 			goto nomem;
 		EVP_DigestInit_ex2(st->flat, p->sha256, NULL);
 	}
-	if (f->want_git && !st->whole) {
-		char hdr[64];
-		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)size);
-		if (!(st->git = EVP_MD_CTX_new()))
-			goto nomem;
-		EVP_DigestInit_ex2(st->git, p->sha1, NULL);
-		EVP_DigestUpdate(st->git, hdr, (size_t)n + 1); /* with the NUL */
-	}
+	if (f->want_git && !st->whole &&
+	    (!(st->git = EVP_MD_CTX_new()) || !git_begin(st->git, p->sha1, size)))
+		goto nomem;
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", job->dir, f->path) >= sizeof(full)) {
 		fail(p, MS_EPATH, "cannot open '%s/%s': path too long", job->dir, f->path);
 		return 0;
@@ -312,7 +316,8 @@ nomem:
 }
 
 /* a file shorter than a chunk, all at once: 2 with *c filled (the file
- * finished), -1 on error */
+ * finished), 0 for an empty one (finished, nothing to queue), -1 on
+ * error */
 static int file_whole(struct pool *p, struct hasher *h, size_t idx, uint8_t *buf,
 		      struct chunk *c)
 {
@@ -349,14 +354,9 @@ static int file_whole(struct pool *p, struct hasher *h, size_t idx, uint8_t *buf
 	 * which hash_chunk() works out anyway */
 	st->flat_is_leaf = job->v2 && got > 0 && got <= MS_V2_BLOCK;
 	ok = st->flat_is_leaf || digest(h, h->sha256, buf, got, f->sha256);
-	if (ok && f->want_git) {
-		char hdr[64];
-		int n = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)f->size);
-		ok = EVP_DigestInit_ex2(h->c, h->sha1, NULL) == 1 &&
-		     EVP_DigestUpdate(h->c, hdr, (size_t)n + 1) == 1 && /* with the NUL */
-		     EVP_DigestUpdate(h->c, buf, got) == 1 &&
+	if (ok && f->want_git)
+		ok = git_begin(h->c, h->sha1, f->size) && EVP_DigestUpdate(h->c, buf, got) == 1 &&
 		     EVP_DigestFinal_ex(h->c, f->git_sha1, NULL) == 1;
-	}
 	if (!ok) {
 		fail(p, MS_ENOMEM, "'%s': %s", f->path, "cannot hash it");
 		return -1;

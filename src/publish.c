@@ -121,8 +121,8 @@ int ms_publish_write(struct ms_publish *p, struct ms_error *err)
 	if ((size_t)snprintf(p->repodir, sizeof(p->repodir), "%s/%s", p->index, p->repo) >=
 	    sizeof(p->repodir))
 		return ms_error_set(err, MS_EINVAL, "index path too long");
-	if (!p->tm && ((!p->loaded && !(meta = ms_torrent_load(p->torrent, p->torrent_len, err))) ||
-		       (r = ms_torrent_meta(p->loaded ? p->loaded : meta, &tm, err)))) {
+	if (!p->tm && (!(meta = ms_torrent_load(p->torrent, p->torrent_len, err)) ||
+		       (r = ms_torrent_meta(meta, &tm, err)))) {
 		r = err->code ? err->code : MS_EINVAL;
 		goto out;
 	}

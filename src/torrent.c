@@ -147,14 +147,7 @@ static int written_meta(const lts_creator *c, const struct ms_build_opts *o, con
 	for (int i = 0; i < nf; i++)
 		if (!hf[i].pad)
 			m->total_size += hf[i].size;
-	/* the shim's rule: none empty, none twice */
-	for (size_t i = 0; i < o->n_trackers; i++) {
-		size_t k = 0;
-		while (k < i && strcmp(o->trackers[k], o->trackers[i]))
-			k++;
-		if (*o->trackers[i] && k == i)
-			m->n_trackers++;
-	}
+	m->n_trackers = lts_creator_num_trackers(c);
 	if (!(m->name = strdup(o->name)) ||
 	    (o->n_webseeds && !(m->webseeds = calloc(o->n_webseeds, sizeof(*m->webseeds)))))
 		goto oom;

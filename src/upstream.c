@@ -75,7 +75,7 @@ struct ms_upstream_job {
 	struct ms_build_file *bf;
 	unsigned char *tbuf;
 	size_t tlen;
-	lts_torrent *loaded;            /* tbuf, loaded */
+	struct ms_torrent_meta tm;      /* what tbuf says */
 	int build_code;
 	struct ms_error build_err;
 };
@@ -118,7 +118,7 @@ static void free_job(struct ms_upstream_job *j)
 	ms_strlist_release(&j->trackers);
 	free(j->bf);
 	free(j->tbuf);
-	ms_torrent_free(j->loaded);
+	ms_torrent_meta_release(&j->tm);
 	free(j->upstream);
 	free(j->repo);
 	free(j->want);
@@ -572,7 +572,7 @@ static void build_hash(struct ms_upstream_job *j)
 	bo.name = j->sha;
 	bo.trackers = j->trackers.v;
 	bo.n_trackers = j->trackers.n;
-	bo.loaded = &j->loaded;
+	bo.meta = &j->tm;
 	if (ms_torrent_build(j->work, j->bf, j->n, &bo, &j->tbuf, &j->tlen, &err)) {
 		j->build_code = ms_error_set(&j->build_err, err.code, "%s", err.msg);
 		return;
@@ -636,7 +636,7 @@ static void build_after(uv_work_t *w, int status)
 	pub.n_files = j->n;
 	pub.torrent = j->tbuf;
 	pub.torrent_len = j->tlen;
-	pub.loaded = j->loaded;
+	pub.tm = &j->tm;
 	pub.refs = refs;
 	pub.n_refs = ms_revision_check(j->want) ? 1 : 0;  /* a ref, not a commit */
 	pub.trackers = j->trackers.v;

@@ -406,7 +406,6 @@ int cmd_publish(int argc, char **argv, struct ms_ctx *ctx)
 	pub.n_files = tree.n;
 	pub.torrent = tbuf;
 	pub.torrent_len = tlen;
-	pub.loaded = meta;
 	pub.tm = &tm;
 	pub.refs = refnames.v;
 	pub.n_refs = refnames.n;

@@ -8,14 +8,16 @@
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/file_storage.hpp>
 #include <libtorrent/hasher.hpp>
+#include <libtorrent/hex.hpp>
 #include <libtorrent/settings_pack.hpp>
 
-#include <cerrno>
-#include <cstdlib>
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -179,31 +181,6 @@ std::vector<lt::string_view> parts(std::string const &path)
 	return v;
 }
 
-lt::sha256_hash pair_hash(lt::sha256_hash const &a, lt::sha256_hash const &b)
-{
-	lt::hasher256 h;
-	h.update(a);
-	h.update(b);
-	return h.final();
-}
-
-// libtorrent's merkle_root(): the layer padded to a power of two with pad
-lt::sha256_hash layer_root(std::vector<lt::sha256_hash> level, lt::sha256_hash const &pad)
-{
-	std::size_t w = 1;
-	while (w < level.size())
-		w *= 2;
-	level.resize(w, pad);
-	lt::sha256_hash p = pad;
-	while (level.size() > 1) {
-		for (std::size_t i = 0; i < level.size() / 2; i++)
-			level[i] = pair_hash(level[2 * i], level[2 * i + 1]);
-		level.resize(level.size() / 2);
-		p = pair_hash(p, p);
-	}
-	return level[0];
-}
-
 struct tree_file {
 	std::vector<lt::string_view> at;
 	lt::file_index_t i;
@@ -274,14 +251,18 @@ bool bencode_torrent(lts_creator &c, std::string &o)
 	std::vector<lt::sha256_hash> roots(nf);
 	std::map<std::string, std::size_t> layers; // root -> file
 	if (c.v2) {
-		lt::sha256_hash pad{};
-		for (int w = 1; w < P / 0x4000; w *= 2)
-			pad = pair_hash(pad, pad);
+		// a missing piece of a layer: the root of a piece of zero leaves
+		std::size_t bpp = static_cast<std::size_t>(P / 0x4000);
+		std::vector<lt::sha256_hash> zeros(bpp);
+		lt::sha256_hash pad = piece_root(zeros, bpp);
 		for (lt::file_index_t i : fs.file_range()) {
 			auto k = static_cast<std::size_t>(static_cast<int>(i));
 			if (fs.pad_file_at(i) || fs.file_size(i) == 0)
 				continue;
-			roots[k] = c.v2h[k].size() == 1 ? c.v2h[k][0] : layer_root(c.v2h[k], pad);
+			std::size_t w = 1;
+			while (w < c.v2h[k].size())
+				w *= 2;
+			roots[k] = piece_root(c.v2h[k], w, pad);
 			if (c.v2h[k].size() >= 2)
 				layers[roots[k].to_string()] = k;
 		}
@@ -618,22 +599,16 @@ int lts_creator_generate(lts_creator *c, unsigned char **out, size_t *len,
 
 int lts_creator_written(const lts_creator *c, char hash_v1[41], char hash_v2[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	if (!c->written)
 		return LTS_ENOENT;
-	auto put = [](char *out, char const *d, std::size_t n) {
-		for (std::size_t i = 0; i < n; i++) {
-			out[2 * i] = hex[static_cast<unsigned char>(d[i]) >> 4];
-			out[2 * i + 1] = hex[static_cast<unsigned char>(d[i]) & 15];
-		}
-		out[2 * n] = '\0';
-	};
-	hash_v1[0] = hash_v2[0] = '\0';
-	if (c->v1)
-		put(hash_v1, c->ih1.data(), c->ih1.size());
-	if (c->v2)
-		put(hash_v2, c->ih2.data(), c->ih2.size());
+	snprintf(hash_v1, 41, "%s", c->v1 ? lt::aux::to_hex(c->ih1).c_str() : "");
+	snprintf(hash_v2, 65, "%s", c->v2 ? lt::aux::to_hex(c->ih2).c_str() : "");
 	return 0;
+}
+
+int lts_creator_num_trackers(const lts_creator *c)
+{
+	return static_cast<int>(c->trackers.size());
 }
 
 int lts_creator_file_root(const lts_creator *c, int file, unsigned char out[32])

@@ -47,12 +47,15 @@ bool file_digests::by_v2(lt::file_storage const &fs, int piece,
 	return true;
 }
 
-// The root of a piece's merkle subtree from its block hashes: n leaves (a
-// power of 2), zeros past the end of its file (BEP 52).
-lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n)
+// The root of a merkle tree of n leaves (a power of 2), pad past the
+// hashes given: a piece's subtree from its block hashes, zeros past the
+// end of its file (BEP 52); a file's root from its piece layer, each
+// missing piece the root of a piece of zero leaves.
+lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n,
+			   lt::sha256_hash const &pad)
 {
 	std::vector<lt::sha256_hash> level(blocks.begin(), blocks.end());
-	level.resize(std::max<std::size_t>(n, 1));
+	level.resize(std::max<std::size_t>(n, 1), pad);
 	while (level.size() > 1) {
 		for (std::size_t i = 0; i < level.size() / 2; i++) {
 			lt::hasher256 h;

@@ -174,8 +174,10 @@ struct file_digests {
 		   lt::sha1_hash *want1) const;
 };
 
-// the root of a piece's merkle subtree from its n block hashes (BEP 52)
-lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n);
+// the root of a merkle tree of n leaves (a power of 2), pad past those
+// given: a piece's from its block hashes, a file's from its piece layer
+lt::sha256_hash piece_root(lt::span<lt::sha256_hash const> blocks, std::size_t n,
+			   lt::sha256_hash const &pad = lt::sha256_hash());
 
 // Shared by the session and its disk: digests waiting for their storage.
 struct digest_table {
