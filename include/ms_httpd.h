@@ -50,6 +50,9 @@ const char *ms_httpd_header(const struct ms_httpd_req *q, const char *name);
  * name without '=' gives "". */
 const char *ms_httpd_arg(const struct ms_httpd_req *q, const char *name);
 
+/* The client's address, numeric ("10.0.0.2", "[::1]"): 0, or -1. */
+int ms_httpd_peer(const struct ms_httpd_req *q, char *buf, size_t cap);
+
 /* The response a handler fills (zeroed, status 500, before the call). */
 struct ms_httpd_resp {
 	int status;

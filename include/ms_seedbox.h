@@ -132,6 +132,26 @@ struct ms_seedbox_view {
  * daemon has no such repo */
 int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 		    struct ms_seedbox_view *out, int *known);
+/* A daemon following our bridge of repo at rev (a ref or commit) asks
+ * where to take its bytes. asker: its own relay URL
+ * (http://HOST:PORT/modelswarm/relay/ORG/NAME/), or NULL if it cannot
+ * relay; it may be named to later followers. 0 with the commit and, in
+ * relay, a follower's relay URL ("" for this daemon's own); MS_EAGAIN
+ * while the bridge has not read the tree (wait on *key); MS_ENOTFOUND
+ * when repo@rev is not being bridged here. */
+int ms_seedbox_follow(struct ms_seedbox *sb, const char *repo, const char *rev,
+		      const char *asker, char *relay, size_t cap, char commit[41],
+		      const void **key);
+/* A file of a bridge or follow on its way here, by its etag, for the
+ * relay: not checked yet (the follower checks it). */
+struct ms_seedbox_relay {
+	const char *repo_dir;    /* blobs/<etag>[.incomplete] below it */
+	int64_t size;
+	int done;                /* at its final name */
+	const void *key;         /* woken as bytes come (ms_seedbox_set_notify) */
+};
+int ms_seedbox_relay_file(struct ms_seedbox *sb, const char *repo, const char *etag,
+			  struct ms_seedbox_relay *out);
 /* The index of the releases this daemon bridged (a directory), or NULL
  * when it bridges nothing (no hf-upstream). */
 const char *ms_seedbox_bridge_index(const struct ms_seedbox *sb);

@@ -14,6 +14,13 @@
  * upstream's metadata is the root of trust here; the signature says only
  * which bridge vouches for it.
  *
+ * Following (opts.relay): another daemon is bridging the same commit.
+ * The metadata still comes from the upstream, but each file's bytes come
+ * from that daemon's relay (RELAY<etag>, streamed as it gets them) and are
+ * checked against the upstream's metadata just the same before they get
+ * their name; no release is made (that daemon signs one). The relay's
+ * failures are MS_EAGAIN: the caller goes back to the index.
+ *
  * A download cut short is resumed from its .incomplete file next time.
  * Everything runs on the loop thread except the hashing (libuv's pool).
  */
@@ -40,6 +47,8 @@ struct ms_upstream_opts {
 	const struct ms_strlist *trackers; /* for the torrent, or NULL */
 	int parallel;                      /* files at once (0: 4) */
 	long stall_s;                      /* a transfer without a byte (0: 60) */
+	const char *relay;                 /* follow: the bytes from RELAY<etag>;
+					      sk, index, work_dir unused */
 };
 
 struct ms_upstream_hooks {
@@ -50,8 +59,11 @@ struct ms_upstream_hooks {
 	 * for now, try later). Never before ms_upstream_start() returns. */
 	void (*done)(void *ud, int code, const char *msg, const char *commit);
 	void *ud;
-	/* a file got its final name (may be NULL) */
+	/* the tree was read, or a file got its final name (may be NULL) */
 	void (*file_done)(void *ud);
+	/* more bytes are in a file's .incomplete (a MiB or so at a time, and
+	 * at its end; may be NULL) */
+	void (*progress)(void *ud);
 };
 
 struct ms_upstream_job;
@@ -68,6 +80,10 @@ const char *ms_upstream_repo_dir(const struct ms_upstream_job *j);
 size_t ms_upstream_n_files(const struct ms_upstream_job *j);
 void ms_upstream_file(const struct ms_upstream_job *j, size_t i, const char **path,
 		      int64_t *size, const char **etag, int *done);
+/* a file by its etag: its index, or -1 */
+long ms_upstream_find(const struct ms_upstream_job *j, const char *etag);
+/* following (opts.relay), not bridging */
+int ms_upstream_following(const struct ms_upstream_job *j);
 /* bytes of the files, and of them at their final names or on the way */
 void ms_upstream_progress(const struct ms_upstream_job *j, int64_t *done, int64_t *total);
 /* Stop: no hook is called after this; freed once nothing runs. */

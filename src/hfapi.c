@@ -1,5 +1,6 @@
 /* hfapi.c: the Hugging Face compatible endpoint (what a request means; the
  * transport is httpd.c) */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -32,6 +33,7 @@
 #define WAIT_MS 60000       /* a request waits for its release this long */
 #define INDEX_WAIT_MS 15000 /* a daemon asking our index for a release we
 			       are bridging, this long */
+#define RELAY_LOOK_MS 5000  /* a relay with no new bytes looks again */
 #define MAX_SEGS 300
 #define LFS_POINTER "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %" PRId64 "\n"
 
@@ -1017,8 +1019,11 @@ static void index_file(struct call *c, const struct segs *g)
 	if (c->held.key && !c->held.complete &&
 	    (!c->held.failed || c->held.code == MS_EAGAIN)) {
 		/* held a while (woken when it moves on: the asker learns at
-		 * once), then 503 within the asker's low-speed limit */
-		if (!c->q->timed_out) {
+		 * once), then 503 within the asker's low-speed limit; at once
+		 * when its tree is read: a daemon with an upstream follows
+		 * the bridge then (GET /modelswarm/follow/...), the bytes
+		 * relayed to it as they come */
+		if (!c->q->timed_out && !(c->held.bridge && c->held.bridging)) {
 			ms_httpd_resp_wait(c->r, c->held.key, INDEX_WAIT_MS);
 			return;
 		}
@@ -1028,6 +1033,225 @@ static void index_file(struct call *c, const struct segs *g)
 		return;
 	}
 	fail(c, 404, NULL, "Not Found");
+}
+
+/* ---- following: daemons that take a bridge's bytes as they come ---- */
+
+/* the relay address a follower names: "PORT" (at the address it came
+ * from) or "IP:PORT", numeric; a loopback address only from loopback */
+static int relay_of(const struct call *c, const char *v, char *out, size_t cap)
+{
+	char peer[64], ip[64];
+	const char *colon = strrchr(v, ':');
+	unsigned char bin[16];
+	long port;
+	char *end;
+	int loop_peer, v6;
+
+	if (ms_httpd_peer(c->q, peer, sizeof(peer)))
+		return -1;
+	loop_peer = !strncmp(peer, "127.", 4) || !strcmp(peer, "[::1]");
+	port = strtol(colon ? colon + 1 : v, &end, 10);
+	if (*end || port < 1 || port > 65535 || (colon && (size_t)(colon - v) >= sizeof(ip)))
+		return -1;
+	if (!colon) {
+		snprintf(ip, sizeof(ip), "%s", peer);
+	} else {
+		snprintf(ip, sizeof(ip), "%.*s", (int)(colon - v), v);
+		v6 = ip[0] == '[';
+		if (v6 && ip[strlen(ip) - 1] != ']')
+			return -1;
+		if (v6) {
+			char in[64];
+			snprintf(in, sizeof(in), "%.*s", (int)strlen(ip) - 2, ip + 1);
+			if (inet_pton(AF_INET6, in, bin) != 1 || (!loop_peer && !strcmp(in, "::1")))
+				return -1;
+		} else if (inet_pton(AF_INET, ip, bin) != 1 || (!loop_peer && bin[0] == 127)) {
+			return -1;
+		}
+	}
+	return snprintf(out, cap, "http://%s:%ld/modelswarm/relay/%s/", ip, port, c->repo) >=
+	       (int)cap ? -1 : 0;
+}
+
+/* GET /modelswarm/follow/ORG/NAME/REV[?relay=[IP:]PORT]: a daemon whose
+ * index (this daemon) said "being bridged here" asks where to take the
+ * bytes: {"commit": C, "relay": URL}. With relay= it serves them in turn
+ * there (named to later followers). */
+static void follow(struct call *c, const struct segs *g)
+{
+	char org[128], name[128], rev[128], asker[600], relay[600], commit[41];
+	const char *ra = ms_httpd_arg(c->q, "relay"), *host;
+	const void *key;
+	struct ms_error err;
+	int rc;
+
+	if (!ms_seedbox_bridge_index(c->a->sb) ||
+	    decode(g->s[2], g->len[2], org, sizeof(org), 0, 0) ||
+	    decode(g->s[3], g->len[3], name, sizeof(name), 0, 0) ||
+	    decode(g->s[4], g->len[4], rev, sizeof(rev), 0, 0) ||
+	    snprintf(c->repo, sizeof(c->repo), "%s/%s", org, name) >= (int)sizeof(c->repo) ||
+	    ms_repo_check(c->repo, NULL, 0, &err) ||
+	    (ms_revision_check(rev) && ms_ref_check(rev, &err))) {
+		fail(c, 404, NULL, "Not Found");
+		return;
+	}
+	*asker = '\0';
+	if (ra && relay_of(c, ra, asker, sizeof(asker))) {
+		fail(c, 400, NULL, "relay= takes [IP:]PORT, numeric");
+		return;
+	}
+	rc = ms_seedbox_follow(c->a->sb, c->repo, rev, *asker ? asker : NULL, relay,
+			       sizeof(relay), commit, &key);
+	if (rc == MS_EAGAIN) {
+		if (!c->q->timed_out) {
+			ms_httpd_resp_wait(c->r, key, INDEX_WAIT_MS);
+			return;
+		}
+		fail(c, 503, NULL, "%s@%s is being bridged here: try again later", c->repo, rev);
+		ms_httpd_resp_header(c->r, "Retry-After", "2");
+		return;
+	}
+	if (rc) {
+		fail(c, 404, NULL, "%s@%s is not being bridged here", c->repo, rev);
+		return;
+	}
+	if (!*relay) {
+		/* this daemon, as the asker reached it */
+		host = ms_httpd_header(c->q, "Host");
+		if (!host || !*host || strlen(host) > 200 ||
+		    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			   ".-:[]") != strlen(host)) {
+			fail(c, 400, NULL, "no usable Host header");
+			return;
+		}
+		snprintf(relay, sizeof(relay), "http://%s/modelswarm/relay/%s/", host, c->repo);
+	}
+	send_json(c, json_pack("{s:s,s:s}", "commit", commit, "relay", relay));
+}
+
+struct relay_stream {
+	struct ms_hfapi *a;
+	int fd;
+	uint64_t base;          /* the range's start */
+	char repo[sizeof(((struct call *)0)->repo)], etag[65];
+};
+
+/* the bytes there so far; at the end of them, wait for more while the
+ * bridge (or follow) still has the file on its way */
+static ssize_t relay_read(void *ud, uint64_t pos, char *buf, size_t max, int timed_out)
+{
+	struct relay_stream *s = ud;
+	struct ms_seedbox_relay rf;
+	struct stat st;
+	uint64_t at = s->base + pos;
+	ssize_t n;
+
+	if (fstat(s->fd, &st))
+		return -1;
+	if ((uint64_t)st.st_size > at) {
+		if ((uint64_t)st.st_size - at < max)
+			max = (size_t)((uint64_t)st.st_size - at);
+		n = pread(s->fd, buf, max, (off_t)at);
+		return n > 0 ? n : -1;
+	}
+	if (timed_out && ms_seedbox_relay_file(s->a->sb, s->repo, s->etag, &rf))
+		return -1;  /* that bridge is over, and the file was not finished */
+	return 0;
+}
+
+static void relay_done(void *ud)
+{
+	struct relay_stream *s = ud;
+
+	close(s->fd);
+	free(s);
+}
+
+/* GET /modelswarm/relay/ORG/NAME/ETAG: a file of a bridge (or follow) on
+ * its way here, as its bytes come, for the daemons following it. These
+ * bytes are not checked yet: a follower checks every file against the
+ * upstream's metadata itself before it gets its name, and only then
+ * serves it to its clients. */
+static void relay(struct call *c, const struct segs *g)
+{
+	char org[128], name[128], etag[65], path[PATH_MAX + 160];
+	struct ms_seedbox_relay rf;
+	struct relay_stream *s;
+	struct ms_error err;
+	struct stat st;
+	int64_t a = 0, b = 0;
+	int fd, rng;
+
+	if (decode(g->s[2], g->len[2], org, sizeof(org), 0, 0) ||
+	    decode(g->s[3], g->len[3], name, sizeof(name), 0, 0) ||
+	    decode(g->s[4], g->len[4], etag, sizeof(etag), 0, 0) ||
+	    (strlen(etag) != 40 && strlen(etag) != 64) ||
+	    strspn(etag, "0123456789abcdef") != strlen(etag) ||
+	    snprintf(c->repo, sizeof(c->repo), "%s/%s", org, name) >= (int)sizeof(c->repo) ||
+	    ms_repo_check(c->repo, NULL, 0, &err) ||
+	    ms_seedbox_relay_file(c->a->sb, c->repo, etag, &rf) || !rf.repo_dir) {
+		fail(c, 404, NULL, "Not Found");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/blobs/%s", rf.repo_dir, etag);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/blobs/%s.incomplete", rf.repo_dir, etag);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		/* not started yet */
+		if (!c->q->timed_out) {
+			ms_httpd_resp_wait(c->r, rf.key, INDEX_WAIT_MS);
+			return;
+		}
+		fail(c, 503, NULL, "not started yet");
+		ms_httpd_resp_header(c->r, "Retry-After", "2");
+		return;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		fail(c, 404, NULL, "Not Found");
+		return;
+	}
+	rng = parse_range(ms_httpd_header(c->q, "Range"), rf.size, &a, &b);
+	if (rng < 0) {
+		close(fd);
+		c->r->status = 416;
+		ms_httpd_resp_header(c->r, "Content-Range", "bytes */%" PRId64, rf.size);
+		return;
+	}
+	if (rng > 0) {
+		c->r->status = 206;
+		ms_httpd_resp_header(c->r, "Content-Range", "bytes %" PRId64 "-%" PRId64 "/%" PRId64,
+				     a, b, rf.size);
+	} else {
+		c->r->status = 200;
+		a = 0;
+		b = rf.size - 1;
+	}
+	ms_httpd_resp_header(c->r, "Content-Type", "application/octet-stream");
+	if (b < a) {
+		close(fd);
+		return;
+	}
+	if (st.st_size == rf.size) {
+		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
+		return;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		close(fd);
+		fail(c, 500, NULL, "out of memory");
+		return;
+	}
+	s->a = c->a;
+	s->fd = fd;
+	s->base = (uint64_t)a;
+	snprintf(s->repo, sizeof(s->repo), "%s", c->repo);
+	snprintf(s->etag, sizeof(s->etag), "%s", etag);
+	ms_httpd_resp_stream(c->r, (uint64_t)(b - a + 1), relay_read, relay_done, s, rf.key,
+			     RELAY_LOOK_MS);
 }
 
 /* ---- routing ---- */
@@ -1094,6 +1318,16 @@ static void handle(void *ud, const struct ms_httpd_req *q, struct ms_httpd_resp 
 			fail(&c, 405, NULL, "Method Not Allowed");
 		else
 			api(&c, &g, get, post);
+		return;
+	}
+	if (seg_is(&g, 0, "modelswarm") && g.n == 5 &&
+	    (seg_is(&g, 1, "follow") || seg_is(&g, 1, "relay"))) {
+		if (!get)
+			fail(&c, 405, NULL, "Method Not Allowed");
+		else if (seg_is(&g, 1, "follow"))
+			follow(&c, &g);
+		else
+			relay(&c, &g);
 		return;
 	}
 	if (seg_is(&g, 0, "modelswarm") && seg_is(&g, 1, "index") && g.n == 5) {

@@ -193,6 +193,30 @@ const char *ms_httpd_arg(const struct ms_httpd_req *q, const char *name)
 	return v ? v : "";
 }
 
+int ms_httpd_peer(const struct ms_httpd_req *q, char *buf, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (!sa || cap < 2)
+		return -1;
+	if (sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+		      (socklen_t)cap))
+		return 0;
+	if (sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		      buf + 1, (socklen_t)(cap - 2)) && strlen(buf + 1) + 3 <= cap) {
+		size_t n = strlen(buf + 1);
+		buf[0] = '[';
+		buf[n + 1] = ']';
+		buf[n + 2] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
 /* the path and the query arguments stay as sent: what an escape means
  * is the handler's to decide (an encoded '/' is not a '/') */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)

@@ -20,6 +20,11 @@
 
 #define RECORD_MAX (16u << 20)
 
+struct relay_node {
+	char url[600];           /* http://HOST:PORT/modelswarm/relay/ORG/NAME/ */
+	int kids;                /* followers sent to it */
+};
+
 enum rstate { R_QUEUED, R_DOWNLOADING, R_SEEDING, R_FAILED, R_BRIDGING };
 
 extern const char *const ms__state_names[];
@@ -56,6 +61,14 @@ struct repo {
 	int job_ended, job_code; /* the job said it is done */
 	struct ms_upstream_job *bridge;  /* bridging it from the upstream hub */
 	int bridge_ended, bridge_code;   /* that ended (handled on the tick) */
+	int following;           /* bridge is a follow of another daemon's */
+	/* following another daemon's bridge (r->bridge then gets its bytes
+	 * from that daemon's relay): the question to its index, in flight */
+	struct ms_http *follow_http;
+	char follow_url[600];
+	/* bridging here: the daemons following it, as relays for others */
+	struct relay_node *relays;
+	int n_relays, own_kids;
 	char **paths;            /* per torrent file, while seeding */
 	int *prio;
 	int n_files;
@@ -176,6 +189,10 @@ int ms__bridge_start(struct ms_seedbox *sb, struct repo *r);
 /* ended bridges; failures "for now" tried again */
 void ms__bridge_tick(struct ms_seedbox *sb, double now);
 void ms__bridge_cancel(struct repo *r);
+/* r's index said another daemon is bridging it: follow that bridge (its
+ * bytes relayed as they come, checked against the upstream here). 1 if
+ * the index is asked, 0 if r cannot follow. */
+int ms__follow_start(struct ms_seedbox *sb, struct repo *r);
 
 /* tell the one who looks (ms_seedbox_set_notify) that r moved on */
 void ms__notify(struct ms_seedbox *sb, const struct repo *r);

@@ -501,6 +501,8 @@ static void job_finish(struct repo *r, int code)
 			ms__remove_repo(sb, r, 0);
 		} else if (code == MS_ENOTFOUND && ms__bridge_start(sb, r)) {
 			ms__save_record(sb, r);
+		} else if (code == MS_EAGAIN && ms__follow_start(sb, r)) {
+			ms__save_record(sb, r);
 		} else {
 			r->st = R_FAILED;
 			r->code = code;

@@ -25,6 +25,7 @@
 #define MAX_FILES 200000
 #define TRIES 3                  /* per file, then the job fails for now */
 #define BUILD_DAYS 180
+#define PROGRESS_STEP (1 << 20)  /* bytes between progress hooks */
 
 enum { U_WAIT, U_PREP, U_GET, U_DONE };
 
@@ -37,6 +38,7 @@ struct ufile {
 	int st;
 	int fd;
 	int64_t have;            /* bytes in its .incomplete file */
+	int64_t told;            /* have, when progress was last called */
 	EVP_MD_CTX *md;
 	struct ms_http_xfer *x;
 	int tries;
@@ -49,6 +51,7 @@ struct ms_upstream_job {
 	struct ms_http *http;
 	struct ms_upstream_hooks h;
 	char *upstream, *repo, *want, *cache, *index, *work;
+	char *relay;             /* following: the bytes from relay<etag> */
 	char *auth_host, *auth_scheme, *auth_value;
 	struct ms_http_auth auth;
 	int has_auth;
@@ -125,6 +128,7 @@ static void free_job(struct ms_upstream_job *j)
 	free(j->cache);
 	free(j->index);
 	free(j->work);
+	free(j->relay);
 	free(j->auth_host);
 	free(j->auth_scheme);
 	free(j->auth_value);
@@ -281,9 +285,15 @@ static void file_complete(struct ufile *f)
 		close(f->fd);
 		f->fd = -1;
 		unlink(inc);
-		fail(j, MS_EVERIFY, "upstream's bytes of '%s' do not match its metadata (%s %s, "
-		     "the bytes have %s): refused", f->path, f->lfs ? "sha256" : "git blob sha1",
-		     want, got);
+		if (j->relay)
+			/* a relay that is wrong: the release, from peers, later */
+			fail(j, MS_EAGAIN, "relay %s's bytes of '%s' do not match the upstream's "
+			     "metadata (%s %s, the bytes have %s): refused", j->relay, f->path,
+			     f->lfs ? "sha256" : "git blob sha1", want, got);
+		else
+			fail(j, MS_EVERIFY, "upstream's bytes of '%s' do not match its metadata "
+			     "(%s %s, the bytes have %s): refused", f->path,
+			     f->lfs ? "sha256" : "git blob sha1", want, got);
 		return;
 	}
 	if (fsync(f->fd) || close(f->fd) || rename(inc, fin)) {
@@ -323,6 +333,10 @@ static int on_data(void *ud, const unsigned char *p, size_t n)
 		f->have += w;
 		off += (size_t)w;
 	}
+	if (f->j->h.progress && (f->have - f->told >= PROGRESS_STEP || f->have == f->size)) {
+		f->told = f->have;
+		f->j->h.progress(f->j->h.ud);
+	}
 	return 0;
 }
 
@@ -354,6 +368,20 @@ static void on_file_done(void *ud, const struct ms_http_result *res)
 		return;
 	if (!res->status && f->have == f->size) {
 		file_complete(f);
+		return;
+	}
+	if (j->relay) {
+		/* the relay's trouble is never the upstream's: back to the
+		 * index, for the release or another relay */
+		if (res->status == MS_ENOENT || ++f->tries >= TRIES) {
+			fail(j, MS_EAGAIN, "relay %s: cannot get '%s' (%" PRId64 " of %" PRId64
+			     " bytes kept): %s", j->relay, f->path, f->have, f->size,
+			     res->msg ? res->msg : "failed");
+			return;
+		}
+		logf_(j, "relay %s: '%s': %s; trying again (%" PRId64 " of %" PRId64 " bytes kept)",
+		      j->relay, f->path, res->msg ? res->msg : "failed", f->have, f->size);
+		uv_timer_start(&j->retry, retry_cb, 500u << f->tries, 0);
 		return;
 	}
 	if (res->status == MS_ENOENT) {
@@ -391,19 +419,22 @@ static void get_file(struct ufile *f)
 		file_complete(f);
 		return;
 	}
-	if (!(esc = ms_url_escape_path(f->path)) ||
-	    url_of(j, url, sizeof(url), "/%s/resolve/%s/%s", j->repo, j->sha, esc)) {
+	if (j->relay) {
+		snprintf(url, sizeof(url), "%s%s", j->relay, etag_of(f));
+	} else if (!(esc = ms_url_escape_path(f->path)) ||
+		   url_of(j, url, sizeof(url), "/%s/resolve/%s/%s", j->repo, j->sha, esc)) {
 		free(esc);
 		fail(j, MS_EINVAL, "the URL of '%s' is too long", f->path);
 		return;
+	} else {
+		free(esc);
 	}
-	free(esc);
 	memset(&rq, 0, sizeof(rq));
 	rq.url = url;
 	rq.start = f->have;
 	rq.len = f->size - f->have;
 	rq.file_size = f->size;
-	if (j->has_auth) {
+	if (j->has_auth && !j->relay) {
 		rq.auth_host = j->auth.host;
 		rq.auth_scheme = j->auth.scheme;
 		rq.auth = j->auth.value;
@@ -531,8 +562,16 @@ static void schedule(struct ms_upstream_job *j)
 {
 	while (!j->ended && j->active < j->parallel && j->next < j->n)
 		start_file(&j->files[j->next++]);
-	if (!j->ended && !j->active && j->next == j->n)
-		build(j);
+	if (!j->ended && !j->active && j->next == j->n) {
+		if (j->relay) {
+			/* the daemon bridging it signs the release */
+			logf_(j, "%s@%s: all %zu files from relay %s verified against the "
+			      "upstream's metadata", j->repo, j->sha, j->n, j->relay);
+			finish(j, 0, NULL);
+		} else {
+			build(j);
+		}
+	}
 }
 
 /* ---- the build: the torrent publish makes, checked, then signed ---------- */
@@ -715,6 +754,8 @@ static void tree_done(struct ms_upstream_job *j)
 	}
 	logf_(j, "%s@%s is %s at upstream %s: %zu files, %" PRId64 " bytes", j->repo, j->want,
 	      j->sha, j->upstream, j->n, total);
+	if (j->h.file_done)
+		j->h.file_done(j->h.ud);   /* its files can be listed now */
 	schedule(j);
 }
 
@@ -915,9 +956,12 @@ int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
 	*out = NULL;
 	if (ms_upstream_check(o->upstream, err))
 		return MS_EINVAL;
-	if (!o->sk || !o->repo || !o->want || !o->cache_dir || !o->index || !o->work_dir)
+	if (!o->repo || !o->want || !o->cache_dir ||
+	    (!o->relay && (!o->sk || !o->index || !o->work_dir)))
 		return ms_error_set(err, MS_EINVAL, "bridging needs a repo, a key, a cache and "
 				    "an index");
+	if (o->relay && strncmp(o->relay, "http://", 7) && strncmp(o->relay, "https://", 8))
+		return ms_error_set(err, MS_EINVAL, "relay '%s' is not an http(s) URL", o->relay);
 	if (!(j = calloc(1, sizeof(*j))))
 		return ms_error_set(err, MS_ENOMEM, "out of memory");
 	j->loop = loop;
@@ -931,6 +975,7 @@ int ms_upstream_start(struct ms_upstream_job **out, uv_loop_t *loop,
 	j->cache = dup_or_null(o->cache_dir, &bad);
 	j->index = dup_or_null(o->index, &bad);
 	j->work = dup_or_null(o->work_dir, &bad);
+	j->relay = dup_or_null(o->relay, &bad);
 	if (o->auth && o->auth->value) {
 		j->auth_host = dup_or_null(o->auth->host, &bad);
 		j->auth_scheme = dup_or_null(o->auth->scheme, &bad);
@@ -1000,6 +1045,21 @@ void ms_upstream_file(const struct ms_upstream_job *j, size_t i, const char **pa
 	*size = f->size;
 	*etag = etag_of(f);
 	*done = f->st == U_DONE;
+}
+
+long ms_upstream_find(const struct ms_upstream_job *j, const char *etag)
+{
+	if (!*j->repo_dir)
+		return -1;
+	for (size_t i = 0; i < j->n; i++)
+		if (!strcmp(etag_of(&j->files[i]), etag))
+			return (long)i;
+	return -1;
+}
+
+int ms_upstream_following(const struct ms_upstream_job *j)
+{
+	return j->relay != NULL;
 }
 
 void ms_upstream_progress(const struct ms_upstream_job *j, int64_t *done, int64_t *total)

@@ -478,6 +478,16 @@ static int run(struct ms_ctx *ctx, const struct net_opts *net, const char *sock,
 		snprintf(hf_addr, sizeof(hf_addr), "127.0.0.1:%s", hf);
 		hf = hf_addr;
 	}
+	if (hf && hf != ctx->config.hf_listen) {
+		/* the address in use, for the seedbox too (where followers of
+		 * its bridges reach its relay) */
+		char *dup = strdup(hf);
+		if (dup) {
+			free(ctx->config.hf_listen);
+			ctx->config.hf_listen = dup;
+			hf = dup;
+		}
+	}
 	if (ms_rpc_start(&d.rpc, &loop, &ro, &err) ||
 	    ms_seedbox_open(&d.sb, &ctx->config, &loop, d.eng, eo.dht || eo.lsd, &sh, &err) ||
 	    ms_seedbox_subs_load(d.sb) ||

@@ -37,15 +37,21 @@ start_daemon () {
 	wait_for "control socket" "$name.err" 30
 }
 
+# stop_in HOME PID: stop the daemon of MODELSWARM_HOME=HOME, wait until
+# PID is gone (bounded)
+stop_in () {
+	MODELSWARM_HOME=$1 modelswarm daemon stop >/dev/null &&
+	si=0 &&
+	while kill -0 "$2" 2>/dev/null && test $si -lt 300; do
+		sleep 0.1
+		si=$((si + 1))
+	done &&
+	! kill -0 "$2" 2>/dev/null
+}
+
 # stop_daemon: ask it to stop, wait until it is gone (bounded)
 stop_daemon () {
-	modelswarm daemon stop >/dev/null &&
-	i=0 &&
-	while kill -0 "$dpid" 2>/dev/null && test $i -lt 300; do
-		sleep 0.1
-		i=$((i + 1))
-	done &&
-	! kill -0 "$dpid" 2>/dev/null
+	stop_in "$MODELSWARM_HOME" "$dpid"
 }
 
 # daemon_port: the port the daemon listens on for peers

@@ -7,64 +7,9 @@ the hub going down, and an org with a pinned key'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-services.sh"
 . "$TEST_DIRECTORY/lib-daemon.sh"
+. "$TEST_DIRECTORY/lib-bridge.sh"
 
 TOKEN=hf_bridgetesttoken
-NODE="env NODE_PATH=$MS_ROOT/tests/node/node_modules timeout 60 node"
-CURL="timeout 30 curl -sS"
-# every modelswarm here trusts the test CA (the fake hub's certificate)
-SSL_CERT_FILE=$TRASH_DIRECTORY/ca.pem
-export SSL_CERT_FILE
-
-# js EXPR FILE: EXPR over the JSON in FILE (as d)
-js () {
-	/usr/bin/python3 -c 'import json, sys
-d = json.load(open(sys.argv[2]))
-v = eval(sys.argv[1])
-print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
-}
-
-# egress: the body bytes the fake hub (both listeners) sent so far
-egress () {
-	js "d[\"total\"]" "$hub_egress"
-}
-
-# size DIR: bytes of the files under DIR
-size () {
-	find "$1" -type f -exec cat {} + | wc -c
-}
-
-# snapshot PORT REPO OUT: @huggingface/hub's snapshotDownload through the
-# endpoint on PORT into the cache OUT; prints the snapshot's path
-snapshot () {
-	$NODE -e '
-const hub = require("@huggingface/hub");
-hub.snapshotDownload({ repo: process.argv[2], hubUrl: process.argv[1], cacheDir: process.argv[3] })
-  .then((p) => console.log("SNAPSHOT " + p), (e) => { console.error(String(e)); process.exit(1); });
-' "http://127.0.0.1:$1" "$2" "$3"
-}
-
-# same_tree A B: the same files with the same bytes
-same_tree () {
-	(cd "$1" && find . -type f -o -type l | sort) >tree.a &&
-	(cd "$2" && find . -type f -o -type l | sort) >tree.b &&
-	test_cmp tree.a tree.b &&
-	while read -r f; do
-		cmp "$1/$f" "$2/$f" || return 1
-	done <tree.a
-}
-
-# stop_in HOME PID: stop the daemon of MODELSWARM_HOME=HOME, wait until
-# PID is gone (bounded)
-stop_in () {
-	MODELSWARM_HOME=$1 modelswarm daemon stop >/dev/null &&
-	si=0 &&
-	while kill -0 "$2" 2>/dev/null && test $si -lt 300; do
-		sleep 0.1
-		si=$((si + 1))
-	done &&
-	! kill -0 "$2" 2>/dev/null
-}
-
 T=repos/acme/tiny
 
 test_expect_success 'setup: a test CA, repos on a fake hub, a tracker for the bridged torrent' '
