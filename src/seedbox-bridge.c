@@ -426,13 +426,20 @@ int ms_seedbox_follow(struct ms_seedbox *sb, const char *repo, const char *rev,
 		return MS_EAGAIN;   /* its tree is not read yet */
 	snprintf(commit, 41, "%s", ms_upstream_commit(r->bridge));
 	/* this daemon feeds FANOUT followers; the others take their bytes
-	 * from the follower that feeds the fewest, a tree that grows as
-	 * they come */
+	 * from the first follower (in the order they came) that feeds
+	 * fewer: the tree fills level by level, log4(N) deep. A follower
+	 * that asks again (its relay failed it) is fed from here. */
+	for (int i = 0; asker && i < r->n_relays; i++)
+		if (!strcmp(asker, r->relays[i].url)) {
+			r->own_kids++;
+			return 0;
+		}
 	if (r->own_kids >= FANOUT)
 		for (int i = 0; i < r->n_relays; i++)
-			if (r->relays[i].kids < FANOUT && (!asker || strcmp(asker, r->relays[i].url)) &&
-			    (!best || r->relays[i].kids < best->kids))
+			if (r->relays[i].kids < FANOUT && (!asker || strcmp(asker, r->relays[i].url))) {
 				best = &r->relays[i];
+				break;
+			}
 	if (best) {
 		best->kids++;
 		snprintf(relay, cap, "%s", best->url);

@@ -83,7 +83,10 @@ test_expect_success 'the seedbox fed four followers; the others took the bytes f
 	grep -h "following it (commit" d3.err d4.err d5.err d6.err d7.err d8.err >follows &&
 	test $(wc -l <follows) = 6 &&
 	test $(grep -c "relay http://127.0.0.1:$(cat hf1.port)/modelswarm/relay/acme/flock/)" follows) = 4 &&
-	test $(grep -c "relay http://127.0.0.[3-8]:[0-9]*/modelswarm/relay/acme/flock/)" follows) = 2
+	test $(grep -c "relay http://127.0.0.[3-8]:[0-9]*/modelswarm/relay/acme/flock/)" follows) = 2 &&
+	# level by level: both by the first follower that came
+	test $(sed -n "s/.*relay \(http:\/\/127.0.0.[3-8]:[0-9]*\/\).*/\1/p" follows |
+		sort -u | wc -l) = 1
 '
 
 test_expect_success 'each follower then holds the signed release, from its own cache' '

@@ -13,12 +13,15 @@
 # over the repo's size, the time until the last host is done over
 # (size / hub cap), checks every host's files (sha256) and blob names,
 # says where the time went (the seedbox's bridge, then the swarm, from the
-# daemons' logs), plots completion over time per host (PNG, gnuplot), and
-# ends with one machine-readable line:
+# daemons' logs; which host each follower of the bridge took its bytes
+# from; the CPU seconds of the clients and the daemons), plots completion
+# over time per host (PNG, gnuplot), and ends with one machine-readable
+# line:
 #
 #   hosts=N size_mib=S hub_egress_ratio=X last_done_ratio=Y
 #   http_hub_egress_ratio=H http_last_done_ratio=Z last_done_s=A
-#   http_last_done_s=B cap_time_s=C bridge_s=D
+#   http_last_done_s=B cap_time_s=C bridge_s=D webseed_ratio=W
+#   cpu_clients_s=E cpu_daemons_s=F
 #
 # (one line). Not a test; needs root (namespaces).
 #
@@ -234,8 +237,9 @@ start_client () {
 	d=$W/hosts/h$1/client
 	rm -rf "$d"
 	mkdir -p "$d"
-	sl_bg "h$1" "$3" env -i PATH="$PATH" HOME="$W/hosts/h$1/home" \
-		NODE_PATH="$NODE_MODULES" NODE_EXTRA_CA_CERTS="$CA" node -e '
+	# (its CPU seconds, user and system, on the last line of its .err)
+	sl_bg "h$1" "$3" /usr/bin/time -f "CPU %U %S" env -i PATH="$PATH" \
+		HOME="$W/hosts/h$1/home" NODE_PATH="$NODE_MODULES" NODE_EXTRA_CA_CERTS="$CA" node -e '
 const t = Date.now();
 console.log("START " + t);
 const hub = require("@huggingface/hub");
@@ -422,9 +426,32 @@ rs = [r for r in json.load(open(sys.argv[1])) if r["repo"] == sys.argv[2]]
 print(*(sum(r[k] for r in rs) for k in ("downloaded", "from_mirrors", "uploaded")))' \
 		"$W/ls-h$k.json" "$ORG/$NAME" >"$W/bytes.h$k" 2>>"$W/log/ls-h$k.err" ||
 		echo "nan nan nan" >"$W/bytes.h$k"
+	# its CPU seconds (utime + stime) so far
+	awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$(cat "$W/pid/daemon-h$k")/stat" \
+		>"$W/cpu.h$k" 2>/dev/null || echo nan >"$W/cpu.h$k"
 	sl_stop "$(cat "$W/pid/daemon-h$k")"
 	k=$((k + 1))
 done
+# where each follower took the bytes from: a relay (by host), and when it
+# had every file checked
+k=1
+while test $k -le "$hosts"; do
+	echo "$(sl_ip "h$k") h$k"
+	k=$((k + 1))
+done >"$W/ips"
+k=2
+while test $k -le "$hosts"; do
+	src=$(sed -n 's/.*following it (commit [0-9a-f]*, relay http:\/\/\([^:/]*\).*/\1/p' \
+		"$W/log/daemon-h$k.err" | head -n 1)
+	src=$(awk -v ip="$src" '$1 == ip { print $2 }' "$W/ips")
+	fin=$(first_t "files from relay" "$k")
+	echo "${src:--} ${fin:-nan}" >"$W/relay.h$k"
+	k=$((k + 1))
+done
+echo "- nan" >"$W/relay.h1"
+cpu_daemons=$(cat "$W"/cpu.h* | awk '{ n += $1 } END { printf "%.1f", n }')
+cpu_clients=$(for f in "$W"/log/swarm-h*.err; do tail -n 1 "$f"; done |
+	awk '$1 == "CPU" { n += $2 + $3; c++ } END { if (c) printf "%.1f", n; else print "nan" }')
 from_hub=$(cat "$W"/bytes.h* | awk '{ n += $2 } END { printf "%.0f\n", n }')
 
 # ---- the HTTP baseline ---------------------------------------------------------
@@ -480,12 +507,15 @@ echo "  every file downloaded, verified   $t_got s"
 echo "  torrent made, release signed      $t_bridged s   (bridge phase)"
 echo "  first host done                   $first_done s"
 echo "  last host done                    $swarm_last s   (swarm phase: $swarm_s s)"
+echo "CPU seconds of the swarm run: the $hosts clients $cpu_clients, the $hosts daemons $cpu_daemons"
 echo
-echo "daemon, s: when the host's daemon had the release whole (h1: bridged; the"
-echo "others: their log's \"downloaded ... seeding\"); done, s: its client; MiB its"
-echo "daemon downloaded, of those from web seeds (the hub), and uploaded"
-printf '%-5s %9s %9s %5s %9s %9s %9s %9s %5s\n' host "daemon, s" "done, s" ok \
-	"down MiB" "web seed" "up MiB" "http, s" ok
+echo "from: the host whose relay a follower took the bytes from; in, s: when it"
+echo "had every file checked; daemon, s: when the host's daemon had the release"
+echo "whole (h1: bridged; the others: their log's \"downloaded ... seeding\"); done,"
+echo "s: its client; MiB its daemon downloaded from peers, of those from web seeds"
+echo "(the hub), and uploaded (relayed bytes are not counted there)"
+printf '%-5s %5s %8s %9s %9s %5s %9s %9s %9s %9s %5s\n' host from "in, s" "daemon, s" \
+	"done, s" ok "down MiB" "web seed" "up MiB" "http, s" ok
 while read -r h d ok; do
 	hd=$(awk -v h="$h" '$1 == h { print $2, $3 }' "$W/per-host.http" 2>/dev/null)
 	if test "$h" = h1; then dd=$t_bridged; else
@@ -493,8 +523,8 @@ while read -r h d ok; do
 	mib=$(awk '{ for (i = 1; i <= 3; i++) printf "%s ", $i == "nan" ? "nan" : int($i / 1048576) }' \
 		"$W/bytes.$h")
 	# shellcheck disable=SC2086
-	printf '%-5s %9s %9s %5s %9s %9s %9s %9s %5s\n' "$h" "${dd:-nan}" "$d" "$ok" $mib \
-		${hd:-nan -}
+	printf '%-5s %5s %8s %9s %9s %5s %9s %9s %9s %9s %5s\n' "$h" $(cat "$W/relay.$h") \
+		"${dd:-nan}" "$d" "$ok" $mib ${hd:-nan -}
 done <"$W/per-host.swarm"
 
 if command -v gnuplot >/dev/null 2>&1; then
@@ -528,5 +558,5 @@ if command -v gnuplot >/dev/null 2>&1; then
 	bench_gnuplot "$W/plot.gp" "$plot"
 fi
 
-echo "hosts=$hosts size_mib=$size_mib hub_egress_ratio=$swarm_ratio last_done_ratio=$(r2 "$swarm_done_ratio") http_hub_egress_ratio=$http_ratio http_last_done_ratio=$(r2 "$http_done_ratio") last_done_s=$swarm_last http_last_done_s=$http_last cap_time_s=$cap_time bridge_s=$bridge_s webseed_ratio=$(ratio "$from_hub" "$size")"
+echo "hosts=$hosts size_mib=$size_mib hub_egress_ratio=$swarm_ratio last_done_ratio=$(r2 "$swarm_done_ratio") http_hub_egress_ratio=$http_ratio http_last_done_ratio=$(r2 "$http_done_ratio") last_done_s=$swarm_last http_last_done_s=$http_last cap_time_s=$cap_time bridge_s=$bridge_s webseed_ratio=$(ratio "$from_hub" "$size") cpu_clients_s=$cpu_clients cpu_daemons_s=$cpu_daemons"
 test "$ok_swarm" -eq "$hosts" && test "$ok_http" -eq "$hosts" || exit 1
