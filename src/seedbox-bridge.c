@@ -12,6 +12,7 @@
 
 #include "ms_config.h"
 #include "ms_manifest.h"
+#include "ms_sign.h"
 #include "ms_trust.h"
 #include "seedbox-int.h"
 
@@ -478,6 +479,57 @@ int ms_seedbox_relay_file(struct ms_seedbox *sb, const char *repo, const char *e
 		return 0;
 	}
 	return MS_ENOTFOUND;
+}
+
+/* ---- a lab's release and ours of one commit ----------------------------- */
+
+int ms__bridge_agree(struct ms_seedbox *sb, const char *repo, const char *rev,
+		     const unsigned char *manifest, size_t len, struct ms_error *err)
+{
+	const char *name = sb->config->bridge_name ? sb->config->bridge_name : "local";
+	struct ms_verified lab, ours;
+	struct ms_pubkey pk, own;
+	struct ms_error e2;
+	unsigned char *mb = NULL, *sig = NULL;
+	size_t mlen = 0, slen = 0;
+	char org[128], path[PATH_MAX + 400], l[400];
+	int rc = 0;
+
+	/* only a lab's release (its org's key pinned) meets one of ours:
+	 * that org was not pinned when we bridged the commit */
+	if (!sb->bridge_sk || ms_repo_check(repo, org, sizeof(org), &e2) ||
+	    ms_trust_get(org, &pk, &e2))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s/%s.manifest.json", sb->bridge_index, repo, rev);
+	if (ms_read_file(path, MS_MANIFEST_MAX, &mb, &mlen, &e2))
+		return 0;   /* we never bridged that commit */
+	memset(&lab, 0, sizeof(lab));
+	memset(&ours, 0, sizeof(ours));
+	ms_seckey_public(sb->bridge_sk, &own);
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), ".minisig");
+	if (ms_read_file(path, MS_SIGFILE_MAX, &sig, &slen, &e2) ||
+	    ms_verify(&own, mb, mlen, (const char *)sig, slen, ours.trusted_comment,
+		      sizeof(ours.trusted_comment), &e2) ||
+	    ms_manifest_parse(mb, mlen, &ours.m, &e2) || !ours.m.source_upstream ||
+	    !ours.m.repo || strcmp(ours.m.repo, repo) || strcmp(ours.m.revision, rev)) {
+		/* not one of ours after all (another key, another release) */
+		snprintf(l, sizeof(l), "%s@%s", repo, rev);
+		ms__log(sb, "%s: the bridged release in %s is not ours to compare: %s", l,
+			sb->bridge_index, e2.msg);
+		goto out;
+	}
+	ms_keynum_hex(own.keynum, ours.keyid);
+	snprintf(ours.bridge, sizeof(ours.bridge), "%s", name);
+	if ((rc = ms_manifest_parse(manifest, len, &lab.m, err)))
+		goto out;
+	ms_keynum_hex(pk.keynum, lab.keyid);
+	rc = ms_release_agree(&lab, &ours, err);
+out:
+	ms_manifest_release(&lab.m);
+	ms_manifest_release(&ours.m);
+	free(mb);
+	free(sig);
+	return rc;
 }
 
 const char *ms_seedbox_bridge_index(const struct ms_seedbox *sb)

@@ -193,6 +193,12 @@ void ms__bridge_cancel(struct repo *r);
  * bytes relayed as they come, checked against the upstream here). 1 if
  * the index is asked, 0 if r cannot follow. */
 int ms__follow_start(struct ms_seedbox *sb, struct repo *r);
+/* A lab's release of repo@rev, just verified (manifest as signed), and
+ * the one this daemon bridged of the same commit before the org's key was
+ * pinned, if any: every file's sha256 must agree. 0, or MS_EVERIFY naming
+ * the file and both signers. */
+int ms__bridge_agree(struct ms_seedbox *sb, const char *repo, const char *rev,
+		     const unsigned char *manifest, size_t len, struct ms_error *err);
 
 /* tell the one who looks (ms_seedbox_set_notify) that r moved on */
 void ms__notify(struct ms_seedbox *sb, const struct repo *r);

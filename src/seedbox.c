@@ -479,7 +479,7 @@ static void job_finish(struct repo *r, int code)
 	struct ms_getjob_info in;
 	char l[400], tpath[PATH_MAX + 64], mpath[PATH_MAX + 64];
 	const char **paths = NULL;
-	int *prio = NULL, n;
+	int *prio = NULL, n, rc;
 	size_t blen;
 	const unsigned char *bytes;
 	struct ms_error err;
@@ -489,6 +489,14 @@ static void job_finish(struct repo *r, int code)
 		snprintf(r->rev, sizeof(r->rev), "%s", in.rev);
 	/* pieces that failed while it downloaded (the job saw their alerts) */
 	sb->hash_failures += in.hash_failures;
+	/* a lab's release of a commit this daemon bridged before the lab's
+	 * key was pinned: the two must agree, or neither is kept */
+	if (!code && in.manifest && in.rev &&
+	    (rc = ms__bridge_agree(sb, r->repo, in.rev, in.manifest, in.manifest_len, &err))) {
+		ms__repo_error(r, "%s", err.msg);
+		ms__log(sb, "%s: %s", ms__label(r, l, sizeof(l)), err.msg);
+		code = rc;
+	}
 	if (code) {
 		struct repo *twin = in.rev ? ms__find_rev(sb, r, r->repo, in.rev, r->cache) : NULL;
 		if (in.id)

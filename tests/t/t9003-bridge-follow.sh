@@ -1,7 +1,8 @@
 #!/bin/sh
 test_description='following a bridge: daemons whose index is bridging a repo take its bytes
 from that daemon (or from each other) as they come, check every file against the hub
-themselves, and the hub sends the repo once; a relay that sends wrong bytes is caught'
+themselves, and the hub sends the repo once; a relay that sends wrong bytes is caught;
+a lab release of a commit bridged before its key was pinned must agree with the bridged one'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-services.sh"
 . "$TEST_DIRECTORY/lib-daemon.sh"
@@ -41,6 +42,10 @@ test_expect_success 'setup: a slow hub with a repo, a seedbox bridging from it, 
 	gen_file repos/acme/crooked/1/model.safetensors 3000000 &&
 	printf "{}\n" >repos/acme/crooked/1/config.json &&
 	gen_file repos/acme/later/1/model.safetensors 6000000 &&
+	gen_file repos/dual/model/1/model.safetensors 300000 &&
+	printf "{\"v\": 1}\n" >repos/dual/model/1/config.json &&
+	gen_file repos/dual/same/1/model.safetensors 200000 &&
+	printf "{\"v\": 2}\n" >repos/dual/same/1/config.json &&
 	start_fake_hub hub repos --rate 1500000 &&
 	H=$hub_url &&
 	free_port >hf1.port &&
@@ -201,6 +206,52 @@ test_expect_success 'a relay that sends wrong bytes: refused and named, nothing 
 	grep "acme/crooked@main: following failed" d9.err &&
 	cmp $C/model.safetensors cache9/models--acme--crooked/blobs/$sha &&
 	! ls cache9/models--acme--crooked/blobs | grep -v "^$sha$" | grep -v "^[0-9a-f]\{40\}$"
+'
+
+# add_lab REPO REV DIR [OPTION...]: a lab release (key dual, pinned) of
+# DIR as REPO@REV into labidx/ (publish's OPTIONs), a seeder for it, and
+# d1 adds it into labcache/; prints the repo's id
+add_lab () {
+	al_repo=$1 al_rev=$2 al_dir=$3 &&
+	shift 3 &&
+	modelswarm publish "$al_dir" --repo "$al_repo" --rev "$al_rev" --key dual.key \
+		--index labidx "$@" >/dev/null &&
+	set -- "$al_repo" "$al_rev" "$al_dir" &&
+	ms_seed "seed-$(basename "$3")" "labidx/$1/$2.torrent" "$3" >/dev/null &&
+	modelswarm daemon add "$1@$2" --index "$PWD/labidx" --cache-dir "$PWD/labcache" \
+		--peer "127.0.0.1:$seed_port" --json >add.json &&
+	js "d[\"id\"]" add.json
+}
+
+test_expect_success 'a lab release of a commit bridged before its key was pinned: the two must agree' '
+	P1=http://127.0.0.1:$(cat hf1.port) &&
+	$CURL -o dm.json "$P1/api/models/dual/model" &&
+	cm=$(js "d[\"sha\"]" dm.json) &&
+	$CURL -o ds.json "$P1/api/models/dual/same" &&
+	cs=$(js "d[\"sha\"]" ds.json) &&
+	wait_for "bridged dual/model@$cm" d1.err 30 &&
+	wait_for "bridged dual/same@$cs" d1.err 30 &&
+	# now the lab pins its key and publishes the same commits: one with a
+	# file that is not what the hub has, one as the hub has it
+	modelswarm keygen dual --no-password >/dev/null &&
+	modelswarm trust add dual dual.pub >/dev/null &&
+	mkdir -p lab &&
+	cp -R repos/dual/model/1 lab/model &&
+	cp -R repos/dual/same/1 lab/same &&
+	printf "{\"changed\": true}\n" >lab/model/config.json &&
+	idm=$(add_lab dual/model $cm lab/model) &&
+	# (v1 only: the same files made the same hybrid torrent as the bridge,
+	# which the daemon already seeds)
+	ids=$(add_lab dual/same $cs lab/same --v1-only) &&
+	wait_state $ids seeding 60 &&
+	! grep "dual/same@[0-9a-f]*: the releases of" d1.err &&
+	wait_state $idm failed 60 &&
+	kid=$(sed -n "s/^untrusted comment: minisign public key \([0-9A-F]*\)$/\1/p" dual.pub) &&
+	msg="the releases of dual/model@$cm by key $kid of dual and by bridge .seedbox. (key [0-9A-F]*) disagree: .config.json. has sha256 [0-9a-f]* in one, [0-9a-f]* in the other" &&
+	grep "dual/model@[0-9a-f]*: $msg" d1.err &&
+	modelswarm daemon ls $idm --json >dm-ls.json &&
+	js "d[0][\"error\"]" dm-ls.json >dm-err &&
+	grep "$msg" dm-err
 '
 
 test_expect_success 'stop the daemons' '
