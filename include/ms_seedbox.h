@@ -124,6 +124,7 @@ struct ms_seedbox_view {
 	/* bridging, its tree read (rev and repo_dir set): its files, each
 	 * served once checked and at its final name */
 	const struct ms_upstream_job *bridge;
+	const void *bytes_key;   /* bridging: woken as its bytes come */
 	int failed, code;        /* its download failed: MS_E* */
 	const char *error;       /* why, or NULL */
 	double failed_s;         /* seconds since */

@@ -876,6 +876,16 @@ static int open_blob(const struct call *c, const struct hf_file *f)
 	return fd;
 }
 
+/* the body of a HEAD answer, which is never read */
+static ssize_t no_body(void *ud, uint64_t pos, char *buf, size_t max, int timed_out)
+{
+	return -1;
+}
+
+static void no_done(void *ud)
+{
+}
+
 static void resolve(struct call *c, const struct segs *g, int at)
 {
 	char path[MS_PATH_MAX + 1];
@@ -900,7 +910,21 @@ static void resolve(struct call *c, const struct segs *g, int at)
 		fail(c, 500, NULL, "the blob of %s is missing or damaged", path);
 		return;
 	}
-	if (fd < 0 && (!c->held.job || !c->held.repo_dir ||
+	if (fd < 0 && c->held.bridge && !c->held.job && strcmp(c->q->method, "HEAD")) {
+		/* a file of a bridge (or a follow) on its way: checked, and so
+		 * sent, only once it is whole. The request waits while the
+		 * bridge's bytes move (woken as they come), up to stall-timeout
+		 * without one. */
+		if (c->q->timed_out) {
+			fail(c, 503, NULL, "%s@%s: no byte of the bridge for %u s", c->repo,
+			     c->held.rev, c->a->stall_s);
+			ms_httpd_resp_header(c->r, "Retry-After", "5");
+		} else {
+			ms_httpd_resp_wait(c->r, c->held.bytes_key, c->a->stall_s * 1000u);
+		}
+		return;
+	}
+	if (fd < 0 && !(c->held.bridge && !c->held.job) && (!c->held.job || !c->held.repo_dir ||
 		       (jr = ms_getjob_file(c->held.job, path, &gf)) == MS_EAGAIN)) {
 		/* its files are not mapped yet */
 		if (c->q->timed_out) {
@@ -947,6 +971,10 @@ static void resolve(struct call *c, const struct segs *g, int at)
 	}
 	if (fd >= 0)
 		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
+	else if (c->held.bridge && !c->held.job)
+		/* HEAD of a file a bridge has on its way: its metadata (the
+		 * upstream's, which its bytes will be checked against) at once */
+		ms_httpd_resp_stream(c->r, (uint64_t)(b - a + 1), no_body, no_done, NULL, NULL, 0);
 	else if (b >= a)
 		/* still downloading: sent as its pieces are verified */
 		ms__hf_stream(c->r, c->a->h, c->a->eng, &gf, c->held.repo_dir, f->etag, a,

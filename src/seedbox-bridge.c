@@ -226,6 +226,7 @@ void ms__bridge_tick(struct ms_seedbox *sb, double now)
 			}
 			ms__save_record(sb, r);
 			ms__notify(sb, r);
+			on_progress(r);   /* requests waiting on its bytes look again */
 			ms__start_queued(sb);
 		} else if (r->st == R_FAILED && r->code == MS_EAGAIN && !r->paused &&
 			   now >= r->retry_at) {

@@ -385,6 +385,7 @@ int ms_seedbox_view(struct ms_seedbox *sb, const char *repo, const char *want,
 	out->bridging = r->st == R_BRIDGING;
 	if (r->bridge && ms_upstream_commit(r->bridge)) {
 		out->bridge = r->bridge;
+		out->bytes_key = &r->bridge;
 		out->rev = ms_upstream_commit(r->bridge);
 		out->repo_dir = ms_upstream_repo_dir(r->bridge);
 	}

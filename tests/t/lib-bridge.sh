@@ -46,3 +46,17 @@ same_tree () {
 		cmp "$1/$f" "$2/$f" || return 1
 	done <tree.a
 }
+
+# bridge_home DIR [LINE...]: DIR/config of a daemon of its own with the
+# hub ($H) as its upstream, no DHT, LSD or port mapping, and the LINEs
+bridge_home () {
+	bh_dir=$1
+	shift
+	mkdir -p "$bh_dir" &&
+	{
+		printf "dht = false\nlsd = false\nport-mapping = false\nhf-upstream = %s\n" "$H"
+		for bh_l in "$@"; do
+			printf "%s\n" "$bh_l"
+		done
+	} >"$bh_dir/config"
+}

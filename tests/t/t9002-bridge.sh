@@ -100,14 +100,7 @@ test_expect_success 'asked again, the daemon answers from what it holds: not a b
 '
 
 test_expect_success 'a second daemon trusting the bridge key gets the release from peers, not from the hub' '
-	mkdir -p home2 &&
-	cat >home2/config <<-EOF &&
-	dht = false
-	lsd = false
-	port-mapping = false
-	hf-upstream = $H
-	index = http://127.0.0.1:$(cat hf1.port)/modelswarm/index/
-	EOF
+	bridge_home home2 "index = http://127.0.0.1:$(cat hf1.port)/modelswarm/index/" &&
 	MODELSWARM_HOME=$PWD/home2 modelswarm trust add --bridge seedbox \
 		"$MODELSWARM_HOME/state/bridge/bridge.pub" --scope "acme/*" &&
 	free_port >hf2.port &&

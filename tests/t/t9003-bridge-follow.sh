@@ -16,14 +16,7 @@ FOLLOWERS="3 4 5 6 7 8"
 follower () {
 	fk=$1
 	shift
-	mkdir -p home$fk &&
-	cat >home$fk/config <<-EOF &&
-	dht = false
-	lsd = false
-	port-mapping = false
-	hf-upstream = $H
-	index = $*
-	EOF
+	bridge_home home$fk "index = $*" &&
 	MODELSWARM_HOME=$PWD/home$fk modelswarm trust add --bridge seedbox \
 		"$MODELSWARM_HOME/state/bridge/bridge.pub" --scope "acme/*" >/dev/null &&
 	free_port >hf$fk.port &&
@@ -42,6 +35,7 @@ test_expect_success 'setup: a slow hub with a repo, a seedbox bridging from it, 
 	gen_file repos/acme/crooked/1/model.safetensors 3000000 &&
 	printf "{}\n" >repos/acme/crooked/1/config.json &&
 	gen_file repos/acme/later/1/model.safetensors 6000000 &&
+	gen_file repos/acme/long/1/model.safetensors 6000000 &&
 	gen_file repos/dual/model/1/model.safetensors 300000 &&
 	printf "{\"v\": 1}\n" >repos/dual/model/1/config.json &&
 	gen_file repos/dual/same/1/model.safetensors 200000 &&
@@ -252,6 +246,31 @@ test_expect_success 'a lab release of a commit bridged before its key was pinned
 	modelswarm daemon ls $idm --json >dm-ls.json &&
 	js "d[0][\"error\"]" dm-ls.json >dm-err &&
 	grep "$msg" dm-err
+'
+
+test_expect_success 'a file a bridge has on its way: HEAD at once, GET waits while the bytes move' '
+	bridge_home home2 "stall-timeout = 2" &&
+	free_port >hf2.port &&
+	MODELSWARM_HOME=$PWD/home2 start_daemon d2 --hf-listen "127.0.0.1:$(cat hf2.port)" &&
+	echo $dpid >d2.dpid &&
+	P2=http://127.0.0.1:$(cat hf2.port) &&
+	sha=$(sha256sum <repos/acme/long/1/model.safetensors | cut -c1-64) &&
+	$CURL -o long.json "$P2/api/models/acme/long" &&
+	c=$(js "d[\"sha\"]" long.json) &&
+	$CURL -I -o head.h -w "%{time_total}\n" "$P2/acme/long/resolve/main/model.safetensors" \
+		>head.t &&
+	! grep "bridged acme/long@" d2.err &&
+	grep "^HTTP/1.1 200" head.h &&
+	grep -i "^x-linked-size: 6000000" head.h &&
+	grep -i "^etag: \"$sha\"" head.h &&
+	grep -i "^x-repo-commit: $c" head.h &&
+	awk "{ exit !(\$1 < 1) }" head.t &&
+	# longer than stall-timeout in all, but never that long without a byte
+	$CURL -o long.bin -w "%{http_code} %{time_total}\n" \
+		"$P2/acme/long/resolve/main/model.safetensors" >get.t &&
+	cmp long.bin repos/acme/long/1/model.safetensors &&
+	awk "{ exit !(\$1 == 200 && \$2 > 2) }" get.t &&
+	stop_in $PWD/home2 $(cat d2.dpid)
 '
 
 test_expect_success 'stop the daemons' '
