@@ -1,7 +1,8 @@
 #!/bin/sh
 test_description='following a bridge: daemons whose index is bridging a repo take its bytes
 from that daemon (or from each other) as they come, check every file against the hub
-themselves, and the hub sends the repo once; a relay that sends wrong bytes is caught;
+themselves, and the hub sends the repo once; a relay that sends wrong bytes is caught,
+one that is gone is left;
 a lab release of a commit bridged before its key was pinned must agree with the bridged one'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-services.sh"
@@ -36,6 +37,8 @@ test_expect_success 'setup: a slow hub with a repo, a seedbox bridging from it, 
 	printf "{}\n" >repos/acme/crooked/1/config.json &&
 	gen_file repos/acme/later/1/model.safetensors 6000000 &&
 	gen_file repos/acme/long/1/model.safetensors 6000000 &&
+	gen_file repos/acme/gone/1/model.safetensors 1000000 &&
+	printf "{}\n" >repos/acme/gone/1/config.json &&
 	gen_file repos/dual/model/1/model.safetensors 300000 &&
 	printf "{\"v\": 1}\n" >repos/dual/model/1/config.json &&
 	gen_file repos/dual/same/1/model.safetensors 200000 &&
@@ -127,12 +130,14 @@ test_expect_success 'the relay: a file on its way, as it comes, with ranges; the
 	test "$($CURL -o /dev/null -w "%{http_code}" -X POST "$relay/$sha")" = 405
 '
 
-# a daemon index that says "being bridged here" and names a relay of its
-# own that sends wrong bytes, until one was sent; then it passes requests
-# on to the real index
+# crooked-index.py PORTFILE REAL COMMIT REPODIR MODE: a daemon index that
+# says "being bridged here" and names a relay that, in MODE "lie", is its
+# own and sends wrong bytes, or in MODE "gone" is a closed port; once the
+# relay was used (lie) or named (gone), it passes requests on to the real
+# index
 cat >crooked-index.py <<'EOF'
 import hashlib, http.server, json, os, sys, urllib.request, urllib.error
-port_file, real, commit, repo = sys.argv[1:5]
+port_file, real, commit, repo, mode = sys.argv[1:6]
 files = {}    # etag -> bytes: the LFS file (by sha256) with one byte wrong
 for name in os.listdir(repo):
     data = bytearray(open(os.path.join(repo, name), "rb").read())
@@ -142,7 +147,7 @@ for name in os.listdir(repo):
     else:
         etag = hashlib.sha1(b"blob %d\0" % len(data) + bytes(data)).hexdigest()
     files[etag] = bytes(data)
-state = {"sent": 0}
+state = {"sent": 0, "named": 0}
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         sys.stderr.write("%s\n" % self.path)
@@ -156,6 +161,9 @@ class H(http.server.BaseHTTPRequestHandler):
         p = self.path
         if p.startswith("/modelswarm/follow/"):
             me = "http://127.0.0.1:%d/bad/" % self.server.server_port
+            if mode == "gone":
+                me = "http://127.0.0.1:1/gone/"
+            state["named"] += 1
             self.send(200, json.dumps({"commit": commit, "relay": me}).encode(),
                       "application/json")
         elif p.startswith("/bad/") and p[5:] in files:
@@ -163,7 +171,7 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send(200, files[p[5:]])
         elif p.startswith("/bad/"):
             self.send(404, b"")
-        elif state["sent"] < len(files):
+        elif (state["sent"] if mode == "lie" else state["named"] * len(files)) < len(files):
             self.send(503, b"being bridged")
         else:
             try:
@@ -177,29 +185,46 @@ os.rename(port_file + ".tmp", port_file)
 s.serve_forever()
 EOF
 
+# crooked K NAME MODE: the seedbox bridges acme/NAME (its release is what
+# the follower gets in the end); crooked-index.py in MODE is the only
+# index of follower K (pid in dK.dpid), which adds acme/NAME into cacheK/
+# with the seedbox as its peer and seeds it
+crooked () {
+	$CURL -o $2.json "http://127.0.0.1:$(cat hf1.port)/api/models/acme/$2/revision/main" &&
+	cc=$(js "d[\"sha\"]" $2.json) &&
+	wait_for "bridged acme/$2@$cc" d1.err 30 &&
+	test_bg $2 /usr/bin/python3 crooked-index.py $2.port \
+		"http://127.0.0.1:$(cat hf1.port)/modelswarm/index" $cc repos/acme/$2/1 $3 &&
+	ci=0 &&
+	while ! test -s $2.port && test $ci -lt 100; do
+		sleep 0.1
+		ci=$((ci + 1))
+	done &&
+	follower $1 "http://127.0.0.1:$(cat $2.port)/modelswarm/index/" &&
+	echo $dpid >d$1.dpid &&
+	MODELSWARM_HOME=$PWD/home$1 modelswarm daemon add acme/$2 \
+		--cache-dir $PWD/cache$1 --peer 127.0.0.1:$(daemon_port) >/dev/null &&
+	MODELSWARM_HOME=$PWD/home$1 wait_state acme/$2 seeding 60
+}
+
 test_expect_success 'a relay that sends wrong bytes: refused and named, nothing kept; the release from peers' '
 	C=repos/acme/crooked/1 &&
 	sha=$(sha256sum <$C/model.safetensors | cut -c1-64) &&
-	# the seedbox bridges it first (its release is what the follower gets)
-	$CURL -o crooked.json "http://127.0.0.1:$(cat hf1.port)/api/models/acme/crooked/revision/main" &&
-	commit=$(js "d[\"sha\"]" crooked.json) &&
-	wait_for "bridged acme/crooked@$commit" d1.err 30 &&
-	test_bg crooked /usr/bin/python3 crooked-index.py crooked.port \
-		"http://127.0.0.1:$(cat hf1.port)/modelswarm/index" $commit $C &&
-	i=0 &&
-	while ! test -s crooked.port && test $i -lt 100; do
-		sleep 0.1
-		i=$((i + 1))
-	done &&
-	follower 9 "http://127.0.0.1:$(cat crooked.port)/modelswarm/index/" &&
-	d9pid=$dpid &&
-	MODELSWARM_HOME=$PWD/home9 modelswarm daemon add acme/crooked \
-		--cache-dir $PWD/cache9 --peer 127.0.0.1:$(daemon_port) >/dev/null &&
-	MODELSWARM_HOME=$PWD/home9 wait_state acme/crooked seeding 60 &&
+	crooked 9 crooked lie &&
 	grep "relay http://127.0.0.1:$(cat crooked.port)/bad/.s bytes of .model.safetensors. do not match the upstream.s metadata (sha256 $sha" d9.err &&
 	grep "acme/crooked@main: following failed" d9.err &&
 	cmp $C/model.safetensors cache9/models--acme--crooked/blobs/$sha &&
 	! ls cache9/models--acme--crooked/blobs | grep -v "^$sha$" | grep -v "^[0-9a-f]\{40\}$"
+'
+
+test_expect_success 'a relay that is gone: the follower says so, and gets the release from peers' '
+	G=repos/acme/gone/1 &&
+	sha=$(sha256sum <$G/model.safetensors | cut -c1-64) &&
+	crooked 10 gone gone &&
+	grep "relay http://127.0.0.1:1/gone/: .* trying again (0 of" d10.err &&
+	grep "acme/gone@main: following failed: relay http://127.0.0.1:1/gone/: cannot get" d10.err &&
+	cmp $G/model.safetensors cache10/models--acme--gone/blobs/$sha &&
+	stop_in $PWD/home10 $(cat d10.dpid)
 '
 
 # add_lab REPO REV DIR [OPTION...]: a lab release (key dual, pinned) of
@@ -277,7 +302,7 @@ test_expect_success 'stop the daemons' '
 	for k in $FOLLOWERS; do
 		stop_in $PWD/home$k $(cat d$k.dpid) || return 1
 	done &&
-	stop_in $PWD/home9 $d9pid &&
+	stop_in $PWD/home9 $(cat d9.dpid) &&
 	stop_in "$MODELSWARM_HOME" $d1pid
 '
 
