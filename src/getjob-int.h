@@ -118,6 +118,8 @@ struct ms_getjob {
 	int done_said;         /* hooks.on_done called */
 	int hash_failures;
 	int checks;            /* times libtorrent hashed the files on disk */
+	int rechecked;         /* a file's bytes were not its pieces': every
+				  piece on disk was checked again (once) */
 	int direct_files;      /* files fetched whole from mirrors */
 	int again;             /* 1: removed, to be added again; 2: added */
 	int sequential;        /* pieces asked for in order (files streamed) */

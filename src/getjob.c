@@ -207,6 +207,27 @@ static void all_in(struct ms_getjob *g)
 			to_blob(g, &g->files[i]);
 }
 
+/* A file whose pieces all passed, and whose bytes are still not the
+ * manifest's: what libtorrent counts as had is not all on disk (an earlier
+ * run stopped by a full disk or a crash, or a file changed between runs).
+ * Once a job, every piece on disk is hashed again; those that fail are
+ * fetched again, and the file is checked once more when it is complete.
+ * A second such file is an error. */
+static void recheck(struct ms_getjob *g, struct gfile *f, const char *why)
+{
+	struct ms_error err;
+
+	g->rechecked = 1;
+	g->hash_failures++;
+	ms__job_info(g, "warning: %s: checking every piece on disk again", why);
+	f->st = F_DOWNLOADING;
+	f->retries = 0;
+	if (ms_engine_recheck(g->eng, g->id, &err)) {
+		ms__job_error(g, "%s (and cannot check again: %s)", why, err.msg);
+		stop(g, MS_EVERIFY);
+	}
+}
+
 static void hash_after_cb(uv_work_t *req, int status)
 {
 	struct hash_work *w = req->data;
@@ -231,6 +252,11 @@ static void hash_after_cb(uv_work_t *req, int status)
 		flush_then_verify(g, f);
 		if (f->flush_seq)
 			f->flush_seq++;
+		return;
+	}
+	if (w->result == MS_EHASH && !g->rechecked) {
+		recheck(g, f, w->err.msg);
+		free(w);
 		return;
 	}
 	if (w->result) {

@@ -60,6 +60,9 @@ static void refresh_states(struct ms_webseed *w)
 			if (ps == P_ADDED)
 				w->pending -= ms__ws_piece_size(w, p);
 			w->pstate[p] = P_HAVE;
+		} else if (es == LTS_PIECE_MISSING && ps == P_HAVE) {
+			/* a check of the files on disk found it wrong */
+			w->pstate[p] = P_FREE;
 		} else if (es == LTS_PIECE_MISSING && ps == P_ADDED &&
 			   ms__ws_now_ms(w) - w->added_at[p] > DROPPED_MS) {
 			/* a hand-in libtorrent dropped (hand-ins are queued:

@@ -87,4 +87,44 @@ test_expect_success 'the run after an interruption says what it found' '
 	same_tree repo cache3/models--acme--big/snapshots/$rev
 '
 
+
+# flip_first_data FILE...: flip the first written byte (not a hole) of the
+# first FILE that has one; prints that file
+flip_first_data () {
+	/usr/bin/python3 -c "
+import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDWR)
+    try:
+        at = os.lseek(fd, 0, os.SEEK_DATA)
+    except OSError:
+        os.close(fd)
+        continue
+    b = os.pread(fd, 1, at)
+    os.pwrite(fd, bytes([b[0] ^ 0xff]), at)
+    os.close(fd)
+    print(p)
+    sys.exit(0)
+sys.exit(1)
+" "$@"
+}
+
+test_expect_success 'a piece counted as had but wrong on disk: checked again, fetched again' '
+	test_bg g5 modelswarm get acme/big --index index --cache-dir cache5 --json \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) &&
+	pid=$bg_pid &&
+	wait_done_bytes g5.out 6000000 &&
+	kill -INT $pid &&
+	{ wait $pid; echo $? >rc; } &&
+	test "$(cat rc)" = 130 &&
+	bad=$(flip_first_data cache5/models--acme--big/blobs/*.incomplete) &&
+	say "flipped a byte of $bad" &&
+	timeout 120 modelswarm get acme/big --index index --cache-dir cache5 \
+		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) >g6.out 2>g6.err &&
+	test_grep "^resuming: " g6.err &&
+	test_grep "^warning: .* verified piece by piece but its sha256 [0-9a-f]* is not the manifest.s [0-9a-f]*: checking every piece on disk again\$" g6.err &&
+	same_tree repo cache5/models--acme--big/snapshots/$rev &&
+	! ls cache5/models--acme--big/blobs/*.incomplete 2>/dev/null
+'
+
 test_done

@@ -319,6 +319,23 @@ test_expect_success 'a get killed while fetching a file whole goes on from its b
 	test "$got" -le $((size - had))
 '
 
+test_expect_success 'a piece counted as had but wrong on disk: checked again, fetched again from the mirror' '
+	start_fixture fx-flip --mode good --rate 1000000 &&
+	test_bg flip1 modelswarm get acme/tiny@$bare --index index --cache-dir cache-flip \
+		$MS_NET --listen 127.0.0.1:0 --webseed "$fx_url/plain/" --webseeds always &&
+	flip_pid=$bg_pid &&
+	g=cache-flip/models--acme--tiny/blobs/$(git hash-object repo/config.json).incomplete &&
+	wait_for "config.json\"" "$fx_log" 30 &&
+	sleep 1 && kill -INT $flip_pid && { wait $flip_pid; echo $? >rc; } && test_kill $fx_pid &&
+	test "$(cat rc)" = 130 &&
+	printf X | dd of=$g bs=1 seek=0 conv=notrunc 2>/dev/null &&
+	timeout 60 modelswarm get acme/tiny@$bare --index index --cache-dir cache-flip \
+		$MS_NET --listen 127.0.0.1:0 --webseed "$nginx_url/plain/" >flip2.out 2>flip2.err &&
+	test_grep "^warning: .config.json. verified piece by piece but its sha256 [0-9a-f]* is not the manifest.s [0-9a-f]*: checking every piece on disk again\$" flip2.err &&
+	sums cache-flip/models--acme--tiny/snapshots/$bare >flip.sums &&
+	test_cmp repo.sums flip.sums
+'
+
 test_expect_success 'no space left while fetching a file whole: a clear error, no final file, resumable' '
 	mkdir small &&
 	mount -t tmpfs -o size=4m tmpfs small &&
