@@ -90,6 +90,8 @@ int ms_engine_new(struct ms_engine **out, uv_loop_t *loop,
 /* Ask every torrent for resume data (with a disk flush), deliver those
  * alerts, then close (bounded by timeout_ms). Safe to call twice. */
 void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms);
+/* the last SIGINT or SIGTERM the engine was sent, 0 if none */
+int ms_engine_signal(const struct ms_engine *e);
 
 /* Close now: destroy the session, close every handle. */
 void ms_engine_close(struct ms_engine *e);

@@ -221,6 +221,18 @@ static int bundle_meta_ok(struct ms_dht_lookup *l, struct ms_error *err)
 	return 0;
 }
 
+/* the session closed under the lookup: a signal stopped it, or its owner */
+static void closed(struct ms_dht_lookup *l)
+{
+	struct ms_error err;
+	int sig = ms_engine_signal(l->e);
+
+	if (sig)
+		finish(l, ms_error_set(&err, MS_EINTR, "interrupted by signal %d", sig), &err);
+	else
+		finish(l, ms_error_set(&err, MS_EIO, "the session closed"), &err);
+}
+
 static void on_bundle(void *ud, const struct lts_alert *a)
 {
 	struct ms_dht_lookup *l = ud;
@@ -228,8 +240,7 @@ static void on_bundle(void *ud, const struct lts_alert *a)
 
 	if (!a) {
 		l->watching_id = 0;
-		ms_error_set(&err, MS_EIO, "the session closed");
-		finish(l, MS_EIO, &err);
+		closed(l);
 		return;
 	}
 	if (a->type == LTS_ALERT_METADATA_RECEIVED && bundle_meta_ok(l, &err)) {
@@ -371,12 +382,10 @@ static void take_best(struct ms_dht_lookup *l)
 static void on_dht(void *ud, const struct lts_alert *a)
 {
 	struct ms_dht_lookup *l = ud;
-	struct ms_error err;
 
 	if (!a) {
 		l->watching_dht = 0;
-		ms_error_set(&err, MS_EIO, "the session closed");
-		finish(l, MS_EIO, &err);
+		closed(l);
 		return;
 	}
 	if (a->type == LTS_ALERT_DHT_ITEM)
@@ -497,7 +506,7 @@ static void fetch_signal(struct ms_engine *e, int signum, void *ud)
 	struct dht_fetch *f = ud;
 
 	f->signum = signum;
-	ms_engine_close(e); /* the lookup ends with "the session closed" */
+	ms_engine_close(e); /* the lookup ends, interrupted */
 }
 
 static void fetch_closed(void *ud)
@@ -558,7 +567,7 @@ int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_o
 	if (f.e)
 		ms_engine_close(f.e); /* the bundle, fetched, stays in the state */
 	if (e && f.signum)
-		e = ms_error_set(err, MS_EIO, "stopped by signal %d", f.signum);
+		e = ms_error_set(err, MS_EINTR, "interrupted by signal %d", f.signum);
 	if (f.loop == &own) {
 		uv_run(&own, UV_RUN_DEFAULT);
 		uv_loop_close(&own);

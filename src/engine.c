@@ -31,6 +31,7 @@ struct ms_engine {
 	int own_picking;       /* the config sets whole_pieces_threshold */
 	int picks_blocks;      /* ms_engine_crowded() was called */
 
+	int signum;            /* the last SIGINT/SIGTERM, 0: none */
 	int pending_resume;
 	int shutting_down;
 	int dispatching;
@@ -306,10 +307,16 @@ static void signal_cb(uv_signal_t *h, int signum)
 {
 	struct ms_engine *e = h->data;
 
+	e->signum = signum;
 	if (e->ev.on_signal)
 		e->ev.on_signal(e, signum, e->ev.ud);
 	else
 		ms_engine_shutdown(e, 10000);
+}
+
+int ms_engine_signal(const struct ms_engine *e)
+{
+	return e ? e->signum : 0;
 }
 
 void ms_engine_shutdown(struct ms_engine *e, unsigned timeout_ms)

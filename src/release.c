@@ -622,7 +622,7 @@ static void on_dht(void *ud, int code, const struct ms_error *err)
 {
 	struct ms_release_resolver *q = ud;
 
-	if (code && q->idx + 1 < q->r->indexes.n) {
+	if (code && code != MS_EINTR && q->idx + 1 < q->r->indexes.n) {
 		warn(q, "index '%s': %s", MS_DHT_INDEX, err->msg);
 		q->last = *err;
 		q->idx++;

@@ -352,7 +352,7 @@ int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spe
 			  struct ms_engine *e, const struct ms_engine_opts *eo)
 {
 	struct ms_error err;
-	int c;
+	int c, sig;
 
 	ms_release_init(r);
 	if (ms_release_spec(r, spec, default_ref, &err) ||
@@ -360,7 +360,16 @@ int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spe
 		return err.code == MS_EINVAL ? cmd_usage_error(cmd, "%s", err.msg)
 					     : cmd_error(EXIT_ERROR, "%s", err.msg);
 	r->engine = e;
-	if ((c = ms_dht_fetch(r, loop, eo, flags, release_warning, NULL, &err)))
+	if ((c = ms_dht_fetch(r, loop, eo, flags, release_warning, NULL, &err)) == MS_EINTR &&
+	    sscanf(err.msg, "interrupted by signal %d", &sig) == 1) {
+		/* Ctrl-C while the release was looked up: as a signal ends
+		 * any command, not an error (the owner of a session given
+		 * says it itself) */
+		if (!e)
+			fprintf(stderr, "%s: interrupted\n", cmd);
+		return 128 + sig;
+	}
+	if (c)
 		return cmd_error(cmd_exit_code(c), "%s", err.msg);
 	return 0;
 }
