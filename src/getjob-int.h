@@ -135,5 +135,9 @@ void ms__job_event(struct ms_getjob *g, json_t *o);
 /* a line; an error is also an "error" event */
 void ms__job_error(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ms__job_info(struct ms_getjob *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a mirror's news (ms_mirrors' on_event) */
+void ms__job_mirror_event(void *ud, const char *mirror, const char *msg);
+/* once checked, a run after an interrupted one says what it found */
+void ms__job_said_resuming(struct ms_getjob *g, const struct lts_status *st);
 
 #endif

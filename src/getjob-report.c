@@ -56,6 +56,42 @@ void ms__job_info(struct ms_getjob *g, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* a mirror's news: an event, or a warning line */
+void ms__job_mirror_event(void *ud, const char *mirror, const char *msg)
+{
+	struct ms_getjob *g = ud;
+
+	if (g->json)
+		ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
+				   "message", msg));
+	else if (*mirror)
+		ms__job_info(g, "warning: mirror '%s': %s", mirror, msg);
+	else
+		ms__job_info(g, "%s", msg);
+}
+
+/* once checked, a run after an interrupted one says what it found */
+void ms__job_said_resuming(struct ms_getjob *g, const struct lts_status *st)
+{
+	int64_t dsize, ddone;
+	char done[32], total[32];
+
+	if (!g->resuming || st->state == LTS_STATE_CHECKING_FILES ||
+	    st->state == LTS_STATE_CHECKING_RESUME_DATA)
+		return;
+	g->resuming = 0;
+	if (st->total_wanted_done <= 0)
+		return;
+	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
+	if (!g->json)
+		ms__job_info(g, "resuming: %s of %s already verified",
+			     ms_fmt_bytes(done, sizeof(done), (double)st->total_wanted_done),
+			     ms_fmt_bytes(total, sizeof(total), (double)(st->total_wanted + dsize)));
+	ms__job_event(g, json_pack("{s:s,s:I,s:I}", "event", "resuming", "verified",
+			   (json_int_t)st->total_wanted_done, "total",
+			   (json_int_t)(st->total_wanted + dsize)));
+}
+
 /* ---- what the owner asks ---- */
 
 void ms_getjob_info(const struct ms_getjob *g, struct ms_getjob_info *in)

@@ -503,19 +503,6 @@ static void check_done(struct ms_getjob *g)
 	stop(g, 0);
 }
 
-static void mirror_event(void *ud, const char *mirror, const char *msg)
-{
-	struct ms_getjob *g = ud;
-
-	if (g->json)
-		ms__job_event(g, json_pack("{s:s,s:s,s:s}", "event", "mirror", "url", mirror,
-				   "message", msg));
-	else if (*mirror)
-		ms__job_info(g, "warning: mirror '%s': %s", mirror, msg);
-	else
-		ms__job_info(g, "%s", msg);
-}
-
 /* a file the mirrors fetched whole, or could not write */
 static void mirror_file(void *ud, int file, int error)
 {
@@ -706,7 +693,7 @@ static void start_mirrors(struct ms_getjob *g)
 
 	if (!g->mapped || g->finished || g->stopped)
 		return;
-	g->mr.on_event = mirror_event;
+	g->mr.on_event = ms__job_mirror_event;
 	g->mr.ud = g;
 	g->mr.on_file = mirror_file;
 	g->mr.on_exhausted = mirror_exhausted;
@@ -1254,28 +1241,6 @@ static int stalled(struct ms_getjob *g, const struct lts_status *st, double now)
 	return 0;
 }
 
-/* once checked, a run after an interrupted one says what it found */
-static void said_resuming(struct ms_getjob *g, const struct lts_status *st)
-{
-	int64_t dsize, ddone;
-	char done[32], total[32];
-
-	if (!g->resuming || st->state == LTS_STATE_CHECKING_FILES ||
-	    st->state == LTS_STATE_CHECKING_RESUME_DATA)
-		return;
-	g->resuming = 0;
-	if (st->total_wanted_done <= 0)
-		return;
-	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
-	if (!g->json)
-		ms__job_info(g, "resuming: %s of %s already verified",
-			     ms_fmt_bytes(done, sizeof(done), (double)st->total_wanted_done),
-			     ms_fmt_bytes(total, sizeof(total), (double)(st->total_wanted + dsize)));
-	ms__job_event(g, json_pack("{s:s,s:I,s:I}", "event", "resuming", "verified",
-			   (json_int_t)st->total_wanted_done, "total",
-			   (json_int_t)(st->total_wanted + dsize)));
-}
-
 int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		   struct ms_progress_source *srcs, int max_srcs)
 {
@@ -1314,7 +1279,7 @@ int ms_getjob_tick(struct ms_getjob *g, struct ms_progress_snap *snap,
 		if (!g->all_in)
 			all_in(g);
 	}
-	said_resuming(g, &st);
+	ms__job_said_resuming(g, &st);
 	/* files fetched whole are not in libtorrent's figures */
 	ms_webseed_direct_progress(g->mr.ws, &dsize, &ddone);
 	st.total_wanted += dsize;
