@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "ms_dht.h"
+#include "ms_engine.h"
 #include "ms_hash.h"
 #include "ms_manifest.h"
 #include "ms_release.h"
@@ -21,7 +23,9 @@ static const char verify_usage[] =
 	"    --index URL           an index (file://, http://, https:// or a directory):\n"
 	"                          check refs.json (for a ref; default main) and the\n"
 	"                          manifest of REV against the pinned key of ORG (or\n"
-	"                          a bridge trusted for ORG/NAME, see modelswarm-trust)\n"
+	"                          a bridge trusted for ORG/NAME, see modelswarm-trust);\n"
+	"                          dht: looks the ref up in the DHT (the org's signed\n"
+	"                          item) and takes the manifest from peers\n"
 	"    --manifest FILE       check FILE and FILE.minisig, then that DIR holds\n"
 	"                          exactly its files, sizes and sha256s\n"
 	"    -h, --help            show this help\n";
@@ -67,22 +71,34 @@ static void print_verified(const struct ms_verified *v)
 }
 
 /* through the reader get uses (release.c): a torn pair is read again */
-static int verify_index(const char *index, const char *spec, const struct ms_ctx *ctx)
+static int verify_index(const char *index, const char *spec, struct ms_ctx *ctx)
 {
 	struct ms_strlist given = { 0 };
+	struct net_opts net = { 0 };
+	struct ms_engine_opts eo;
 	struct ms_release r;
 	struct ms_refs refs;
 	struct ms_error err;
-	int e;
+	int e, dht = !strcmp(index, MS_DHT_INDEX);
 
+	/* a session only for dht: (no other index falls back to it: what
+	 * is checked is the index named), set up by the config file */
+	if (dht && ms_config_load(&ctx->config, &err))
+		return cmd_error(EXIT_ERROR, "%s", err.msg);
 	ms_strlist_push(&given, index);
-	e = cmd_release_fetch(&r, "verify", spec, "main", &given, ctx, MS_RELEASE_NO_TORRENT);
+	net_engine_opts(ctx, &net, &eo);
+	e = cmd_release_fetch_dht(&r, "verify", spec, "main", &given, ctx, MS_RELEASE_NO_TORRENT,
+				  NULL, NULL, dht ? &eo : NULL);
 	ms_strlist_release(&given);
 	if (e) {
 		ms_release_release(&r);
 		return e;
 	}
-	if (strcmp(r.want, r.rev)) {
+	if (strcmp(r.want, r.rev) && !r.refs.buf) {
+		/* from the DHT: an item signed by the org's key, no refs.json */
+		printf("ref %s of %s -> %s (a DHT item signed by the key of %.*s)\n", r.want,
+		       r.repo, r.rev, (int)strcspn(r.repo, "/"), r.repo);
+	} else if (strcmp(r.want, r.rev)) {
 		/* verified as it came (ms_release_refs_check) */
 		if (ms_refs_parse(r.refs.buf, r.refs.len, &refs, &err)) {
 			ms_release_release(&r);

@@ -215,4 +215,14 @@ test_expect_success 'mirror ORG/NAME@REF, no index: resolved in the DHT in a ses
 	test -z "$(ip netns pids "$(sl_ns n1)")"
 '
 
+test_expect_success 'verify --index dht: on a fresh host: the item and the manifest from the DHT' '
+	sl_host n2 18 &&
+	dht_home n2 &&
+	sl_ms n2 trust add acme "$TRASH_DIRECTORY/acme.pub" >/dev/null &&
+	ms_t n2 verify --index dht: acme/tiny@main >vdht.out 2>vdht.err &&
+	test_grep "^ref main of acme/tiny -> $rev3 (a DHT item signed by the key of acme)\$" vdht.out &&
+	test_grep "^verified acme/tiny@$rev3 version 3" vdht.out &&
+	test -z "$(ip netns pids "$(sl_ns n2)")"
+'
+
 test_done
