@@ -87,7 +87,6 @@ test_expect_success 'the run after an interruption says what it found' '
 	same_tree repo cache3/models--acme--big/snapshots/$rev
 '
 
-
 # flip_first_data FILE...: flip the first written byte (not a hole) of the
 # first FILE that has one; prints that file
 flip_first_data () {

@@ -86,6 +86,7 @@ test_expect_success 'nothing in the cache, or no such release' '
 
 test_expect_success 'Ctrl-C while the release is looked up in the DHT: 130, no error' '
 	cp "$MODELSWARM_HOME/config" config.saved &&
+	test_atexit "cp \"$TRASH_DIRECTORY/config.saved\" \"$MODELSWARM_HOME/config\"" &&
 	printf "dht = true\nlibtorrent.dht_bootstrap_nodes = 127.0.0.1:9\n" >>"$MODELSWARM_HOME/config" &&
 	test_bg dhtint modelswarm seed acme/tiny@main --index dht: --cache-dir hf \
 		--no-lsd --no-port-mapping --listen 127.0.0.1:0 &&
@@ -93,7 +94,6 @@ test_expect_success 'Ctrl-C while the release is looked up in the DHT: 130, no e
 	wait_for "^listening on " dhtint.out 30 &&
 	sleep 1 && kill -INT $pid &&
 	{ wait $pid; echo $? >rc; } &&
-	cp config.saved "$MODELSWARM_HOME/config" &&
 	test "$(cat rc)" = 130 &&
 	test_grep "^stopped by signal 2\$" dhtint.err &&
 	! grep -i "error" dhtint.err
