@@ -446,6 +446,26 @@ static void fail(struct call *c, int status, const char *code, const char *fmt, 
 		ms_httpd_resp_take(c->r, body, strlen(body));
 }
 
+/* Not yet: wait until key is woken (at most ms), then look again; once a
+ * wait has timed out, 503 with Retry-After and the message instead. */
+static void wait_or_busy(struct call *c, const void *key, unsigned ms, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void wait_or_busy(struct call *c, const void *key, unsigned ms, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!c->q->timed_out) {
+		ms_httpd_resp_wait(c->r, key, ms);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail(c, 503, NULL, "%s", msg);
+	ms_httpd_resp_header(c->r, "Retry-After", "5");
+}
+
 static void send_json(struct call *c, json_t *o)
 {
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -626,12 +646,7 @@ static int find_release(struct call *c, const struct segs *g, int at, int rev_at
 	}
 	if (!c->held.complete && !c->held.manifest && !c->held.bridge) {
 		/* queued, or resolving: answer once its manifest is verified */
-		if (c->q->timed_out) {
-			fail(c, 503, NULL, "%s@%s is not resolved yet", c->repo, c->rev);
-			ms_httpd_resp_header(c->r, "Retry-After", "5");
-		} else {
-			ms_httpd_resp_wait(c->r, c->held.key, WAIT_MS);
-		}
+		wait_or_busy(c, c->held.key, WAIT_MS, "%s@%s is not resolved yet", c->repo, c->rev);
 		return -1;
 	}
 	if (!(c->l = listing_get(c->a, &c->held))) {
@@ -892,7 +907,7 @@ static void resolve(struct call *c, const struct segs *g, int at)
 	const struct hf_file *f;
 	struct ms_getjob_file gf;
 	int64_t a = 0, b = 0;
-	int fd, rng, jr = 0;
+	int fd, rng, jr = 0, bridging;
 
 	if (join_path(g, at + 4, path, sizeof(path)) || !*path) {
 		fail(c, 400, NULL, "Invalid file path");
@@ -910,29 +925,22 @@ static void resolve(struct call *c, const struct segs *g, int at)
 		fail(c, 500, NULL, "the blob of %s is missing or damaged", path);
 		return;
 	}
-	if (fd < 0 && c->held.bridge && !c->held.job && strcmp(c->q->method, "HEAD")) {
-		/* a file of a bridge (or a follow) on its way: checked, and so
-		 * sent, only once it is whole. The request waits while the
-		 * bridge's bytes move (woken as they come), up to stall-timeout
-		 * without one. */
-		if (c->q->timed_out) {
-			fail(c, 503, NULL, "%s@%s: no byte of the bridge for %u s", c->repo,
-			     c->held.rev, c->a->stall_s);
-			ms_httpd_resp_header(c->r, "Retry-After", "5");
-		} else {
-			ms_httpd_resp_wait(c->r, c->held.bytes_key, c->a->stall_s * 1000u);
-		}
+	/* a file of a bridge (or a follow) on its way: checked, and so
+	 * sent, only once it is whole */
+	bridging = fd < 0 && c->held.bridge && !c->held.job;
+	if (bridging && strcmp(c->q->method, "HEAD")) {
+		/* the request waits while the bridge's bytes move (woken as
+		 * they come), up to stall-timeout without one */
+		wait_or_busy(c, c->held.bytes_key, c->a->stall_s * 1000u,
+			     "%s@%s: no byte of the bridge for %u s", c->repo, c->held.rev,
+			     c->a->stall_s);
 		return;
 	}
-	if (fd < 0 && !(c->held.bridge && !c->held.job) && (!c->held.job || !c->held.repo_dir ||
+	if (fd < 0 && !bridging && (!c->held.job || !c->held.repo_dir ||
 		       (jr = ms_getjob_file(c->held.job, path, &gf)) == MS_EAGAIN)) {
 		/* its files are not mapped yet */
-		if (c->q->timed_out) {
-			fail(c, 503, NULL, "%s@%s is not ready yet", c->repo, c->held.rev);
-			ms_httpd_resp_header(c->r, "Retry-After", "5");
-		} else {
-			ms_httpd_resp_wait(c->r, c->held.key, WAIT_MS);
-		}
+		wait_or_busy(c, c->held.key, WAIT_MS, "%s@%s is not ready yet", c->repo,
+			     c->held.rev);
 		return;
 	}
 	if (fd < 0 && jr) {
@@ -971,7 +979,7 @@ static void resolve(struct call *c, const struct segs *g, int at)
 	}
 	if (fd >= 0)
 		ms_httpd_resp_file(c->r, fd, (uint64_t)a, (uint64_t)(b - a + 1));
-	else if (c->held.bridge && !c->held.job)
+	else if (bridging)
 		/* HEAD of a file a bridge has on its way: its metadata (the
 		 * upstream's, which its bytes will be checked against) at once */
 		ms_httpd_resp_stream(c->r, (uint64_t)(b - a + 1), no_body, no_done, NULL, NULL, 0);

@@ -66,14 +66,20 @@ test_expect_success 'SIGKILL at about half way: nothing final, then the rest onl
 	test "$(cat cache/models--acme--big/refs/main)" = $rev
 '
 
-test_expect_success 'SIGINT: exit 130, progress saved, the loop closed cleanly' '
-	test_bg g3 modelswarm get acme/big --index index --cache-dir cache3 --json \
+# get_interrupted NAME CACHE: a get into CACHE (output in NAME.out and
+# NAME.err) sent SIGINT once 6 MB are done; it must exit 130
+get_interrupted () {
+	test_bg $1 modelswarm get acme/big --index index --cache-dir $2 --json \
 		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) &&
-	pid=$bg_pid &&
-	wait_done_bytes g3.out 6000000 &&
-	kill -INT $pid &&
-	{ wait $pid; echo $? >rc; } &&
-	test "$(cat rc)" = 130 &&
+	gi_pid=$bg_pid &&
+	wait_done_bytes $1.out 6000000 &&
+	kill -INT $gi_pid &&
+	{ wait $gi_pid; echo $? >rc; } &&
+	test "$(cat rc)" = 130
+}
+
+test_expect_success 'SIGINT: exit 130, progress saved, the loop closed cleanly' '
+	get_interrupted g3 cache3 &&
 	test_grep "interrupted: progress saved" g3.err &&
 	! grep -q "event loop not closed" g3.err &&
 	ls "$MODELSWARM_HOME"/state/resume/*.get >/dev/null
@@ -109,13 +115,7 @@ sys.exit(1)
 }
 
 test_expect_success 'a piece counted as had but wrong on disk: checked again, fetched again' '
-	test_bg g5 modelswarm get acme/big --index index --cache-dir cache5 --json \
-		$MS_NET --listen 127.0.0.1:0 --peer 127.0.0.1:$(cat seed.port) &&
-	pid=$bg_pid &&
-	wait_done_bytes g5.out 6000000 &&
-	kill -INT $pid &&
-	{ wait $pid; echo $? >rc; } &&
-	test "$(cat rc)" = 130 &&
+	get_interrupted g5 cache5 &&
 	bad=$(flip_first_data cache5/models--acme--big/blobs/*.incomplete) &&
 	say "flipped a byte of $bad" &&
 	timeout 120 modelswarm get acme/big --index index --cache-dir cache5 \
