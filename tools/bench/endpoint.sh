@@ -17,7 +17,12 @@
 #          the torrent's tracker (opentracker). curl of the same files from
 #          nginx runs beside, for the CPU floor of tools/bench/budget.sh:
 #          its curl + nginx CPU, plus one SHA-1 and two SHA-256 passes over
-#          the bytes (what `get` must hash), spread over every CPU
+#          the bytes (what `get` must hash), spread over every CPU. The CPU
+#          time of each process is counted (the daemon's and the seeder's
+#          from /proc, curl's and get's from /usr/bin/time), and with it the
+#          best pull/get this machine allows when it is short of CPU: a pull
+#          does all that get does and all that its curl does, so it takes
+#          at least (get's CPU + the check's curl CPU) / CPUs
 #   snap   snapshotDownload of @huggingface/hub (tests/node, unmodified)
 #          into an empty cache, from the endpoint of the daemon holding the
 #          repo, against the same client from nginx answering the same
@@ -47,13 +52,17 @@
 # is bounded.
 
 usage="usage: tools/bench/endpoint.sh [--size-gib G] [--runs N] [--dir DIR]
-                             [--timeout SECS] [--keep] [-h]
+                             [--seed-limit RATE] [--timeout SECS] [--keep] [-h]
 
     --size-gib G     the repo's size in GiB, in three shards (default 3;
                      decimals allowed, e.g. 0.25 for a quick check)
     --runs N         measured rounds after the warm-up round (default 3)
     --dir DIR        make the work directory under DIR (default \$TMPDIR or
                      /tmp)
+    --seed-limit RATE
+                     cap the seeder's upload, bytes/s (suffixes K, M, G): a
+                     link between the seeder and the rest, e.g. 125M for
+                     1 Gbit/s (default none: as fast as loopback and CPUs)
     --timeout SECS   give up on one download after SECS (default 900)
     --keep           keep the work directory (logs, repo, caches) at the end
     -h, --help       show this help"
@@ -68,6 +77,7 @@ size_gib=3
 runs=3
 work_parent=${TMPDIR:-/tmp}
 timeout_s=900
+seed_limit=
 keep=
 
 while test $# -gt 0; do
@@ -78,6 +88,8 @@ while test $# -gt 0; do
 	--runs=*) runs=${1#*=} ;;
 	--dir) need_arg "$@"; work_parent=$2; shift ;;
 	--dir=*) work_parent=${1#*=} ;;
+	--seed-limit) need_arg "$@"; seed_limit=$2; shift ;;
+	--seed-limit=*) seed_limit=${1#*=} ;;
 	--timeout) need_arg "$@"; timeout_s=$2; shift ;;
 	--timeout=*) timeout_s=${1#*=} ;;
 	--keep) keep=1 ;;
@@ -159,7 +171,7 @@ test -f "$TORRENT" && test -n "$V1" || bench_die "publish wrote no torrent or pr
 start_opentracker "$V1" "$V2" || bench_die "opentracker did not start"
 
 bench_bg logs/seed env MODELSWARM_HOME="$W/lab" "$MS" seed "$TORRENT" "$SRC" \
-	--listen 127.0.0.1:0 $MS_NET
+	--listen 127.0.0.1:0 ${seed_limit:+--upload-limit "$seed_limit"} $MS_NET
 seed_pid=$bg_pid
 bench_wait_for '^seeding ' logs/seed.out 600 "$seed_pid" || bench_die "seeder: $(cat logs/seed.err)"
 wait_tracker_seeders "$V1" 1 60 || bench_die "the seeder is not in the tracker"
@@ -172,6 +184,7 @@ MODELSWARM_HOME=$W/tmpl "$MS" trust add $ORG "$W/$ORG.pub" >/dev/null || bench_d
 
 # ---- daemons ---------------------------------------------------------------------
 
+d_pid=
 # daemon_start NAME HOME CACHE: a daemon with state in HOME (made from the
 # template if new) and the Hugging Face cache CACHE; sets d_pid, d_home, EP
 daemon_start () {
@@ -200,6 +213,7 @@ daemon_stop () {
 		i=$((i + 1))
 	done
 	bench_stop "$d_pid"
+	d_pid=
 }
 
 # daemon_state: the state of the repo in the running daemon, or none
@@ -317,8 +331,8 @@ curl_all () {
 		args="$args -o $1/$f $2/$f"
 	done
 	# shellcheck disable=SC2086
-	exec timeout -k 5 "$timeout_s" curl -sS --fail --create-dirs -Z --parallel-max 64 $args \
-		>"$3.out" 2>"$3.err"
+	exec /usr/bin/time -f "%U %S" -o "$3.time" timeout -k 5 "$timeout_s" \
+		curl -sS --fail --create-dirs -Z --parallel-max 64 $args >"$3.out" 2>"$3.err"
 }
 run_pull () {
 	curl_all "$1" "$EP/$ORG/$NAME/resolve/main" "$2"
@@ -336,8 +350,8 @@ run_check () {
 	exit $rc
 }
 run_get () {
-	exec env MODELSWARM_HOME="$W/get-home" timeout -k 5 "$timeout_s" "$MS" get "$ORG/$NAME@main" \
-		--no-daemon --cache-dir "$1" --listen 127.0.0.1:0 $MS_NET >"$2.out" 2>"$2.err"
+	exec /usr/bin/time -f "%U %S" -o "$2.time" env MODELSWARM_HOME="$W/get-home" \
+		timeout -k 5 "$timeout_s" "$MS" get "$ORG/$NAME@main" --no-daemon --cache-dir "$1" --listen 127.0.0.1:0 $MS_NET >"$2.out" 2>"$2.err"
 }
 # ttfb: shard 1 from a fresh daemon. curl's time_starttransfer is when
 # the answer's head came, which may be before the file's first byte: the
@@ -419,10 +433,34 @@ check_snap () {
 check_snap_ep () { check_snap "$@"; }
 check_snap_nginx () { check_snap "$@"; }
 
+# secs_of_ticks TICKS
+secs_of_ticks () {
+	awk -v t="$1" -v k="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / k }'
+}
+# secs_of_time LOG: user + system seconds of LOG.time (/usr/bin/time)
+secs_of_time () {
+	tail -n 1 "$1.time" 2>/dev/null | awk 'NF == 2 { printf "%.2f", $1 + $2 }'
+}
+
+# cpu_lines CLIENT LOG SEEDER_TICKS DAEMON_TICKS: "cpu-CLIENT-PROCESS
+# SECONDS" for the processes of a pull, a get and a check
+cpu_lines () {
+	case $1 in
+	pull) echo "cpu-pull-daemon $(secs_of_ticks "$4")"
+	      echo "cpu-pull-curl $(secs_of_time "$2")"
+	      echo "cpu-pull-seeder $(secs_of_ticks "$3")" ;;
+	get) echo "cpu-get-get $(secs_of_time "$2")"
+	     echo "cpu-get-seeder $(secs_of_ticks "$3")" ;;
+	check) echo "cpu-check-curl $(secs_of_time "$2")" ;;
+	esac
+}
+
 # rounds CLIENT...: round 0 (warm-up) to $runs, the clients in an order
 # rotated every round; "CLIENT SECONDS" in ./results for rounds >= 1. A
 # client whose name is in $cold gets a fresh daemon, started before and
-# stopped after the timed window; its VmHWM goes to ./hwm.
+# stopped after the timed window; its VmHWM goes to ./hwm. The CPU time
+# of the seeder and of that daemon in the timed window, and of the client,
+# go to ./results as cpu_lines says.
 rounds () {
 	r=0
 	while test "$r" -le "$runs"; do
@@ -437,7 +475,12 @@ rounds () {
 			esac
 			test "$c" = get && cp -R "$W/tmpl" "$W/get-home"
 			sync
+			st=$(bench_ticks "$seed_pid")
+			dt=0
+			test -n "$d_pid" && dt=$(bench_ticks "$d_pid")
 			bench_timed "run_$(echo "$c" | tr - _)" "$d" "$log"
+			st=$(($(bench_ticks "$seed_pid") - st))
+			test -n "$d_pid" && dt=$(($(bench_ticks "$d_pid") - dt))
 			case " $cold " in
 			*" $c "*) echo "$c $(daemon_hwm)" >>hwm
 				daemon_stop ;;
@@ -454,6 +497,7 @@ rounds () {
 					echo "$c $v" >>results
 					test "$c" = ttfb && echo "head $(tail -n 1 "$log.err")" >>results
 					test "$c" = check && echo "cpu $(cat "$log.cpu")" >>results
+					cpu_lines "$c" "$log" "$st" "$dt" >>results
 				fi
 			fi
 			rm -rf "$d"
@@ -549,9 +593,37 @@ cpu=$(awk '$1 == "cpu" { print $2 }' results | bench_median)
 floor=$(awk -v c="$cpu" -v b="$total_bytes" -v s1="$sha1" -v s2="$sha256" -v k="$ncpu" \
 	'BEGIN { if (c == "nan" || s1 <= 0 || s2 <= 0) print "-"; else printf "%.3f", (c + b / s1 + 2 * b / s2) / k }')
 
+# the CPU seconds of a pull and of a get (medians by process, summed), and
+# the best pull/get when the CPUs are the limit: a pull does what get does
+# and what its curl does (the check's curl: the same files to the same
+# disk), so it takes at least (get's CPU + that curl's CPU) / CPUs, and
+# never less than get itself
+cpu_sum () {
+	t=0
+	for p in "$@"; do
+		m=$(med "$p")
+		test -n "$m" || { echo -; return; }
+		t=$(awk -v a="$t" -v b="$m" 'BEGIN { printf "%.2f", a + b }')
+	done
+	echo "$t"
+}
+pull_cpu=$(cpu_sum cpu-pull-daemon cpu-pull-curl cpu-pull-seeder)
+get_cpu=$(cpu_sum cpu-get-get cpu-get-seeder)
+curl_cpu=$(cpu_sum cpu-check-curl)
+bound=$(awk -v g="$(med get)" -v c="$get_cpu" -v u="$curl_cpu" -v k="$ncpu" 'BEGIN {
+	if (g == "" || c == "-" || u == "-" || g <= 0) { print "nan"; exit }
+	f = (c + u) / k
+	printf "%.2f", g / (f > g ? f : g) }')
+# busy SECS_CPU CLIENT: the share of every CPU used over CLIENT's median time
+busy () {
+	awk -v c="$1" -v w="$(med "$2")" -v k="$ncpu" 'BEGIN {
+		if (c == "-" || w == "" || w <= 0) print "-"; else printf "%.0f%%", 100 * c / (w * k) }'
+}
+
 echo "modelswarm Hugging Face endpoint benchmark, started $started, $(bench_machine)"
 echo "repo: $total_bytes bytes: 3 shards of $shard_bytes bytes, config.json, a 2 MB tokenizer.json;"
-echo "      published with a tracker (opentracker), one seeder (modelswarm seed)"
+echo "      published with a tracker (opentracker), one seeder (modelswarm seed)," \
+	"upload ${seed_limit:-not capped}"
 echo "daemon: $("$MS" --version 2>/dev/null | head -n 1); nginx $(nginx -v 2>&1 | sed 's|.*/||'), one process,"
 echo "        sendfile; $(curl --version | head -n 1 | cut -d' ' -f1-2); node $(node --version)," \
 	"@huggingface/hub $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$MS_ROOT/tests/node/node_modules/@huggingface/hub/package.json")"
@@ -570,6 +642,12 @@ table "$total_bytes" pull get check
 echo "  CPU floor (budget.sh): curl + nginx CPU of check ${cpu} s + SHA-1 at $(awk -v v="$sha1" 'BEGIN { printf "%.0f", v / 1e6 }') MB/s"
 echo "  + 2 x SHA-256 at $(awk -v v="$sha256" 'BEGIN { printf "%.0f", v / 1e6 }') MB/s over $ncpu CPUs: $floor s" \
 	"($(mb "$floor" "$total_bytes") MB/s at best for get; the pull moves the bytes twice)"
+echo "  CPU s (medians): pull: daemon $(cpu_sum cpu-pull-daemon) + curl $(cpu_sum cpu-pull-curl)" \
+	"+ seeder $(cpu_sum cpu-pull-seeder) = $pull_cpu ($(busy "$pull_cpu" pull) of $ncpu CPUs);"
+echo "                   get: get $(cpu_sum cpu-get-get) + seeder $(cpu_sum cpu-get-seeder) = $get_cpu" \
+	"($(busy "$get_cpu" get)); check: curl $curl_cpu"
+echo "  a pull does get's work and its curl's: (get $get_cpu + curl $curl_cpu) / $ncpu CPUs of CPU time"
+echo "  at least, so pull/get is at most $bound on this machine"
 echo
 echo "snap: snapshotDownload (@huggingface/hub) into an empty cache, the repo local in the"
 echo "      daemon; against nginx answering the same requests with the same bytes and headers"
@@ -585,6 +663,7 @@ printf '  %-28s %7s %8s\n' ratio value target
 line "endpoint/nginx, /dev/null" "$r_null" ">=" 0.9
 line "endpoint/nginx, disk" "$r_disk" ">=" 0.9
 line "pull/get" "$r_pull" ">=" 0.85
+printf '  %-28s %7s %8s  %s\n' "pull/get, most the CPUs allow" "$bound" "" "(not a target: see pull)"
 line "snapshotDownload ep/nginx" "$r_snap" ">=" 0.9
 line "ttfb s (median)" "${ttfb:-nan}" "<=" 1
 if test "$failures" -gt 0; then
@@ -598,5 +677,6 @@ echo "size_gib=$size_gib runs=$runs ep_null_mbps=$(mb "$(med ep-null)" "$shard_b
 	"get_mbps=$(mb "$(med get)" "$total_bytes") check_mbps=$(mb "$(med check)" "$total_bytes")" \
 	"snap_ep_mbps=$(mb "$(med snap-ep)" "$total_bytes") snap_nginx_mbps=$(mb "$(med snap-nginx)" "$total_bytes")" \
 	"ttfb_s=${ttfb:-nan} ep_vs_nginx_null=$r_null ep_vs_nginx_disk=$r_disk pull_vs_get=$r_pull" \
+	"pull_cpu_s=$pull_cpu get_cpu_s=$get_cpu check_curl_cpu_s=$curl_cpu pull_vs_get_bound=$bound" \
 	"snap_vs_nginx=$r_snap floor_s=$floor daemon_hwm_kib=${warm_hwm2:--} pull_hwm_kib=${pull_hwm:--}"
 test "$failures" -eq 0
