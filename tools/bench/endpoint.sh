@@ -330,8 +330,9 @@ curl_all () {
 	for f in $FILES; do
 		args="$args -o $1/$f $2/$f"
 	done
+	# (timeout first: stopped by its pid, it stops time and curl too)
 	# shellcheck disable=SC2086
-	exec /usr/bin/time -f "%U %S" -o "$3.time" timeout -k 5 "$timeout_s" \
+	exec timeout -k 5 "$timeout_s" /usr/bin/time -f "%U %S" -o "$3.time" \
 		curl -sS --fail --create-dirs -Z --parallel-max 64 $args >"$3.out" 2>"$3.err"
 }
 run_pull () {
@@ -350,8 +351,9 @@ run_check () {
 	exit $rc
 }
 run_get () {
-	exec /usr/bin/time -f "%U %S" -o "$2.time" env MODELSWARM_HOME="$W/get-home" \
-		timeout -k 5 "$timeout_s" "$MS" get "$ORG/$NAME@main" --no-daemon --cache-dir "$1" --listen 127.0.0.1:0 $MS_NET >"$2.out" 2>"$2.err"
+	exec env MODELSWARM_HOME="$W/get-home" timeout -k 5 "$timeout_s" \
+		/usr/bin/time -f "%U %S" -o "$2.time" "$MS" get "$ORG/$NAME@main" \
+		--no-daemon --cache-dir "$1" --listen 127.0.0.1:0 $MS_NET >"$2.out" 2>"$2.err"
 }
 # ttfb: shard 1 from a fresh daemon. curl's time_starttransfer is when
 # the answer's head came, which may be before the file's first byte: the
