@@ -340,11 +340,16 @@ run_pull () {
 }
 run_check () {
 	t=$(bench_ticks "$nginx_pid")
-	/usr/bin/time -f "%U %S" -o "$2.time" sh -c '
+	# in the background, so that this shell, stopped by its pid, stops
+	# timeout (and with it time and curl) before it goes
+	timeout -k 5 "$timeout_s" /usr/bin/time -f "%U %S" -o "$2.time" sh -c '
 		args=
 		for f in $1; do args="$args -o $2/$f $3/$f"; done
-		exec timeout -k 5 "$4" curl -sS --fail --create-dirs -Z --parallel-max 64 $args' \
-		sh "$FILES" "$1" "$NGINX/src" "$timeout_s" >"$2.out" 2>"$2.err"
+		exec curl -sS --fail --create-dirs -Z --parallel-max 64 $args' \
+		sh "$FILES" "$1" "$NGINX/src" >"$2.out" 2>"$2.err" &
+	tp=$!
+	trap 'kill "$tp" 2>/dev/null; exit 143' TERM
+	wait "$tp"
 	rc=$?
 	t=$(($(bench_ticks "$nginx_pid") - t))
 	awk -v t="$t" -v k="$(getconf CLK_TCK)" '{ printf "%.3f\n", $1 + $2 + t / k }' "$2.time" >"$2.cpu"
