@@ -16,8 +16,18 @@ v = eval(sys.argv[1])
 print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
 }
 
-# egress: the body bytes the fake hub (both listeners) sent so far
+# egress: the body bytes the fake hub (both listeners) sent so far. The
+# hub writes its counts every 0.25 s: the next write after this call
+# counts every byte sent before it (read at once, the count missed the
+# last 0.5 MB a test had just fetched). Waits 2 s at most (a hub that
+# stopped wrote its counts at exit).
 egress () {
+	eg_m=$(stat -c %.9Y "$hub_egress") &&
+	eg_i=0 &&
+	while test "$(stat -c %.9Y "$hub_egress")" = "$eg_m" && test $eg_i -lt 40; do
+		sleep 0.05
+		eg_i=$((eg_i + 1))
+	done &&
 	js "d[\"total\"]" "$hub_egress"
 }
 
