@@ -125,7 +125,8 @@ int ms_dht_indexes(struct ms_release *r, const struct ms_strlist *given,
  * returns (the bundle fetched stays in the state, at hand for a later
  * lookup).
  * loop NULL: a loop of its own. eo NULL or its DHT off, and no
- * r->engine: no DHT ("dht:" is an error then).
+ * r->engine: no DHT ("dht:" is an error then). A lookup stopped by a
+ * signal returns MS_EINTR with r->signum set.
  */
 int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_opts *eo,
 		 int flags, void (*on_warning)(void *ud, const char *msg), void *ud,

@@ -61,6 +61,9 @@ struct ms_release {
 	 * MS_E* code with a message. NULL: no DHT */
 	int (*engine_start)(void *ud, struct ms_release *r, struct ms_error *err);
 	void *engine_ud;
+	/* ms_dht_fetch(): the signal that stopped the lookup (it returned
+	 * MS_EINTR), 0: none */
+	int signum;
 };
 
 /* Zero r. */

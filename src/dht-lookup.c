@@ -548,9 +548,13 @@ int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_o
 	uv_loop_t own;
 	int e;
 
-	if (r->engine || !eo || !eo->dht)
-		return loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
-			    : ms_release_fetch(r, flags, on_warning, ud, err);
+	if (r->engine || !eo || !eo->dht) {
+		e = loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
+			 : ms_release_fetch(r, flags, on_warning, ud, err);
+		if (e == MS_EINTR)
+			r->signum = ms_engine_signal(r->engine);
+		return e;
+	}
 	if (!loop) {
 		if ((e = uv_loop_init(&own)))
 			return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
@@ -566,8 +570,10 @@ int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_o
 		r->engine = NULL; /* closed, or closing now */
 	if (f.e)
 		ms_engine_close(f.e); /* the bundle, fetched, stays in the state */
-	if (e && f.signum)
+	if (e && f.signum) {
 		e = ms_error_set(err, MS_EINTR, "interrupted by signal %d", f.signum);
+		r->signum = f.signum;
+	}
 	if (f.loop == &own) {
 		uv_run(&own, UV_RUN_DEFAULT);
 		uv_loop_close(&own);

@@ -352,7 +352,7 @@ int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spe
 			  struct ms_engine *e, const struct ms_engine_opts *eo)
 {
 	struct ms_error err;
-	int c, sig;
+	int c;
 
 	ms_release_init(r);
 	if (ms_release_spec(r, spec, default_ref, &err) ||
@@ -361,13 +361,13 @@ int cmd_release_fetch_dht(struct ms_release *r, const char *cmd, const char *spe
 					     : cmd_error(EXIT_ERROR, "%s", err.msg);
 	r->engine = e;
 	if ((c = ms_dht_fetch(r, loop, eo, flags, release_warning, NULL, &err)) == MS_EINTR &&
-	    sscanf(err.msg, "interrupted by signal %d", &sig) == 1) {
+	    r->signum) {
 		/* Ctrl-C while the release was looked up: as a signal ends
 		 * any command, not an error (the owner of a session given
 		 * says it itself) */
 		if (!e)
 			fprintf(stderr, "%s: interrupted\n", cmd);
-		return 128 + sig;
+		return 128 + r->signum;
 	}
 	if (c)
 		return cmd_error(cmd_exit_code(c), "%s", err.msg);

@@ -87,7 +87,8 @@ test_expect_success 'nothing in the cache, or no such release' '
 test_expect_success 'Ctrl-C while the release is looked up in the DHT: 130, no error' '
 	cp "$MODELSWARM_HOME/config" config.saved &&
 	test_atexit "cp \"$TRASH_DIRECTORY/config.saved\" \"$MODELSWARM_HOME/config\"" &&
-	printf "dht = true\nlibtorrent.dht_bootstrap_nodes = 127.0.0.1:9\n" >>"$MODELSWARM_HOME/config" &&
+	printf "dht = true\nlisten = 127.0.0.1:0\nlibtorrent.dht_bootstrap_nodes = 127.0.0.1:9\n" \
+		>>"$MODELSWARM_HOME/config" &&
 	test_bg dhtint modelswarm seed acme/tiny@main --index dht: --cache-dir hf \
 		--no-lsd --no-port-mapping --listen 127.0.0.1:0 &&
 	pid=$bg_pid &&
@@ -96,7 +97,14 @@ test_expect_success 'Ctrl-C while the release is looked up in the DHT: 130, no e
 	{ wait $pid; echo $? >rc; } &&
 	test "$(cat rc)" = 130 &&
 	test_grep "^stopped by signal 2\$" dhtint.err &&
-	! grep -i "error" dhtint.err
+	! grep -i "error" dhtint.err &&
+	test_bg mirint modelswarm mirror acme/tiny@main mirdir --index dht: &&
+	pid=$bg_pid &&
+	sleep 3 && kill -INT $pid &&
+	{ wait $pid; echo $? >rc; } &&
+	test "$(cat rc)" = 130 &&
+	test_grep "^mirror: interrupted\$" mirint.err &&
+	! grep -i "error" mirint.err
 '
 
 test_done
