@@ -227,10 +227,12 @@ static void closed(struct ms_dht_lookup *l)
 	struct ms_error err;
 	int sig = ms_engine_signal(l->e);
 
-	if (sig)
+	if (sig) {
+		l->r->signum = sig;
 		finish(l, ms_error_set(&err, MS_EINTR, "interrupted by signal %d", sig), &err);
-	else
+	} else {
 		finish(l, ms_error_set(&err, MS_EIO, "the session closed"), &err);
+	}
 }
 
 static void on_bundle(void *ud, const struct lts_alert *a)
@@ -548,13 +550,9 @@ int ms_dht_fetch(struct ms_release *r, uv_loop_t *loop, const struct ms_engine_o
 	uv_loop_t own;
 	int e;
 
-	if (r->engine || !eo || !eo->dht) {
-		e = loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
-			 : ms_release_fetch(r, flags, on_warning, ud, err);
-		if (e == MS_EINTR)
-			r->signum = ms_engine_signal(r->engine);
-		return e;
-	}
+	if (r->engine || !eo || !eo->dht)
+		return loop ? ms_release_fetch_on(r, loop, flags, on_warning, ud, err)
+			    : ms_release_fetch(r, flags, on_warning, ud, err);
 	if (!loop) {
 		if ((e = uv_loop_init(&own)))
 			return ms_error_set(err, MS_EIO, "cannot start an event loop: %s",
